@@ -1,0 +1,141 @@
+"""Domain failures: one exception per thing that can go wrong, under one base.
+
+They carry no HTTP knowledge; ``gateway_auth.http.problems`` maps each to a response, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class GatewayAuthError(Exception):
+    """Base of every expected failure; its message is safe to show to the caller."""
+
+    default_message = "The request could not be completed."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+    @property
+    def message(self) -> str:
+        """The user-facing explanation."""
+        return str(self.args[0])
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one input field."""
+
+    field: str
+    message: str
+
+
+class ValidationFailed(GatewayAuthError):
+    """Well-formed input whose fields break the rules (422)."""
+
+    default_message = "Some fields are invalid."
+
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        super().__init__()
+        self.errors = tuple(errors)
+
+
+class MalformedRequest(GatewayAuthError):
+    """A body or parameter that cannot be parsed at all (400)."""
+
+
+class UnsupportedMediaType(GatewayAuthError):
+    """A body in a content type the route does not accept (415)."""
+
+    def __init__(self, accepted: tuple[str, ...]) -> None:
+        super().__init__(f"Send the body as {' or '.join(accepted)}.")
+        self.accepted = accepted
+
+
+class PayloadTooLarge(GatewayAuthError):
+    """A body over the size limit (413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request body must not exceed {limit} bytes.")
+        self.limit = limit
+
+
+class InvalidCredentials(GatewayAuthError):
+    """Login refused. Deliberately one message for every reason, so accounts cannot be probed."""
+
+    default_message = "Invalid email or password."
+
+
+class Unauthenticated(GatewayAuthError):
+    """No usable access token: missing, invalid, expired, revoked, or its client is gone."""
+
+    default_message = "Authentication is required."
+
+
+class ClientSuspended(GatewayAuthError):
+    """The token is valid but its client is suspended."""
+
+    default_message = "This account is suspended."
+
+
+class InvalidRefreshToken(GatewayAuthError):
+    """The refresh token is unknown, expired, revoked or was already used."""
+
+    default_message = "The refresh token is invalid or expired; log in again."
+
+
+class RefreshTokenSuperseded(InvalidRefreshToken):
+    """The token was rotated a moment ago by a concurrent request: a race, not a theft."""
+
+    default_message = "This refresh token was just rotated by another request; use the new one."
+
+
+class WrongPassword(GatewayAuthError):
+    """The current password given to confirm a sensitive change is wrong."""
+
+    default_message = "The current password is incorrect."
+
+
+class CrossSiteRequest(GatewayAuthError):
+    """A browser request from another site to a cookie-authenticated route (CSRF defence)."""
+
+    default_message = "Cross-site requests to this route are refused."
+
+
+class RegistrationClosed(GatewayAuthError):
+    """Self-registration is turned off."""
+
+    default_message = "Registration is closed; ask an administrator for an account."
+
+
+class EmailTaken(GatewayAuthError):
+    """Another client already uses this email address."""
+
+    default_message = "This email address is already registered."
+
+
+class SessionNotFound(GatewayAuthError):
+    """No such session among the caller's own."""
+
+    default_message = "No such session."
+
+
+class UnsupportedGrantType(GatewayAuthError):
+    """A ``grant_type`` the token endpoint does not offer."""
+
+
+class ServiceBusy(GatewayAuthError):
+    """A bounded resource is full; the caller should retry shortly."""
+
+    default_message = "The server is busy; retry shortly."
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
+class StoreUnavailable(GatewayAuthError):
+    """The account store cannot be reached or failed; details go to the log, never the caller."""
+
+    default_message = "The account store is unavailable; retry shortly."

@@ -1,0 +1,67 @@
+"""Structured logs: one JSON line per event (text on a terminal), never a secret in them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+_FIELDS = "gateway_auth_fields"
+
+
+def log_event(
+    logger: logging.Logger, event: str, /, level: int = logging.INFO, **fields: Any
+) -> None:
+    """Log a named event with fields; values must already be safe (no tokens, no full emails)."""
+    logger.log(level, event, extra={_FIELDS: fields})
+
+
+def mask_email(email: str) -> str:
+    """``a***@example.com``: enough to tell accounts apart in a log, not enough to harvest them."""
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}***@{domain}"
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts", "level", "logger", "event", ...fields}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+            **getattr(record, _FIELDS, {}),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """``time level event key=value ...`` for people reading a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, _FIELDS, {})
+        pairs = " ".join(f"{key}={value}" for key, value in fields.items())
+        moment = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        line = f"{moment} {record.levelname:<7} {record.getMessage()} {pairs}".rstrip()
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_logging(
+    log_format: Literal["json", "text"] | None, level: int = logging.INFO
+) -> None:
+    """Send every logger to stderr in the chosen format (json unless stderr is a terminal)."""
+    chosen = log_format or ("text" if sys.stderr.isatty() else "json")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TextFormatter() if chosen == "text" else JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -1,0 +1,85 @@
+"""The records the service keeps: clients, their sessions, and deletion events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+ClientKind = Literal["user", "service", "guest"]
+CLIENT_KINDS: tuple[ClientKind, ...] = ("user", "service", "guest")
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """An account. It never carries its password hash, so no response can leak one."""
+
+    id: str
+    email: str
+    kind: ClientKind
+    scopes: tuple[str, ...]
+    first_name: str | None
+    last_name: str | None
+    suspended: bool
+    suspended_at: datetime | None
+    suspend_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def display_name(self) -> str:
+        """First and last name joined, empty when neither is known."""
+        return " ".join(n for n in (self.first_name, self.last_name) if n)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A client together with its password hash, for the login path only."""
+
+    client: Client
+    password_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One login: what a refresh token extends and what logout revokes."""
+
+    id: str
+    client_id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    absolute_expires_at: datetime
+    user_agent: str
+    ip: str
+    revoked_at: datetime | None
+
+    def is_active(self, now: datetime) -> bool:
+        """Not revoked, and neither the sliding nor the absolute limit has passed."""
+        return self.revoked_at is None and now < self.expires_at and now < self.absolute_expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionEvent:
+    """Tells downstream services to delete a client's data; published at least once."""
+
+    id: str
+    client_id: str
+    kind: ClientKind
+    occurred_at: datetime
+
+    def to_json(self) -> dict[str, object]:
+        """The wire format of a ``client-data-deletion-request`` event."""
+        return {
+            "type": "client-data-deletion-request",
+            "version": 1,
+            "id": self.id,
+            "clientId": self.client_id,
+            "kind": self.kind,
+            "occurredAt": iso(self.occurred_at),
+        }
+
+
+def iso(moment: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds, e.g. ``2026-11-20T12:00:00.000Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,218 @@
+"""One frozen Settings object from ``GATEWAY_AUTH_*`` variables, reporting every problem."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from gateway_auth import settings_parsing as values
+from gateway_auth.settings_parsing import (
+    PREFIX,
+    Algorithm,
+    Reader,
+    SameSite,
+    Secret,
+    parse_duration,
+)
+
+__all__ = [
+    "PREFIX",
+    "Algorithm",
+    "ConfigurationError",
+    "SameSite",
+    "Secret",
+    "Settings",
+    "parse_duration",
+]
+
+
+class ConfigurationError(Exception):
+    """Start-up refused: every configuration problem found, listed together."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        return f"invalid configuration ({len(self.problems)} problem(s)):\n{lines}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything the service is configured with; build it with ``Settings.from_env``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    base_path: str = ""
+    data_dir: Path = Path("data")
+    mongodb_uri: Secret | None = None
+    mongodb_database: str = "gateway_auth"
+    redis_url: Secret | None = None
+    jwt_algorithm: Algorithm = "HS256"
+    jwt_secret: Secret | None = None
+    jwt_private_key_file: Path | None = None
+    jwt_previous_keys_file: Path | None = None
+    jwt_issuer: str = "gateway-auth"
+    jwt_audience: str = "gateway-auth"
+    access_token_ttl: timedelta = timedelta(minutes=15)
+    refresh_token_ttl: timedelta = timedelta(days=14)
+    session_max_age: timedelta = timedelta(days=30)
+    cookie_name: str = "__Host-gateway_auth"
+    cookie_domain: str | None = None
+    cookie_secure: bool = True
+    cookie_samesite: SameSite = "Lax"
+    public_url: str | None = None
+    login_url: str = "/login"
+    allowed_redirect_domains: tuple[str, ...] = ()
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
+    registration: Literal["open", "closed"] = "open"
+    bcrypt_rounds: int = 12
+    password_pepper: Secret | None = None
+    max_staleness: timedelta = timedelta(seconds=30)
+    deletion_channel: str = "client-data-deletion-request"
+    log_format: Literal["json", "text"] | None = None  # None: json unless stderr is a TTY
+
+    @property
+    def embedded(self) -> bool:
+        """True when accounts live in the SQLite file under DATA_DIR."""
+        return self.mongodb_uri is None
+
+    @property
+    def refresh_cookie_name(self) -> str:
+        """The refresh cookie's name; ``__Host-`` cannot be kept because its path is not ``/``."""
+        name = self.cookie_name
+        if name.startswith("__Host-"):
+            name = "__Secure-" + name.removeprefix("__Host-")
+        return name + "_refresh"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Parse and validate ``GATEWAY_AUTH_*`` variables; raise ConfigurationError listing all."""
+        r = Reader(environ)
+        d = cls()
+        secure = r.boolean("COOKIE_SECURE", d.cookie_secure)
+        cookie_domain = r.parse("COOKIE_DOMAIN", None, values.hostname)
+        public_url = r.parse("PUBLIC_URL", None, values.origin)
+        base_path = r.parse("BASE_PATH", d.base_path, values.base_path)
+        mongodb_uri = r.secret("MONGODB_URI")
+        redis_url = r.secret("REDIS_URL")
+        algorithm = r.parse("JWT_ALGORITHM", d.jwt_algorithm, values.algorithm)
+        settings = cls(
+            host=r.parse("HOST", d.host, values.text),
+            port=r.integer("PORT", d.port, 1, 65535),
+            workers=r.integer("WORKERS", d.workers, 1, 256),
+            base_path=base_path,
+            data_dir=r.parse("DATA_DIR", d.data_dir, Path),
+            mongodb_uri=mongodb_uri,
+            mongodb_database=r.parse("MONGODB_DATABASE", d.mongodb_database, values.text),
+            redis_url=redis_url,
+            jwt_algorithm=algorithm,
+            jwt_secret=r.secret("JWT_SECRET"),
+            jwt_private_key_file=r.parse("JWT_PRIVATE_KEY_FILE", None, values.readable_file),
+            jwt_previous_keys_file=r.parse("JWT_PREVIOUS_KEYS_FILE", None, values.readable_file),
+            jwt_issuer=r.parse("JWT_ISSUER", d.jwt_issuer, values.text),
+            jwt_audience=r.parse("JWT_AUDIENCE", d.jwt_audience, values.text),
+            access_token_ttl=r.duration("ACCESS_TOKEN_TTL", d.access_token_ttl),
+            refresh_token_ttl=r.duration("REFRESH_TOKEN_TTL", d.refresh_token_ttl),
+            session_max_age=r.duration("SESSION_MAX_AGE", d.session_max_age),
+            cookie_name=r.parse(
+                "COOKIE_NAME", _default_cookie_name(secure, cookie_domain), values.cookie
+            ),
+            cookie_domain=cookie_domain,
+            cookie_secure=secure,
+            cookie_samesite=r.parse("COOKIE_SAMESITE", d.cookie_samesite, values.samesite),
+            public_url=public_url,
+            login_url=r.parse(
+                "LOGIN_URL", f"{public_url or ''}{base_path}/login", values.login_url
+            ),
+            allowed_redirect_domains=r.parse(
+                "ALLOWED_REDIRECT_DOMAINS",
+                _default_redirect_domains(cookie_domain, public_url),
+                values.domain_list,
+            ),
+            trusted_proxies=r.parse("TRUSTED_PROXIES", d.trusted_proxies, values.networks),
+            registration=r.parse("REGISTRATION", d.registration, values.registration),
+            bcrypt_rounds=r.integer("BCRYPT_ROUNDS", d.bcrypt_rounds, 4, 31),
+            password_pepper=r.secret("PASSWORD_PEPPER"),
+            max_staleness=r.duration("MAX_STALENESS", d.max_staleness),
+            deletion_channel=r.parse("DELETION_CHANNEL", d.deletion_channel, values.channel),
+            log_format=r.parse("LOG_FORMAT", None, values.log_format),
+        )
+        r.problems.extend(_cross_checks(settings))
+        r.problems.extend(r.unknown_variables())
+        if r.problems:
+            raise ConfigurationError(r.problems)
+        return settings
+
+
+def _default_cookie_name(secure: bool, domain: str | None) -> str:
+    if not secure:
+        return "gateway_auth"
+    return "__Secure-gateway_auth" if domain else "__Host-gateway_auth"
+
+
+def _default_redirect_domains(cookie_domain: str | None, public_url: str | None) -> tuple[str, ...]:
+    hosts = [cookie_domain, urlsplit(public_url).hostname if public_url else None]
+    return tuple(dict.fromkeys(h for h in hosts if h))
+
+
+def _cross_checks(s: Settings) -> list[str]:
+    """Problems that involve more than one variable."""
+    return [*_backend_checks(s), *_key_checks(s), *_cookie_checks(s)]
+
+
+def _backend_checks(s: Settings) -> list[str]:
+    problems = []
+    if s.mongodb_uri is not None:
+        problems.append(
+            f"{PREFIX}MONGODB_URI: the MongoDB store is not available in this release yet"
+        )
+    if s.redis_url is not None:
+        problems.append(f"{PREFIX}REDIS_URL: Redis is not supported by this release yet")
+    if s.workers > 1 and s.redis_url is None:
+        problems.append(
+            f"{PREFIX}WORKERS={s.workers}: more than one worker needs {PREFIX}REDIS_URL"
+        )
+    return problems
+
+
+def _key_checks(s: Settings) -> list[str]:
+    p = PREFIX
+    problems = []
+    if s.jwt_algorithm == "HS256":
+        if s.jwt_private_key_file is not None:
+            problems.append(f"{p}JWT_PRIVATE_KEY_FILE: not used with HS256; set {p}JWT_SECRET")
+        if s.jwt_secret is not None and len(s.jwt_secret.reveal().encode()) < 32:
+            problems.append(f"{p}JWT_SECRET: must be at least 32 bytes long for HS256")
+        if s.jwt_secret is None and not s.embedded:
+            problems.append(f"{p}JWT_SECRET: required when accounts are not embedded")
+    else:
+        if s.jwt_secret is not None:
+            problems.append(f"{p}JWT_SECRET: not used with {s.jwt_algorithm}")
+        if s.jwt_private_key_file is None:
+            problems.append(f"{p}JWT_PRIVATE_KEY_FILE: required for {s.jwt_algorithm}")
+    if s.password_pepper is not None and len(s.password_pepper.reveal().encode()) < 16:
+        problems.append(f"{p}PASSWORD_PEPPER: must be at least 16 bytes long")
+    return problems
+
+
+def _cookie_checks(s: Settings) -> list[str]:
+    p = PREFIX
+    problems = []
+    if s.cookie_samesite == "None" and not s.cookie_secure:
+        problems.append(f"{p}COOKIE_SAMESITE=None: browsers require {p}COOKIE_SECURE=true")
+    if s.cookie_name.startswith(("__Host-", "__Secure-")) and not s.cookie_secure:
+        problems.append(f"{p}COOKIE_NAME: a __Host-/__Secure- name needs {p}COOKIE_SECURE=true")
+    if s.cookie_name.startswith("__Host-") and s.cookie_domain:
+        problems.append(f"{p}COOKIE_NAME: a __Host- cookie cannot have {p}COOKIE_DOMAIN")
+    return problems

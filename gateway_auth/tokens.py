@@ -1,0 +1,148 @@
+"""Access tokens (JWTs) and refresh tokens (opaque, stored only as hashes)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+
+from gateway_auth.errors import Unauthenticated
+from gateway_auth.keys import KeyRing
+from gateway_auth.models import CLIENT_KINDS, Client, ClientKind
+
+ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068
+LEEWAY_SECONDS = 30
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "kind", "scope", "email")
+TOKEN_VERSION = 1
+_REFRESH_TOKEN = re.compile(r"([0-9a-f]{32})\.[A-Za-z0-9_-]{43}")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """What a verified access token says about its bearer."""
+
+    client_id: str
+    session_id: str
+    token_id: str
+    kind: ClientKind
+    scopes: tuple[str, ...]
+    email: str
+    expires_at: int
+
+
+class AccessTokens:
+    """Issues and verifies access JWTs exactly as the design pins them down."""
+
+    def __init__(self, keys: KeyRing, *, issuer: str, audience: str, ttl: timedelta) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_seconds = int(ttl.total_seconds())
+        # exp, nbf and iat are checked against the injected clock below, not PyJWT's wall clock.
+        self._jwt = jwt.PyJWT(
+            {
+                "require": [*REQUIRED_CLAIMS, "ver"],
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "strict_aud": True,
+                "enforce_minimum_key_length": True,
+            }
+        )
+
+    def issue(
+        self, client: Client, session_id: str, now: datetime, *, not_after: datetime
+    ) -> tuple[str, int]:
+        """A signed access token and its lifetime in seconds, never outliving ``not_after``."""
+        issued_at = int(now.timestamp())
+        expires_at = min(issued_at + self.ttl_seconds, int(not_after.timestamp()))
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": client.id,
+            "sid": session_id,
+            "jti": uuid.uuid4().hex,
+            "iat": issued_at,
+            "nbf": issued_at,
+            "exp": expires_at,
+            "kind": client.kind,
+            "scope": " ".join(client.scopes),
+            "email": client.email,
+            "ver": TOKEN_VERSION,
+        }
+        key = self.keys.current
+        header = {"kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
+        token = self._jwt.encode(claims, key.sign_with, algorithm=key.algorithm, headers=header)  # type: ignore[arg-type]
+        return token, expires_at - issued_at
+
+    def decode(self, token: str, now: datetime, *, allow_expired: bool = False) -> AccessClaims:
+        """Verify signature, header and claims; Unauthenticated on any flaw."""
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self.keys.find(header.get("kid"))
+            if key is None or header.get("typ") != ACCESS_TOKEN_TYPE:
+                raise Unauthenticated
+            payload = self._jwt.decode(
+                token,
+                key.verify_with,
+                algorithms=[self.keys.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+            )
+            claims = _claims(payload)
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            raise Unauthenticated from None
+        moment = now.timestamp()
+        if payload["nbf"] > moment + LEEWAY_SECONDS or payload["iat"] > moment + LEEWAY_SECONDS:
+            raise Unauthenticated
+        if not allow_expired and claims.expires_at <= moment - LEEWAY_SECONDS:
+            raise Unauthenticated("The access token has expired.")
+        return claims
+
+
+def _claims(payload: dict[str, Any]) -> AccessClaims:
+    strings = ("sub", "sid", "jti", "kind", "scope", "email")
+    numbers = ("iat", "nbf", "exp")
+    if payload.get("ver") != TOKEN_VERSION or payload["kind"] not in CLIENT_KINDS:
+        raise ValueError("unsupported token")
+    if not all(isinstance(payload[name], str) for name in strings):
+        raise TypeError("claim types")
+    if not all(type(payload[name]) is int for name in numbers):  # bool is an int subclass
+        raise TypeError("claim types")
+    return AccessClaims(
+        client_id=payload["sub"],
+        session_id=payload["sid"],
+        token_id=payload["jti"],
+        kind=payload["kind"],
+        scopes=tuple(payload["scope"].split()),
+        email=payload["email"],
+        expires_at=payload["exp"],
+    )
+
+
+def new_session_id() -> str:
+    """An opaque, unguessable session id (128 random bits, hex)."""
+    return secrets.token_hex(16)
+
+
+def new_refresh_token(session_id: str) -> tuple[str, str]:
+    """A refresh token ``<session id>.<32 random bytes base64url>`` and the hash to store."""
+    token = f"{session_id}.{secrets.token_urlsafe(32)}"
+    return token, refresh_token_hash(token)
+
+
+def refresh_token_hash(token: str) -> str:
+    """SHA-256 of the whole token; enough for 256-bit random secrets (no salt or stretching)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def refresh_token_session(token: str) -> str | None:
+    """The session id inside a well-formed refresh token, or None."""
+    match = _REFRESH_TOKEN.fullmatch(token)
+    return match.group(1) if match else None

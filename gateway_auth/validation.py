@@ -1,0 +1,96 @@
+"""Rules for client input (emails, passwords, names, scopes), shared by the API and the CLI."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from gateway_auth.errors import FieldError, ValidationFailed
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit minus the angle brackets
+MAX_LOCAL_PART_LENGTH = 64
+MAX_NAME_LENGTH = 100
+
+_EMAIL_FORBIDDEN = re.compile(r"[\s<>()\[\],;:\"\\]")
+_SCOPE = re.compile(
+    r"[A-Za-z0-9_.:/\-]{1,64}"
+)  # no commas or spaces: both separate scopes on the wire
+
+
+def normalise_password(password: str) -> str:
+    """NFKC, as NIST SP 800-63B advises, so one password typed on two keyboards matches itself."""
+    return unicodedata.normalize("NFKC", password)
+
+
+def email_key(email: str) -> str:
+    """The form used for uniqueness and lookup: trimmed, NFC, case-folded."""
+    return unicodedata.normalize("NFC", email.strip()).casefold()
+
+
+def email_problem(email: str) -> str | None:
+    """Why this email address is unacceptable, or None."""
+    email = email.strip()
+    if not email:
+        return "is required"
+    if len(email) > MAX_EMAIL_LENGTH:
+        return f"must be at most {MAX_EMAIL_LENGTH} characters"
+    local, _, domain = email.rpartition("@")
+    if len(local) > MAX_LOCAL_PART_LENGTH:
+        return f"must have at most {MAX_LOCAL_PART_LENGTH} characters before the @"
+    malformed = (
+        not local
+        or not domain
+        or "@" in local
+        or _EMAIL_FORBIDDEN.search(email) is not None
+        or _has_control(email)
+        or domain.startswith(".")
+        or domain.endswith(".")
+        or ".." in domain
+    )
+    return "must be an email address such as ada@example.com" if malformed else None
+
+
+def password_problem(password: str) -> str | None:
+    """Why this new password is unacceptable, or None. Length is counted in characters."""
+    length = len(normalise_password(password))
+    if length < MIN_PASSWORD_LENGTH:
+        return f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    if length > MAX_PASSWORD_LENGTH:
+        return f"must be at most {MAX_PASSWORD_LENGTH} characters"
+    return None
+
+
+def name_problem(name: str | None) -> str | None:
+    """Why this first or last name is unacceptable, or None."""
+    if name is None:
+        return None
+    if len(name.strip()) > MAX_NAME_LENGTH:
+        return f"must be at most {MAX_NAME_LENGTH} characters"
+    if _has_control(name):
+        return "must not contain control characters"
+    return None
+
+
+def clean_name(name: str | None) -> str | None:
+    """Trimmed, with an empty name stored as no name."""
+    return (name.strip() or None) if name is not None else None
+
+
+def scope_problem(scope: str) -> str | None:
+    """Why this scope name is unacceptable, or None."""
+    if not _SCOPE.fullmatch(scope):
+        return "scopes are 1-64 letters, digits or _ . : / -"
+    return None
+
+
+def check(problems: dict[str, str | None]) -> None:
+    """Raise ValidationFailed listing every field whose problem is not None."""
+    errors = [FieldError(name, message) for name, message in problems.items() if message]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)

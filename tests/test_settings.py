@@ -1,0 +1,172 @@
+"""Settings.from_env: defaults, parsing, derived values, and every problem reported at once."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway_auth.settings import ConfigurationError, Settings, parse_duration
+
+
+def test_defaults_match_the_design() -> None:
+    s = Settings.from_env({})
+
+    assert (s.host, s.port, s.workers, s.base_path) == ("127.0.0.1", 8000, 1, "")
+    assert s.data_dir == Path("data")
+    assert s.jwt_algorithm == "HS256"
+    assert (s.jwt_issuer, s.jwt_audience) == ("gateway-auth", "gateway-auth")
+    assert s.access_token_ttl == timedelta(minutes=15)
+    assert s.refresh_token_ttl == timedelta(days=14)
+    assert s.session_max_age == timedelta(days=30)
+    assert s.cookie_name == "__Host-gateway_auth"
+    assert s.refresh_cookie_name == "__Secure-gateway_auth_refresh"
+    assert (s.cookie_secure, s.cookie_samesite, s.cookie_domain) == (True, "Lax", None)
+    assert s.login_url == "/login"
+    assert s.trusted_proxies == (
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
+    assert s.registration == "open"
+    assert s.bcrypt_rounds == 12
+    assert s.embedded
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30),
+        ("15m", 900),
+        ("12h", 43200),
+        ("14d", 1209600),
+        ("1w", 604800),
+        ("1h30m", 5400),
+        ("2D", 172800),
+    ],
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["15", "m", "-5m", "0s", "1.5h", "15 minutes", "15mm"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match=r"duration|longer than zero"):
+        parse_duration(text)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(
+            {
+                "GATEWAY_AUTH_PORT": "http",
+                "GATEWAY_AUTH_ACCESS_TOKEN_TTL": "15",
+                "GATEWAY_AUTH_COOKIE_SAMESITE": "sometimes",
+                "GATEWAY_AUTH_JWT_SECRET": "too short",
+                "GATEWAY_AUTH_TRUSTED_PROXIES": "10.0.0.0/8,not-an-ip",
+                "GATEWAY_AUTH_JWT_SECRETT": "typo",
+            }
+        )
+
+    problems = caught.value.problems
+    assert len(problems) == 6
+    text = str(caught.value)
+    assert "GATEWAY_AUTH_PORT='http': must be a whole number from 1 to 65535" in text
+    assert "GATEWAY_AUTH_ACCESS_TOKEN_TTL='15': must be a duration" in text
+    assert "GATEWAY_AUTH_COOKIE_SAMESITE='sometimes': must be one of Lax, Strict, None" in text
+    assert "GATEWAY_AUTH_JWT_SECRET: must be at least 32 bytes" in text
+    assert "'not-an-ip' is not an IP address" in text
+    assert "GATEWAY_AUTH_JWT_SECRETT: not a gateway-auth setting (did you mean" in text
+    assert "too short" not in text  # secrets are never echoed back
+
+
+def test_empty_variables_mean_the_default() -> None:
+    assert (
+        Settings.from_env({"GATEWAY_AUTH_PORT": "", "GATEWAY_AUTH_COOKIE_DOMAIN": " "}).port == 8000
+    )
+
+
+def test_test_only_variables_are_not_settings() -> None:
+    Settings.from_env({"GATEWAY_AUTH_TEST_MONGODB_URI": "mongodb://localhost"})
+
+
+def test_secrets_are_masked_in_repr() -> None:
+    s = Settings.from_env(
+        {"GATEWAY_AUTH_JWT_SECRET": "s" * 40, "GATEWAY_AUTH_PASSWORD_PEPPER": "p" * 20}
+    )
+
+    assert "s" * 40 not in repr(s)
+    assert "p" * 20 not in repr(s)
+    assert "Secret('**********')" in repr(s)
+    assert s.jwt_secret is not None
+    assert s.jwt_secret.reveal() == "s" * 40
+
+
+@pytest.mark.parametrize(
+    ("env", "access", "refresh"),
+    [
+        ({}, "__Host-gateway_auth", "__Secure-gateway_auth_refresh"),
+        (
+            {"COOKIE_DOMAIN": ".Example.com"},
+            "__Secure-gateway_auth",
+            "__Secure-gateway_auth_refresh",
+        ),
+        ({"COOKIE_SECURE": "false"}, "gateway_auth", "gateway_auth_refresh"),
+        ({"COOKIE_NAME": "sso"}, "sso", "sso_refresh"),
+    ],
+)
+def test_cookie_names_follow_secure_and_domain(
+    env: dict[str, str], access: str, refresh: str
+) -> None:
+    s = Settings.from_env({f"GATEWAY_AUTH_{k}": v for k, v in env.items()})
+
+    assert (s.cookie_name, s.refresh_cookie_name) == (access, refresh)
+
+
+def test_cookie_domain_is_normalised() -> None:
+    assert Settings.from_env({"GATEWAY_AUTH_COOKIE_DOMAIN": ".Example.COM."}).cookie_domain == (
+        "example.com"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"COOKIE_SAMESITE": "none", "COOKIE_SECURE": "false"}, "browsers require"),
+        ({"COOKIE_NAME": "__Host-x", "COOKIE_DOMAIN": "example.com"}, "cannot have"),
+        ({"COOKIE_NAME": "__Secure-x", "COOKIE_SECURE": "no"}, "needs"),
+        ({"COOKIE_NAME": "a b"}, "must be a cookie name"),
+        ({"PUBLIC_URL": "https://auth.example.com/auth"}, "without a path"),
+        ({"PUBLIC_URL": "ftp://auth.example.com"}, "absolute http(s) URL"),
+        ({"LOGIN_URL": "//evil.example.com/login"}, "absolute http(s) URL or a path"),
+        ({"BASE_PATH": "auth"}, "/auth"),
+        ({"JWT_ALGORITHM": "RS256"}, "must be one of HS256, EdDSA, ES256"),
+        ({"JWT_ALGORITHM": "EdDSA"}, "JWT_PRIVATE_KEY_FILE: required for EdDSA"),
+        ({"JWT_PRIVATE_KEY_FILE": "/nonexistent/key.pem"}, "cannot be read"),
+        ({"WORKERS": "2"}, "needs GATEWAY_AUTH_REDIS_URL"),
+        ({"MONGODB_URI": "mongodb://db"}, "not available in this release"),
+        ({"BCRYPT_ROUNDS": "3"}, "from 4 to 31"),
+        ({"REGISTRATION": "invite"}, "open, closed"),
+        ({"PASSWORD_PEPPER": "short"}, "at least 16 bytes"),
+        ({"COOKIE_SECURE": "maybe"}, "true or false"),
+    ],
+)
+def test_configuration_problems_are_explained(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(problem)):
+        Settings.from_env({f"GATEWAY_AUTH_{k}": v for k, v in env.items()})
+
+
+def test_urls_derive_from_public_url_and_base_path() -> None:
+    s = Settings.from_env(
+        {
+            "GATEWAY_AUTH_PUBLIC_URL": "https://Auth.Example.com/",
+            "GATEWAY_AUTH_BASE_PATH": "/auth",
+            "GATEWAY_AUTH_COOKIE_DOMAIN": "example.com",
+        }
+    )
+
+    assert s.public_url == "https://auth.example.com"
+    assert s.login_url == "https://auth.example.com/auth/login"
+    assert s.allowed_redirect_domains == ("example.com", "auth.example.com")

@@ -1,0 +1,243 @@
+"""Access tokens decode exactly as pinned down, and every deviation is refused."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from gateway_auth.errors import Unauthenticated
+from gateway_auth.keys import KeyRing, SigningKey, hmac_key
+from gateway_auth.models import Client
+from gateway_auth.tokens import (
+    AccessTokens,
+    new_refresh_token,
+    new_session_id,
+    refresh_token_hash,
+    refresh_token_session,
+)
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SECRET = b"s" * 32
+CLIENT = Client(
+    id="c1",
+    email="ada@example.com",
+    kind="user",
+    scopes=("admin", "reports:read"),
+    first_name=None,
+    last_name=None,
+    suspended=False,
+    suspended_at=None,
+    suspend_reason=None,
+    created_at=NOW,
+    updated_at=NOW,
+)
+
+
+def _tokens(ring: KeyRing | None = None) -> AccessTokens:
+    ring = ring or KeyRing("HS256", hmac_key(SECRET))
+    return AccessTokens(
+        ring, issuer="gateway-auth", audience="gateway-auth", ttl=timedelta(minutes=15)
+    )
+
+
+def _claims(**changes: Any) -> dict[str, Any]:
+    claims: dict[str, Any] = {
+        "iss": "gateway-auth",
+        "aud": "gateway-auth",
+        "sub": "c1",
+        "sid": "s1",
+        "jti": "j1",
+        "iat": int(NOW.timestamp()),
+        "nbf": int(NOW.timestamp()),
+        "exp": int(NOW.timestamp()) + 900,
+        "kind": "user",
+        "scope": "admin",
+        "email": "ada@example.com",
+        "ver": 1,
+    }
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _sign(claims: dict[str, Any], *, key: Any = SECRET, alg: str = "HS256", **header: Any) -> str:
+    header = {"kid": hmac_key(SECRET).kid, "typ": "at+jwt", **header}
+    return jwt.encode(
+        claims, key, algorithm=alg, headers={k: v for k, v in header.items() if v is not None}
+    )
+
+
+def test_issued_tokens_carry_every_claim_and_decode() -> None:
+    tokens = _tokens()
+    token, expires_in = tokens.issue(CLIENT, "s1", NOW, not_after=NOW + timedelta(days=30))
+
+    header = jwt.get_unverified_header(token)
+    claims = tokens.decode(token, NOW)
+
+    assert expires_in == 900
+    assert header == {"alg": "HS256", "kid": hmac_key(SECRET).kid, "typ": "at+jwt"}
+    assert (claims.client_id, claims.session_id, claims.kind) == ("c1", "s1", "user")
+    assert claims.scopes == ("admin", "reports:read")
+    assert claims.email == "ada@example.com"
+    payload = jwt.decode(
+        token, SECRET, algorithms=["HS256"], audience="gateway-auth", options={"verify_exp": False}
+    )
+    assert set(payload) == {
+        "iss",
+        "aud",
+        "sub",
+        "sid",
+        "jti",
+        "iat",
+        "nbf",
+        "exp",
+        "kind",
+        "scope",
+        "email",
+        "ver",
+    }
+
+
+def test_a_token_never_outlives_its_session() -> None:
+    token, expires_in = _tokens().issue(CLIENT, "s1", NOW, not_after=NOW + timedelta(minutes=5))
+
+    assert expires_in == 300
+    assert _tokens().decode(token, NOW).expires_at == int(NOW.timestamp()) + 300
+
+
+@pytest.mark.parametrize(
+    "claim",
+    ["iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "kind", "scope", "email", "ver"],
+)
+def test_every_claim_is_required(claim: str) -> None:
+    token = _sign(_claims(**{claim: None}))
+
+    with pytest.raises(Unauthenticated):
+        _tokens().decode(token, NOW)
+
+
+@pytest.mark.parametrize(
+    ("claims", "header"),
+    [
+        (_claims(iss="someone-else"), {}),
+        (_claims(aud="another-service"), {}),
+        (_claims(aud=["gateway-auth", "other"]), {}),
+        (_claims(ver=2), {}),
+        (_claims(kind="admin"), {}),
+        (_claims(sub=42), {}),
+        (_claims(exp=True), {}),
+        (_claims(scope=["admin"]), {}),
+        (_claims(), {"typ": "JWT"}),
+        (_claims(), {"typ": None}),
+        (_claims(), {"kid": None}),
+        (_claims(), {"kid": "unknown"}),
+    ],
+)
+def test_tokens_that_deviate_are_refused(claims: dict[str, Any], header: dict[str, Any]) -> None:
+    with pytest.raises(Unauthenticated):
+        _tokens().decode(_sign(claims, **header), NOW)
+
+
+def test_alg_none_is_refused() -> None:
+    header = base64.urlsafe_b64encode(
+        json.dumps({"alg": "none", "typ": "at+jwt", "kid": hmac_key(SECRET).kid}).encode()
+    ).rstrip(b"=")
+    body = base64.urlsafe_b64encode(json.dumps(_claims()).encode()).rstrip(b"=")
+
+    with pytest.raises(Unauthenticated):
+        _tokens().decode(f"{header.decode()}.{body.decode()}.", NOW)
+
+
+def test_a_public_key_cannot_be_used_as_an_hmac_secret() -> None:
+    private = ed25519.Ed25519PrivateKey.generate()
+    public = private.public_key()
+    pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    key = SigningKey("ed", "EdDSA", private, public)
+    # PyJWT refuses to HMAC with a PEM key, so the forgery is built by hand.
+    forged = _hmac_forgery(pem)
+
+    with pytest.raises(Unauthenticated):
+        _tokens(KeyRing("EdDSA", key)).decode(forged, NOW)
+
+
+def _hmac_forgery(secret: bytes) -> str:
+    """An HS256 token keyed with the public key's bytes, as an attacker would build it."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = b64(json.dumps({"alg": "HS256", "kid": "ed", "typ": "at+jwt"}).encode())
+    signing_input += "." + b64(json.dumps(_claims()).encode())
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def test_a_tampered_signature_is_refused() -> None:
+    token = _sign(_claims())
+    payload = base64.urlsafe_b64encode(json.dumps(_claims(scope="admin root")).encode())
+    tampered = ".".join([token.split(".")[0], payload.rstrip(b"=").decode(), token.split(".")[2]])
+
+    with pytest.raises(Unauthenticated):
+        _tokens().decode(tampered, NOW)
+
+
+@pytest.mark.parametrize("garbage", ["", "a", "a.b", "a.b.c", "....", "ey.ey.ey", "\x00"])
+def test_garbage_is_refused(garbage: str) -> None:
+    with pytest.raises(Unauthenticated):
+        _tokens().decode(garbage, NOW)
+
+
+def test_expiry_and_not_before_allow_30_seconds_of_leeway() -> None:
+    tokens = _tokens()
+    token = _sign(_claims())
+    early = _sign(_claims(nbf=int(NOW.timestamp()) + 25, iat=int(NOW.timestamp()) + 25))
+    future = _sign(_claims(nbf=int(NOW.timestamp()) + 60))
+
+    tokens.decode(token, NOW + timedelta(seconds=900 + 29))
+    tokens.decode(early, NOW)
+    with pytest.raises(Unauthenticated, match="expired"):
+        tokens.decode(token, NOW + timedelta(seconds=900 + 30))
+    with pytest.raises(Unauthenticated):
+        tokens.decode(future, NOW)
+    assert tokens.decode(token, NOW + timedelta(days=1), allow_expired=True).session_id == "s1"
+
+
+def test_previous_keys_still_verify_tokens_they_signed() -> None:
+    old = hmac_key(b"o" * 32)
+    token = jwt.encode(
+        _claims(), b"o" * 32, algorithm="HS256", headers={"kid": old.kid, "typ": "at+jwt"}
+    )
+    rotated = KeyRing("HS256", hmac_key(SECRET), (hmac_key(b"o" * 32, signing=False),))
+
+    assert _tokens(rotated).decode(token, NOW).client_id == "c1"
+    with pytest.raises(Unauthenticated):
+        _tokens().decode(token, NOW)
+
+
+def test_refresh_tokens_are_session_bound_and_stored_hashed() -> None:
+    session_id = new_session_id()
+    token, stored = new_refresh_token(session_id)
+
+    assert token.startswith(session_id + ".")
+    assert len(token.split(".")[1]) == 43
+    assert stored == refresh_token_hash(token) != token
+    assert refresh_token_session(token) == session_id
+    assert new_refresh_token(session_id)[0] != token
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "abc", "0" * 32, "0" * 32 + ".short", "Z" * 32 + "." + "A" * 43, "0" * 32 + ".A" * 44],
+)
+def test_malformed_refresh_tokens_name_no_session(token: str) -> None:
+    assert refresh_token_session(token) is None
