@@ -1,0 +1,124 @@
+"""What the services need from storage, one narrow protocol per capability.
+
+Backends translate their driver's errors into domain errors (``EmailTaken``,
+``StoreUnavailable``); nothing above ``stores/`` imports a driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from gateway_auth.models import Client, Credentials, DeletionEvent, Session
+from gateway_auth.revocations import RevocationSnapshot
+
+ProfileField = Literal["email", "first_name", "last_name"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChanges:
+    """New values for some profile fields (``None`` clears a name); absent fields stay."""
+
+    updated_at: datetime
+    values: Mapping[ProfileField, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """Replace a session's refresh-token hash, only if ``presented_hash`` is still current."""
+
+    session_id: str
+    presented_hash: str
+    new_hash: str
+    now: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    """``rotated`` with the updated session, ``reused`` with when it was rotated, or ``invalid``."""
+
+    outcome: Literal["rotated", "reused", "invalid"]
+    session: Session | None = None
+    rotated_at: datetime | None = None
+
+
+class ClientStore(Protocol):
+    """Client records."""
+
+    async def add_client(self, client: Client, password_hash: str | None) -> None:
+        """Insert a client; EmailTaken if its normalised email is in use."""
+
+    async def get_client(self, client_id: str) -> Client | None:
+        """A live (not deleted) client by id."""
+
+    async def get_credentials(self, email_key: str) -> Credentials | None:
+        """A live client and its password hash, by normalised email."""
+
+    async def get_password_hash(self, client_id: str) -> str | None:
+        """The password hash of a live client."""
+
+    async def set_password_hash(self, client_id: str, password_hash: str, now: datetime) -> None:
+        """Replace a live client's password hash."""
+
+    async def update_profile(self, client_id: str, changes: ProfileChanges) -> Client | None:
+        """Apply changes to a live client; EmailTaken on an email clash; None if gone."""
+
+    async def list_clients(self, *, limit: int, after: str | None = None) -> list[Client]:
+        """Live clients in creation order, ``limit`` at a time, after the client ``after``."""
+
+
+class SessionStore(Protocol):
+    """Sessions and their refresh-token hashes."""
+
+    async def add_session(self, session: Session, refresh_hash: str) -> None:
+        """Insert a new session."""
+
+    async def get_session(self, session_id: str) -> Session | None:
+        """A session by id, revoked or not."""
+
+    async def rotate_refresh_token(self, rotation: Rotation) -> RotationResult:
+        """Atomically swap the refresh hash; of two concurrent rotations only one succeeds."""
+
+    async def list_sessions(self, client_id: str, now: datetime) -> list[Session]:
+        """The client's active sessions, newest first."""
+
+    async def revoke_session(self, session_id: str, now: datetime) -> bool:
+        """Mark one session revoked; False if it does not exist."""
+
+    async def revoke_client_sessions(
+        self, client_id: str, now: datetime, *, keep: str | None = None
+    ) -> list[str]:
+        """Revoke every active session of a client except ``keep``; the ids revoked."""
+
+    async def prune_sessions(self, before: datetime) -> int:
+        """Delete sessions expired or revoked before ``before``; how many."""
+
+
+class DeletionStore(Protocol):
+    """Deleting clients: mark deleted, revoke sessions and queue the event, in one step."""
+
+    async def delete_client(self, client_id: str, event: DeletionEvent) -> bool:
+        """True if deleted now; False if unknown or already deleted (no second event)."""
+
+    async def pending_events(self, limit: int) -> list[DeletionEvent]:
+        """Deletion events written to the outbox and not yet published, oldest first."""
+
+
+class RevocationSource(Protocol):
+    """What the revocation mirror is loaded from."""
+
+    async def revocation_snapshot(self, since: datetime) -> RevocationSnapshot:
+        """Suspended clients, and sessions revoked or clients deleted since ``since``."""
+
+
+class Store(ClientStore, SessionStore, DeletionStore, RevocationSource, Protocol):
+    """A complete backend, as the app wires it; services take only the slices they use."""
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the backend answers."""
+
+    async def close(self) -> None:
+        """Release connections."""

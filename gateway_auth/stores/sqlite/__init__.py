@@ -1,0 +1,16 @@
+"""The embedded store: one SQLite file in WAL mode, through aiosqlite."""
+
+from __future__ import annotations
+
+from gateway_auth.stores.sqlite.clients import SqliteClients
+from gateway_auth.stores.sqlite.deletions import SqliteDeletions
+from gateway_auth.stores.sqlite.sessions import SqliteSessions
+
+DATABASE_FILE = "gateway-auth.db"
+
+
+class SqliteStore(SqliteClients, SqliteSessions, SqliteDeletions):
+    """Every store protocol over one SQLite file."""
+
+
+__all__ = ["DATABASE_FILE", "SqliteStore"]

@@ -1,0 +1,119 @@
+"""Client records in SQLite."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from gateway_auth.errors import EmailTaken
+from gateway_auth.models import Client, Credentials
+from gateway_auth.stores.base import ProfileChanges
+from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt, optional_ms
+from gateway_auth.validation import email_key
+
+_PROFILE_COLUMNS = {"email": "email", "first_name": "first_name", "last_name": "last_name"}
+
+
+class SqliteClients(SqliteDatabase):
+    """The ClientStore protocol."""
+
+    async def add_client(self, client: Client, password_hash: str | None) -> None:
+        """Insert a client; EmailTaken if the normalised email is in use (even by a deleted one)."""
+        async with self._transaction(on_conflict=EmailTaken) as db:
+            await db.execute(
+                "INSERT INTO clients (id, email, email_key, kind, scopes, first_name, last_name,"
+                " password_hash, suspended, suspended_at, suspend_reason, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    client.id,
+                    client.email,
+                    email_key(client.email),
+                    client.kind,
+                    json.dumps(client.scopes),
+                    client.first_name,
+                    client.last_name,
+                    password_hash,
+                    int(client.suspended),
+                    optional_ms(client.suspended_at),
+                    client.suspend_reason,
+                    ms(client.created_at),
+                    ms(client.updated_at),
+                ),
+            )
+
+    async def get_client(self, client_id: str) -> Client | None:
+        """A live client by id."""
+        row = await self._fetch_one(
+            "SELECT * FROM clients WHERE id = ? AND deleted_at IS NULL", (client_id,)
+        )
+        return _client(row) if row else None
+
+    async def get_credentials(self, email_key: str) -> Credentials | None:
+        """A live client and its password hash, by normalised email."""
+        row = await self._fetch_one(
+            "SELECT * FROM clients WHERE email_key = ? AND deleted_at IS NULL", (email_key,)
+        )
+        return Credentials(_client(row), row["password_hash"]) if row else None
+
+    async def get_password_hash(self, client_id: str) -> str | None:
+        """The password hash of a live client."""
+        row = await self._fetch_one(
+            "SELECT password_hash FROM clients WHERE id = ? AND deleted_at IS NULL", (client_id,)
+        )
+        return row["password_hash"] if row else None
+
+    async def set_password_hash(self, client_id: str, password_hash: str, now: datetime) -> None:
+        """Replace a live client's password hash."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE clients SET password_hash = ?, updated_at = ?"
+                " WHERE id = ? AND deleted_at IS NULL",
+                (password_hash, ms(now), client_id),
+            )
+
+    async def update_profile(self, client_id: str, changes: ProfileChanges) -> Client | None:
+        """Apply profile changes; EmailTaken on a clash; None if the client is gone."""
+        columns = [f"{_PROFILE_COLUMNS[name]} = ?" for name in changes.values]
+        params: list[Any] = list(changes.values.values())
+        if "email" in changes.values:
+            columns.append("email_key = ?")
+            params.append(email_key(changes.values["email"] or ""))
+        # Column names come from the fixed _PROFILE_COLUMNS whitelist, never from input.
+        sql = f"UPDATE clients SET {', '.join([*columns, 'updated_at = ?'])}"  # noqa: S608
+        async with (
+            self._transaction(on_conflict=EmailTaken) as db,
+            db.execute(
+                sql + " WHERE id = ? AND deleted_at IS NULL RETURNING *",
+                (*params, ms(changes.updated_at), client_id),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return _client(row) if row else None
+
+    async def list_clients(self, *, limit: int, after: str | None = None) -> list[Client]:
+        """Live clients in creation order, after the client with id ``after``."""
+        sql = "SELECT * FROM clients WHERE deleted_at IS NULL"
+        params: tuple[Any, ...] = ()
+        if after is not None:
+            sql += " AND (created_at, id) > (SELECT created_at, id FROM clients WHERE id = ?)"
+            params = (after,)
+        rows = await self._fetch_all(sql + " ORDER BY created_at, id LIMIT ?", (*params, limit))
+        return [_client(row) for row in rows]
+
+
+def _client(row: sqlite3.Row) -> Client:
+    return Client(
+        id=row["id"],
+        email=row["email"],
+        kind=row["kind"],
+        scopes=tuple(json.loads(row["scopes"])),
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        suspended=bool(row["suspended"]),
+        suspended_at=optional_dt(row["suspended_at"]),
+        suspend_reason=row["suspend_reason"],
+        created_at=dt(row["created_at"]),
+        updated_at=dt(row["updated_at"]),
+    )

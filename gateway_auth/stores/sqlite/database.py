@@ -1,0 +1,116 @@
+"""The SQLite connection: opening, one lock for every operation, and driver-error translation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Self
+
+import aiosqlite
+
+from gateway_auth.datadir import create_private_file
+from gateway_auth.errors import GatewayAuthError, StoreUnavailable
+from gateway_auth.logging import log_event
+from gateway_auth.stores.sqlite.schema import migrate
+
+log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SqliteDatabase:
+    """One connection shared by every operation; each operation runs alone under a lock."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        # One connection serves every request, so statements of two operations must never
+        # interleave inside one transaction; SQLite serialises writers anyway.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Self:
+        """Open (creating with mode 0600) and migrate the database at ``path``."""
+        create_private_file(path)  # SQLite gives its -wal and -shm files the same mode
+        db = await aiosqlite.connect(path, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=FULL",
+                "foreign_keys=ON",
+                "busy_timeout=5000",
+            ):
+                await db.execute(f"PRAGMA {pragma}")
+            await migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless a trivial query answers."""
+        await self._fetch_one("SELECT 1")
+
+    @asynccontextmanager
+    async def _transaction(
+        self, *, on_conflict: type[GatewayAuthError] | None = None
+    ) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock, _translated(on_conflict):
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _fetch_one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        async with self._lock, _translated(None), self._db.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    async def _fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        async with self._lock, _translated(None), self._db.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+
+@asynccontextmanager
+async def _translated(on_conflict: type[GatewayAuthError] | None) -> AsyncIterator[None]:
+    """Driver errors become domain errors; the driver's message goes only to the log."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        if on_conflict is None:
+            log_event(log, "store_error", level=logging.ERROR, error=repr(exc))
+            raise StoreUnavailable from None
+        raise on_conflict from None
+    except (sqlite3.Error, ValueError) as exc:  # aiosqlite raises ValueError once closed
+        log_event(log, "store_error", level=logging.ERROR, error=repr(exc))
+        raise StoreUnavailable from None
+
+
+def ms(moment: datetime) -> int:
+    """Exact milliseconds since the epoch, truncated like ``models.iso``, so values round-trip."""
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def optional_ms(moment: datetime | None) -> int | None:
+    """``ms`` that lets None through."""
+    return None if moment is None else ms(moment)
+
+
+def dt(millis: int) -> datetime:
+    """The UTC datetime of a stored millisecond timestamp."""
+    return _EPOCH + timedelta(milliseconds=millis)
+
+
+def optional_dt(millis: int | None) -> datetime | None:
+    """``dt`` that lets None through."""
+    return None if millis is None else dt(millis)

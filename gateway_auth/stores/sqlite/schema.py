@@ -1,0 +1,92 @@
+"""The SQLite schema, as numbered migrations applied once each, in order, at start-up."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from gateway_auth.settings import ConfigurationError
+
+# Timestamps are integer milliseconds since the epoch, UTC.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE clients (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL,
+            email_key TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('user', 'service', 'guest')),
+            scopes TEXT NOT NULL DEFAULT '[]',
+            first_name TEXT,
+            last_name TEXT,
+            password_hash TEXT,
+            suspended INTEGER NOT NULL DEFAULT 0,
+            suspended_at INTEGER,
+            suspend_reason TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            deleted_at INTEGER
+        )""",
+        "CREATE UNIQUE INDEX clients_email_key ON clients (email_key)",
+        "CREATE INDEX clients_created ON clients (created_at, id)",
+        "CREATE INDEX clients_deleted ON clients (deleted_at) WHERE deleted_at IS NOT NULL",
+        "CREATE INDEX clients_suspended ON clients (id) WHERE suspended = 1",
+        """CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+            refresh_hash TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_used_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            absolute_expires_at INTEGER NOT NULL,
+            user_agent TEXT NOT NULL DEFAULT '',
+            ip TEXT NOT NULL DEFAULT '',
+            revoked_at INTEGER
+        )""",
+        "CREATE INDEX sessions_client ON sessions (client_id)",
+        "CREATE INDEX sessions_revoked ON sessions (revoked_at) WHERE revoked_at IS NOT NULL",
+        "CREATE INDEX sessions_expires ON sessions (expires_at)",
+        # Hashes of rotated refresh tokens: presenting one again is reuse (RFC 9700 4.14.2).
+        """CREATE TABLE rotated_refresh_tokens (
+            hash TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            rotated_at INTEGER NOT NULL
+        )""",
+        "CREATE INDEX rotated_refresh_tokens_session ON rotated_refresh_tokens (session_id)",
+        """CREATE TABLE outbox (
+            id TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        )""",
+        "CREATE INDEX outbox_created ON outbox (created_at, id)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION; safe to run concurrently and repeatedly."""
+    await db.execute("BEGIN IMMEDIATE")  # a second process starting at once waits here
+    try:
+        async with db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = int(row[0]) if row else 0
+        _refuse_newer(version)
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[number - 1]:
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {number}")
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+    await db.execute("COMMIT")
+    return SCHEMA_VERSION
+
+
+def _refuse_newer(version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise ConfigurationError(
+            [
+                f"the database schema is version {version}, newer than this release's "
+                f"{SCHEMA_VERSION}; upgrade gateway-auth instead of downgrading"
+            ]
+        )

@@ -1,0 +1,138 @@
+"""Sessions and refresh-token rotation in SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+import aiosqlite
+
+from gateway_auth.models import Session
+from gateway_auth.stores.base import Rotation, RotationResult
+from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt
+
+
+class SqliteSessions(SqliteDatabase):
+    """The SessionStore protocol."""
+
+    async def add_session(self, session: Session, refresh_hash: str) -> None:
+        """Insert a new session."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO sessions (id, client_id, refresh_hash, created_at, last_used_at,"
+                " expires_at, absolute_expires_at, user_agent, ip, revoked_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                (
+                    session.id,
+                    session.client_id,
+                    refresh_hash,
+                    ms(session.created_at),
+                    ms(session.last_used_at),
+                    ms(session.expires_at),
+                    ms(session.absolute_expires_at),
+                    session.user_agent,
+                    session.ip,
+                ),
+            )
+
+    async def get_session(self, session_id: str) -> Session | None:
+        """A session by id, revoked or not."""
+        row = await self._fetch_one("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        return _session(row) if row else None
+
+    async def rotate_refresh_token(self, rotation: Rotation) -> RotationResult:
+        """Swap the hash only while it is current: the conditional UPDATE decides every race."""
+        now = ms(rotation.now)
+        async with self._transaction() as db:
+            async with db.execute(
+                "UPDATE sessions SET refresh_hash = ?, last_used_at = ?, expires_at = ?"
+                " WHERE id = ? AND refresh_hash = ? AND revoked_at IS NULL"
+                " AND expires_at > ? AND absolute_expires_at > ? RETURNING *",
+                (
+                    rotation.new_hash,
+                    now,
+                    ms(rotation.expires_at),
+                    rotation.session_id,
+                    rotation.presented_hash,
+                    now,
+                    now,
+                ),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None:
+                await db.execute(
+                    "INSERT OR IGNORE INTO rotated_refresh_tokens (hash, session_id, rotated_at)"
+                    " VALUES (?, ?, ?)",
+                    (rotation.presented_hash, rotation.session_id, now),
+                )
+                return RotationResult("rotated", session=_session(row))
+            async with db.execute(
+                "SELECT rotated_at FROM rotated_refresh_tokens WHERE hash = ? AND session_id = ?",
+                (rotation.presented_hash, rotation.session_id),
+            ) as cursor:
+                used = await cursor.fetchone()
+        if used is not None:
+            return RotationResult("reused", rotated_at=dt(used["rotated_at"]))
+        return RotationResult("invalid")
+
+    async def list_sessions(self, client_id: str, now: datetime) -> list[Session]:
+        """The client's active sessions, most recently used first."""
+        rows = await self._fetch_all(
+            "SELECT * FROM sessions WHERE client_id = ? AND revoked_at IS NULL"
+            " AND expires_at > ? AND absolute_expires_at > ? ORDER BY last_used_at DESC, id",
+            (client_id, ms(now), ms(now)),
+        )
+        return [_session(row) for row in rows]
+
+    async def revoke_session(self, session_id: str, now: datetime) -> bool:
+        """Mark one session revoked (idempotent); False if it does not exist."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (ms(now), session_id),
+            )
+            async with db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)) as cursor:
+                return await cursor.fetchone() is not None
+
+    async def revoke_client_sessions(
+        self, client_id: str, now: datetime, *, keep: str | None = None
+    ) -> list[str]:
+        """Revoke the client's active sessions except ``keep``; the ids revoked."""
+        async with self._transaction() as db:
+            return await revoke_sessions(db, client_id, ms(now), keep)
+
+    async def prune_sessions(self, before: datetime) -> int:
+        """Delete sessions that expired or were revoked before ``before``."""
+        cutoff = ms(before)
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM sessions WHERE expires_at < ? OR absolute_expires_at < ?"
+                " OR revoked_at < ?",
+                (cutoff, cutoff, cutoff),
+            )
+            return cursor.rowcount
+
+
+async def revoke_sessions(
+    db: aiosqlite.Connection, client_id: str, now: int, keep: str | None
+) -> list[str]:
+    async with db.execute(
+        "UPDATE sessions SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL"
+        " AND id IS NOT ? RETURNING id",
+        (now, client_id, keep),
+    ) as cursor:
+        return [row["id"] for row in await cursor.fetchall()]
+
+
+def _session(row: sqlite3.Row) -> Session:
+    return Session(
+        id=row["id"],
+        client_id=row["client_id"],
+        created_at=dt(row["created_at"]),
+        last_used_at=dt(row["last_used_at"]),
+        expires_at=dt(row["expires_at"]),
+        absolute_expires_at=dt(row["absolute_expires_at"]),
+        user_agent=row["user_agent"],
+        ip=row["ip"],
+        revoked_at=optional_dt(row["revoked_at"]),
+    )
