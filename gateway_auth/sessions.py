@@ -1,0 +1,248 @@
+"""Sessions: logging in, refreshing with rotation, logging out, and authenticating requests.
+
+No aiohttp here: callers pass plain values and get plain values or domain errors back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gateway_auth.clock import Clock
+from gateway_auth.errors import (
+    ClientSuspended,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    RefreshTokenSuperseded,
+    SessionNotFound,
+    Unauthenticated,
+)
+from gateway_auth.logging import log_event, mask_email
+from gateway_auth.models import Client, Session
+from gateway_auth.passwords import PasswordHasher
+from gateway_auth.revocations import RevocationMirror
+from gateway_auth.stores.base import ClientStore, Rotation, SessionStore
+from gateway_auth.tokens import (
+    AccessTokens,
+    new_refresh_token,
+    new_session_id,
+    refresh_token_hash,
+    refresh_token_session,
+)
+from gateway_auth.validation import email_key
+
+log = logging.getLogger(__name__)
+MAX_USER_AGENT = 512
+# Two tabs refreshing with one cookie at the same moment are a race, not a theft: the loser is
+# refused without revoking the session. Reuse after this window revokes it (RFC 9700 4.14.2).
+REUSE_GRACE = timedelta(seconds=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a login or refresh comes from, as recorded on the session."""
+
+    ip: str
+    user_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    """The tokens handed out by a login or refresh, with their lifetimes in seconds."""
+
+    client: Client
+    session: Session
+    access_token: str
+    access_expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated caller: the live client and the session its token belongs to."""
+
+    client: Client
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    """How long sessions last: sliding idle limit and absolute limit."""
+
+    refresh_ttl: timedelta
+    max_age: timedelta
+
+
+class Sessions:
+    """Opens, extends, checks and ends sessions."""
+
+    def __init__(
+        self,
+        *,
+        clients: ClientStore,
+        sessions: SessionStore,
+        hasher: PasswordHasher,
+        tokens: AccessTokens,
+        mirror: RevocationMirror,
+        policy: SessionPolicy,
+        clock: Clock,
+    ) -> None:
+        self._clients = clients
+        self._sessions = sessions
+        self._hasher = hasher
+        self._tokens = tokens
+        self._mirror = mirror
+        self._policy = policy
+        self._clock = clock
+
+    async def login(self, email: str, password: str, origin: Origin) -> IssuedSession:
+        """Check credentials and open a session; one generic failure for every reason."""
+        credentials = await self._clients.get_credentials(email_key(email))
+        # Always exactly one bcrypt check, against a dummy hash when the email is unknown,
+        # so the time taken does not tell whether an account exists.
+        stored_hash = credentials.password_hash if credentials else None
+        password_ok = await self._hasher.verify(password, stored_hash)
+        reason = _refusal(credentials.client if credentials else None, password_ok)
+        if reason or credentials is None or stored_hash is None:
+            log_event(log, "login_failed", reason=reason, email=mask_email(email))
+            raise InvalidCredentials
+        client = credentials.client
+        if self._hasher.needs_rehash(stored_hash):
+            await self._clients.set_password_hash(
+                client.id, await self._hasher.hash(password), self._clock()
+            )
+        issued = await self._open(client, origin)
+        log_event(log, "login_succeeded", client_id=client.id, session_id=issued.session.id)
+        return issued
+
+    async def refresh(self, refresh_token: str, origin: Origin) -> IssuedSession:
+        """Rotate the refresh token and issue a new access token."""
+        now = self._clock()
+        session_id = refresh_token_session(refresh_token)
+        session = await self._sessions.get_session(session_id) if session_id else None
+        if session is None or not session.is_active(now):
+            raise InvalidRefreshToken
+        client = await self._clients.get_client(session.client_id)
+        if client is None or client.suspended:
+            raise InvalidRefreshToken
+        new_token, new_hash = new_refresh_token(session.id)
+        result = await self._sessions.rotate_refresh_token(
+            Rotation(
+                session_id=session.id,
+                presented_hash=refresh_token_hash(refresh_token),
+                new_hash=new_hash,
+                now=now,
+                expires_at=min(now + self._policy.refresh_ttl, session.absolute_expires_at),
+            )
+        )
+        if result.outcome == "rotated" and result.session is not None:
+            return self._issue(client, result.session, new_token, now)
+        if result.outcome == "reused" and result.rotated_at is not None:
+            if now - result.rotated_at <= REUSE_GRACE:
+                raise RefreshTokenSuperseded
+            await self._revoke([session.id], now)
+            log_event(
+                log,
+                "refresh_token_reused",
+                level=logging.WARNING,
+                client_id=client.id,
+                session_id=session.id,
+                ip=origin.ip,
+            )
+        raise InvalidRefreshToken
+
+    async def authenticate(self, access_token: str) -> Identity:
+        """The live client and session behind an access token, checked against the store."""
+        now = self._clock()
+        claims = self._tokens.decode(access_token, now)
+        if self._mirror.is_revoked(claims.session_id, claims.client_id, now.timestamp()):
+            raise Unauthenticated("The session has ended.")
+        session = await self._sessions.get_session(claims.session_id)
+        if session is None or session.client_id != claims.client_id or not session.is_active(now):
+            raise Unauthenticated("The session has ended.")
+        client = await self._clients.get_client(claims.client_id)
+        if client is None:
+            raise Unauthenticated("The session has ended.")
+        if client.suspended or self._mirror.is_suspended(client.id):
+            raise ClientSuspended
+        return Identity(client, session.id)
+
+    async def logout(self, access_token: str) -> None:
+        """End the token's session; an expired but genuine token still identifies it."""
+        now = self._clock()
+        try:
+            claims = self._tokens.decode(access_token, now, allow_expired=True)
+        except Unauthenticated:
+            return
+        session = await self._sessions.get_session(claims.session_id)
+        if session is not None and session.client_id == claims.client_id:
+            await self._revoke([session.id], now)
+            log_event(log, "logout", client_id=claims.client_id, session_id=session.id)
+
+    async def active(self, identity: Identity) -> list[Session]:
+        """The caller's active sessions."""
+        return await self._sessions.list_sessions(identity.client.id, self._clock())
+
+    async def revoke(self, identity: Identity, session_id: str) -> None:
+        """Revoke one of the caller's own sessions; SessionNotFound for anyone else's."""
+        session = await self._sessions.get_session(session_id)
+        if session is None or session.client_id != identity.client.id:
+            raise SessionNotFound
+        await self._revoke([session_id], self._clock())
+
+    async def revoke_all(self, identity: Identity, *, keep: str | None = None) -> None:
+        """Revoke every session of the caller, except ``keep``."""
+        now = self._clock()
+        revoked = await self._sessions.revoke_client_sessions(identity.client.id, now, keep=keep)
+        self._mirror.revoke_sessions(revoked, now)
+        log_event(log, "sessions_revoked", client_id=identity.client.id, count=len(revoked))
+
+    async def _open(self, client: Client, origin: Origin) -> IssuedSession:
+        now = self._clock()
+        session = Session(
+            id=new_session_id(),
+            client_id=client.id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=min(now + self._policy.refresh_ttl, now + self._policy.max_age),
+            absolute_expires_at=now + self._policy.max_age,
+            user_agent=origin.user_agent[:MAX_USER_AGENT],
+            ip=origin.ip,
+            revoked_at=None,
+        )
+        refresh_token, refresh_hash = new_refresh_token(session.id)
+        await self._sessions.add_session(session, refresh_hash)
+        return self._issue(client, session, refresh_token, now)
+
+    def _issue(
+        self, client: Client, session: Session, refresh_token: str, now: datetime
+    ) -> IssuedSession:
+        access_token, access_expires_in = self._tokens.issue(
+            client, session.id, now, not_after=session.absolute_expires_at
+        )
+        return IssuedSession(
+            client=client,
+            session=session,
+            access_token=access_token,
+            access_expires_in=access_expires_in,
+            refresh_token=refresh_token,
+            refresh_expires_in=max(0, int((session.expires_at - now).total_seconds())),
+        )
+
+    async def _revoke(self, session_ids: list[str], now: datetime) -> None:
+        for session_id in session_ids:
+            await self._sessions.revoke_session(session_id, now)
+        self._mirror.revoke_sessions(session_ids, now)
+
+
+def _refusal(client: Client | None, password_ok: bool) -> str | None:
+    """Why a login is refused (for the log only), or None."""
+    if client is None:
+        return "unknown_email"
+    if not password_ok:
+        return "bad_password"
+    if client.suspended:
+        return "suspended"
+    return None

@@ -1,0 +1,101 @@
+"""Test helpers: an injected clock and a browser that keeps cookies the way browsers do."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.cookies import Morsel, SimpleCookie
+from typing import Any
+
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+
+PASSWORD = "correct horse battery staple"
+# Text that must never reach a caller: bcrypt hashes, tracebacks, driver and library messages.
+LEAKS = ("$2b$", "$2a$", "Traceback", "sqlite", "aiosqlite", 'File "', "Error:")
+
+AppClient = TestClient[Any, Any]
+
+
+class FakeClock:
+    """A clock that only moves when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Browser:
+    """Keeps cookies by name and path as a browser does, and checks every answer for leaks."""
+
+    http: AppClient
+    cookies: dict[str, Morsel[str]] = field(default_factory=dict)
+    last_set_cookies: list[Morsel[str]] = field(default_factory=list)
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Response:
+        headers = dict(kwargs.pop("headers", {}))
+        sendable = [m for m in self.cookies.values() if path.startswith(m["path"] or "/")]
+        if sendable:
+            headers["Cookie"] = "; ".join(f"{m.key}={m.value}" for m in sendable)
+        async with self.http.request(
+            method, path, headers=headers, allow_redirects=False, **kwargs
+        ) as raw:
+            response = await Response.read(raw)
+        self.last_set_cookies = response.set_cookies
+        for morsel in response.set_cookies:
+            if morsel["max-age"] == "0":
+                self.cookies.pop(morsel.key, None)
+            else:
+                self.cookies[morsel.key] = morsel
+        return response
+
+    async def register(
+        self, email: str = "ada@example.com", password: str = PASSWORD, **extra: Any
+    ) -> Response:
+        return await self.request(
+            "POST", "/register", json={"email": email, "password": password, **extra}
+        )
+
+    async def login(self, email: str = "ada@example.com", password: str = PASSWORD) -> Response:
+        return await self.request("POST", "/login", json={"email": email, "password": password})
+
+    def access_cookie(self) -> str:
+        return next(m.value for m in self.cookies.values() if not m.key.endswith("_refresh"))
+
+    def refresh_cookie(self) -> str:
+        return next(m.value for m in self.cookies.values() if m.key.endswith("_refresh"))
+
+
+@dataclass
+class Response:
+    """What a test looks at: status, headers, text, parsed JSON and the Set-Cookie morsels."""
+
+    status: int
+    headers: Any
+    text: str
+    set_cookies: list[Morsel[str]]
+
+    @classmethod
+    async def read(cls, raw: ClientResponse) -> Response:
+        text = await raw.text()
+        for leak in LEAKS:
+            assert leak not in text, f"response leaks {leak!r}: {text[:300]}"
+        morsels: list[Morsel[str]] = []
+        for header in raw.headers.getall("Set-Cookie", []):
+            parsed: SimpleCookie = SimpleCookie()
+            parsed.load(header)
+            morsels.extend(parsed.values())
+        return cls(raw.status, raw.headers, text, morsels)
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+    def cookie(self, name: str) -> Morsel[str]:
+        return next(m for m in self.set_cookies if m.key == name)

@@ -1,0 +1,173 @@
+"""The Sessions service on a real store: equal work for every login failure, rehashing, reuse."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway_auth.accounts import Accounts, NewClient
+from gateway_auth.datadir import ensure_data_dir
+from gateway_auth.errors import InvalidCredentials, InvalidRefreshToken, ValidationFailed
+from gateway_auth.keys import KeyRing, hmac_key
+from gateway_auth.passwords import PasswordHasher
+from gateway_auth.revocations import RevocationMirror
+from gateway_auth.sessions import Origin, SessionPolicy, Sessions
+from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
+from gateway_auth.tokens import AccessTokens
+from tests.support import PASSWORD, FakeClock
+
+ORIGIN = Origin(ip="192.0.2.1", user_agent="test")
+
+
+class CountingHasher(PasswordHasher):
+    """The real hasher, counting the bcrypt checks and which stored hash each was against."""
+
+    def __init__(self, rounds: int) -> None:
+        super().__init__(rounds=rounds, workers=1)
+        self.checked_against: list[str | None] = []
+
+    async def verify(self, password: str, stored_hash: str | None) -> bool:
+        self.checked_against.append(stored_hash)
+        return await super().verify(password, stored_hash)
+
+
+@dataclass
+class World:
+    store: SqliteStore
+    hasher: CountingHasher
+    sessions: Sessions
+    accounts: Accounts
+    clock: FakeClock
+    path: Path
+
+
+@pytest.fixture
+async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
+    path = ensure_data_dir(tmp_path / "data") / DATABASE_FILE
+    store = await SqliteStore.open(path)
+    hasher = CountingHasher(rounds=4)
+    await hasher.start()
+    mirror = RevocationMirror(timedelta(minutes=15))
+    tokens = AccessTokens(
+        KeyRing("HS256", hmac_key(b"k" * 32)), issuer="i", audience="a", ttl=timedelta(minutes=15)
+    )
+    sessions = Sessions(
+        clients=store,
+        sessions=store,
+        hasher=hasher,
+        tokens=tokens,
+        mirror=mirror,
+        policy=SessionPolicy(timedelta(days=14), timedelta(days=30)),
+        clock=clock,
+    )
+    accounts = Accounts(
+        clients=store,
+        deletions=store,
+        sessions=store,
+        hasher=hasher,
+        mirror=mirror,
+        clock=clock,
+        registration_open=True,
+    )
+    yield World(store, hasher, sessions, accounts, clock, path)
+    hasher.close()
+    await store.close()
+
+
+async def test_every_login_failure_does_exactly_one_bcrypt_check(world: World) -> None:
+    await world.accounts.register(NewClient("ada@example.com", PASSWORD))
+    await world.accounts.register(NewClient("sus@example.com", PASSWORD))
+    with sqlite3.connect(world.path) as db:
+        db.execute("UPDATE clients SET suspended = 1 WHERE email = 'sus@example.com'")
+
+    cases = [
+        ("nobody@example.com", PASSWORD),  # unknown email: checked against the dummy hash
+        ("ada@example.com", "wrong password"),
+        ("sus@example.com", PASSWORD),  # right password, suspended
+        ("", ""),
+        ("x" * 5000, "y" * 5000),
+    ]
+    for email, password in cases:
+        world.hasher.checked_against.clear()
+        with pytest.raises(InvalidCredentials) as caught:
+            await world.sessions.login(email, password, ORIGIN)
+        assert len(world.hasher.checked_against) == 1, email
+        assert caught.value.message == "Invalid email or password."
+
+    world.hasher.checked_against.clear()
+    await world.sessions.login("ada@example.com", PASSWORD, ORIGIN)
+    assert len(world.hasher.checked_against) == 1
+
+
+async def test_a_hash_of_an_old_cost_is_upgraded_at_login(world: World) -> None:
+    await world.accounts.register(NewClient("ada@example.com", PASSWORD))
+    world.hasher.rounds = 5  # as if BCRYPT_ROUNDS was raised since the account was made
+
+    await world.sessions.login("ada@example.com", PASSWORD, ORIGIN)
+
+    credentials = await world.store.get_credentials("ada@example.com")
+    assert credentials is not None
+    assert (credentials.password_hash or "").startswith("$2b$05$")
+    await world.sessions.login("ada@example.com", PASSWORD, ORIGIN)  # still the same password
+
+
+async def test_reuse_after_the_grace_window_is_logged_and_revokes(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    await world.accounts.register(NewClient("ada@example.com", PASSWORD))
+    issued = await world.sessions.login("ada@example.com", PASSWORD, ORIGIN)
+    rotated = await world.sessions.refresh(issued.refresh_token, ORIGIN)
+    world.clock.advance(seconds=11)
+
+    with caplog.at_level(logging.WARNING), pytest.raises(InvalidRefreshToken):
+        await world.sessions.refresh(issued.refresh_token, ORIGIN)
+
+    assert [r.getMessage() for r in caplog.records] == ["refresh_token_reused"]
+    session = await world.store.get_session(issued.session.id)
+    assert session is not None
+    assert session.revoked_at == world.clock.now
+    with pytest.raises(InvalidRefreshToken):
+        await world.sessions.refresh(rotated.refresh_token, ORIGIN)
+
+
+async def test_login_records_where_the_session_comes_from(world: World) -> None:
+    await world.accounts.register(NewClient("ada@example.com", PASSWORD))
+
+    issued = await world.sessions.login(
+        "ADA@example.com ", PASSWORD, Origin(ip="192.0.2.7", user_agent="u" * 2000)
+    )
+
+    session = await world.store.get_session(issued.session.id)
+    assert session is not None
+    assert session.ip == "192.0.2.7"
+    assert session.user_agent == "u" * 512
+    assert session.expires_at == world.clock.now + timedelta(days=14)
+    assert session.absolute_expires_at == world.clock.now + timedelta(days=30)
+
+
+async def test_deleting_twice_queues_one_event(world: World) -> None:
+    client = await world.accounts.register(NewClient("ada@example.com", PASSWORD))
+
+    assert await world.accounts.delete(client)
+    assert not await world.accounts.delete(client)
+
+    assert len(await world.store.pending_events(10)) == 1
+
+
+async def test_operators_can_grant_scopes_but_not_malformed_ones(world: World) -> None:
+    admin = await world.accounts.create(
+        NewClient("root@example.com", PASSWORD), kind="user", scopes=["admin", "admin", "a:b"]
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        await world.accounts.create(
+            NewClient("x@example.com", PASSWORD), kind="user", scopes=["a,b"]
+        )
+
+    assert admin.scopes == ("admin", "a:b")
+    assert caught.value.errors[0].field == "scopes"
