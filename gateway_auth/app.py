@@ -1,0 +1,136 @@
+"""The application factory: settings in, a wired aiohttp application out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+from aiohttp import web
+
+from gateway_auth.accounts import Accounts
+from gateway_auth.clock import Clock, system_clock
+from gateway_auth.cookies import CookiePolicy
+from gateway_auth.datadir import ensure_data_dir
+from gateway_auth.http import auth, me, ops, portal, token
+from gateway_auth.http.appkeys import ACCOUNTS, CLOCK, COOKIES, KEYS, SESSIONS, SETTINGS, STORE
+from gateway_auth.http.bodies import MAX_BODY_BYTES
+from gateway_auth.http.middlewares import cross_site_guard, error_middleware, security_headers
+from gateway_auth.keys import load_key_ring
+from gateway_auth.logging import log_event
+from gateway_auth.passwords import PasswordHasher
+from gateway_auth.revocations import RevocationMirror
+from gateway_auth.sessions import SessionPolicy, Sessions
+from gateway_auth.settings import Settings
+from gateway_auth.stores.base import Store
+from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
+from gateway_auth.tokens import AccessTokens
+
+log = logging.getLogger(__name__)
+PRUNE_EVERY = 3600.0
+PRUNE_AFTER = timedelta(days=1)
+
+
+def create_app(
+    settings: Settings, *, clock: Clock = system_clock, hasher_workers: int | None = None
+) -> web.Application:
+    """Build the application; keys are loaded now so key problems stop start-up at once."""
+    ensure_data_dir(settings.data_dir)
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[error_middleware, cross_site_guard]
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[KEYS] = load_key_ring(settings)
+    app[COOKIES] = CookiePolicy.from_settings(settings)
+    app.cleanup_ctx.append(_backends(hasher_workers))
+    app.on_response_prepare.append(security_headers)
+    app.add_routes(routes(settings.base_path))
+    return app
+
+
+def routes(base: str) -> list[web.RouteDef]:
+    """Every route, in one table, under BASE_PATH."""
+    return [
+        web.post(f"{base}/register", auth.register, name="register"),
+        web.get(f"{base}/login", portal.login_page, name="login_page"),
+        web.post(f"{base}/login", auth.login, name="login"),
+        web.post(f"{base}/refresh", auth.refresh, name="refresh"),
+        web.post(f"{base}/logout", auth.logout, name="logout"),
+        web.post(f"{base}/token", token.token, name="token"),
+        web.get(f"{base}/me", me.get_me, name="me"),
+        web.patch(f"{base}/me", me.patch_me),
+        web.delete(f"{base}/me", me.delete_me),
+        web.put(f"{base}/me/password", me.put_password, name="password"),
+        web.get(f"{base}/me/sessions", me.list_sessions, name="sessions"),
+        web.delete(f"{base}/me/sessions", me.delete_sessions),
+        web.delete(f"{base}/me/sessions/{{id}}", me.delete_session, name="session"),
+        web.get(f"{base}/.well-known/jwks.json", ops.jwks, name="jwks"),
+        web.get(f"{base}/healthz", ops.healthz, name="healthz"),
+        web.get(f"{base}/readyz", ops.readyz, name="readyz"),
+    ]
+
+
+def _backends(
+    hasher_workers: int | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def backends(app: web.Application) -> AsyncIterator[None]:
+        settings, clock = app[SETTINGS], app[CLOCK]
+        store = await SqliteStore.open(settings.data_dir / DATABASE_FILE)
+        hasher = PasswordHasher.from_settings(settings, workers=hasher_workers)
+        try:
+            await hasher.start()
+            mirror = RevocationMirror(settings.access_token_ttl)
+            mirror.load(await store.revocation_snapshot(clock() - settings.access_token_ttl * 2))
+            tokens = AccessTokens(
+                app[KEYS],
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                ttl=settings.access_token_ttl,
+            )
+            sessions = Sessions(
+                clients=store,
+                sessions=store,
+                hasher=hasher,
+                tokens=tokens,
+                mirror=mirror,
+                policy=SessionPolicy(settings.refresh_token_ttl, settings.session_max_age),
+                clock=clock,
+            )
+            app[STORE] = store
+            app[SESSIONS] = sessions
+            app[ACCOUNTS] = Accounts(
+                clients=store,
+                deletions=store,
+                sessions=store,
+                hasher=hasher,
+                mirror=mirror,
+                clock=clock,
+                registration_open=settings.registration == "open",
+            )
+            pruner = asyncio.create_task(_prune_sessions(store, clock, settings.access_token_ttl))
+            log_event(log, "started", data_dir=str(settings.data_dir), hash_workers=hasher.workers)
+            yield
+            pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruner
+        finally:
+            hasher.close()
+            await store.close()
+
+    return backends
+
+
+async def _prune_sessions(store: Store, clock: Clock, access_ttl: timedelta) -> None:
+    """Hourly, delete sessions that ended long enough ago that no token can refer to them."""
+    keep = max(PRUNE_AFTER, access_ttl * 2)
+    while True:
+        try:
+            removed = await store.prune_sessions(clock() - keep)
+            if removed:
+                log_event(log, "sessions_pruned", count=removed)
+        except Exception:  # a failed prune must not end the task; the next hour retries
+            log.exception("sessions_prune_failed")
+        await asyncio.sleep(PRUNE_EVERY)

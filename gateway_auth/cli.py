@@ -1,0 +1,214 @@
+"""The ``gateway-auth`` command: serve, and manage clients from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import TextIO
+
+from aiohttp import web
+
+from gateway_auth import __version__
+from gateway_auth.accounts import Accounts, NewClient
+from gateway_auth.app import create_app
+from gateway_auth.clock import system_clock
+from gateway_auth.datadir import ensure_data_dir
+from gateway_auth.errors import FieldError, GatewayAuthError, ValidationFailed
+from gateway_auth.http.views import client_view
+from gateway_auth.logging import configure_logging, log_event
+from gateway_auth.models import Client
+from gateway_auth.passwords import PasswordHasher
+from gateway_auth.revocations import RevocationMirror
+from gateway_auth.settings import ConfigurationError, Settings
+from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
+
+log = logging.getLogger("gateway_auth")
+EXIT_FAILED, EXIT_CONFIG = 1, 2
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ if environ is None else environ)
+        configure_logging(
+            settings.log_format, logging.INFO if args.command == "serve" else logging.WARNING
+        )
+        return int(args.run(args, settings))
+    except ConfigurationError as exc:
+        print(f"gateway-auth: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ValidationFailed as exc:
+        for error in exc.errors:
+            print(f"gateway-auth: {error.field} {error.message}", file=sys.stderr)
+        return EXIT_FAILED
+    except GatewayAuthError as exc:
+        print(f"gateway-auth: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway-auth",
+        description="API-gateway auth sidecar. Configured by GATEWAY_AUTH_* environment variables.",
+    )
+    parser.add_argument("--version", action="version", version=f"gateway-auth {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.set_defaults(run=_serve)
+
+    clients = commands.add_parser("clients", help="manage clients in the store")
+    client_commands = clients.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = client_commands.add_parser(
+        "create", help="create a user client (e.g. the first admin)"
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="SCOPE",
+        help="grant a scope; repeat for several (e.g. --scope admin)",
+    )
+    create.add_argument("--first-name")
+    create.add_argument("--last-name")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+    create.set_defaults(run=_clients_create)
+    listing = client_commands.add_parser("list", help="list clients")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(run=_clients_list)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    app = create_app(settings)
+    loop = _event_loop()
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            loop=loop,
+            print=lambda _: log_event(log, "listening", url=_url(settings)),
+            access_log=logging.getLogger("gateway_auth.access"),
+            shutdown_timeout=10,
+        )
+    except OSError as exc:
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        print(
+            f"gateway-auth: cannot listen on {settings.host}:{settings.port}: {reason}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return 0
+
+
+def _clients_create(args: argparse.Namespace, settings: Settings) -> int:
+    password = _read_password(args.password_stdin, sys.stdin)
+
+    async def create() -> Client:
+        async with _accounts(settings) as accounts:
+            new = NewClient(args.email, password, args.first_name, args.last_name)
+            return await accounts.create(new, kind="user", scopes=args.scope)
+
+    print(json.dumps(client_view(asyncio.run(create())), ensure_ascii=False))
+    return 0
+
+
+def _clients_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def everyone() -> list[Client]:
+        found: list[Client] = []
+        async with _store(settings) as store:
+            while page := await store.list_clients(
+                limit=500, after=found[-1].id if found else None
+            ):
+                found.extend(page)
+        return found
+
+    clients = asyncio.run(everyone())
+    if args.json:
+        for client in clients:
+            print(json.dumps(client_view(client), ensure_ascii=False))
+        return 0
+    rows = [("ID", "EMAIL", "KIND", "SCOPES", "SUSPENDED", "CREATED")]
+    rows += [
+        (
+            c.id,
+            c.email,
+            c.kind,
+            ",".join(c.scopes) or "-",
+            "yes" if c.suspended else "no",
+            c.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+        for c in clients
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def _read_password(from_stdin: bool, stdin: TextIO) -> str:
+    if from_stdin:
+        return stdin.readline().rstrip("\r\n")
+    if not stdin.isatty():
+        raise ConfigurationError(["no terminal to ask for the password; use --password-stdin"])
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != password:
+        raise ValidationFailed([FieldError("password", "the two entries do not match")])
+    return password
+
+
+@asynccontextmanager
+async def _store(settings: Settings) -> AsyncIterator[SqliteStore]:
+    store = await SqliteStore.open(ensure_data_dir(settings.data_dir) / DATABASE_FILE)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def _accounts(settings: Settings) -> AsyncIterator[Accounts]:
+    hasher = PasswordHasher.from_settings(settings, workers=1)
+    async with _store(settings) as store:
+        try:
+            yield Accounts(
+                clients=store,
+                deletions=store,
+                sessions=store,
+                hasher=hasher,
+                mirror=RevocationMirror(settings.access_token_ttl),
+                clock=system_clock,
+                registration_open=True,
+            )
+        finally:
+            hasher.close()
+
+
+def _event_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        import uvloop  # noqa: PLC0415 - optional: only on Linux/CPython
+    except ImportError:
+        return None
+    return uvloop.new_event_loop()
+
+
+def _url(settings: Settings) -> str:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}{settings.base_path}"

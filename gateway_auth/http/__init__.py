@@ -1,0 +1,1 @@
+"""Thin aiohttp handlers and middlewares over the services."""

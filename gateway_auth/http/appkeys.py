@@ -1,0 +1,21 @@
+"""Typed keys for everything the application object holds."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway_auth.accounts import Accounts
+from gateway_auth.clock import Clock
+from gateway_auth.cookies import CookiePolicy
+from gateway_auth.keys import KeyRing
+from gateway_auth.sessions import Sessions
+from gateway_auth.settings import Settings
+from gateway_auth.stores.base import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+COOKIES = web.AppKey("cookies", CookiePolicy)
+KEYS = web.AppKey("keys", KeyRing)
+STORE = web.AppKey("store", Store)
+SESSIONS = web.AppKey("sessions", Sessions)
+ACCOUNTS = web.AppKey("accounts", Accounts)

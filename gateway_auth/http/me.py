@@ -1,0 +1,86 @@
+"""``/me``: the authenticated client's own account and sessions."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, SESSIONS
+from gateway_auth.http.bodies import read_body, string_fields
+from gateway_auth.http.callers import authenticate
+from gateway_auth.http.views import client_view, json_response, session_view
+from gateway_auth.stores.base import ProfileField
+
+_PROFILE_FIELDS: dict[str, ProfileField] = {
+    "email": "email",
+    "firstName": "first_name",
+    "lastName": "last_name",
+}
+
+
+async def get_me(request: web.Request) -> web.Response:
+    """``GET /me``: the caller's client record."""
+    identity = await authenticate(request)
+    return json_response(client_view(identity.client))
+
+
+async def patch_me(request: web.Request) -> web.Response:
+    """``PATCH /me``: change names, or the email with ``currentPassword``; nothing else."""
+    identity = await authenticate(request)
+    body = await read_body(request)
+    fields = string_fields(
+        body.fields,
+        optional=(*_PROFILE_FIELDS, "currentPassword"),
+        nullable=("firstName", "lastName"),
+    )
+    values = {_PROFILE_FIELDS[k]: v for k, v in fields.items() if k in _PROFILE_FIELDS}
+    client = await request.app[ACCOUNTS].update_profile(
+        identity, values, current_password=fields.get("currentPassword")
+    )
+    return json_response(client_view(client))
+
+
+async def delete_me(request: web.Request) -> web.Response:
+    """``DELETE /me``: delete the account; a deletion event is queued for downstream services."""
+    identity = await authenticate(request)
+    await request.app[ACCOUNTS].delete(identity.client)
+    return _no_content(request, clear_cookies=True)
+
+
+async def put_password(request: web.Request) -> web.Response:
+    """``PUT /me/password``: change the password; every other session ends."""
+    identity = await authenticate(request)
+    body = await read_body(request)
+    fields = string_fields(body.fields, required=("currentPassword", "newPassword"))
+    await request.app[ACCOUNTS].change_password(
+        identity, fields["currentPassword"] or "", fields["newPassword"] or ""
+    )
+    return _no_content(request)
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    """``GET /me/sessions``: the caller's active sessions."""
+    identity = await authenticate(request)
+    sessions = await request.app[SESSIONS].active(identity)
+    return json_response({"sessions": [session_view(s, identity.session_id) for s in sessions]})
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    """``DELETE /me/sessions/{id}``: end one of the caller's sessions (404 for anyone else's)."""
+    identity = await authenticate(request)
+    session_id = request.match_info["id"]
+    await request.app[SESSIONS].revoke(identity, session_id)
+    return _no_content(request, clear_cookies=session_id == identity.session_id)
+
+
+async def delete_sessions(request: web.Request) -> web.Response:
+    """``DELETE /me/sessions``: end every session of the caller, this one included."""
+    identity = await authenticate(request)
+    await request.app[SESSIONS].revoke_all(identity)
+    return _no_content(request, clear_cookies=True)
+
+
+def _no_content(request: web.Request, *, clear_cookies: bool = False) -> web.Response:
+    response = web.Response(status=204)
+    if clear_cookies:
+        request.app[COOKIES].clear(response)
+    return response

@@ -1,0 +1,177 @@
+"""The one place domain errors become HTTP: RFC 9457 problem details, or RFC 6749 for /token."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from gateway_auth.errors import (
+    ClientSuspended,
+    CrossSiteRequest,
+    EmailTaken,
+    GatewayAuthError,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    MalformedRequest,
+    PayloadTooLarge,
+    RefreshTokenSuperseded,
+    RegistrationClosed,
+    ServiceBusy,
+    SessionNotFound,
+    StoreUnavailable,
+    Unauthenticated,
+    UnsupportedGrantType,
+    UnsupportedMediaType,
+    ValidationFailed,
+    WrongPassword,
+)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:gateway-auth:problem:"
+WWW_AUTHENTICATE = 'Bearer realm="gateway-auth"'
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """How one domain error looks over HTTP."""
+
+    status: int
+    slug: str
+    title: str
+    oauth_error: str = "invalid_request"
+
+
+KINDS: dict[type[GatewayAuthError], Kind] = {
+    ValidationFailed: Kind(422, "validation-failed", "Invalid fields"),
+    MalformedRequest: Kind(400, "malformed-request", "Malformed request"),
+    UnsupportedMediaType: Kind(415, "unsupported-media-type", "Unsupported media type"),
+    PayloadTooLarge: Kind(413, "payload-too-large", "Request body too large"),
+    InvalidCredentials: Kind(401, "invalid-credentials", "Invalid credentials", "invalid_grant"),
+    Unauthenticated: Kind(401, "unauthenticated", "Authentication required", "invalid_grant"),
+    ClientSuspended: Kind(403, "client-suspended", "Account suspended", "invalid_grant"),
+    RefreshTokenSuperseded: Kind(
+        401, "refresh-token-superseded", "Refresh token superseded", "invalid_grant"
+    ),
+    InvalidRefreshToken: Kind(
+        401, "invalid-refresh-token", "Invalid refresh token", "invalid_grant"
+    ),
+    WrongPassword: Kind(401, "wrong-password", "Wrong password"),
+    RegistrationClosed: Kind(403, "registration-closed", "Registration closed"),
+    CrossSiteRequest: Kind(403, "cross-site-request", "Cross-site request refused"),
+    EmailTaken: Kind(409, "email-taken", "Email already registered"),
+    SessionNotFound: Kind(404, "not-found", "Not found"),
+    UnsupportedGrantType: Kind(
+        400, "unsupported-grant-type", "Unsupported grant type", "unsupported_grant_type"
+    ),
+    ServiceBusy: Kind(503, "busy", "Service busy", "temporarily_unavailable"),
+    StoreUnavailable: Kind(
+        503, "store-unavailable", "Store unavailable", "temporarily_unavailable"
+    ),
+}
+_INTERNAL = Kind(500, "internal-error", "Internal server error", "server_error")
+
+
+def kind_of(exc: GatewayAuthError) -> Kind:
+    """The most specific mapping along the exception's class hierarchy."""
+    for cls in type(exc).__mro__:
+        if cls in KINDS:
+            return KINDS[cls]
+    return _INTERNAL
+
+
+def problem(exc: GatewayAuthError) -> web.Response:
+    """An application/problem+json response for a domain error."""
+    kind = kind_of(exc)
+    errors = [{"field": e.field, "message": e.message} for e in getattr(exc, "errors", ())]
+    return problem_response(
+        kind.status,
+        slug=kind.slug,
+        title=kind.title,
+        detail=exc.message,
+        errors=errors,
+        headers=_headers(exc),
+    )
+
+
+def oauth_error(exc: GatewayAuthError) -> web.Response:
+    """An RFC 6749 section 5.2 error response, for the token endpoint."""
+    kind = kind_of(exc)
+    description = exc.message
+    if isinstance(exc, ValidationFailed):
+        description = "; ".join(f"{e.field} {e.message}" for e in exc.errors)
+    status = kind.status if kind.status in (413, 415, 503) else 400
+    if kind.oauth_error == "invalid_grant":
+        status = 400  # RFC 6749: a bad grant is 400; 401 is for client authentication
+    body = {"error": kind.oauth_error, "error_description": description}
+    return web.json_response(body, status=status, headers=_headers(exc), dumps=_dumps)
+
+
+def http_problem(exc: web.HTTPException) -> web.Response:
+    """A problem+json rendering of aiohttp's own 4xx/5xx (404, 405 with Allow, ...)."""
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+    slug = exc.reason.lower().replace(" ", "-")
+    detail = {404: "No such route.", 405: f"Allowed methods: {headers.get('Allow', '')}."}
+    return problem_response(
+        exc.status,
+        slug=slug,
+        title=exc.reason,
+        detail=detail.get(exc.status, exc.reason),
+        errors=[],
+        headers=headers,
+    )
+
+
+def internal_error() -> web.Response:
+    """The generic 500: what went wrong is in the log, never in the response."""
+    return problem_response(
+        500,
+        slug=_INTERNAL.slug,
+        title=_INTERNAL.title,
+        detail="Something went wrong on our side.",
+        errors=[],
+        headers={},
+    )
+
+
+def problem_response(
+    status: int,
+    *,
+    slug: str,
+    title: str,
+    detail: str,
+    errors: list[dict[str, str]],
+    headers: dict[str, str],
+) -> web.Response:
+    """Build the problem document itself."""
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    if status == 401:
+        headers = {"WWW-Authenticate": WWW_AUTHENTICATE, **headers}
+    return web.Response(
+        text=_dumps(body),
+        status=status,
+        headers=headers,
+        content_type=PROBLEM_JSON,
+        charset="utf-8",
+    )
+
+
+def _headers(exc: GatewayAuthError) -> dict[str, str]:
+    if isinstance(exc, ServiceBusy):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, StoreUnavailable):
+        return {"Retry-After": "5"}
+    return {}
+
+
+def _dumps(body: object) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,47 @@
+"""The JSON shapes of clients and sessions (camelCase, timestamps in RFC 3339 UTC)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from gateway_auth.models import Client, Session, iso
+
+
+def client_view(client: Client) -> dict[str, Any]:
+    """A client as the API shows it; the password hash is not part of the model at all."""
+    return {
+        "id": client.id,
+        "email": client.email,
+        "kind": client.kind,
+        "scopes": list(client.scopes),
+        "firstName": client.first_name,
+        "lastName": client.last_name,
+        "suspended": client.suspended,
+        "suspendedAt": iso(client.suspended_at) if client.suspended_at else None,
+        "suspendReason": client.suspend_reason,
+        "createdAt": iso(client.created_at),
+        "updatedAt": iso(client.updated_at),
+    }
+
+
+def session_view(session: Session, current_session_id: str) -> dict[str, Any]:
+    """A session as its owner sees it; ``current`` marks the one making the request."""
+    return {
+        "id": session.id,
+        "current": session.id == current_session_id,
+        "createdAt": iso(session.created_at),
+        "lastUsedAt": iso(session.last_used_at),
+        "expiresAt": iso(session.expires_at),
+        "absoluteExpiresAt": iso(session.absolute_expires_at),
+        "userAgent": session.user_agent,
+        "ip": session.ip,
+    }
+
+
+def json_response(body: object, *, status: int = 200) -> web.Response:
+    """``application/json; charset=utf-8``, compact, non-ASCII kept as is."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return web.Response(text=text, status=status, content_type="application/json", charset="utf-8")

@@ -1,0 +1,66 @@
+"""Fixtures: the real app on a real SQLite file, an injected clock, and a cookie-keeping browser."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from gateway_auth.app import create_app
+from gateway_auth.settings import Settings
+from tests.support import AppClient, Browser, FakeClock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def make_settings(data_dir: Path) -> Callable[..., Settings]:
+    """Settings from GATEWAY_AUTH_* values given without the prefix; cheap bcrypt for speed."""
+
+    def make(**env: str) -> Settings:
+        environ = {"GATEWAY_AUTH_DATA_DIR": str(data_dir), "GATEWAY_AUTH_BCRYPT_ROUNDS": "4"}
+        environ.update({f"GATEWAY_AUTH_{name}": value for name, value in env.items()})
+        return Settings.from_env(environ)
+
+    return make
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    make_settings: Callable[..., Settings],
+    clock: FakeClock,
+) -> Callable[..., Awaitable[AppClient]]:
+    async def make(**env: str) -> AppClient:
+        return await aiohttp_client(create_app(make_settings(**env), clock=clock, hasher_workers=1))
+
+    return make
+
+
+@pytest.fixture
+async def http(make_client: Callable[..., Awaitable[AppClient]]) -> AppClient:
+    return await make_client()
+
+
+@pytest.fixture
+def browser(http: AppClient) -> Browser:
+    return Browser(http)
+
+
+@pytest.fixture
+def make_browser(
+    make_client: Callable[..., Awaitable[AppClient]],
+) -> Callable[..., Awaitable[Browser]]:
+    async def make(**env: str) -> Browser:
+        return Browser(await make_client(**env))
+
+    return make

@@ -1,0 +1,59 @@
+"""Liveness, readiness and the JWKS."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from tests.support import PASSWORD, Browser
+
+
+async def test_healthz_and_readyz(browser: Browser) -> None:
+    health = await browser.request("GET", "/healthz")
+    ready = await browser.request("GET", "/readyz")
+    head = await browser.request("HEAD", "/healthz")
+
+    assert (health.status, health.json()) == (200, {"status": "ok"})
+    assert (ready.status, ready.json()) == (200, {"status": "ready", "checks": {"store": "ok"}})
+    assert head.status == 200
+
+
+async def test_jwks_is_empty_for_hs256(browser: Browser) -> None:
+    response = await browser.request("GET", "/.well-known/jwks.json")
+
+    assert response.json() == {"keys": []}
+    assert response.headers["Cache-Control"] == "public, max-age=300"
+
+
+async def test_a_downstream_service_verifies_tokens_with_the_jwks(
+    make_browser: Callable[..., Awaitable[Browser]], tmp_path: Path
+) -> None:
+    key_file = tmp_path / "signing.pem"
+    key_file.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    browser = await make_browser(JWT_ALGORITHM="EdDSA", JWT_PRIVATE_KEY_FILE=str(key_file))
+    await browser.register()
+    token = (
+        await browser.request(
+            "POST",
+            "/token",
+            data={"grant_type": "password", "username": "ada@example.com", "password": PASSWORD},
+        )
+    ).json()["access_token"]
+
+    jwks = jwt.PyJWKSet.from_dict((await browser.request("GET", "/.well-known/jwks.json")).json())
+    key = next(k for k in jwks.keys if k.key_id == jwt.get_unverified_header(token)["kid"])
+    claims = jwt.decode(
+        token, key, algorithms=["EdDSA"], audience="gateway-auth", options={"verify_exp": False}
+    )
+
+    assert claims["email"] == "ada@example.com"

@@ -1,0 +1,243 @@
+"""The gateway-auth command: clients create/list in-process, and serve as a real process."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway_auth.cli import main
+from tests.support import PASSWORD
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def environ(tmp_path: Path) -> dict[str, str]:
+    return {"GATEWAY_AUTH_DATA_DIR": str(tmp_path / "data"), "GATEWAY_AUTH_BCRYPT_ROUNDS": "4"}
+
+
+def _create(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, *args: str, password: str = PASSWORD
+) -> int:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(password + "\n"))
+    return main(["clients", "create", "--password-stdin", *args], environ)
+
+
+def test_clients_create_makes_an_admin_and_prints_it(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = _create(
+        environ,
+        monkeypatch,
+        "--email",
+        "root@example.com",
+        "--scope",
+        "admin",
+        "--scope",
+        "reports:read",
+        "--first-name",
+        "Root",
+    )
+
+    assert status == 0
+    created = json.loads(capsys.readouterr().out)
+    assert created["email"] == "root@example.com"
+    assert created["scopes"] == ["admin", "reports:read"]
+    assert created["firstName"] == "Root"
+    assert main(["clients", "list", "--json"], environ) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [c["id"] for c in listed] == [created["id"]]
+
+
+def test_clients_list_prints_a_table(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _create(environ, monkeypatch, "--email", "root@example.com", "--scope", "admin")
+    _create(environ, monkeypatch, "--email", "ada@example.com")
+    capsys.readouterr()
+
+    assert main(["clients", "list"], environ) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert re.split(r"\s{2,}", lines[0]) == [
+        "ID",
+        "EMAIL",
+        "KIND",
+        "SCOPES",
+        "SUSPENDED",
+        "CREATED",
+    ]
+    assert re.split(r"\s{2,}", lines[1])[1:4] == ["root@example.com", "user", "admin"]
+    assert re.split(r"\s{2,}", lines[2])[1:5] == ["ada@example.com", "user", "-", "no"]
+
+
+@pytest.mark.parametrize(
+    ("args", "password", "message"),
+    [
+        (("--email", "not-an-email"), PASSWORD, "email must be an email address"),
+        (("--email", "ada@example.com"), "short", "password must be at least 8 characters"),
+        (("--email", "ada@example.com", "--scope", "a b"), PASSWORD, "scopes are 1-64"),
+    ],
+)
+def test_clients_create_explains_bad_input(
+    environ: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    password: str,
+    message: str,
+) -> None:
+    assert _create(environ, monkeypatch, *args, password=password) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_clients_create_refuses_a_taken_email(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _create(environ, monkeypatch, "--email", "ada@example.com")
+
+    assert _create(environ, monkeypatch, "--email", "ADA@example.com") == 1
+    assert "already registered" in capsys.readouterr().err
+
+
+def test_without_a_terminal_the_password_must_come_from_stdin(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+
+    assert main(["clients", "create", "--email", "ada@example.com"], environ) == 2
+    assert "--password-stdin" in capsys.readouterr().err
+
+
+def test_bad_configuration_lists_every_problem(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["clients", "list"], {"GATEWAY_AUTH_PORT": "x", "GATEWAY_AUTH_WORKERS": "0"})
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "GATEWAY_AUTH_PORT" in err
+    assert "GATEWAY_AUTH_WORKERS" in err
+
+
+# --- the real server -------------------------------------------------------------------------
+
+
+def _environment(**settings: str) -> dict[str, str]:
+    """This process's environment without its GATEWAY_AUTH_* variables, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_AUTH_")}
+    return env | {f"GATEWAY_AUTH_{k}": v for k, v in settings.items()}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway_auth", "serve"],
+        cwd=tmp_path,
+        env=_environment(PORT=str(port), BCRYPT_ROUNDS="4"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"server did not start: {process.communicate()[0]}")
+            time.sleep(0.1)
+    yield port, process
+    if process.poll() is None:
+        process.kill()
+        process.communicate()
+
+
+def _readme_block(name: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(rf"<!-- {name}:start -->\n```sh\n(.*?)```\n<!-- {name}:end -->", readme, re.S)
+    assert match, f"README has no {name} block"
+    return match.group(1)
+
+
+def _run_readme(name: str, port: int, cwd: Path) -> str:
+    script = _readme_block(name).replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_readme_walkthrough_works_as_pasted(
+    server: tuple[int, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    port, _ = server
+
+    out = _run_readme("walkthrough", port, tmp_path).splitlines()
+
+    registered, logged_in, me, refreshed, logout, after, after_status = out
+    assert json.loads(registered)["email"] == "ada@example.com"
+    assert json.loads(logged_in)["expiresIn"] == 900
+    assert json.loads(me)["firstName"] == "Ada"
+    assert json.loads(refreshed) == {"expiresIn": 900}
+    assert logout == "204"
+    assert json.loads(after)["status"] == 401
+    assert after_status == "401"
+    assert (tmp_path / "data" / "gateway-auth.db").exists()  # DATA_DIR defaults to ./data
+
+    programs = _run_readme("programs", port, tmp_path).splitlines()
+    assert json.loads(programs[0])["email"] == "ada@example.com"
+    assert json.loads(programs[1])["token_type"] == "Bearer"
+
+
+def test_serve_stops_cleanly_on_sigterm(server: tuple[int, subprocess.Popen[str]]) -> None:
+    _, process = server
+
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=15)
+
+    assert process.returncode == 0
+    events = [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
+    assert events[:3] == ["jwt_secret_generated", "started", "listening"]
+
+
+def test_serve_refuses_to_start_on_bad_configuration(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway_auth", "serve"],
+        cwd=tmp_path,
+        env=_environment(JWT_ALGORITHM="EdDSA", PORT="99999"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "GATEWAY_AUTH_JWT_PRIVATE_KEY_FILE: required for EdDSA" in result.stderr
+    assert "GATEWAY_AUTH_PORT='99999'" in result.stderr
+    assert "Traceback" not in result.stderr
