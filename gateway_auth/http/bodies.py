@@ -46,14 +46,12 @@ class Body:
 async def read_body(request: web.Request, *, allow_form: bool = False) -> Body:
     """Parse a JSON object (or, where allowed, a urlencoded form) from the request body."""
     accepted = (JSON, FORM) if allow_form else (JSON,)
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise PayloadTooLarge(MAX_BODY_BYTES)
     declared = hdrs.CONTENT_TYPE in request.headers
     charset = (request.charset or "utf-8").lower()
     if declared and (request.content_type not in accepted or charset not in ("utf-8", "utf8")):
         raise UnsupportedMediaType(accepted)
     try:
-        raw = await request.read()
+        raw = await request.read()  # stops reading at the app's client_max_size
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(MAX_BODY_BYTES) from None
     if not raw:
