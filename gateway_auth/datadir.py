@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 from gateway_auth.logging import log_event
+from gateway_auth.settings import PREFIX, ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +21,13 @@ def ensure_data_dir(path: Path) -> Path:
         path.chmod(0o700)  # mkdir's mode is filtered by the umask
     except FileExistsError:
         if not path.is_dir():
-            raise
+            problem = f"{PREFIX}DATA_DIR={path}: exists and is not a directory"
+            raise ConfigurationError([problem]) from None
         if path.stat().st_mode & 0o077:
             log_event(log, "data_dir_not_private", level=logging.WARNING, path=str(path))
+    except OSError as exc:
+        problem = f"{PREFIX}DATA_DIR={path}: cannot be created ({exc.strerror})"
+        raise ConfigurationError([problem]) from None
     return path
 
 

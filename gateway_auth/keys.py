@@ -97,7 +97,13 @@ def _generated_secret(data_dir: Path) -> bytes:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
-    if write_private_file(path, secrets.token_urlsafe(32).encode()):
+    except OSError as exc:
+        raise ConfigurationError([f"{path}: cannot be read ({exc.strerror})"]) from None
+    try:
+        created = write_private_file(path, secrets.token_urlsafe(32).encode())
+    except OSError as exc:
+        raise ConfigurationError([f"{path}: cannot be written ({exc.strerror})"]) from None
+    if created:
         log_event(
             log,
             "jwt_secret_generated",
@@ -118,7 +124,7 @@ def _private_key(path: Path, algorithm: Algorithm) -> SigningKey:
 
 def _previous_keys(path: Path, algorithm: Algorithm) -> tuple[SigningKey, ...]:
     if algorithm == "HS256":
-        lines = (line.strip() for line in path.read_bytes().splitlines())
+        lines = (line.strip() for line in _read(path).splitlines())
         secrets_ = [line for line in lines if line and not line.startswith(b"#")]
         if any(len(s) < 32 for s in secrets_):
             raise ConfigurationError([f"{PREFIX}JWT_PREVIOUS_KEYS_FILE: secrets need 32+ bytes"])
@@ -132,7 +138,14 @@ def _previous_keys(path: Path, algorithm: Algorithm) -> tuple[SigningKey, ...]:
 
 
 def _pem_blocks(path: Path) -> list[bytes]:
-    return [m.group(0) for m in _PEM_BLOCK.finditer(path.read_bytes())]
+    return [m.group(0) for m in _PEM_BLOCK.finditer(_read(path))]
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError([f"{path}: cannot be read ({exc.strerror})"]) from None
 
 
 def _load_pem(block: bytes, path: Path, algorithm: Algorithm, *, private: bool) -> Any:

@@ -241,3 +241,37 @@ def test_serve_refuses_to_start_on_bad_configuration(tmp_path: Path) -> None:
     assert "GATEWAY_AUTH_JWT_PRIVATE_KEY_FILE: required for EdDSA" in result.stderr
     assert "GATEWAY_AUTH_PORT='99999'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("data_dir", "message"),
+    [("afile", "exists and is not a directory"), ("/proc/no-such-dir", "cannot be created")],
+)
+def test_serve_explains_an_unusable_data_dir(tmp_path: Path, data_dir: str, message: str) -> None:
+    (tmp_path / "afile").touch()
+
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway_auth", "serve"],
+        cwd=tmp_path,
+        env=_environment(DATA_DIR=data_dir),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_corrupt_database_file_is_explained(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "data").mkdir(mode=0o700)
+    (tmp_path / "data" / "gateway-auth.db").write_bytes(b"this is not a database" * 100)
+
+    status = main(["clients", "list"], {"GATEWAY_AUTH_DATA_DIR": str(tmp_path / "data")})
+
+    assert status == 2
+    assert "cannot use the database" in capsys.readouterr().err

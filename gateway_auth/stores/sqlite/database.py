@@ -16,6 +16,7 @@ import aiosqlite
 from gateway_auth.datadir import create_private_file
 from gateway_auth.errors import GatewayAuthError, StoreUnavailable
 from gateway_auth.logging import log_event
+from gateway_auth.settings import ConfigurationError
 from gateway_auth.stores.sqlite.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,11 @@ class SqliteDatabase:
     @classmethod
     async def open(cls, path: Path) -> Self:
         """Open (creating with mode 0600) and migrate the database at ``path``."""
-        create_private_file(path)  # SQLite gives its -wal and -shm files the same mode
-        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            create_private_file(path)  # SQLite gives its -wal and -shm files the same mode
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError([f"cannot open the database {path}: {exc}"]) from None
         db.row_factory = sqlite3.Row
         try:
             for pragma in (
@@ -46,6 +50,9 @@ class SqliteDatabase:
             ):
                 await db.execute(f"PRAGMA {pragma}")
             await migrate(db)
+        except sqlite3.Error as exc:
+            await db.close()
+            raise ConfigurationError([f"cannot use the database {path}: {exc}"]) from None
         except BaseException:
             await db.close()
             raise
