@@ -275,3 +275,44 @@ def test_a_corrupt_database_file_is_explained(
 
     assert status == 2
     assert "cannot use the database" in capsys.readouterr().err
+
+
+def _create_on_a_terminal(tmp_path: Path, *answers: str) -> tuple[int, str]:
+    """Run ``clients create`` with a pseudo-terminal as stdin, typing ``answers`` at its prompts."""
+    main_fd, terminal_fd = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway_auth", "clients", "create", "--email", "ada@example.com"],
+        cwd=tmp_path,
+        env=_environment(BCRYPT_ROUNDS="4"),
+        stdin=terminal_fd,
+        stdout=subprocess.PIPE,
+        stderr=terminal_fd,
+        start_new_session=True,  # no controlling terminal: getpass uses the pty on stdin
+    )
+    os.close(terminal_fd)
+    seen = b""
+    for answer in answers:
+        while b"assword: " not in seen:
+            seen += os.read(main_fd, 1024)
+        seen = b""
+        os.write(main_fd, answer.encode() + b"\n")
+    output, _ = process.communicate(timeout=30)
+    os.close(main_fd)
+    return process.returncode, output.decode()
+
+
+def test_clients_create_asks_for_the_password_twice_on_a_terminal(tmp_path: Path) -> None:
+    status, output = _create_on_a_terminal(tmp_path, PASSWORD, PASSWORD)
+
+    assert status == 0
+    assert json.loads(output)["email"] == "ada@example.com"
+
+
+def test_clients_create_refuses_two_different_entries(tmp_path: Path) -> None:
+    status, output = _create_on_a_terminal(tmp_path, PASSWORD, PASSWORD + "!")
+
+    assert status == 1
+    assert output == ""
+    assert (
+        main(["clients", "list", "--json"], {"GATEWAY_AUTH_DATA_DIR": str(tmp_path / "data")}) == 0
+    )
