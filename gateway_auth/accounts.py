@@ -24,6 +24,7 @@ from gateway_auth.stores.base import (
     ProfileField,
     SessionStore,
 )
+from gateway_auth.throttle import FailureThrottle
 from gateway_auth.validation import (
     check,
     clean_name,
@@ -57,6 +58,7 @@ class Accounts:
         sessions: SessionStore,
         hasher: PasswordHasher,
         mirror: RevocationMirror,
+        throttle: FailureThrottle,
         clock: Clock,
         registration_open: bool,
     ) -> None:
@@ -65,6 +67,7 @@ class Accounts:
         self._sessions = sessions
         self._hasher = hasher
         self._mirror = mirror
+        self._throttle = throttle
         self._clock = clock
         self._registration_open = registration_open
 
@@ -160,7 +163,12 @@ class Accounts:
         return deleted
 
     async def _confirm_password(self, identity: Identity, password: str) -> None:
+        # A stolen access token must not become a way to guess the password.
+        key = f"client:{identity.client.id}"
+        self._throttle.check(key)
         stored_hash = await self._clients.get_password_hash(identity.client.id)
         if not await self._hasher.verify(password, stored_hash):
+            self._throttle.failed(key)
             log_event(log, "password_confirmation_failed", client_id=identity.client.id)
             raise WrongPassword
+        self._throttle.succeeded(key)

@@ -26,6 +26,7 @@ from gateway_auth.sessions import SessionPolicy, Sessions
 from gateway_auth.settings import Settings
 from gateway_auth.stores.base import Store
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
+from gateway_auth.throttle import FailureThrottle
 from gateway_auth.tokens import AccessTokens
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def _backends(
         try:
             await hasher.start()
             mirror = RevocationMirror(settings.access_token_ttl)
+            throttle = FailureThrottle(clock)
             mirror.load(await store.revocation_snapshot(clock() - settings.access_token_ttl * 2))
             tokens = AccessTokens(
                 app[KEYS],
@@ -96,6 +98,7 @@ def _backends(
                 hasher=hasher,
                 tokens=tokens,
                 mirror=mirror,
+                throttle=throttle,
                 policy=SessionPolicy(settings.refresh_token_ttl, settings.session_max_age),
                 clock=clock,
             )
@@ -107,6 +110,7 @@ def _backends(
                 sessions=store,
                 hasher=hasher,
                 mirror=mirror,
+                throttle=throttle,
                 clock=clock,
                 registration_open=settings.registration == "open",
             )

@@ -29,6 +29,7 @@ from gateway_auth.passwords import PasswordHasher
 from gateway_auth.revocations import RevocationMirror
 from gateway_auth.settings import ConfigurationError, Settings
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
+from gateway_auth.throttle import FailureThrottle
 
 log = logging.getLogger("gateway_auth")
 EXIT_FAILED, EXIT_CONFIG = 1, 2
@@ -194,6 +195,7 @@ async def _accounts(settings: Settings) -> AsyncIterator[Accounts]:
                 sessions=store,
                 hasher=hasher,
                 mirror=RevocationMirror(settings.access_token_ttl),
+                throttle=FailureThrottle(system_clock),
                 clock=system_clock,
                 registration_open=True,
             )

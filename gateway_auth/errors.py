@@ -135,6 +135,16 @@ class ServiceBusy(GatewayAuthError):
         self.retry_after = retry_after
 
 
+class TooManyAttempts(GatewayAuthError):
+    """Too many recent password failures on this account; retry after a while."""
+
+    default_message = "Too many failed attempts; retry later."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
 class StoreUnavailable(GatewayAuthError):
     """The account store cannot be reached or failed; details go to the log, never the caller."""
 

@@ -23,6 +23,7 @@ from gateway_auth.models import Client, Session
 from gateway_auth.passwords import PasswordHasher
 from gateway_auth.revocations import RevocationMirror
 from gateway_auth.stores.base import ClientStore, Rotation, SessionStore
+from gateway_auth.throttle import FailureThrottle
 from gateway_auth.tokens import (
     AccessTokens,
     new_refresh_token,
@@ -86,6 +87,7 @@ class Sessions:
         hasher: PasswordHasher,
         tokens: AccessTokens,
         mirror: RevocationMirror,
+        throttle: FailureThrottle,
         policy: SessionPolicy,
         clock: Clock,
     ) -> None:
@@ -94,20 +96,25 @@ class Sessions:
         self._hasher = hasher
         self._tokens = tokens
         self._mirror = mirror
+        self._throttle = throttle
         self._policy = policy
         self._clock = clock
 
     async def login(self, email: str, password: str, origin: Origin) -> IssuedSession:
         """Check credentials and open a session; one generic failure for every reason."""
-        credentials = await self._clients.get_credentials(email_key(email))
+        account = email_key(email)
+        self._throttle.check(account)
+        credentials = await self._clients.get_credentials(account)
         # Always exactly one bcrypt check, against a dummy hash when the email is unknown,
         # so the time taken does not tell whether an account exists.
         stored_hash = credentials.password_hash if credentials else None
         password_ok = await self._hasher.verify(password, stored_hash)
         reason = _refusal(credentials.client if credentials else None, password_ok)
         if reason or credentials is None or stored_hash is None:
+            self._throttle.failed(account)
             log_event(log, "login_failed", reason=reason, email=mask_email(email))
             raise InvalidCredentials
+        self._throttle.succeeded(account)
         client = credentials.client
         if self._hasher.needs_rehash(stored_hash):
             await self._clients.set_password_hash(

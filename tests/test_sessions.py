@@ -19,6 +19,7 @@ from gateway_auth.passwords import PasswordHasher
 from gateway_auth.revocations import RevocationMirror
 from gateway_auth.sessions import Origin, SessionPolicy, Sessions
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
+from gateway_auth.throttle import FailureThrottle
 from gateway_auth.tokens import AccessTokens
 from tests.support import PASSWORD, FakeClock
 
@@ -54,6 +55,7 @@ async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
     hasher = CountingHasher(rounds=4)
     await hasher.start()
     mirror = RevocationMirror(timedelta(minutes=15))
+    throttle = FailureThrottle(clock)
     tokens = AccessTokens(
         KeyRing("HS256", hmac_key(b"k" * 32)), issuer="i", audience="a", ttl=timedelta(minutes=15)
     )
@@ -63,6 +65,7 @@ async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
         hasher=hasher,
         tokens=tokens,
         mirror=mirror,
+        throttle=throttle,
         policy=SessionPolicy(timedelta(days=14), timedelta(days=30)),
         clock=clock,
     )
@@ -72,6 +75,7 @@ async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
         sessions=store,
         hasher=hasher,
         mirror=mirror,
+        throttle=throttle,
         clock=clock,
         registration_open=True,
     )

@@ -22,6 +22,7 @@ from gateway_auth.errors import (
     ServiceBusy,
     SessionNotFound,
     StoreUnavailable,
+    TooManyAttempts,
     Unauthenticated,
     UnsupportedGrantType,
     UnsupportedMediaType,
@@ -67,6 +68,7 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
         400, "unsupported-grant-type", "Unsupported grant type", "unsupported_grant_type"
     ),
     ServiceBusy: Kind(503, "busy", "Service busy", "temporarily_unavailable"),
+    TooManyAttempts: Kind(429, "too-many-attempts", "Too many attempts", "temporarily_unavailable"),
     StoreUnavailable: Kind(
         503, "store-unavailable", "Store unavailable", "temporarily_unavailable"
     ),
@@ -102,7 +104,7 @@ def oauth_error(exc: GatewayAuthError) -> web.Response:
     description = exc.message
     if isinstance(exc, ValidationFailed):
         description = "; ".join(f"{e.field} {e.message}" for e in exc.errors)
-    status = kind.status if kind.status in (413, 415, 503) else 400
+    status = kind.status if kind.status in (413, 415, 429, 503) else 400
     if kind.oauth_error == "invalid_grant":
         status = 400  # RFC 6749: a bad grant is 400; 401 is for client authentication
     body = {"error": kind.oauth_error, "error_description": description}
@@ -166,7 +168,7 @@ def problem_response(
 
 
 def _headers(exc: GatewayAuthError) -> dict[str, str]:
-    if isinstance(exc, ServiceBusy):
+    if isinstance(exc, ServiceBusy | TooManyAttempts):
         return {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, StoreUnavailable):
         return {"Retry-After": "5"}
