@@ -14,6 +14,7 @@ from gateway_auth.accounts import Accounts
 from gateway_auth.clock import Clock, system_clock
 from gateway_auth.cookies import CookiePolicy
 from gateway_auth.datadir import ensure_data_dir
+from gateway_auth.errors import StoreUnavailable
 from gateway_auth.http import auth, me, ops, portal, token
 from gateway_auth.http.appkeys import ACCOUNTS, CLOCK, COOKIES, KEYS, SESSIONS, SETTINGS, STORE
 from gateway_auth.http.bodies import MAX_BODY_BYTES
@@ -135,6 +136,6 @@ async def _prune_sessions(store: Store, clock: Clock, access_ttl: timedelta) -> 
             removed = await store.prune_sessions(clock() - keep)
             if removed:
                 log_event(log, "sessions_pruned", count=removed)
-        except Exception:  # a failed prune must not end the task; the next hour retries
-            log.exception("sessions_prune_failed")
+        except StoreUnavailable:  # already logged by the store; the next hour retries
+            pass
         await asyncio.sleep(PRUNE_EVERY)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.cookies import Morsel, SimpleCookie
 from typing import Any
 
+import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
@@ -16,6 +19,17 @@ PASSWORD = "correct horse battery staple"
 LEAKS = ("$2b$", "$2a$", "Traceback", "sqlite", "aiosqlite", 'File "', "Error:")
 
 AppClient = TestClient[Any, Any]
+
+
+def require_binary(name: str) -> str:
+    """The path of a tool a test needs: skipped without it on a laptop, a failure under CI=true."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (.ci/run installs it)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 class FakeClock:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from gateway_auth.cli import main
-from tests.support import PASSWORD
+from tests.support import PASSWORD, require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -180,6 +180,7 @@ def _readme_block(name: str) -> str:
 
 
 def _run_readme(name: str, port: int, cwd: Path) -> str:
+    require_binary("curl")
     script = _readme_block(name).replace("127.0.0.1:8000", f"127.0.0.1:{port}")
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
