@@ -26,11 +26,6 @@ class Client:
     created_at: datetime
     updated_at: datetime
 
-    @property
-    def display_name(self) -> str:
-        """First and last name joined, empty when neither is known."""
-        return " ".join(n for n in (self.first_name, self.last_name) if n)
-
 
 @dataclass(frozen=True, slots=True)
 class Credentials:

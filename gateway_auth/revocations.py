@@ -55,14 +55,6 @@ class RevocationMirror:
         """Remember that every token of this client stops at ``at`` (deletion)."""
         self._add((f"client:{client_id}",), at)
 
-    def suspend(self, client_id: str) -> None:
-        """Mark the client suspended."""
-        self.suspended.add(client_id)
-
-    def unsuspend(self, client_id: str) -> None:
-        """Lift a suspension."""
-        self.suspended.discard(client_id)
-
     def load(self, snapshot: RevocationSnapshot) -> None:
         """Add everything a store snapshot knows about."""
         self.suspended |= snapshot.suspended_clients

@@ -22,15 +22,6 @@ def test_revoked_sessions_and_deleted_clients_are_refused_for_a_token_lifetime()
     assert not mirror.is_revoked("s1", "c1", later)
 
 
-def test_suspension_lasts_until_lifted() -> None:
-    mirror = RevocationMirror(timedelta(minutes=15))
-    mirror.suspend("c1")
-
-    assert mirror.is_suspended("c1")
-    mirror.unsuspend("c1")
-    assert not mirror.is_suspended("c1")
-
-
 def test_a_snapshot_from_the_store_is_loaded() -> None:
     mirror = RevocationMirror(timedelta(minutes=15))
 
