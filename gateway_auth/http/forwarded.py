@@ -9,7 +9,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def is_trusted(address: str | None, trusted: Iterable[IPNetwork]) -> bool:
-    """True when ``address`` is inside one of the trusted proxy networks."""
+    """True when ``address`` is an IP inside one of the trusted proxy networks."""
     try:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
@@ -26,10 +26,15 @@ def client_ip(
         return remote or ""
     hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
     for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            break  # a malformed hop ends what can be believed
         if not is_trusted(hop, trusted):
-            return hop
+            # A malformed hop ends what can be believed: fall back to the proxy itself.
+            return hop if _is_ip(hop) else remote or ""
     return remote or ""
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
