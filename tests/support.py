@@ -80,6 +80,13 @@ class Browser:
     async def login(self, email: str = "ada@example.com", password: str = PASSWORD) -> Response:
         return await self.request("POST", "/login", json={"email": email, "password": password})
 
+    async def logged_in(self, email: str = "ada@example.com") -> Browser:
+        """Register ``email`` with the test password and log in, as most tests begin."""
+        await self.register(email=email)
+        response = await self.login(email)
+        assert response.status == 200, response.text
+        return self
+
     def access_cookie(self) -> str:
         return next(m.value for m in self.cookies.values() if not m.key.endswith("_refresh"))
 

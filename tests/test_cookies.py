@@ -9,11 +9,6 @@ import pytest
 from tests.support import Browser
 
 
-async def _login(browser: Browser) -> None:
-    await browser.register()
-    assert (await browser.login()).status == 200
-
-
 @pytest.mark.parametrize(
     ("env", "access", "refresh", "domain", "secure"),
     [
@@ -37,7 +32,7 @@ async def test_cookies_are_set_and_cleared_with_matching_attributes(
     secure: bool,
 ) -> None:
     browser = await make_browser(**env)
-    await _login(browser)
+    await browser.logged_in()
     set_cookies = {m.key: m for m in browser.last_set_cookies}
 
     logout = await browser.request("POST", "/logout")
@@ -61,7 +56,7 @@ async def test_samesite_strict_is_applied_to_both_cookies(
     make_browser: Callable[..., Awaitable[Browser]],
 ) -> None:
     browser = await make_browser(COOKIE_SAMESITE="strict", COOKIE_NAME="sso")
-    await _login(browser)
+    await browser.logged_in()
 
     assert {m.key: m["samesite"] for m in browser.last_set_cookies} == {
         "sso": "Strict",

@@ -13,16 +13,10 @@ REFRESH = "__Secure-gateway_auth_refresh"
 ACCESS = "__Host-gateway_auth"
 
 
-async def _logged_in(browser: Browser) -> Browser:
-    await browser.register()
-    assert (await browser.login()).status == 200
-    return browser
-
-
 async def test_refresh_rotates_the_refresh_token_and_renews_access(
     browser: Browser, clock: FakeClock
 ) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     old_access, old_refresh = browser.access_cookie(), browser.refresh_cookie()
     clock.advance(minutes=5)
 
@@ -39,7 +33,7 @@ async def test_refresh_rotates_the_refresh_token_and_renews_access(
 async def test_reusing_a_rotated_refresh_token_revokes_the_session(
     browser: Browser, clock: FakeClock
 ) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     stolen = browser.refresh_cookie()
     await browser.request("POST", "/refresh")
     clock.advance(seconds=30)  # past the concurrent-refresh grace window
@@ -55,7 +49,7 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_session(
 async def test_two_concurrent_refreshes_with_one_token_exactly_one_succeeds(
     browser: Browser,
 ) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     cookie = {"Cookie": f"{REFRESH}={browser.refresh_cookie()}"}
 
     first, second = await asyncio.gather(
@@ -84,7 +78,7 @@ async def test_refresh_without_a_cookie_is_401_and_clears_cookies(browser: Brows
 
 
 async def test_refresh_with_a_forged_token_is_401_and_leaves_the_session(browser: Browser) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     session_id = browser.refresh_cookie().split(".")[0]
     forged = f"{session_id}.{'A' * 43}"
 
@@ -98,7 +92,7 @@ async def test_refresh_with_a_forged_token_is_401_and_leaves_the_session(browser
 async def test_a_session_slides_while_used_and_ends_when_idle(
     make_browser: Callable[..., Awaitable[Browser]], clock: FakeClock
 ) -> None:
-    browser = await _logged_in(await make_browser(SESSION_MAX_AGE="90d"))
+    browser = await (await make_browser(SESSION_MAX_AGE="90d")).logged_in()
     for _ in range(3):
         clock.advance(days=13)  # under the 14-day idle limit each time
         assert (await browser.request("POST", "/refresh")).status == 200
@@ -110,7 +104,7 @@ async def test_a_session_slides_while_used_and_ends_when_idle(
 async def test_a_session_ends_at_its_absolute_limit_however_much_it_is_used(
     make_browser: Callable[..., Awaitable[Browser]], clock: FakeClock
 ) -> None:
-    browser = await _logged_in(await make_browser(SESSION_MAX_AGE="3d", REFRESH_TOKEN_TTL="2d"))
+    browser = await (await make_browser(SESSION_MAX_AGE="3d", REFRESH_TOKEN_TTL="2d")).logged_in()
     clock.advance(days=1, hours=23)
     assert (await browser.request("POST", "/refresh")).status == 200
     clock.advance(days=1)
@@ -127,7 +121,7 @@ async def test_a_session_ends_at_its_absolute_limit_however_much_it_is_used(
 async def test_an_access_token_expires_after_its_ttl_plus_leeway(
     browser: Browser, clock: FakeClock
 ) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     clock.advance(minutes=15, seconds=20)  # within the 30 s leeway
     assert (await browser.request("GET", "/me")).status == 200
     clock.advance(seconds=15)
@@ -139,7 +133,7 @@ async def test_an_access_token_expires_after_its_ttl_plus_leeway(
 
 
 async def test_logout_revokes_the_session_and_clears_cookies(browser: Browser) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     access, refresh = browser.access_cookie(), browser.refresh_cookie()
 
     response = await browser.request("POST", "/logout")
@@ -156,7 +150,7 @@ async def test_logout_revokes_the_session_and_clears_cookies(browser: Browser) -
 async def test_logout_with_an_expired_access_token_still_ends_the_session(
     browser: Browser, clock: FakeClock
 ) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     refresh = browser.refresh_cookie()
     clock.advance(hours=2)
 
@@ -173,7 +167,7 @@ async def test_logout_without_a_session_is_still_204(browser: Browser) -> None:
 
 
 async def test_refresh_is_refused_for_a_suspended_client(browser: Browser, data_dir: Path) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     access = browser.access_cookie()
     with sqlite3.connect(data_dir / "gateway-auth.db") as db:
         db.execute("UPDATE clients SET suspended = 1")

@@ -13,12 +13,6 @@ from tests.support import PASSWORD, Browser
 ACCESS = "__Host-gateway_auth"
 
 
-async def _logged_in(browser: Browser, email: str = "ada@example.com") -> Browser:
-    await browser.register(email=email)
-    assert (await browser.login(email)).status == 200
-    return browser
-
-
 async def _token(browser: Browser, email: str = "ada@example.com", password: str = PASSWORD) -> str:
     response = await browser.request(
         "POST", "/token", data={"grant_type": "password", "username": email, "password": password}
@@ -36,7 +30,7 @@ async def test_me_needs_authentication(browser: Browser) -> None:
 
 
 async def test_me_with_the_cookie_or_a_bearer_token(browser: Browser) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     bearer = await _token(browser)
 
     by_cookie = await browser.request("GET", "/me")
@@ -55,7 +49,7 @@ async def test_a_bad_authorization_header_is_401(browser: Browser, header: str) 
 
 
 async def test_patch_me_changes_names(browser: Browser) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
 
     response = await browser.request(
         "PATCH", "/me", json={"firstName": "  Ada ", "lastName": "Lovelace"}
@@ -80,7 +74,7 @@ async def test_patch_me_changes_names(browser: Browser) -> None:
     ],
 )
 async def test_patch_me_refuses_mass_assignment(browser: Browser, body: dict[str, object]) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
 
     response = await browser.request("PATCH", "/me", json=body)
 
@@ -94,7 +88,7 @@ async def test_patch_me_refuses_mass_assignment(browser: Browser, body: dict[str
 
 
 async def test_changing_the_email_needs_the_current_password(browser: Browser) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
 
     missing = await browser.request("PATCH", "/me", json={"email": "lovelace@example.com"})
     wrong = await browser.request(
@@ -116,7 +110,7 @@ async def test_changing_the_email_needs_the_current_password(browser: Browser) -
 
 async def test_changing_to_a_taken_email_is_409(browser: Browser) -> None:
     await browser.register(email="taken@example.com")
-    await _logged_in(browser)
+    await browser.logged_in()
 
     response = await browser.request(
         "PATCH", "/me", json={"email": "TAKEN@example.com", "currentPassword": PASSWORD}
@@ -126,7 +120,7 @@ async def test_changing_to_a_taken_email_is_409(browser: Browser) -> None:
 
 
 async def test_password_change_ends_other_sessions_only(browser: Browser) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     other = await _token(browser)
 
     response = await browser.request(
@@ -153,7 +147,7 @@ async def test_password_change_ends_other_sessions_only(browser: Browser) -> Non
 async def test_password_change_refusals(
     browser: Browser, body: dict[str, object], status: int
 ) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
 
     response = await browser.request("PUT", "/me/password", json=body)
 
@@ -162,7 +156,7 @@ async def test_password_change_refusals(
 
 
 async def test_sessions_are_listed_with_the_current_one_marked(browser: Browser) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     await _token(browser)
 
     response = await browser.request("GET", "/me/sessions")
@@ -184,7 +178,7 @@ async def test_sessions_are_listed_with_the_current_one_marked(browser: Browser)
 
 
 async def test_deleting_one_session_ends_only_that_one(browser: Browser) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     other = await _token(browser)
     sessions = (await browser.request("GET", "/me/sessions")).json()["sessions"]
     other_id = next(s["id"] for s in sessions if not s["current"])
@@ -200,8 +194,8 @@ async def test_deleting_one_session_ends_only_that_one(browser: Browser) -> None
 
 
 async def test_another_clients_session_is_404(browser: Browser) -> None:
-    await _logged_in(browser)
-    theirs = await _logged_in(Browser(browser.http), "eve@example.com")
+    await browser.logged_in()
+    theirs = await Browser(browser.http).logged_in("eve@example.com")
     their_id = (await theirs.request("GET", "/me/sessions")).json()["sessions"][0]["id"]
 
     response = await browser.request("DELETE", f"/me/sessions/{their_id}")
@@ -213,7 +207,7 @@ async def test_another_clients_session_is_404(browser: Browser) -> None:
 
 
 async def test_deleting_all_sessions_logs_out_everywhere(browser: Browser) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     other = await _token(browser)
     access = browser.access_cookie()
 
@@ -228,7 +222,7 @@ async def test_deleting_all_sessions_logs_out_everywhere(browser: Browser) -> No
 async def test_delete_me_removes_the_account_and_queues_one_event(
     browser: Browser, data_dir: Path
 ) -> None:
-    await _logged_in(browser)
+    await browser.logged_in()
     me = (await browser.request("GET", "/me")).json()
     access = browser.access_cookie()
 
