@@ -15,14 +15,13 @@ from gateway_auth.errors import RegistrationClosed, WrongPassword
 from gateway_auth.logging import log_event
 from gateway_auth.models import Client, ClientKind, DeletionEvent
 from gateway_auth.passwords import PasswordHasher
-from gateway_auth.revocations import RevocationMirror
+from gateway_auth.revocations import Revocations
 from gateway_auth.sessions import Identity
 from gateway_auth.stores.base import (
     ClientStore,
     DeletionStore,
     ProfileChanges,
     ProfileField,
-    SessionStore,
 )
 from gateway_auth.throttle import FailureThrottle
 from gateway_auth.validation import (
@@ -55,18 +54,16 @@ class Accounts:
         *,
         clients: ClientStore,
         deletions: DeletionStore,
-        sessions: SessionStore,
         hasher: PasswordHasher,
-        mirror: RevocationMirror,
+        revocations: Revocations,
         throttle: FailureThrottle,
         clock: Clock,
         registration_open: bool,
     ) -> None:
         self._clients = clients
         self._deletions = deletions
-        self._sessions = sessions
         self._hasher = hasher
-        self._mirror = mirror
+        self._revocations = revocations
         self._throttle = throttle
         self._clock = clock
         self._registration_open = registration_open
@@ -144,10 +141,9 @@ class Accounts:
         await self._confirm_password(identity, current)
         now = self._clock()
         await self._clients.set_password_hash(identity.client.id, await self._hasher.hash(new), now)
-        revoked = await self._sessions.revoke_client_sessions(
-            identity.client.id, now, keep=identity.session_id
+        revoked = await self._revocations.revoke_client_sessions(
+            identity.client.id, keep=identity.session_id
         )
-        self._mirror.revoke_sessions(revoked, now)
         log_event(
             log, "password_changed", client_id=identity.client.id, sessions_revoked=len(revoked)
         )
@@ -158,7 +154,7 @@ class Accounts:
         event = DeletionEvent(uuid.uuid4().hex, client.id, client.kind, now)
         deleted = await self._deletions.delete_client(client.id, event)
         if deleted:
-            self._mirror.revoke_client(client.id, now)
+            await self._revocations.revoke_client(client.id, now)
             log_event(log, "client_deleted", client_id=client.id, event_id=event.id)
         return deleted
 

@@ -15,20 +15,34 @@ from gateway_auth.clock import Clock, system_clock
 from gateway_auth.cookies import CookiePolicy
 from gateway_auth.datadir import ensure_data_dir
 from gateway_auth.errors import StoreUnavailable
-from gateway_auth.http import auth, me, ops, portal, token
-from gateway_auth.http.appkeys import ACCOUNTS, CLOCK, COOKIES, KEYS, SESSIONS, SETTINGS, STORE
+from gateway_auth.http import auth, me, ops, portal, token, verify
+from gateway_auth.http.appkeys import (
+    ACCOUNTS,
+    CLOCK,
+    COOKIES,
+    KEYS,
+    MIRROR_SYNC,
+    REVOCATIONS,
+    SESSIONS,
+    SETTINGS,
+    STORE,
+    VERIFIER,
+)
 from gateway_auth.http.bodies import MAX_BODY_BYTES
 from gateway_auth.http.middlewares import cross_site_guard, error_middleware, security_headers
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import log_event
+from gateway_auth.mirror import RevocationMirror
 from gateway_auth.passwords import PasswordHasher
-from gateway_auth.revocations import RevocationMirror
+from gateway_auth.revocations import MirrorSync, Revocations
 from gateway_auth.sessions import SessionPolicy, Sessions
 from gateway_auth.settings import Settings
-from gateway_auth.stores.base import Store
+from gateway_auth.stores.base import RevocationBus, Store
+from gateway_auth.stores.redis import RedisRevocationBus
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
 from gateway_auth.throttle import FailureThrottle
 from gateway_auth.tokens import AccessTokens
+from gateway_auth.verify import Verifier
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY = 3600.0
@@ -47,7 +61,15 @@ def create_app(
     app[CLOCK] = clock
     app[KEYS] = load_key_ring(settings)
     app[COOKIES] = CookiePolicy.from_settings(settings)
-    app.cleanup_ctx.append(_backends(hasher_workers))
+    tokens = AccessTokens(
+        app[KEYS],
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl=settings.access_token_ttl,
+    )
+    mirror = RevocationMirror(settings.access_token_ttl)
+    app[VERIFIER] = Verifier(tokens, mirror, max_staleness=settings.max_staleness.total_seconds())
+    app.cleanup_ctx.append(_backends(tokens, mirror, hasher_workers))
     app.on_response_prepare.append(security_headers)
     app.add_routes(routes(settings.base_path))
     return app
@@ -56,6 +78,7 @@ def create_app(
 def routes(base: str) -> list[web.RouteDef]:
     """Every route, in one table, under BASE_PATH."""
     return [
+        web.route("*", f"{base}/verify", verify.verify, name="verify"),
         web.post(f"{base}/register", auth.register, name="register"),
         web.get(f"{base}/login", portal.login_page, name="login_page"),
         web.post(f"{base}/login", auth.login, name="login"),
@@ -75,54 +98,74 @@ def routes(base: str) -> list[web.RouteDef]:
     ]
 
 
+def revocation_bus(settings: Settings) -> RevocationBus | None:
+    """Redis when configured; None on the embedded default."""
+    if settings.redis_url is None:
+        return None
+    return RedisRevocationBus.from_url(settings.redis_url.reveal())
+
+
 def _backends(
-    hasher_workers: int | None,
+    tokens: AccessTokens, mirror: RevocationMirror, hasher_workers: int | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def backends(app: web.Application) -> AsyncIterator[None]:
         settings, clock = app[SETTINGS], app[CLOCK]
         store = await SqliteStore.open(settings.data_dir / DATABASE_FILE)
+        bus = revocation_bus(settings)
         hasher = PasswordHasher.from_settings(settings, workers=hasher_workers)
+        tasks: list[asyncio.Task[None]] = []
         try:
             await hasher.start()
-            mirror = RevocationMirror(settings.access_token_ttl)
             throttle = FailureThrottle(clock)
-            mirror.load(await store.revocation_snapshot(clock() - settings.access_token_ttl * 2))
-            tokens = AccessTokens(
-                app[KEYS],
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
-                ttl=settings.access_token_ttl,
+            revocations = Revocations(
+                clients=store, sessions=store, mirror=mirror, bus=bus, clock=clock
             )
-            sessions = Sessions(
+            sync = MirrorSync(mirror, source=store, bus=bus, clock=clock)
+            await sync.resync()  # serve from a loaded mirror; if Redis is down, /verify is 503
+            app[STORE] = store
+            app[REVOCATIONS] = revocations
+            app[MIRROR_SYNC] = sync
+            app[SESSIONS] = Sessions(
                 clients=store,
                 sessions=store,
                 hasher=hasher,
                 tokens=tokens,
-                mirror=mirror,
+                revocations=revocations,
                 throttle=throttle,
                 policy=SessionPolicy(settings.refresh_token_ttl, settings.session_max_age),
                 clock=clock,
             )
-            app[STORE] = store
-            app[SESSIONS] = sessions
             app[ACCOUNTS] = Accounts(
                 clients=store,
                 deletions=store,
-                sessions=store,
                 hasher=hasher,
-                mirror=mirror,
+                revocations=revocations,
                 throttle=throttle,
                 clock=clock,
                 registration_open=settings.registration == "open",
             )
-            pruner = asyncio.create_task(_prune_sessions(store, clock, settings.access_token_ttl))
-            log_event(log, "started", data_dir=str(settings.data_dir), hash_workers=hasher.workers)
+            tasks.append(asyncio.create_task(sync.run()))
+            tasks.append(
+                asyncio.create_task(_prune_sessions(store, clock, settings.access_token_ttl))
+            )
+            log_event(
+                log,
+                "started",
+                data_dir=str(settings.data_dir),
+                hash_workers=hasher.workers,
+                redis=bus is not None,
+            )
             yield
-            pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pruner
         finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             hasher.close()
+            if bus is not None:
+                with contextlib.suppress(StoreUnavailable):
+                    await bus.close()
             await store.close()
 
     return backends

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import getpass
 import json
@@ -18,21 +19,31 @@ from aiohttp import web
 
 from gateway_auth import __version__
 from gateway_auth.accounts import Accounts, NewClient
-from gateway_auth.app import create_app
+from gateway_auth.app import create_app, revocation_bus
 from gateway_auth.clock import system_clock
 from gateway_auth.datadir import ensure_data_dir
-from gateway_auth.errors import FieldError, GatewayAuthError, ValidationFailed
+from gateway_auth.errors import (
+    ClientNotFound,
+    FieldError,
+    GatewayAuthError,
+    StoreUnavailable,
+    ValidationFailed,
+)
 from gateway_auth.http.views import client_view
+from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import configure_logging, log_event
+from gateway_auth.mirror import RevocationMirror
 from gateway_auth.models import Client
 from gateway_auth.passwords import PasswordHasher
-from gateway_auth.revocations import RevocationMirror
+from gateway_auth.revocations import Revocations
 from gateway_auth.settings import ConfigurationError, Settings
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
 from gateway_auth.throttle import FailureThrottle
+from gateway_auth.workers import Supervisor
 
 log = logging.getLogger("gateway_auth")
 EXIT_FAILED, EXIT_CONFIG = 1, 2
+SHUTDOWN_SECONDS = 10.0
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -91,10 +102,34 @@ def _parser() -> argparse.ArgumentParser:
     listing = client_commands.add_parser("list", help="list clients")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(run=_clients_list)
+    suspend = client_commands.add_parser(
+        "suspend", help="suspend a client: refused at every gateway at once"
+    )
+    suspend.add_argument("id")
+    suspend.add_argument("--reason", help="kept with the client record")
+    suspend.set_defaults(run=_clients_suspend)
+    unsuspend = client_commands.add_parser("unsuspend", help="lift a client's suspension")
+    unsuspend.add_argument("id")
+    unsuspend.set_defaults(run=_clients_unsuspend)
     return parser
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.workers == 1:
+        return serve_one(settings)
+    # Prepare what every worker shares once, so workers never race to create it.
+    load_key_ring(settings)
+
+    async def migrate() -> None:
+        async with _store(settings):
+            pass
+
+    asyncio.run(migrate())
+    return Supervisor(settings, _serve_worker, drain_seconds=SHUTDOWN_SECONDS).run()
+
+
+def serve_one(settings: Settings, *, reuse_port: bool = False) -> int:
+    """Run one server process until SIGTERM/SIGINT, draining in-flight requests first."""
     app = create_app(settings)
     loop = _event_loop()
     try:
@@ -103,9 +138,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             host=settings.host,
             port=settings.port,
             loop=loop,
-            print=lambda _: log_event(log, "listening", url=_url(settings)),
+            reuse_port=reuse_port or None,
+            print=lambda _: log_event(log, "listening", url=_url(settings), pid=os.getpid()),
             access_log=logging.getLogger("gateway_auth.access"),
-            shutdown_timeout=10,
+            shutdown_timeout=SHUTDOWN_SECONDS,
         )
     except OSError as exc:
         reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
@@ -115,6 +151,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         )
         return EXIT_FAILED
     return 0
+
+
+def _serve_worker(settings: Settings) -> int:
+    """One worker of several (a spawned process): logging is set up again in here."""
+    configure_logging(settings.log_format, logging.INFO)
+    status = serve_one(settings, reuse_port=True)
+    sys.exit(status)
 
 
 def _clients_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -164,6 +207,29 @@ def _clients_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _clients_suspend(args: argparse.Namespace, settings: Settings) -> int:
+    async def suspend() -> Client | None:
+        async with _store(settings) as store, _revocations(settings, store) as revocations:
+            return await revocations.suspend_client(args.id, args.reason)
+
+    return _print_client(asyncio.run(suspend()))
+
+
+def _clients_unsuspend(args: argparse.Namespace, settings: Settings) -> int:
+    async def unsuspend() -> Client | None:
+        async with _store(settings) as store, _revocations(settings, store) as revocations:
+            return await revocations.unsuspend_client(args.id)
+
+    return _print_client(asyncio.run(unsuspend()))
+
+
+def _print_client(client: Client | None) -> int:
+    if client is None:
+        raise ClientNotFound
+    print(json.dumps(client_view(client), ensure_ascii=False))
+    return 0
+
+
 def _read_password(from_stdin: bool, stdin: TextIO) -> str:
     if from_stdin:
         return stdin.readline().rstrip("\r\n")
@@ -185,16 +251,34 @@ async def _store(settings: Settings) -> AsyncIterator[SqliteStore]:
 
 
 @asynccontextmanager
+async def _revocations(settings: Settings, store: SqliteStore) -> AsyncIterator[Revocations]:
+    """Changes made here reach running servers: through Redis at once, else within a second."""
+    bus = revocation_bus(settings)
+    try:
+        yield Revocations(
+            clients=store,
+            sessions=store,
+            mirror=RevocationMirror(settings.access_token_ttl),
+            bus=bus,
+            clock=system_clock,
+            require_broadcast=True,
+        )
+    finally:
+        if bus is not None:
+            with contextlib.suppress(StoreUnavailable):
+                await bus.close()
+
+
+@asynccontextmanager
 async def _accounts(settings: Settings) -> AsyncIterator[Accounts]:
     hasher = PasswordHasher.from_settings(settings, workers=1)
-    async with _store(settings) as store:
+    async with _store(settings) as store, _revocations(settings, store) as revocations:
         try:
             yield Accounts(
                 clients=store,
                 deletions=store,
-                sessions=store,
                 hasher=hasher,
-                mirror=RevocationMirror(settings.access_token_ttl),
+                revocations=revocations,
                 throttle=FailureThrottle(system_clock),
                 clock=system_clock,
                 registration_open=True,

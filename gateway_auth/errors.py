@@ -79,6 +79,24 @@ class ClientSuspended(GatewayAuthError):
     default_message = "This account is suspended."
 
 
+class InsufficientScope(GatewayAuthError):
+    """The token is valid but lacks a scope the route requires."""
+
+    default_message = "The access token lacks a required scope."
+
+
+class RevocationStateStale(GatewayAuthError):
+    """The revocation mirror lost its source for longer than MAX_STALENESS: fail closed."""
+
+    default_message = "Revocation state is out of date; retry shortly."
+
+
+class ClientNotFound(GatewayAuthError):
+    """No live client has this id."""
+
+    default_message = "No such client."
+
+
 class InvalidRefreshToken(GatewayAuthError):
     """The refresh token is unknown, expired, revoked or was already used."""
 

@@ -1,77 +1,219 @@
-"""The revocation mirror: suspended clients and revoked sessions/clients, checked in memory.
+"""Suspension and revocation: saved in the store, applied to the mirror, shared everywhere.
 
-The store is the source of truth; this mirror lets a token check answer without I/O. An entry
-for a revoked session or deleted client is kept only as long as an access token issued before
-the revocation could still be accepted; after that, signature expiry does the job.
+``Revocations`` is what logout, password change, deletion, the CLI and the admin API call.
+``MirrorSync`` keeps the mirror in step with the others: embedded, by re-reading the store every
+second; with Redis, by applying published deltas as they arrive and resyncing every few seconds
+and after every reconnect. A mirror that cannot sync keeps serving until ``MAX_STALENESS``, after
+which ``/verify`` fails closed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-from gateway_auth.tokens import LEEWAY_SECONDS
+from gateway_auth.clock import Clock
+from gateway_auth.errors import StoreUnavailable
+from gateway_auth.logging import log_event
+from gateway_auth.mirror import Delta, MirrorState, RevocationMirror
+from gateway_auth.models import Client
+from gateway_auth.stores.base import (
+    ClientStore,
+    RevocationBus,
+    RevocationSource,
+    SessionStore,
+    Suspension,
+)
+
+log = logging.getLogger(__name__)
+EMBEDDED_RESYNC_EVERY = 1.0
+BUS_RESYNC_EVERY = 5.0
+RECONNECT_MIN, RECONNECT_MAX = 0.1, 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class RevocationSnapshot:
-    """What the store says is revoked, as read at start-up (and, later, on every resync)."""
+class Revocations:
+    """The operations that take a client's or a session's access away (or give it back)."""
 
-    suspended_clients: frozenset[str] = frozenset()
-    revoked_sessions: tuple[tuple[str, datetime], ...] = ()
-    deleted_clients: tuple[tuple[str, datetime], ...] = ()
+    def __init__(
+        self,
+        *,
+        clients: ClientStore,
+        sessions: SessionStore,
+        mirror: RevocationMirror,
+        bus: RevocationBus | None,
+        clock: Clock,
+        require_broadcast: bool = False,
+    ) -> None:
+        self.mirror = mirror
+        self._clients = clients
+        self._sessions = sessions
+        self._bus = bus
+        self._clock = clock
+        # A server keeps going when Redis is down (the store has the change, and every instance
+        # rebuilds from it on reconnect); the CLI must say that the change was not broadcast.
+        self._require_broadcast = require_broadcast
+
+    async def suspend_client(self, client_id: str, reason: str | None = None) -> Client | None:
+        """Suspend a client everywhere; None if there is no such client. Idempotent."""
+        client = await self._clients.set_suspended(
+            client_id, Suspension(True, self._clock(), reason)
+        )
+        if client is not None:
+            await self._share(Delta("suspend", client_id=client_id))
+            log_event(log, "client_suspended", client_id=client_id)
+        return client
+
+    async def unsuspend_client(self, client_id: str) -> Client | None:
+        """Lift a suspension everywhere; None if there is no such client. Idempotent."""
+        client = await self._clients.set_suspended(client_id, Suspension(False, self._clock()))
+        if client is not None:
+            await self._share(Delta("unsuspend", client_id=client_id))
+            log_event(log, "client_unsuspended", client_id=client_id)
+        return client
+
+    async def revoke_session(self, session_id: str) -> bool:
+        """End one session everywhere; False if it does not exist."""
+        now = self._clock()
+        found = await self._sessions.revoke_session(session_id, now)
+        if found:
+            await self._share(self.mirror.revocation([f"session:{session_id}"], now))
+        return found
+
+    async def revoke_client_sessions(self, client_id: str, *, keep: str | None = None) -> list[str]:
+        """End every session of a client except ``keep``, everywhere; the ids ended."""
+        now = self._clock()
+        revoked = await self._sessions.revoke_client_sessions(client_id, now, keep=keep)
+        if revoked:
+            await self._share(self.mirror.revocation([f"session:{s}" for s in revoked], now))
+        return revoked
+
+    async def revoke_client(self, client_id: str, at: datetime) -> None:
+        """Refuse every token of a client deleted at ``at``, everywhere."""
+        await self._share(self.mirror.revocation([f"client:{client_id}"], at))
+
+    async def _share(self, delta: Delta) -> None:
+        self.mirror.apply(delta)
+        if self._bus is None:
+            return
+        try:
+            await self._bus.publish(delta)
+        except StoreUnavailable:
+            log_event(log, "revocation_not_broadcast", level=logging.WARNING, op=delta.op)
+            if self._require_broadcast:
+                raise StoreUnavailable(
+                    "The change is saved in the store, but Redis could not be told; running "
+                    "servers apply it when they reconnect. Repeat the command to broadcast it."
+                ) from None
 
 
-@dataclass(slots=True)
-class RevocationMirror:
-    """In-memory sets answering "is this token's session or client still good?" in O(1)."""
+class MirrorSync:
+    """Keeps one instance's mirror in step with the store (embedded) or with Redis."""
 
-    access_token_ttl: timedelta
-    suspended: set[str] = field(default_factory=set)
-    revoked: dict[str, float] = field(default_factory=dict)  # "session:<id>"/"client:<id>" → until
-    _prune_above: int = 1024
+    def __init__(
+        self,
+        mirror: RevocationMirror,
+        *,
+        source: RevocationSource,
+        bus: RevocationBus | None,
+        clock: Clock,
+    ) -> None:
+        self._mirror = mirror
+        self._source = source
+        self._bus = bus
+        self._clock = clock
+        self._resync_now = asyncio.Event()
+        self._rebuild = bus is not None  # the Redis copy is rebuilt from the store at start
+        self._connected = False
+        self._failing = False
 
-    @property
-    def retention(self) -> float:
-        """Seconds an entry must outlive its revocation: the longest an old token stays valid."""
-        return self.access_token_ttl.total_seconds() + LEEWAY_SECONDS
+    def health(self, max_staleness: float) -> str:
+        """``ok``, ``disconnected`` (Redis lost: serving from the mirror) or ``stale``."""
+        age = self._mirror.age(time.monotonic())
+        if age is None or age > max_staleness:
+            return "stale"
+        if self._bus is not None and not self._connected:
+            return "disconnected"
+        return "ok"
 
-    def is_revoked(self, session_id: str, client_id: str, now: float) -> bool:
-        """True when the session was revoked or the client deleted, while tokens can live."""
-        revoked = self.revoked
-        until = revoked.get("session:" + session_id) or revoked.get("client:" + client_id)
-        return until is not None and until > now
+    async def resync(self) -> bool:
+        """Replace the mirror's state from the source; False (and logged) when it fails."""
+        mirror = self._mirror
+        mirror.begin_resync()
+        try:
+            state = await self._read()
+        except StoreUnavailable:
+            mirror.abort_resync()
+            if not self._failing:
+                log_event(log, "revocation_sync_failed", level=logging.WARNING)
+            self._failing = True
+            return False
+        mirror.finish_resync(state, time.monotonic())
+        if self._failing:
+            log_event(log, "revocation_sync_recovered")
+        self._failing = False
+        return True
 
-    def is_suspended(self, client_id: str) -> bool:
-        """True while the client is suspended."""
-        return client_id in self.suspended
+    async def run(self) -> None:
+        """Sync forever (until cancelled): the periodic resync, and the Redis subscription."""
+        if self._bus is None:
+            await self._resync_forever(EMBEDDED_RESYNC_EVERY)
+            return
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._listen())
+            group.create_task(self._resync_forever(BUS_RESYNC_EVERY))
 
-    def revoke_sessions(self, session_ids: Iterable[str], at: datetime) -> None:
-        """Remember that these sessions were revoked at ``at``."""
-        self._add((f"session:{sid}" for sid in session_ids), at)
+    async def _read(self) -> MirrorState:
+        now = self._clock().timestamp()
+        if self._bus is None:
+            return await self._store_state()
+        if self._rebuild:
+            await self._bus.rebuild(self._store_state, now)
+            self._rebuild = False
+        state = await self._bus.read_state(now)
+        if state is None:  # Redis lost its data (restarted empty): the store has the truth
+            await self._bus.rebuild(self._store_state, now)
+            state = await self._bus.read_state(now)
+        if state is None:
+            raise StoreUnavailable("The revocation state in Redis could not be rebuilt.")
+        return state
 
-    def revoke_client(self, client_id: str, at: datetime) -> None:
-        """Remember that every token of this client stops at ``at`` (deletion)."""
-        self._add((f"client:{client_id}",), at)
+    async def _store_state(self) -> MirrorState:
+        retention = self._mirror.retention
+        since = self._clock() - timedelta(seconds=retention)
+        snapshot = await self._source.revocation_snapshot(since)
+        return MirrorState.from_snapshot(snapshot, retention)
 
-    def load(self, snapshot: RevocationSnapshot) -> None:
-        """Add everything a store snapshot knows about."""
-        self.suspended |= snapshot.suspended_clients
-        for session_id, at in snapshot.revoked_sessions:
-            self._add((f"session:{session_id}",), at)
-        for client_id, at in snapshot.deleted_clients:
-            self.revoke_client(client_id, at)
+    async def _resync_forever(self, every: float) -> None:
+        while True:
+            await self.resync()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._resync_now.wait(), every)
+            self._resync_now.clear()
 
-    def prune(self, now: float) -> None:
-        """Forget entries no token can outlive any more."""
-        self.revoked = {key: until for key, until in self.revoked.items() if until > now}
+    async def _listen(self) -> None:
+        assert self._bus is not None  # noqa: S101 - run() starts this only with a bus
+        delay = RECONNECT_MIN
+        while True:
+            try:
+                async with self._bus.deltas() as deltas:
+                    self._connected = True
+                    delay = RECONNECT_MIN
+                    # Anything missed while disconnected comes from a rebuild and a full read.
+                    self._rebuild = True
+                    self._resync_now.set()
+                    await self._apply_all(deltas)
+            except StoreUnavailable:
+                pass
+            if self._connected:
+                log_event(log, "revocation_channel_lost", level=logging.WARNING)
+            self._connected = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX)
 
-    def _add(self, keys: Iterable[str], at: datetime) -> None:
-        until = at.timestamp() + self.retention
-        for key in keys:
-            if until > self.revoked.get(key, 0.0):
-                self.revoked[key] = until
-        if len(self.revoked) > self._prune_above:
-            self.prune(at.timestamp())
-            self._prune_above = max(1024, 2 * len(self.revoked))
+    async def _apply_all(self, deltas: AsyncIterator[Delta]) -> None:
+        async for delta in deltas:
+            self._mirror.apply(delta)

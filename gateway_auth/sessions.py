@@ -21,7 +21,7 @@ from gateway_auth.errors import (
 from gateway_auth.logging import log_event, mask_email
 from gateway_auth.models import Client, Session
 from gateway_auth.passwords import PasswordHasher
-from gateway_auth.revocations import RevocationMirror
+from gateway_auth.revocations import Revocations
 from gateway_auth.stores.base import ClientStore, Rotation, SessionStore
 from gateway_auth.throttle import FailureThrottle
 from gateway_auth.tokens import (
@@ -86,7 +86,7 @@ class Sessions:
         sessions: SessionStore,
         hasher: PasswordHasher,
         tokens: AccessTokens,
-        mirror: RevocationMirror,
+        revocations: Revocations,
         throttle: FailureThrottle,
         policy: SessionPolicy,
         clock: Clock,
@@ -95,7 +95,8 @@ class Sessions:
         self._sessions = sessions
         self._hasher = hasher
         self._tokens = tokens
-        self._mirror = mirror
+        self._revocations = revocations
+        self._mirror = revocations.mirror
         self._throttle = throttle
         self._policy = policy
         self._clock = clock
@@ -149,7 +150,7 @@ class Sessions:
         if result.outcome == "reused" and result.rotated_at is not None:
             if now - result.rotated_at <= REUSE_GRACE:
                 raise RefreshTokenSuperseded
-            await self._revoke([session.id], now)
+            await self._revocations.revoke_session(session.id)
             log_event(
                 log,
                 "refresh_token_reused",
@@ -185,7 +186,7 @@ class Sessions:
             return
         session = await self._sessions.get_session(claims.session_id)
         if session is not None and session.client_id == claims.client_id:
-            await self._revoke([session.id], now)
+            await self._revocations.revoke_session(session.id)
             log_event(log, "logout", client_id=claims.client_id, session_id=session.id)
 
     async def active(self, identity: Identity) -> list[Session]:
@@ -197,13 +198,11 @@ class Sessions:
         session = await self._sessions.get_session(session_id)
         if session is None or session.client_id != identity.client.id:
             raise SessionNotFound
-        await self._revoke([session_id], self._clock())
+        await self._revocations.revoke_session(session_id)
 
     async def revoke_all(self, identity: Identity, *, keep: str | None = None) -> None:
         """Revoke every session of the caller, except ``keep``."""
-        now = self._clock()
-        revoked = await self._sessions.revoke_client_sessions(identity.client.id, now, keep=keep)
-        self._mirror.revoke_sessions(revoked, now)
+        revoked = await self._revocations.revoke_client_sessions(identity.client.id, keep=keep)
         log_event(log, "sessions_revoked", client_id=identity.client.id, count=len(revoked))
 
     async def _open(self, client: Client, origin: Origin) -> IssuedSession:
@@ -237,11 +236,6 @@ class Sessions:
             refresh_token=refresh_token,
             refresh_expires_in=max(0, int((session.expires_at - now).total_seconds())),
         )
-
-    async def _revoke(self, session_ids: list[str], now: datetime) -> None:
-        for session_id in session_ids:
-            await self._sessions.revoke_session(session_id, now)
-        self._mirror.revoke_sessions(session_ids, now)
 
 
 def _refusal(client: Client | None, password_ok: bool) -> str | None:

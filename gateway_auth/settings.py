@@ -178,7 +178,9 @@ def _backend_checks(s: Settings) -> list[str]:
             f"{PREFIX}MONGODB_URI: the MongoDB store is not available in this release yet"
         )
     if s.redis_url is not None:
-        problems.append(f"{PREFIX}REDIS_URL: Redis is not supported by this release yet")
+        scheme = urlsplit(s.redis_url.reveal()).scheme
+        if scheme not in ("redis", "rediss", "unix"):
+            problems.append(f"{PREFIX}REDIS_URL: must be a redis://, rediss:// or unix:// URL")
     if s.workers > 1 and s.redis_url is None:
         problems.append(
             f"{PREFIX}WORKERS={s.workers}: more than one worker needs {PREFIX}REDIS_URL"

@@ -34,6 +34,7 @@ class AccessClaims:
     scopes: tuple[str, ...]
     email: str
     expires_at: int
+    name: str = ""
 
 
 class AccessTokens:
@@ -76,6 +77,9 @@ class AccessTokens:
             "email": client.email,
             "ver": TOKEN_VERSION,
         }
+        name = display_name(client)
+        if name:  # optional: gateways pass it on as Remote-Name
+            claims["name"] = name
         key = self.keys.current
         header = {"kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
         token = self._jwt.encode(claims, key.sign_with, algorithm=key.algorithm, headers=header)  # type: ignore[arg-type]
@@ -115,6 +119,8 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
         raise TypeError("claim types")
     if not all(type(payload[name]) is int for name in numbers):  # bool is an int subclass
         raise TypeError("claim types")
+    if not isinstance(payload.get("name", ""), str):
+        raise TypeError("claim types")
     return AccessClaims(
         client_id=payload["sub"],
         session_id=payload["sid"],
@@ -123,7 +129,13 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
         scopes=tuple(payload["scope"].split()),
         email=payload["email"],
         expires_at=payload["exp"],
+        name=payload.get("name", ""),
     )
+
+
+def display_name(client: Client) -> str:
+    """First and last name joined, or empty when neither is known."""
+    return " ".join(part for part in (client.first_name, client.last_name) if part)
 
 
 def new_session_id() -> str:

@@ -15,8 +15,9 @@ from gateway_auth.accounts import Accounts, NewClient
 from gateway_auth.datadir import ensure_data_dir
 from gateway_auth.errors import InvalidCredentials, InvalidRefreshToken, ValidationFailed
 from gateway_auth.keys import KeyRing, hmac_key
+from gateway_auth.mirror import RevocationMirror
 from gateway_auth.passwords import PasswordHasher
-from gateway_auth.revocations import RevocationMirror
+from gateway_auth.revocations import Revocations
 from gateway_auth.sessions import Origin, SessionPolicy, Sessions
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
 from gateway_auth.throttle import FailureThrottle
@@ -54,7 +55,13 @@ async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
     store = await SqliteStore.open(path)
     hasher = CountingHasher(rounds=4)
     await hasher.start()
-    mirror = RevocationMirror(timedelta(minutes=15))
+    revocations = Revocations(
+        clients=store,
+        sessions=store,
+        mirror=RevocationMirror(timedelta(minutes=15)),
+        bus=None,
+        clock=clock,
+    )
     throttle = FailureThrottle(clock)
     tokens = AccessTokens(
         KeyRing("HS256", hmac_key(b"k" * 32)), issuer="i", audience="a", ttl=timedelta(minutes=15)
@@ -64,7 +71,7 @@ async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
         sessions=store,
         hasher=hasher,
         tokens=tokens,
-        mirror=mirror,
+        revocations=revocations,
         throttle=throttle,
         policy=SessionPolicy(timedelta(days=14), timedelta(days=30)),
         clock=clock,
@@ -72,9 +79,8 @@ async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
     accounts = Accounts(
         clients=store,
         deletions=store,
-        sessions=store,
         hasher=hasher,
-        mirror=mirror,
+        revocations=revocations,
         throttle=throttle,
         clock=clock,
         registration_open=True,

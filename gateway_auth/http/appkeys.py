@@ -8,9 +8,11 @@ from gateway_auth.accounts import Accounts
 from gateway_auth.clock import Clock
 from gateway_auth.cookies import CookiePolicy
 from gateway_auth.keys import KeyRing
+from gateway_auth.revocations import MirrorSync, Revocations
 from gateway_auth.sessions import Sessions
 from gateway_auth.settings import Settings
 from gateway_auth.stores.base import Store
+from gateway_auth.verify import Verifier
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -19,3 +21,6 @@ KEYS = web.AppKey("keys", KeyRing)
 STORE = web.AppKey("store", Store)
 SESSIONS = web.AppKey("sessions", Sessions)
 ACCOUNTS = web.AppKey("accounts", Accounts)
+REVOCATIONS = web.AppKey("revocations", Revocations)
+MIRROR_SYNC = web.AppKey("mirror_sync", MirrorSync)
+VERIFIER = web.AppKey("verifier", Verifier)

@@ -1,9 +1,12 @@
-"""Facts about the original client that only trusted proxies may assert."""
+"""Facts about the original client and request that only trusted proxies may assert."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -38,3 +41,105 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class MalformedForwarding(ValueError):
+    """A trusted proxy sent original-request headers that cannot be believed."""
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalRequest:
+    """The request a gateway is asking about, as its forwarded headers describe it."""
+
+    method: str
+    scheme: str | None = None
+    host: str | None = None  # lower case, no trailing dot, with ":port" when one was given
+    path: str | None = None  # path and query, percent-encoded
+
+    @property
+    def url(self) -> str | None:
+        """The original absolute URL, when the gateway told us enough to rebuild it."""
+        if self.scheme is None or self.host is None or self.path is None:
+            return None
+        return f"{self.scheme}://{self.host}{self.path}"
+
+
+# Header values arrive decoded as UTF-8 with surrogate escapes for invalid bytes.
+_BAD_CHARACTERS = re.compile(r"[\x00-\x20\x7f\ud800-\udfff]")
+_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
+_HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z_.-]+)(?::(?P<port>[0-9]{1,5}))?")
+
+
+def original_request(headers: Mapping[str, str], method: str, trusted: bool) -> OriginalRequest:
+    """The original method and URL from ``X-Original-*`` or ``X-Forwarded-*`` headers.
+
+    Only a trusted proxy's headers count; anyone else's are ignored. A trusted proxy's
+    malformed value raises MalformedForwarding, which ``/verify`` answers with 401, never 200.
+    """
+    if not trusted:
+        return OriginalRequest(method)
+    original_method = headers.get("X-Original-Method") or headers.get("X-Forwarded-Method")
+    scheme = _scheme(headers.get("X-Forwarded-Proto"))
+    host = _host(headers.get("X-Forwarded-Host"))
+    path = _path(headers.get("X-Forwarded-Uri"))
+    original_url = headers.get("X-Original-URL")
+    if original_url is not None:
+        scheme, host, path = _url(original_url, scheme, host)
+    if original_method is not None:
+        _check(original_method)
+        if not _METHOD.fullmatch(original_method):
+            raise MalformedForwarding("X-Original-Method / X-Forwarded-Method")
+        method = original_method.upper()
+    return OriginalRequest(method, scheme, host, path)
+
+
+def _check(value: str) -> str:
+    if _BAD_CHARACTERS.search(value):
+        raise MalformedForwarding("control character, whitespace or invalid UTF-8")
+    return value
+
+
+def _scheme(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme = _check(value.split(",")[0]).lower()
+    if scheme not in ("http", "https"):
+        raise MalformedForwarding("X-Forwarded-Proto")
+    return scheme
+
+
+def _host(value: str | None) -> str | None:
+    if value is None:
+        return None
+    match = _HOST.fullmatch(_check(value.split(",")[0].strip()))
+    name = match.group("name").lower().rstrip(".") if match else ""
+    if not match or not name:
+        raise MalformedForwarding("X-Forwarded-Host")
+    port = match.group("port")
+    return f"{name}:{port}" if port else name
+
+
+def _path(value: str | None) -> str | None:
+    if value is None:
+        return None
+    _check(value)
+    if not value.startswith("/"):
+        raise MalformedForwarding("X-Forwarded-Uri")
+    return quote(value, safe=_URI_SAFE)
+
+
+def _url(value: str, scheme: str | None, host: str | None) -> tuple[str | None, str | None, str]:
+    _check(value)
+    if value.startswith("/"):
+        return scheme, host, quote(value, safe=_URI_SAFE)
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        raise MalformedForwarding("X-Original-URL")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return parts.scheme.lower(), _host(parts.netloc), quote(path, safe=_URI_SAFE)
+
+
+# Everything printable in ASCII stays as it is; only non-ASCII text gets percent-encoded.
+_URI_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))

@@ -15,6 +15,9 @@ from gateway_auth.logging import log_event
 log = logging.getLogger(__name__)
 OAUTH_ROUTES = frozenset({"token"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# /verify answers about someone else's request (a gateway asks with the original method and
+# headers), and /token serves programs: neither acts on a browser's cookies by itself.
+NOT_BROWSER_ROUTES = OAUTH_ROUTES | {"verify"}
 
 
 @web.middleware
@@ -54,7 +57,7 @@ async def cross_site_guard(request: web.Request, handler: Handler) -> web.Stream
     if (
         request.method in UNSAFE_METHODS
         and request.headers.get("Sec-Fetch-Site") == "cross-site"
-        and request.match_info.route.name not in OAUTH_ROUTES
+        and request.match_info.route.name not in NOT_BROWSER_ROUTES
         and request.app[SETTINGS].cookie_samesite != "None"
     ):
         raise CrossSiteRequest

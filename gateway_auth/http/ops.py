@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway_auth.errors import StoreUnavailable
-from gateway_auth.http.appkeys import KEYS, STORE
+from gateway_auth.http.appkeys import KEYS, MIRROR_SYNC, SETTINGS, STORE
 from gateway_auth.http.views import json_response
 
 
@@ -21,6 +21,8 @@ async def readyz(request: web.Request) -> web.Response:
         checks = {"store": "ok"}
     except StoreUnavailable:
         checks = {"store": "unavailable"}
+    max_staleness = request.app[SETTINGS].max_staleness.total_seconds()
+    checks["revocations"] = request.app[MIRROR_SYNC].health(max_staleness)
     ready = all(state == "ok" for state in checks.values())
     body = {"status": "ready" if ready else "not ready", "checks": checks}
     return json_response(body, status=200 if ready else 503)

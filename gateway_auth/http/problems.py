@@ -9,16 +9,19 @@ from typing import Any
 from aiohttp import web
 
 from gateway_auth.errors import (
+    ClientNotFound,
     ClientSuspended,
     CrossSiteRequest,
     EmailTaken,
     GatewayAuthError,
+    InsufficientScope,
     InvalidCredentials,
     InvalidRefreshToken,
     MalformedRequest,
     PayloadTooLarge,
     RefreshTokenSuperseded,
     RegistrationClosed,
+    RevocationStateStale,
     ServiceBusy,
     SessionNotFound,
     StoreUnavailable,
@@ -53,6 +56,8 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
     InvalidCredentials: Kind(401, "invalid-credentials", "Invalid credentials", "invalid_grant"),
     Unauthenticated: Kind(401, "unauthenticated", "Authentication required", "invalid_grant"),
     ClientSuspended: Kind(403, "client-suspended", "Account suspended", "invalid_grant"),
+    InsufficientScope: Kind(403, "insufficient-scope", "Insufficient scope", "invalid_scope"),
+    ClientNotFound: Kind(404, "not-found", "Not found"),
     RefreshTokenSuperseded: Kind(
         401, "refresh-token-superseded", "Refresh token superseded", "invalid_grant"
     ),
@@ -69,6 +74,9 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
     ),
     ServiceBusy: Kind(503, "busy", "Service busy", "temporarily_unavailable"),
     TooManyAttempts: Kind(429, "too-many-attempts", "Too many attempts", "temporarily_unavailable"),
+    RevocationStateStale: Kind(
+        503, "revocation-state-stale", "Revocation state stale", "temporarily_unavailable"
+    ),
     StoreUnavailable: Kind(
         503, "store-unavailable", "Store unavailable", "temporarily_unavailable"
     ),
@@ -172,6 +180,8 @@ def _headers(exc: GatewayAuthError) -> dict[str, str]:
         return {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, StoreUnavailable):
         return {"Retry-After": "5"}
+    if isinstance(exc, RevocationStateStale):
+        return {"Retry-After": "1"}
     return {}
 
 

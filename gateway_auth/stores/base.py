@@ -6,13 +6,14 @@ Backends translate their driver's errors into domain errors (``EmailTaken``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from gateway_auth.mirror import Delta, MirrorState, RevocationSnapshot
 from gateway_auth.models import Client, Credentials, DeletionEvent, Session
-from gateway_auth.revocations import RevocationSnapshot
 
 ProfileField = Literal["email", "first_name", "last_name"]
 
@@ -23,6 +24,20 @@ class ProfileChanges:
 
     updated_at: datetime
     values: Mapping[ProfileField, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Suspension:
+    """Suspend (with an optional reason) or restore a client at ``now``."""
+
+    suspended: bool
+    now: datetime
+    reason: str | None = None
+
+    @property
+    def suspended_at(self) -> datetime | None:
+        """When the suspension starts, or None when restoring."""
+        return self.now if self.suspended else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +80,9 @@ class ClientStore(Protocol):
 
     async def update_profile(self, client_id: str, changes: ProfileChanges) -> Client | None:
         """Apply changes to a live client; EmailTaken on an email clash; None if gone."""
+
+    async def set_suspended(self, client_id: str, suspension: Suspension) -> Client | None:
+        """Suspend or restore a live client (idempotent); None if there is no such client."""
 
     async def list_clients(self, *, limit: int, after: str | None = None) -> list[Client]:
         """Live clients in creation order, ``limit`` at a time, after the client ``after``."""
@@ -119,6 +137,31 @@ class Store(ClientStore, SessionStore, DeletionStore, RevocationSource, Protocol
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the backend answers."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+class RevocationBus(Protocol):
+    """Revocation state shared by every instance, with change notification (Redis).
+
+    Every method raises StoreUnavailable when the bus cannot be reached.
+    """
+
+    async def publish(self, delta: Delta) -> None:
+        """Record the change in the shared state, then broadcast it to every instance."""
+
+    async def read_state(self, now: float) -> MirrorState | None:
+        """The shared state; None when it was lost (an emptied Redis) and must be rebuilt."""
+
+    async def rebuild(self, read_source: Callable[[], Awaitable[MirrorState]], now: float) -> None:
+        """Make the shared state match the source of truth, without losing concurrent changes."""
+
+    def deltas(self) -> AbstractAsyncContextManager[AsyncIterator[Delta]]:
+        """Subscribe; iterate to receive changes as they are published."""
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the bus answers."""
 
     async def close(self) -> None:
         """Release connections."""

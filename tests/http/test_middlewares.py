@@ -130,7 +130,10 @@ async def test_a_failed_store_is_503_without_the_driver_message(
     assert login.headers["Retry-After"] == "5"
     assert login.json()["type"] == "urn:gateway-auth:problem:store-unavailable"
     assert ready.status == 503
-    assert ready.json() == {"status": "not ready", "checks": {"store": "unavailable"}}
+    assert ready.json() == {
+        "status": "not ready",
+        "checks": {"store": "unavailable", "revocations": "ok"},
+    }
 
 
 async def test_a_full_hashing_queue_answers_503_at_once(

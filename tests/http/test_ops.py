@@ -18,7 +18,10 @@ async def test_healthz_and_readyz(browser: Browser) -> None:
     head = await browser.request("HEAD", "/healthz")
 
     assert (health.status, health.json()) == (200, {"status": "ok"})
-    assert (ready.status, ready.json()) == (200, {"status": "ready", "checks": {"store": "ok"}})
+    assert (ready.status, ready.json()) == (
+        200,
+        {"status": "ready", "checks": {"store": "ok", "revocations": "ok"}},
+    )
     assert head.status == 200
 
 

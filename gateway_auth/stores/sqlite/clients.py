@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway_auth.errors import EmailTaken
 from gateway_auth.models import Client, Credentials
-from gateway_auth.stores.base import ProfileChanges
+from gateway_auth.stores.base import ProfileChanges, Suspension
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt, optional_ms
 from gateway_auth.validation import email_key
 
@@ -90,6 +90,28 @@ class SqliteClients(SqliteDatabase):
             ) as cursor,
         ):
             row = await cursor.fetchone()
+        return _client(row) if row else None
+
+    async def set_suspended(self, client_id: str, suspension: Suspension) -> Client | None:
+        """Suspend or restore a live client; repeating it keeps the first timestamp and reason."""
+        flag = int(suspension.suspended)
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE clients SET suspended = ?, suspended_at = ?, suspend_reason = ?,"
+                " updated_at = ? WHERE id = ? AND deleted_at IS NULL AND suspended != ?",
+                (
+                    flag,
+                    optional_ms(suspension.suspended_at),
+                    suspension.reason if suspension.suspended else None,
+                    ms(suspension.now),
+                    client_id,
+                    flag,
+                ),
+            )
+            async with db.execute(
+                "SELECT * FROM clients WHERE id = ? AND deleted_at IS NULL", (client_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
         return _client(row) if row else None
 
     async def list_clients(self, *, limit: int, after: str | None = None) -> list[Client]:

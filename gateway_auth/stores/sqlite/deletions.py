@@ -6,8 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from gateway_auth.mirror import RevocationSnapshot
 from gateway_auth.models import DeletionEvent
-from gateway_auth.revocations import RevocationSnapshot
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms
 from gateway_auth.stores.sqlite.sessions import revoke_sessions
 

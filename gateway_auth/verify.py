@@ -1,0 +1,162 @@
+"""The forward-auth decision: a token and the required scopes in, a verdict and headers out.
+
+This is the hot path: gateways ask on every request they forward. A token seen before is not
+decoded again (a bounded LRU keyed by the raw token string holds its claims and its prebuilt
+identity headers), but expiry, the revocation mirror and the scopes are checked every time, and
+nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from gateway_auth.errors import Unauthenticated
+from gateway_auth.mirror import RevocationMirror
+from gateway_auth.tokens import LEEWAY_SECONDS, AccessClaims, AccessTokens
+
+Outcome = Literal["allow", "unauthenticated", "revoked", "suspended", "forbidden_scope", "stale"]
+CACHE_SIZE = 10_000
+IDENTITY_HEADERS = (
+    "X-Auth-User-Id",
+    "X-Auth-Email",
+    "X-Auth-Kind",
+    "X-Auth-Scopes",
+    "X-Auth-Session-Id",
+    "Remote-User",
+    "Remote-Email",
+    "Remote-Name",
+    "Remote-Groups",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What ``/verify`` answers: an outcome (its status follows) and, on allow, the headers."""
+
+    outcome: Outcome
+    headers: Mapping[str, str] | None = None
+
+    @property
+    def status(self) -> int:
+        """The HTTP status DESIGN gives this outcome."""
+        return _STATUS[self.outcome]
+
+
+_STATUS: dict[Outcome, int] = {
+    "allow": 200,
+    "unauthenticated": 401,
+    "revoked": 401,
+    "suspended": 403,
+    "forbidden_scope": 403,
+    "stale": 503,
+}
+UNAUTHENTICATED = Verdict("unauthenticated")
+REVOKED = Verdict("revoked")
+SUSPENDED = Verdict("suspended")
+FORBIDDEN_SCOPE = Verdict("forbidden_scope")
+STALE = Verdict("stale")
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    claims: AccessClaims
+    scopes: frozenset[str]
+    usable_until: int  # exp plus the decoding leeway
+    allow: Verdict
+
+
+class Verifier:
+    """Decides ``/verify`` requests from a token cache and the revocation mirror."""
+
+    def __init__(
+        self,
+        tokens: AccessTokens,
+        mirror: RevocationMirror,
+        *,
+        max_staleness: float,
+        cache_size: int = CACHE_SIZE,
+    ) -> None:
+        self._tokens = tokens
+        self._mirror = mirror
+        self._max_staleness = max_staleness
+        self._cache: OrderedDict[str, _Verified] = OrderedDict()
+        self._cache_size = cache_size
+        self._keys = tokens.keys
+
+    def verify(
+        self, token: str | None, required: frozenset[str], now: float, monotonic_now: float
+    ) -> Verdict:
+        """The verdict for ``token`` needing every scope in ``required``, at ``now``."""
+        verified = self._verified(token, now) if token else None
+        if verified is None or verified.usable_until <= now:
+            return UNAUTHENTICATED
+        return self._decide(verified, required, now, monotonic_now)
+
+    def flush(self) -> None:
+        """Forget every verified token (the signing keys changed)."""
+        self._cache.clear()
+        self._keys = self._tokens.keys
+
+    def _decide(
+        self, verified: _Verified, required: frozenset[str], now: float, monotonic_now: float
+    ) -> Verdict:
+        mirror = self._mirror
+        age = mirror.age(monotonic_now)
+        if age is None or age > self._max_staleness:
+            return STALE  # never fail open on a mirror that lost its source
+        claims = verified.claims
+        if mirror.is_revoked(claims.session_id, claims.client_id, now):
+            return REVOKED
+        if claims.client_id in mirror.suspended:
+            return SUSPENDED
+        if required and not required <= verified.scopes:
+            return FORBIDDEN_SCOPE
+        return verified.allow
+
+    def _verified(self, token: str, now: float) -> _Verified | None:
+        if self._tokens.keys is not self._keys:
+            self.flush()
+        cache = self._cache
+        verified = cache.get(token)
+        if verified is not None:
+            cache.move_to_end(token)
+            return verified
+        try:
+            claims = self._tokens.decode(token, datetime.fromtimestamp(now, UTC))
+        except Unauthenticated:
+            return None  # not cached: a bad token must not evict good ones
+        verified = _Verified(
+            claims=claims,
+            scopes=frozenset(claims.scopes),
+            usable_until=claims.expires_at + LEEWAY_SECONDS,
+            allow=Verdict("allow", identity_headers(claims)),
+        )
+        cache[token] = verified
+        if len(cache) > self._cache_size:
+            cache.popitem(last=False)
+        return verified
+
+
+def identity_headers(claims: AccessClaims) -> dict[str, str]:
+    """Every identity header, empty when unknown, so a gateway copying them overwrites spoofs."""
+    scopes = ",".join(claims.scopes)
+    return {
+        "X-Auth-User-Id": claims.client_id,
+        "X-Auth-Email": claims.email,
+        "X-Auth-Kind": claims.kind,
+        "X-Auth-Scopes": scopes,
+        "X-Auth-Session-Id": claims.session_id,
+        "Remote-User": claims.client_id,
+        "Remote-Email": claims.email,
+        "Remote-Name": claims.name,
+        "Remote-Groups": scopes,
+    }
+
+
+def required_scopes(values: list[str]) -> frozenset[str]:
+    """``?scope=a&scope=b`` and ``?scope=a,b`` alike; blanks ignored."""
+    return frozenset(s.strip() for value in values for s in value.split(",") if s.strip())
