@@ -10,7 +10,7 @@ from gateway_auth.accounts import NewClient
 from gateway_auth.errors import InvalidCredentials, InvalidRefreshToken, RefreshTokenSuperseded
 from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, SESSIONS, SETTINGS
 from gateway_auth.http.bodies import read_body, string_fields
-from gateway_auth.http.callers import access_token, origin
+from gateway_auth.http.callers import access_token, origin, return_domains
 from gateway_auth.http.problems import problem
 from gateway_auth.http.views import client_view, json_response
 from gateway_auth.redirects import safe_return_url
@@ -50,7 +50,7 @@ async def login(request: web.Request) -> web.Response:
             return _see_other(f"{settings.base_path}/login?{urlencode(query)}")
         raise
     if body.is_form and return_to is not None:
-        location = safe_return_url(return_to, settings.allowed_redirect_domains)
+        location = safe_return_url(return_to, return_domains(request))
         response = _see_other(location)
     else:
         response = json_response(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from aiohttp import hdrs, web
 
 from gateway_auth.errors import Unauthenticated
 from gateway_auth.http.appkeys import COOKIES, SESSIONS, SETTINGS
-from gateway_auth.http.forwarded import client_ip
+from gateway_auth.http.forwarded import client_ip, is_trusted
 from gateway_auth.sessions import Identity, Origin
 
 
@@ -31,3 +33,17 @@ def origin(request: web.Request) -> Origin:
     trusted = request.app[SETTINGS].trusted_proxies
     ip = client_ip(request.remote, request.headers.getall("X-Forwarded-For", ()), trusted)
     return Origin(ip=ip, user_agent=request.headers.get(hdrs.USER_AGENT, ""))
+
+
+def return_domains(request: web.Request) -> tuple[str, ...]:
+    """Where a return URL may point: the configured domains and the host this request came to.
+
+    The browser chose that host itself, so sending it back there is never an open redirect;
+    it lets a login page on the same host as the protected app work with no configuration.
+    """
+    settings = request.app[SETTINGS]
+    host = request.host
+    if is_trusted(request.remote, settings.trusted_proxies):
+        host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip()
+    name = urlsplit(f"//{host}").hostname if host else None
+    return (*settings.allowed_redirect_domains, *([name] if name else []))

@@ -70,16 +70,19 @@ _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
 _HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z_.-]+)(?::(?P<port>[0-9]{1,5}))?")
 
 
-def original_request(headers: Mapping[str, str], method: str, trusted: bool) -> OriginalRequest:
+def original_request(
+    headers: Mapping[str, str], method: str, trusted: bool, scheme: str = "http"
+) -> OriginalRequest:
     """The original method and URL from ``X-Original-*`` or ``X-Forwarded-*`` headers.
 
-    Only a trusted proxy's headers count; anyone else's are ignored. A trusted proxy's
+    Only a trusted proxy's headers count; anyone else's are ignored. ``scheme`` is the one the
+    proxy used to reach us, assumed when it does not say. A trusted proxy's
     malformed value raises MalformedForwarding, which ``/verify`` answers with 401, never 200.
     """
     if not trusted:
         return OriginalRequest(method)
     original_method = headers.get("X-Original-Method") or headers.get("X-Forwarded-Method")
-    scheme = _scheme(headers.get("X-Forwarded-Proto"))
+    scheme = _scheme(headers.get("X-Forwarded-Proto")) or scheme
     host = _host(headers.get("X-Forwarded-Host"))
     path = _path(headers.get("X-Forwarded-Uri"))
     original_url = headers.get("X-Original-URL")

@@ -12,6 +12,7 @@ from string import Template
 from aiohttp import web
 
 from gateway_auth.http.appkeys import SETTINGS
+from gateway_auth.http.callers import return_domains
 from gateway_auth.redirects import safe_return_url
 
 
@@ -31,7 +32,7 @@ async def login_page(request: web.Request) -> web.Response:
     """The sign-in form; ``rd`` is carried through only if it is a safe return URL."""
     settings = request.app[SETTINGS]
     template, style, csp = _page()
-    return_to = safe_return_url(request.query.get("rd"), settings.allowed_redirect_domains)
+    return_to = safe_return_url(request.query.get("rd"), return_domains(request))
     error = request.query.get("error") == "invalid"
     text = template.substitute(
         style=style,

@@ -48,9 +48,8 @@ async def verify(request: web.Request) -> web.Response:
     headers = request.headers
     required, redirect = _query(request.query_string)
     try:
-        original = original_request(
-            headers, request.method, _trusted(request.remote, app[SETTINGS].trusted_proxies)
-        )
+        trusted = _trusted(request.remote, app[SETTINGS].trusted_proxies)
+        original = original_request(headers, request.method, trusted, request.scheme)
     except MalformedForwarding:
         return _refusal(request, UNAUTHENTICATED, None, redirect=False)
     verdict = app[VERIFIER].verify(
