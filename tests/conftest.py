@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway_auth.app import create_app
 from gateway_auth.settings import Settings
-from tests.support import AppClient, Browser, FakeClock
+from tests.support import AppClient, Browser, FakeClock, RedisServer
 
 
 @pytest.fixture
@@ -64,3 +64,12 @@ def make_browser(
         return Browser(await make_client(**env))
 
     return make
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A fresh redis-server per test (a few milliseconds to start), so tests may kill it."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()

@@ -70,7 +70,7 @@ CASES: list[tuple[str | None, str]] = [
     ("https://notexample.com/", ROOT),
     ("https://example.co/", ROOT),
     ("https://example.com%2eevil.com/", ROOT),
-    ("https://ex\u0430mple.com/", ROOT),  # Cyrillic "а"
+    ("https://ex\u0430mple.com/", ROOT),  # a Cyrillic letter that looks like "a"
     ("https://example。com.evil.com/", ROOT),
     ("https://evil.com/https://example.com/", ROOT),
     ("https://evil.com?https://example.com", ROOT),
