@@ -34,12 +34,12 @@ POLL_SECONDS = 1.0
 
 
 def connect(url: str) -> aioredis.Redis:
-    """A client that fails fast: no silent retries, so the caller sees every outage."""
+    """A client that fails fast: one immediate retry at most, so the caller sees every outage."""
     return aioredis.Redis.from_url(
         url,
         socket_timeout=TIMEOUT_SECONDS,
         socket_connect_timeout=TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1),  # one reconnect for a pooled connection Redis dropped
         health_check_interval=10,
     )
 

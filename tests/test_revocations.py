@@ -1,0 +1,249 @@
+"""Revocations and MirrorSync against a real SQLite file and a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from gateway_auth.datadir import ensure_data_dir
+from gateway_auth.errors import StoreUnavailable
+from gateway_auth.mirror import RevocationMirror
+from gateway_auth.models import Client, DeletionEvent
+from gateway_auth.revocations import MirrorSync, Revocations
+from gateway_auth.stores.redis import REVOKED_KEY, SUSPENDED_KEY, RedisRevocationBus
+from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
+from tests.support import FakeClock, RedisServer
+
+TTL = timedelta(minutes=15)
+
+
+@dataclass
+class Instance:
+    """One server's worth of revocation machinery."""
+
+    revocations: Revocations
+    mirror: RevocationMirror
+    sync: MirrorSync
+    task: asyncio.Task[None] | None = None
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = await SqliteStore.open(ensure_data_dir(tmp_path / "data") / DATABASE_FILE)
+    yield store
+    await store.close()
+
+
+async def add_client(store: SqliteStore, clock: FakeClock, client_id: str) -> None:
+    now = clock()
+    client = Client(
+        client_id, f"{client_id}@example.com", "user", (), None, None, False, None, None, now, now
+    )
+    await store.add_client(client, None)
+
+
+@pytest.fixture
+async def make_instance(
+    store: SqliteStore, clock: FakeClock
+) -> AsyncIterator[Callable[[str | None], Instance]]:
+    made: list[tuple[Instance, RedisRevocationBus | None]] = []
+
+    def make(redis_url: str | None) -> Instance:
+        bus = RedisRevocationBus.from_url(redis_url) if redis_url else None
+        mirror = RevocationMirror(TTL)
+        instance = Instance(
+            Revocations(clients=store, sessions=store, mirror=mirror, bus=bus, clock=clock),
+            mirror,
+            MirrorSync(mirror, source=store, bus=bus, clock=clock),
+        )
+        made.append((instance, bus))
+        return instance
+
+    yield make
+    for instance, bus in made:
+        if instance.task is not None:
+            instance.task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await instance.task
+        if bus is not None:
+            await bus.close()
+
+
+async def running(instance: Instance) -> Instance:
+    assert await instance.sync.resync()
+    instance.task = asyncio.create_task(instance.sync.run())
+    return instance
+
+
+async def eventually(condition: Callable[[], bool], within: float) -> float:
+    """Seconds until ``condition`` held; fails after ``within``."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > within:
+            pytest.fail(f"not true within {within} s")
+        await asyncio.sleep(0.002)
+    return time.monotonic() - start
+
+
+async def test_a_change_made_through_one_instance_reaches_another_within_100_ms(
+    store: SqliteStore,
+    clock: FakeClock,
+    redis_server: RedisServer,
+    make_instance: Callable[[str | None], Instance],
+) -> None:
+    await add_client(store, clock, "c1")
+    a = await running(make_instance(redis_server.url))
+    b = await running(make_instance(redis_server.url))
+    await eventually(lambda: b.sync.health(30) == "ok", within=5)
+
+    await a.revocations.suspend_client("c1")
+    await eventually(lambda: b.mirror.is_suspended("c1"), within=0.1)
+
+    await a.revocations.unsuspend_client("c1")
+    await eventually(lambda: not b.mirror.is_suspended("c1"), within=0.1)
+
+    await a.revocations.revoke_client("c1", clock())
+    await eventually(lambda: b.mirror.is_revoked("s", "c1", clock().timestamp()), within=0.1)
+
+
+async def test_start_up_rebuilds_redis_from_the_store(
+    store: SqliteStore,
+    clock: FakeClock,
+    redis_server: RedisServer,
+    make_instance: Callable[[str | None], Instance],
+) -> None:
+    await add_client(store, clock, "c1")
+    await add_client(store, clock, "c2")
+    embedded = make_instance(None)
+    await embedded.revocations.suspend_client("c1")  # written while no Redis was configured
+    client = aioredis.Redis.from_url(redis_server.url)
+    await client.sadd(SUSPENDED_KEY, "c2")  # stale: the store says c2 is not suspended
+
+    instance = make_instance(redis_server.url)
+    assert await instance.sync.resync()
+
+    assert instance.mirror.suspended == {"c1"}
+    assert await client.smembers(SUSPENDED_KEY) == {b"c1"}
+    await client.aclose()
+
+
+async def test_a_redis_restarted_empty_is_rebuilt_not_believed(
+    store: SqliteStore,
+    clock: FakeClock,
+    redis_server: RedisServer,
+    make_instance: Callable[[str | None], Instance],
+) -> None:
+    await add_client(store, clock, "c1")
+    await add_client(store, clock, "c2")
+    instance = make_instance(redis_server.url)
+    assert await instance.sync.resync()
+    await instance.revocations.suspend_client("c1")
+    await store.delete_client("c2", DeletionEvent("e1", "c2", "user", clock()))
+    await instance.revocations.revoke_client("c2", clock())
+
+    redis_server.stop()
+    redis_server.start()  # no persistence: it comes back empty
+    assert await instance.sync.resync()
+
+    assert instance.mirror.is_suspended("c1")
+    client = aioredis.Redis.from_url(redis_server.url)
+    assert await client.smembers(SUSPENDED_KEY) == {b"c1"}
+    assert await client.zscore(REVOKED_KEY, "client:c2") is not None
+    assert instance.mirror.is_revoked("any", "c2", clock().timestamp())
+    await client.aclose()
+
+
+async def test_with_redis_down_the_mirror_keeps_its_state_and_ages(
+    store: SqliteStore,
+    clock: FakeClock,
+    redis_server: RedisServer,
+    make_instance: Callable[[str | None], Instance],
+) -> None:
+    await add_client(store, clock, "c1")
+    instance = await running(make_instance(redis_server.url))
+    await instance.revocations.suspend_client("c1")
+    await eventually(lambda: instance.sync.health(30) == "ok", within=5)
+
+    redis_server.stop()
+    await eventually(lambda: instance.sync.health(30) == "disconnected", within=5)
+
+    assert not await instance.sync.resync()
+    assert instance.mirror.is_suspended("c1")
+    assert instance.sync.health(0.0) == "stale"
+
+
+async def test_a_change_made_while_redis_is_down_is_saved_and_reported(
+    store: SqliteStore,
+    clock: FakeClock,
+    redis_server: RedisServer,
+    make_instance: Callable[[str | None], Instance],
+) -> None:
+    await add_client(store, clock, "c1")
+    server = make_instance(redis_server.url)
+    redis_server.stop()
+    bus = RedisRevocationBus.from_url(redis_server.url)
+    strict = Revocations(
+        clients=store,
+        sessions=store,
+        mirror=RevocationMirror(TTL),
+        bus=bus,
+        clock=clock,
+        require_broadcast=True,
+    )
+
+    await server.revocations.suspend_client("c1")  # a server keeps going
+    with pytest.raises(StoreUnavailable, match="saved in the store"):
+        await strict.unsuspend_client("c1")  # the CLI says so
+    await bus.close()
+
+    client = await store.get_client("c1")
+    assert client is not None
+    assert not client.suspended
+
+
+async def test_the_embedded_mirror_rereads_the_store(
+    store: SqliteStore, clock: FakeClock, make_instance: Callable[[str | None], Instance]
+) -> None:
+    await add_client(store, clock, "c1")
+    reader = await running(make_instance(None))
+    writer = make_instance(None)  # e.g. the CLI: same file, its own mirror
+
+    await writer.revocations.suspend_client("c1")
+    await eventually(lambda: reader.mirror.is_suspended("c1"), within=2.5)
+    await writer.revocations.unsuspend_client("c1")
+    await eventually(lambda: not reader.mirror.is_suspended("c1"), within=2.5)
+
+
+async def test_unknown_clients_and_sessions_change_nothing(
+    store: SqliteStore, make_instance: Callable[[str | None], Instance]
+) -> None:
+    instance = make_instance(None)
+
+    assert await instance.revocations.suspend_client("nobody") is None
+    assert await instance.revocations.unsuspend_client("nobody") is None
+    assert await instance.revocations.revoke_session("0" * 32) is False
+    assert instance.mirror.suspended == set()
+    assert instance.mirror.revoked == {}
+
+
+async def test_a_repeated_suspension_keeps_its_first_time_and_reason(
+    store: SqliteStore, clock: FakeClock, make_instance: Callable[[str | None], Instance]
+) -> None:
+    await add_client(store, clock, "c1")
+    instance = make_instance(None)
+    first = await instance.revocations.suspend_client("c1", "abuse")
+    clock.advance(minutes=5)
+
+    again = await instance.revocations.suspend_client("c1", "other")
+    lifted = await instance.revocations.unsuspend_client("c1")
+
+    assert first is not None and again is not None and lifted is not None
+    assert (again.suspended_at, again.suspend_reason) == (first.suspended_at, "abuse")
+    assert (lifted.suspended, lifted.suspended_at, lifted.suspend_reason) == (False, None, None)
