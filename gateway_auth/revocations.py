@@ -190,8 +190,11 @@ class MirrorSync:
     async def _resync_forever(self, every: float) -> None:
         while True:
             await self.resync()
+            _stop_if_cancelled()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._resync_now.wait(), every)
+                async with asyncio.timeout(every):
+                    await self._resync_now.wait()
             self._resync_now.clear()
 
     async def _listen(self) -> None:
@@ -208,6 +211,7 @@ class MirrorSync:
                     await self._apply_all(deltas)
             except StoreUnavailable:
                 pass
+            _stop_if_cancelled()
             if self._connected:
                 log_event(log, "revocation_channel_lost", level=logging.WARNING)
             self._connected = False
@@ -217,3 +221,10 @@ class MirrorSync:
     async def _apply_all(self, deltas: AsyncIterator[Delta]) -> None:
         async for delta in deltas:
             self._mirror.apply(delta)
+
+
+def _stop_if_cancelled() -> None:
+    """Re-raise a cancellation that a driver swallowed, so that shutdown never hangs."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -244,6 +244,8 @@ async def test_a_repeated_suspension_keeps_its_first_time_and_reason(
     again = await instance.revocations.suspend_client("c1", "other")
     lifted = await instance.revocations.unsuspend_client("c1")
 
-    assert first is not None and again is not None and lifted is not None
+    assert first is not None
+    assert again is not None
+    assert lifted is not None
     assert (again.suspended_at, again.suspend_reason) == (first.suspended_at, "abuse")
     assert (lifted.suspended, lifted.suspended_at, lifted.suspend_reason) == (False, None, None)
