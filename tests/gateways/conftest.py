@@ -1,0 +1,144 @@
+"""Real gateways in front of gateway-auth and an upstream that echoes the headers it gets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, web
+
+from gateway_auth.app import create_app
+from gateway_auth.settings import Settings
+from tests.support import PASSWORD, free_port, require_binary, wait_for_port
+
+HERE = Path(__file__).parent
+
+
+@dataclass
+class Stack:
+    """gateway-auth and the echo upstream, both listening on real ports."""
+
+    auth_port: int
+    upstream_port: int
+    app: web.Application
+    http: ClientSession
+
+    async def login(self, email: str = "ada@example.com") -> str:
+        """Register and log in directly at gateway-auth; the access cookie's ``name=value``."""
+        base = f"http://127.0.0.1:{self.auth_port}"
+        await self.http.post(f"{base}/register", json={"email": email, "password": PASSWORD})
+        async with self.http.post(
+            f"{base}/login", json={"email": email, "password": PASSWORD}
+        ) as response:
+            assert response.status == 200
+            return f"gateway_auth={response.cookies['gateway_auth'].value}"
+
+    async def logout(self, cookie: str) -> None:
+        url = f"http://127.0.0.1:{self.auth_port}/logout"
+        async with self.http.post(url, headers={"Cookie": cookie}) as response:
+            assert response.status == 204
+
+
+async def echo(request: web.Request) -> web.Response:
+    """The upstream: every header it received, as JSON lists (a header may repeat)."""
+    headers: dict[str, list[str]] = {}
+    for name, value in request.headers.items():
+        headers.setdefault(name.lower(), []).append(value)
+    return web.json_response({"path": request.path_qs, "headers": headers})
+
+
+@pytest.fixture
+async def stack(
+    make_settings: Callable[..., Settings],
+) -> AsyncIterator[Stack]:
+    settings = make_settings(COOKIE_SECURE="false")
+    app = create_app(settings, hasher_workers=1)
+    upstream = web.Application()
+    upstream.router.add_route("*", "/{tail:.*}", echo)
+    runners = [web.AppRunner(app, access_log=None), web.AppRunner(upstream, access_log=None)]
+    ports = [free_port(), free_port()]
+    for runner, port in zip(runners, ports, strict=True):
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with ClientSession() as http:
+        yield Stack(ports[0], ports[1], app, http)
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def run_gateway(tmp_path: Path) -> Iterator[Callable[[list[str], int], None]]:
+    """Start a gateway process and wait for its port; stopped after the test."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def run(command: list[str], port: int) -> None:
+        env = {
+            **os.environ,
+            "HOME": str(tmp_path),
+            "XDG_DATA_HOME": str(tmp_path / "data"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        }
+        with (tmp_path / "gateway.log").open("wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        processes.append(process)
+        try:
+            wait_for_port(port)
+        except TimeoutError:
+            process.kill()
+            pytest.fail((tmp_path / "gateway.log").read_text())
+
+    yield run
+    for process in processes:
+        process.terminate()
+        process.wait(10)
+
+
+def render(template: str, tmp_path: Path, **values: Any) -> Path:
+    """A gateway configuration from one of the templates beside this file."""
+    text = (HERE / template).read_text()
+    for name, value in values.items():
+        text = text.replace("{{" + name + "}}", str(value))
+    path = tmp_path / template.removesuffix(".template")
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def nginx(stack: Stack, tmp_path: Path, run_gateway: Callable[[list[str], int], None]) -> int:
+    binary = require_binary("nginx")
+    port = free_port()
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / sub).mkdir()
+    config = render(
+        "nginx.conf.template",
+        tmp_path,
+        dir=tmp_path,
+        port=port,
+        auth=stack.auth_port,
+        upstream=stack.upstream_port,
+        user="user root;" if os.geteuid() == 0 else "",
+    )
+    run_gateway(
+        [binary, "-c", str(config), "-p", str(tmp_path), "-e", str(tmp_path / "error.log")], port
+    )
+    return port
+
+
+@pytest.fixture
+def caddy(stack: Stack, tmp_path: Path, run_gateway: Callable[[list[str], int], None]) -> int:
+    binary = require_binary("caddy")
+    port = free_port()
+    config = render(
+        "Caddyfile.template",
+        tmp_path,
+        port=port,
+        auth=stack.auth_port,
+        upstream=stack.upstream_port,
+    )
+    run_gateway([binary, "run", "--config", str(config), "--adapter", "caddyfile"], port)
+    return port
