@@ -118,6 +118,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.workers == 1:
         return serve_one(settings)
     # Prepare what every worker shares once, so workers never race to create it.
+    ensure_data_dir(settings.data_dir)
     load_key_ring(settings)
 
     async def migrate() -> None:

@@ -163,6 +163,11 @@ class RevocationMirror:
             self.apply(delta)
         self.synced_at = monotonic_now
 
+    def mark_fresh(self, monotonic_now: float) -> None:
+        """The live channel shows nothing changed unseen since the last sync."""
+        if self.synced_at is not None:
+            self.synced_at = max(self.synced_at, monotonic_now)
+
     def abort_resync(self) -> None:
         """The source could not be read; keep serving what we have (its age keeps growing)."""
         self._during_resync = None

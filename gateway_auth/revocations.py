@@ -218,9 +218,13 @@ class MirrorSync:
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX)
 
-    async def _apply_all(self, deltas: AsyncIterator[Delta]) -> None:
+    async def _apply_all(self, deltas: AsyncIterator[Delta | None]) -> None:
+        mirror = self._mirror
         async for delta in deltas:
-            self._mirror.apply(delta)
+            if delta is not None:
+                mirror.apply(delta)
+            elif not self._rebuild:  # live and complete: nothing was missed since the resync
+                mirror.mark_fresh(time.monotonic())
 
 
 def _stop_if_cancelled() -> None:

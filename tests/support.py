@@ -8,7 +8,9 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.cookies import Morsel, SimpleCookie
@@ -183,3 +185,51 @@ class RedisServer:
             self.process.kill()
             self.process.wait()
             self.process = None
+
+
+def server_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without its GATEWAY_AUTH_* variables, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_AUTH_")}
+    return env | {f"GATEWAY_AUTH_{k}": v for k, v in settings.items()}
+
+
+def start_server(cwd: Path, **settings: str) -> tuple[int, subprocess.Popen[str]]:
+    """A real ``gateway-auth serve`` process on a free port, once it answers /healthz."""
+    port = free_port()
+    # Output goes to a file: a pipe nobody reads fills up and blocks the server's logging.
+    with (cwd / f"server-{port}.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway_auth", "serve"],
+            cwd=cwd,
+            env=server_environment(PORT=str(port), BCRYPT_ROUNDS="4")
+            | server_environment(**settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    _SERVER_LOGS[process.pid] = cwd / f"server-{port}.log"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return port, process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"server did not start: {stop_server(process)}")
+            time.sleep(0.1)
+
+
+def stop_server(process: subprocess.Popen[str]) -> str:
+    """Kill the server if it still runs; everything it printed."""
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    return server_output(process)
+
+
+def server_output(process: subprocess.Popen[str]) -> str:
+    """Everything a server started by ``start_server`` printed so far."""
+    return _SERVER_LOGS[process.pid].read_text()
+
+
+_SERVER_LOGS: dict[int, Path] = {}

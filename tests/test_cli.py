@@ -7,18 +7,22 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway_auth.cli import main
-from tests.support import PASSWORD, require_binary
+from tests.support import (
+    PASSWORD,
+    require_binary,
+    server_environment,
+    server_output,
+    start_server,
+    stop_server,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,43 +137,11 @@ def test_bad_configuration_lists_every_problem(capsys: pytest.CaptureFixture[str
 # --- the real server -------------------------------------------------------------------------
 
 
-def _environment(**settings: str) -> dict[str, str]:
-    """This process's environment without its GATEWAY_AUTH_* variables, plus ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_AUTH_")}
-    return env | {f"GATEWAY_AUTH_{k}": v for k, v in settings.items()}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway_auth", "serve"],
-        cwd=tmp_path,
-        env=_environment(PORT=str(port), BCRYPT_ROUNDS="4"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"server did not start: {process.communicate()[0]}")
-            time.sleep(0.1)
+    port, process = start_server(tmp_path)
     yield port, process
-    if process.poll() is None:
-        process.kill()
-        process.communicate()
+    stop_server(process)
 
 
 def _readme_block(name: str) -> str:
@@ -220,7 +192,8 @@ def test_serve_stops_cleanly_on_sigterm(server: tuple[int, subprocess.Popen[str]
     _, process = server
 
     process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=15)
+    process.wait(timeout=15)
+    output = server_output(process)
 
     assert process.returncode == 0
     events = [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
@@ -231,7 +204,7 @@ def test_serve_refuses_to_start_on_bad_configuration(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "gateway_auth", "serve"],
         cwd=tmp_path,
-        env=_environment(JWT_ALGORITHM="EdDSA", PORT="99999"),
+        env=server_environment(JWT_ALGORITHM="EdDSA", PORT="99999"),
         capture_output=True,
         text=True,
         timeout=30,
@@ -254,7 +227,7 @@ def test_serve_explains_an_unusable_data_dir(tmp_path: Path, data_dir: str, mess
     result = subprocess.run(
         [sys.executable, "-m", "gateway_auth", "serve"],
         cwd=tmp_path,
-        env=_environment(DATA_DIR=data_dir),
+        env=server_environment(DATA_DIR=data_dir),
         capture_output=True,
         text=True,
         timeout=30,
@@ -284,7 +257,7 @@ def _create_on_a_terminal(tmp_path: Path, *answers: str) -> tuple[int, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway_auth", "clients", "create", "--email", "ada@example.com"],
         cwd=tmp_path,
-        env=_environment(BCRYPT_ROUNDS="4"),
+        env=server_environment(BCRYPT_ROUNDS="4"),
         stdin=terminal_fd,
         stdout=subprocess.PIPE,
         stderr=terminal_fd,

@@ -82,18 +82,18 @@ def original_request(
     if not trusted:
         return OriginalRequest(method)
     original_method = headers.get("X-Original-Method") or headers.get("X-Forwarded-Method")
-    scheme = _scheme(headers.get("X-Forwarded-Proto")) or scheme
+    proto: str | None = _scheme(headers.get("X-Forwarded-Proto")) or scheme
     host = _host(headers.get("X-Forwarded-Host"))
     path = _path(headers.get("X-Forwarded-Uri"))
     original_url = headers.get("X-Original-URL")
     if original_url is not None:
-        scheme, host, path = _url(original_url, scheme, host)
+        proto, host, path = _url(original_url, proto, host)
     if original_method is not None:
         _check(original_method)
         if not _METHOD.fullmatch(original_method):
             raise MalformedForwarding("X-Original-Method / X-Forwarded-Method")
         method = original_method.upper()
-    return OriginalRequest(method, scheme, host, path)
+    return OriginalRequest(method, proto, host, path)
 
 
 def _check(value: str) -> str:

@@ -157,8 +157,9 @@ class RevocationBus(Protocol):
     async def rebuild(self, read_source: Callable[[], Awaitable[MirrorState]], now: float) -> None:
         """Make the shared state match the source of truth, without losing concurrent changes."""
 
-    def deltas(self) -> AbstractAsyncContextManager[AsyncIterator[Delta]]:
-        """Subscribe; iterate to receive changes as they are published."""
+    def deltas(self) -> AbstractAsyncContextManager[AsyncIterator[Delta | None]]:
+        """Subscribe; iterate to receive each change as it is published, and None after every
+        quiet second, which shows that the subscription is alive."""
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the bus answers."""

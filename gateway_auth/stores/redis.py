@@ -118,7 +118,7 @@ class RedisRevocationBus:
         log_event(log, "revocations_rebuilt", suspended=len(source.suspended), revoked=len(revoked))
 
     @asynccontextmanager
-    async def deltas(self) -> AsyncIterator[AsyncIterator[Delta]]:
+    async def deltas(self) -> AsyncIterator[AsyncIterator[Delta | None]]:
         """Subscribe to the channel; the iterator raises StoreUnavailable when it drops."""
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
@@ -140,13 +140,14 @@ class RedisRevocationBus:
             await self._redis.aclose()
 
 
-async def _messages(pubsub: PubSub) -> AsyncIterator[Delta]:
+async def _messages(pubsub: PubSub) -> AsyncIterator[Delta | None]:
     while True:
         with translated():
             message: dict[str, Any] | None = await pubsub.get_message(
                 ignore_subscribe_messages=True, timeout=POLL_SECONDS
             )
         if message is None or message.get("type") != "message":
+            yield None  # a quiet second on a live connection
             continue
         delta = Delta.from_json(message["data"])
         if delta is None:
