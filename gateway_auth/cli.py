@@ -29,6 +29,7 @@ from gateway_auth.errors import (
     StoreUnavailable,
     ValidationFailed,
 )
+from gateway_auth.http.access_log import AccessLogger
 from gateway_auth.http.views import client_view
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import configure_logging, log_event
@@ -142,6 +143,7 @@ def serve_one(settings: Settings, *, reuse_port: bool = False) -> int:
             reuse_port=reuse_port or None,
             print=lambda _: log_event(log, "listening", url=_url(settings), pid=os.getpid()),
             access_log=logging.getLogger("gateway_auth.access"),
+            access_log_class=AccessLogger,
             shutdown_timeout=SHUTDOWN_SECONDS,
         )
     except OSError as exc:

@@ -1,0 +1,4 @@
+-- Successful logins as fast as they come: each one is a full bcrypt check.
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"email":"bench@example.com","password":"correct horse battery staple"}'

@@ -1,0 +1,320 @@
+"""``make bench``: /verify beside its baselines, every figure a ratio measured in the same run.
+
+Runs, one after another on this machine: the bare aiohttp handler and the naive design
+(full PyJWT decode + one Redis SISMEMBER per request) as baselines, then gateway-auth's /verify
+embedded and with Redis, on one and two workers, while logins hash passwords, and for a million
+requests to watch memory. Prints a table and writes ``benchmarks/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from collections.abc import Iterator
+
+HERE = Path(__file__).resolve().parent
+DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+CONNECTIONS = 64
+SECRET = "bench-secret-bench-secret-bench-secret!"
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Run:
+    name: str
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+
+def main() -> int:
+    wrk = ensure_wrk()
+    results: dict[str, Run] = {}
+    with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis_url:
+        work = Path(tmp)
+        with server([sys.executable, str(HERE / "bare.py"), "{port}"]) as port:
+            results["bare"] = load(wrk, "bare", port, "")
+        with servers([sys.executable, str(HERE / "bare.py"), "{port}"], 2) as port:
+            results["bare_2_workers"] = load(wrk, "bare_2_workers", port, "")
+        with gateway(work / "embedded", {}) as (port, cookie):
+            results["verify_embedded"] = load(wrk, "verify_embedded", port, cookie)
+        env = {"REDIS_URL": redis_url, "JWT_SECRET": SECRET}
+        with gateway(work / "redis", env) as (port, cookie):
+            naive_env = {"BENCH_JWT_SECRET": SECRET, "BENCH_REDIS_URL": redis_url}
+            with server([sys.executable, str(HERE / "naive.py"), "{port}"], naive_env) as naive:
+                results["naive"] = load(wrk, "naive", naive, cookie)
+            results["verify_redis"] = load(wrk, "verify_redis", port, cookie)
+            results["verify_during_logins"] = load_with_logins(wrk, port, cookie)
+            rss_before = rss_of_port(port)
+            million = load(
+                wrk,
+                "verify_1m",
+                port,
+                cookie,
+                requests=1_000_000,
+                rps=results["verify_redis"].requests_per_s,
+            )
+            rss_after = rss_of_port(port)
+        with gateway(work / "redis2", {**env, "WORKERS": "2"}) as (port, cookie):
+            results["verify_redis_2_workers"] = load(wrk, "verify_redis_2_workers", port, cookie)
+    report = summarise(results, million, rss_before, rss_after)
+    out = HERE / "results" / "latest.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    print(f"\nwritten to {out.relative_to(HERE.parent)}")
+    return 0
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+        return shutil.which("wrk") or sys.exit("wrk did not install")
+    sys.exit("make bench needs wrk: install it with your package manager (apt-get install wrk)")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(port: int, path: str = "/verify") -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"nothing answered on port {port}")
+
+
+@contextmanager
+def server(
+    command: list[str], env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[int]:
+    port = port or free_port()
+    process = subprocess.Popen(
+        [part.replace("{port}", str(port)) for part in command],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(port, "/healthz" if "gateway_auth" in command else "/verify")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@contextmanager
+def servers(command: list[str], count: int) -> Iterator[int]:
+    port = free_port()
+    with server(command, port=port), server(command, port=port):
+        yield port
+
+
+@contextmanager
+def redis_server(directory: Path) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(0.3)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def gateway(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[int, str]]:
+    port = free_port()
+    settings = {
+        "PORT": str(port),
+        "DATA_DIR": str(data_dir),
+        "COOKIE_SECURE": "false",
+        "LOG_FORMAT": "json",
+        **env,
+    }
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_AUTH_")}
+    environ |= {f"GATEWAY_AUTH_{k}": v for k, v in settings.items()}
+    with server([sys.executable, "-m", "gateway_auth", "serve"], environ, port=port):
+        yield port, login(port)
+
+
+def login(port: int) -> str:
+    body = json.dumps({"email": "bench@example.com", "password": PASSWORD}).encode()
+    for path in ("/register", "/login"):
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST")
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                cookie = response.headers.get("Set-Cookie", "")
+        except urllib.error.HTTPError:
+            cookie = ""
+    return cookie.split(";")[0]
+
+
+def load(wrk: str, name: str, port: int, cookie: str, *, requests: int = 0, rps: float = 0) -> Run:
+    duration = max(DURATION, int(requests / max(rps, 1)) + 1) if requests else DURATION
+    command = [
+        wrk,
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(HERE / "report.lua"),
+    ]
+    if cookie:
+        command += ["-H", f"Cookie: {cookie}"]
+    output = subprocess.run(
+        command + [f"http://127.0.0.1:{port}/verify"], capture_output=True, text=True, check=True
+    ).stdout
+    data = json.loads(output.strip().splitlines()[-1])
+    return Run(
+        name,
+        requests_per_s=round(data["requests"] / (data["duration_us"] / 1e6)),
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        non_2xx=data["non_2xx"],
+        socket_errors=data["socket_errors"],
+    )
+
+
+def load_with_logins(wrk: str, port: int, cookie: str) -> Run:
+    logins = subprocess.Popen(
+        [
+            wrk,
+            "-t1",
+            "-c4",
+            f"-d{DURATION + 2}s",
+            "-s",
+            str(HERE / "login.lua"),
+            f"http://127.0.0.1:{port}/login",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(1)
+    try:
+        return load(wrk, "verify_during_logins", port, cookie)
+    finally:
+        logins.wait()
+
+
+def rss_of_port(port: int) -> int:
+    """Resident memory (kB) of the process listening on ``port``."""
+    inode_hex = f"{port:04X}"
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(":" + inode_hex) and fields[3] == "0A":
+                inodes.add(fields[9])
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(
+                os.readlink(f"/proc/{pid}/fd/{fd}") in {f"socket:[{i}]" for i in inodes}
+                for fd in fds
+            ):
+                status = Path(f"/proc/{pid}/status").read_text()
+                return int(next(l for l in status.splitlines() if l.startswith("VmRSS")).split()[1])
+        except OSError:
+            continue
+    return 0
+
+
+def summarise(
+    results: dict[str, Run], million: Run, rss_before: int, rss_after: int
+) -> dict[str, object]:
+    r = results
+    ratio = lambda a, b: round(a / b, 3) if b else None  # noqa: E731
+    budget = {
+        "verify_vs_bare_rps": (
+            ratio(r["verify_embedded"].requests_per_s, r["bare"].requests_per_s),
+            ">= 0.85",
+        ),
+        "verify_vs_bare_p99": (ratio(r["verify_embedded"].p99_ms, r["bare"].p99_ms), "<= 1.5"),
+        "verify_redis_vs_naive_rps": (
+            ratio(r["verify_redis"].requests_per_s, r["naive"].requests_per_s),
+            ">= 4",
+        ),
+        "p99_during_logins_vs_alone": (
+            ratio(r["verify_during_logins"].p99_ms, r["verify_redis"].p99_ms),
+            "<= 1.25",
+        ),
+        "two_worker_scaling_vs_bare": (
+            ratio(
+                r["verify_redis_2_workers"].requests_per_s / r["verify_redis"].requests_per_s,
+                r["bare_2_workers"].requests_per_s / r["bare"].requests_per_s,
+            ),
+            ">= 0.9",
+        ),
+        "rss_after_1m_vs_before": (ratio(rss_after, rss_before), "0.9 .. 1.1"),
+    }
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "duration_s": DURATION,
+        "connections": CONNECTIONS,
+        "runs": {name: asdict(run) for name, run in {**results, "verify_1m": million}.items()},
+        "rss_kb": {"before": rss_before, "after_1m": rss_after},
+        "budget": {
+            name: {"ratio": value, "target": target} for name, (value, target) in budget.items()
+        },
+    }
+
+
+def print_table(report: dict[str, object]) -> None:
+    runs = report["runs"]
+    assert isinstance(runs, dict)
+    print(f"{'run':<26}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}")
+    for name, run in runs.items():
+        print(
+            f"{name:<26}{run['requests_per_s']:>10}{run['p50_ms']:>10.2f}{run['p99_ms']:>10.2f}{run['non_2xx']:>9}"
+        )
+    budget = report["budget"]
+    assert isinstance(budget, dict)
+    print(f"\n{'budget line':<30}{'ratio':>8}  target")
+    for name, line in budget.items():
+        print(f"{name:<30}{line['ratio']!s:>8}  {line['target']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
