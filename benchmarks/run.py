@@ -11,16 +11,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import Iterator
 
 HERE = Path(__file__).resolve().parent
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
@@ -88,8 +90,6 @@ def ensure_wrk() -> str:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -99,12 +99,13 @@ def wait_ready(port: int, path: str = "/verify") -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1)
-            return
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1).close()
         except urllib.error.HTTPError:
-            return  # it answers
+            return  # it answers, with an error status: ready all the same
         except OSError:
             time.sleep(0.1)
+        else:
+            return
     sys.exit(f"nothing answered on port {port}")
 
 
@@ -204,7 +205,7 @@ def load(wrk: str, name: str, port: int, cookie: str, *, requests: int = 0, rps:
     if cookie:
         command += ["-H", f"Cookie: {cookie}"]
     output = subprocess.run(
-        command + [f"http://127.0.0.1:{port}/verify"], capture_output=True, text=True, check=True
+        [*command, f"http://127.0.0.1:{port}/verify"], capture_output=True, text=True, check=True
     ).stdout
     data = json.loads(output.strip().splitlines()[-1])
     return Run(
@@ -254,7 +255,9 @@ def rss_of_port(port: int) -> int:
                 for fd in fds
             ):
                 status = Path(f"/proc/{pid}/status").read_text()
-                return int(next(l for l in status.splitlines() if l.startswith("VmRSS")).split()[1])
+                return int(
+                    next(row for row in status.splitlines() if row.startswith("VmRSS")).split()[1]
+                )
         except OSError:
             continue
     return 0
@@ -303,14 +306,16 @@ def summarise(
 
 def print_table(report: dict[str, object]) -> None:
     runs = report["runs"]
-    assert isinstance(runs, dict)
+    if not isinstance(runs, dict):
+        raise TypeError(runs)
     print(f"{'run':<26}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}")
     for name, run in runs.items():
         print(
             f"{name:<26}{run['requests_per_s']:>10}{run['p50_ms']:>10.2f}{run['p99_ms']:>10.2f}{run['non_2xx']:>9}"
         )
     budget = report["budget"]
-    assert isinstance(budget, dict)
+    if not isinstance(budget, dict):
+        raise TypeError(budget)
     print(f"\n{'budget line':<30}{'ratio':>8}  target")
     for name, line in budget.items():
         print(f"{name:<30}{line['ratio']!s:>8}  {line['target']}")
