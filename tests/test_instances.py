@@ -56,6 +56,16 @@ def call(
         return error.code, dict(error.headers), error.read()
 
 
+def gateway_auth_cli(cluster: Cluster, *args: str) -> None:
+    """Run the CLI as another process on the cluster's configuration."""
+    subprocess.run(
+        [sys.executable, "-m", "gateway_auth", *args],
+        env=server_environment(**cluster.settings),
+        check=True,
+        capture_output=True,
+    )
+
+
 def login(port: int, email: str) -> str:
     call(port, "POST", "/register", {"email": email, "password": PASSWORD})
     status, headers, _ = call(port, "POST", "/login", {"email": email, "password": PASSWORD})
@@ -97,22 +107,12 @@ def test_logout_and_suspension_through_one_instance_bite_at_the_other_within_100
     assert statuses(cluster.b, cookie) == {200}
     client_id = call(cluster.b, "GET", "/verify", cookie=cookie)[1]["X-Auth-User-Id"]
 
-    subprocess.run(
-        [sys.executable, "-m", "gateway_auth", "clients", "suspend", client_id],
-        env=server_environment(**cluster.settings),
-        check=True,
-        capture_output=True,
-    )
+    gateway_auth_cli(cluster, "clients", "suspend", client_id)
     time.sleep(PROPAGATION)
     assert statuses(cluster.a, cookie) == {403}
     assert statuses(cluster.b, cookie) == {403}
 
-    subprocess.run(
-        [sys.executable, "-m", "gateway_auth", "clients", "unsuspend", client_id],
-        env=server_environment(**cluster.settings),
-        check=True,
-        capture_output=True,
-    )
+    gateway_auth_cli(cluster, "clients", "unsuspend", client_id)
     time.sleep(PROPAGATION)
     assert statuses(cluster.b, cookie) == {200}
 
@@ -127,12 +127,7 @@ def test_losing_redis_serves_from_the_mirror_then_fails_closed_then_recovers(
     good = login(cluster.a, "ada@example.com")
     bad = login(cluster.a, "eve@example.com")
     bad_id = call(cluster.a, "GET", "/verify", cookie=bad)[1]["X-Auth-User-Id"]
-    subprocess.run(
-        [sys.executable, "-m", "gateway_auth", "clients", "suspend", bad_id],
-        env=server_environment(**cluster.settings),
-        check=True,
-        capture_output=True,
-    )
+    gateway_auth_cli(cluster, "clients", "suspend", bad_id)
     time.sleep(PROPAGATION)
 
     redis_server.stop()
