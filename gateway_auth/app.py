@@ -26,9 +26,11 @@ from gateway_auth.http.appkeys import (
     SESSIONS,
     SETTINGS,
     STORE,
+    TRUSTED_PEERS,
     VERIFIER,
 )
 from gateway_auth.http.bodies import MAX_BODY_BYTES
+from gateway_auth.http.forwarded import TrustedPeers
 from gateway_auth.http.middlewares import cross_site_guard, error_middleware, security_headers
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import log_event
@@ -61,6 +63,7 @@ def create_app(
     app[CLOCK] = clock
     app[KEYS] = load_key_ring(settings)
     app[COOKIES] = CookiePolicy.from_settings(settings)
+    app[TRUSTED_PEERS] = TrustedPeers(settings.trusted_proxies)
     tokens = AccessTokens(
         app[KEYS],
         issuer=settings.jwt_issuer,

@@ -111,8 +111,10 @@ class RevocationMirror:
     def is_revoked(self, session_id: str, client_id: str, now: float) -> bool:
         """True when the session was revoked or the client deleted, while tokens can live."""
         revoked = self.revoked
-        until = revoked.get("session:" + session_id) or revoked.get("client:" + client_id)
-        return until is not None and until > now
+        return (
+            revoked.get("session:" + session_id, 0.0) > now
+            or revoked.get("client:" + client_id, 0.0) > now
+        )
 
     def is_suspended(self, client_id: str) -> bool:
         """True while the client is suspended."""

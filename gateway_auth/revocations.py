@@ -130,13 +130,18 @@ class MirrorSync:
         self._connected = False
         self._failing = False
 
-    def health(self, max_staleness: float) -> str:
+    async def health(self, max_staleness: float) -> str:
         """``ok``, ``disconnected`` (Redis lost: serving from the mirror) or ``stale``."""
         age = self._mirror.age(time.monotonic())
         if age is None or age > max_staleness:
             return "stale"
-        if self._bus is not None and not self._connected:
-            return "disconnected"
+        if self._bus is not None:
+            try:
+                await self._bus.ping()
+            except StoreUnavailable:
+                return "disconnected"
+            if not self._connected:
+                return "disconnected"
         return "ok"
 
     async def resync(self) -> bool:

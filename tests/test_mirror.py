@@ -24,6 +24,14 @@ def test_revoked_sessions_and_deleted_clients_are_refused_for_a_token_lifetime()
     assert not mirror.is_revoked("s1", "c1", later)
 
 
+def test_an_old_session_entry_does_not_hide_a_later_client_deletion() -> None:
+    mirror = RevocationMirror(TTL)
+    mirror.apply(mirror.revocation(["session:s1"], T0 - timedelta(hours=1)))  # long expired
+    mirror.apply(mirror.revocation(["client:c1"], T0))
+
+    assert mirror.is_revoked("s1", "c1", T0.timestamp())
+
+
 def test_suspension_comes_and_goes() -> None:
     mirror = RevocationMirror(TTL)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -82,14 +83,23 @@ async def running(instance: Instance) -> Instance:
     return instance
 
 
-async def eventually(condition: Callable[[], bool], within: float) -> float:
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], within: float) -> float:
     """Seconds until ``condition`` held; fails after ``within``."""
     start = time.monotonic()
-    while not condition():
+    while not await _holds(condition):
         if time.monotonic() - start > within:
             pytest.fail(f"not true within {within} s")
         await asyncio.sleep(0.002)
     return time.monotonic() - start
+
+
+async def health_is(instance: Instance, state: str) -> bool:
+    return await instance.sync.health(30) == state
+
+
+async def _holds(condition: Callable[[], bool | Awaitable[bool]]) -> bool:
+    result = condition()
+    return await result if inspect.isawaitable(result) else result
 
 
 async def test_a_change_made_through_one_instance_reaches_another_within_100_ms(
@@ -101,7 +111,7 @@ async def test_a_change_made_through_one_instance_reaches_another_within_100_ms(
     await add_client(store, clock, "c1")
     a = await running(make_instance(redis_server.url))
     b = await running(make_instance(redis_server.url))
-    await eventually(lambda: b.sync.health(30) == "ok", within=5)
+    await eventually(lambda: health_is(b, "ok"), within=5)
 
     await a.revocations.suspend_client("c1")
     await eventually(lambda: b.mirror.is_suspended("c1"), within=0.1)
@@ -169,14 +179,14 @@ async def test_with_redis_down_the_mirror_keeps_its_state_and_ages(
     await add_client(store, clock, "c1")
     instance = await running(make_instance(redis_server.url))
     await instance.revocations.suspend_client("c1")
-    await eventually(lambda: instance.sync.health(30) == "ok", within=5)
+    await eventually(lambda: health_is(instance, "ok"), within=5)
 
     redis_server.stop()
-    await eventually(lambda: instance.sync.health(30) == "disconnected", within=5)
+    await eventually(lambda: health_is(instance, "disconnected"), within=5)
 
     assert not await instance.sync.resync()
     assert instance.mirror.is_suspended("c1")
-    assert instance.sync.health(0.0) == "stale"
+    assert await instance.sync.health(0.0) == "stale"
 
 
 async def test_a_change_made_while_redis_is_down_is_saved_and_reported(

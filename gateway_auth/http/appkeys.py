@@ -7,6 +7,7 @@ from aiohttp import web
 from gateway_auth.accounts import Accounts
 from gateway_auth.clock import Clock
 from gateway_auth.cookies import CookiePolicy
+from gateway_auth.http.forwarded import TrustedPeers
 from gateway_auth.keys import KeyRing
 from gateway_auth.revocations import MirrorSync, Revocations
 from gateway_auth.sessions import Sessions
@@ -24,3 +25,4 @@ ACCOUNTS = web.AppKey("accounts", Accounts)
 REVOCATIONS = web.AppKey("revocations", Revocations)
 MIRROR_SYNC = web.AppKey("mirror_sync", MirrorSync)
 VERIFIER = web.AppKey("verifier", Verifier)
+TRUSTED_PEERS = web.AppKey("trusted_peers", TrustedPeers)

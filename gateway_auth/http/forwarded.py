@@ -6,7 +6,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -18,6 +18,25 @@ def is_trusted(address: str | None, trusted: Iterable[IPNetwork]) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in trusted)
+
+
+class TrustedPeers:
+    """Whether a peer is a trusted proxy, remembered per address: /verify asks on every request."""
+
+    MAX_REMEMBERED = 4096
+
+    def __init__(self, networks: Iterable[IPNetwork]) -> None:
+        self.networks = tuple(networks)
+        self._known: dict[str | None, bool] = {}
+
+    def __contains__(self, address: str | None) -> bool:
+        known = self._known.get(address)
+        if known is None:
+            known = is_trusted(address, self.networks)
+            if len(self._known) >= self.MAX_REMEMBERED:
+                self._known.clear()
+            self._known[address] = known
+        return known
 
 
 def client_ip(
@@ -54,20 +73,24 @@ class OriginalRequest:
     method: str
     scheme: str | None = None
     host: str | None = None  # lower case, no trailing dot, with ":port" when one was given
-    path: str | None = None  # path and query, percent-encoded
+    path: str | None = None  # path and query, as sent
 
     @property
     def url(self) -> str | None:
-        """The original absolute URL, when the gateway told us enough to rebuild it."""
+        """The original absolute URL (non-ASCII percent-encoded), when the gateway said enough."""
         if self.scheme is None or self.host is None or self.path is None:
             return None
-        return f"{self.scheme}://{self.host}{self.path}"
+        path = self.path if self.path.isascii() else quote(self.path, safe=_URI_SAFE)
+        return f"{self.scheme}://{self.host}{path}"
 
 
 # Header values arrive decoded as UTF-8 with surrogate escapes for invalid bytes.
 _BAD_CHARACTERS = re.compile(r"[\x00-\x20\x7f\ud800-\udfff]")
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
 _HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z_.-]+)(?::(?P<port>[0-9]{1,5}))?")
+_ABSOLUTE_URL = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>[^/?#]*)(?P<path>[^#]*)"
+)
 
 
 def original_request(
@@ -83,7 +106,7 @@ def original_request(
         return OriginalRequest(method)
     original_method = headers.get("X-Original-Method") or headers.get("X-Forwarded-Method")
     proto: str | None = _scheme(headers.get("X-Forwarded-Proto")) or scheme
-    host = _host(headers.get("X-Forwarded-Host"))
+    host = forwarded_host(headers.get("X-Forwarded-Host"))
     path = _path(headers.get("X-Forwarded-Uri"))
     original_url = headers.get("X-Original-URL")
     if original_url is not None:
@@ -111,7 +134,8 @@ def _scheme(value: str | None) -> str | None:
     return scheme
 
 
-def _host(value: str | None) -> str | None:
+def forwarded_host(value: str | None) -> str | None:
+    """The first host of an ``X-Forwarded-Host`` value, normalised; MalformedForwarding if bad."""
     if value is None:
         return None
     match = _HOST.fullmatch(_check(value.split(",")[0].strip()))
@@ -128,20 +152,20 @@ def _path(value: str | None) -> str | None:
     _check(value)
     if not value.startswith("/"):
         raise MalformedForwarding("X-Forwarded-Uri")
-    return quote(value, safe=_URI_SAFE)
+    return value
 
 
 def _url(value: str, scheme: str | None, host: str | None) -> tuple[str | None, str | None, str]:
     _check(value)
     if value.startswith("/"):
-        return scheme, host, quote(value, safe=_URI_SAFE)
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        return scheme, host, value
+    match = _ABSOLUTE_URL.fullmatch(value)
+    scheme = match.group("scheme").lower() if match else None
+    if match is None or scheme not in ("http", "https") or "@" in match.group("host"):
         raise MalformedForwarding("X-Original-URL")
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return parts.scheme.lower(), _host(parts.netloc), quote(path, safe=_URI_SAFE)
+    if "," in match.group("host"):  # forwarded_host would take the first of a list
+        raise MalformedForwarding("X-Original-URL")
+    return scheme, forwarded_host(match.group("host")), match.group("path") or "/"
 
 
 # Everything printable in ASCII stays as it is; only non-ASCII text gets percent-encoded.

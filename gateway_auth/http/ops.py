@@ -22,7 +22,7 @@ async def readyz(request: web.Request) -> web.Response:
     except StoreUnavailable:
         checks = {"store": "unavailable"}
     max_staleness = request.app[SETTINGS].max_staleness.total_seconds()
-    checks["revocations"] = request.app[MIRROR_SYNC].health(max_staleness)
+    checks["revocations"] = await request.app[MIRROR_SYNC].health(max_staleness)
     ready = all(state == "ok" for state in checks.values())
     body = {"status": "ready" if ready else "not ready", "checks": checks}
     return json_response(body, status=200 if ready else 503)

@@ -21,14 +21,9 @@ from gateway_auth.errors import (
     RevocationStateStale,
     Unauthenticated,
 )
-from gateway_auth.http.appkeys import CLOCK, COOKIES, SETTINGS, VERIFIER
-from gateway_auth.http.forwarded import (
-    IPNetwork,
-    MalformedForwarding,
-    OriginalRequest,
-    is_trusted,
-    original_request,
-)
+from gateway_auth.http.appkeys import CLOCK, COOKIES, SETTINGS, TRUSTED_PEERS, VERIFIER
+from gateway_auth.http.callers import token_in
+from gateway_auth.http.forwarded import MalformedForwarding, OriginalRequest, original_request
 from gateway_auth.http.problems import problem
 from gateway_auth.verify import UNAUTHENTICATED, Verdict, required_scopes
 
@@ -48,12 +43,12 @@ async def verify(request: web.Request) -> web.Response:
     headers = request.headers
     required, redirect = _query(request.query_string)
     try:
-        trusted = _trusted(request.remote, app[SETTINGS].trusted_proxies)
+        trusted = request.remote in app[TRUSTED_PEERS]
         original = original_request(headers, request.method, trusted, request.scheme)
     except MalformedForwarding:
         return _refusal(request, UNAUTHENTICATED, None, redirect=False)
     verdict = app[VERIFIER].verify(
-        _token(headers, app[COOKIES].access_name),
+        token_in(headers, app[COOKIES].access_name),
         required,
         app[CLOCK]().timestamp(),
         time.monotonic(),
@@ -98,31 +93,8 @@ def _refusal(
     return response
 
 
-def _token(headers: CIMultiDictProxy[str], cookie_name: str) -> str | None:
-    """A bearer token first, else the access cookie, without parsing every cookie."""
-    authorization = headers.get(hdrs.AUTHORIZATION)
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    cookies = headers.get(hdrs.COOKIE)
-    if not cookies:
-        return None
-    prefix = cookie_name + "="
-    for part in cookies.split(";"):
-        part = part.strip()  # noqa: PLW2901 - the trimmed pair is all that is used
-        if part.startswith(prefix):
-            return part[len(prefix) :] or None
-    return None
-
-
 @lru_cache(maxsize=256)
 def _query(query_string: str) -> tuple[frozenset[str], bool]:
     params = parse_qs(query_string)
     redirect = params.get("redirect", [""])[-1].lower() in _TRUE
     return required_scopes(params.get("scope", [])), redirect
-
-
-@lru_cache(maxsize=1024)
-def _trusted(remote: str | None, trusted: tuple[IPNetwork, ...]) -> bool:
-    return is_trusted(remote, trusted)

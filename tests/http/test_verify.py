@@ -12,7 +12,7 @@ from gateway_auth import cli
 from gateway_auth.accounts import NewClient
 from gateway_auth.http.appkeys import ACCOUNTS, REVOCATIONS, SETTINGS, STORE
 from gateway_auth.verify import IDENTITY_HEADERS
-from tests.support import PASSWORD, AppClient, Browser
+from tests.support import PASSWORD, AppClient, Browser, FakeClock
 
 NAVIGATION = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
 FORWARDED = {
@@ -132,12 +132,12 @@ async def test_a_token_signed_with_another_key_gets_401(
 
 
 async def test_an_expired_token_gets_401_even_after_being_cached(
-    browser: Browser, clock: object
+    browser: Browser, clock: FakeClock
 ) -> None:
     await browser.logged_in()
     assert (await browser.request("GET", "/verify")).status == 200
 
-    clock.advance(minutes=15, seconds=31)  # type: ignore[attr-defined]
+    clock.advance(minutes=15, seconds=31)
 
     assert (await browser.request("GET", "/verify")).status == 401
 
