@@ -156,11 +156,10 @@ def serve_one(settings: Settings, *, reuse_port: bool = False) -> int:
     return 0
 
 
-def _serve_worker(settings: Settings) -> int:
+def _serve_worker(settings: Settings) -> None:
     """One worker of several (a spawned process): logging is set up again in here."""
     configure_logging(settings.log_format, logging.INFO)
-    status = serve_one(settings, reuse_port=True)
-    sys.exit(status)
+    sys.exit(serve_one(settings, reuse_port=True))
 
 
 def _clients_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -171,8 +170,7 @@ def _clients_create(args: argparse.Namespace, settings: Settings) -> int:
             new = NewClient(args.email, password, args.first_name, args.last_name)
             return await accounts.create(new, kind="user", scopes=args.scope)
 
-    print(json.dumps(client_view(asyncio.run(create())), ensure_ascii=False))
-    return 0
+    return _print_client(asyncio.run(create()))
 
 
 def _clients_list(args: argparse.Namespace, settings: Settings) -> int:

@@ -28,6 +28,7 @@ from gateway_auth.stores.base import (
     SessionStore,
     Suspension,
 )
+from gateway_auth.validation import check, clean_name, reason_problem
 
 log = logging.getLogger(__name__)
 EMBEDDED_RESYNC_EVERY = 1.0
@@ -59,8 +60,9 @@ class Revocations:
 
     async def suspend_client(self, client_id: str, reason: str | None = None) -> Client | None:
         """Suspend a client everywhere; None if there is no such client. Idempotent."""
+        check({"reason": reason_problem(reason)})
         client = await self._clients.set_suspended(
-            client_id, Suspension(True, self._clock(), reason)
+            client_id, Suspension(True, self._clock(), clean_name(reason))
         )
         if client is not None:
             await self._share(Delta("suspend", client_id=client_id))
@@ -175,12 +177,11 @@ class MirrorSync:
         now = self._clock().timestamp()
         if self._bus is None:
             return await self._store_state()
-        if self._rebuild:
+        # At start, after a reconnect, or when Redis lost its data: the store has the truth.
+        state = None if self._rebuild else await self._bus.read_state(now)
+        if state is None:
             await self._bus.rebuild(self._store_state, now)
             self._rebuild = False
-        state = await self._bus.read_state(now)
-        if state is None:  # Redis lost its data (restarted empty): the store has the truth
-            await self._bus.rebuild(self._store_state, now)
             state = await self._bus.read_state(now)
         if state is None:
             raise StoreUnavailable("The revocation state in Redis could not be rebuilt.")

@@ -11,6 +11,7 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit minus the angle brackets
 MAX_LOCAL_PART_LENGTH = 64
+MAX_REASON_LENGTH = 500
 MAX_NAME_LENGTH = 100
 
 _EMAIL_FORBIDDEN = re.compile(r"[\s<>()\[\],;:\"\\]")
@@ -69,6 +70,17 @@ def name_problem(name: str | None) -> str | None:
     if len(name.strip()) > MAX_NAME_LENGTH:
         return f"must be at most {MAX_NAME_LENGTH} characters"
     if _has_control(name):
+        return "must not contain control characters"
+    return None
+
+
+def reason_problem(reason: str | None) -> str | None:
+    """Why this suspension reason is unacceptable, or None."""
+    if reason is None:
+        return None
+    if len(reason) > MAX_REASON_LENGTH:
+        return f"must be at most {MAX_REASON_LENGTH} characters"
+    if _has_control(reason):
         return "must not contain control characters"
     return None
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 CRASH_LOOP_SECONDS = 3.0
 EXIT_FAILED = 1
 
-Worker = Callable[[Settings], int]
+Worker = Callable[[Settings], None]  # runs one server process and exits with its status
 
 
 class Supervisor:

@@ -87,6 +87,46 @@ def test_clients_list_prints_a_table(
     assert re.split(r"\s{2,}", lines[2])[1:5] == ["ada@example.com", "user", "-", "no"]
 
 
+def test_clients_suspend_and_unsuspend_print_the_client(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _create(environ, monkeypatch, "--email", "eve@example.com")
+    client_id = json.loads(capsys.readouterr().out)["id"]
+
+    suspended = main(["clients", "suspend", client_id, "--reason", " chargeback "], environ)
+    after_suspend = json.loads(capsys.readouterr().out)
+    restored = main(["clients", "unsuspend", client_id], environ)
+    after_unsuspend = json.loads(capsys.readouterr().out)
+
+    assert (suspended, restored) == (0, 0)
+    assert (after_suspend["suspended"], after_suspend["suspendReason"]) == (True, "chargeback")
+    assert after_unsuspend["suspended"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["clients", "suspend", "nobody"], "gateway-auth: No such client."),
+        (["clients", "unsuspend", "nobody"], "gateway-auth: No such client."),
+        (
+            ["clients", "suspend", "nobody", "--reason", "x" * 501],
+            "gateway-auth: reason must be at most 500 characters",
+        ),
+        (
+            ["clients", "suspend", "nobody", "--reason", "a\x00b"],
+            "gateway-auth: reason must not contain control characters",
+        ),
+    ],
+)
+def test_clients_suspend_explains_what_is_wrong(
+    environ: dict[str, str], capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    status = main(args, environ)
+
+    assert status == 1
+    assert capsys.readouterr().err.strip() == message
+
+
 @pytest.mark.parametrize(
     ("args", "password", "message"),
     [
