@@ -31,7 +31,7 @@ from gateway_auth.http.appkeys import (
 )
 from gateway_auth.http.bodies import MAX_BODY_BYTES
 from gateway_auth.http.forwarded import TrustedPeers
-from gateway_auth.http.middlewares import cross_site_guard, error_middleware, security_headers
+from gateway_auth.http.middlewares import http_policy
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import log_event
 from gateway_auth.mirror import RevocationMirror
@@ -56,9 +56,7 @@ def create_app(
 ) -> web.Application:
     """Build the application; keys are loaded now so key problems stop start-up at once."""
     ensure_data_dir(settings.data_dir)
-    app = web.Application(
-        client_max_size=MAX_BODY_BYTES, middlewares=[error_middleware, cross_site_guard]
-    )
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[http_policy])
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[KEYS] = load_key_ring(settings)
@@ -73,7 +71,6 @@ def create_app(
     mirror = RevocationMirror(settings.access_token_ttl)
     app[VERIFIER] = Verifier(tokens, mirror, max_staleness=settings.max_staleness.total_seconds())
     app.cleanup_ctx.append(_backends(tokens, mirror, hasher_workers))
-    app.on_response_prepare.append(security_headers)
     app.add_routes(routes(settings.base_path))
     return app
 

@@ -54,6 +54,7 @@ _STATUS: dict[Outcome, int] = {
     "forbidden_scope": 403,
     "stale": 503,
 }
+_NOT_CACHED = {"Cache-Control": "no-store"}  # an identity answer is never to be reused
 UNAUTHENTICATED = Verdict("unauthenticated")
 REVOKED = Verdict("revoked")
 SUSPENDED = Verdict("suspended")
@@ -133,7 +134,7 @@ class Verifier:
             claims=claims,
             scopes=frozenset(claims.scopes),
             usable_until=claims.expires_at + LEEWAY_SECONDS,
-            allow=Verdict("allow", identity_headers(claims)),
+            allow=Verdict("allow", identity_headers(claims) | _NOT_CACHED),
         )
         cache[token] = verified
         if len(cache) > self._cache_size:

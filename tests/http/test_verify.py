@@ -57,6 +57,19 @@ async def test_a_valid_cookie_gets_200_with_every_identity_header(
         "Remote-Groups": "admin,billing",
     }
     assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Server"] == "gateway-auth"
+    assert "Content-Security-Policy" not in response.headers  # gateways never render it
+
+
+async def test_a_refusal_reaching_the_browser_carries_the_security_headers(
+    browser: Browser,
+) -> None:
+    response = await browser.request("GET", "/verify")
+
+    assert response.status == 401
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
 async def test_unknown_identity_fields_are_sent_empty(browser: Browser) -> None:
