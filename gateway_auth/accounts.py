@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway_auth.clock import Clock
-from gateway_auth.errors import RegistrationClosed, WrongPassword
+from gateway_auth.errors import ClientNotFound, NotAServiceClient, RegistrationClosed, WrongPassword
 from gateway_auth.logging import log_event
 from gateway_auth.models import Client, ClientKind, DeletionEvent
 from gateway_auth.passwords import PasswordHasher
@@ -19,11 +19,13 @@ from gateway_auth.revocations import Revocations
 from gateway_auth.sessions import Identity
 from gateway_auth.stores.base import (
     ClientStore,
+    DeletionOutcome,
     DeletionStore,
     ProfileChanges,
     ProfileField,
 )
 from gateway_auth.throttle import FailureThrottle
+from gateway_auth.tokens import new_client_secret
 from gateway_auth.validation import (
     check,
     clean_name,
@@ -46,6 +48,23 @@ class NewClient:
     last_name: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NewService:
+    """What it takes to create a service client (it gets a secret, not a password)."""
+
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedService:
+    """A new service client and its secret, which is shown this once and never again."""
+
+    client: Client
+    secret: str
+
+
 class Accounts:
     """Creates and changes client records."""
 
@@ -59,6 +78,7 @@ class Accounts:
         throttle: FailureThrottle,
         clock: Clock,
         registration_open: bool,
+        outbox_written: Callable[[], None] = lambda: None,
     ) -> None:
         self._clients = clients
         self._deletions = deletions
@@ -67,6 +87,7 @@ class Accounts:
         self._throttle = throttle
         self._clock = clock
         self._registration_open = registration_open
+        self._outbox_written = outbox_written  # wakes the relay, so the event goes out at once
 
     async def register(self, new: NewClient) -> Client:
         """Self-registration: always a ``user`` with no scopes, and only while it is open."""
@@ -75,34 +96,74 @@ class Accounts:
         return await self.create(new, kind="user", scopes=())
 
     async def create(self, new: NewClient, *, kind: ClientKind, scopes: Sequence[str]) -> Client:
-        """Create a client of any kind and scopes (operators: CLI and admin API)."""
+        """Create a client with a password, of any kind but ``service`` (CLI and admin API)."""
         check(
             {
+                "kind": "service clients get a secret, not a password"
+                if kind == "service"
+                else None,
                 "email": email_problem(new.email),
                 "password": password_problem(new.password),
                 "firstName": name_problem(new.first_name),
                 "lastName": name_problem(new.last_name),
-                "scopes": next(filter(None, map(scope_problem, scopes)), None),
+                "scopes": _scopes_problem(scopes),
             }
         )
         password_hash = await self._hasher.hash(new.password)
+        client = self._new_client(kind, new.email, new.first_name, new.last_name, scopes)
+        await self._clients.add_client(client, password_hash)
+        log_event(log, "client_created", client_id=client.id, kind=kind, scopes=list(client.scopes))
+        return client
+
+    async def create_service(self, new: NewService, *, scopes: Sequence[str]) -> CreatedService:
+        """Create a service client; it authenticates at ``/token`` with the secret returned."""
+        check(
+            {
+                "email": email_problem(new.email),
+                "firstName": name_problem(new.first_name),
+                "lastName": name_problem(new.last_name),
+                "scopes": _scopes_problem(scopes),
+            }
+        )
+        client = self._new_client("service", new.email, new.first_name, new.last_name, scopes)
+        secret, secret_hash = new_client_secret()
+        await self._clients.add_client(client, None, secret_hash=secret_hash)
+        log_event(log, "client_created", client_id=client.id, kind="service", scopes=list(scopes))
+        return CreatedService(client, secret)
+
+    async def rotate_secret(self, client: Client) -> str:
+        """A new secret for a service client; the old one and every token it got stop working."""
+        if client.kind != "service":
+            raise NotAServiceClient
+        secret, secret_hash = new_client_secret()
+        if not await self._clients.set_secret_hash(client.id, secret_hash, self._clock()):
+            raise ClientNotFound
+        await self._revocations.revoke_client_sessions(client.id)
+        log_event(log, "client_secret_rotated", client_id=client.id)
+        return secret
+
+    def _new_client(
+        self,
+        kind: ClientKind,
+        email: str,
+        first_name: str | None,
+        last_name: str | None,
+        scopes: Sequence[str],
+    ) -> Client:
         now = self._clock()
-        client = Client(
+        return Client(
             id=uuid.uuid4().hex,
-            email=new.email.strip(),
+            email=email.strip(),
             kind=kind,
             scopes=tuple(dict.fromkeys(scopes)),
-            first_name=clean_name(new.first_name),
-            last_name=clean_name(new.last_name),
+            first_name=clean_name(first_name),
+            last_name=clean_name(last_name),
             suspended=False,
             suspended_at=None,
             suspend_reason=None,
             created_at=now,
             updated_at=now,
         )
-        await self._clients.add_client(client, password_hash)
-        log_event(log, "client_created", client_id=client.id, kind=kind, scopes=list(client.scopes))
-        return client
 
     async def update_profile(
         self,
@@ -148,15 +209,21 @@ class Accounts:
             log, "password_changed", client_id=identity.client.id, sessions_revoked=len(revoked)
         )
 
-    async def delete(self, client: Client) -> bool:
-        """Delete a client: gone from reads and tokens at once, with a deletion event queued."""
+    async def delete(self, client_id: str) -> DeletionOutcome:
+        """Delete a client: gone from reads and tokens at once, with one deletion event queued.
+
+        Repeating it is harmless: a client already deleted gets no second event.
+        """
+        client = await self._clients.get_client(client_id)
         now = self._clock()
-        event = DeletionEvent(uuid.uuid4().hex, client.id, client.kind, now)
-        deleted = await self._deletions.delete_client(client.id, event)
-        if deleted:
-            await self._revocations.revoke_client(client.id, now)
-            log_event(log, "client_deleted", client_id=client.id, event_id=event.id)
-        return deleted
+        # Without a live client the store writes nothing and only says why.
+        event = DeletionEvent(uuid.uuid4().hex, client_id, client.kind if client else "user", now)
+        outcome = await self._deletions.delete_client(client_id, event)
+        if outcome == "deleted":
+            await self._revocations.revoke_client(client_id, now)
+            self._outbox_written()
+            log_event(log, "client_deleted", client_id=client_id, event_id=event.id)
+        return outcome
 
     async def _confirm_password(self, identity: Identity, password: str) -> None:
         # A stolen access token must not become a way to guess the password.
@@ -168,3 +235,7 @@ class Accounts:
             log_event(log, "password_confirmation_failed", client_id=identity.client.id)
             raise WrongPassword
         self._throttle.succeeded(key)
+
+
+def _scopes_problem(scopes: Sequence[str]) -> str | None:
+    return next(filter(None, map(scope_problem, scopes)), None)

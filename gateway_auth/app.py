@@ -11,17 +11,21 @@ from datetime import timedelta
 from aiohttp import web
 
 from gateway_auth.accounts import Accounts
+from gateway_auth.admin import Admin
 from gateway_auth.clock import Clock, system_clock
 from gateway_auth.cookies import CookiePolicy
 from gateway_auth.datadir import ensure_data_dir
 from gateway_auth.errors import StoreUnavailable
-from gateway_auth.http import auth, me, ops, portal, token, verify
+from gateway_auth.events import OutboxRelay
+from gateway_auth.http import admin, auth, me, ops, portal, token, verify
 from gateway_auth.http.appkeys import (
     ACCOUNTS,
+    ADMIN,
     CLOCK,
     COOKIES,
     KEYS,
     MIRROR_SYNC,
+    OUTBOX_RELAY,
     REVOCATIONS,
     SESSIONS,
     SETTINGS,
@@ -39,8 +43,9 @@ from gateway_auth.passwords import PasswordHasher
 from gateway_auth.revocations import MirrorSync, Revocations
 from gateway_auth.sessions import SessionPolicy, Sessions
 from gateway_auth.settings import Settings
-from gateway_auth.stores.base import RevocationBus, Store
+from gateway_auth.stores.base import EventSink, RevocationBus, Store
 from gateway_auth.stores.redis import RedisRevocationBus
+from gateway_auth.stores.redis_events import RedisEventSink
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
 from gateway_auth.throttle import FailureThrottle
 from gateway_auth.tokens import AccessTokens
@@ -92,6 +97,17 @@ def routes(base: str) -> list[web.RouteDef]:
         web.get(f"{base}/me/sessions", me.list_sessions, name="sessions"),
         web.delete(f"{base}/me/sessions", me.delete_sessions),
         web.delete(f"{base}/me/sessions/{{id}}", me.delete_session, name="session"),
+        web.get(f"{base}/admin/clients", admin.list_clients, name="admin_clients"),
+        web.post(f"{base}/admin/clients", admin.create_client),
+        web.get(f"{base}/admin/clients/{{id}}", admin.get_client, name="admin_client"),
+        web.delete(f"{base}/admin/clients/{{id}}", admin.delete_client),
+        web.put(f"{base}/admin/clients/{{id}}/suspension", admin.suspend, name="admin_suspension"),
+        web.delete(f"{base}/admin/clients/{{id}}/suspension", admin.unsuspend),
+        web.delete(
+            f"{base}/admin/clients/{{id}}/sessions", admin.revoke_sessions, name="admin_sessions"
+        ),
+        web.post(f"{base}/admin/clients/{{id}}/secret", admin.rotate_secret, name="admin_secret"),
+        web.get(f"{base}/admin/stats", admin.stats, name="admin_stats"),
         web.get(f"{base}/.well-known/jwks.json", ops.jwks, name="jwks"),
         web.get(f"{base}/healthz", ops.healthz, name="healthz"),
         web.get(f"{base}/readyz", ops.readyz, name="readyz"),
@@ -105,6 +121,15 @@ def revocation_bus(settings: Settings) -> RevocationBus | None:
     return RedisRevocationBus.from_url(settings.redis_url.reveal())
 
 
+def event_sink(settings: Settings) -> EventSink | None:
+    """Redis when configured; None on the embedded default (events wait in the outbox)."""
+    if settings.redis_url is None:
+        return None
+    return RedisEventSink.from_url(
+        settings.redis_url.reveal(), settings.deletion_channel, settings.legacy_delete_channel
+    )
+
+
 def _backends(
     tokens: AccessTokens, mirror: RevocationMirror, hasher_workers: int | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -112,6 +137,7 @@ def _backends(
         settings, clock = app[SETTINGS], app[CLOCK]
         store = await SqliteStore.open(settings.data_dir / DATABASE_FILE)
         bus = revocation_bus(settings)
+        sink = event_sink(settings)
         hasher = PasswordHasher.from_settings(settings, workers=hasher_workers)
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -121,10 +147,12 @@ def _backends(
                 clients=store, sessions=store, mirror=mirror, bus=bus, clock=clock
             )
             sync = MirrorSync(mirror, source=store, bus=bus, clock=clock)
+            relay = OutboxRelay(store, sink, clock)
             await sync.resync()  # serve from a loaded mirror; if Redis is down, /verify is 503
             app[STORE] = store
             app[REVOCATIONS] = revocations
             app[MIRROR_SYNC] = sync
+            app[OUTBOX_RELAY] = relay
             app[SESSIONS] = Sessions(
                 clients=store,
                 sessions=store,
@@ -143,8 +171,17 @@ def _backends(
                 throttle=throttle,
                 clock=clock,
                 registration_open=settings.registration == "open",
+                outbox_written=relay.wake,
+            )
+            app[ADMIN] = Admin(
+                clients=store,
+                deletions=store,
+                accounts=app[ACCOUNTS],
+                revocations=revocations,
+                clock=clock,
             )
             tasks.append(asyncio.create_task(sync.run()))
+            tasks.append(asyncio.create_task(relay.run()))
             tasks.append(
                 asyncio.create_task(_prune_sessions(store, clock, settings.access_token_ttl))
             )
@@ -163,9 +200,10 @@ def _backends(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             hasher.close()
-            if bus is not None:
-                with contextlib.suppress(StoreUnavailable):
-                    await bus.close()
+            for connection in (bus, sink):
+                if connection is not None:
+                    with contextlib.suppress(StoreUnavailable):
+                        await connection.close()
             await store.close()
 
     return backends

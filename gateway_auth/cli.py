@@ -38,6 +38,7 @@ from gateway_auth.models import Client
 from gateway_auth.passwords import PasswordHasher
 from gateway_auth.revocations import Revocations
 from gateway_auth.settings import ConfigurationError, Settings
+from gateway_auth.stores.base import ClientQuery
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
 from gateway_auth.throttle import FailureThrottle
 from gateway_auth.workers import Supervisor
@@ -178,7 +179,7 @@ def _clients_list(args: argparse.Namespace, settings: Settings) -> int:
         found: list[Client] = []
         async with _store(settings) as store:
             while page := await store.list_clients(
-                limit=500, after=found[-1].id if found else None
+                ClientQuery(500, (found[-1].created_at, found[-1].id) if found else None)
             ):
                 found.extend(page)
         return found

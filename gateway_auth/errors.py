@@ -97,6 +97,18 @@ class ClientNotFound(GatewayAuthError):
     default_message = "No such client."
 
 
+class InvalidClient(GatewayAuthError):
+    """Client authentication at ``/token`` failed: unknown id, wrong secret, not a service."""
+
+    default_message = "Client authentication failed."
+
+
+class NotAServiceClient(GatewayAuthError):
+    """Only service clients have a client secret."""
+
+    default_message = "Only service clients have a client secret."
+
+
 class InvalidRefreshToken(GatewayAuthError):
     """The refresh token is unknown, expired, revoked or was already used."""
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 ClientKind = Literal["user", "service", "guest"]
 CLIENT_KINDS: tuple[ClientKind, ...] = ("user", "service", "guest")
@@ -73,6 +74,12 @@ class DeletionEvent:
             "kind": self.kind,
             "occurredAt": iso(self.occurred_at),
         }
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> DeletionEvent:
+        """The event ``to_json`` described (as kept in an outbox)."""
+        occurred = datetime.fromisoformat(payload["occurredAt"].replace("Z", "+00:00"))
+        return cls(payload["id"], payload["clientId"], payload["kind"], occurred)
 
 
 def iso(moment: datetime) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from gateway_auth.clock import Clock
 from gateway_auth.errors import (
     ClientSuspended,
+    InvalidClient,
     InvalidCredentials,
     InvalidRefreshToken,
     RefreshTokenSuperseded,
@@ -26,6 +27,7 @@ from gateway_auth.stores.base import ClientStore, Rotation, SessionStore
 from gateway_auth.throttle import FailureThrottle
 from gateway_auth.tokens import (
     AccessTokens,
+    client_secret_matches,
     new_refresh_token,
     new_session_id,
     refresh_token_hash,
@@ -58,6 +60,15 @@ class IssuedSession:
     access_expires_in: int
     refresh_token: str
     refresh_expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A service client's access token (no refresh token: it asks again with its secret)."""
+
+    client: Client
+    access_token: str
+    expires_in: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +172,29 @@ class Sessions:
             )
         raise InvalidRefreshToken
 
+    async def client_credentials(self, client_id: str, secret: str, origin: Origin) -> IssuedToken:
+        """A service client's access token, in a session of its own lifetime, so that revoking
+        the client's sessions, suspending or deleting it ends the token at once everywhere."""
+        client = await self._clients.get_client(client_id)
+        stored_hash = await self._clients.get_secret_hash(client_id) if client else None
+        if client is None or client.kind != "service":
+            stored_hash = None  # still compare, so timing does not tell ids apart
+        if not client_secret_matches(secret, stored_hash) or client is None:
+            log_event(log, "client_authentication_failed", known_client=client is not None)
+            raise InvalidClient
+        if client.suspended:
+            log_event(log, "client_authentication_failed", client_id=client.id, reason="suspended")
+            raise InvalidClient("This client is suspended.")
+        now = self._clock()
+        lifetime = timedelta(seconds=self._tokens.ttl_seconds)
+        session = self._new_session(client, origin, now, now + lifetime, now + lifetime)
+        await self._sessions.add_session(session, new_refresh_token(session.id)[1])  # unusable
+        token, expires_in = self._tokens.issue(
+            client, session.id, now, not_after=session.absolute_expires_at
+        )
+        log_event(log, "service_token_issued", client_id=client.id, session_id=session.id)
+        return IssuedToken(client, token, expires_in)
+
     async def authenticate(self, access_token: str) -> Identity:
         """The live client and session behind an access token, checked against the store."""
         now = self._clock()
@@ -207,20 +241,33 @@ class Sessions:
 
     async def _open(self, client: Client, origin: Origin) -> IssuedSession:
         now = self._clock()
-        session = Session(
-            id=new_session_id(),
-            client_id=client.id,
-            created_at=now,
-            last_used_at=now,
-            expires_at=min(now + self._policy.refresh_ttl, now + self._policy.max_age),
-            absolute_expires_at=now + self._policy.max_age,
-            user_agent=origin.user_agent[:MAX_USER_AGENT],
-            ip=origin.ip,
-            revoked_at=None,
+        policy = self._policy
+        session = self._new_session(
+            client,
+            origin,
+            now,
+            min(now + policy.refresh_ttl, now + policy.max_age),
+            now + policy.max_age,
         )
         refresh_token, refresh_hash = new_refresh_token(session.id)
         await self._sessions.add_session(session, refresh_hash)
         return self._issue(client, session, refresh_token, now)
+
+    @staticmethod
+    def _new_session(
+        client: Client, origin: Origin, now: datetime, expires_at: datetime, absolute: datetime
+    ) -> Session:
+        return Session(
+            id=new_session_id(),
+            client_id=client.id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=expires_at,
+            absolute_expires_at=absolute,
+            user_agent=origin.user_agent[:MAX_USER_AGENT],
+            ip=origin.ip,
+            revoked_at=None,
+        )
 
     def _issue(
         self, client: Client, session: Session, refresh_token: str, now: datetime

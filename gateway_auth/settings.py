@@ -80,6 +80,7 @@ class Settings:
     password_pepper: Secret | None = None
     max_staleness: timedelta = timedelta(seconds=30)
     deletion_channel: str = "client-data-deletion-request"
+    legacy_delete_channel: str | None = None  # also publish the bare client id here
     log_format: Literal["json", "text"] | None = None  # None: json unless stderr is a TTY
 
     @property
@@ -146,6 +147,7 @@ class Settings:
             password_pepper=r.secret("PASSWORD_PEPPER"),
             max_staleness=r.duration("MAX_STALENESS", d.max_staleness),
             deletion_channel=r.parse("DELETION_CHANNEL", d.deletion_channel, values.channel),
+            legacy_delete_channel=r.parse("LEGACY_DELETE_CHANNEL", None, values.channel),
             log_format=r.parse("LOG_FORMAT", None, values.log_format),
         )
         r.problems.extend(_cross_checks(settings))

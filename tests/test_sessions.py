@@ -164,8 +164,9 @@ async def test_login_records_where_the_session_comes_from(world: World) -> None:
 async def test_deleting_twice_queues_one_event(world: World) -> None:
     client = await world.accounts.register(NewClient("ada@example.com", PASSWORD))
 
-    assert await world.accounts.delete(client)
-    assert not await world.accounts.delete(client)
+    assert await world.accounts.delete(client.id) == "deleted"
+    assert await world.accounts.delete(client.id) == "already_deleted"
+    assert await world.accounts.delete("no-such-id") == "unknown"
 
     assert len(await world.store.pending_events(10)) == 1
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway_auth.accounts import Accounts
+from gateway_auth.admin import Admin
 from gateway_auth.clock import Clock
 from gateway_auth.cookies import CookiePolicy
+from gateway_auth.events import OutboxRelay
 from gateway_auth.http.forwarded import TrustedPeers
 from gateway_auth.keys import KeyRing
 from gateway_auth.revocations import MirrorSync, Revocations
@@ -22,6 +24,8 @@ KEYS = web.AppKey("keys", KeyRing)
 STORE = web.AppKey("store", Store)
 SESSIONS = web.AppKey("sessions", Sessions)
 ACCOUNTS = web.AppKey("accounts", Accounts)
+ADMIN = web.AppKey("admin", Admin)
+OUTBOX_RELAY = web.AppKey("outbox_relay", OutboxRelay)
 REVOCATIONS = web.AppKey("revocations", Revocations)
 MIRROR_SYNC = web.AppKey("mirror_sync", MirrorSync)
 VERIFIER = web.AppKey("verifier", Verifier)

@@ -43,8 +43,11 @@ class Body:
     is_form: bool
 
 
-async def read_body(request: web.Request, *, allow_form: bool = False) -> Body:
-    """Parse a JSON object (or, where allowed, a urlencoded form) from the request body."""
+async def read_body(
+    request: web.Request, *, allow_form: bool = False, optional: bool = False
+) -> Body:
+    """Parse a JSON object (or, where allowed, a urlencoded form) from the request body;
+    an ``optional`` body may be left out altogether."""
     accepted = (JSON, FORM) if allow_form else (JSON,)
     declared = hdrs.CONTENT_TYPE in request.headers
     charset = (request.charset or "utf-8").lower()
@@ -54,6 +57,8 @@ async def read_body(request: web.Request, *, allow_form: bool = False) -> Body:
         raw = await request.read()  # stops reading at the app's client_max_size
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(MAX_BODY_BYTES) from None
+    if not raw and optional:
+        return Body({}, is_form=False)
     if not raw:
         raise MalformedRequest(f"A request body ({' or '.join(accepted)}) is required.")
     if not declared:

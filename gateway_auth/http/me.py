@@ -42,7 +42,7 @@ async def patch_me(request: web.Request) -> web.Response:
 async def delete_me(request: web.Request) -> web.Response:
     """``DELETE /me``: delete the account; a deletion event is queued for downstream services."""
     identity = await authenticate(request)
-    await request.app[ACCOUNTS].delete(identity.client)
+    await request.app[ACCOUNTS].delete(identity.client.id)
     return _no_content(request, clear_cookies=True)
 
 

@@ -15,9 +15,11 @@ from gateway_auth.errors import (
     EmailTaken,
     GatewayAuthError,
     InsufficientScope,
+    InvalidClient,
     InvalidCredentials,
     InvalidRefreshToken,
     MalformedRequest,
+    NotAServiceClient,
     PayloadTooLarge,
     RefreshTokenSuperseded,
     RegistrationClosed,
@@ -36,6 +38,7 @@ from gateway_auth.errors import (
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:gateway-auth:problem:"
 WWW_AUTHENTICATE = 'Bearer realm="gateway-auth"'
+BASIC_CHALLENGE = 'Basic realm="gateway-auth"'  # RFC 6749 5.2: clients may retry with Basic
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,8 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
     Unauthenticated: Kind(401, "unauthenticated", "Authentication required", "invalid_grant"),
     ClientSuspended: Kind(403, "client-suspended", "Account suspended", "invalid_grant"),
     InsufficientScope: Kind(403, "insufficient-scope", "Insufficient scope", "invalid_scope"),
+    InvalidClient: Kind(401, "invalid-client", "Client authentication failed", "invalid_client"),
+    NotAServiceClient: Kind(409, "not-a-service-client", "Not a service client"),
     ClientNotFound: Kind(404, "not-found", "Not found"),
     RefreshTokenSuperseded: Kind(
         401, "refresh-token-superseded", "Refresh token superseded", "invalid_grant"
@@ -113,10 +118,14 @@ def oauth_error(exc: GatewayAuthError) -> web.Response:
     if isinstance(exc, ValidationFailed):
         description = "; ".join(f"{e.field} {e.message}" for e in exc.errors)
     status = kind.status if kind.status in (413, 415, 429, 503) else 400
+    headers = _headers(exc)
     if kind.oauth_error == "invalid_grant":
         status = 400  # RFC 6749: a bad grant is 400; 401 is for client authentication
+    elif kind.oauth_error == "invalid_client":
+        status = 401
+        headers["WWW-Authenticate"] = BASIC_CHALLENGE
     body = {"error": kind.oauth_error, "error_description": description}
-    return web.json_response(body, status=status, headers=_headers(exc), dumps=_dumps)
+    return web.json_response(body, status=status, headers=headers, dumps=_dumps)
 
 
 def http_problem(exc: web.HTTPException) -> web.Response:

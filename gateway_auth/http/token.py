@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
+from urllib.parse import unquote_plus
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from gateway_auth.errors import FieldError, MalformedRequest, UnsupportedGrantType, ValidationFailed
+from gateway_auth.errors import (
+    FieldError,
+    InvalidClient,
+    MalformedRequest,
+    UnsupportedGrantType,
+    ValidationFailed,
+)
 from gateway_auth.http.appkeys import SESSIONS
 from gateway_auth.http.bodies import read_body
 from gateway_auth.http.callers import origin
@@ -15,10 +23,23 @@ from gateway_auth.sessions import IssuedSession
 
 
 async def token(request: web.Request) -> web.Response:
-    """Grant types ``password`` and ``refresh_token``; the response carries the tokens."""
+    """Grant types ``password``, ``refresh_token`` and ``client_credentials``."""
     params = _parameters((await read_body(request, allow_form=True)).fields)
     grant_type = params.get("grant_type")
     sessions = request.app[SESSIONS]
+    if grant_type == "client_credentials":
+        client_id, secret = _client_credentials(request.headers.get(hdrs.AUTHORIZATION), params)
+        service = await sessions.client_credentials(client_id, secret, origin(request))
+        return _no_cache(
+            json_response(
+                {
+                    "access_token": service.access_token,
+                    "token_type": "Bearer",
+                    "expires_in": service.expires_in,
+                    "scope": " ".join(service.client.scopes),
+                }
+            )
+        )
     if grant_type == "password":
         _require(params, "username", "password")
         issued = await sessions.login(params["username"], params["password"], origin(request))
@@ -29,9 +50,36 @@ async def token(request: web.Request) -> web.Response:
         raise MalformedRequest("grant_type is required.")
     else:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported.")
-    response = json_response(_token_response(issued))
+    return _no_cache(json_response(_token_response(issued)))
+
+
+def _no_cache(response: web.Response) -> web.Response:
     response.headers["Pragma"] = "no-cache"  # RFC 6749 section 5.1, beside Cache-Control
     return response
+
+
+def _client_credentials(authorization: str | None, params: dict[str, str]) -> tuple[str, str]:
+    """HTTP Basic (RFC 6749 2.3.1: each part form-urlencoded) or form fields, not both."""
+    in_form = "client_id" in params or "client_secret" in params
+    if authorization is None:
+        if "client_id" not in params or "client_secret" not in params:
+            raise InvalidClient(
+                "Client credentials are required: HTTP Basic, or client_id and client_secret."
+            )
+        return params["client_id"], params["client_secret"]
+    if in_form:
+        raise MalformedRequest("Send the client credentials once: in Basic or in the form.")
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        raise InvalidClient("Client credentials must use HTTP Basic.")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidClient("The Basic credentials are not valid base64 UTF-8.") from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon:
+        raise InvalidClient
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def _parameters(fields: Mapping[str, object]) -> dict[str, str]:

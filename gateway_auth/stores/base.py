@@ -13,9 +13,40 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from gateway_auth.mirror import Delta, MirrorState, RevocationSnapshot
-from gateway_auth.models import Client, Credentials, DeletionEvent, Session
+from gateway_auth.models import Client, ClientKind, Credentials, DeletionEvent, Session
 
 ProfileField = Literal["email", "first_name", "last_name"]
+DeletionOutcome = Literal["deleted", "already_deleted", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientQuery:
+    """One page of live clients in creation order, optionally filtered."""
+
+    limit: int
+    after: tuple[datetime, str] | None = None  # (created_at, id) of the last client seen
+    email_prefix: str | None = None  # normalised like ``validation.email_key``
+    suspended: bool | None = None
+    kind: ClientKind | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Counts for the admin dashboard."""
+
+    clients_by_kind: Mapping[ClientKind, int]
+    suspended: int
+    active_sessions: int
+    outbox_backlog: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """An outbox entry: the event, how often a relay has tried it, and when it was written."""
+
+    event: DeletionEvent
+    attempts: int
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +94,9 @@ class RotationResult:
 class ClientStore(Protocol):
     """Client records."""
 
-    async def add_client(self, client: Client, password_hash: str | None) -> None:
+    async def add_client(
+        self, client: Client, password_hash: str | None, *, secret_hash: str | None = None
+    ) -> None:
         """Insert a client; EmailTaken if its normalised email is in use."""
 
     async def get_client(self, client_id: str) -> Client | None:
@@ -84,8 +117,14 @@ class ClientStore(Protocol):
     async def set_suspended(self, client_id: str, suspension: Suspension) -> Client | None:
         """Suspend or restore a live client (idempotent); None if there is no such client."""
 
-    async def list_clients(self, *, limit: int, after: str | None = None) -> list[Client]:
-        """Live clients in creation order, ``limit`` at a time, after the client ``after``."""
+    async def get_secret_hash(self, client_id: str) -> str | None:
+        """The client-secret hash of a live service client."""
+
+    async def set_secret_hash(self, client_id: str, secret_hash: str, now: datetime) -> bool:
+        """Replace a live client's secret hash; False if there is no such client."""
+
+    async def list_clients(self, query: ClientQuery) -> list[Client]:
+        """Live clients matching the query, in creation order."""
 
 
 class SessionStore(Protocol):
@@ -118,11 +157,26 @@ class SessionStore(Protocol):
 class DeletionStore(Protocol):
     """Deleting clients: mark deleted, revoke sessions and queue the event, in one step."""
 
-    async def delete_client(self, client_id: str, event: DeletionEvent) -> bool:
-        """True if deleted now; False if unknown or already deleted (no second event)."""
+    async def delete_client(self, client_id: str, event: DeletionEvent) -> DeletionOutcome:
+        """Delete and queue ``event``; a client already deleted gets no second event."""
 
-    async def pending_events(self, limit: int) -> list[DeletionEvent]:
+    async def pending_events(self, limit: int) -> list[PendingEvent]:
         """Deletion events written to the outbox and not yet published, oldest first."""
+
+    async def claim_events(
+        self, now: datetime, lease_until: datetime, limit: int
+    ) -> list[PendingEvent]:
+        """Take up to ``limit`` outbox entries no other relay holds, until ``lease_until``."""
+
+    async def release_events(self, event_ids: list[str]) -> None:
+        """Give leased entries back at once (their publication failed), for the next attempt."""
+
+    async def complete_event(self, event: DeletionEvent, now: datetime) -> None:
+        """The event is published: drop it from the outbox and purge the client for good,
+        keeping only a tombstone so its id is never reused (its email may register again)."""
+
+    async def stats(self, now: datetime) -> StoreStats:
+        """Counts of clients, suspensions, active sessions and the outbox backlog."""
 
 
 class RevocationSource(Protocol):
@@ -137,6 +191,16 @@ class Store(ClientStore, SessionStore, DeletionStore, RevocationSource, Protocol
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the backend answers."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+class EventSink(Protocol):
+    """Where published deletion events go (Redis: a pub/sub channel and a stream)."""
+
+    async def publish(self, event: DeletionEvent) -> None:
+        """Deliver one event; StoreUnavailable when it could not be delivered."""
 
     async def close(self) -> None:
         """Release connections."""

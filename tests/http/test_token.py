@@ -87,7 +87,7 @@ async def test_refresh_token_grant_rotates(browser: Browser, clock: FakeClock) -
         ({"grant_type": "password", "username": "ada@example.com"}, 400, "invalid_request"),
         ({"grant_type": "password", "username": "", "password": PASSWORD}, 400, "invalid_request"),
         ({"grant_type": "refresh_token", "refresh_token": "garbage"}, 400, "invalid_grant"),
-        ({"grant_type": "client_credentials"}, 400, "unsupported_grant_type"),
+        ({"grant_type": "client_credentials"}, 401, "invalid_client"),
         ({"grant_type": "authorization_code", "code": "x"}, 400, "unsupported_grant_type"),
         ({"username": "ada@example.com"}, 400, "invalid_request"),
     ],

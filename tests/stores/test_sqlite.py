@@ -16,7 +16,7 @@ from gateway_auth.datadir import ensure_data_dir
 from gateway_auth.errors import EmailTaken
 from gateway_auth.models import Client, DeletionEvent, Session
 from gateway_auth.settings import ConfigurationError
-from gateway_auth.stores.base import ProfileChanges, Rotation
+from gateway_auth.stores.base import ClientQuery, ProfileChanges, Rotation, Suspension
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
 from gateway_auth.stores.sqlite.schema import SCHEMA_VERSION
 
@@ -198,10 +198,12 @@ async def test_deleting_queues_exactly_one_event_and_scrubs_the_client(
     await store.add_session(_session(), "h")
     event = DeletionEvent("e1", "c1", "user", T0)
 
-    assert await store.delete_client("c1", event)
-    assert not await store.delete_client("c1", DeletionEvent("e2", "c1", "user", T0))
+    assert await store.delete_client("c1", event) == "deleted"
+    again = DeletionEvent("e2", "c1", "user", T0)
+    assert await store.delete_client("c1", again) == "already_deleted"
+    assert await store.delete_client("nobody", again) == "unknown"
 
-    assert await store.pending_events(10) == [event]
+    assert [p.event for p in await store.pending_events(10)] == [event]
     assert await store.get_client("c1") is None
     assert await store.get_credentials("ada@example.com") is None
     assert await store.list_sessions("c1", T0) == []
@@ -228,8 +230,72 @@ async def test_clients_are_listed_in_creation_order_page_by_page(store: SqliteSt
         client = _client(f"c{i}", f"user{i}@example.com")
         await store.add_client(replace(client, created_at=T0 + timedelta(seconds=i)), "hash")
 
-    first = await store.list_clients(limit=2)
-    rest = await store.list_clients(limit=10, after=first[-1].id)
+    first = await store.list_clients(ClientQuery(limit=2))
+    after = (first[-1].created_at, first[-1].id)
+    rest = await store.list_clients(ClientQuery(limit=10, after=after))
 
     assert [c.id for c in first] == ["c0", "c1"]
     assert [c.id for c in rest] == ["c2", "c3", "c4"]
+
+
+async def test_clients_are_filtered_by_email_prefix_suspension_and_kind(
+    store: SqliteStore,
+) -> None:
+    await store.add_client(_client("c1", "Ada@Example.com"), "hash")
+    await store.add_client(replace(_client("c2", "a_b@example.com"), kind="service"), None)
+    await store.add_client(_client("c3", "axb@example.com"), "hash")
+    await store.set_suspended("c3", Suspension(True, T0))
+
+    async def ids(**query: object) -> list[str]:
+        return [c.id for c in await store.list_clients(ClientQuery(limit=10, **query))]  # type: ignore[arg-type]
+
+    assert await ids(email_prefix="ada@") == ["c1"]
+    assert await ids(email_prefix="a_") == ["c2"]  # _ is a character here, not a wildcard
+    assert await ids(email_prefix="a%") == []
+    assert await ids(suspended=True) == ["c3"]
+    assert await ids(suspended=False, kind="user") == ["c1"]
+    assert await ids(kind="service") == ["c2"]
+
+
+async def test_the_outbox_is_leased_released_and_completed_into_a_tombstone(
+    store: SqliteStore,
+) -> None:
+    await store.add_client(_client(), "hash")
+    await store.add_session(_session(), "h")
+    event = DeletionEvent("e1", "c1", "user", T0)
+    await store.delete_client("c1", event)
+
+    claimed = await store.claim_events(T0, T0 + timedelta(seconds=10), 10)
+    assert [(p.event, p.attempts) for p in claimed] == [(event, 1)]
+    assert await store.claim_events(T0, T0 + timedelta(seconds=10), 10) == []  # leased
+    await store.release_events(["e1"])
+    assert [p.attempts for p in await store.claim_events(T0, T0, 10)] == [2]
+    assert await store.claim_events(T0, T0, 10) != []  # an expired lease is taken again
+
+    await store.complete_event(event, T0)
+    await store.complete_event(event, T0)  # a second relay finishing too changes nothing
+
+    assert await store.pending_events(10) == []
+    assert await store.get_session("s1") is None
+    assert await store.delete_client("c1", event) == "already_deleted"
+    await store.add_client(_client("c9"), "hash")  # the email is free again
+    snapshot = await store.revocation_snapshot(T0 - timedelta(minutes=1))
+    assert snapshot.deleted_clients == (("c1", T0),)
+
+
+async def test_stats_count_live_clients_suspensions_sessions_and_backlog(
+    store: SqliteStore,
+) -> None:
+    await store.add_client(_client(), "hash")
+    await store.add_client(replace(_client("c2", "svc@example.com"), kind="service"), None)
+    await store.add_client(_client("c3", "gone@example.com"), "hash")
+    await store.set_suspended("c2", Suspension(True, T0))
+    await store.add_session(_session(), "h")
+    await store.delete_client("c3", DeletionEvent("e1", "c3", "user", T0))
+
+    stats = await store.stats(T0)
+
+    assert stats.clients_by_kind == {"user": 1, "service": 1, "guest": 0}
+    assert stats.suspended == 1
+    assert stats.active_sessions == 1
+    assert stats.outbox_backlog == 1

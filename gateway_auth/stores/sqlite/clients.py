@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway_auth.errors import EmailTaken
 from gateway_auth.models import Client, Credentials
-from gateway_auth.stores.base import ProfileChanges, Suspension
+from gateway_auth.stores.base import ClientQuery, ProfileChanges, Suspension
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt, optional_ms
 from gateway_auth.validation import email_key
 
@@ -19,13 +19,16 @@ _PROFILE_COLUMNS = {"email": "email", "first_name": "first_name", "last_name": "
 class SqliteClients(SqliteDatabase):
     """The ClientStore protocol."""
 
-    async def add_client(self, client: Client, password_hash: str | None) -> None:
-        """Insert a client; EmailTaken if the normalised email is in use (even by a deleted one)."""
+    async def add_client(
+        self, client: Client, password_hash: str | None, *, secret_hash: str | None = None
+    ) -> None:
+        """Insert a client; EmailTaken if the normalised email is in use (even by a client
+        whose deletion event is not published yet)."""
         async with self._transaction(on_conflict=EmailTaken) as db:
             await db.execute(
                 "INSERT INTO clients (id, email, email_key, kind, scopes, first_name, last_name,"
-                " password_hash, suspended, suspended_at, suspend_reason, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " password_hash, secret_hash, suspended, suspended_at, suspend_reason,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client.id,
                     client.email,
@@ -35,6 +38,7 @@ class SqliteClients(SqliteDatabase):
                     client.first_name,
                     client.last_name,
                     password_hash,
+                    secret_hash,
                     int(client.suspended),
                     optional_ms(client.suspended_at),
                     client.suspend_reason,
@@ -63,6 +67,23 @@ class SqliteClients(SqliteDatabase):
             "SELECT password_hash FROM clients WHERE id = ? AND deleted_at IS NULL", (client_id,)
         )
         return row["password_hash"] if row else None
+
+    async def get_secret_hash(self, client_id: str) -> str | None:
+        """The client-secret hash of a live client (service clients have one)."""
+        row = await self._fetch_one(
+            "SELECT secret_hash FROM clients WHERE id = ? AND deleted_at IS NULL", (client_id,)
+        )
+        return row["secret_hash"] if row else None
+
+    async def set_secret_hash(self, client_id: str, secret_hash: str, now: datetime) -> bool:
+        """Replace a live client's secret hash; False if there is no such client."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE clients SET secret_hash = ?, updated_at = ?"
+                " WHERE id = ? AND deleted_at IS NULL",
+                (secret_hash, ms(now), client_id),
+            )
+            return cursor.rowcount > 0
 
     async def set_password_hash(self, client_id: str, password_hash: str, now: datetime) -> None:
         """Replace a live client's password hash."""
@@ -114,15 +135,33 @@ class SqliteClients(SqliteDatabase):
                 row = await cursor.fetchone()
         return _client(row) if row else None
 
-    async def list_clients(self, *, limit: int, after: str | None = None) -> list[Client]:
-        """Live clients in creation order, after the client with id ``after``."""
-        sql = "SELECT * FROM clients WHERE deleted_at IS NULL"
-        params: tuple[Any, ...] = ()
-        if after is not None:
-            sql += " AND (created_at, id) > (SELECT created_at, id FROM clients WHERE id = ?)"
-            params = (after,)
-        rows = await self._fetch_all(sql + " ORDER BY created_at, id LIMIT ?", (*params, limit))
+    async def list_clients(self, query: ClientQuery) -> list[Client]:
+        """Live clients matching the query, in creation order."""
+        where = ["deleted_at IS NULL"]
+        params: list[Any] = []
+        if query.after is not None:
+            where.append("(created_at, id) > (?, ?)")
+            params += [ms(query.after[0]), query.after[1]]
+        if query.email_prefix:
+            where.append("email_key LIKE ? ESCAPE '\\'")
+            params.append(_like_prefix(query.email_prefix))
+        if query.suspended is not None:
+            where.append("suspended = ?")
+            params.append(int(query.suspended))
+        if query.kind is not None:
+            where.append("kind = ?")
+            params.append(query.kind)
+        # Only fixed condition strings are joined; every value is a parameter.
+        sql = f"SELECT * FROM clients WHERE {' AND '.join(where)}"  # noqa: S608
+        rows = await self._fetch_all(
+            sql + " ORDER BY created_at, id LIMIT ?", (*params, query.limit)
+        )
         return [_client(row) for row in rows]
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
 
 
 def _client(row: sqlite3.Row) -> Client:

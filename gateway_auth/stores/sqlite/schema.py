@@ -59,6 +59,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX outbox_created ON outbox (created_at, id)",
     ),
+    (
+        # Service clients authenticate with a secret (stored as a SHA-256 hash: it is random).
+        "ALTER TABLE clients ADD COLUMN secret_hash TEXT",
+        # A relay leases the entries it publishes, so two instances rarely send one event twice.
+        "ALTER TABLE outbox ADD COLUMN claimed_until INTEGER",
+        "ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        # What stays of a client once its deletion event is published: ids are never reused.
+        """CREATE TABLE tombstones (
+            id TEXT PRIMARY KEY,
+            deleted_at INTEGER NOT NULL
+        )""",
+        "CREATE INDEX tombstones_deleted ON tombstones (deleted_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

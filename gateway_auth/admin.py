@@ -1,0 +1,167 @@
+"""Operators' actions on clients: find, create, suspend, restore, delete, end sessions.
+
+No aiohttp here. Every action names the acting client and leaves one structured audit line;
+every action is idempotent, and the ones that take access away reach ``/verify`` at once
+through ``Revocations``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway_auth.accounts import Accounts, CreatedService, NewClient, NewService
+from gateway_auth.clock import Clock
+from gateway_auth.errors import ClientNotFound, FieldError, ValidationFailed
+from gateway_auth.logging import log_event
+from gateway_auth.models import Client, ClientKind, iso
+from gateway_auth.revocations import Revocations
+from gateway_auth.stores.base import ClientQuery, ClientStore, DeletionStore, StoreStats
+
+log = logging.getLogger(__name__)
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFilter:
+    """What an operator searches for; every field optional."""
+
+    email_prefix: str | None = None
+    suspended: bool | None = None
+    kind: ClientKind | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPage:
+    """One page of clients and the cursor of the next one (None on the last page)."""
+
+    clients: list[Client]
+    next_cursor: str | None
+
+
+class Admin:
+    """What the ``/admin`` routes do, on behalf of an acting client."""
+
+    def __init__(
+        self,
+        *,
+        clients: ClientStore,
+        deletions: DeletionStore,
+        accounts: Accounts,
+        revocations: Revocations,
+        clock: Clock,
+    ) -> None:
+        self._clients = clients
+        self._deletions = deletions
+        self._accounts = accounts
+        self._revocations = revocations
+        self._clock = clock
+
+    async def list_clients(
+        self, found: ClientFilter, *, limit: int, cursor: str | None
+    ) -> ClientPage:
+        """Live clients in creation order; the cursor stays valid whatever is deleted meanwhile."""
+        query = ClientQuery(
+            limit=limit + 1,
+            after=decode_cursor(cursor) if cursor else None,
+            email_prefix=found.email_prefix.strip().casefold() if found.email_prefix else None,
+            suspended=found.suspended,
+            kind=found.kind,
+        )
+        clients = await self._clients.list_clients(query)
+        if len(clients) <= limit:
+            return ClientPage(clients, None)
+        last = clients[limit - 1]
+        return ClientPage(clients[:limit], encode_cursor(last.created_at, last.id))
+
+    async def get(self, client_id: str) -> Client:
+        """One live client; ClientNotFound otherwise."""
+        client = await self._clients.get_client(client_id)
+        if client is None:
+            raise ClientNotFound
+        return client
+
+    async def create_user(
+        self, actor: Client, new: NewClient, *, kind: ClientKind, scopes: Sequence[str]
+    ) -> Client:
+        """A client with a password (``user`` or ``guest``), with any scopes."""
+        client = await self._accounts.create(new, kind=kind, scopes=scopes)
+        self._audit(actor, "create", client.id, kind=kind, scopes=list(client.scopes))
+        return client
+
+    async def create_service(
+        self, actor: Client, new: NewService, *, scopes: Sequence[str]
+    ) -> CreatedService:
+        """A service client and its secret, shown once."""
+        created = await self._accounts.create_service(new, scopes=scopes)
+        self._audit(actor, "create", created.client.id, kind="service", scopes=list(scopes))
+        return created
+
+    async def rotate_secret(self, actor: Client, client_id: str) -> str:
+        """A new secret for a service client; its old secret and tokens stop working."""
+        secret = await self._accounts.rotate_secret(await self.get(client_id))
+        self._audit(actor, "rotate_secret", client_id)
+        return secret
+
+    async def suspend(self, actor: Client, client_id: str, reason: str | None) -> Client:
+        """Suspend until lifted (it never lapses); repeating keeps the first reason."""
+        client = await self._revocations.suspend_client(client_id, reason)
+        if client is None:
+            raise ClientNotFound
+        self._audit(actor, "suspend", client_id, reason=client.suspend_reason)
+        return client
+
+    async def unsuspend(self, actor: Client, client_id: str) -> Client:
+        """Lift a suspension; lifting none is fine."""
+        client = await self._revocations.unsuspend_client(client_id)
+        if client is None:
+            raise ClientNotFound
+        self._audit(actor, "unsuspend", client_id)
+        return client
+
+    async def delete(self, actor: Client, client_id: str) -> None:
+        """Delete with one deletion event; deleting again is fine, an unknown id is not."""
+        outcome = await self._accounts.delete(client_id)
+        if outcome == "unknown":
+            raise ClientNotFound
+        self._audit(actor, "delete", client_id, outcome=outcome)
+
+    async def revoke_sessions(self, actor: Client, client_id: str) -> int:
+        """End every session (and service token) of a client everywhere; how many ended."""
+        await self.get(client_id)
+        revoked = await self._revocations.revoke_client_sessions(client_id)
+        self._audit(actor, "revoke_sessions", client_id, count=len(revoked))
+        return len(revoked)
+
+    async def stats(self) -> StoreStats:
+        """Counts of clients by kind, suspended, active sessions and the outbox backlog."""
+        return await self._deletions.stats(self._clock())
+
+    @staticmethod
+    def _audit(actor: Client, action: str, client_id: str, **details: object) -> None:
+        fields = {"action": action, "actor": actor.id, "client_id": client_id, **details}
+        log_event(log, "admin_action", logging.INFO, **fields)
+
+
+def encode_cursor(created_at: datetime, client_id: str) -> str:
+    """An opaque cursor: where the next page starts."""
+    raw = json.dumps([iso(created_at), client_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor names; a 422 on ``cursor`` for anything this did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, client_id = json.loads(raw)
+        moment = datetime.fromisoformat(created_at) if isinstance(created_at, str) else None
+    except (binascii.Error, ValueError, TypeError):
+        moment = client_id = None
+    if moment is None or moment.tzinfo is None or not isinstance(client_id, str):
+        raise ValidationFailed([FieldError("cursor", "is not a cursor from this API")])
+    return moment, client_id

@@ -1,0 +1,93 @@
+"""The outbox relay: deletion events from the store's outbox to Redis, at least once.
+
+A deletion writes its event to the outbox in the same step as the deletion itself; this relay
+publishes it and only then removes it (purging the client for good). A failed publication is
+retried with capped exponential backoff, and on start-up the relay finishes what a crash left.
+Entries are leased while being published, so instances sharing a store rarely send one twice;
+consumers deduplicate on the event id all the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from gateway_auth.clock import Clock
+from gateway_auth.errors import StoreUnavailable
+from gateway_auth.logging import log_event
+from gateway_auth.stores.base import DeletionStore, EventSink
+
+log = logging.getLogger(__name__)
+BATCH = 100
+LEASE = timedelta(seconds=10)
+POLL_EVERY = 1.0  # picks up deletions made by the CLI or another instance
+BACKOFF_MIN, BACKOFF_MAX = 0.5, 30.0
+
+
+class OutboxRelay:
+    """Publishes pending deletion events; ``wake`` after a deletion sends it at once."""
+
+    def __init__(self, outbox: DeletionStore, sink: EventSink | None, clock: Clock) -> None:
+        self._outbox = outbox
+        self._sink = sink
+        self._clock = clock
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A deletion was just written to the outbox."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Relay until cancelled. Without a sink (no Redis) events wait in the outbox."""
+        if self._sink is None:
+            return
+        delay = 0.0
+        while True:
+            self._wake.clear()
+            try:
+                await self.publish_pending()
+                delay = 0.0
+            except StoreUnavailable:
+                delay = min(max(delay * 2, BACKOFF_MIN), BACKOFF_MAX)
+                log_event(log, "events_not_published", level=logging.WARNING, retry_in=delay)
+            if delay:
+                await asyncio.sleep(delay)  # a wake-up must not cut a backoff short
+            else:
+                try:
+                    async with asyncio.timeout(POLL_EVERY):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+
+    async def publish_pending(self) -> int:
+        """Publish everything pending now; how many were published. StoreUnavailable stops it."""
+        if self._sink is None:
+            return 0
+        published = 0
+        while await self._outbox.pending_events(1):
+            now = self._clock()
+            claimed = await self._outbox.claim_events(now, now + LEASE, BATCH)
+            if not claimed:
+                break  # the rest is leased by another relay
+            for index, pending in enumerate(claimed):
+                try:
+                    await self._sink.publish(pending.event)
+                except StoreUnavailable:
+                    await self._release([p.event.id for p in claimed[index:]])
+                    raise
+                await self._outbox.complete_event(pending.event, self._clock())
+                published += 1
+                log_event(
+                    log,
+                    "event_published",
+                    event_id=pending.event.id,
+                    client_id=pending.event.client_id,
+                    attempts=pending.attempts,
+                )
+        return published
+
+    async def _release(self, event_ids: list[str]) -> None:
+        with contextlib.suppress(StoreUnavailable):  # else the leases run out by themselves
+            await self._outbox.release_events(event_ids)

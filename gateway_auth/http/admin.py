@@ -1,0 +1,173 @@
+"""``/admin``: operators' routes, for clients holding the ``admin`` scope."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from gateway_auth.accounts import NewClient, NewService
+from gateway_auth.admin import MAX_PAGE, ClientFilter
+from gateway_auth.errors import FieldError, InsufficientScope, ValidationFailed
+from gateway_auth.http.appkeys import ADMIN
+from gateway_auth.http.bodies import read_body, string_fields
+from gateway_auth.http.callers import authenticate
+from gateway_auth.http.views import client_view, json_response
+from gateway_auth.models import CLIENT_KINDS, Client, ClientKind
+
+ADMIN_SCOPE = "admin"
+DEFAULT_PAGE = 50
+_LIST_PARAMS = frozenset({"email", "suspended", "kind", "cursor", "limit"})
+_BOOLEANS = {"true": True, "false": False}
+
+
+async def acting_admin(request: web.Request) -> Client:
+    """The caller, if it holds the admin scope now (read from the store, not the token)."""
+    identity = await authenticate(request)
+    if ADMIN_SCOPE not in identity.client.scopes:
+        raise InsufficientScope("This route needs the admin scope.")
+    return identity.client
+
+
+async def list_clients(request: web.Request) -> web.Response:
+    """``GET /admin/clients?email=&suspended=&kind=&cursor=&limit=``."""
+    await acting_admin(request)
+    params = _single_params(request.query)
+    errors = [FieldError(name, "is not a known parameter") for name in params.keys() - _LIST_PARAMS]
+    suspended = _BOOLEANS.get(params.get("suspended", "").lower())
+    if "suspended" in params and suspended is None:
+        errors.append(FieldError("suspended", "must be true or false"))
+    kind = params.get("kind")
+    if kind is not None and kind not in CLIENT_KINDS:
+        errors.append(FieldError("kind", f"must be one of {', '.join(CLIENT_KINDS)}"))
+    limit = params.get("limit", str(DEFAULT_PAGE))
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+        errors.append(FieldError("limit", f"must be a whole number from 1 to {MAX_PAGE}"))
+    if errors:
+        raise ValidationFailed(errors)
+    page = await request.app[ADMIN].list_clients(
+        ClientFilter(params.get("email") or None, suspended, _kind(kind)),
+        limit=int(limit),
+        cursor=params.get("cursor") or None,
+    )
+    return json_response(
+        {"clients": [client_view(c) for c in page.clients], "nextCursor": page.next_cursor}
+    )
+
+
+async def get_client(request: web.Request) -> web.Response:
+    """``GET /admin/clients/{id}``."""
+    await acting_admin(request)
+    return json_response(client_view(await request.app[ADMIN].get(request.match_info["id"])))
+
+
+async def create_client(request: web.Request) -> web.Response:
+    """``POST /admin/clients``: any kind and scopes; a service client's secret is shown once."""
+    actor = await acting_admin(request)
+    body = dict((await read_body(request)).fields)
+    kind, scopes = _kind_and_scopes(body)
+    admin = request.app[ADMIN]
+    names = ("firstName", "lastName")
+    if kind == "service":
+        fields = string_fields(body, required=("email",), optional=names, nullable=names)
+        service = NewService(fields["email"] or "", fields.get("firstName"), fields.get("lastName"))
+        created = await admin.create_service(actor, service, scopes=scopes)
+        view = {**client_view(created.client), "clientSecret": created.secret}
+        return _no_store(json_response(view, status=201))
+    fields = string_fields(body, required=("email", "password"), optional=names, nullable=names)
+    new = NewClient(
+        fields["email"] or "",
+        fields["password"] or "",
+        fields.get("firstName"),
+        fields.get("lastName"),
+    )
+    client = await admin.create_user(actor, new, kind=kind, scopes=scopes)
+    return json_response(client_view(client), status=201)
+
+
+async def rotate_secret(request: web.Request) -> web.Response:
+    """``POST /admin/clients/{id}/secret``: a new secret, shown once; the old one stops."""
+    actor = await acting_admin(request)
+    client_id = request.match_info["id"]
+    secret = await request.app[ADMIN].rotate_secret(actor, client_id)
+    return _no_store(json_response({"clientId": client_id, "clientSecret": secret}))
+
+
+async def suspend(request: web.Request) -> web.Response:
+    """``PUT /admin/clients/{id}/suspension`` with an optional ``{"reason": ...}``."""
+    actor = await acting_admin(request)
+    body = await read_body(request, optional=True)
+    reason = string_fields(body.fields, optional=("reason",), nullable=("reason",)).get("reason")
+    client = await request.app[ADMIN].suspend(actor, request.match_info["id"], reason)
+    return json_response(client_view(client))
+
+
+async def unsuspend(request: web.Request) -> web.Response:
+    """``DELETE /admin/clients/{id}/suspension``."""
+    actor = await acting_admin(request)
+    client = await request.app[ADMIN].unsuspend(actor, request.match_info["id"])
+    return json_response(client_view(client))
+
+
+async def delete_client(request: web.Request) -> web.Response:
+    """``DELETE /admin/clients/{id}``: deletion and its event; repeating it is harmless."""
+    actor = await acting_admin(request)
+    await request.app[ADMIN].delete(actor, request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def revoke_sessions(request: web.Request) -> web.Response:
+    """``DELETE /admin/clients/{id}/sessions``: every session and token of the client ends."""
+    actor = await acting_admin(request)
+    await request.app[ADMIN].revoke_sessions(actor, request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def stats(request: web.Request) -> web.Response:
+    """``GET /admin/stats``."""
+    await acting_admin(request)
+    counts = await request.app[ADMIN].stats()
+    return json_response(
+        {
+            "clients": dict(counts.clients_by_kind),
+            "suspended": counts.suspended,
+            "activeSessions": counts.active_sessions,
+            "outboxBacklog": counts.outbox_backlog,
+        }
+    )
+
+
+def _single_params(query: Mapping[str, str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    errors = []
+    for name in query:
+        if name in params:
+            errors.append(FieldError(name, "is given more than once"))
+        params[name] = query[name]
+    if errors:
+        raise ValidationFailed(errors)
+    return params
+
+
+def _kind_and_scopes(body: dict[str, object]) -> tuple[ClientKind, list[str]]:
+    """Take ``kind`` (default ``user``) and ``scopes`` (a list of strings) out of the body."""
+    kind = _kind(body.pop("kind", "user"))
+    scopes = body.pop("scopes", [])
+    errors = []
+    if kind is None:
+        errors.append(FieldError("kind", f"must be one of {', '.join(CLIENT_KINDS)}"))
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        errors.append(FieldError("scopes", "must be a list of strings"))
+        scopes = []
+    if errors or kind is None:
+        raise ValidationFailed(errors)
+    return kind, [str(scope) for scope in scopes]
+
+
+def _kind(value: object) -> ClientKind | None:
+    return next((kind for kind in CLIENT_KINDS if kind == value), None)
+
+
+def _no_store(response: web.Response) -> web.Response:
+    response.headers["Pragma"] = "no-cache"  # beside Cache-Control: no-store, for old caches
+    return response

@@ -1,0 +1,58 @@
+"""Redis as the deletion-event sink: the pub/sub channel and the durable stream of DESIGN."""
+
+from __future__ import annotations
+
+import json
+from typing import Self
+
+import redis.asyncio as aioredis
+
+from gateway_auth.models import DeletionEvent
+from gateway_auth.stores.redis import connect, translated
+
+STREAM_PREFIX = "gateway-auth:events:"
+# Trimmed only far above any normal backlog: consumers that fall this far behind lose events.
+STREAM_MAXLEN = 1_000_000
+
+
+def stream_key(channel: str) -> str:
+    """The stream a channel's events are appended to."""
+    return STREAM_PREFIX + channel
+
+
+def event_json(event: DeletionEvent) -> str:
+    """The event's JSON exactly as DESIGN prints it (``json.dumps`` defaults)."""
+    return json.dumps(event.to_json())
+
+
+class RedisEventSink:
+    """Publishes each event on the channel and appends it to the stream, in one transaction."""
+
+    def __init__(
+        self, client: aioredis.Redis, channel: str, legacy_channel: str | None = None
+    ) -> None:
+        self._redis = client
+        self.channel = channel
+        self.stream = stream_key(channel)
+        self._legacy_channel = legacy_channel
+
+    @classmethod
+    def from_url(cls, url: str, channel: str, legacy_channel: str | None = None) -> Self:
+        """A sink for ``GATEWAY_AUTH_REDIS_URL``; it connects lazily."""
+        return cls(connect(url), channel, legacy_channel)
+
+    async def publish(self, event: DeletionEvent) -> None:
+        """PUBLISH and XADD (and the legacy bare-id PUBLISH); StoreUnavailable on failure."""
+        body = event_json(event)
+        with translated():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.publish(self.channel, body)
+                pipe.xadd(self.stream, {"event": body}, maxlen=STREAM_MAXLEN, approximate=True)
+                if self._legacy_channel:
+                    pipe.publish(self._legacy_channel, event.client_id)
+                await pipe.execute()
+
+    async def close(self) -> None:
+        """Close every connection."""
+        with translated():
+            await self._redis.aclose()
