@@ -21,6 +21,9 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from gateway_auth.accounts import NewClient
+from gateway_auth.http.appkeys import ACCOUNTS
+
 PASSWORD = "correct horse battery staple"
 # Text that must never reach a caller: bcrypt hashes, tracebacks, driver and library messages.
 LEAKS = ("$2b$", "$2a$", "Traceback", "sqlite", "aiosqlite", 'File "', "Error:")
@@ -99,6 +102,15 @@ class Browser:
 
     def refresh_cookie(self) -> str:
         return next(m.value for m in self.cookies.values() if m.key.endswith("_refresh"))
+
+
+async def admin(http: AppClient, browser: Browser) -> Browser:
+    """Log ``browser`` in as root@example.com, holding the admin and billing scopes."""
+    new = NewClient("root@example.com", PASSWORD, "Ada", "Lovelace")
+    await http.app[ACCOUNTS].create(new, kind="user", scopes=["admin", "billing"])
+    response = await browser.login("root@example.com")
+    assert response.status == 200
+    return browser
 
 
 @dataclass

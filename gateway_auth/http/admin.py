@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from aiohttp import web
+from multidict import MultiMapping
 
 from gateway_auth.accounts import NewClient, NewService
 from gateway_auth.admin import MAX_PAGE, ClientFilter
@@ -137,13 +136,13 @@ async def stats(request: web.Request) -> web.Response:
     )
 
 
-def _single_params(query: Mapping[str, str]) -> dict[str, str]:
+def _single_params(query: MultiMapping[str]) -> dict[str, str]:
     params: dict[str, str] = {}
     errors = []
-    for name in query:
+    for name, value in query.items():
         if name in params:
             errors.append(FieldError(name, "is given more than once"))
-        params[name] = query[name]
+        params[name] = value
     if errors:
         raise ValidationFailed(errors)
     return params

@@ -49,6 +49,8 @@ async def read_body(
     """Parse a JSON object (or, where allowed, a urlencoded form) from the request body;
     an ``optional`` body may be left out altogether."""
     accepted = (JSON, FORM) if allow_form else (JSON,)
+    if optional and not request.body_exists:
+        return Body({}, is_form=False)
     declared = hdrs.CONTENT_TYPE in request.headers
     charset = (request.charset or "utf-8").lower()
     if declared and (request.content_type not in accepted or charset not in ("utf-8", "utf8")):
@@ -57,8 +59,6 @@ async def read_body(
         raw = await request.read()  # stops reading at the app's client_max_size
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(MAX_BODY_BYTES) from None
-    if not raw and optional:
-        return Body({}, is_form=False)
     if not raw:
         raise MalformedRequest(f"A request body ({' or '.join(accepted)}) is required.")
     if not declared:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+from urllib.parse import quote_plus
+
 import pytest
 
-from tests.support import PASSWORD, Browser, FakeClock
+from tests.support import PASSWORD, AppClient, Browser, FakeClock, admin
 
 
 async def _password_grant(browser: Browser, **extra: str) -> dict[str, object]:
@@ -123,3 +126,160 @@ async def test_token_body_problems_keep_the_oauth_shape(
 
     assert response.status == status
     assert response.json()["error"] == "invalid_request"
+
+
+async def service_client(browser: Browser) -> tuple[str, str]:
+    """Create a service client through the admin API; its id and its secret."""
+    response = await browser.request(
+        "POST",
+        "/admin/clients",
+        json={"email": "billing@services.example", "kind": "service", "scopes": ["billing"]},
+    )
+    assert response.status == 201, response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.json()
+    return body["id"], body["clientSecret"]
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+async def test_a_service_client_gets_a_bearer_token_with_basic_or_form_credentials(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+    client_id, secret = await service_client(browser)
+    anyone = Browser(http)
+
+    by_basic = await anyone.request(
+        "POST",
+        "/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic(client_id, secret),
+    )
+    by_form = await anyone.request(
+        "POST",
+        "/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
+    token = by_basic.json()["access_token"]
+    verify = await anyone.request("GET", "/verify", headers={"Authorization": f"Bearer {token}"})
+
+    assert secret.startswith("gas_")
+    assert by_basic.status == by_form.status == 200
+    assert set(by_basic.json()) == {"access_token", "token_type", "expires_in", "scope"}
+    assert by_basic.json()["token_type"] == "Bearer"
+    assert by_basic.json()["expires_in"] == 900
+    assert by_basic.headers["Cache-Control"] == "no-store"
+    assert verify.status == 200
+    assert verify.headers["X-Auth-Kind"] == "service"
+    assert verify.headers["X-Auth-User-Id"] == client_id
+    assert verify.headers["X-Auth-Scopes"] == "billing"
+
+
+@pytest.mark.parametrize("wrong", ["secret", "id", "user"])
+async def test_wrong_client_credentials_are_401_invalid_client_with_a_basic_challenge(
+    http: AppClient, browser: Browser, wrong: str
+) -> None:
+    await admin(http, browser)
+    client_id, secret = await service_client(browser)
+    user_id = (await browser.request("GET", "/me")).json()["id"]
+    credentials = {
+        "secret": (client_id, secret + "x"),
+        "id": ("nobody", secret),
+        "user": (user_id, PASSWORD),  # a user client has no secret
+    }[wrong]
+
+    response = await Browser(http).request(
+        "POST", "/token", data={"grant_type": "client_credentials"}, headers=basic(*credentials)
+    )
+
+    assert response.status == 401
+    assert response.json()["error"] == "invalid_client"
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="gateway-auth"'
+
+
+@pytest.mark.parametrize(
+    ("headers", "form", "status", "error"),
+    [
+        ({"Authorization": "Basic !!!"}, {}, 401, "invalid_client"),
+        ({"Authorization": "Bearer abc"}, {}, 401, "invalid_client"),
+        (
+            {"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()},
+            {},
+            401,
+            "invalid_client",
+        ),
+        (basic("a", "b"), {"client_id": "a", "client_secret": "b"}, 400, "invalid_request"),
+        ({}, {"client_id": "a"}, 401, "invalid_client"),
+    ],
+)
+async def test_malformed_client_authentication_is_refused_clearly(
+    browser: Browser, headers: dict[str, str], form: dict[str, str], status: int, error: str
+) -> None:
+    response = await browser.request(
+        "POST", "/token", data={"grant_type": "client_credentials", **form}, headers=headers
+    )
+
+    assert response.status == status
+    assert response.json()["error"] == error
+
+
+async def test_rotation_suspension_session_revocation_and_deletion_end_service_tokens(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+    client_id, secret = await service_client(browser)
+    anyone = Browser(http)
+
+    async def new_token(with_secret: str) -> tuple[int, dict[str, str]]:
+        response = await anyone.request(
+            "POST",
+            "/token",
+            data={"grant_type": "client_credentials"},
+            headers=basic(client_id, with_secret),
+        )
+        token = response.json().get("access_token", "")
+        return response.status, {"Authorization": f"Bearer {token}"}
+
+    async def verify(bearer: dict[str, str]) -> int:
+        return (await anyone.request("GET", "/verify", headers=bearer)).status
+
+    _, old = await new_token(secret)
+    rotated = await browser.request("POST", f"/admin/clients/{client_id}/secret")
+    new_secret = rotated.json()["clientSecret"]
+    assert rotated.status == 200
+    assert rotated.headers["Cache-Control"] == "no-store"
+    assert await verify(old) == 401  # rotation ends the tokens the old secret got
+    assert (await new_token(secret))[0] == 401
+    status, current = await new_token(new_secret)
+    assert status == 200
+    assert await verify(current) == 200
+
+    await browser.request("PUT", f"/admin/clients/{client_id}/suspension")
+    assert await verify(current) == 403
+    assert (await new_token(new_secret))[0] == 401
+    await browser.request("DELETE", f"/admin/clients/{client_id}/suspension")
+    assert await verify(current) == 200
+
+    await browser.request("DELETE", f"/admin/clients/{client_id}/sessions")
+    assert await verify(current) == 401
+    _, latest = await new_token(new_secret)
+
+    await browser.request("DELETE", f"/admin/clients/{client_id}")
+    assert await verify(latest) == 401
+    assert (await new_token(new_secret))[0] == 401
+
+
+async def test_only_service_clients_have_a_secret_to_rotate(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+    user_id = (await browser.request("GET", "/me")).json()["id"]
+
+    response = await browser.request("POST", f"/admin/clients/{user_id}/secret")
+
+    assert response.status == 409
+    assert response.json()["type"] == "urn:gateway-auth:problem:not-a-service-client"

@@ -9,10 +9,9 @@ from urllib.parse import quote
 import pytest
 
 from gateway_auth import cli
-from gateway_auth.accounts import NewClient
-from gateway_auth.http.appkeys import ACCOUNTS, REVOCATIONS, SETTINGS, STORE
+from gateway_auth.http.appkeys import REVOCATIONS, SETTINGS, STORE
 from gateway_auth.verify import IDENTITY_HEADERS
-from tests.support import PASSWORD, AppClient, Browser, FakeClock
+from tests.support import PASSWORD, AppClient, Browser, FakeClock, admin
 
 NAVIGATION = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
 FORWARDED = {
@@ -22,15 +21,6 @@ FORWARDED = {
     "X-Forwarded-Method": "GET",
 }
 ORIGINAL = "https://app.example.com/reports/1?x=1&y=2"
-
-
-async def admin(http: AppClient, browser: Browser) -> Browser:
-    """A logged-in client with the admin and billing scopes and a display name."""
-    new = NewClient("root@example.com", PASSWORD, "Ada", "Lovelace")
-    await http.app[ACCOUNTS].create(new, kind="user", scopes=["admin", "billing"])
-    response = await browser.login("root@example.com")
-    assert response.status == 200
-    return browser
 
 
 async def test_a_valid_cookie_gets_200_with_every_identity_header(

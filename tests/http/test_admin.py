@@ -1,0 +1,312 @@
+"""``/admin``: who may call it, what each action does, and that it bites at ``/verify`` at once."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from gateway_auth.http.appkeys import STORE
+from tests.support import PASSWORD, AppClient, Browser, FakeClock, admin
+
+ROUTES = [
+    ("GET", "/admin/clients"),
+    ("POST", "/admin/clients"),
+    ("GET", "/admin/clients/someone"),
+    ("DELETE", "/admin/clients/someone"),
+    ("PUT", "/admin/clients/someone/suspension"),
+    ("DELETE", "/admin/clients/someone/suspension"),
+    ("DELETE", "/admin/clients/someone/sessions"),
+    ("POST", "/admin/clients/someone/secret"),
+    ("GET", "/admin/stats"),
+]
+
+
+async def create(browser: Browser, **body: object) -> dict[str, object]:
+    response = await browser.request("POST", "/admin/clients", json=body)
+    assert response.status == 201, response.text
+    result: dict[str, object] = response.json()
+    return result
+
+
+async def user(browser: Browser, email: str = "ada@example.com") -> str:
+    client = await create(browser, email=email, password=PASSWORD)
+    return str(client["id"])
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+async def test_every_admin_route_refuses_anonymous_and_non_admin_callers(
+    make_browser: Callable[..., Awaitable[Browser]], method: str, path: str
+) -> None:
+    anonymous = await make_browser()
+    anonymous_answer = await anonymous.request(method, path, json={})
+    member = await anonymous.logged_in("eve@example.com")
+    member_answer = await member.request(method, path, json={})
+
+    assert anonymous_answer.status == 401
+    assert anonymous_answer.json()["type"] == "urn:gateway-auth:problem:unauthenticated"
+    assert member_answer.status == 403
+    assert member_answer.json()["type"] == "urn:gateway-auth:problem:insufficient-scope"
+
+
+@pytest.mark.parametrize(("method", "path"), [r for r in ROUTES if "someone" in r[1]])
+async def test_an_unknown_id_is_404_with_the_problem_shape(
+    http: AppClient, browser: Browser, method: str, path: str
+) -> None:
+    await admin(http, browser)
+
+    response = await browser.request(method, path)
+
+    assert response.status == 404
+    assert response.json() == {
+        "type": "urn:gateway-auth:problem:not-found",
+        "title": "Not found",
+        "status": 404,
+        "detail": "No such client.",
+    }
+
+
+async def test_admins_create_clients_of_any_kind_with_scopes(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+
+    guest = await create(
+        browser, email="g@example.com", password=PASSWORD, kind="guest", scopes=["read"]
+    )
+    response = await browser.request("GET", f"/admin/clients/{guest['id']}")
+
+    assert guest["kind"] == "guest"
+    assert guest["scopes"] == ["read"]
+    assert response.json() == guest
+    assert "password" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "x@example.com", "password": PASSWORD, "kind": "robot"}, "kind"),
+        ({"email": "x@example.com", "password": PASSWORD, "scopes": "admin"}, "scopes"),
+        ({"email": "x@example.com", "password": PASSWORD, "scopes": ["no spaces"]}, "scopes"),
+        ({"email": "x@example.com"}, "password"),
+        ({"email": "x@example.com", "kind": "service", "password": PASSWORD}, "password"),
+        ({"email": "x@example.com", "password": PASSWORD, "suspended": True}, "suspended"),
+    ],
+)
+async def test_bad_creations_name_the_field(
+    http: AppClient, browser: Browser, body: dict[str, object], field: str
+) -> None:
+    await admin(http, browser)
+
+    response = await browser.request("POST", "/admin/clients", json=body)
+
+    assert response.status == 422
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+async def test_self_registration_never_grants_scopes(browser: Browser) -> None:
+    response = await browser.register(scopes=["admin"])
+
+    assert response.status == 422
+    assert response.json()["errors"] == [
+        {"field": "scopes", "message": "are granted by an administrator"}
+    ]
+
+
+async def test_with_registration_closed_admins_still_create_clients(
+    make_client: Callable[..., Awaitable[AppClient]],
+) -> None:
+    http = await make_client(REGISTRATION="closed")
+    browser = Browser(http)
+    await admin(http, browser)
+
+    refused = await Browser(http).register(email="self@example.com")
+    created = await browser.request(
+        "POST", "/admin/clients", json={"email": "new@example.com", "password": PASSWORD}
+    )
+
+    assert refused.status == 403
+    assert created.status == 201
+
+
+async def test_the_list_filters_and_pages_with_a_cursor(
+    http: AppClient, browser: Browser, clock: FakeClock
+) -> None:
+    await admin(http, browser)
+    ids = []
+    for i in range(5):
+        ids.append(await user(browser, f"user{i}@example.com"))
+        clock.advance(seconds=1)
+    await create(browser, email="svc@example.com", kind="service")
+    await browser.request("PUT", f"/admin/clients/{ids[1]}/suspension")
+
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        page = await browser.request("GET", f"/admin/clients?email=USER&limit=2{cursor}")
+        seen += [c["id"] for c in page.json()["clients"]]
+        if page.json()["nextCursor"] is None:
+            break
+        cursor = f"&cursor={page.json()['nextCursor']}"
+    suspended = await browser.request("GET", "/admin/clients?suspended=true")
+    services = await browser.request("GET", "/admin/clients?kind=service")
+
+    assert seen == ids
+    assert [c["id"] for c in suspended.json()["clients"]] == [ids[1]]
+    assert [c["email"] for c in services.json()["clients"]] == ["svc@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=ten", "limit"),
+        ("suspended=maybe", "suspended"),
+        ("kind=robot", "kind"),
+        ("cursor=not-a-cursor", "cursor"),
+        ("cursor=" + base64.urlsafe_b64encode(b'["2026-01-01", "x"]').decode(), "cursor"),
+        ("suspend=true", "suspend"),
+        ("limit=1&limit=2", "limit"),
+    ],
+)
+async def test_bad_list_parameters_name_the_parameter(
+    http: AppClient, browser: Browser, query: str, field: str
+) -> None:
+    await admin(http, browser)
+
+    response = await browser.request("GET", f"/admin/clients?{query}")
+
+    assert response.status == 422
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+async def test_suspension_bites_at_once_persists_and_is_idempotent(
+    http: AppClient, browser: Browser, make_browser: Callable[..., Awaitable[Browser]]
+) -> None:
+    await admin(http, browser)
+    ada_id = await user(browser)
+    ada = Browser(http)
+    await ada.login()
+    bearer = {"Authorization": f"Bearer {ada.access_cookie()}"}
+
+    first = await browser.request(
+        "PUT", f"/admin/clients/{ada_id}/suspension", json={"reason": "chargeback"}
+    )
+    again = await browser.request("PUT", f"/admin/clients/{ada_id}/suspension")
+    verify = await ada.request("GET", "/verify")
+    login = await Browser(http).login()
+    refresh = await ada.request("POST", "/refresh")
+    stored = await http.app[STORE].get_client(ada_id)
+
+    assert first.status == again.status == 200
+    assert again.json()["suspendReason"] == "chargeback"
+    assert again.json()["suspendedAt"] == first.json()["suspendedAt"]
+    assert verify.status == 403
+    assert login.status == 401
+    assert refresh.status == 401
+    assert stored is not None and stored.suspended
+
+    lifted = await browser.request("DELETE", f"/admin/clients/{ada_id}/suspension")
+    lifted_again = await browser.request("DELETE", f"/admin/clients/{ada_id}/suspension")
+
+    assert lifted.status == lifted_again.status == 200
+    assert lifted_again.json()["suspended"] is False
+    assert (await browser.request("GET", "/verify", headers=bearer)).status == 200
+
+
+async def test_a_bad_suspension_reason_is_422(http: AppClient, browser: Browser) -> None:
+    await admin(http, browser)
+    ada_id = await user(browser)
+
+    response = await browser.request(
+        "PUT", f"/admin/clients/{ada_id}/suspension", json={"reason": "x\n" * 10}
+    )
+
+    assert response.status == 422
+    assert response.json()["errors"][0]["field"] == "reason"
+
+
+async def test_revoking_sessions_ends_them_at_verify_at_once(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+    ada_id = await user(browser)
+    ada = Browser(http)
+    await ada.login()
+
+    first = await browser.request("DELETE", f"/admin/clients/{ada_id}/sessions")
+    again = await browser.request("DELETE", f"/admin/clients/{ada_id}/sessions")
+
+    assert first.status == again.status == 204
+    assert (await ada.request("GET", "/verify")).status == 401
+    assert (await ada.request("POST", "/refresh")).status == 401
+
+
+async def test_deleting_is_immediate_idempotent_and_queues_one_event(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+    ada_id = await user(browser)
+    ada = Browser(http)
+    await ada.login()
+
+    first = await browser.request("DELETE", f"/admin/clients/{ada_id}")
+    again = await browser.request("DELETE", f"/admin/clients/{ada_id}")
+    pending = await http.app[STORE].pending_events(10)
+
+    assert first.status == again.status == 204
+    assert (await ada.request("GET", "/verify")).status == 401
+    assert (await browser.request("GET", f"/admin/clients/{ada_id}")).status == 404
+    assert [(p.event.client_id, p.event.kind) for p in pending] == [(ada_id, "user")]
+
+
+async def test_stats_count_clients_sessions_and_the_outbox(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+    ada_id = await user(browser)
+    await create(browser, email="svc@example.com", kind="service")
+    await browser.request("PUT", f"/admin/clients/{ada_id}/suspension")
+    gone = await user(browser, "gone@example.com")
+    await browser.request("DELETE", f"/admin/clients/{gone}")
+
+    response = await browser.request("GET", "/admin/stats")
+
+    assert response.json() == {
+        "clients": {"user": 2, "service": 1, "guest": 0},
+        "suspended": 1,
+        "activeSessions": 1,
+        "outboxBacklog": 1,
+    }
+
+
+async def test_every_admin_action_leaves_an_audit_line_naming_the_actor(
+    http: AppClient, browser: Browser, caplog: pytest.LogCaptureFixture
+) -> None:
+    await admin(http, browser)
+    root_id = (await browser.request("GET", "/me")).json()["id"]
+    caplog.set_level(logging.INFO, logger="gateway_auth.admin")
+    ada_id = await user(browser)
+
+    for method, suffix in [
+        ("PUT", "/suspension"),
+        ("DELETE", "/suspension"),
+        ("DELETE", "/sessions"),
+        ("DELETE", ""),
+    ]:
+        await browser.request(method, f"/admin/clients/{ada_id}{suffix}")
+
+    lines = [r for r in caplog.records if r.getMessage() == "admin_action"]
+    fields = [r.__dict__["gateway_auth_fields"] for r in lines]
+    assert [f["action"] for f in fields] == [
+        "create",
+        "suspend",
+        "unsuspend",
+        "revoke_sessions",
+        "delete",
+    ]
+    assert {f["actor"] for f in fields} == {root_id}
+    assert {f["client_id"] for f in fields} == {ada_id}
