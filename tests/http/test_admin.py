@@ -207,7 +207,8 @@ async def test_suspension_bites_at_once_persists_and_is_idempotent(
     assert verify.status == 403
     assert login.status == 401
     assert refresh.status == 401
-    assert stored is not None and stored.suspended
+    assert stored is not None
+    assert stored.suspended
 
     lifted = await browser.request("DELETE", f"/admin/clients/{ada_id}/suspension")
     lifted_again = await browser.request("DELETE", f"/admin/clients/{ada_id}/suspension")
