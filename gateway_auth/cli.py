@@ -10,6 +10,7 @@ import getpass
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -18,8 +19,8 @@ from typing import TextIO
 from aiohttp import web
 
 from gateway_auth import __version__
-from gateway_auth.accounts import Accounts, NewClient
-from gateway_auth.app import create_app, revocation_bus
+from gateway_auth.accounts import Accounts, CreatedService, NewClient, NewService
+from gateway_auth.app import create_app, event_sink, revocation_bus
 from gateway_auth.clock import system_clock
 from gateway_auth.datadir import ensure_data_dir
 from gateway_auth.errors import (
@@ -34,11 +35,11 @@ from gateway_auth.http.views import client_view
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import configure_logging, log_event
 from gateway_auth.mirror import RevocationMirror
-from gateway_auth.models import Client
+from gateway_auth.models import CLIENT_KINDS, Client
 from gateway_auth.passwords import PasswordHasher
 from gateway_auth.revocations import Revocations
 from gateway_auth.settings import ConfigurationError, Settings
-from gateway_auth.stores.base import ClientQuery
+from gateway_auth.stores.base import ClientQuery, PendingEvent
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
 from gateway_auth.throttle import FailureThrottle
 from gateway_auth.workers import Supervisor
@@ -83,9 +84,16 @@ def _parser() -> argparse.ArgumentParser:
     clients = commands.add_parser("clients", help="manage clients in the store")
     client_commands = clients.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = client_commands.add_parser(
-        "create", help="create a user client (e.g. the first admin)"
+        "create",
+        help="create a client (e.g. the first admin); a service client's secret is printed once",
     )
     create.add_argument("--email", required=True)
+    create.add_argument(
+        "--kind",
+        choices=CLIENT_KINDS,
+        default="user",
+        help="user (default), guest, or service (gets a client secret instead of a password)",
+    )
     create.add_argument(
         "--scope",
         action="append",
@@ -113,6 +121,21 @@ def _parser() -> argparse.ArgumentParser:
     unsuspend = client_commands.add_parser("unsuspend", help="lift a client's suspension")
     unsuspend.add_argument("id")
     unsuspend.set_defaults(run=_clients_unsuspend)
+    delete = client_commands.add_parser(
+        "delete", help="delete a client: refused everywhere at once, deletion event queued"
+    )
+    delete.add_argument("id")
+    delete.set_defaults(run=_clients_delete)
+
+    events = commands.add_parser("events", help="deletion events")
+    event_commands = events.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pending = event_commands.add_parser("list", help="events waiting in the outbox")
+    pending.set_defaults(run=_events_list)
+    tail = event_commands.add_parser("tail", help="print events from the Redis stream as they come")
+    tail.add_argument(
+        "--from-start", action="store_true", help="print the whole stream first, then follow it"
+    )
+    tail.set_defaults(run=_events_tail)
     return parser
 
 
@@ -164,14 +187,29 @@ def _serve_worker(settings: Settings) -> None:
 
 
 def _clients_create(args: argparse.Namespace, settings: Settings) -> int:
+    if args.kind == "service":
+        return _services_create(args, settings)
     password = _read_password(args.password_stdin, sys.stdin)
 
     async def create() -> Client:
         async with _accounts(settings) as accounts:
             new = NewClient(args.email, password, args.first_name, args.last_name)
-            return await accounts.create(new, kind="user", scopes=args.scope)
+            return await accounts.create(new, kind=args.kind, scopes=args.scope)
 
     return _print_client(asyncio.run(create()))
+
+
+def _services_create(args: argparse.Namespace, settings: Settings) -> int:
+    async def create() -> CreatedService:
+        async with _accounts(settings) as accounts:
+            new = NewService(args.email, args.first_name, args.last_name)
+            return await accounts.create_service(new, scopes=args.scope)
+
+    created = asyncio.run(create())
+    view = {**client_view(created.client), "clientSecret": created.secret}
+    print(json.dumps(view, ensure_ascii=False))
+    print("gateway-auth: the client secret is shown only this once", file=sys.stderr)
+    return 0
 
 
 def _clients_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -223,6 +261,62 @@ def _clients_unsuspend(args: argparse.Namespace, settings: Settings) -> int:
             return await revocations.unsuspend_client(args.id)
 
     return _print_client(asyncio.run(unsuspend()))
+
+
+def _clients_delete(args: argparse.Namespace, settings: Settings) -> int:
+    async def delete() -> str:
+        async with _accounts(settings) as accounts:
+            return await accounts.delete(args.id)
+
+    outcome = asyncio.run(delete())
+    if outcome == "unknown":
+        raise ClientNotFound
+    if outcome == "already_deleted":
+        print(f"gateway-auth: client {args.id} was already deleted", file=sys.stderr)
+    elif settings.redis_url is None:
+        print(
+            "gateway-auth: deleted; its event waits in the outbox until GATEWAY_AUTH_REDIS_URL "
+            "is set (gateway-auth events list)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _events_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def pending() -> list[PendingEvent]:
+        async with _store(settings) as store:
+            return await store.pending_events(10_000)
+
+    for entry in asyncio.run(pending()):
+        line = {**entry.event.to_json(), "attempts": entry.attempts}
+        print(json.dumps(line, ensure_ascii=False))
+    return 0
+
+
+def _events_tail(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.redis_url is None:
+        raise ConfigurationError(["events tail reads the Redis stream: set GATEWAY_AUTH_REDIS_URL"])
+
+    async def follow() -> None:
+        sink = event_sink(settings)
+        if sink is None:
+            return
+        # Stop between reads on Ctrl-C or SIGTERM: cancelling a blocked XREAD is not reliable.
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        try:
+            async for event in sink.follow(from_start=args.from_start):
+                if event is not None:
+                    print(event, flush=True)
+                if stop.is_set():
+                    break
+        finally:
+            with contextlib.suppress(StoreUnavailable):
+                await sink.close()
+
+    asyncio.run(follow())
+    return 0
 
 
 def _print_client(client: Client | None) -> int:

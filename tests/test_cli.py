@@ -103,6 +103,53 @@ def test_clients_suspend_and_unsuspend_print_the_client(
     assert after_unsuspend["suspended"] is False
 
 
+def test_clients_create_service_prints_its_secret_once(
+    environ: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        ["clients", "create", "--kind", "service", "--email", "svc@example.com", "--scope", "x"],
+        environ,
+    )
+
+    output = capsys.readouterr()
+    created = json.loads(output.out)
+    assert status == 0
+    assert created["kind"] == "service"
+    assert created["clientSecret"].startswith("gas_")
+    assert "shown only this once" in output.err
+
+
+def test_clients_delete_queues_one_event_that_events_list_shows(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _create(environ, monkeypatch, "--email", "eve@example.com")
+    client_id = json.loads(capsys.readouterr().out)["id"]
+
+    first = main(["clients", "delete", client_id], environ)
+    first_err = capsys.readouterr().err
+    again = main(["clients", "delete", client_id], environ)
+    again_err = capsys.readouterr().err
+    unknown = main(["clients", "delete", "nobody"], environ)
+    unknown_err = capsys.readouterr().err
+    listed = main(["events", "list"], environ)
+    pending = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    assert (first, again, unknown, listed) == (0, 0, 1, 0)
+    assert "waits in the outbox" in first_err
+    assert "already deleted" in again_err
+    assert unknown_err.strip() == "gateway-auth: No such client."
+    assert [(e["clientId"], e["type"], e["attempts"]) for e in pending] == [
+        (client_id, "client-data-deletion-request", 0)
+    ]
+
+
+def test_events_tail_needs_redis(
+    environ: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["events", "tail"], environ) == 2
+    assert "GATEWAY_AUTH_REDIS_URL" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -202,6 +202,9 @@ class EventSink(Protocol):
     async def publish(self, event: DeletionEvent) -> None:
         """Deliver one event; StoreUnavailable when it could not be delivered."""
 
+    def follow(self, *, from_start: bool = False) -> AsyncIterator[str | None]:
+        """Each published event's JSON, live, and None after each quiet second."""
+
     async def close(self) -> None:
         """Release connections."""
 

@@ -90,8 +90,8 @@ class RedisRevocationBus:
         if not built:
             return None
         return MirrorState(
-            frozenset(_text(member) for member in suspended),
-            {_text(member): float(score) for member, score in revoked},
+            frozenset(as_text(member) for member in suspended),
+            {as_text(member): float(score) for member, score in revoked},
         )
 
     async def rebuild(self, read_source: Callable[[], Awaitable[MirrorState]], now: float) -> None:
@@ -101,7 +101,7 @@ class RedisRevocationBus:
         the store read (it is written there first) and is never removed here.
         """
         with translated():
-            before = {_text(member) for member in await self._redis.smembers(SUSPENDED_KEY)}
+            before = {as_text(member) for member in await self._redis.smembers(SUSPENDED_KEY)}
         source = await read_source()
         lifted = before - source.suspended
         revoked = {key: until for key, until in source.revoked.items() if until > now}
@@ -156,5 +156,6 @@ async def _messages(pubsub: PubSub) -> AsyncIterator[Delta | None]:
         yield delta
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text."""
     return value.decode() if isinstance(value, bytes) else value

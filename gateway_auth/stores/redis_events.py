@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Self
+from collections.abc import AsyncIterator
+from typing import Any, Self
 
 import redis.asyncio as aioredis
 
 from gateway_auth.models import DeletionEvent
-from gateway_auth.stores.redis import connect, translated
+from gateway_auth.stores.redis import as_text, connect, translated
 
 STREAM_PREFIX = "gateway-auth:events:"
 # Trimmed only far above any normal backlog: consumers that fall this far behind lose events.
 STREAM_MAXLEN = 1_000_000
+FOLLOW_BLOCK_MS = 1000
 
 
 def stream_key(channel: str) -> str:
@@ -51,6 +53,23 @@ class RedisEventSink:
                 if self._legacy_channel:
                     pipe.publish(self._legacy_channel, event.client_id)
                 await pipe.execute()
+
+    async def follow(self, *, from_start: bool = False) -> AsyncIterator[str | None]:
+        """Each event's JSON as it is appended to the stream (after the existing ones, too,
+        when ``from_start``), and None after each quiet second; StoreUnavailable when Redis
+        goes away."""
+        last = "0" if from_start else "$"
+        while True:
+            with translated():
+                batches: Any = await self._redis.xread(
+                    {self.stream: last}, block=FOLLOW_BLOCK_MS, count=100
+                )
+            if not batches:
+                yield None
+            for _, entries in batches or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    yield as_text(fields.get(b"event", b""))
 
     async def close(self) -> None:
         """Close every connection."""
