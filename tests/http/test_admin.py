@@ -36,6 +36,15 @@ async def user(browser: Browser, email: str = "ada@example.com") -> str:
     return str(client["id"])
 
 
+async def admin_and_ada(http: AppClient, browser: Browser) -> tuple[str, Browser]:
+    """``browser`` logged in as an admin, who creates Ada; Ada logged in in her own browser."""
+    await admin(http, browser)
+    ada_id = await user(browser)
+    ada = Browser(http)
+    assert (await ada.login()).status == 200
+    return ada_id, ada
+
+
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 async def test_every_admin_route_refuses_anonymous_and_non_admin_callers(
     make_browser: Callable[..., Awaitable[Browser]], method: str, path: str
@@ -186,10 +195,7 @@ async def test_bad_list_parameters_name_the_parameter(
 async def test_suspension_bites_at_once_persists_and_is_idempotent(
     http: AppClient, browser: Browser, make_browser: Callable[..., Awaitable[Browser]]
 ) -> None:
-    await admin(http, browser)
-    ada_id = await user(browser)
-    ada = Browser(http)
-    await ada.login()
+    ada_id, ada = await admin_and_ada(http, browser)
     bearer = {"Authorization": f"Bearer {ada.access_cookie()}"}
 
     first = await browser.request(
@@ -233,10 +239,7 @@ async def test_a_bad_suspension_reason_is_422(http: AppClient, browser: Browser)
 async def test_revoking_sessions_ends_them_at_verify_at_once(
     http: AppClient, browser: Browser
 ) -> None:
-    await admin(http, browser)
-    ada_id = await user(browser)
-    ada = Browser(http)
-    await ada.login()
+    ada_id, ada = await admin_and_ada(http, browser)
 
     first = await browser.request("DELETE", f"/admin/clients/{ada_id}/sessions")
     again = await browser.request("DELETE", f"/admin/clients/{ada_id}/sessions")
@@ -249,10 +252,7 @@ async def test_revoking_sessions_ends_them_at_verify_at_once(
 async def test_deleting_is_immediate_idempotent_and_queues_one_event(
     http: AppClient, browser: Browser
 ) -> None:
-    await admin(http, browser)
-    ada_id = await user(browser)
-    ada = Browser(http)
-    await ada.login()
+    ada_id, ada = await admin_and_ada(http, browser)
 
     first = await browser.request("DELETE", f"/admin/clients/{ada_id}")
     again = await browser.request("DELETE", f"/admin/clients/{ada_id}")
