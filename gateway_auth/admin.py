@@ -22,6 +22,7 @@ from gateway_auth.logging import log_event
 from gateway_auth.models import Client, ClientKind, iso
 from gateway_auth.revocations import Revocations
 from gateway_auth.stores.base import ClientQuery, ClientStore, DeletionStore, StoreStats
+from gateway_auth.validation import email_key
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 200
@@ -69,7 +70,7 @@ class Admin:
         query = ClientQuery(
             limit=limit + 1,
             after=decode_cursor(cursor) if cursor else None,
-            email_prefix=found.email_prefix.strip().casefold() if found.email_prefix else None,
+            email_prefix=email_key(found.email_prefix) if found.email_prefix else None,
             suspended=found.suspended,
             kind=found.kind,
         )

@@ -176,9 +176,9 @@ class Sessions:
         """A service client's access token, in a session of its own lifetime, so that revoking
         the client's sessions, suspending or deleting it ends the token at once everywhere."""
         client = await self._clients.get_client(client_id)
-        stored_hash = await self._clients.get_secret_hash(client_id) if client else None
-        if client is None or client.kind != "service":
-            stored_hash = None  # still compare, so timing does not tell ids apart
+        is_service = client is not None and client.kind == "service"
+        stored_hash = await self._clients.get_secret_hash(client_id) if is_service else None
+        # Compared even without a hash, so an unknown id costs what a wrong secret costs.
         if not client_secret_matches(secret, stored_hash) or client is None:
             log_event(log, "client_authentication_failed", known_client=client is not None)
             raise InvalidClient

@@ -11,7 +11,7 @@ from gateway_auth.errors import FieldError, InsufficientScope, ValidationFailed
 from gateway_auth.http.appkeys import ADMIN
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import authenticate
-from gateway_auth.http.views import client_view, json_response
+from gateway_auth.http.views import client_view, json_response, not_cached
 from gateway_auth.models import CLIENT_KINDS, Client, ClientKind
 
 ADMIN_SCOPE = "admin"
@@ -72,7 +72,7 @@ async def create_client(request: web.Request) -> web.Response:
         service = NewService(fields["email"] or "", fields.get("firstName"), fields.get("lastName"))
         created = await admin.create_service(actor, service, scopes=scopes)
         view = {**client_view(created.client), "clientSecret": created.secret}
-        return _no_store(json_response(view, status=201))
+        return not_cached(json_response(view, status=201))
     fields = string_fields(body, required=("email", "password"), optional=names, nullable=names)
     new = NewClient(
         fields["email"] or "",
@@ -89,7 +89,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
     actor = await acting_admin(request)
     client_id = request.match_info["id"]
     secret = await request.app[ADMIN].rotate_secret(actor, client_id)
-    return _no_store(json_response({"clientId": client_id, "clientSecret": secret}))
+    return not_cached(json_response({"clientId": client_id, "clientSecret": secret}))
 
 
 async def suspend(request: web.Request) -> web.Response:
@@ -165,8 +165,3 @@ def _kind_and_scopes(body: dict[str, object]) -> tuple[ClientKind, list[str]]:
 
 def _kind(value: object) -> ClientKind | None:
     return next((kind for kind in CLIENT_KINDS if kind == value), None)
-
-
-def _no_store(response: web.Response) -> web.Response:
-    response.headers["Pragma"] = "no-cache"  # beside Cache-Control: no-store, for old caches
-    return response

@@ -18,7 +18,7 @@ from gateway_auth.errors import (
 from gateway_auth.http.appkeys import SESSIONS
 from gateway_auth.http.bodies import read_body
 from gateway_auth.http.callers import origin
-from gateway_auth.http.views import json_response
+from gateway_auth.http.views import json_response, not_cached
 from gateway_auth.sessions import IssuedSession
 
 
@@ -30,7 +30,7 @@ async def token(request: web.Request) -> web.Response:
     if grant_type == "client_credentials":
         client_id, secret = _client_credentials(request.headers.get(hdrs.AUTHORIZATION), params)
         service = await sessions.client_credentials(client_id, secret, origin(request))
-        return _no_cache(
+        return not_cached(
             json_response(
                 {
                     "access_token": service.access_token,
@@ -50,12 +50,7 @@ async def token(request: web.Request) -> web.Response:
         raise MalformedRequest("grant_type is required.")
     else:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported.")
-    return _no_cache(json_response(_token_response(issued)))
-
-
-def _no_cache(response: web.Response) -> web.Response:
-    response.headers["Pragma"] = "no-cache"  # RFC 6749 section 5.1, beside Cache-Control
-    return response
+    return not_cached(json_response(_token_response(issued)))
 
 
 def _client_credentials(authorization: str | None, params: dict[str, str]) -> tuple[str, str]:

@@ -45,3 +45,10 @@ def json_response(body: object, *, status: int = 200) -> web.Response:
     """``application/json; charset=utf-8``, compact, non-ASCII kept as is."""
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return web.Response(text=text, status=status, content_type="application/json", charset="utf-8")
+
+
+def not_cached(response: web.Response) -> web.Response:
+    """Add ``Pragma: no-cache`` beside ``Cache-Control: no-store`` (RFC 6749 section 5.1), for
+    answers that carry a token or a secret."""
+    response.headers["Pragma"] = "no-cache"
+    return response
