@@ -44,9 +44,9 @@ from gateway_auth.revocations import MirrorSync, Revocations
 from gateway_auth.sessions import SessionPolicy, Sessions
 from gateway_auth.settings import Settings
 from gateway_auth.stores.base import EventSink, RevocationBus, Store
+from gateway_auth.stores.configured import StoreOpener, open_store
 from gateway_auth.stores.redis import RedisRevocationBus
 from gateway_auth.stores.redis_events import RedisEventSink
-from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
 from gateway_auth.throttle import FailureThrottle
 from gateway_auth.tokens import AccessTokens
 from gateway_auth.verify import Verifier
@@ -57,9 +57,16 @@ PRUNE_AFTER = timedelta(days=1)
 
 
 def create_app(
-    settings: Settings, *, clock: Clock = system_clock, hasher_workers: int | None = None
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    hasher_workers: int | None = None,
+    store_opener: StoreOpener = open_store,
 ) -> web.Application:
-    """Build the application; keys are loaded now so key problems stop start-up at once."""
+    """Build the application; keys are loaded now so key problems stop start-up at once.
+
+    ``store_opener`` is how tests run the whole API on another store (the MongoDB emulation).
+    """
     ensure_data_dir(settings.data_dir)
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[http_policy])
     app[SETTINGS] = settings
@@ -75,7 +82,7 @@ def create_app(
     )
     mirror = RevocationMirror(settings.access_token_ttl)
     app[VERIFIER] = Verifier(tokens, mirror, max_staleness=settings.max_staleness.total_seconds())
-    app.cleanup_ctx.append(_backends(tokens, mirror, hasher_workers))
+    app.cleanup_ctx.append(_backends(tokens, mirror, hasher_workers, store_opener))
     app.add_routes(routes(settings.base_path))
     return app
 
@@ -131,11 +138,14 @@ def event_sink(settings: Settings) -> EventSink | None:
 
 
 def _backends(
-    tokens: AccessTokens, mirror: RevocationMirror, hasher_workers: int | None
+    tokens: AccessTokens,
+    mirror: RevocationMirror,
+    hasher_workers: int | None,
+    store_opener: StoreOpener,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def backends(app: web.Application) -> AsyncIterator[None]:
         settings, clock = app[SETTINGS], app[CLOCK]
-        store = await SqliteStore.open(settings.data_dir / DATABASE_FILE)
+        store = await store_opener(settings)
         bus = revocation_bus(settings)
         sink = event_sink(settings)
         hasher = PasswordHasher.from_settings(settings, workers=hasher_workers)
@@ -189,6 +199,7 @@ def _backends(
                 log,
                 "started",
                 data_dir=str(settings.data_dir),
+                store="sqlite" if settings.embedded else "mongodb",
                 hash_workers=hasher.workers,
                 redis=bus is not None,
             )

@@ -39,8 +39,8 @@ from gateway_auth.models import CLIENT_KINDS, Client
 from gateway_auth.passwords import PasswordHasher
 from gateway_auth.revocations import Revocations
 from gateway_auth.settings import ConfigurationError, Settings
-from gateway_auth.stores.base import ClientQuery, PendingEvent
-from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
+from gateway_auth.stores.base import ClientQuery, PendingEvent, Store
+from gateway_auth.stores.configured import open_store
 from gateway_auth.throttle import FailureThrottle
 from gateway_auth.workers import Supervisor
 
@@ -338,8 +338,8 @@ def _read_password(from_stdin: bool, stdin: TextIO) -> str:
 
 
 @asynccontextmanager
-async def _store(settings: Settings) -> AsyncIterator[SqliteStore]:
-    store = await SqliteStore.open(ensure_data_dir(settings.data_dir) / DATABASE_FILE)
+async def _store(settings: Settings) -> AsyncIterator[Store]:
+    store = await open_store(settings)
     try:
         yield store
     finally:
@@ -347,7 +347,7 @@ async def _store(settings: Settings) -> AsyncIterator[SqliteStore]:
 
 
 @asynccontextmanager
-async def _revocations(settings: Settings, store: SqliteStore) -> AsyncIterator[Revocations]:
+async def _revocations(settings: Settings, store: Store) -> AsyncIterator[Revocations]:
     """Changes made here reach running servers: through Redis at once, else within a second."""
     bus = revocation_bus(settings)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +20,8 @@ from gateway_auth.settings_parsing import (
     Secret,
     parse_duration,
 )
+
+_MONGODB_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 __all__ = [
     "PREFIX",
@@ -176,8 +179,13 @@ def _cross_checks(s: Settings) -> list[str]:
 def _backend_checks(s: Settings) -> list[str]:
     problems = []
     if s.mongodb_uri is not None:
+        scheme = urlsplit(s.mongodb_uri.reveal()).scheme
+        if scheme not in ("mongodb", "mongodb+srv"):
+            problems.append(f"{PREFIX}MONGODB_URI: must be a mongodb:// or mongodb+srv:// URI")
+    if not _MONGODB_NAME.fullmatch(s.mongodb_database):
         problems.append(
-            f"{PREFIX}MONGODB_URI: the MongoDB store is not available in this release yet"
+            f"{PREFIX}MONGODB_DATABASE: 1 to 63 letters, digits, '_' or '-' (MongoDB's rules"
+            " forbid most punctuation)"
         )
     if s.redis_url is not None:
         scheme = urlsplit(s.redis_url.reveal()).scheme

@@ -1,0 +1,20 @@
+"""Which store the settings select: MongoDB when ``MONGODB_URI`` is set, else the SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from gateway_auth.datadir import ensure_data_dir
+from gateway_auth.settings import Settings
+from gateway_auth.stores.base import Store
+from gateway_auth.stores.mongo import MongoStore
+from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
+
+StoreOpener = Callable[[Settings], Awaitable[Store]]
+
+
+async def open_store(settings: Settings) -> Store:
+    """Open (and prepare: migrations, indexes) the configured store."""
+    if settings.mongodb_uri is not None:
+        return await MongoStore.open(settings.mongodb_uri.reveal(), settings.mongodb_database)
+    return await SqliteStore.open(ensure_data_dir(settings.data_dir) / DATABASE_FILE)

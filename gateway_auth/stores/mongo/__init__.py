@@ -1,0 +1,13 @@
+"""The production store: MongoDB through pymongo's async API (``AsyncMongoClient``)."""
+
+from __future__ import annotations
+
+from gateway_auth.stores.mongo.clients import MongoClients
+from gateway_auth.stores.mongo.deletions import MongoDeletions
+
+
+class MongoStore(MongoClients, MongoDeletions):
+    """Every store protocol over one MongoDB database."""
+
+
+__all__ = ["MongoStore"]

@@ -1,0 +1,186 @@
+"""Client records in MongoDB: one document per client, ``_id`` = client id.
+
+Every value that came from a caller is matched with ``$eq``, so even a value that is not a string
+(a ``{"$ne": ""}`` smuggled past validation) is compared literally, never run as an operator.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pymongo import ASCENDING, ReturnDocument
+
+from gateway_auth.errors import EmailTaken
+from gateway_auth.models import Client, Credentials
+from gateway_auth.stores.base import ClientQuery, ProfileChanges, Suspension
+from gateway_auth.stores.mongo.database import (
+    Doc,
+    MongoDatabase,
+    loaded,
+    optional_loaded,
+    optional_stored,
+    stored,
+    translated,
+)
+from gateway_auth.validation import email_key
+
+_AFTER = ReturnDocument.AFTER
+
+
+def live(client_id: str) -> Doc:
+    """The filter for a client that is not deleted."""
+    return {"_id": {"$eq": client_id}, "deleted_at": None}
+
+
+class MongoClients(MongoDatabase):
+    """The ClientStore protocol."""
+
+    async def add_client(
+        self, client: Client, password_hash: str | None, *, secret_hash: str | None = None
+    ) -> None:
+        """Insert a client; EmailTaken if the normalised email is in use (even by a client
+        whose deletion event is not published yet)."""
+        async with translated(on_conflict=EmailTaken):
+            await self._clients.insert_one(client_doc(client, password_hash, secret_hash))
+
+    async def get_client(self, client_id: str) -> Client | None:
+        """A live client by id."""
+        async with translated():
+            doc = await self._clients.find_one(live(client_id))
+        return client_from(doc) if doc else None
+
+    async def get_credentials(self, email_key: str) -> Credentials | None:
+        """A live client and its password hash, by normalised email."""
+        async with translated():
+            doc = await self._clients.find_one(
+                {"email_key": {"$eq": email_key}, "deleted_at": None}
+            )
+        return Credentials(client_from(doc), doc.get("password_hash")) if doc else None
+
+    async def get_password_hash(self, client_id: str) -> str | None:
+        """The password hash of a live client."""
+        return await self._field(client_id, "password_hash")
+
+    async def get_secret_hash(self, client_id: str) -> str | None:
+        """The client-secret hash of a live client (service clients have one)."""
+        return await self._field(client_id, "secret_hash")
+
+    async def set_secret_hash(self, client_id: str, secret_hash: str, now: datetime) -> bool:
+        """Replace a live client's secret hash; False if there is no such client."""
+        async with translated():
+            result = await self._clients.update_one(
+                live(client_id), {"$set": {"secret_hash": secret_hash, "updated_at": stored(now)}}
+            )
+        return result.matched_count > 0
+
+    async def set_password_hash(self, client_id: str, password_hash: str, now: datetime) -> None:
+        """Replace a live client's password hash."""
+        async with translated():
+            await self._clients.update_one(
+                live(client_id),
+                {"$set": {"password_hash": password_hash, "updated_at": stored(now)}},
+            )
+
+    async def update_profile(self, client_id: str, changes: ProfileChanges) -> Client | None:
+        """Apply profile changes; EmailTaken on a clash; None if the client is gone."""
+        values: Doc = {str(name): value for name, value in changes.values.items()}
+        if "email" in values:
+            values["email_key"] = email_key(values["email"] or "")
+        values["updated_at"] = stored(changes.updated_at)
+        async with translated(on_conflict=EmailTaken):
+            doc = await self._clients.find_one_and_update(
+                live(client_id), {"$set": values}, return_document=_AFTER
+            )
+        return client_from(doc) if doc else None
+
+    async def set_suspended(self, client_id: str, suspension: Suspension) -> Client | None:
+        """Suspend or restore a live client; repeating it keeps the first timestamp and reason."""
+        change = {
+            "suspended": suspension.suspended,
+            "suspended_at": optional_stored(suspension.suspended_at),
+            "suspend_reason": suspension.reason if suspension.suspended else None,
+            "updated_at": stored(suspension.now),
+        }
+        async with translated():
+            doc = await self._clients.find_one_and_update(
+                {**live(client_id), "suspended": {"$ne": suspension.suspended}},
+                {"$set": change},
+                return_document=_AFTER,
+            )
+            if doc is None:  # already in that state, or no such client
+                doc = await self._clients.find_one(live(client_id))
+        return client_from(doc) if doc else None
+
+    async def list_clients(self, query: ClientQuery) -> list[Client]:
+        """Live clients matching the query, in creation order."""
+        where: Doc = {"deleted_at": None}
+        if query.after is not None:
+            created, last_id = stored(query.after[0]), query.after[1]
+            where["$or"] = [
+                {"created_at": {"$gt": created}},
+                {"created_at": {"$eq": created}, "_id": {"$gt": last_id}},
+            ]
+        if query.email_prefix:
+            where["email_key"] = prefix_range(query.email_prefix)
+        if query.suspended is not None:
+            where["suspended"] = {"$eq": query.suspended}
+        if query.kind is not None:
+            where["kind"] = {"$eq": query.kind}
+        async with translated():
+            cursor = self._clients.find(where).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+            docs = await cursor.limit(query.limit).to_list(None)
+        return [client_from(doc) for doc in docs]
+
+    async def _field(self, client_id: str, name: str) -> str | None:
+        async with translated():
+            doc = await self._clients.find_one(live(client_id), {name: 1})
+        return doc.get(name) if doc else None
+
+
+def prefix_range(prefix: str) -> Doc:
+    """Strings that start with ``prefix``, as an index range rather than a regular expression,
+    so no character of the prefix has a special meaning (MongoDB compares code points, like
+    Python, because UTF-8 preserves their order)."""
+    successor = prefix[:-1] + chr(ord(prefix[-1]) + 1) if ord(prefix[-1]) < 0x10FFFF else None
+    bounds: Doc = {"$gte": prefix}
+    if successor is not None:
+        bounds["$lt"] = successor
+    return bounds
+
+
+def client_doc(client: Client, password_hash: str | None, secret_hash: str | None) -> Doc:
+    """The stored form of a live client."""
+    return {
+        "_id": client.id,
+        "email": client.email,
+        "email_key": email_key(client.email),
+        "kind": client.kind,
+        "scopes": list(client.scopes),
+        "first_name": client.first_name,
+        "last_name": client.last_name,
+        "password_hash": password_hash,
+        "secret_hash": secret_hash,
+        "suspended": client.suspended,
+        "suspended_at": optional_stored(client.suspended_at),
+        "suspend_reason": client.suspend_reason,
+        "created_at": stored(client.created_at),
+        "updated_at": stored(client.updated_at),
+        "deleted_at": None,
+    }
+
+
+def client_from(doc: Doc) -> Client:
+    """The Client a stored document describes."""
+    return Client(
+        id=doc["_id"],
+        email=doc["email"],
+        kind=doc["kind"],
+        scopes=tuple(doc["scopes"]),
+        first_name=doc.get("first_name"),
+        last_name=doc.get("last_name"),
+        suspended=bool(doc["suspended"]),
+        suspended_at=optional_loaded(doc.get("suspended_at")),
+        suspend_reason=doc.get("suspend_reason"),
+        created_at=loaded(doc["created_at"]),
+        updated_at=loaded(doc["updated_at"]),
+    )

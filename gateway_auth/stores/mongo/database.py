@@ -1,0 +1,158 @@
+"""The MongoDB connection: client options, indexes, and driver-error translation.
+
+No multi-document transactions (a standalone ``mongod`` has none): every operation is either one
+atomic single-document write or a sequence ordered so that a crash in between is finished by the
+next attempt (see ``deletions.py``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Self
+from urllib.parse import parse_qsl, urlsplit
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from gateway_auth.errors import GatewayAuthError, StoreUnavailable
+from gateway_auth.logging import log_event
+from gateway_auth.settings import PREFIX, ConfigurationError
+
+log = logging.getLogger(__name__)
+Doc = dict[str, Any]
+
+# An outage answers 503 within a few seconds instead of hanging requests; options given in the
+# URI win, so an operator can tune them there.
+TIMEOUTS_MS = {"serverSelectionTimeoutMS": 3000, "connectTimeoutMS": 3000, "socketTimeoutMS": 5000}
+# How long ended sessions and delivered outbox entries stay before MongoDB's TTL monitor drops
+# them; the hourly prune removes sessions earlier, this is the backstop.
+KEEP_ENDED = timedelta(days=7)
+_IS_DATE = {"$type": "date"}
+
+
+class MongoDatabase:
+    """The collections every store operation uses, and how the client is opened and closed."""
+
+    def __init__(
+        self, db: AsyncDatabase[Doc], close: Callable[[], Awaitable[None] | None] | None = None
+    ) -> None:
+        self._clients: AsyncCollection[Doc] = db["clients"]
+        self._sessions: AsyncCollection[Doc] = db["sessions"]
+        self._outbox: AsyncCollection[Doc] = db["outbox"]
+        self._tombstones: AsyncCollection[Doc] = db["tombstones"]
+        self._db = db
+        self._close = close
+
+    @classmethod
+    async def open(cls, uri: str, database: str) -> Self:
+        """Connect, check that the server answers and create the indexes; ConfigurationError
+        (naming the hosts, never the password) when it cannot."""
+        client: AsyncMongoClient[Doc] = AsyncMongoClient(
+            uri, appname="gateway-auth", tz_aware=True, tzinfo=UTC, **_timeouts(uri)
+        )
+        store = cls(client[database], client.close)
+        try:
+            await store.prepare()
+        except StoreUnavailable:
+            await store.close()
+            raise ConfigurationError(
+                [f"{PREFIX}MONGODB_URI: MongoDB at {_hosts(uri)} did not answer"]
+            ) from None
+        return store
+
+    @classmethod
+    async def on(cls, db: AsyncDatabase[Doc]) -> Self:
+        """A store over a database the caller opened (and closes), with its indexes made."""
+        store = cls(db)
+        await store.prepare()
+        return store
+
+    async def prepare(self) -> None:
+        """Create the indexes (idempotent: the same definitions are a no-op the next time)."""
+        keep = int(KEEP_ENDED.total_seconds())
+        async with translated():
+            await self._db.command("ping")
+            await self._clients.create_index("email_key", unique=True)
+            await self._clients.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
+            await self._clients.create_index(
+                "deleted_at", partialFilterExpression={"deleted_at": _IS_DATE}
+            )
+            await self._clients.create_index(
+                "suspended", partialFilterExpression={"suspended": True}
+            )
+            await self._sessions.create_index("client_id")
+            await self._sessions.create_index(
+                "revoked_at", partialFilterExpression={"revoked_at": _IS_DATE}
+            )
+            await self._sessions.create_index("expires_at")
+            await self._sessions.create_index("absolute_expires_at", expireAfterSeconds=keep)
+            await self._outbox.create_index("client_id", unique=True)
+            await self._outbox.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
+            await self._outbox.create_index("delivered_at", expireAfterSeconds=keep)
+            await self._tombstones.create_index("deleted_at")
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the server answers."""
+        async with translated():
+            await self._db.command("ping")
+
+    async def close(self) -> None:
+        """Close the client this store opened."""
+        if self._close is not None:
+            closing = self._close()
+            if inspect.isawaitable(closing):
+                await closing
+
+
+@asynccontextmanager
+async def translated(on_conflict: type[GatewayAuthError] | None = None) -> AsyncIterator[None]:
+    """Driver errors become domain errors; the driver's message goes only to the log."""
+    try:
+        yield
+    except DuplicateKeyError as exc:
+        if on_conflict is None:
+            log_event(log, "store_error", level=logging.ERROR, error=repr(exc))
+            raise StoreUnavailable from None
+        raise on_conflict from None
+    except PyMongoError as exc:
+        log_event(log, "store_error", level=logging.ERROR, error=repr(exc))
+        raise StoreUnavailable from None
+
+
+def stored(moment: datetime) -> datetime:
+    """``moment`` truncated to the millisecond, as BSON keeps it, so values round-trip."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def optional_stored(moment: datetime | None) -> datetime | None:
+    """``stored`` that lets None through."""
+    return None if moment is None else stored(moment)
+
+
+def loaded(moment: datetime) -> datetime:
+    """A stored datetime as an aware UTC value (drivers and the emulation differ in tzinfo)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def optional_loaded(moment: datetime | None) -> datetime | None:
+    """``loaded`` that lets None through."""
+    return None if moment is None else loaded(moment)
+
+
+def _timeouts(uri: str) -> dict[str, Any]:
+    given = {name.lower() for name, _ in parse_qsl(urlsplit(uri).query)}
+    return {name: ms for name, ms in TIMEOUTS_MS.items() if name.lower() not in given}
+
+
+def _hosts(uri: str) -> str:
+    """The URI's host list without credentials or options, for messages."""
+    netloc = urlsplit(uri).netloc
+    return netloc.rpartition("@")[2] or "(no host)"

@@ -1,0 +1,183 @@
+"""Sessions and refresh-token rotation in MongoDB: one document per session.
+
+The hashes a session's refresh token had before are kept in the session document itself
+(``rotated``), so rotating is one atomic single-document update and needs no transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pymongo import DESCENDING, ReturnDocument
+
+from gateway_auth.models import Session
+from gateway_auth.stores.base import Rotation, RotationResult
+from gateway_auth.stores.mongo.database import (
+    Doc,
+    MongoDatabase,
+    loaded,
+    optional_loaded,
+    optional_stored,
+    stored,
+    translated,
+)
+
+# Rotated hashes kept per session for reuse detection (RFC 9700 4.14.2): about ten days of
+# refreshes every fifteen minutes. An older one presented again is refused as unknown instead.
+ROTATED_KEPT = 1000
+
+
+def active(now: datetime) -> Doc:
+    """The filter for sessions that are neither revoked nor past either limit."""
+    moment = stored(now)
+    return {
+        "revoked_at": None,
+        "expires_at": {"$gt": moment},
+        "absolute_expires_at": {"$gt": moment},
+    }
+
+
+class MongoSessions(MongoDatabase):
+    """The SessionStore protocol."""
+
+    async def add_session(self, session: Session, refresh_hash: str) -> None:
+        """Insert a new session."""
+        async with translated():
+            await self._sessions.insert_one(session_doc(session, refresh_hash, []))
+
+    async def get_session(self, session_id: str) -> Session | None:
+        """A session by id, revoked or not."""
+        async with translated():
+            doc = await self._sessions.find_one({"_id": {"$eq": session_id}}, {"rotated": 0})
+        return session_from(doc) if doc else None
+
+    async def rotate_refresh_token(self, rotation: Rotation) -> RotationResult:
+        """Swap the hash only while it is current: the conditional update decides every race."""
+        now = stored(rotation.now)
+        async with translated():
+            doc = await self._sessions.find_one_and_update(
+                {
+                    "_id": {"$eq": rotation.session_id},
+                    "refresh_hash": {"$eq": rotation.presented_hash},
+                    **active(now),
+                },
+                {
+                    "$set": {
+                        "refresh_hash": rotation.new_hash,
+                        "last_used_at": now,
+                        "expires_at": stored(rotation.expires_at),
+                    },
+                    "$push": {
+                        "rotated": {
+                            "$each": [{"hash": rotation.presented_hash, "at": now}],
+                            "$slice": -ROTATED_KEPT,
+                        }
+                    },
+                },
+                projection={"rotated": 0},
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is not None:
+                return RotationResult("rotated", session=session_from(doc))
+            earlier = await self._sessions.find_one(
+                {
+                    "_id": {"$eq": rotation.session_id},
+                    "rotated.hash": {"$eq": rotation.presented_hash},
+                },
+                {"rotated": 1},
+            )
+        if earlier is not None:
+            at = next(r["at"] for r in earlier["rotated"] if r["hash"] == rotation.presented_hash)
+            return RotationResult("reused", rotated_at=loaded(at))
+        return RotationResult("invalid")
+
+    async def list_sessions(self, client_id: str, now: datetime) -> list[Session]:
+        """The client's active sessions, most recently used first."""
+        async with translated():
+            cursor = self._sessions.find(
+                {"client_id": {"$eq": client_id}, **active(now)}, {"rotated": 0}
+            ).sort([("last_used_at", DESCENDING), ("_id", 1)])
+            docs = await cursor.to_list(None)
+        return [session_from(doc) for doc in docs]
+
+    async def revoke_session(self, session_id: str, now: datetime) -> bool:
+        """Mark one session revoked (idempotent); False if it does not exist."""
+        async with translated():
+            result = await self._sessions.update_one(
+                {"_id": {"$eq": session_id}, "revoked_at": None},
+                {"$set": {"revoked_at": stored(now)}},
+            )
+            if result.matched_count:
+                return True
+            return await self._sessions.count_documents({"_id": {"$eq": session_id}}) > 0
+
+    async def revoke_client_sessions(
+        self, client_id: str, now: datetime, *, keep: str | None = None
+    ) -> list[str]:
+        """Revoke the client's active sessions except ``keep``; the ids revoked."""
+        return await self._revoke_sessions(client_id, now, keep)
+
+    async def prune_sessions(self, before: datetime) -> int:
+        """Delete sessions that expired or were revoked before ``before``."""
+        cutoff = stored(before)
+        async with translated():
+            result = await self._sessions.delete_many(
+                {
+                    "$or": [
+                        {"expires_at": {"$lt": cutoff}},
+                        {"absolute_expires_at": {"$lt": cutoff}},
+                        {"revoked_at": {"$lt": cutoff}},
+                    ]
+                }
+            )
+        return result.deleted_count
+
+    async def _revoke_sessions(self, client_id: str, now: datetime, keep: str | None) -> list[str]:
+        """Revoke one by one, each conditionally, so the ids returned are exactly those this
+        call revoked even when another instance revokes some of them at the same time."""
+        moment = stored(now)
+        revoked = []
+        async with translated():
+            cursor = self._sessions.find(
+                {"client_id": {"$eq": client_id}, "revoked_at": None, "_id": {"$ne": keep}},
+                {"_id": 1},
+            )
+            for doc in await cursor.to_list(None):
+                result = await self._sessions.update_one(
+                    {"_id": doc["_id"], "revoked_at": None}, {"$set": {"revoked_at": moment}}
+                )
+                if result.modified_count:
+                    revoked.append(doc["_id"])
+        return revoked
+
+
+def session_doc(session: Session, refresh_hash: str, rotated: list[Doc]) -> Doc:
+    """The stored form of a session."""
+    return {
+        "_id": session.id,
+        "client_id": session.client_id,
+        "refresh_hash": refresh_hash,
+        "created_at": stored(session.created_at),
+        "last_used_at": stored(session.last_used_at),
+        "expires_at": stored(session.expires_at),
+        "absolute_expires_at": stored(session.absolute_expires_at),
+        "user_agent": session.user_agent,
+        "ip": session.ip,
+        "revoked_at": optional_stored(session.revoked_at),
+        "rotated": rotated,
+    }
+
+
+def session_from(doc: Doc) -> Session:
+    """The Session a stored document describes."""
+    return Session(
+        id=doc["_id"],
+        client_id=doc["client_id"],
+        created_at=loaded(doc["created_at"]),
+        last_used_at=loaded(doc["last_used_at"]),
+        expires_at=loaded(doc["expires_at"]),
+        absolute_expires_at=loaded(doc["absolute_expires_at"]),
+        user_agent=doc["user_agent"],
+        ip=doc["ip"],
+        revoked_at=optional_loaded(doc.get("revoked_at")),
+    )

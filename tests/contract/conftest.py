@@ -1,0 +1,23 @@
+"""The ``store`` fixture: each contract test runs once per store in ``tests.backends.STORES``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from gateway_auth.settings import Settings
+from gateway_auth.stores.base import Store
+from tests.backends import STORES, store_opener
+
+
+@pytest.fixture(params=STORES)
+async def store(
+    request: pytest.FixtureRequest, make_settings: Callable[..., Settings]
+) -> AsyncIterator[Store]:
+    async with store_opener(request.param) as opener:
+        store = await opener(make_settings())
+        try:
+            yield store
+        finally:
+            await store.close()
