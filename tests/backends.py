@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-import pytest
 from mongomock_motor import AsyncMongoMockClient
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import AutoReconnect
 
 from gateway_auth.settings import Settings
 from gateway_auth.stores.base import Store
@@ -20,26 +20,36 @@ from gateway_auth.stores.configured import StoreOpener, open_store
 from gateway_auth.stores.mongo import MongoStore
 
 MONGODB_URI = os.environ.get("GATEWAY_AUTH_TEST_MONGODB_URI", "")
-STORES = [
-    "sqlite",
-    "mongo-emulated",
-    pytest.param(
-        "mongo",
-        marks=pytest.mark.skipif(
-            not MONGODB_URI,
-            reason="no real mongod: set GATEWAY_AUTH_TEST_MONGODB_URI=mongodb://… to run these",
-        ),
-    ),
-]
+# A real mongod joins only when configured; the session header says which stores run.
+STORES = ["sqlite", "mongo-emulated", *(["mongo"] if MONGODB_URI else [])]
+
+
+def stores_header() -> str:
+    """One line for pytest's header: which stores the contract and API suites run on."""
+    if MONGODB_URI:
+        return f"stores: {', '.join(STORES)} (a real mongod from GATEWAY_AUTH_TEST_MONGODB_URI)"
+    return (
+        f"stores: {', '.join(STORES)}; no real mongod"
+        " (set GATEWAY_AUTH_TEST_MONGODB_URI=mongodb://… to add one)"
+    )
 
 
 @asynccontextmanager
 async def store_opener(kind: str) -> AsyncIterator[StoreOpener]:
-    """How ``create_app`` (or a test) opens a store of ``kind``; what it made is removed after."""
+    """How ``create_app`` (or a test) opens a store of ``kind``. Every store one opener opens
+    shares its data, as instances sharing one file or one database do; closing a store cuts
+    its connection, so later calls fail as after an outage. What it made is removed after."""
     if kind == "sqlite":
         yield open_store
     elif kind == "mongo-emulated":
-        yield _emulated
+        emulation: Any = AsyncMongoMockClient(tz_aware=True)
+
+        async def emulated(settings: Settings) -> Store:
+            link = _Link()
+            database = link.wrap(emulation[settings.mongodb_database])
+            return await MongoStore.on(cast(AsyncDatabase[dict[str, Any]], database), link.cut)
+
+        yield emulated
     else:
         name = f"gateway_auth_test_{secrets.token_hex(6)}"
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGODB_URI)
@@ -54,7 +64,33 @@ async def store_opener(kind: str) -> AsyncIterator[StoreOpener]:
             await client.close()
 
 
-async def _emulated(settings: Settings) -> Store:
-    """A fresh in-memory emulation per call (closing the store leaves it to the collector)."""
-    database = AsyncMongoMockClient(tz_aware=True)[settings.mongodb_database]
-    return await MongoStore.on(cast(AsyncDatabase[dict[str, Any]], database))
+class _Link:
+    """The emulation runs in-process and cannot lose its connection; this switch makes every
+    call through one store fail with the driver's own error once that store is closed."""
+
+    def __init__(self) -> None:
+        self.up = True
+
+    def cut(self) -> None:
+        self.up = False
+
+    def wrap(self, target: Any) -> Any:
+        link = self
+
+        class Proxy:
+            def __getitem__(self, name: str) -> Any:
+                return link.wrap(target[name])
+
+            def __getattr__(self, name: str) -> Any:
+                attribute = getattr(target, name)
+                if not callable(attribute):
+                    return attribute
+
+                def call(*args: Any, **kwargs: Any) -> Any:
+                    if not link.up:
+                        raise AutoReconnect("connection closed")
+                    return attribute(*args, **kwargs)
+
+                return call
+
+        return Proxy()

@@ -1,4 +1,5 @@
-"""Fixtures: the real app on a real SQLite file, an injected clock, and a cookie-keeping browser."""
+"""Fixtures: the real app on real SQLite files (tests/http: on every store), an injected clock,
+and a cookie-keeping browser."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from gateway_auth.app import create_app
 from gateway_auth.settings import Settings
+from gateway_auth.stores.configured import StoreOpener, open_store
+from tests.backends import stores_header
 from tests.support import AppClient, Browser, FakeClock, RedisServer
 
 
@@ -34,14 +37,28 @@ def make_settings(data_dir: Path) -> Callable[..., Settings]:
     return make
 
 
+def pytest_report_header() -> str:
+    return stores_header()
+
+
+@pytest.fixture
+def store_opener() -> StoreOpener:
+    """How apps under test open their store; tests/http runs on every store instead."""
+    return open_store
+
+
 @pytest.fixture
 def make_client(
     aiohttp_client: Callable[..., Awaitable[AppClient]],
     make_settings: Callable[..., Settings],
     clock: FakeClock,
+    store_opener: StoreOpener,
 ) -> Callable[..., Awaitable[AppClient]]:
     async def make(**env: str) -> AppClient:
-        return await aiohttp_client(create_app(make_settings(**env), clock=clock, hasher_workers=1))
+        app = create_app(
+            make_settings(**env), clock=clock, hasher_workers=1, store_opener=store_opener
+        )
+        return await aiohttp_client(app)
 
     return make
 

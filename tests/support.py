@@ -22,11 +22,12 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from gateway_auth.accounts import NewClient
-from gateway_auth.http.appkeys import ACCOUNTS
+from gateway_auth.http.appkeys import ACCOUNTS, CLOCK, STORE
+from gateway_auth.stores.base import Suspension
 
 PASSWORD = "correct horse battery staple"
 # Text that must never reach a caller: bcrypt hashes, tracebacks, driver and library messages.
-LEAKS = ("$2b$", "$2a$", "Traceback", "sqlite", "aiosqlite", 'File "', "Error:")
+LEAKS = ("$2b$", "$2a$", "Traceback", "sqlite", "pymongo", "E11000", 'File "', "Error:")
 
 AppClient = TestClient[Any, Any]
 
@@ -102,6 +103,11 @@ class Browser:
 
     def refresh_cookie(self) -> str:
         return next(m.value for m in self.cookies.values() if m.key.endswith("_refresh"))
+
+
+async def store_suspends(http: AppClient, client_id: str) -> None:
+    """Set the suspended flag in the store only, as another instance's write would land."""
+    await http.app[STORE].set_suspended(client_id, Suspension(True, http.app[CLOCK]()))
 
 
 async def admin(http: AppClient, browser: Browser) -> Browser:

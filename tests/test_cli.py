@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -15,8 +16,11 @@ from pathlib import Path
 import pytest
 
 from gateway_auth.cli import main
+from gateway_auth.http.appkeys import SETTINGS
 from tests.support import (
     PASSWORD,
+    AppClient,
+    Browser,
     require_binary,
     server_environment,
     server_output,
@@ -378,3 +382,21 @@ def test_clients_create_refuses_two_different_entries(
     assert output == ""
     main(["clients", "list", "--json"], {"GATEWAY_AUTH_DATA_DIR": str(tmp_path / "data")})
     assert capsys.readouterr().out == ""  # nothing was created
+
+
+async def test_a_cli_suspension_reaches_a_running_embedded_server_within_a_second(
+    http: AppClient, browser: Browser
+) -> None:
+    await browser.logged_in()
+    client_id = (await browser.request("GET", "/verify")).headers["X-Auth-User-Id"]
+    environ = {"GATEWAY_AUTH_DATA_DIR": str(http.app[SETTINGS].data_dir)}
+
+    status = await asyncio.to_thread(main, ["clients", "suspend", client_id], environ)
+
+    assert status == 0
+    for _ in range(30):
+        if (await browser.request("GET", "/verify")).status == 403:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the suspension made by the CLI was not enforced within 3 s")

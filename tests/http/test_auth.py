@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
-from tests.support import PASSWORD, Browser
+from tests.support import PASSWORD, Browser, store_suspends
 
 PROBLEM = "application/problem+json"
 
@@ -214,16 +212,10 @@ async def test_a_failed_form_login_from_a_browser_goes_back_to_the_login_page(
     assert response.set_cookies == []
 
 
-async def _suspend(data_dir: Path, email: str) -> None:
-    # No admin API yet (a later issue); the flag lives in the store, so set it there.
-    with sqlite3.connect(data_dir / "gateway-auth.db") as db:
-        db.execute("UPDATE clients SET suspended = 1 WHERE email = ?", (email,))
-
-
-async def test_every_login_failure_gets_the_same_401(browser: Browser, data_dir: Path) -> None:
+async def test_every_login_failure_gets_the_same_401(browser: Browser) -> None:
     await browser.register()
-    await browser.register(email="sus@example.com")
-    await _suspend(data_dir, "sus@example.com")
+    suspended_id = (await browser.register(email="sus@example.com")).json()["id"]
+    await store_suspends(browser.http, suspended_id)
 
     unknown = await browser.login(email="nobody@example.com")
     wrong = await browser.login(password="wrong password!")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
-from tests.support import Browser, FakeClock
+from tests.support import Browser, FakeClock, store_suspends
 
 REFRESH = "__Secure-gateway_auth_refresh"
 ACCESS = "__Host-gateway_auth"
@@ -166,11 +164,10 @@ async def test_logout_without_a_session_is_still_204(browser: Browser) -> None:
     assert response.cookie(ACCESS)["max-age"] == "0"
 
 
-async def test_refresh_is_refused_for_a_suspended_client(browser: Browser, data_dir: Path) -> None:
+async def test_refresh_is_refused_for_a_suspended_client(browser: Browser) -> None:
     await browser.logged_in()
     access = browser.access_cookie()
-    with sqlite3.connect(data_dir / "gateway-auth.db") as db:
-        db.execute("UPDATE clients SET suspended = 1")
+    await store_suspends(browser.http, (await browser.request("GET", "/me")).json()["id"])
 
     assert (await browser.request("POST", "/refresh")).status == 401
     me = await browser.http.get("/me", headers={"Cookie": f"{ACCESS}={access}"})

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from pathlib import Path
-
 import pytest
 
+from gateway_auth.http.appkeys import STORE
 from tests.support import PASSWORD, Browser
 
 ACCESS = "__Host-gateway_auth"
@@ -219,9 +216,7 @@ async def test_deleting_all_sessions_logs_out_everywhere(browser: Browser) -> No
         assert (await browser.http.get("/me", headers=headers)).status == 401
 
 
-async def test_delete_me_removes_the_account_and_queues_one_event(
-    browser: Browser, data_dir: Path
-) -> None:
+async def test_delete_me_removes_the_account_and_queues_one_event(browser: Browser) -> None:
     await browser.logged_in()
     me = (await browser.request("GET", "/me")).json()
     access = browser.access_cookie()
@@ -232,23 +227,18 @@ async def test_delete_me_removes_the_account_and_queues_one_event(
     assert response.cookie(ACCESS)["max-age"] == "0"
     assert (await browser.http.get("/me", headers={"Cookie": f"{ACCESS}={access}"})).status == 401
     assert (await browser.login()).status == 401
-    with sqlite3.connect(data_dir / "gateway-auth.db") as db:
-        rows = db.execute("SELECT payload FROM outbox").fetchall()
-        client = db.execute(
-            "SELECT first_name, password_hash, deleted_at FROM clients WHERE id = ?", (me["id"],)
-        ).fetchone()
-    assert len(rows) == 1
-    event = json.loads(rows[0][0])
+    store = browser.http.app[STORE]
+    pending = await store.pending_events(10)
+    assert len(pending) == 1
+    event = pending[0].event.to_json()
     assert set(event) == {"type", "version", "id", "clientId", "kind", "occurredAt"}
     assert event["type"] == "client-data-deletion-request"
     assert event["version"] == 1
     assert event["clientId"] == me["id"]
     assert event["kind"] == "user"
     assert event["occurredAt"] == "2026-11-20T12:00:00.000Z"
-    first_name, password_hash, deleted_at = client
-    assert first_name is None  # personal data scrubbed at once
-    assert password_hash is None
-    assert deleted_at is not None
+    assert await store.get_client(me["id"]) is None
+    assert await store.get_password_hash(me["id"]) is None  # scrubbed at once
 
 
 async def test_me_routes_answer_405_with_allow(browser: Browser) -> None:

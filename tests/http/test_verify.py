@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 import pytest
 
-from gateway_auth import cli
-from gateway_auth.http.appkeys import REVOCATIONS, SETTINGS, STORE
+from gateway_auth.http.appkeys import CLOCK, REVOCATIONS, SETTINGS, STORE
+from gateway_auth.stores.base import Suspension
+from gateway_auth.stores.configured import StoreOpener
 from gateway_auth.verify import IDENTITY_HEADERS
 from tests.support import PASSWORD, AppClient, Browser, FakeClock, admin
 
@@ -218,22 +219,24 @@ async def test_a_deleted_client_is_refused_at_once(http: AppClient, browser: Bro
 
 
 async def test_a_suspension_written_by_another_process_applies_within_about_a_second(
-    http: AppClient, browser: Browser
+    http: AppClient, browser: Browser, store_opener: StoreOpener
 ) -> None:
     await browser.logged_in()
     client_id = (await browser.request("GET", "/verify")).headers["X-Auth-User-Id"]
-    environ = {"GATEWAY_AUTH_DATA_DIR": str(http.app[SETTINGS].data_dir)}
 
-    # The CLI is another process's worth of writer: its own connection to the same file.
-    status = await asyncio.to_thread(cli.main, ["clients", "suspend", client_id], environ)
-    assert status == 0
+    # Another instance's worth of writer: its own connection to the same file or database.
+    other = await store_opener(http.app[SETTINGS])
+    try:
+        await other.set_suspended(client_id, Suspension(True, http.app[CLOCK]()))
+    finally:
+        await other.close()
 
     for _ in range(30):
         if (await browser.request("GET", "/verify")).status == 403:
             break
         await asyncio.sleep(0.1)
     else:
-        pytest.fail("the suspension made by the CLI was not enforced within 3 s")
+        pytest.fail("the suspension written by another instance was not enforced within 3 s")
 
 
 async def test_without_its_source_the_mirror_serves_then_fails_closed(

@@ -67,9 +67,12 @@ class MongoDatabase:
         return store
 
     @classmethod
-    async def on(cls, db: AsyncDatabase[Doc]) -> Self:
-        """A store over a database the caller opened (and closes), with its indexes made."""
-        store = cls(db)
+    async def on(
+        cls, db: AsyncDatabase[Doc], close: Callable[[], Awaitable[None] | None] | None = None
+    ) -> Self:
+        """A store over a database the caller opened, with its indexes made; ``close`` is what
+        closing the store does (nothing by default: the caller owns the client)."""
+        store = cls(db, close)
         await store.prepare()
         return store
 
