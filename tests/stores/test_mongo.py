@@ -1,0 +1,105 @@
+"""What only the MongoDB store does: its indexes, literal matching, and failing fast with the
+real driver when no server answers (the contract suite covers the behaviour it shares)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from mongomock_motor import AsyncMongoMockClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from gateway_auth.settings import ConfigurationError
+from gateway_auth.stores.mongo import MongoStore
+from tests.records import a_client, a_session
+from tests.support import free_port, server_environment
+
+
+@pytest.fixture
+def emulation() -> Any:
+    return AsyncMongoMockClient(tz_aware=True)["gateway_auth"]
+
+
+@pytest.fixture
+async def store(emulation: Any) -> AsyncIterator[MongoStore]:
+    store = await MongoStore.on(cast(AsyncDatabase[dict[str, Any]], emulation))
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[int]:
+    """A port that accepts connections and never answers, like a hung server."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield listener.getsockname()[1]
+
+
+async def test_indexes_are_made_at_start_and_again_without_harm(
+    store: MongoStore, emulation: Any
+) -> None:
+    await MongoStore.on(emulation)  # a second instance starting: same definitions, no error
+
+    clients = await emulation["clients"].index_information()
+    sessions = await emulation["sessions"].index_information()
+    outbox = await emulation["outbox"].index_information()
+    assert clients["email_key_1"]["unique"] is True
+    assert sessions["client_id_1"]["key"] == [("client_id", 1)]
+    week = 7 * 24 * 3600
+    assert sessions["absolute_expires_at_1"]["expireAfterSeconds"] == week
+    assert outbox["delivered_at_1"]["expireAfterSeconds"] == week
+    assert outbox["client_id_1"]["unique"] is True
+
+
+async def test_an_operator_object_is_matched_literally_never_run(store: MongoStore) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_session(a_session(), "h0")
+    operator: Any = {"$ne": ""}
+
+    assert await store.get_credentials(operator) is None
+    assert await store.get_client(operator) is None
+    assert await store.get_password_hash(operator) is None
+    assert await store.list_sessions(operator, a_session().created_at) == []
+    assert await store.revoke_client_sessions(operator, a_session().created_at) == []
+
+
+async def test_a_hung_server_fails_start_up_within_a_few_seconds(black_hole: int) -> None:
+    uri = f"mongodb://ada:hunter2-secret@127.0.0.1:{black_hole}/?directConnection=true"
+    started = time.monotonic()
+
+    with pytest.raises(ConfigurationError) as refused:
+        await MongoStore.open(uri, "gateway_auth")
+
+    assert time.monotonic() - started < 10  # default timeouts: 3 s to connect and select
+    message = str(refused.value)
+    assert f"MongoDB at 127.0.0.1:{black_hole} did not answer" in message
+    assert "hunter2" not in message
+
+
+def test_serve_on_an_unreachable_mongodb_exits_with_a_clear_message(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens: connections are refused at once
+    uri = f"mongodb://ada:hunter2-secret@127.0.0.1:{port}/?serverSelectionTimeoutMS=300"
+    environment = server_environment(
+        MONGODB_URI=uri, JWT_SECRET="x" * 32, DATA_DIR=str(tmp_path / "data")
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway_auth", "serve"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert f"GATEWAY_AUTH_MONGODB_URI: MongoDB at 127.0.0.1:{port} did not answer" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
