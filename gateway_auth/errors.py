@@ -179,3 +179,10 @@ class StoreUnavailable(GatewayAuthError):
     """The account store cannot be reached or failed; details go to the log, never the caller."""
 
     default_message = "The account store is unavailable; retry shortly."
+
+
+class InvalidExport(GatewayAuthError):
+    """An import file that is not a complete, well-formed export (command line only)."""
+
+    def __init__(self, line: int, problem: str) -> None:
+        super().__init__(f"line {line}: {problem}")

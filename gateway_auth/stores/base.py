@@ -6,7 +6,7 @@ Backends translate their driver's errors into domain errors (``EmailTaken``,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,6 +89,36 @@ class RotationResult:
     outcome: Literal["rotated", "reused", "invalid"]
     session: Session | None = None
     rotated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRecord:
+    """A client exactly as stored, hashes and deletion included, for moving between stores."""
+
+    client: Client
+    password_hash: str | None
+    secret_hash: str | None
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A session as stored, with the hashes its refresh token had before (for reuse checks)."""
+
+    session: Session
+    refresh_hash: str
+    rotated: tuple[tuple[str, datetime], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """What stays of a purged client: its id is never reused."""
+
+    client_id: str
+    deleted_at: datetime
+
+
+Record = ClientRecord | SessionRecord | PendingEvent | Tombstone
 
 
 class ClientStore(Protocol):
@@ -179,6 +209,18 @@ class DeletionStore(Protocol):
         """Counts of clients, suspensions, active sessions and the outbox backlog."""
 
 
+class TransferStore(Protocol):
+    """Everything a store holds, out and in, so an installation can move to another store."""
+
+    def export_records(self) -> AsyncIterator[Record]:
+        """Every client (deleted ones too), then every session, every pending outbox entry and
+        every tombstone; clients come first so an import can check references."""
+
+    async def import_records(self, records: Sequence[Record]) -> None:
+        """Insert each record, replacing one with the same id (so a re-run after an interruption
+        finishes the job); EmailTaken when a client's email belongs to another id."""
+
+
 class RevocationSource(Protocol):
     """What the revocation mirror is loaded from."""
 
@@ -186,7 +228,7 @@ class RevocationSource(Protocol):
         """Suspended clients, and sessions revoked or clients deleted since ``since``."""
 
 
-class Store(ClientStore, SessionStore, DeletionStore, RevocationSource, Protocol):
+class Store(ClientStore, SessionStore, DeletionStore, TransferStore, RevocationSource, Protocol):
     """A complete backend, as the app wires it; services take only the slices they use."""
 
     async def ping(self) -> None:

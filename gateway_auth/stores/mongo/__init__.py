@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from gateway_auth.stores.mongo.clients import MongoClients
 from gateway_auth.stores.mongo.deletions import MongoDeletions
+from gateway_auth.stores.mongo.transfer import MongoTransfer
 
 
-class MongoStore(MongoClients, MongoDeletions):
+class MongoStore(MongoClients, MongoDeletions, MongoTransfer):
     """Every store protocol over one MongoDB database."""
 
 

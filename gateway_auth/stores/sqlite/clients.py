@@ -52,14 +52,14 @@ class SqliteClients(SqliteDatabase):
         row = await self._fetch_one(
             "SELECT * FROM clients WHERE id = ? AND deleted_at IS NULL", (client_id,)
         )
-        return _client(row) if row else None
+        return client_from_row(row) if row else None
 
     async def get_credentials(self, email_key: str) -> Credentials | None:
         """A live client and its password hash, by normalised email."""
         row = await self._fetch_one(
             "SELECT * FROM clients WHERE email_key = ? AND deleted_at IS NULL", (email_key,)
         )
-        return Credentials(_client(row), row["password_hash"]) if row else None
+        return Credentials(client_from_row(row), row["password_hash"]) if row else None
 
     async def get_password_hash(self, client_id: str) -> str | None:
         """The password hash of a live client."""
@@ -111,7 +111,7 @@ class SqliteClients(SqliteDatabase):
             ) as cursor,
         ):
             row = await cursor.fetchone()
-        return _client(row) if row else None
+        return client_from_row(row) if row else None
 
     async def set_suspended(self, client_id: str, suspension: Suspension) -> Client | None:
         """Suspend or restore a live client; repeating it keeps the first timestamp and reason."""
@@ -133,7 +133,7 @@ class SqliteClients(SqliteDatabase):
                 "SELECT * FROM clients WHERE id = ? AND deleted_at IS NULL", (client_id,)
             ) as cursor:
                 row = await cursor.fetchone()
-        return _client(row) if row else None
+        return client_from_row(row) if row else None
 
     async def list_clients(self, query: ClientQuery) -> list[Client]:
         """Live clients matching the query, in creation order."""
@@ -156,7 +156,7 @@ class SqliteClients(SqliteDatabase):
         rows = await self._fetch_all(
             sql + " ORDER BY created_at, id LIMIT ?", (*params, query.limit)
         )
-        return [_client(row) for row in rows]
+        return [client_from_row(row) for row in rows]
 
 
 def _like_prefix(prefix: str) -> str:
@@ -164,7 +164,7 @@ def _like_prefix(prefix: str) -> str:
     return escaped + "%"
 
 
-def _client(row: sqlite3.Row) -> Client:
+def client_from_row(row: sqlite3.Row) -> Client:
     return Client(
         id=row["id"],
         email=row["email"],

@@ -79,6 +79,16 @@ class SqliteDatabase:
                 raise
             await self._db.execute("COMMIT")
 
+    @asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One read transaction: a consistent view that does not block writers (WAL)."""
+        async with self._lock, _translated(None):
+            await self._db.execute("BEGIN")
+            try:
+                yield self._db
+            finally:
+                await self._db.execute("ROLLBACK")
+
     async def _fetch_one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         async with self._lock, _translated(None), self._db.execute(sql, tuple(params)) as cursor:
             return await cursor.fetchone()

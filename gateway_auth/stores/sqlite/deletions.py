@@ -46,7 +46,7 @@ class SqliteDeletions(SqliteDatabase):
             "SELECT payload, attempts, created_at FROM outbox ORDER BY created_at, id LIMIT ?",
             (limit,),
         )
-        return [_pending(row) for row in rows]
+        return [pending_from_row(row) for row in rows]
 
     async def claim_events(
         self, now: datetime, lease_until: datetime, limit: int
@@ -61,7 +61,7 @@ class SqliteDeletions(SqliteDatabase):
                 (ms(lease_until), ms(now), limit),
             )
             rows = list(await cursor.fetchall())
-        return sorted(map(_pending, rows), key=lambda p: (p.created_at, p.event.id))
+        return sorted(map(pending_from_row, rows), key=lambda p: (p.created_at, p.event.id))
 
     async def release_events(self, event_ids: list[str]) -> None:
         """End the leases on these entries, so the next attempt need not wait for them."""
@@ -133,6 +133,6 @@ class SqliteDeletions(SqliteDatabase):
         )
 
 
-def _pending(row: sqlite3.Row) -> PendingEvent:
+def pending_from_row(row: sqlite3.Row) -> PendingEvent:
     event = DeletionEvent.from_json(json.loads(row["payload"]))
     return PendingEvent(event, row["attempts"], dt(row["created_at"]))

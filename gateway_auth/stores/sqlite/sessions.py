@@ -38,7 +38,7 @@ class SqliteSessions(SqliteDatabase):
     async def get_session(self, session_id: str) -> Session | None:
         """A session by id, revoked or not."""
         row = await self._fetch_one("SELECT * FROM sessions WHERE id = ?", (session_id,))
-        return _session(row) if row else None
+        return session_from_row(row) if row else None
 
     async def rotate_refresh_token(self, rotation: Rotation) -> RotationResult:
         """Swap the hash only while it is current: the conditional UPDATE decides every race."""
@@ -65,7 +65,7 @@ class SqliteSessions(SqliteDatabase):
                     " VALUES (?, ?, ?)",
                     (rotation.presented_hash, rotation.session_id, now),
                 )
-                return RotationResult("rotated", session=_session(row))
+                return RotationResult("rotated", session=session_from_row(row))
             async with db.execute(
                 "SELECT rotated_at FROM rotated_refresh_tokens WHERE hash = ? AND session_id = ?",
                 (rotation.presented_hash, rotation.session_id),
@@ -82,7 +82,7 @@ class SqliteSessions(SqliteDatabase):
             " AND expires_at > ? AND absolute_expires_at > ? ORDER BY last_used_at DESC, id",
             (client_id, ms(now), ms(now)),
         )
-        return [_session(row) for row in rows]
+        return [session_from_row(row) for row in rows]
 
     async def revoke_session(self, session_id: str, now: datetime) -> bool:
         """Mark one session revoked (idempotent); False if it does not exist."""
@@ -124,7 +124,7 @@ async def revoke_sessions(
         return [row["id"] for row in await cursor.fetchall()]
 
 
-def _session(row: sqlite3.Row) -> Session:
+def session_from_row(row: sqlite3.Row) -> Session:
     return Session(
         id=row["id"],
         client_id=row["client_id"],

@@ -1,0 +1,77 @@
+"""Export and import of everything the MongoDB store holds (``gateway-auth export`` / ``import``).
+
+Without a multi-document snapshot, a client created during an export may appear without its
+sessions or the reverse; ``transfer.export_to`` drops sessions whose client it has not seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from pymongo import ASCENDING
+
+from gateway_auth.errors import EmailTaken
+from gateway_auth.stores.base import ClientRecord, PendingEvent, Record, SessionRecord, Tombstone
+from gateway_auth.stores.mongo.clients import client_doc, client_from
+from gateway_auth.stores.mongo.database import (
+    MongoDatabase,
+    loaded,
+    optional_loaded,
+    optional_stored,
+    stored,
+    translated,
+)
+from gateway_auth.stores.mongo.deletions import outbox_doc, pending_from
+from gateway_auth.stores.mongo.sessions import ROTATED_KEPT, session_doc, session_from
+
+_BY_CREATION = [("created_at", ASCENDING), ("_id", ASCENDING)]
+
+
+class MongoTransfer(MongoDatabase):
+    """The TransferStore protocol."""
+
+    async def export_records(self) -> AsyncIterator[Record]:
+        """Every record, collection by collection (clients first)."""
+        async with translated():
+            async for doc in self._clients.find().sort(_BY_CREATION):
+                yield ClientRecord(
+                    client_from(doc),
+                    doc.get("password_hash"),
+                    doc.get("secret_hash"),
+                    optional_loaded(doc.get("deleted_at")),
+                )
+            async for doc in self._sessions.find().sort(_BY_CREATION):
+                rotated = tuple((r["hash"], loaded(r["at"])) for r in doc.get("rotated", []))
+                yield SessionRecord(session_from(doc), doc["refresh_hash"], rotated)
+            async for doc in self._outbox.find({"delivered_at": None}).sort(_BY_CREATION):
+                yield pending_from(doc)
+            async for doc in self._tombstones.find().sort([("deleted_at", 1), ("_id", 1)]):
+                yield Tombstone(doc["_id"], loaded(doc["deleted_at"]))
+
+    async def import_records(self, records: Sequence[Record]) -> None:
+        """Replace-or-insert each record by id; EmailTaken on an email owned by another id."""
+        async with translated(on_conflict=EmailTaken):
+            for record in records:
+                await self._import(record)
+
+    async def _import(self, record: Record) -> None:
+        match record:
+            case ClientRecord(client=client):
+                doc = client_doc(client, record.password_hash, record.secret_hash)
+                doc["deleted_at"] = optional_stored(record.deleted_at)
+                await self._clients.replace_one({"_id": client.id}, doc, upsert=True)
+            case SessionRecord(session=session):
+                rotated = [
+                    {"hash": hash_, "at": stored(at)}
+                    for hash_, at in record.rotated[-ROTATED_KEPT:]
+                ]
+                doc = session_doc(session, record.refresh_hash, rotated)
+                await self._sessions.replace_one({"_id": session.id}, doc, upsert=True)
+            case PendingEvent(event=event):
+                await self._outbox.replace_one({"_id": event.id}, outbox_doc(record), upsert=True)
+            case Tombstone():
+                await self._tombstones.update_one(
+                    {"_id": record.client_id},
+                    {"$setOnInsert": {"deleted_at": stored(record.deleted_at)}},
+                    upsert=True,
+                )

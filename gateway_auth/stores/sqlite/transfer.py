@@ -1,0 +1,137 @@
+"""Export and import of everything the SQLite store holds (``gateway-auth export`` / ``import``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+import aiosqlite
+
+from gateway_auth.errors import EmailTaken
+from gateway_auth.stores.base import (
+    ClientRecord,
+    PendingEvent,
+    Record,
+    SessionRecord,
+    Tombstone,
+)
+from gateway_auth.stores.sqlite.clients import client_from_row
+from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt, optional_ms
+from gateway_auth.stores.sqlite.deletions import pending_from_row
+from gateway_auth.stores.sqlite.sessions import session_from_row
+from gateway_auth.validation import email_key
+
+_CLIENT_COLUMNS = (
+    "id, email, email_key, kind, scopes, first_name, last_name, password_hash, secret_hash,"
+    " suspended, suspended_at, suspend_reason, created_at, updated_at, deleted_at"
+)
+_SESSION_COLUMNS = (
+    "id, client_id, refresh_hash, created_at, last_used_at, expires_at, absolute_expires_at,"
+    " user_agent, ip, revoked_at"
+)
+
+
+class SqliteTransfer(SqliteDatabase):
+    """The TransferStore protocol."""
+
+    async def export_records(self) -> AsyncIterator[Record]:
+        """Every record, from one consistent snapshot of the file."""
+        async with self._snapshot() as db:
+            async with db.execute("SELECT * FROM clients ORDER BY created_at, id") as rows:
+                async for row in rows:
+                    yield ClientRecord(
+                        client_from_row(row),
+                        row["password_hash"],
+                        row["secret_hash"],
+                        optional_dt(row["deleted_at"]),
+                    )
+            async with db.execute("SELECT * FROM sessions ORDER BY created_at, id") as rows:
+                async for row in rows:
+                    rotated = await _rotated(db, row["id"])
+                    yield SessionRecord(session_from_row(row), row["refresh_hash"], rotated)
+            async with db.execute("SELECT * FROM outbox ORDER BY created_at, id") as rows:
+                async for row in rows:
+                    yield pending_from_row(row)
+            async with db.execute("SELECT * FROM tombstones ORDER BY deleted_at, id") as rows:
+                async for row in rows:
+                    yield Tombstone(row["id"], dt(row["deleted_at"]))
+
+    async def import_records(self, records: Sequence[Record]) -> None:
+        """Upsert every record in one transaction; EmailTaken on an email owned by another id."""
+        async with self._transaction(on_conflict=EmailTaken) as db:
+            for record in records:
+                await _import(db, record)
+
+
+async def _rotated(db: aiosqlite.Connection, session_id: str) -> tuple[tuple[str, datetime], ...]:
+    async with db.execute(
+        "SELECT hash, rotated_at FROM rotated_refresh_tokens WHERE session_id = ?"
+        " ORDER BY rotated_at, hash",
+        (session_id,),
+    ) as rows:
+        return tuple((row["hash"], dt(row["rotated_at"])) for row in await rows.fetchall())
+
+
+async def _import(db: aiosqlite.Connection, record: Record) -> None:
+    match record:
+        case ClientRecord(client=c):
+            values: tuple[object, ...] = (
+                c.id,
+                c.email,
+                email_key(c.email),
+                c.kind,
+                json.dumps(c.scopes),
+                c.first_name,
+                c.last_name,
+                record.password_hash,
+                record.secret_hash,
+                int(c.suspended),
+                optional_ms(c.suspended_at),
+                c.suspend_reason,
+                ms(c.created_at),
+                ms(c.updated_at),
+                optional_ms(record.deleted_at),
+            )
+            await db.execute(_upsert("clients", _CLIENT_COLUMNS), values)
+        case SessionRecord(session=s):
+            values = (
+                s.id,
+                s.client_id,
+                record.refresh_hash,
+                ms(s.created_at),
+                ms(s.last_used_at),
+                ms(s.expires_at),
+                ms(s.absolute_expires_at),
+                s.user_agent,
+                s.ip,
+                optional_ms(s.revoked_at),
+            )
+            await db.execute(_upsert("sessions", _SESSION_COLUMNS), values)
+            await db.executemany(
+                "INSERT OR REPLACE INTO rotated_refresh_tokens (hash, session_id, rotated_at)"
+                " VALUES (?, ?, ?)",
+                [(hash_, s.id, ms(at)) for hash_, at in record.rotated],
+            )
+        case PendingEvent(event=e):
+            values = (e.id, e.client_id, json.dumps(e.to_json()), ms(record.created_at))
+            columns = "id, client_id, payload, created_at, attempts"
+            await db.execute(_upsert("outbox", columns), (*values, record.attempts))
+        case Tombstone():
+            await db.execute(
+                "INSERT OR IGNORE INTO tombstones (id, deleted_at) VALUES (?, ?)",
+                (record.client_id, ms(record.deleted_at)),
+            )
+
+
+def _upsert(table: str, columns: str) -> str:
+    """INSERT … ON CONFLICT (id) DO UPDATE: unlike REPLACE it never deletes a row that clashes
+    on another unique column (that is an error) nor cascades to the row's sessions."""
+    names = [name.strip() for name in columns.split(",")]
+    marks = ", ".join("?" * len(names))
+    updates = ", ".join(f"{name} = excluded.{name}" for name in names if name != "id")
+    # Table and column names are the fixed constants above, never input.
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
+        f" ON CONFLICT (id) DO UPDATE SET {updates}"
+    )

@@ -1,0 +1,283 @@
+"""Moving an installation between stores: ``gateway-auth export`` writes every record as JSON
+Lines, ``gateway-auth import`` checks a whole file before it writes anything, then upserts.
+
+The first line is a header ``{"format": "gateway-auth-export", "version": 1, ...}``; every other
+line is one record with a ``type`` of ``client``, ``session``, ``outbox`` or ``tombstone``.
+Password, refresh-token and client-secret hashes travel as stored, so clients keep their
+passwords and sessions; the file is as sensitive as the store itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, TextIO, TypeVar
+
+from gateway_auth.errors import InvalidExport
+from gateway_auth.models import CLIENT_KINDS, Client, DeletionEvent, Session, iso
+from gateway_auth.stores.base import (
+    ClientRecord,
+    PendingEvent,
+    Record,
+    SessionRecord,
+    Tombstone,
+    TransferStore,
+)
+
+FORMAT, VERSION = "gateway-auth-export", 1
+IMPORT_BATCH = 500
+T = TypeVar("T")
+
+
+async def export_to(store: TransferStore, out: TextIO, now: datetime) -> Counter[str]:
+    """Write the header and every record; how many of each type were written.
+
+    A session or outbox entry whose client the export has not seen (it was created after the
+    clients were read, on a store without snapshots) is left out, so the file always imports.
+    """
+    out.write(_line({"format": FORMAT, "version": VERSION, "exportedAt": iso(now)}))
+    clients: set[str] = set()
+    written: Counter[str] = Counter()
+    async for record in store.export_records():
+        if isinstance(record, ClientRecord):
+            clients.add(record.client.id)
+        elif isinstance(record, SessionRecord) and record.session.client_id not in clients:
+            written["skipped"] += 1
+            continue
+        kind, payload = encode(record)
+        out.write(_line({"type": kind, **payload}))
+        written[kind] += 1
+    return written
+
+
+async def import_into(store: TransferStore, lines: Iterable[str]) -> Counter[str]:
+    """Check every line, then write every record (in batches); how many of each type."""
+    records = read_export(lines)
+    for start in range(0, len(records), IMPORT_BATCH):
+        await store.import_records(records[start : start + IMPORT_BATCH])
+    return Counter(encode(record)[0] for record in records)
+
+
+def read_export(lines: Iterable[str]) -> list[Record]:
+    """Every record of an export file, or InvalidExport naming the first bad line."""
+    records: list[Record] = []
+    clients: set[str] = set()
+    number = 0
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        fields = _Fields(number, _object(number, text))
+        if number == 1:
+            _check_header(fields)
+            continue
+        record = _decode(fields)
+        if isinstance(record, ClientRecord):
+            clients.add(record.client.id)
+        elif isinstance(record, SessionRecord) and record.session.client_id not in clients:
+            raise InvalidExport(
+                number, f"session {record.session.id} belongs to a client not in the file"
+            )
+        records.append(record)
+    if number == 0:
+        raise InvalidExport(1, "the file is empty; expected a gateway-auth export")
+    return records
+
+
+def encode(record: Record) -> tuple[str, dict[str, Any]]:
+    """A record's type and JSON fields."""
+    match record:
+        case ClientRecord(client=c):
+            return "client", {
+                "id": c.id,
+                "email": c.email,
+                "kind": c.kind,
+                "scopes": list(c.scopes),
+                "firstName": c.first_name,
+                "lastName": c.last_name,
+                "suspended": c.suspended,
+                "suspendedAt": _iso(c.suspended_at),
+                "suspendReason": c.suspend_reason,
+                "createdAt": iso(c.created_at),
+                "updatedAt": iso(c.updated_at),
+                "deletedAt": _iso(record.deleted_at),
+                "passwordHash": record.password_hash,
+                "secretHash": record.secret_hash,
+            }
+        case SessionRecord(session=s):
+            return "session", {
+                "id": s.id,
+                "clientId": s.client_id,
+                "createdAt": iso(s.created_at),
+                "lastUsedAt": iso(s.last_used_at),
+                "expiresAt": iso(s.expires_at),
+                "absoluteExpiresAt": iso(s.absolute_expires_at),
+                "userAgent": s.user_agent,
+                "ip": s.ip,
+                "revokedAt": _iso(s.revoked_at),
+                "refreshHash": record.refresh_hash,
+                "rotated": [{"hash": h, "at": iso(at)} for h, at in record.rotated],
+            }
+        case PendingEvent():
+            return "outbox", {
+                "event": record.event.to_json(),
+                "attempts": record.attempts,
+                "createdAt": iso(record.created_at),
+            }
+        case Tombstone():
+            return "tombstone", {"id": record.client_id, "deletedAt": iso(record.deleted_at)}
+
+
+def _decode(f: _Fields) -> Record:
+    kind = f.text("type")
+    if kind == "client":
+        f.only(
+            "type", "id", "email", "kind", "scopes", "firstName", "lastName", "suspended",
+            "suspendedAt", "suspendReason", "createdAt", "updatedAt", "deletedAt",
+            "passwordHash", "secretHash",
+        )  # fmt: skip
+        client_kind = f.text("kind")
+        if client_kind not in CLIENT_KINDS:
+            raise f.problem(f"kind must be one of {', '.join(CLIENT_KINDS)}")
+        client = Client(
+            id=f.text("id"),
+            email=f.text("email"),
+            kind=client_kind,
+            scopes=tuple(f.each("scopes", str, "strings")),
+            first_name=f.optional("firstName", str),
+            last_name=f.optional("lastName", str),
+            suspended=f.value("suspended", bool),
+            suspended_at=f.optional_moment("suspendedAt"),
+            suspend_reason=f.optional("suspendReason", str),
+            created_at=f.moment("createdAt"),
+            updated_at=f.moment("updatedAt"),
+        )
+        return ClientRecord(
+            client,
+            f.optional("passwordHash", str),
+            f.optional("secretHash", str),
+            f.optional_moment("deletedAt"),
+        )
+    if kind == "session":
+        f.only(
+            "type", "id", "clientId", "createdAt", "lastUsedAt", "expiresAt",
+            "absoluteExpiresAt", "userAgent", "ip", "revokedAt", "refreshHash", "rotated",
+        )  # fmt: skip
+        session = Session(
+            id=f.text("id"),
+            client_id=f.text("clientId"),
+            created_at=f.moment("createdAt"),
+            last_used_at=f.moment("lastUsedAt"),
+            expires_at=f.moment("expiresAt"),
+            absolute_expires_at=f.moment("absoluteExpiresAt"),
+            user_agent=f.value("userAgent", str),
+            ip=f.value("ip", str),
+            revoked_at=f.optional_moment("revokedAt"),
+        )
+        rotated = tuple(
+            (f.nested(entry).text("hash"), f.nested(entry).moment("at"))
+            for entry in f.each("rotated", dict, "objects with hash and at")
+        )
+        return SessionRecord(session, f.text("refreshHash"), rotated)
+    if kind == "outbox":
+        f.only("type", "event", "attempts", "createdAt")
+        event = f.nested(f.value("event", dict))
+        event.only("type", "version", "id", "clientId", "kind", "occurredAt")
+        if event.values.get("type") != "client-data-deletion-request":
+            raise f.problem("event is not a client-data-deletion-request event")
+        event_kind = event.text("kind")
+        if event_kind not in CLIENT_KINDS or event.values.get("version") != 1:
+            raise f.problem("event has an unknown kind or version")
+        parsed = DeletionEvent(
+            event.text("id"), event.text("clientId"), event_kind, event.moment("occurredAt")
+        )
+        return PendingEvent(parsed, f.value("attempts", int), f.moment("createdAt"))
+    if kind == "tombstone":
+        f.only("type", "id", "deletedAt")
+        return Tombstone(f.text("id"), f.moment("deletedAt"))
+    raise f.problem("type must be client, session, outbox or tombstone")
+
+
+def _check_header(f: _Fields) -> None:
+    if f.values.get("format") != FORMAT:
+        raise f.problem(f'not a gateway-auth export (the first line has no "format": "{FORMAT}")')
+    if f.values.get("version") != VERSION:
+        raise f.problem(f"export version {f.values.get('version')!r}; this release reads {VERSION}")
+
+
+class _Fields:
+    """Typed access to one line's fields; every failure names the line and the field."""
+
+    def __init__(self, line: int, values: Mapping[str, Any]) -> None:
+        self.line, self.values = line, values
+
+    def problem(self, message: str) -> InvalidExport:
+        return InvalidExport(self.line, message)
+
+    def nested(self, values: Mapping[str, Any]) -> _Fields:
+        return _Fields(self.line, values)
+
+    def only(self, *names: str) -> None:
+        unknown = sorted(set(self.values) - set(names))
+        if unknown:
+            raise self.problem(f"unknown field {unknown[0]}")
+
+    def value(self, name: str, kind: type[T]) -> T:
+        value = self.values.get(name)
+        # bool is an int in Python; an attempts count of true is still wrong.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.problem(f"{name} must be a {kind.__name__}")
+        return value
+
+    def optional(self, name: str, kind: type[T]) -> T | None:
+        return None if self.values.get(name) is None else self.value(name, kind)
+
+    def text(self, name: str) -> str:
+        value = self.value(name, str)
+        if not value:
+            raise self.problem(f"{name} must not be empty")
+        return value
+
+    def each(self, name: str, kind: type[T], described: str) -> list[T]:
+        values = self.value(name, list)
+        if not all(isinstance(item, kind) for item in values):
+            raise self.problem(f"{name} must be a list of {described}")
+        return values
+
+    def optional_moment(self, name: str) -> datetime | None:
+        return None if self.values.get(name) is None else self.moment(name)
+
+    def moment(self, name: str) -> datetime:
+        raw = self.value(name, str)
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise self.problem(f"{name} must be an RFC 3339 time") from None
+        if parsed.tzinfo is None:
+            raise self.problem(f"{name} must carry a time zone")
+        return parsed
+
+
+def _object(line: int, text: str) -> dict[str, Any]:
+    def refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        names = [name for name, _ in pairs]
+        if len(names) != len(set(names)):
+            raise InvalidExport(line, "a field appears twice")
+        return dict(pairs)
+
+    try:
+        value = json.loads(text, object_pairs_hook=refuse_duplicates)
+    except ValueError:
+        raise InvalidExport(line, "not valid JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidExport(line, "not a JSON object")
+    return value
+
+
+def _line(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else iso(moment)
