@@ -400,3 +400,42 @@ async def test_a_cli_suspension_reaches_a_running_embedded_server_within_a_secon
         await asyncio.sleep(0.1)
     else:
         pytest.fail("the suspension made by the CLI was not enforced within 3 s")
+
+
+def test_the_readme_move_commands_work_as_pasted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The block moves to MongoDB, which cannot run here; everything else runs as written, with
+    # the import going into a second SQLite directory instead and without the final serve.
+    port, process = start_server(tmp_path)
+    try:
+        _run_readme("walkthrough", port, tmp_path)
+    finally:
+        stop_server(process)
+    gateway_auth = f"{sys.executable} -m gateway_auth"
+    script = (
+        _readme_block("move")
+        .replace(
+            "export GATEWAY_AUTH_MONGODB_URI='mongodb://localhost:27017'",
+            "export GATEWAY_AUTH_DATA_DIR=moved",
+        )
+        .replace(".venv/bin/gateway-auth serve\n", "")
+        .replace(".venv/bin/gateway-auth", gateway_auth)
+    )
+    assert "gateway_auth serve" not in script
+    env = server_environment()
+
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "imported 1 client, 1 session, 0 pending events, 0 tombstones" in result.stderr
+    moved = main(["clients", "list", "--json"], {"GATEWAY_AUTH_DATA_DIR": str(tmp_path / "moved")})
+    assert moved == 0
