@@ -103,3 +103,18 @@ def test_serve_on_an_unreachable_mongodb_exits_with_a_clear_message(tmp_path: Pa
     assert f"GATEWAY_AUTH_MONGODB_URI: MongoDB at 127.0.0.1:{port} did not answer" in done.stderr
     assert "hunter2" not in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "mongodb://ada:hunter2-secret@127.0.0.1:notaport/",
+        "mongodb://ada:hunter2-secret@127.0.0.1/?serverSelectionTimeoutMS=soon",
+    ],
+)
+async def test_a_malformed_uri_is_a_configuration_problem_without_the_password(uri: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        await MongoStore.open(uri, "gateway_auth")
+
+    assert refused.value.problems[0].startswith("GATEWAY_AUTH_MONGODB_URI: ")
+    assert "hunter2" not in str(refused.value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from gateway_auth.errors import GatewayAuthError, StoreUnavailable
 from gateway_auth.logging import log_event
@@ -53,17 +54,26 @@ class MongoDatabase:
     async def open(cls, uri: str, database: str) -> Self:
         """Connect, check that the server answers and create the indexes; ConfigurationError
         (naming the hosts, never the password) when it cannot."""
-        client: AsyncMongoClient[Doc] = AsyncMongoClient(
-            uri, appname="gateway-auth", tz_aware=True, tzinfo=UTC, **_timeouts(uri)
-        )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # the driver only warns of an option it ignores
+                client: AsyncMongoClient[Doc] = AsyncMongoClient(
+                    uri, appname="gateway-auth", tz_aware=True, tzinfo=UTC, **_timeouts(uri)
+                )
+        except (PyMongoError, ValueError, Warning) as exc:  # a malformed URI or option
+            problem = _redacted(str(exc), uri)
+            raise ConfigurationError([f"{PREFIX}MONGODB_URI: {problem}"]) from None
         store = cls(client[database], client.close)
         try:
-            await store.prepare()
-        except StoreUnavailable:
+            await store.create_indexes()
+        except PyMongoError as exc:
             await store.close()
-            raise ConfigurationError(
-                [f"{PREFIX}MONGODB_URI: MongoDB at {_hosts(uri)} did not answer"]
-            ) from None
+            if isinstance(exc, OperationFailure):  # reached, but refused (credentials, rights)
+                reason = _redacted(str((exc.details or {}).get("errmsg", exc)), uri)
+                problem = f"MongoDB at {_hosts(uri)} refused: {reason}"
+            else:
+                problem = f"MongoDB at {_hosts(uri)} did not answer"
+            raise ConfigurationError([f"{PREFIX}MONGODB_URI: {problem}"]) from None
         return store
 
     @classmethod
@@ -77,28 +87,30 @@ class MongoDatabase:
         return store
 
     async def prepare(self) -> None:
+        """``create_indexes`` with driver errors translated."""
+        async with translated():
+            await self.create_indexes()
+
+    async def create_indexes(self) -> None:
         """Create the indexes (idempotent: the same definitions are a no-op the next time)."""
         keep = int(KEEP_ENDED.total_seconds())
-        async with translated():
-            await self._db.command("ping")
-            await self._clients.create_index("email_key", unique=True)
-            await self._clients.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
-            await self._clients.create_index(
-                "deleted_at", partialFilterExpression={"deleted_at": _IS_DATE}
-            )
-            await self._clients.create_index(
-                "suspended", partialFilterExpression={"suspended": True}
-            )
-            await self._sessions.create_index("client_id")
-            await self._sessions.create_index(
-                "revoked_at", partialFilterExpression={"revoked_at": _IS_DATE}
-            )
-            await self._sessions.create_index("expires_at")
-            await self._sessions.create_index("absolute_expires_at", expireAfterSeconds=keep)
-            await self._outbox.create_index("client_id", unique=True)
-            await self._outbox.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
-            await self._outbox.create_index("delivered_at", expireAfterSeconds=keep)
-            await self._tombstones.create_index("deleted_at")
+        await self._db.command("ping")
+        await self._clients.create_index("email_key", unique=True)
+        await self._clients.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
+        await self._clients.create_index(
+            "deleted_at", partialFilterExpression={"deleted_at": _IS_DATE}
+        )
+        await self._clients.create_index("suspended", partialFilterExpression={"suspended": True})
+        await self._sessions.create_index("client_id")
+        await self._sessions.create_index(
+            "revoked_at", partialFilterExpression={"revoked_at": _IS_DATE}
+        )
+        await self._sessions.create_index("expires_at")
+        await self._sessions.create_index("absolute_expires_at", expireAfterSeconds=keep)
+        await self._outbox.create_index("client_id", unique=True)
+        await self._outbox.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
+        await self._outbox.create_index("delivered_at", expireAfterSeconds=keep)
+        await self._tombstones.create_index("deleted_at")
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the server answers."""
@@ -153,6 +165,12 @@ def optional_loaded(moment: datetime | None) -> datetime | None:
 def _timeouts(uri: str) -> dict[str, Any]:
     given = {name.lower() for name, _ in parse_qsl(urlsplit(uri).query)}
     return {name: ms for name, ms in TIMEOUTS_MS.items() if name.lower() not in given}
+
+
+def _redacted(message: str, uri: str) -> str:
+    """A driver message with the URI's password (if any) blotted out."""
+    password = urlsplit(uri).password
+    return message.replace(password, "***") if password else message
 
 
 def _hosts(uri: str) -> str:
