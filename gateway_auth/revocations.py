@@ -229,7 +229,9 @@ class MirrorSync:
         async for delta in deltas:
             if delta is not None:
                 mirror.apply(delta)
-            elif not self._rebuild:  # live and complete: nothing was missed since the resync
+            # A delta shows the channel is live as well as a quiet second does: with changes
+            # arriving more often than once a second there would be no quiet second at all.
+            if not self._rebuild:  # live and complete: nothing was missed since the resync
                 mirror.mark_fresh(time.monotonic())
 
 

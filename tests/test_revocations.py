@@ -170,6 +170,29 @@ async def test_a_redis_restarted_empty_is_rebuilt_not_believed(
     await client.aclose()
 
 
+async def test_changes_arriving_faster_than_once_a_second_keep_the_mirror_fresh(
+    store: SqliteStore,
+    clock: FakeClock,
+    redis_server: RedisServer,
+    make_instance: Callable[[str | None], Instance],
+) -> None:
+    # A busy cluster never has a quiet second on the channel: each delta must count as proof
+    # that the subscription is live, or the mirror ages out between resyncs (every 5 s).
+    await add_client(store, clock, "c1")
+    writer = make_instance(redis_server.url)
+    reader = await running(make_instance(redis_server.url))
+    await eventually(lambda: health_is(reader, "ok"), within=5)
+
+    oldest = 0.0
+    for _ in range(12):  # 3.6 s of changes every 0.3 s, well past a 2 s staleness limit
+        await writer.revocations.suspend_client("c1")
+        await writer.revocations.unsuspend_client("c1")
+        await asyncio.sleep(0.3)
+        oldest = max(oldest, reader.mirror.age(time.monotonic()) or 99.0)
+
+    assert oldest < 1.0
+
+
 async def test_with_redis_down_the_mirror_keeps_its_state_and_ages(
     store: SqliteStore,
     clock: FakeClock,
