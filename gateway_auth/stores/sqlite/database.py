@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from gateway_auth.stores.sqlite.schema import migrate
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WAL_SWITCH_SECONDS = 5.0
 
 
 class SqliteDatabase:
@@ -42,8 +44,8 @@ class SqliteDatabase:
             raise ConfigurationError([f"cannot open the database {path}: {exc}"]) from None
         db.row_factory = sqlite3.Row
         try:
+            await _enable_wal(db)
             for pragma in (
-                "journal_mode=WAL",
                 "synchronous=FULL",
                 "foreign_keys=ON",
                 "busy_timeout=5000",
@@ -96,6 +98,21 @@ class SqliteDatabase:
     async def _fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock, _translated(None), self._db.execute(sql, tuple(params)) as cursor:
             return list(await cursor.fetchall())
+
+
+async def _enable_wal(db: aiosqlite.Connection) -> None:
+    """Switch to WAL. That needs the file to itself and SQLite answers "locked" at once instead
+    of waiting (the busy timeout does not apply), so a process starting beside another retries."""
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.02)
+        else:
+            return
 
 
 @asynccontextmanager
