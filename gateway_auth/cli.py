@@ -333,16 +333,16 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         async with _store(settings) as store:
             return await import_into(store, lines)
 
-    if str(args.file) == "-":
-        loaded = asyncio.run(load(sys.stdin))
-    else:
-        try:
+    try:
+        if str(args.file) == "-":
+            loaded = asyncio.run(load(sys.stdin))
+        else:
             with args.file.open(encoding="utf-8") as lines:
                 loaded = asyncio.run(load(lines))
-        except OSError as exc:
-            raise ConfigurationError([f"{args.file}: cannot be read ({exc.strerror})"]) from None
-        except UnicodeDecodeError:
-            raise ConfigurationError([f"{args.file}: is not UTF-8 text"]) from None
+    except OSError as exc:
+        raise ConfigurationError([f"{args.file}: cannot be read ({exc.strerror})"]) from None
+    except UnicodeDecodeError:
+        raise ConfigurationError([f"{args.file}: is not UTF-8 text"]) from None
     print(f"gateway-auth: imported {_counts(loaded)}", file=sys.stderr)
     return 0
 

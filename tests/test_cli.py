@@ -244,17 +244,22 @@ def _readme_block(name: str) -> str:
 
 def _run_readme(name: str, port: int, cwd: Path) -> str:
     require_binary("curl")
-    script = _readme_block(name).replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    return _bash(_readme_block(name).replace("127.0.0.1:8000", f"127.0.0.1:{port}"), cwd).stdout
+
+
+def _bash(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a pasted block as bash would, stopping at the first failing command."""
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=cwd,
+        env=server_environment(),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout
+    return result
 
 
 def test_the_readme_walkthrough_works_as_pasted(
@@ -423,19 +428,9 @@ def test_the_readme_move_commands_work_as_pasted(
         .replace(".venv/bin/gateway-auth", gateway_auth)
     )
     assert "gateway_auth serve" not in script
-    env = server_environment()
 
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _bash(script, tmp_path)
 
-    assert result.returncode == 0, result.stderr
     assert "imported 1 client, 1 session, 0 pending events, 0 tombstones" in result.stderr
     moved = main(["clients", "list", "--json"], {"GATEWAY_AUTH_DATA_DIR": str(tmp_path / "moved")})
     assert moved == 0
