@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
@@ -24,6 +25,7 @@ from gateway_auth.http.appkeys import (
     CLOCK,
     COOKIES,
     KEYS,
+    METRICS,
     MIRROR_SYNC,
     OUTBOX_RELAY,
     REVOCATIONS,
@@ -38,6 +40,7 @@ from gateway_auth.http.forwarded import TrustedPeers
 from gateway_auth.http.middlewares import http_policy
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import log_event
+from gateway_auth.metrics import Metrics
 from gateway_auth.mirror import RevocationMirror
 from gateway_auth.passwords import PasswordHasher
 from gateway_auth.revocations import MirrorSync, Revocations
@@ -74,6 +77,7 @@ def create_app(
     app[KEYS] = load_key_ring(settings)
     app[COOKIES] = CookiePolicy.from_settings(settings)
     app[TRUSTED_PEERS] = TrustedPeers(settings.trusted_proxies)
+    app[METRICS] = Metrics()
     tokens = AccessTokens(
         app[KEYS],
         issuer=settings.jwt_issuer,
@@ -118,6 +122,7 @@ def routes(base: str) -> list[web.RouteDef]:
         web.get(f"{base}/.well-known/jwks.json", ops.jwks, name="jwks"),
         web.get(f"{base}/healthz", ops.healthz, name="healthz"),
         web.get(f"{base}/readyz", ops.readyz, name="readyz"),
+        web.get(f"{base}/metrics", ops.metrics, name="metrics"),
     ]
 
 
@@ -157,7 +162,14 @@ def _backends(
                 clients=store, sessions=store, mirror=mirror, bus=bus, clock=clock
             )
             sync = MirrorSync(mirror, source=store, bus=bus, clock=clock)
-            relay = OutboxRelay(store, sink, clock)
+            metrics = app[METRICS]
+            relay = OutboxRelay(store, sink, clock, metrics=metrics)
+            metrics.watch(
+                hash_queue=lambda: hasher.in_flight,
+                suspended=lambda: len(mirror.suspended),
+                revoked=lambda: len(mirror.revoked),
+                mirror_age=lambda: _age(mirror),
+            )
             await sync.resync()  # serve from a loaded mirror; if Redis is down, /verify is 503
             app[STORE] = store
             app[REVOCATIONS] = revocations
@@ -172,6 +184,7 @@ def _backends(
                 throttle=throttle,
                 policy=SessionPolicy(settings.refresh_token_ttl, settings.session_max_age),
                 clock=clock,
+                metrics=metrics,
             )
             app[ACCOUNTS] = Accounts(
                 clients=store,
@@ -218,6 +231,11 @@ def _backends(
             await store.close()
 
     return backends
+
+
+def _age(mirror: RevocationMirror) -> float:
+    age = mirror.age(time.monotonic())
+    return -1.0 if age is None else age
 
 
 async def _prune_sessions(store: Store, clock: Clock, access_ttl: timedelta) -> None:

@@ -17,6 +17,7 @@ from datetime import timedelta
 from gateway_auth.clock import Clock
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.logging import log_event
+from gateway_auth.metrics import Metrics
 from gateway_auth.stores.base import DeletionStore, EventSink
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,18 @@ BACKOFF_MIN, BACKOFF_MAX = 0.5, 30.0
 class OutboxRelay:
     """Publishes pending deletion events; ``wake`` after a deletion sends it at once."""
 
-    def __init__(self, outbox: DeletionStore, sink: EventSink | None, clock: Clock) -> None:
+    def __init__(
+        self,
+        outbox: DeletionStore,
+        sink: EventSink | None,
+        clock: Clock,
+        *,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._outbox = outbox
         self._sink = sink
         self._clock = clock
+        self._metrics = metrics or Metrics()
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -75,8 +84,10 @@ class OutboxRelay:
                 try:
                     await self._sink.publish(pending.event)
                 except StoreUnavailable:
+                    self._metrics.events_failed.inc()
                     await self._release([p.event.id for p in claimed[index:]])
                     raise
+                self._metrics.events_published.inc()
                 await self._outbox.complete_event(pending.event, self._clock())
                 published += 1
                 log_event(

@@ -2,19 +2,45 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import re
+import secrets
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 _FIELDS = "gateway_auth_fields"
+# The request being answered, so every line logged while answering it carries its id.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+_ACCEPTED_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_ID_PREFIX = secrets.token_hex(4)  # this process's; a counter makes the rest unique and cheap
+_ID_COUNTER = itertools.count(1)
+
+
+def request_id(given: str | None) -> str:
+    """The caller's ``X-Request-ID`` when it is a plausible id, else a new one; set as the id
+    of everything logged from now on in this task (the request being answered)."""
+    chosen = given if given and _ACCEPTED_ID.fullmatch(given) else new_request_id()
+    REQUEST_ID.set(chosen)
+    return chosen
+
+
+def new_request_id() -> str:
+    """A fresh id: this process's random prefix and a counter."""
+    return f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
 
 
 def log_event(
     logger: logging.Logger, event: str, /, level: int = logging.INFO, **fields: Any
 ) -> None:
-    """Log a named event with fields; values must already be safe (no tokens, no full emails)."""
+    """Log a named event with fields; values must already be safe (no tokens, no full emails).
+    A line logged while a request is answered carries that request's id."""
+    rid = REQUEST_ID.get()
+    if rid is not None:
+        fields = {"request_id": rid, **fields}
     logger.log(level, event, extra={_FIELDS: fields})
 
 

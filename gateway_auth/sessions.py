@@ -17,9 +17,11 @@ from gateway_auth.errors import (
     InvalidRefreshToken,
     RefreshTokenSuperseded,
     SessionNotFound,
+    TooManyAttempts,
     Unauthenticated,
 )
 from gateway_auth.logging import log_event, mask_email
+from gateway_auth.metrics import Metrics
 from gateway_auth.models import Client, Session
 from gateway_auth.passwords import PasswordHasher
 from gateway_auth.revocations import Revocations
@@ -101,6 +103,7 @@ class Sessions:
         throttle: FailureThrottle,
         policy: SessionPolicy,
         clock: Clock,
+        metrics: Metrics | None = None,
     ) -> None:
         self._clients = clients
         self._sessions = sessions
@@ -111,11 +114,17 @@ class Sessions:
         self._throttle = throttle
         self._policy = policy
         self._clock = clock
+        self._metrics = metrics or Metrics()
 
     async def login(self, email: str, password: str, origin: Origin) -> IssuedSession:
         """Check credentials and open a session; one generic failure for every reason."""
         account = email_key(email)
-        self._throttle.check(account)
+        logins = self._metrics.logins
+        try:
+            self._throttle.check(account)
+        except TooManyAttempts:
+            logins["throttled"].inc()
+            raise
         credentials = await self._clients.get_credentials(account)
         # Always exactly one bcrypt check, against a dummy hash when the email is unknown,
         # so the time taken does not tell whether an account exists.
@@ -125,6 +134,7 @@ class Sessions:
         if reason or credentials is None or stored_hash is None:
             self._throttle.failed(account)
             log_event(log, "login_failed", reason=reason, email=mask_email(email))
+            logins[reason or "bad_password"].inc()
             raise InvalidCredentials
         self._throttle.succeeded(account)
         client = credentials.client
@@ -134,6 +144,7 @@ class Sessions:
             )
         issued = await self._open(client, origin)
         log_event(log, "login_succeeded", client_id=client.id, session_id=issued.session.id)
+        logins["success"].inc()
         return issued
 
     async def refresh(self, refresh_token: str, origin: Origin) -> IssuedSession:
@@ -162,6 +173,7 @@ class Sessions:
             if now - result.rotated_at <= REUSE_GRACE:
                 raise RefreshTokenSuperseded
             await self._revocations.revoke_session(session.id)
+            self._metrics.refresh_reuse.inc()
             log_event(
                 log,
                 "refresh_token_reused",

@@ -10,6 +10,8 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -434,3 +436,26 @@ def test_the_readme_move_commands_work_as_pasted(
     assert "imported 1 client, 1 session, 0 pending events, 0 tombstones" in result.stderr
     moved = main(["clients", "list", "--json"], {"GATEWAY_AUTH_DATA_DIR": str(tmp_path / "moved")})
     assert moved == 0
+
+
+def test_each_request_gets_one_access_line_with_its_route_and_request_id(
+    server: tuple[int, subprocess.Popen[str]],
+) -> None:
+    port, process = server
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/admin/clients/{'a' * 32}", headers={"X-Request-ID": "req-1"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)  # noqa: S310 - http only
+    assert refused.value.headers["X-Request-ID"] == "req-1"
+
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=15)
+    lines = [json.loads(line) for line in server_output(process).splitlines() if "{" in line]
+    access = [line for line in lines if line.get("request_id") == "req-1"]
+
+    assert [line["event"] for line in access] == ["request"]  # nothing else for an anonymous 401
+    assert access[0]["route"] == "/admin/clients/{id}"
+    assert access[0]["status"] == 401
+    assert access[0]["request_id"] == "req-1"
+    assert access[0]["duration_ms"] >= 0

@@ -19,10 +19,12 @@ class AccessLogger(AbstractAccessLogger):
         """Write the line for one finished request."""
         if response.status < 300 and request.path.endswith("/verify"):
             return
+        resource = request.match_info.route.resource if isinstance(request, web.Request) else None
         log_event(
             self.logger,
             "request",
             method=request.method,
+            route=resource.canonical if resource else "unmatched",
             path=request.path,
             status=response.status,
             duration_ms=round(time * 1000, 2),

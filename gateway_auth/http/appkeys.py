@@ -11,6 +11,7 @@ from gateway_auth.cookies import CookiePolicy
 from gateway_auth.events import OutboxRelay
 from gateway_auth.http.forwarded import TrustedPeers
 from gateway_auth.keys import KeyRing
+from gateway_auth.metrics import Metrics
 from gateway_auth.revocations import MirrorSync, Revocations
 from gateway_auth.sessions import Sessions
 from gateway_auth.settings import Settings
@@ -30,3 +31,4 @@ REVOCATIONS = web.AppKey("revocations", Revocations)
 MIRROR_SYNC = web.AppKey("mirror_sync", MirrorSync)
 VERIFIER = web.AppKey("verifier", Verifier)
 TRUSTED_PEERS = web.AppKey("trusted_peers", TrustedPeers)
+METRICS = web.AppKey("metrics", Metrics)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from gateway_auth.errors import CrossSiteRequest, GatewayAuthError
-from gateway_auth.http.appkeys import SETTINGS
+from gateway_auth.errors import CrossSiteRequest, GatewayAuthError, ServiceBusy
+from gateway_auth.http.appkeys import METRICS, SETTINGS
 from gateway_auth.http.problems import http_problem, internal_error, oauth_error, problem
-from gateway_auth.logging import log_event
+from gateway_auth.logging import log_event, request_id
 
 log = logging.getLogger(__name__)
 OAUTH_ROUTES = frozenset({"token"})
@@ -30,20 +31,41 @@ SECURITY_HEADERS = (
     ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
 )
 SERVER = "gateway-auth"
+REQUEST_ID_HEADER = "X-Request-ID"
 
 
 @web.middleware
 async def http_policy(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one middleware: cross-site guard, errors as problem+json, security headers.
+    """The one middleware: request id, cross-site guard, errors as problem+json, security
+    headers, and the request metrics.
 
     One layer, not three: every middleware layer costs ``/verify`` a few microseconds on each
     request a gateway forwards, and this one does the work of a signal handler too.
     """
+    started = time.perf_counter()
+    rid = request_id(request.headers.get(REQUEST_ID_HEADER))
     if _cross_site_state_change(request):
-        return _secured(request, problem(CrossSiteRequest()))
+        response: web.StreamResponse = problem(CrossSiteRequest())
+    else:
+        response = await _answer(request, handler)
+    response.headers[REQUEST_ID_HEADER] = rid
+    resource = request.match_info.route.resource
+    request.app[METRICS].requests.observe(
+        resource.canonical if resource else "unmatched",
+        request.method,
+        response.status,
+        time.perf_counter() - started,
+    )
+    return _secured(request, response)
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's response, or the problem answer for what it raised."""
     try:
         response = await handler(request)
     except GatewayAuthError as exc:
+        if isinstance(exc, ServiceBusy):
+            request.app[METRICS].hash_rejections.inc()
         response = oauth_error(exc) if _route_name(request) in OAUTH_ROUTES else problem(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -61,7 +83,7 @@ async def http_policy(request: web.Request, handler: Handler) -> web.StreamRespo
             exc_info=True,
         )
         response = internal_error()
-    return _secured(request, response)
+    return response
 
 
 def _secured(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:

@@ -1,12 +1,20 @@
-"""Operations routes: liveness, readiness and the public keys."""
+"""Operations routes: liveness, readiness, metrics and the public keys."""
 
 from __future__ import annotations
+
+import asyncio
 
 from aiohttp import web
 
 from gateway_auth.errors import StoreUnavailable
-from gateway_auth.http.appkeys import KEYS, MIRROR_SYNC, SETTINGS, STORE
+from gateway_auth.http.appkeys import CLOCK, KEYS, METRICS, MIRROR_SYNC, SETTINGS, STORE
 from gateway_auth.http.views import json_response
+from gateway_auth.metrics import CONTENT_TYPE
+
+# Headers a proxy adds when it relays a request: /metrics is for a scraper that reaches the
+# service directly, never for the public side of a gateway that forwards the auth routes.
+RELAYED = ("X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Original-URL", "X-Forwarded-Host")
+BACKLOG_TIMEOUT = 2.0
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -26,6 +34,22 @@ async def readyz(request: web.Request) -> web.Response:
     ready = all(state == "ok" for state in checks.values())
     body = {"status": "ready" if ready else "not ready", "checks": checks}
     return json_response(body, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """``GET /metrics``: Prometheus text; 404 when a proxy relayed the request."""
+    if any(name in request.headers for name in RELAYED):
+        raise web.HTTPNotFound
+    app = request.app
+    try:
+        async with asyncio.timeout(BACKLOG_TIMEOUT):
+            stats = await app[STORE].stats(app[CLOCK]())
+        app[METRICS].outbox_backlog.set(stats.outbox_backlog)
+    except (StoreUnavailable, TimeoutError):
+        pass  # the gauge keeps its last value; gateway_auth_http_requests shows the 503s
+    response = web.Response(body=app[METRICS].render())
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
 
 
 async def jwks(request: web.Request) -> web.Response:

@@ -21,7 +21,14 @@ from gateway_auth.errors import (
     RevocationStateStale,
     Unauthenticated,
 )
-from gateway_auth.http.appkeys import CLOCK, COOKIES, SETTINGS, TRUSTED_PEERS, VERIFIER
+from gateway_auth.http.appkeys import (
+    CLOCK,
+    COOKIES,
+    METRICS,
+    SETTINGS,
+    TRUSTED_PEERS,
+    VERIFIER,
+)
 from gateway_auth.http.callers import token_in
 from gateway_auth.http.forwarded import MalformedForwarding, OriginalRequest, original_request
 from gateway_auth.http.problems import problem
@@ -46,6 +53,7 @@ async def verify(request: web.Request) -> web.Response:
         trusted = request.remote in app[TRUSTED_PEERS]
         original = original_request(headers, request.method, trusted, request.scheme)
     except MalformedForwarding:
+        app[METRICS].verify_decisions["unauthenticated"].inc()
         return _refusal(request, UNAUTHENTICATED, None, redirect=False)
     verdict = app[VERIFIER].verify(
         token_in(headers, app[COOKIES].access_name),
@@ -53,6 +61,7 @@ async def verify(request: web.Request) -> web.Response:
         app[CLOCK]().timestamp(),
         time.monotonic(),
     )
+    app[METRICS].verify_decisions[verdict.outcome].inc()
     if verdict.headers is not None:
         return web.Response(headers=verdict.headers)
     return _refusal(request, verdict, original, redirect=redirect)
