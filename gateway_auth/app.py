@@ -123,6 +123,7 @@ def routes(base: str) -> list[web.RouteDef]:
         web.get(f"{base}/healthz", ops.healthz, name="healthz"),
         web.get(f"{base}/readyz", ops.readyz, name="readyz"),
         web.get(f"{base}/metrics", ops.metrics, name="metrics"),
+        web.get(f"{base}/openapi.json", ops.openapi, name="openapi"),
     ]
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.http.appkeys import CLOCK, KEYS, METRICS, MIRROR_SYNC, SETTINGS, STORE
 from gateway_auth.http.views import json_response
+from gateway_auth.http.openapi import document
 from gateway_auth.metrics import CONTENT_TYPE
 
 # Headers a proxy adds when it relays a request: /metrics is for a scraper that reaches the
@@ -50,6 +51,11 @@ async def metrics(request: web.Request) -> web.Response:
     response = web.Response(body=app[METRICS].render())
     response.headers["Content-Type"] = CONTENT_TYPE
     return response
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """``GET /openapi.json``: the OpenAPI 3.1 description of every route."""
+    return json_response(document(request.app[SETTINGS].base_path))
 
 
 async def jwks(request: web.Request) -> web.Response:

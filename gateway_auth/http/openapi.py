@@ -1,0 +1,633 @@
+"""The OpenAPI 3.1 description of every route, served at ``GET /openapi.json``.
+
+Written as data beside the handlers rather than derived from them: the handlers validate by
+hand, so a generator would have nothing to read. ``tests/http/test_openapi.py`` keeps the two
+honest by comparing the operations here with the router's, and ``docs/api.md`` is rendered
+from this document (``python -m gateway_auth.http.openapi``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from gateway_auth import __version__
+from gateway_auth.verify import IDENTITY_HEADERS
+
+Schema = dict[str, Any]
+ANY_METHOD = "x-any-method"  # /verify answers every method; the document lists it under get
+
+_TIME = {"type": "string", "format": "date-time", "examples": ["2026-11-20T12:00:00.000Z"]}
+_OPTIONAL_TEXT = {"type": ["string", "null"]}
+_EMAIL = {"type": "string", "format": "email", "maxLength": 254}
+_PASSWORD = {"type": "string", "minLength": 8, "maxLength": 1024}
+_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(required: list[str], **properties: Schema) -> Schema:
+    return {
+        "type": "object",
+        "required": required,
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+SCHEMAS: dict[str, Schema] = {
+    "Client": _object(
+        [
+            "id",
+            "email",
+            "kind",
+            "scopes",
+            "firstName",
+            "lastName",
+            "suspended",
+            "suspendedAt",
+            "suspendReason",
+            "createdAt",
+            "updatedAt",
+        ],
+        id=_ID,
+        email=_EMAIL,
+        kind={"enum": ["user", "service", "guest"]},
+        scopes={"type": "array", "items": {"type": "string"}},
+        firstName=_OPTIONAL_TEXT,
+        lastName=_OPTIONAL_TEXT,
+        suspended={"type": "boolean"},
+        suspendedAt={"oneOf": [_TIME, {"type": "null"}]},
+        suspendReason=_OPTIONAL_TEXT,
+        createdAt=_TIME,
+        updatedAt=_TIME,
+    ),
+    "Session": _object(
+        [
+            "id",
+            "current",
+            "createdAt",
+            "lastUsedAt",
+            "expiresAt",
+            "absoluteExpiresAt",
+            "userAgent",
+            "ip",
+        ],
+        id=_ID,
+        current={"type": "boolean", "description": "the session making this request"},
+        createdAt=_TIME,
+        lastUsedAt=_TIME,
+        expiresAt=_TIME,
+        absoluteExpiresAt=_TIME,
+        userAgent={"type": "string"},
+        ip={"type": "string"},
+    ),
+    "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details (application/problem+json).",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string", "examples": ["urn:gateway-auth:problem:email-taken"]},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "description": "per-field problems (422 validation-failed)",
+                "items": _object(
+                    ["field", "message"], field={"type": "string"}, message={"type": "string"}
+                ),
+            },
+        },
+    },
+    "OAuthError": _object(
+        ["error", "error_description"],
+        error={
+            "enum": [
+                "invalid_request",
+                "invalid_client",
+                "invalid_grant",
+                "unsupported_grant_type",
+                "invalid_scope",
+                "temporarily_unavailable",
+                "server_error",
+            ]
+        },
+        error_description={"type": "string"},
+    ),
+    "Token": _object(
+        ["access_token", "token_type", "expires_in", "scope"],
+        access_token={"type": "string"},
+        token_type={"const": "Bearer"},
+        expires_in={"type": "integer", "description": "seconds"},
+        refresh_token={"type": "string", "description": "not for client_credentials"},
+        scope={"type": "string", "description": "granted scopes, space-separated"},
+    ),
+    "Registration": _object(
+        ["email", "password"],
+        email=_EMAIL,
+        password=_PASSWORD,
+        firstName=_OPTIONAL_TEXT,
+        lastName=_OPTIONAL_TEXT,
+    ),
+    "Credentials": _object(
+        ["email", "password"],
+        email={"type": "string"},
+        password={"type": "string"},
+        rd={"type": "string", "description": "form posts: where to go after signing in"},
+    ),
+    "ProfileChange": _object(
+        [],
+        firstName=_OPTIONAL_TEXT,
+        lastName=_OPTIONAL_TEXT,
+        email=_EMAIL,
+        currentPassword={"type": "string", "description": "required to change the email"},
+    ),
+    "PasswordChange": _object(
+        ["currentPassword", "newPassword"],
+        currentPassword={"type": "string"},
+        newPassword=_PASSWORD,
+    ),
+    "NewClient": _object(
+        ["email"],
+        email=_EMAIL,
+        kind={"enum": ["user", "service", "guest"], "default": "user"},
+        scopes={"type": "array", "items": {"type": "string"}, "default": []},
+        password={**_PASSWORD, "description": "required unless kind is service"},
+        firstName=_OPTIONAL_TEXT,
+        lastName=_OPTIONAL_TEXT,
+    ),
+    "ClientSecret": _object(
+        ["clientId", "clientSecret"],
+        clientId=_ID,
+        clientSecret={"type": "string", "description": "shown once", "pattern": "^gas_"},
+    ),
+    "Stats": _object(
+        ["clients", "suspended", "activeSessions", "outboxBacklog"],
+        clients=_object(
+            ["user", "service", "guest"],
+            user={"type": "integer"},
+            service={"type": "integer"},
+            guest={"type": "integer"},
+        ),
+        suspended={"type": "integer"},
+        activeSessions={"type": "integer"},
+        outboxBacklog={"type": "integer"},
+    ),
+}
+
+_PROBLEM_STATUSES = {
+    400: "Malformed request (not JSON, a duplicate key, NaN, not an object)",
+    401: "Authentication required or failed (`WWW-Authenticate: Bearer`)",
+    403: "Refused: suspended, missing scope, registration closed, or a cross-site request",
+    404: "No such client or session",
+    409: "Conflict (email taken, not a service client)",
+    413: "Body larger than 64 KiB",
+    415: "Body in a content type the route does not take",
+    422: "Well-formed input that breaks the rules; `errors` names each field",
+    429: "Too many failures on this account (`Retry-After`)",
+    503: "A backend is unavailable or the hashing queue is full (`Retry-After`)",
+}
+
+
+def _problems(*statuses: int) -> dict[str, Schema]:
+    return {
+        str(status): {
+            "description": _PROBLEM_STATUSES[status],
+            "content": {"application/problem+json": {"schema": _ref("Problem")}},
+        }
+        for status in statuses
+    }
+
+
+def _json(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _body(schema: Schema, *, form: bool = False, required: bool = True) -> Schema:
+    content = {"application/json": {"schema": schema}}
+    if form:
+        content["application/x-www-form-urlencoded"] = {"schema": schema}
+    return {"required": required, "content": content}
+
+
+_NO_CONTENT = {"description": "Done"}
+_COOKIE: list[dict[str, list[str]]] = [{"accessCookie": []}, {"bearer": []}]
+_ADMIN: list[dict[str, list[str]]] = [
+    {"accessCookie": [], "adminScope": []},
+    {"bearer": [], "adminScope": []},
+]
+_CLIENT_ID = [{"name": "id", "in": "path", "required": True, "schema": _ID}]
+
+
+def _op(summary: str, responses: dict[str, Schema], **extra: Any) -> Schema:
+    return {"summary": summary, "responses": responses, **extra}
+
+
+def paths() -> dict[str, dict[str, Schema]]:
+    """Every operation, by path and lower-case method (paths are relative to BASE_PATH)."""
+    client = _json(_ref("Client"), "The client")
+    return {
+        "/verify": {
+            "get": _op(
+                "Forward-auth check for nginx auth_request, Traefik, Caddy, ingress-nginx",
+                {
+                    "200": {
+                        "description": "Allowed; the identity travels in X-Auth-* headers",
+                        "headers": {
+                            name: {"schema": {"type": "string"}} for name in IDENTITY_HEADERS
+                        },
+                    },
+                    "302": {
+                        "description": "With `redirect=true`, a browser navigation is sent "
+                        "to LOGIN_URL?rd=<original URL>"
+                    },
+                    **_problems(401, 403, 503),
+                },
+                parameters=[
+                    {
+                        "name": "scope",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "required scope(s); repeat or comma-separate",
+                    },
+                    {"name": "redirect", "in": "query", "schema": {"type": "boolean"}},
+                ],
+                security=_COOKIE,
+                **{ANY_METHOD: True},
+                description="Answers every HTTP method the same way (gateways forward the "
+                "original one). A 401 carries `Location: LOGIN_URL?rd=<original URL>`.",
+            ),
+        },
+        "/register": {
+            "post": _op(
+                "Create an account (when REGISTRATION=open)",
+                {"201": client, **_problems(400, 403, 409, 413, 415, 422, 503)},
+                requestBody=_body(_ref("Registration")),
+            )
+        },
+        "/login": {
+            "get": _op(
+                "The sign-in page",
+                {"200": {"description": "HTML", "content": {"text/html": {}}}},
+                parameters=[{"name": "rd", "in": "query", "schema": {"type": "string"}}],
+            ),
+            "post": _op(
+                "Sign in; the tokens arrive as cookies, never in the body",
+                {
+                    "200": _json(
+                        _object(
+                            ["client", "expiresIn"],
+                            client=_ref("Client"),
+                            expiresIn={"type": "integer"},
+                        ),
+                        "Signed in; Set-Cookie carries the access and refresh cookies",
+                    ),
+                    "303": {"description": "Form posts: to `rd`, or back to the page on failure"},
+                    **_problems(400, 401, 413, 415, 422, 429, 503),
+                },
+                requestBody=_body(_ref("Credentials"), form=True),
+            ),
+        },
+        "/refresh": {
+            "post": _op(
+                "Rotate the refresh cookie and renew the access cookie",
+                {
+                    "200": _json(_object(["expiresIn"], expiresIn={"type": "integer"}), "Renewed"),
+                    **_problems(401, 503),
+                },
+                security=[{"refreshCookie": []}],
+            )
+        },
+        "/logout": {"post": _op("End the session everywhere", {"204": _NO_CONTENT})},
+        "/token": {
+            "post": _op(
+                "OAuth 2 token endpoint: password, refresh_token, client_credentials",
+                {
+                    "200": _json(_ref("Token"), "Issued"),
+                    **{
+                        str(status): {
+                            "description": description,
+                            "content": {"application/json": {"schema": _ref("OAuthError")}},
+                        }
+                        for status, description in (
+                            (400, "invalid_request, invalid_grant, unsupported_grant_type"),
+                            (401, "invalid_client (`WWW-Authenticate: Basic`)"),
+                            (429, "temporarily_unavailable (`Retry-After`)"),
+                            (503, "temporarily_unavailable (`Retry-After`)"),
+                        )
+                    },
+                },
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["grant_type"],
+                                "properties": {
+                                    name: {"type": "string"}
+                                    for name in (
+                                        "grant_type",
+                                        "username",
+                                        "password",
+                                        "refresh_token",
+                                        "client_id",
+                                        "client_secret",
+                                    )
+                                },
+                            }
+                        }
+                    },
+                },
+                security=[{}, {"clientBasic": []}],
+            )
+        },
+        "/me": {
+            "get": _op(
+                "The signed-in client",
+                {"200": client, **_problems(401, 403, 503)},
+                security=_COOKIE,
+            ),
+            "patch": _op(
+                "Change names, or the email with currentPassword",
+                {"200": client, **_problems(400, 401, 403, 409, 413, 415, 422, 429, 503)},
+                requestBody=_body(_ref("ProfileChange")),
+                security=_COOKIE,
+            ),
+            "delete": _op(
+                "Delete the account; a client-data-deletion-request event follows",
+                {"204": _NO_CONTENT, **_problems(401, 403, 503)},
+                security=_COOKIE,
+            ),
+        },
+        "/me/password": {
+            "put": _op(
+                "Change the password; every other session ends",
+                {"204": _NO_CONTENT, **_problems(400, 401, 403, 413, 415, 422, 429, 503)},
+                requestBody=_body(_ref("PasswordChange")),
+                security=_COOKIE,
+            )
+        },
+        "/me/sessions": {
+            "get": _op(
+                "The client's active sessions",
+                {
+                    "200": _json(
+                        _object(["sessions"], sessions={"type": "array", "items": _ref("Session")}),
+                        "Newest first",
+                    ),
+                    **_problems(401, 403, 503),
+                },
+                security=_COOKIE,
+            ),
+            "delete": _op(
+                "Sign out everywhere, this session included",
+                {"204": _NO_CONTENT, **_problems(401, 403, 503)},
+                security=_COOKIE,
+            ),
+        },
+        "/me/sessions/{id}": {
+            "delete": _op(
+                "End one session",
+                {"204": _NO_CONTENT, **_problems(401, 403, 404, 503)},
+                parameters=_CLIENT_ID,
+                security=_COOKIE,
+            )
+        },
+        "/admin/clients": {
+            "get": _op(
+                "List clients in creation order, a page at a time",
+                {
+                    "200": _json(
+                        _object(
+                            ["clients", "nextCursor"],
+                            clients={"type": "array", "items": _ref("Client")},
+                            nextCursor={"type": ["string", "null"]},
+                        ),
+                        "One page",
+                    ),
+                    **_problems(401, 403, 422, 503),
+                },
+                parameters=[
+                    {
+                        "name": "email",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "prefix of the normalised email",
+                    },
+                    {"name": "suspended", "in": "query", "schema": {"type": "boolean"}},
+                    {
+                        "name": "kind",
+                        "in": "query",
+                        "schema": {"enum": ["user", "service", "guest"]},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                ],
+                security=_ADMIN,
+            ),
+            "post": _op(
+                "Create a client of any kind; a service client's secret is shown once",
+                {
+                    "201": _json(
+                        {
+                            "allOf": [_ref("Client")],
+                            "properties": {"clientSecret": {"type": "string"}},
+                        },
+                        "Created",
+                    ),
+                    **_problems(400, 401, 403, 409, 413, 415, 422, 503),
+                },
+                requestBody=_body(_ref("NewClient")),
+                security=_ADMIN,
+            ),
+        },
+        "/admin/clients/{id}": {
+            "get": _op(
+                "One client",
+                {"200": client, **_problems(401, 403, 404, 503)},
+                parameters=_CLIENT_ID,
+                security=_ADMIN,
+            ),
+            "delete": _op(
+                "Delete a client (idempotent); its deletion event follows",
+                {"204": _NO_CONTENT, **_problems(401, 403, 404, 503)},
+                parameters=_CLIENT_ID,
+                security=_ADMIN,
+            ),
+        },
+        "/admin/clients/{id}/suspension": {
+            "put": _op(
+                "Suspend: refused at every gateway at once",
+                {"200": client, **_problems(400, 401, 403, 404, 413, 415, 422, 503)},
+                parameters=_CLIENT_ID,
+                requestBody=_body(_object([], reason=_OPTIONAL_TEXT), required=False),
+                security=_ADMIN,
+            ),
+            "delete": _op(
+                "Lift a suspension",
+                {"200": client, **_problems(401, 403, 404, 503)},
+                parameters=_CLIENT_ID,
+                security=_ADMIN,
+            ),
+        },
+        "/admin/clients/{id}/sessions": {
+            "delete": _op(
+                "End every session and token of a client",
+                {"204": _NO_CONTENT, **_problems(401, 403, 404, 503)},
+                parameters=_CLIENT_ID,
+                security=_ADMIN,
+            )
+        },
+        "/admin/clients/{id}/secret": {
+            "post": _op(
+                "Rotate a service client's secret (shown once; the old one stops)",
+                {
+                    "200": _json(_ref("ClientSecret"), "The new secret"),
+                    **_problems(401, 403, 404, 409, 503),
+                },
+                parameters=_CLIENT_ID,
+                security=_ADMIN,
+            )
+        },
+        "/admin/stats": {
+            "get": _op(
+                "Counts",
+                {"200": _json(_ref("Stats"), "Counts"), **_problems(401, 403, 503)},
+                security=_ADMIN,
+            )
+        },
+        "/.well-known/jwks.json": {
+            "get": _op(
+                "Public keys for downstream verification (empty for HS256)",
+                {"200": _json({"type": "object", "required": ["keys"]}, "RFC 7517 key set")},
+            )
+        },
+        "/healthz": {
+            "get": _op(
+                "Liveness", {"200": _json(_object(["status"], status={"const": "ok"}), "Up")}
+            )
+        },
+        "/readyz": {
+            "get": _op(
+                "Readiness: every backend answers",
+                {
+                    "200": _json({"type": "object"}, "Ready"),
+                    "503": _json({"type": "object"}, "Not ready; `checks` names what failed"),
+                },
+            )
+        },
+        "/metrics": {
+            "get": _op(
+                "Prometheus metrics (404 when a proxy relayed the request)",
+                {
+                    "200": {"description": "Prometheus text format", "content": {"text/plain": {}}},
+                    **_problems(404),
+                },
+            )
+        },
+        "/openapi.json": {
+            "get": _op("This document", {"200": _json({"type": "object"}, "OpenAPI 3.1")})
+        },
+    }
+
+
+def document(base_path: str = "") -> Schema:
+    """The OpenAPI 3.1 document for an installation mounted at ``base_path``."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "gateway-auth",
+            "version": __version__,
+            "description": "API-gateway auth sidecar and forward-auth server. Errors are RFC "
+            "9457 problem details; /token answers in RFC 6749's error shape.",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "servers": [{"url": base_path or "/"}],
+        "paths": paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "accessCookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "__Host-gateway_auth",
+                    "description": "the access cookie (its name follows COOKIE_NAME)",
+                },
+                "refreshCookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "__Secure-gateway_auth_refresh",
+                },
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "clientBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "service clients: client id and secret",
+                },
+                "adminScope": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "the caller's client must hold the admin scope",
+                },
+            },
+        },
+    }
+
+
+def markdown(doc: Schema) -> str:
+    """``docs/api.md``: every operation with its request body and answers, from ``doc``."""
+    lines = [
+        "# gateway-auth HTTP API",
+        "",
+        "Generated from `GET /openapi.json` by `python -m gateway_auth.http.openapi`; do not "
+        "edit by hand. Paths are relative to `BASE_PATH`. Errors are `application/problem+json` "
+        "(`type`, `title`, `status`, `detail`, and `errors` for 422).",
+        "",
+    ]
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            verb = "ANY" if op.get(ANY_METHOD) else method.upper()
+            lines += [f"## `{verb} {path}`", "", op["summary"] + ".", ""]
+            if "description" in op:
+                lines += [op["description"], ""]
+            for parameter in op.get("parameters", []):
+                lines.append(f"- {parameter['in']} parameter `{parameter['name']}`")
+            body = op.get("requestBody")
+            if body:
+                types = ", ".join(f"`{t}`" for t in body["content"])
+                schema = next(iter(body["content"].values()))["schema"]
+                lines.append(f"- body ({types}): {_describe(schema, doc)}")
+            lines.append("")
+            lines += ["| status | meaning |", "|---|---|"]
+            lines += [
+                f"| {code} | {answer['description']} |" for code, answer in op["responses"].items()
+            ]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _describe(schema: Schema, doc: Schema) -> str:
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        schema = doc["components"]["schemas"][name]
+    properties = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    fields = [f"`{name}`" + ("" if name in required else "?") for name in properties]
+    return ", ".join(fields) or "none"
+
+
+if __name__ == "__main__":
+    if "--json" in sys.argv:
+        sys.stdout.write(json.dumps(document(), indent=2) + "\n")
+    else:
+        sys.stdout.write(markdown(document()))

@@ -1,0 +1,54 @@
+"""The OpenAPI document: valid 3.1, and exactly the router's operations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from openapi_spec_validator import validate
+
+from gateway_auth.app import routes
+from gateway_auth.http.openapi import ANY_METHOD, document, markdown
+from tests.support import Browser
+
+API_MD = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+
+
+async def test_the_document_is_valid_openapi_3_1_and_served(browser: Browser) -> None:
+    response = await browser.request("GET", "/openapi.json")
+
+    assert response.status == 200
+    served = response.json()
+    validate(served)
+    assert served["openapi"] == "3.1.0"
+    assert served["servers"] == [{"url": "/"}]
+
+
+def test_the_router_and_the_document_list_exactly_the_same_operations() -> None:
+    routed = set()
+    for route in routes(""):
+        method = route.method.lower()
+        routed.add((route.path, "get" if method == "*" else method))
+    documented = {(path, method) for path, ops in document()["paths"].items() for method in ops}
+
+    assert routed == documented
+    paths = document()["paths"].items()
+    any_method = [path for path, ops in paths if ops.get("get", {}).get(ANY_METHOD)]
+    assert any_method == ["/verify"]
+    assert [r.path for r in routes("") if r.method == "*"] == ["/verify"]
+
+
+def test_every_reference_resolves_and_every_schema_is_used() -> None:
+    doc = document()
+    text = str(doc["paths"]) + str(doc["components"]["schemas"])
+    for name in doc["components"]["schemas"]:
+        assert f"#/components/schemas/{name}" in text, name
+
+
+def test_base_path_is_the_server_url() -> None:
+    assert document("/auth")["servers"] == [{"url": "/auth"}]
+
+
+def test_docs_api_md_is_generated_from_the_document() -> None:
+    assert API_MD.read_text() == markdown(document()), (
+        "docs/api.md is stale: run .venv/bin/python -m gateway_auth.http.openapi > docs/api.md"
+    )
