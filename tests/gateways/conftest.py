@@ -17,6 +17,8 @@ from gateway_auth.settings import Settings
 from tests.support import PASSWORD, free_port, require_binary, wait_for_port
 
 HERE = Path(__file__).parent
+DEPLOY = HERE.parent.parent / "deploy"
+SNIPPETS = ["gateway-auth.conf", "gateway-auth-protect.conf"]
 
 
 @dataclass
@@ -72,13 +74,14 @@ async def stack(
 
 
 @pytest.fixture
-def run_gateway(tmp_path: Path) -> Iterator[Callable[[list[str], int], None]]:
+def run_gateway(tmp_path: Path) -> Iterator[Callable[..., None]]:
     """Start a gateway process and wait for its port; stopped after the test."""
     processes: list[subprocess.Popen[bytes]] = []
 
-    def run(command: list[str], port: int) -> None:
+    def run(command: list[str], port: int, extra: dict[str, str] | None = None) -> None:
         env = {
             **os.environ,
+            **(extra or {}),
             "HOME": str(tmp_path),
             "XDG_DATA_HOME": str(tmp_path / "data"),
             "XDG_CONFIG_HOME": str(tmp_path / "config"),
@@ -98,6 +101,19 @@ def run_gateway(tmp_path: Path) -> Iterator[Callable[[list[str], int], None]]:
         process.wait(10)
 
 
+def install_nginx_recipe(directory: Path, port: int, auth: int, upstream: int) -> None:
+    """deploy/nginx as a user installs it (conf.d/ and snippets/), pointed at real ports."""
+    for sub, names in (("conf.d", ["example.conf"]), ("snippets", SNIPPETS)):
+        (directory / sub).mkdir()
+        for name in names:
+            text = (DEPLOY / "nginx" / name).read_text()
+            text = text.replace("listen 80;", f"listen 127.0.0.1:{port};")
+            text = text.replace("include snippets/", f"include {directory}/snippets/")
+            text = text.replace("gateway-auth:8000", f"127.0.0.1:{auth}")
+            text = text.replace("app:8080", f"127.0.0.1:{upstream}")
+            (directory / sub / name).write_text(text)
+
+
 def render(template: str, tmp_path: Path, **values: Any) -> Path:
     """A gateway configuration from one of the templates beside this file."""
     text = (HERE / template).read_text()
@@ -109,11 +125,12 @@ def render(template: str, tmp_path: Path, **values: Any) -> Path:
 
 
 @pytest.fixture
-def nginx(stack: Stack, tmp_path: Path, run_gateway: Callable[[list[str], int], None]) -> int:
+def nginx(stack: Stack, tmp_path: Path, run_gateway: Callable[..., None]) -> int:
     binary = require_binary("nginx")
     port = free_port()
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp_path / sub).mkdir()
+    install_nginx_recipe(tmp_path, port, stack.auth_port, stack.upstream_port)
     config = render(
         "nginx.conf.template",
         tmp_path,
@@ -130,15 +147,22 @@ def nginx(stack: Stack, tmp_path: Path, run_gateway: Callable[[list[str], int], 
 
 
 @pytest.fixture
-def caddy(stack: Stack, tmp_path: Path, run_gateway: Callable[[list[str], int], None]) -> int:
+def caddy(
+    stack: Stack,
+    tmp_path: Path,
+    run_gateway: Callable[..., None],
+) -> int:
+    """deploy/caddy/Caddyfile as shipped, configured through its environment placeholders."""
     binary = require_binary("caddy")
     port = free_port()
-    config = render(
-        "Caddyfile.template",
-        tmp_path,
-        port=port,
-        auth=stack.auth_port,
-        upstream=stack.upstream_port,
+    environment = {
+        "SITE_ADDRESS": f"http://127.0.0.1:{port}",
+        "GATEWAY_AUTH": f"127.0.0.1:{stack.auth_port}",
+        "APP": f"127.0.0.1:{stack.upstream_port}",
+        "CADDY_ADMIN": f"127.0.0.1:{free_port()}",
+    }
+    config = DEPLOY / "caddy" / "Caddyfile"
+    run_gateway(
+        [binary, "run", "--config", str(config), "--adapter", "caddyfile"], port, environment
     )
-    run_gateway([binary, "run", "--config", str(config), "--adapter", "caddyfile"], port)
     return port
