@@ -1,0 +1,271 @@
+"""The deployment artefacts, checked with the real tools where they run here (promtool,
+docker-compose, pip for the image's build stage) and parsed and cross-checked elsewhere.
+nginx and Caddy run the recipes with real traffic in tests/gateways."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway_auth.verify import IDENTITY_HEADERS
+from tests.support import free_port, require_binary, start_server, stop_server
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+COMPOSE_ENV = {"GATEWAY_AUTH_JWT_SECRET": "x" * 48, "MONGO_PASSWORD": "y" * 24}
+
+
+def load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def test_prometheus_config_and_alert_rules_pass_promtool() -> None:
+    promtool = require_binary("promtool")
+
+    for command in (
+        ["check", "config", "prometheus.yml"],
+        ["check", "rules", "gateway-auth-alerts.yml"],
+    ):
+        done = subprocess.run(
+            [promtool, *command],
+            cwd=DEPLOY / "prometheus",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_alerts_cover_5xx_mirror_and_backlog_with_series_that_exist() -> None:
+    rules = load(DEPLOY / "prometheus" / "gateway-auth-alerts.yml")["groups"][0]["rules"]
+    exported = set(
+        re.findall(r'"(gateway_auth_\w+)"', (ROOT / "gateway_auth" / "metrics.py").read_text())
+    )
+    suffixes = ("_total", "_bucket", "_count", "_sum")
+
+    names = {rule["alert"] for rule in rules}
+    assert {"GatewayAuthHigh5xx", "GatewayAuthMirrorStale", "GatewayAuthOutboxBacklog"} <= names
+    for rule in rules:
+        for series in re.findall(r"gateway_auth_\w+", rule["expr"]):
+            base = next((series.removesuffix(s) for s in suffixes if series.endswith(s)), series)
+            assert base in exported, f"{rule['alert']} uses {series}, which is not exported"
+
+
+def test_compose_file_is_valid_and_wired_as_documented() -> None:
+    compose = load(ROOT / "docker-compose.yml")
+    services = compose["services"]
+
+    assert {"mongo", "redis", "gateway-auth", "app", "nginx", "traefik"} <= set(services)
+    assert services["gateway-auth"]["depends_on"] == {
+        "mongo": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+    }
+    assert services["nginx"]["depends_on"]["gateway-auth"] == {"condition": "service_healthy"}
+    assert services["traefik"]["profiles"] == ["traefik"]
+    for name in ("mongo", "redis"):
+        assert "healthcheck" in services[name]
+    required = set(re.findall(r"\$\{(\w+):\?", (ROOT / "docker-compose.yml").read_text()))
+    example = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert required == set(example)  # every secret compose needs is in .env.example
+    assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def _compose_command() -> list[str]:
+    docker = shutil.which("docker")
+    if (
+        docker
+        and subprocess.run(
+            [docker, "compose", "version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
+        return [docker, "compose"]
+    return [require_binary("docker-compose")]
+
+
+def test_docker_compose_config_accepts_the_file_and_demands_the_secrets() -> None:
+    command = [*_compose_command(), "-f", str(ROOT / "docker-compose.yml")]
+    base = {k: v for k, v in os.environ.items() if k not in COMPOSE_ENV}
+
+    good = subprocess.run(
+        [*command, "config", "-q"],
+        env=base | COMPOSE_ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    bad = subprocess.run(
+        [*command, "config", "-q"],
+        env=base,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=DEPLOY,
+    )
+
+    assert good.returncode == 0, good.stderr
+    assert bad.returncode != 0
+    assert "set GATEWAY_AUTH_JWT_SECRET in .env" in bad.stderr or "set MONGO_PASSWORD" in bad.stderr
+
+
+def test_the_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck() -> None:
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    froms = [line for line in lines if line.startswith("FROM ")]
+
+    assert len(froms) == 2
+    assert all("-slim" in line for line in froms)
+    assert "USER 10001:10001" in lines
+    assert 'VOLUME ["/data"]' in lines
+    assert 'ENTRYPOINT ["gateway-auth"]' in lines
+    assert 'CMD ["serve"]' in lines
+    assert any("GATEWAY_AUTH_HOST=0.0.0.0" in line for line in lines)
+    assert any(line.startswith("HEALTHCHECK") for line in lines)
+
+
+def _healthcheck_command() -> str:
+    text = (ROOT / "Dockerfile").read_text()
+    match = re.search(r'CMD \["python", "-c", (".*")\]', text.split("HEALTHCHECK", 1)[1])
+    assert match
+    code: str = json.loads(match.group(1))
+    return code
+
+
+def test_the_image_healthcheck_command_succeeds_on_a_running_server(tmp_path: Path) -> None:
+    port, process = start_server(tmp_path)
+    try:
+        env = {**os.environ, "GATEWAY_AUTH_PORT": str(port)}
+        done = subprocess.run(
+            [sys.executable, "-c", _healthcheck_command()], env=env, check=False, timeout=10
+        )
+    finally:
+        stop_server(process)
+    assert done.returncode == 0
+    stopped = subprocess.run(
+        [sys.executable, "-c", _healthcheck_command()],
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=10,
+    )
+    assert stopped.returncode != 0
+
+
+def test_the_image_build_context_is_enough_to_install(tmp_path: Path) -> None:
+    # .dockerignore lets only these through; the build stage runs `pip install .` on them.
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert [line for line in ignore if line.startswith("!")] == [
+        "!pyproject.toml",
+        "!README.md",
+        "!gateway_auth/",
+    ]
+    context = tmp_path / "context"
+    context.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", context)
+    shutil.copy(ROOT / "README.md", context)
+    shutil.copytree(
+        ROOT / "gateway_auth",
+        context / "gateway_auth",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-w",
+            str(tmp_path / "wheel"),
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert list((tmp_path / "wheel").glob("gateway_auth-*.whl"))
+
+
+def test_traefik_recipes_copy_every_identity_header() -> None:
+    dynamic = load(DEPLOY / "traefik" / "dynamic.yml")["http"]
+    forward = dynamic["middlewares"]["gateway-auth"]["forwardAuth"]
+    labels = load(DEPLOY / "traefik" / "docker-labels.yml")["services"]
+    label_map = dict(label.split("=", 1) for label in labels["gateway-auth"]["labels"])
+
+    assert forward["address"] == "http://gateway-auth:8000/verify?redirect=true"
+    assert forward["authResponseHeaders"] == list(IDENTITY_HEADERS)
+    assert forward["trustForwardHeader"] is False
+    assert dynamic["routers"]["app"]["middlewares"] == ["gateway-auth"]
+    prefix = "traefik.http.middlewares.gateway-auth.forwardauth."
+    assert label_map[prefix + "authResponseHeaders"].split(",") == list(IDENTITY_HEADERS)
+    assert label_map[prefix + "address"] == forward["address"]
+
+
+def test_kubernetes_manifests_hold_the_deployment_service_secret_and_ingress() -> None:
+    documents = [
+        doc
+        for name in ("gateway-auth.yaml", "app-ingress.yaml", "secret.example.yaml")
+        for doc in yaml.safe_load_all((DEPLOY / "kubernetes" / name).read_text())
+    ]
+    by_kind = {(doc["kind"], doc["metadata"]["name"]): doc for doc in documents}
+
+    deployment = by_kind[("Deployment", "gateway-auth")]["spec"]["template"]["spec"]
+    container = deployment["containers"][0]
+    assert deployment["securityContext"]["runAsNonRoot"] is True
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["envFrom"] == [{"secretRef": {"name": "gateway-auth"}}]
+    secret = by_kind[("Secret", "gateway-auth")]["stringData"]
+    assert {"GATEWAY_AUTH_JWT_SECRET", "GATEWAY_AUTH_MONGODB_URI", "GATEWAY_AUTH_REDIS_URL"} <= set(
+        secret
+    )
+    assert ("Service", "gateway-auth") in by_kind
+    annotations = by_kind[("Ingress", "app")]["metadata"]["annotations"]
+    prefix = "nginx.ingress.kubernetes.io/"
+    assert annotations[prefix + "auth-url"].endswith(":8000/verify")
+    assert "/login?rd=" in annotations[prefix + "auth-signin"]
+    assert annotations[prefix + "auth-response-headers"].split(",") == list(IDENTITY_HEADERS)
+
+
+@pytest.fixture
+def demo_upstream() -> Iterator[int]:
+    echo = runpy.run_path(str(DEPLOY / "demo" / "upstream.py"))["Echo"]
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield port
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_demo_upstream_shows_the_identity_headers_it_receives(demo_upstream: int) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{demo_upstream}/page",
+        headers={"X-Auth-Email": "ada@example.com", "Cookie": "secret"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - http only
+        shown = json.loads(response.read())
+
+    assert shown["path"] == "/page"
+    assert shown["identity"] == {"X-Auth-Email": "ada@example.com"}
