@@ -10,7 +10,7 @@ SHOWN = ("x-auth-", "remote-", "x-request-id")
 
 
 class Echo(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_GET(self) -> None:
         identity = {k: v for k, v in self.headers.items() if k.lower().startswith(SHOWN)}
         body = json.dumps({"path": self.path, "identity": identity}, indent=2).encode() + b"\n"
         self.send_response(200)

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.http.appkeys import CLOCK, KEYS, METRICS, MIRROR_SYNC, SETTINGS, STORE
-from gateway_auth.http.views import json_response
 from gateway_auth.http.openapi import document
+from gateway_auth.http.views import json_response
 from gateway_auth.metrics import CONTENT_TYPE
 
 # Headers a proxy adds when it relays a request: /metrics is for a scraper that reaches the
