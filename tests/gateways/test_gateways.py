@@ -7,8 +7,10 @@ from urllib.parse import quote
 
 import pytest
 
-from gateway_auth.http.appkeys import REVOCATIONS
+from gateway_auth.accounts import NewClient
+from gateway_auth.http.appkeys import ACCOUNTS, REVOCATIONS
 from tests.gateways.conftest import Stack
+from tests.support import PASSWORD
 
 SPOOFS = {
     "X-Auth-User-Id": "evil",
@@ -108,3 +110,20 @@ async def test_caddy_redirects_browser_navigations_and_answers_401_to_api_calls(
     assert page_headers["Location"] == f"{base}/login?rd={quote(base + '/app?x=1', safe='')}"
     assert api == 401
     assert api_headers["WWW-Authenticate"] == 'Bearer realm="gateway-auth"'
+
+
+async def test_the_nginx_recipe_keeps_billing_for_clients_with_that_scope(
+    stack: Stack, nginx: int
+) -> None:
+    base = f"http://127.0.0.1:{nginx}"
+    new = NewClient("payer@example.com", PASSWORD, None, None)
+    await stack.app[ACCOUNTS].create(new, kind="user", scopes=["billing"])
+    payer = await stack.login("payer@example.com")
+    other = await stack.login("ada@example.com")
+
+    allowed, _, body = await fetch(stack, f"{base}/billing/invoices", Cookie=payer)
+    refused, _, _ = await fetch(stack, f"{base}/billing/invoices", Cookie=other)
+
+    assert allowed == 200
+    assert body["headers"]["x-auth-scopes"] == ["billing"]
+    assert refused == 403
