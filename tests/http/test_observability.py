@@ -149,3 +149,22 @@ async def test_metrics_are_not_served_through_a_proxy(browser: Browser) -> None:
 
     assert relayed.status == 404
     assert relayed.headers["Content-Type"].startswith("application/problem+json")
+
+
+async def test_no_log_line_holds_a_password_token_cookie_or_whole_email(
+    browser: Browser, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await browser.logged_in()
+    await Browser(browser.http).login(password="a wrong password")
+    await browser.request("POST", "/refresh")
+    secrets = [PASSWORD, "a wrong password", browser.access_cookie(), browser.refresh_cookie()]
+    await browser.request("DELETE", "/me")
+
+    text = "\n".join(JsonFormatter().format(record) for record in caplog.records)
+
+    assert "login_failed" in text and "login_succeeded" in text and "client_deleted" in text
+    for secret in secrets:
+        assert secret not in text
+    assert "ada@example.com" not in text
+    assert "a***@example.com" in text

@@ -26,6 +26,8 @@ from gateway_auth.logging import log_event
 from gateway_auth.settings import PREFIX, ConfigurationError
 
 log = logging.getLogger(__name__)
+# pymongo logs commands with their documents (hashes, emails) at DEBUG: never let those through.
+logging.getLogger("pymongo").setLevel(logging.WARNING)
 Doc = dict[str, Any]
 
 # An outage answers 503 within a few seconds instead of hanging requests; options given in the

@@ -21,6 +21,9 @@ from gateway_auth.settings import ConfigurationError
 from gateway_auth.stores.sqlite.schema import migrate
 
 log = logging.getLogger(__name__)
+# aiosqlite logs every statement with its parameters (hashes, emails) at DEBUG: never let
+# those through, whatever the root level.
+logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WAL_SWITCH_SECONDS = 5.0
 
