@@ -448,6 +448,7 @@ def test_each_request_gets_one_access_line_with_its_route_and_request_id(
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=5)  # noqa: S310 - http only
     assert refused.value.headers["X-Request-ID"] == "req-1"
+    refused.value.close()
 
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=15)
