@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import re
 import secrets
 import sys
@@ -18,6 +19,16 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 _ACCEPTED_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _ID_PREFIX = secrets.token_hex(4)  # this process's; a counter makes the rest unique and cheap
 _ID_COUNTER = itertools.count(1)
+
+
+def _new_process() -> None:
+    """A forked process gets its own prefix (our workers are spawned, but a host that forks
+    after importing would otherwise hand out the same ids twice)."""
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX, _ID_COUNTER = secrets.token_hex(4), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_process)
 
 
 def request_id(given: str | None) -> str:
