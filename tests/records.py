@@ -1,12 +1,13 @@
-"""Clients and sessions to put into a store directly, at a fixed moment."""
+"""Clients and sessions to put into a store directly, at one moment fixed when tests start."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from gateway_auth.models import Client, Session
+from tests.support import present
 
-T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+T0 = present()
 
 
 def a_client(client_id: str = "c1", email: str = "ada@example.com") -> Client:

@@ -43,11 +43,20 @@ def require_binary(name: str) -> str:
     return path
 
 
+def present() -> datetime:
+    """The real present, to the second: where fixed moments in tests start from.
+
+    Never a calendar date: libraries (the MongoDB emulation's TTL indexes, cookie jars) compare
+    times with the wall clock, so a fixed date turns into a time bomb.
+    """
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 class FakeClock:
-    """A clock that only moves when a test moves it."""
+    """A clock that starts at the real present and then only moves when a test moves it."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
+        self.now = present()
 
     def __call__(self) -> datetime:
         return self.now

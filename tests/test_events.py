@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,8 +17,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from gateway_auth.http.appkeys import STORE
-from gateway_auth.models import DeletionEvent
+from gateway_auth.http.appkeys import CLOCK, STORE
+from gateway_auth.models import DeletionEvent, iso
 from gateway_auth.stores.redis_events import RedisEventSink, stream_key
 from tests.support import (
     PASSWORD,
@@ -27,6 +26,7 @@ from tests.support import (
     Browser,
     RedisServer,
     admin,
+    present,
     server_environment,
     start_server,
     stop_server,
@@ -91,7 +91,7 @@ async def test_a_deletion_reaches_a_subscriber_and_a_consumer_group_exactly_as_d
     assert len(event["id"]) == 32
     assert event["clientId"] == client_id
     assert event["kind"] == "user"
-    assert event["occurredAt"] == "2026-11-20T12:00:00.000Z"
+    assert event["occurredAt"] == iso(browser.http.app[CLOCK]())
     assert published == json.dumps(event)  # DESIGN's spacing: ", " and ": "
     assert messages == {CHANNEL: published, "user-delete": client_id}
     assert delivered[0][1][0][1] == {b"event": published.encode()}
@@ -233,7 +233,7 @@ async def test_events_tail_prints_each_event_as_it_is_appended(
     )
     try:
         await asyncio.sleep(1.5)  # tail follows from "now": let it start first
-        event = DeletionEvent("e1", "c1", "service", datetime(2026, 11, 20, 12, tzinfo=UTC))
+        event = DeletionEvent("e1", "c1", "service", present())
         await sink.publish(event)
         assert tail.stdout is not None
         async with asyncio.timeout(10):

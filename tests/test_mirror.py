@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from gateway_auth.mirror import Delta, MirrorState, RevocationMirror, RevocationSnapshot
+from tests.support import present
 
-T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+T0 = present()
 TTL = timedelta(minutes=15)
 
 

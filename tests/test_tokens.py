@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import jwt
@@ -24,8 +24,9 @@ from gateway_auth.tokens import (
     refresh_token_hash,
     refresh_token_session,
 )
+from tests.support import present
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+NOW = present()
 SECRET = b"s" * 32
 CLIENT = Client(
     id="c1",

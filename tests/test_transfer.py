@@ -17,7 +17,7 @@ from gateway_auth.app import create_app
 from gateway_auth.cli import main
 from gateway_auth.errors import EmailTaken, InvalidExport
 from gateway_auth.http.appkeys import STORE
-from gateway_auth.models import DeletionEvent
+from gateway_auth.models import DeletionEvent, iso
 from gateway_auth.settings import Settings
 from gateway_auth.stores.base import Rotation, Store, Suspension
 from gateway_auth.transfer import export_to, import_into, read_export
@@ -54,7 +54,7 @@ async def _export(store: Store) -> list[str]:
     assert json.loads(header) == {
         "format": "gateway-auth-export",
         "version": 1,
-        "exportedAt": "2026-11-20T12:00:00.000Z",
+        "exportedAt": iso(T0),
     }
     return records
 
@@ -88,7 +88,7 @@ async def test_sqlite_to_mongodb_and_back_loses_nothing(
     assert ada["passwordHash"] == "$2b$04$pw"
     session = next(json.loads(line) for line in first if '"id":"s1"' in line)
     assert session["refreshHash"] == "h1"
-    assert session["rotated"] == [{"hash": "h0", "at": "2026-11-20T12:00:00.000Z"}]
+    assert session["rotated"] == [{"hash": "h0", "at": iso(T0)}]
     gone = next(json.loads(line) for line in first if '"id":"gone"' in line)
     assert (gone["firstName"], gone["passwordHash"]) == (None, None)  # scrubbed on deletion
 
@@ -151,8 +151,8 @@ CLIENT: dict[str, object] = {
     "suspended": False,
     "suspendedAt": None,
     "suspendReason": None,
-    "createdAt": "2026-11-20T12:00:00.000Z",
-    "updatedAt": "2026-11-20T12:00:00.000Z",
+    "createdAt": iso(T0),
+    "updatedAt": iso(T0),
     "deletedAt": None,
     "passwordHash": None,
     "secretHash": None,
@@ -179,7 +179,7 @@ CLIENT: dict[str, object] = {
             "line 2: createdAt must be an RFC 3339 time",
         ),
         (
-            [GOOD_HEADER, json.dumps(CLIENT | {"createdAt": "2026-11-20T12:00:00"})],
+            [GOOD_HEADER, json.dumps(CLIENT | {"createdAt": iso(T0).removesuffix("Z")})],
             "createdAt must carry a time zone",
         ),
         ([GOOD_HEADER, '{"type": "client", "type": "client"}'], "line 2: a field appears twice"),
@@ -195,10 +195,10 @@ CLIENT: dict[str, object] = {
                         "type": "session",
                         "id": "s1",
                         "clientId": "nobody",
-                        "createdAt": "2026-11-20T12:00:00Z",
-                        "lastUsedAt": "2026-11-20T12:00:00Z",
-                        "expiresAt": "2026-11-20T12:00:00Z",
-                        "absoluteExpiresAt": "2026-11-20T12:00:00Z",
+                        "createdAt": iso(T0),
+                        "lastUsedAt": iso(T0),
+                        "expiresAt": iso(T0),
+                        "absoluteExpiresAt": iso(T0),
                         "userAgent": "",
                         "ip": "",
                         "revokedAt": None,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway_auth.http.appkeys import STORE
+from gateway_auth.http.appkeys import CLOCK, STORE
+from gateway_auth.models import iso
 from tests.support import PASSWORD, Browser
 
 ACCESS = "__Host-gateway_auth"
@@ -236,7 +237,7 @@ async def test_delete_me_removes_the_account_and_queues_one_event(browser: Brows
     assert event["version"] == 1
     assert event["clientId"] == me["id"]
     assert event["kind"] == "user"
-    assert event["occurredAt"] == "2026-11-20T12:00:00.000Z"
+    assert event["occurredAt"] == iso(browser.http.app[CLOCK]())
     assert await store.get_client(me["id"]) is None
     assert await store.get_password_hash(me["id"]) is None  # scrubbed at once
 
