@@ -27,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 CONNECTIONS = 64
-SECRET = "bench-secret-bench-secret-bench-secret!"
+SECRET = "QmT0bX3n7Vh2Lw9Ea5RsYk1Zc8Pf4Ju6Dg0Hi3No"  # a fixed, random-looking key
 PASSWORD = "correct horse battery staple"
 # A cookie of the length a real access token has, for the baselines, which do not read it.
 SAMPLE_COOKIE = "gateway_auth=" + "x" * 485

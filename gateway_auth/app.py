@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -45,7 +46,7 @@ from gateway_auth.mirror import RevocationMirror
 from gateway_auth.passwords import PasswordHasher
 from gateway_auth.revocations import MirrorSync, Revocations
 from gateway_auth.sessions import SessionPolicy, Sessions
-from gateway_auth.settings import Settings
+from gateway_auth.settings import PREFIX, Settings
 from gateway_auth.stores.base import EventSink, RevocationBus, Store
 from gateway_auth.stores.configured import StoreOpener, open_store
 from gateway_auth.stores.redis import RedisRevocationBus
@@ -217,6 +218,7 @@ def _backends(
                 hash_workers=hasher.workers,
                 redis=bus is not None,
             )
+            _warn_if_anyone_can_register(settings)
             yield
         finally:
             for task in tasks:
@@ -232,6 +234,33 @@ def _backends(
             await store.close()
 
     return backends
+
+
+def _warn_if_anyone_can_register(settings: Settings) -> None:
+    """Open registration beyond loopback lets strangers in: say so, loudly, at every start."""
+    if settings.registration != "open" or _is_loopback(settings.host):
+        return
+    log_event(
+        log,
+        "registration_open",
+        level=logging.WARNING,
+        listen=f"{settings.host}:{settings.port}",
+        who_can_get_in=(
+            "anyone who can reach this server, or a gateway in front of it, can register, sign"
+            " in and pass /verify to every app it protects"
+        ),
+        advice=f"set {PREFIX}REGISTRATION=closed and create accounts with"
+        " `gateway-auth clients create` or the admin API",
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _age(mirror: RevocationMirror) -> float:

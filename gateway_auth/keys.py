@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -18,6 +19,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
 from gateway_auth.datadir import write_private_file
 from gateway_auth.logging import log_event
+from gateway_auth.secret_strength import weakness
 from gateway_auth.settings import PREFIX, Algorithm, ConfigurationError, Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,20 @@ class KeyRing:
             if key.kid == kid:
                 return key
         return None
+
+    def derived_secret(self, purpose: str) -> bytes:
+        """A key for another use (signing form tokens), derived from the current signing key,
+        so every instance sharing the signing key agrees on it without another setting."""
+        material = self.current.sign_with
+        if isinstance(material, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+            material = material.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        if material is None:  # a ring without a signing key cannot vouch for anything
+            raise ValueError("the current key cannot sign")
+        return hmac.new(material, f"gateway-auth {purpose}".encode(), hashlib.sha256).digest()
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """The JSON Web Key Set of every public key (empty for HS256)."""
@@ -128,6 +144,12 @@ def _previous_keys(path: Path, algorithm: Algorithm) -> tuple[SigningKey, ...]:
         secrets_ = [line for line in lines if line and not line.startswith(b"#")]
         if any(len(s) < 32 for s in secrets_):
             raise ConfigurationError([f"{PREFIX}JWT_PREVIOUS_KEYS_FILE: secrets need 32+ bytes"])
+        # A previous key still verifies: a placeholder there forges tokens as well as anywhere.
+        for number, secret in enumerate(secrets_, start=1):
+            if weak := weakness(secret.decode(errors="replace")):
+                raise ConfigurationError(
+                    [f"{PREFIX}JWT_PREVIOUS_KEYS_FILE: secret {number} {weak}"]
+                )
         return tuple(hmac_key(s, signing=False) for s in secrets_)
     keys = []
     for block in _pem_blocks(path):

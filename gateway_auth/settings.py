@@ -12,6 +12,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from gateway_auth import settings_parsing as values
+from gateway_auth.secret_strength import weakness
 from gateway_auth.settings_parsing import (
     PREFIX,
     Algorithm,
@@ -74,6 +75,7 @@ class Settings:
     public_url: str | None = None
     login_url: str = "/login"
     allowed_redirect_domains: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()  # besides the request's own origin and PUBLIC_URL
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
         ipaddress.ip_network("127.0.0.1/32"),
         ipaddress.ip_network("::1/128"),
@@ -85,6 +87,9 @@ class Settings:
     deletion_channel: str = "client-data-deletion-request"
     legacy_delete_channel: str | None = None  # also publish the bare client id here
     log_format: Literal["json", "text"] | None = None  # None: json unless stderr is a TTY
+    app_name: str = "gateway-auth"
+    logo_url: str | None = None
+    logo_file: Path | None = None
 
     @property
     def embedded(self) -> bool:
@@ -144,6 +149,7 @@ class Settings:
                 _default_redirect_domains(cookie_domain, public_url),
                 values.domain_list,
             ),
+            allowed_origins=r.parse("ALLOWED_ORIGINS", d.allowed_origins, values.origin_list),
             trusted_proxies=r.parse("TRUSTED_PROXIES", d.trusted_proxies, values.networks),
             registration=r.parse("REGISTRATION", d.registration, values.registration),
             bcrypt_rounds=r.integer("BCRYPT_ROUNDS", d.bcrypt_rounds, 4, 31),
@@ -152,6 +158,9 @@ class Settings:
             deletion_channel=r.parse("DELETION_CHANNEL", d.deletion_channel, values.channel),
             legacy_delete_channel=r.parse("LEGACY_DELETE_CHANNEL", None, values.channel),
             log_format=r.parse("LOG_FORMAT", None, values.log_format),
+            app_name=r.parse("APP_NAME", d.app_name, values.display_text),
+            logo_url=r.parse("LOGO_URL", None, values.logo_url),
+            logo_file=r.parse("LOGO_FILE", None, values.logo_file),
         )
         r.problems.extend(_cross_checks(settings))
         r.problems.extend(r.unknown_variables())
@@ -173,7 +182,10 @@ def _default_redirect_domains(cookie_domain: str | None, public_url: str | None)
 
 def _cross_checks(s: Settings) -> list[str]:
     """Problems that involve more than one variable."""
-    return [*_backend_checks(s), *_key_checks(s), *_cookie_checks(s)]
+    problems = [*_backend_checks(s), *_key_checks(s), *_cookie_checks(s)]
+    if s.logo_url is not None and s.logo_file is not None:
+        problems.append(f"{PREFIX}LOGO_URL and {PREFIX}LOGO_FILE: set one or the other")
+    return problems
 
 
 def _backend_checks(s: Settings) -> list[str]:
@@ -206,6 +218,8 @@ def _key_checks(s: Settings) -> list[str]:
             problems.append(f"{p}JWT_PRIVATE_KEY_FILE: not used with HS256; set {p}JWT_SECRET")
         if s.jwt_secret is not None and len(s.jwt_secret.reveal().encode()) < 32:
             problems.append(f"{p}JWT_SECRET: must be at least 32 bytes long for HS256")
+        elif s.jwt_secret is not None and (weak := weakness(s.jwt_secret.reveal())):
+            problems.append(f"{p}JWT_SECRET: {weak}; generate one with: openssl rand -base64 48")
         if s.jwt_secret is None and not s.embedded:
             problems.append(f"{p}JWT_SECRET: required when accounts are not embedded")
     else:
@@ -215,6 +229,8 @@ def _key_checks(s: Settings) -> list[str]:
             problems.append(f"{p}JWT_PRIVATE_KEY_FILE: required for {s.jwt_algorithm}")
     if s.password_pepper is not None and len(s.password_pepper.reveal().encode()) < 16:
         problems.append(f"{p}PASSWORD_PEPPER: must be at least 16 bytes long")
+    elif s.password_pepper is not None and (weak := weakness(s.password_pepper.reveal())):
+        problems.append(f"{p}PASSWORD_PEPPER: {weak}; generate one with: openssl rand -base64 32")
     return problems
 
 

@@ -167,6 +167,58 @@ def origin(text: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+def origin_list(text: str) -> tuple[str, ...]:
+    return tuple(origin(part.strip()) for part in text.split(",") if part.strip())
+
+
+def display_text(text: str) -> str:
+    if len(text) > 60 or not text.isprintable():
+        raise ValueError("must be at most 60 printable characters")
+    return text
+
+
+def logo_url(text: str) -> str:
+    parts = urlsplit(text)
+    absolute = parts.scheme in ("http", "https") and bool(parts.hostname)
+    if not (absolute or (text.startswith("/") and not text.startswith("//"))):
+        raise ValueError("must be an absolute http(s) URL or a path starting with /")
+    if parts.username or parts.password or not text.isprintable() or '"' in text:
+        raise ValueError("must be a plain URL without user info or quotes")
+    return text
+
+
+LOGO_TYPES = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
+MAX_LOGO_BYTES = 256 * 1024
+
+
+def logo_file(text: str) -> Path:
+    path = readable_file(text)
+    size = path.stat().st_size
+    if size > MAX_LOGO_BYTES:
+        raise ValueError(f"is {size} bytes; a logo may have at most {MAX_LOGO_BYTES}")
+    if logo_type(path.read_bytes()) is None:
+        raise ValueError("must be a PNG, JPEG, GIF, WebP or SVG image")
+    return path
+
+
+def logo_type(data: bytes) -> str | None:
+    """The media type of a logo image, recognised by its first bytes."""
+    for magic, media_type in LOGO_TYPES.items():
+        if data.startswith(magic):
+            return media_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    head = data[:1024].lstrip().lower()
+    if head.startswith((b"<svg", b"<?xml")) and b"<svg" in head:
+        return "image/svg+xml"
+    return None
+
+
 def base_path(text: str) -> str:
     path = text.rstrip("/")
     if path and not _BASE_PATH.fullmatch(path):

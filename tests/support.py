@@ -26,6 +26,10 @@ from gateway_auth.http.appkeys import ACCOUNTS, CLOCK, STORE
 from gateway_auth.stores.base import Suspension
 
 PASSWORD = "correct horse battery staple"
+# Signing secrets as `openssl rand -base64 32` makes them: start-up refuses anything weaker.
+JWT_SECRET = "7seTkoTj_pU64USdnDTkrzwkTQdbgrtpTKt5wqi_fuo"
+OTHER_JWT_SECRET = "OHOOBKS3Tar4bDD-Q-sKteYjzdcC6tQHpvLDiG7AN7E"
+PEPPER = "e5uxttIYFpG7tipeIW0VoKGif4M-pzoJ"
 # Text that must never reach a caller: bcrypt hashes, tracebacks, driver and library messages.
 LEAKS = ("$2b$", "$2a$", "Traceback", "sqlite", "pymongo", "E11000", 'File "', "Error:")
 

@@ -21,16 +21,28 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway_auth.settings import ConfigurationError, Settings
 from gateway_auth.verify import IDENTITY_HEADERS
-from tests.support import free_port, require_binary, start_server, stop_server
+from tests.support import (
+    JWT_SECRET,
+    PEPPER,
+    free_port,
+    require_binary,
+    start_server,
+    stop_server,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
-COMPOSE_ENV = {"GATEWAY_AUTH_JWT_SECRET": "x" * 48, "MONGO_PASSWORD": "y" * 24}
+COMPOSE_ENV = {"GATEWAY_AUTH_JWT_SECRET": JWT_SECRET, "MONGO_PASSWORD": PEPPER}
 
 
 def load(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
+
+
+def load_all(path: Path) -> list[Any]:
+    return list(yaml.safe_load_all(path.read_text()))
 
 
 def test_prometheus_config_and_alert_rules_pass_promtool() -> None:
@@ -124,6 +136,56 @@ def test_docker_compose_config_accepts_the_file_and_demands_the_secrets() -> Non
     assert good.returncode == 0, good.stderr
     assert bad.returncode != 0
     assert "set GATEWAY_AUTH_JWT_SECRET in .env" in bad.stderr or "set MONGO_PASSWORD" in bad.stderr
+
+
+def test_env_example_holds_no_usable_secret_and_compose_refuses_it_as_copied() -> None:
+    values = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    base = {k: v for k, v in os.environ.items() if k not in COMPOSE_ENV}
+
+    command = [*_compose_command(), "-f", str(ROOT / "docker-compose.yml")]
+    env_file = ["--env-file", str(ROOT / ".env.example")]
+
+    def config(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *env_file, "config", "-q"],
+            env=base | env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    copied = config()
+    password_set = config(MONGO_PASSWORD=PEPPER)
+
+    assert values == {"GATEWAY_AUTH_JWT_SECRET": "", "MONGO_PASSWORD": ""}
+    assert copied.returncode != 0
+    assert "in .env" in copied.stderr
+    assert password_set.returncode != 0
+    assert "set GATEWAY_AUTH_JWT_SECRET in .env (see .env.example)" in password_set.stderr
+    assert "openssl rand -base64 48" in (ROOT / ".env.example").read_text()
+
+
+def test_the_kubernetes_secret_example_cannot_start_a_server() -> None:
+    secret = load(DEPLOY / "kubernetes" / "secret.example.yaml")["stringData"]
+
+    with pytest.raises(ConfigurationError, match="JWT_SECRET: required"):
+        Settings.from_env(secret | {"GATEWAY_AUTH_MONGODB_URI": "mongodb://mongo:27017"})
+    assert set(secret.values()) == {""}
+
+
+def test_every_shipped_production_shape_closes_registration() -> None:
+    compose = load(ROOT / "docker-compose.yml")
+    deployment = load_all(DEPLOY / "kubernetes" / "gateway-auth.yaml")[0]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    k8s_env = {item["name"]: item["value"] for item in container["env"]}
+
+    assert compose["x-gateway-auth-env"]["GATEWAY_AUTH_REGISTRATION"] == "closed"
+    assert k8s_env["GATEWAY_AUTH_REGISTRATION"] == "closed"
+    assert "    GATEWAY_AUTH_REGISTRATION=closed \\" in (ROOT / "Dockerfile").read_text()
 
 
 def test_the_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck() -> None:

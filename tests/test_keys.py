@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from gateway_auth.datadir import ensure_data_dir, write_private_file
 from gateway_auth.keys import SECRET_FILE, _thumbprint, load_key_ring
 from gateway_auth.settings import ConfigurationError, Settings
+from tests.support import JWT_SECRET, OTHER_JWT_SECRET, PEPPER
 
 
 def _pem(key: object, *, private: bool = True) -> bytes:
@@ -51,11 +52,11 @@ def test_first_embedded_run_generates_a_private_secret_and_warns_once(
 
 
 def test_a_configured_secret_is_used_and_nothing_is_generated(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, JWT_SECRET="k" * 32)
+    settings = _settings(tmp_path, JWT_SECRET=JWT_SECRET)
 
     ring = load_key_ring(settings)
 
-    assert ring.current.sign_with == b"k" * 32
+    assert ring.current.sign_with == JWT_SECRET.encode()
     assert not (settings.data_dir / SECRET_FILE).exists()
 
 
@@ -164,15 +165,34 @@ def test_previous_keys_verify_but_never_sign(tmp_path: Path) -> None:
 
 
 def test_previous_hs256_secrets_are_one_per_line(tmp_path: Path) -> None:
-    (tmp_path / "previous").write_text("# rotated 2026-10\n" + "o" * 32 + "\n\n" + "p" * 40 + "\n")
+    (tmp_path / "previous").write_text(
+        "# rotated 2026-10\n" + OTHER_JWT_SECRET + "\n\n" + PEPPER * 2 + "\n"
+    )
     (tmp_path / "short").write_text("tooshort\n")
 
     ring = load_key_ring(
-        _settings(tmp_path, JWT_SECRET="k" * 32, JWT_PREVIOUS_KEYS_FILE=str(tmp_path / "previous"))
+        _settings(
+            tmp_path, JWT_SECRET=JWT_SECRET, JWT_PREVIOUS_KEYS_FILE=str(tmp_path / "previous")
+        )
     )
 
-    assert [key.verify_with for key in ring.previous] == [b"o" * 32, b"p" * 40]
+    assert [key.verify_with for key in ring.previous] == [
+        OTHER_JWT_SECRET.encode(),
+        PEPPER.encode() * 2,
+    ]
     with pytest.raises(ConfigurationError, match="32"):
         load_key_ring(
-            _settings(tmp_path, JWT_SECRET="k" * 32, JWT_PREVIOUS_KEYS_FILE=str(tmp_path / "short"))
+            _settings(
+                tmp_path, JWT_SECRET=JWT_SECRET, JWT_PREVIOUS_KEYS_FILE=str(tmp_path / "short")
+            )
+        )
+
+
+def test_a_placeholder_among_the_previous_keys_stops_start_up(tmp_path: Path) -> None:
+    previous = tmp_path / "previous"
+    previous.write_text(OTHER_JWT_SECRET + "\nreplace-me-with-the-old-secret-of-32-bytes\n")
+
+    with pytest.raises(ConfigurationError, match="secret 2 looks like a placeholder"):
+        load_key_ring(
+            _settings(tmp_path, JWT_SECRET=JWT_SECRET, JWT_PREVIOUS_KEYS_FILE=str(previous))
         )

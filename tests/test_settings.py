@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import random
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway_auth.settings import ConfigurationError, Settings, parse_duration
+from tests.support import JWT_SECRET, PEPPER
 
 
 def test_defaults_match_the_design() -> None:
@@ -94,14 +97,14 @@ def test_test_only_variables_are_not_settings() -> None:
 
 def test_secrets_are_masked_in_repr() -> None:
     s = Settings.from_env(
-        {"GATEWAY_AUTH_JWT_SECRET": "s" * 40, "GATEWAY_AUTH_PASSWORD_PEPPER": "p" * 20}
+        {"GATEWAY_AUTH_JWT_SECRET": JWT_SECRET, "GATEWAY_AUTH_PASSWORD_PEPPER": PEPPER}
     )
 
-    assert "s" * 40 not in repr(s)
-    assert "p" * 20 not in repr(s)
+    assert JWT_SECRET not in repr(s)
+    assert PEPPER not in repr(s)
     assert "Secret('**********')" in repr(s)
     assert s.jwt_secret is not None
-    assert s.jwt_secret.reveal() == "s" * 40
+    assert s.jwt_secret.reveal() == JWT_SECRET
 
 
 @pytest.mark.parametrize(
@@ -173,3 +176,46 @@ def test_urls_derive_from_public_url_and_base_path() -> None:
     assert s.public_url == "https://auth.example.com"
     assert s.login_url == "https://auth.example.com/auth/login"
     assert s.allowed_redirect_domains == ("example.com", "auth.example.com")
+
+
+# What the shipped examples carried before they were emptied, and what people type instead.
+PLACEHOLDERS = [
+    "replace-me-with-the-output-of-openssl-rand-base64-48",
+    "replace-with-48-random-bytes-in-base64-from-openssl-rand",
+    "changeme-changeme-changeme-changeme",
+    "my-jwt-secret-for-the-gateway-auth-service",
+    "x" * 32,
+    "abcdabcdabcdabcdabcdabcdabcdabcd",
+    "abcdefghijklmnopqrstuvwxyz012345",
+]
+
+
+@pytest.mark.parametrize("placeholder", PLACEHOLDERS)
+def test_a_placeholder_or_hand_made_signing_secret_stops_start_up(placeholder: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"GATEWAY_AUTH_JWT_SECRET": placeholder})
+
+    [problem] = caught.value.problems
+    assert problem.startswith("GATEWAY_AUTH_JWT_SECRET: ")
+    assert "openssl rand -base64 48" in problem
+    assert placeholder not in problem  # a secret is never echoed, weak or not
+
+
+@pytest.mark.parametrize("placeholder", ["change-this-pepper!", "p" * 20, "passwordpassword1"])
+def test_a_placeholder_or_hand_made_pepper_stops_start_up(placeholder: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"PASSWORD_PEPPER: .*openssl rand -base64 32"):
+        Settings.from_env({"GATEWAY_AUTH_PASSWORD_PEPPER": placeholder})
+
+
+def test_generated_secrets_of_every_usual_shape_are_accepted() -> None:
+    randomness = random.Random(20261130)  # noqa: S311 - a fixed sample: the test cannot flicker
+    for _ in range(300):
+        raw = randomness.randbytes(48)
+        for jwt_secret, pepper in (
+            (base64.b64encode(raw).decode(), base64.b64encode(raw[:32]).decode()),
+            (raw[:16].hex(), raw[16:24].hex()),  # openssl rand -hex 16 / -hex 8
+            (base64.urlsafe_b64encode(raw[:32]).decode(), base64.b64encode(raw[:12]).decode()),
+        ):
+            Settings.from_env(
+                {"GATEWAY_AUTH_JWT_SECRET": jwt_secret, "GATEWAY_AUTH_PASSWORD_PEPPER": pepper}
+            )

@@ -23,9 +23,7 @@ from gateway_auth.stores.base import Rotation, Store, Suspension
 from gateway_auth.transfer import export_to, import_into, read_export
 from tests.backends import store_opener
 from tests.records import T0, a_client, a_session
-from tests.support import PASSWORD, AppClient, Browser, FakeClock
-
-SECRET = "an HS256 secret of at least 32 bytes!"
+from tests.support import JWT_SECRET, PASSWORD, AppClient, Browser, FakeClock
 
 
 async def _populate(store: Store) -> None:
@@ -103,7 +101,7 @@ async def test_after_the_move_clients_keep_their_password_and_their_session(
     make_settings: Callable[..., Settings],
     clock: FakeClock,
 ) -> None:
-    settings = make_settings(JWT_SECRET=SECRET)
+    settings = make_settings(JWT_SECRET=JWT_SECRET)
     async with store_opener("sqlite") as sqlite, store_opener("mongo-emulated") as mongo:
         before = await aiohttp_client(create_app(settings, clock=clock, store_opener=sqlite))
         browser = await Browser(before).logged_in()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.support import PASSWORD, Browser
+from gateway_auth.logging import JsonFormatter
+from tests.support import PASSWORD, AppClient, Browser
 
 
 async def test_healthz_and_readyz(browser: Browser) -> None:
@@ -60,3 +64,33 @@ async def test_a_downstream_service_verifies_tokens_with_the_jwks(
     )
 
     assert claims["email"] == "ada@example.com"
+
+
+@pytest.mark.parametrize(
+    ("env", "warned"),
+    [
+        ({"HOST": "0.0.0.0"}, True),  # noqa: S104 - the setting under test
+        ({"HOST": "192.0.2.10"}, True),
+        ({"HOST": "127.0.0.1"}, False),
+        ({"HOST": "localhost"}, False),
+        ({"HOST": "::1"}, False),
+        ({"HOST": "0.0.0.0", "REGISTRATION": "closed"}, False),  # noqa: S104
+    ],
+)
+async def test_open_registration_beyond_loopback_is_a_warning_at_start(
+    make_client: Callable[..., Awaitable[AppClient]],
+    caplog: pytest.LogCaptureFixture,
+    env: dict[str, str],
+    warned: bool,
+) -> None:
+    caplog.set_level(logging.WARNING)
+
+    await make_client(**env)
+
+    records = [r for r in caplog.records if r.getMessage() == "registration_open"]
+    assert bool(records) is warned
+    if warned:
+        line = json.loads(JsonFormatter().format(records[0]))
+        assert line["level"] == "warning"
+        assert "anyone who can reach this server" in line["who_can_get_in"]
+        assert "GATEWAY_AUTH_REGISTRATION=closed" in line["advice"]

@@ -12,7 +12,7 @@ from gateway_auth.http.appkeys import CLOCK, REVOCATIONS, SETTINGS, STORE
 from gateway_auth.stores.base import Suspension
 from gateway_auth.stores.configured import StoreOpener
 from gateway_auth.verify import IDENTITY_HEADERS
-from tests.support import PASSWORD, AppClient, Browser, FakeClock, admin
+from tests.support import OTHER_JWT_SECRET, PASSWORD, AppClient, Browser, FakeClock, admin
 
 NAVIGATION = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
 FORWARDED = {
@@ -126,7 +126,7 @@ async def test_missing_or_malformed_tokens_get_401(
 async def test_a_token_signed_with_another_key_gets_401(
     browser: Browser, make_browser: Callable[..., Awaitable[Browser]]
 ) -> None:
-    other = await (await make_browser(JWT_SECRET="o" * 32)).logged_in()
+    other = await (await make_browser(JWT_SECRET=OTHER_JWT_SECRET)).logged_in()
 
     response = await browser.http.get(
         "/verify", headers={"Authorization": f"Bearer {other.access_cookie()}"}

@@ -18,7 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from gateway_auth.settings import ConfigurationError
 from gateway_auth.stores.mongo import MongoStore
 from tests.records import a_client, a_session
-from tests.support import free_port, server_environment
+from tests.support import JWT_SECRET, free_port, server_environment
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_serve_on_an_unreachable_mongodb_exits_with_a_clear_message(tmp_path: Pa
     port = free_port()  # nothing listens: connections are refused at once
     uri = f"mongodb://ada:hunter2-secret@127.0.0.1:{port}/?serverSelectionTimeoutMS=300"
     environment = server_environment(
-        MONGODB_URI=uri, JWT_SECRET="x" * 32, DATA_DIR=str(tmp_path / "data")
+        MONGODB_URI=uri, JWT_SECRET=JWT_SECRET, DATA_DIR=str(tmp_path / "data")
     )
 
     done = subprocess.run(
