@@ -19,7 +19,7 @@ from gateway_auth.cookies import CookiePolicy
 from gateway_auth.datadir import ensure_data_dir
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.events import OutboxRelay
-from gateway_auth.http import admin, auth, me, ops, portal, token, verify
+from gateway_auth.http import account, admin, auth, me, ops, portal, token, verify
 from gateway_auth.http.appkeys import (
     ACCOUNTS,
     ADMIN,
@@ -28,7 +28,9 @@ from gateway_auth.http.appkeys import (
     KEYS,
     METRICS,
     MIRROR_SYNC,
+    ORIGINS,
     OUTBOX_RELAY,
+    PAGES,
     REVOCATIONS,
     SESSIONS,
     SETTINGS,
@@ -37,8 +39,10 @@ from gateway_auth.http.appkeys import (
     VERIFIER,
 )
 from gateway_auth.http.bodies import MAX_BODY_BYTES
+from gateway_auth.http.csrf import FormTokens, OriginPolicy
 from gateway_auth.http.forwarded import TrustedPeers
 from gateway_auth.http.middlewares import http_policy
+from gateway_auth.http.pages import Pages
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import log_event
 from gateway_auth.metrics import Metrics
@@ -78,6 +82,10 @@ def create_app(
     app[KEYS] = load_key_ring(settings)
     app[COOKIES] = CookiePolicy.from_settings(settings)
     app[TRUSTED_PEERS] = TrustedPeers(settings.trusted_proxies)
+    app[ORIGINS] = OriginPolicy.from_settings(settings, app[TRUSTED_PEERS])
+    app[PAGES] = Pages(
+        settings, FormTokens.from_settings(settings, app[KEYS].derived_secret("form tokens"))
+    )
     app[METRICS] = Metrics()
     tokens = AccessTokens(
         app[KEYS],
@@ -96,11 +104,27 @@ def routes(base: str) -> list[web.RouteDef]:
     """Every route, in one table, under BASE_PATH."""
     return [
         web.route("*", f"{base}/verify", verify.verify, name="verify"),
+        web.get(f"{base}/", account.home, name="home"),
+        web.get(f"{base}/register", portal.register_page, name="register_page"),
         web.post(f"{base}/register", auth.register, name="register"),
         web.get(f"{base}/login", portal.login_page, name="login_page"),
         web.post(f"{base}/login", auth.login, name="login"),
+        web.get(f"{base}/refresh", portal.refresh_hop, name="refresh_hop"),
         web.post(f"{base}/refresh", auth.refresh, name="refresh"),
+        web.get(f"{base}/logout", portal.logout_page, name="logout_page"),
         web.post(f"{base}/logout", auth.logout, name="logout"),
+        web.get(f"{base}/denied", portal.denied_page, name="denied"),
+        web.post(f"{base}/account/profile", account.save_profile, name="account_profile"),
+        web.post(f"{base}/account/email", account.change_email, name="account_email"),
+        web.post(f"{base}/account/password", account.change_password, name="account_password"),
+        web.post(
+            f"{base}/account/sessions/end-others",
+            account.end_other_sessions,
+            name="account_end_others",
+        ),
+        web.post(
+            f"{base}/account/sessions/{{id}}/end", account.end_session, name="account_end_session"
+        ),
         web.post(f"{base}/token", token.token, name="token"),
         web.get(f"{base}/me", me.get_me, name="me"),
         web.patch(f"{base}/me", me.patch_me),

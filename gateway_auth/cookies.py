@@ -34,17 +34,17 @@ class CookiePolicy:
         )
 
     def set(self, response: web.StreamResponse, issued: IssuedSession) -> None:
-        """Set both cookies for a fresh or refreshed session."""
+        """Set both cookies for a fresh or refreshed session.
+
+        Both live as long as the session may (or, without "Keep me signed in", until the
+        browser closes), the access cookie too: the token inside expires within minutes, and
+        an expired one is what tells ``/verify`` to send the browser to the refresh hop.
+        """
+        lifetime = issued.refresh_expires_in if issued.session.persistent else None
         # The access cookie's path is "/" whatever BASE_PATH is: the gateway forwards it from
         # requests to every protected service, and /verify reads it there.
-        self._set(response, self.access_name, issued.access_token, "/", issued.access_expires_in)
-        self._set(
-            response,
-            self.refresh_name,
-            issued.refresh_token,
-            self.refresh_path,
-            issued.refresh_expires_in,
-        )
+        self._set(response, self.access_name, issued.access_token, "/", lifetime)
+        self._set(response, self.refresh_name, issued.refresh_token, self.refresh_path, lifetime)
 
     def clear(self, response: web.StreamResponse) -> None:
         """Expire both cookies with the attributes they were set with, so browsers match them."""
@@ -53,7 +53,7 @@ class CookiePolicy:
             response.cookies[name]["expires"] = "Thu, 01 Jan 1970 00:00:00 GMT"
 
     def _set(
-        self, response: web.StreamResponse, name: str, value: str, path: str, max_age: int
+        self, response: web.StreamResponse, name: str, value: str, path: str, max_age: int | None
     ) -> None:
         response.set_cookie(
             name,

@@ -128,9 +128,15 @@ class WrongPassword(GatewayAuthError):
 
 
 class CrossSiteRequest(GatewayAuthError):
-    """A browser request from another site to a cookie-authenticated route (CSRF defence)."""
+    """A state change a browser sent from an origin that is not allowed (CSRF defence)."""
 
-    default_message = "Cross-site requests to this route are refused."
+    default_message = "This request came from another site or an unknown origin, so it was refused."
+
+
+class FormTokenInvalid(GatewayAuthError):
+    """A form without its anti-CSRF token, or with one that does not match the browser's."""
+
+    default_message = "This form has expired or did not come from this site; reload the page."
 
 
 class RegistrationClosed(GatewayAuthError):

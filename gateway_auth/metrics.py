@@ -20,7 +20,15 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-VERIFY_OUTCOMES = ("allow", "unauthenticated", "revoked", "suspended", "forbidden_scope", "stale")
+VERIFY_OUTCOMES = (
+    "allow",
+    "unauthenticated",
+    "expired",
+    "revoked",
+    "suspended",
+    "forbidden_scope",
+    "stale",
+)
 LOGIN_OUTCOMES = (
     "success",
     "unknown_email",

@@ -49,6 +49,8 @@ class Session:
     user_agent: str
     ip: str
     revoked_at: datetime | None
+    # "Keep me signed in": cookies that outlive the browser (True), or die with it (False).
+    persistent: bool = True
 
     def is_active(self, now: datetime) -> bool:
         """Not revoked, and neither the sliding nor the absolute limit has passed."""

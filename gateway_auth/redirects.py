@@ -15,16 +15,18 @@ _UNSAFE = re.compile(
 )
 
 
-def safe_return_url(candidate: str | None, allowed_domains: Iterable[str]) -> str:
-    """``candidate`` when it is safe to redirect to, else ``/``."""
+def safe_return_url(
+    candidate: str | None, allowed_domains: Iterable[str], fallback: str = FALLBACK
+) -> str:
+    """``candidate`` when it is safe to redirect to, else ``fallback``."""
     if not candidate or len(candidate) > MAX_LENGTH:
-        return FALLBACK
+        return fallback
     decoded = _fully_decoded(candidate)
     if decoded is None or _UNSAFE.search(candidate) or _UNSAFE.search(decoded):
-        return FALLBACK
+        return fallback
     if candidate.startswith("/"):
-        return candidate if not decoded.startswith("//") else FALLBACK
-    return candidate if _allowed_absolute(candidate, allowed_domains) else FALLBACK
+        return candidate if not decoded.startswith("//") else fallback
+    return candidate if _allowed_absolute(candidate, allowed_domains) else fallback
 
 
 def host_allowed(host: str, allowed_domains: Iterable[str]) -> bool:

@@ -116,8 +116,13 @@ class Sessions:
         self._clock = clock
         self._metrics = metrics or Metrics()
 
-    async def login(self, email: str, password: str, origin: Origin) -> IssuedSession:
-        """Check credentials and open a session; one generic failure for every reason."""
+    async def login(
+        self, email: str, password: str, origin: Origin, *, persistent: bool = True
+    ) -> IssuedSession:
+        """Check credentials and open a session; one generic failure for every reason.
+
+        ``persistent`` is "Keep me signed in": whether the session's cookies outlive the browser.
+        """
         account = email_key(email)
         logins = self._metrics.logins
         try:
@@ -142,7 +147,7 @@ class Sessions:
             await self._clients.set_password_hash(
                 client.id, await self._hasher.hash(password), self._clock()
             )
-        issued = await self._open(client, origin)
+        issued = await self.start(client, origin, persistent=persistent)
         log_event(log, "login_succeeded", client_id=client.id, session_id=issued.session.id)
         logins["success"].inc()
         return issued
@@ -251,7 +256,8 @@ class Sessions:
         revoked = await self._revocations.revoke_client_sessions(identity.client.id, keep=keep)
         log_event(log, "sessions_revoked", client_id=identity.client.id, count=len(revoked))
 
-    async def _open(self, client: Client, origin: Origin) -> IssuedSession:
+    async def start(self, client: Client, origin: Origin, *, persistent: bool) -> IssuedSession:
+        """Open a session for a client whose password was just checked or chosen."""
         now = self._clock()
         policy = self._policy
         session = self._new_session(
@@ -260,6 +266,7 @@ class Sessions:
             now,
             min(now + policy.refresh_ttl, now + policy.max_age),
             now + policy.max_age,
+            persistent=persistent,
         )
         refresh_token, refresh_hash = new_refresh_token(session.id)
         await self._sessions.add_session(session, refresh_hash)
@@ -267,7 +274,13 @@ class Sessions:
 
     @staticmethod
     def _new_session(
-        client: Client, origin: Origin, now: datetime, expires_at: datetime, absolute: datetime
+        client: Client,
+        origin: Origin,
+        now: datetime,
+        expires_at: datetime,
+        absolute: datetime,
+        *,
+        persistent: bool = True,
     ) -> Session:
         return Session(
             id=new_session_id(),
@@ -279,6 +292,7 @@ class Sessions:
             user_agent=origin.user_agent[:MAX_USER_AGENT],
             ip=origin.ip,
             revoked_at=None,
+            persistent=persistent,
         )
 
     def _issue(

@@ -116,6 +116,7 @@ def encode(record: Record) -> tuple[str, dict[str, Any]]:
                 "userAgent": s.user_agent,
                 "ip": s.ip,
                 "revokedAt": _iso(s.revoked_at),
+                "persistent": s.persistent,
                 "refreshHash": record.refresh_hash,
                 "rotated": [{"hash": h, "at": iso(at)} for h, at in record.rotated],
             }
@@ -162,7 +163,8 @@ def _decode(f: _Fields) -> Record:
     if kind == "session":
         f.only(
             "type", "id", "clientId", "createdAt", "lastUsedAt", "expiresAt",
-            "absoluteExpiresAt", "userAgent", "ip", "revokedAt", "refreshHash", "rotated",
+            "absoluteExpiresAt", "userAgent", "ip", "revokedAt", "persistent", "refreshHash",
+            "rotated",
         )  # fmt: skip
         session = Session(
             id=f.text("id"),
@@ -174,6 +176,8 @@ def _decode(f: _Fields) -> Record:
             user_agent=f.value("userAgent", str),
             ip=f.value("ip", str),
             revoked_at=f.optional_moment("revokedAt"),
+            # Absent in exports made before "Keep me signed in": such sessions were persistent.
+            persistent=f.value("persistent", bool) if "persistent" in f.values else True,
         )
         rotated = tuple(
             (f.nested(entry).text("hash"), f.nested(entry).moment("at"))

@@ -4,6 +4,10 @@ This is the hot path: gateways ask on every request they forward. A token seen b
 decoded again (a bounded LRU keyed by the raw token string holds its claims and its prebuilt
 identity headers), but expiry, the revocation mirror and the scopes are checked every time, and
 nothing here does I/O.
+
+A correctly signed token that has merely expired, of a session that is still live as far as
+the mirror knows, is told apart from a bad one ("expired"): ``/verify`` then sends a browser to
+the refresh hop instead of the sign-in page, so a session lasts as long as its refresh token.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from gateway_auth.errors import Unauthenticated
 from gateway_auth.mirror import RevocationMirror
 from gateway_auth.tokens import LEEWAY_SECONDS, AccessClaims, AccessTokens
 
-Outcome = Literal["allow", "unauthenticated", "revoked", "suspended", "forbidden_scope", "stale"]
+Outcome = Literal[
+    "allow", "unauthenticated", "expired", "revoked", "suspended", "forbidden_scope", "stale"
+]
 CACHE_SIZE = 10_000
 IDENTITY_HEADERS = (
     "X-Auth-User-Id",
@@ -39,6 +45,7 @@ class Verdict:
 
     outcome: Outcome
     headers: Mapping[str, str] | None = None
+    claims: AccessClaims | None = None  # whose genuine token this was (allowed or refused)
 
     @property
     def status(self) -> int:
@@ -49,6 +56,7 @@ class Verdict:
 _STATUS: dict[Outcome, int] = {
     "allow": 200,
     "unauthenticated": 401,
+    "expired": 401,
     "revoked": 401,
     "suspended": 403,
     "forbidden_scope": 403,
@@ -57,8 +65,6 @@ _STATUS: dict[Outcome, int] = {
 _NOT_CACHED = {"Cache-Control": "no-store"}  # an identity answer is never to be reused
 UNAUTHENTICATED = Verdict("unauthenticated")
 REVOKED = Verdict("revoked")
-SUSPENDED = Verdict("suspended")
-FORBIDDEN_SCOPE = Verdict("forbidden_scope")
 STALE = Verdict("stale")
 
 
@@ -92,9 +98,11 @@ class Verifier:
         self, token: str | None, required: frozenset[str], now: float, monotonic_now: float
     ) -> Verdict:
         """The verdict for ``token`` needing every scope in ``required``, at ``now``."""
-        verified = self._verified(token, now) if token else None
-        if verified is None or verified.usable_until <= now:
+        if not token:
             return UNAUTHENTICATED
+        verified = self._verified(token, now)
+        if verified is None or verified.usable_until <= now:
+            return self._refused(token, now)
         return self._decide(verified, required, now, monotonic_now)
 
     def flush(self) -> None:
@@ -113,10 +121,26 @@ class Verifier:
         if mirror.is_revoked(claims.session_id, claims.client_id, now):
             return REVOKED
         if claims.client_id in mirror.suspended:
-            return SUSPENDED
+            return Verdict("suspended", claims=claims)
         if required and not required <= verified.scopes:
-            return FORBIDDEN_SCOPE
+            return Verdict("forbidden_scope", claims=claims)
         return verified.allow
+
+    def _refused(self, token: str, now: float) -> Verdict:
+        """A token that cannot be used now: ``expired`` when a refresh could still revive its
+        session, else ``unauthenticated``. Off the hot path: a browser is redirected after."""
+        try:
+            claims = self._tokens.decode(
+                token, datetime.fromtimestamp(now, UTC), allow_expired=True
+            )
+        except Unauthenticated:
+            return UNAUTHENTICATED
+        mirror = self._mirror
+        if mirror.is_revoked(claims.session_id, claims.client_id, now):
+            return REVOKED
+        if claims.client_id in mirror.suspended:
+            return UNAUTHENTICATED  # a refresh would be refused: straight to the sign-in page
+        return Verdict("expired", claims=claims)
 
     def _verified(self, token: str, now: float) -> _Verified | None:
         if self._tokens.keys is not self._keys:
@@ -134,7 +158,7 @@ class Verifier:
             claims=claims,
             scopes=frozenset(claims.scopes),
             usable_until=claims.expires_at + LEEWAY_SECONDS,
-            allow=Verdict("allow", identity_headers(claims) | _NOT_CACHED),
+            allow=Verdict("allow", identity_headers(claims) | _NOT_CACHED, claims),
         )
         cache[token] = verified
         if len(cache) > self._cache_size:

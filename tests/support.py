@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -34,6 +35,13 @@ PEPPER = "e5uxttIYFpG7tipeIW0VoKGif4M-pzoJ"
 LEAKS = ("$2b$", "$2a$", "Traceback", "sqlite", "pymongo", "E11000", 'File "', "Error:")
 
 AppClient = TestClient[Any, Any]
+# What a browser sends when a person loads a page or submits a form.
+PAGE_LOAD = {
+    "Accept": "text/html,application/xhtml+xml",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Dest": "document",
+}
+_FORM_TOKEN = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 
 
 def require_binary(name: str) -> str:
@@ -111,8 +119,36 @@ class Browser:
         assert response.status == 200, response.text
         return self
 
+    async def page(self, path: str, **headers: str) -> Response:
+        """Load a page the way a person does."""
+        return await self.request("GET", path, headers={**PAGE_LOAD, **headers})
+
+    @property
+    def origin(self) -> str:
+        """The origin this browser's pages come from."""
+        return str(self.http.make_url("/")).rstrip("/")
+
+    async def submit(
+        self, page: Response, action: str, fields: dict[str, str], **headers: str
+    ) -> Response:
+        """Submit a form of ``page`` as the browser would: its token, this origin, no JS."""
+        match = _FORM_TOKEN.search(page.text)
+        assert match, f"no form token on the page: {page.text[:300]}"
+        sent = {**PAGE_LOAD, "Origin": self.origin, "Sec-Fetch-Site": "same-origin", **headers}
+        return await self.request("POST", action, data={"csrf": match[1], **fields}, headers=sent)
+
+    async def signed_in_by_form(
+        self, email: str = "ada@example.com", *, remember: bool = False
+    ) -> Response:
+        """Sign in through the sign-in page's form; the answer (a 303 on success)."""
+        page = await self.page("/login")
+        fields = {"email": email, "password": PASSWORD} | ({"remember": "on"} if remember else {})
+        return await self.submit(page, "/login", fields)
+
     def access_cookie(self) -> str:
-        return next(m.value for m in self.cookies.values() if not m.key.endswith("_refresh"))
+        return next(
+            m.value for m in self.cookies.values() if not m.key.endswith(("_refresh", "_csrf"))
+        )
 
     def refresh_cookie(self) -> str:
         return next(m.value for m in self.cookies.values() if m.key.endswith("_refresh"))

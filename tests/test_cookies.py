@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.support import Browser
+from tests.support import PASSWORD, Browser, FakeClock
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,9 @@ async def test_cookies_are_set_and_cleared_with_matching_attributes(
     cleared = {m.key: m for m in logout.set_cookies}
 
     assert set(set_cookies) == set(cleared) == {access, refresh}
-    for name, path, max_age in ((access, "/", "900"), (refresh, "/refresh", "1209600")):
+    # Both last as long as the session may: the access token inside expires in 15 minutes,
+    # and its expiry is what sends the browser to the refresh hop.
+    for name, path, max_age in ((access, "/", "1209600"), (refresh, "/refresh", "1209600")):
         made, gone = set_cookies[name], cleared[name]
         assert made["path"] == gone["path"] == path
         assert made["domain"] == gone["domain"] == domain
@@ -74,6 +76,40 @@ async def test_the_raw_set_cookie_header_of_the_default_policy(browser: Browser)
 
     access = next(h for h in headers if h.startswith("__Host-gateway_auth="))
     refresh = next(h for h in headers if h.startswith("__Secure-gateway_auth_refresh="))
-    assert access.endswith("; HttpOnly; Max-Age=900; Path=/; SameSite=Lax; Secure")
+    assert access.endswith("; HttpOnly; Max-Age=1209600; Path=/; SameSite=Lax; Secure")
     assert refresh.endswith("; HttpOnly; Max-Age=1209600; Path=/refresh; SameSite=Lax; Secure")
     assert "Domain" not in access
+
+
+async def test_without_keep_me_signed_in_both_cookies_die_with_the_browser(
+    browser: Browser, clock: FakeClock
+) -> None:
+    await browser.register()
+
+    login = await browser.request(
+        "POST",
+        "/login",
+        json={"email": "ada@example.com", "password": PASSWORD, "remember": False},
+    )
+    clock.advance(minutes=20)
+    refreshed = await browser.request("POST", "/refresh")
+
+    for response in (login, refreshed):
+        assert response.status == 200
+        assert len(response.set_cookies) == 2
+        for morsel in response.set_cookies:
+            assert morsel["max-age"] == ""
+            assert morsel["expires"] == ""
+    raw = refreshed.headers.getall("Set-Cookie")
+    assert not any("Max-Age" in h or "Expires" in h for h in raw)
+
+
+async def test_keep_me_signed_in_must_be_a_boolean(browser: Browser) -> None:
+    await browser.register()
+
+    response = await browser.request(
+        "POST", "/login", json={"email": "ada@example.com", "password": PASSWORD, "remember": "no"}
+    )
+
+    assert response.status == 422
+    assert response.json()["errors"] == [{"field": "remember", "message": "must be true or false"}]

@@ -9,7 +9,9 @@ from gateway_auth.admin import Admin
 from gateway_auth.clock import Clock
 from gateway_auth.cookies import CookiePolicy
 from gateway_auth.events import OutboxRelay
+from gateway_auth.http.csrf import OriginPolicy
 from gateway_auth.http.forwarded import TrustedPeers
+from gateway_auth.http.pages import Pages
 from gateway_auth.keys import KeyRing
 from gateway_auth.metrics import Metrics
 from gateway_auth.revocations import MirrorSync, Revocations
@@ -32,3 +34,5 @@ MIRROR_SYNC = web.AppKey("mirror_sync", MirrorSync)
 VERIFIER = web.AppKey("verifier", Verifier)
 TRUSTED_PEERS = web.AppKey("trusted_peers", TrustedPeers)
 METRICS = web.AppKey("metrics", Metrics)
+PAGES = web.AppKey("pages", Pages)
+ORIGINS = web.AppKey("origins", OriginPolicy)

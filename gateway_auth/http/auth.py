@@ -1,24 +1,33 @@
-"""Registration and the browser session flow: login, refresh, logout."""
+"""Registration and the browser session flow as a JSON API: login, refresh, logout.
+
+The same paths take the portal's HTML forms too; those are handed to ``http/portal.py``, which
+checks their form token and answers with pages and redirects instead of JSON.
+"""
 
 from __future__ import annotations
-
-from urllib.parse import urlencode
 
 from aiohttp import web
 
 from gateway_auth.accounts import NewClient
-from gateway_auth.errors import InvalidCredentials, InvalidRefreshToken, RefreshTokenSuperseded
-from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, SESSIONS, SETTINGS
+from gateway_auth.errors import (
+    FieldError,
+    InvalidRefreshToken,
+    RefreshTokenSuperseded,
+    ValidationFailed,
+)
+from gateway_auth.http import portal
+from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, SESSIONS
 from gateway_auth.http.bodies import read_body, string_fields
-from gateway_auth.http.callers import access_token, origin, return_domains
+from gateway_auth.http.callers import access_token, origin
 from gateway_auth.http.problems import problem
 from gateway_auth.http.views import client_view, json_response
-from gateway_auth.redirects import safe_return_url
 
 
 async def register(request: web.Request) -> web.Response:
     """``POST /register``: create a user account (no scopes, no session)."""
-    body = await read_body(request)
+    body = await read_body(request, allow_form=True)
+    if body.is_form:
+        return await portal.register(request, body)
     names = ("firstName", "lastName")
     fields = string_fields(
         body.fields, required=("email", "password"), optional=names, nullable=names
@@ -35,27 +44,23 @@ async def register(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    """``POST /login``: JSON or form; cookies carry the tokens, never the body."""
+    """``POST /login``: cookies carry the tokens, never the body; ``remember`` (default true)
+    chooses cookies that outlive the browser."""
     body = await read_body(request, allow_form=True)
-    fields = string_fields(body.fields, required=("email", "password"), optional=("rd",))
-    settings = request.app[SETTINGS]
-    return_to = fields.get("rd")
-    try:
-        issued = await request.app[SESSIONS].login(
-            fields["email"] or "", fields["password"] or "", origin(request)
-        )
-    except InvalidCredentials:
-        if body.is_form and _prefers_html(request):
-            query = {"error": "invalid", **({"rd": return_to} if return_to else {})}
-            return _see_other(f"{settings.base_path}/login?{urlencode(query)}")
-        raise
-    if body.is_form and return_to is not None:
-        location = safe_return_url(return_to, return_domains(request))
-        response = _see_other(location)
-    else:
-        response = json_response(
-            {"client": client_view(issued.client), "expiresIn": issued.access_expires_in}
-        )
+    if body.is_form:
+        return await portal.sign_in(request, body)
+    remember = body.fields.get("remember", True)
+    if not isinstance(remember, bool):
+        raise ValidationFailed([FieldError("remember", "must be true or false")])
+    fields = string_fields(
+        {k: v for k, v in body.fields.items() if k != "remember"}, required=("email", "password")
+    )
+    issued = await request.app[SESSIONS].login(
+        fields["email"] or "", fields["password"] or "", origin(request), persistent=remember
+    )
+    response = json_response(
+        {"client": client_view(issued.client), "expiresIn": issued.access_expires_in}
+    )
     request.app[COOKIES].set(response, issued)
     return response
 
@@ -79,19 +84,14 @@ async def refresh(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """``POST /logout``: revoke the session and clear the cookies; always 204."""
+    """``POST /logout``: revoke the session and clear the cookies; always 204 (a form: 303)."""
+    if request.body_exists:
+        body = await read_body(request, allow_form=True)
+        if body.is_form:
+            return await portal.sign_out(request, body)
     token = access_token(request)
     if token is not None:
         await request.app[SESSIONS].logout(token)
     response = web.Response(status=204)
     request.app[COOKIES].clear(response)
     return response
-
-
-def _see_other(location: str) -> web.Response:
-    return web.Response(status=303, headers={"Location": location})
-
-
-def _prefers_html(request: web.Request) -> bool:
-    accept = request.headers.get("Accept", "")
-    return "text/html" in accept and request.headers.get("X-Requested-With") is None

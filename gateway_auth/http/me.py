@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, SESSIONS
+from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, PAGES, SESSIONS
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import authenticate
+from gateway_auth.http.navigation import wants_page
+from gateway_auth.http.portal import see_other
 from gateway_auth.http.views import client_view, json_response, session_view
 from gateway_auth.stores.base import ProfileField
 
@@ -18,7 +20,9 @@ _PROFILE_FIELDS: dict[str, ProfileField] = {
 
 
 async def get_me(request: web.Request) -> web.Response:
-    """``GET /me``: the caller's client record."""
+    """``GET /me``: the caller's client record; a person navigating here gets the account page."""
+    if wants_page(request.headers):
+        return see_other(request.app[PAGES].urls.home)
     identity = await authenticate(request)
     return json_response(client_view(identity.client))
 
@@ -58,7 +62,9 @@ async def put_password(request: web.Request) -> web.Response:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    """``GET /me/sessions``: the caller's active sessions."""
+    """``GET /me/sessions``: the caller's active sessions (for a person: the account page)."""
+    if wants_page(request.headers):
+        return see_other(f"{request.app[PAGES].urls.home}#sessions")
     identity = await authenticate(request)
     sessions = await request.app[SESSIONS].active(identity)
     return json_response({"sessions": [session_view(s, identity.session_id) for s in sessions]})

@@ -1,4 +1,5 @@
-"""Cross-cutting HTTP behaviour: error rendering, security headers, and the cross-site guard."""
+"""Cross-cutting HTTP behaviour: error rendering (problem+json, or a page for a person),
+security headers, and the cross-origin guard."""
 
 from __future__ import annotations
 
@@ -8,17 +9,23 @@ import time
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from gateway_auth.errors import CrossSiteRequest, GatewayAuthError, ServiceBusy
-from gateway_auth.http.appkeys import METRICS, SETTINGS
-from gateway_auth.http.problems import http_problem, internal_error, oauth_error, problem
+from gateway_auth.errors import GatewayAuthError, ServiceBusy
+from gateway_auth.http.appkeys import METRICS, ORIGINS, PAGES
+from gateway_auth.http.csrf import UNSAFE_METHODS
+from gateway_auth.http.navigation import wants_page
+from gateway_auth.http.problems import (
+    PROBLEM_JSON,
+    http_problem,
+    internal_error,
+    oauth_error,
+    problem,
+)
 from gateway_auth.logging import log_event, request_id
 
 log = logging.getLogger(__name__)
 OAUTH_ROUTES = frozenset({"token"})
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# /verify answers about someone else's request (a gateway asks with the original method and
-# headers), and /token serves programs: neither acts on a browser's cookies by itself.
-NOT_BROWSER_ROUTES = OAUTH_ROUTES | {"verify"}
+# Their answers are for programs (/token) or for the gateway, which /verify renders itself.
+NO_PAGE_ROUTES = frozenset({"token", "verify"})
 
 
 # Defaults every response gets unless its handler chose otherwise. Server names no product
@@ -36,18 +43,24 @@ REQUEST_ID_HEADER = "X-Request-ID"
 
 @web.middleware
 async def http_policy(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one middleware: request id, cross-site guard, errors as problem+json, security
-    headers, and the request metrics.
+    """The one middleware: request id, cross-origin guard, errors as problem+json (or as a page
+    when a person navigated here), security headers, and the request metrics.
 
     One layer, not three: every middleware layer costs ``/verify`` a few microseconds on each
     request a gateway forwards, and this one does the work of a signal handler too.
     """
     started = time.perf_counter()
     rid = request_id(request.headers.get(REQUEST_ID_HEADER))
-    if _cross_site_state_change(request):
-        response: web.StreamResponse = problem(CrossSiteRequest())
-    else:
-        response = await _answer(request, handler)
+    refusal = request.app[ORIGINS].refusal(request) if request.method in UNSAFE_METHODS else None
+    response = problem(refusal) if refusal else await _answer(request, handler)
+    if (
+        response.status >= 400
+        and isinstance(response, web.Response)
+        and response.content_type == PROBLEM_JSON
+        and _route_name(request) not in NO_PAGE_ROUTES
+        and wants_page(request.headers)
+    ):
+        response = request.app[PAGES].problem_page(request, response)
     response.headers[REQUEST_ID_HEADER] = rid
     resource = request.match_info.route.resource
     request.app[METRICS].requests.observe(
@@ -95,20 +108,6 @@ def _secured(request: web.Request, response: web.StreamResponse) -> web.StreamRe
         for name, value in SECURITY_HEADERS:
             headers.setdefault(name, value)
     return response
-
-
-def _cross_site_state_change(request: web.Request) -> bool:
-    """A state change a browser says comes from another site (login CSRF included).
-
-    SameSite=Lax already keeps cookies off such requests; this also stops a cross-site form
-    from logging a victim into an attacker's account. Programs (no Sec-Fetch-Site) pass.
-    """
-    return (
-        request.method in UNSAFE_METHODS
-        and request.headers.get("Sec-Fetch-Site") == "cross-site"
-        and _route_name(request) not in NOT_BROWSER_ROUTES
-        and request.app[SETTINGS].cookie_samesite != "None"
-    )
 
 
 def _route_name(request: web.Request) -> str | None:

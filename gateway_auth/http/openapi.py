@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from gateway_auth import __version__
+from gateway_auth.http.openapi_portal import FORMS, form_content, portal_paths
 from gateway_auth.verify import IDENTITY_HEADERS
 
 Schema = dict[str, Any]
@@ -137,8 +138,13 @@ SCHEMAS: dict[str, Schema] = {
         ["email", "password"],
         email={"type": "string"},
         password={"type": "string"},
-        rd={"type": "string", "description": "form posts: where to go after signing in"},
+        remember={
+            "type": "boolean",
+            "default": True,
+            "description": "cookies that outlive the browser (false: until it closes)",
+        },
     ),
+    **FORMS,
     "ProfileChange": _object(
         [],
         firstName=_OPTIONAL_TEXT,
@@ -207,10 +213,10 @@ def _json(schema: Schema, description: str) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _body(schema: Schema, *, form: bool = False, required: bool = True) -> Schema:
+def _body(schema: Schema, *, form: str | None = None, required: bool = True) -> Schema:
     content = {"application/json": {"schema": schema}}
     if form:
-        content["application/x-www-form-urlencoded"] = {"schema": schema}
+        content |= form_content(form)
     return {"required": required, "content": content}
 
 
@@ -230,7 +236,7 @@ def _op(summary: str, responses: dict[str, Schema], **extra: Any) -> Schema:
 def paths() -> dict[str, dict[str, Schema]]:
     """Every operation, by path and lower-case method (paths are relative to BASE_PATH)."""
     client = _json(_ref("Client"), "The client")
-    return {
+    api: dict[str, dict[str, Schema]] = {
         "/verify": {
             "get": _op(
                 "Forward-auth check for nginx auth_request, Traefik, Caddy, ingress-nginx",
@@ -242,8 +248,9 @@ def paths() -> dict[str, dict[str, Schema]]:
                         },
                     },
                     "302": {
-                        "description": "With `redirect=true`, a browser navigation is sent "
-                        "to LOGIN_URL?rd=<original URL>"
+                        "description": "With `redirect=true`, a browser's page load goes to "
+                        "LOGIN_URL?rd=<original URL>, or to the refresh hop when only its "
+                        "access token expired"
                     },
                     **_problems(401, 403, 503),
                 },
@@ -259,14 +266,19 @@ def paths() -> dict[str, dict[str, Schema]]:
                 security=_COOKIE,
                 **{ANY_METHOD: True},
                 description="Answers every HTTP method the same way (gateways forward the "
-                "original one). A 401 carries `Location: LOGIN_URL?rd=<original URL>`.",
+                "original one). A 401 to a page load carries `Location: LOGIN_URL?rd=<original "
+                "URL>` (or the refresh hop's URL); a 403 or 503 to a page load is an HTML page.",
             ),
         },
         "/register": {
             "post": _op(
-                "Create an account (when REGISTRATION=open)",
-                {"201": client, **_problems(400, 403, 409, 413, 415, 422, 503)},
-                requestBody=_body(_ref("Registration")),
+                "Create an account (when REGISTRATION=open); the form signs in at once",
+                {
+                    "201": client,
+                    "303": {"description": "Form posts: signed in, on to `rd` or the home page"},
+                    **_problems(400, 403, 409, 413, 415, 422, 503),
+                },
+                requestBody=_body(_ref("Registration"), form="RegistrationForm"),
             )
         },
         "/login": {
@@ -286,10 +298,12 @@ def paths() -> dict[str, dict[str, Schema]]:
                         ),
                         "Signed in; Set-Cookie carries the access and refresh cookies",
                     ),
-                    "303": {"description": "Form posts: to `rd`, or back to the page on failure"},
-                    **_problems(400, 401, 413, 415, 422, 429, 503),
+                    "303": {"description": "Form posts: signed in, on to `rd` or the home page"},
+                    **_problems(400, 401, 403, 413, 415, 422, 429, 503),
                 },
-                requestBody=_body(_ref("Credentials"), form=True),
+                requestBody=_body(_ref("Credentials"), form="SignInForm"),
+                description="A form that fails is answered with the sign-in page again (401, "
+                "429), the email kept.",
             ),
         },
         "/refresh": {
@@ -302,7 +316,17 @@ def paths() -> dict[str, dict[str, Schema]]:
                 security=[{"refreshCookie": []}],
             )
         },
-        "/logout": {"post": _op("End the session everywhere", {"204": _NO_CONTENT})},
+        "/logout": {
+            "post": _op(
+                "End the session everywhere",
+                {
+                    "204": _NO_CONTENT,
+                    "303": {"description": "Form posts: to `rd`, else to the sign-in page"},
+                    **_problems(403),
+                },
+                requestBody={"required": False, "content": form_content("SignOutForm")},
+            )
+        },
         "/token": {
             "post": _op(
                 "OAuth 2 token endpoint: password, refresh_token, client_credentials",
@@ -538,6 +562,9 @@ def paths() -> dict[str, dict[str, Schema]]:
             "get": _op("This document", {"200": _json({"type": "object"}, "OpenAPI 3.1")})
         },
     }
+    for path, operations in portal_paths().items():
+        api.setdefault(path, {}).update(operations)
+    return api
 
 
 def document(base_path: str = "") -> Schema:

@@ -1,45 +1,336 @@
-"""``GET /login``: the sign-in page browsers are sent to; a plain form, no script."""
+"""The sign-in portal: signing in, registering, signing out, the refresh hop, the refusal page.
+
+Pages for people: plain forms with a form token, no script. The JSON API shares three of these
+paths (``POST /login``, ``/register``, ``/logout``); ``http/auth.py`` hands form posts here.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
-from functools import cache
-from importlib.resources import files
-from string import Template
+import time
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from gateway_auth.http.appkeys import SETTINGS
-from gateway_auth.http.callers import return_domains
+from gateway_auth.accounts import NewClient
+from gateway_auth.errors import (
+    ClientSuspended,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    RefreshTokenSuperseded,
+    RegistrationClosed,
+    TooManyAttempts,
+    Unauthenticated,
+    ValidationFailed,
+)
+from gateway_auth.http.appkeys import (
+    ACCOUNTS,
+    CLOCK,
+    COOKIES,
+    PAGES,
+    SESSIONS,
+    SETTINGS,
+    TRUSTED_PEERS,
+    VERIFIER,
+)
+from gateway_auth.http.bodies import Body, string_fields
+from gateway_auth.http.callers import access_token, origin, return_domains
+from gateway_auth.http.forwarded import MalformedForwarding, original_request
+from gateway_auth.http.pages import PortalUrls, retry_text
+from gateway_auth.http.problems import WWW_AUTHENTICATE
 from gateway_auth.redirects import safe_return_url
+from gateway_auth.sessions import Identity, IssuedSession
+from gateway_auth.verify import Verdict
 
-
-@cache
-def _page() -> tuple[Template, str, str]:
-    web_dir = files("gateway_auth") / "web"
-    style = (web_dir / "login.css").read_text().strip()
-    style_hash = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
-    csp = (
-        f"default-src 'none'; style-src 'sha256-{style_hash}'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    )
-    return Template((web_dir / "login.html").read_text()), style, csp
+# Fixed messages a redirect may ask a page to show (never text taken from the URL).
+NOTICES = {"signed_out": "You are signed out."}
+LABELS = {
+    "email": "Email",
+    "password": "Password",
+    "firstName": "First name",
+    "lastName": "Last name",
+}
 
 
 async def login_page(request: web.Request) -> web.Response:
-    """The sign-in form; ``rd`` is carried through only if it is a safe return URL."""
-    settings = request.app[SETTINGS]
-    template, style, csp = _page()
-    return_to = safe_return_url(request.query.get("rd"), return_domains(request))
-    error = request.query.get("error") == "invalid"
-    text = template.substitute(
-        style=style,
-        action=html.escape(f"{settings.base_path}/login"),
-        rd=html.escape(return_to),
-        error='<p class="error" role="alert">Invalid email or password.</p>' if error else "",
+    """``GET /login``: the sign-in form; someone already signed in goes straight on."""
+    return_to = _safe(request, request.query.get("rd"), fallback="")
+    if token_verdict(request).outcome == "allow":
+        return see_other(return_to or _urls(request).home)
+    notice = NOTICES.get(request.query.get("notice", ""))
+    return _login_form(request, return_to=return_to, notice=notice)
+
+
+async def sign_in(request: web.Request, body: Body) -> web.Response:
+    """A sign-in form: back to the return URL with cookies, or the form again, saying why."""
+    fields = _form(request, body, required=("email", "password"), optional=("rd", "remember"))
+    email, remember = fields["email"] or "", fields.get("remember") == "on"
+    return_to = _safe(request, fields.get("rd"), fallback="")
+    try:
+        issued = await request.app[SESSIONS].login(
+            email, fields["password"] or "", origin(request), persistent=remember
+        )
+    except InvalidCredentials:
+        return _login_form(
+            request,
+            return_to=return_to,
+            email=email,
+            remember=remember,
+            alert="The email address or password is incorrect.",
+            status=401,
+            headers={hdrs.WWW_AUTHENTICATE: WWW_AUTHENTICATE},
+        )
+    except TooManyAttempts as exc:
+        # The same words for every account, known or not: the throttle counts both alike.
+        return _login_form(
+            request,
+            return_to=return_to,
+            email=email,
+            remember=remember,
+            alert="Too many failed attempts to sign in to this account. "
+            + (retry_text(str(exc.retry_after)) or ""),
+            status=429,
+            headers={hdrs.RETRY_AFTER: str(exc.retry_after)},
+        )
+    return signed_in_to(request, issued, return_to)
+
+
+async def register_page(request: web.Request) -> web.Response:
+    """``GET /register``: the registration form, or why there is none."""
+    if request.app[SETTINGS].registration != "open":
+        raise RegistrationClosed
+    return _register_form(request, return_to=_safe(request, request.query.get("rd"), ""))
+
+
+async def register(request: web.Request, body: Body) -> web.Response:
+    """A registration form: the new account is signed in at once; errors beside each field."""
+    fields = _form(
+        request,
+        body,
+        required=("email", "password", "passwordConfirmation"),
+        optional=("firstName", "lastName", "rd", "remember"),
     )
-    response = web.Response(text=text, content_type="text/html", charset="utf-8")
-    response.headers["Content-Security-Policy"] = csp
+    values = {name: fields.get(name) or "" for name in ("email", "firstName", "lastName")}
+    remember = fields.get("remember") == "on"
+    return_to = _safe(request, fields.get("rd"), fallback="")
+    errors: dict[str, str] = {}
+    if fields["password"] != fields["passwordConfirmation"]:
+        errors["passwordConfirmation"] = "The two passwords do not match."
+    else:
+        password = fields["password"] or ""
+        new = NewClient(values["email"], password, fields.get("firstName"), fields.get("lastName"))
+        try:
+            client = await request.app[ACCOUNTS].register(new)
+            issued = await request.app[SESSIONS].start(client, origin(request), persistent=remember)
+            return signed_in_to(request, issued, return_to)
+        except ValidationFailed as exc:
+            errors = {e.field: f"{LABELS.get(e.field, e.field)} {e.message}." for e in exc.errors}
+        except EmailTaken:
+            errors["email"] = "This email address is already registered; sign in instead."
+    return _register_form(
+        request, return_to=return_to, values=values, errors=errors, remember=remember, status=422
+    )
+
+
+async def logout_page(request: web.Request) -> web.Response:
+    """``GET /logout``: a confirmation, so a link (``…/logout?rd=…``) signs nobody out alone."""
+    urls = _urls(request)
+    return_to = _safe(request, request.query.get("rd"), fallback="")
+    claims = token_verdict(request).claims  # absent when no session is left to end
+    return request.app[PAGES].render(
+        request,
+        "logout.html",
+        title="Sign out",
+        email=claims.email if claims else None,
+        rd=return_to,
+        cancel=return_to or urls.home,
+    )
+
+
+async def sign_out(request: web.Request, body: Body) -> web.Response:
+    """A sign-out form: the session ends everywhere, then the return URL or the sign-in page."""
+    fields = _form(request, body, optional=("rd",))
+    token = access_token(request)
+    if token is not None:
+        await request.app[SESSIONS].logout(token)
+    signed_out = f"{_urls(request).login}?notice=signed_out"
+    response = see_other(_safe(request, fields.get("rd"), fallback=signed_out))
+    request.app[COOKIES].clear(response)
     return response
+
+
+async def refresh_hop(request: web.Request) -> web.Response:
+    """``GET /refresh?rd=``: where ``/verify`` sends a browser whose access token expired.
+
+    It rotates the refresh cookie and sends the browser straight back, so a session lasts as
+    long as its refresh token without any script; with no live session, to the sign-in page.
+    """
+    urls = _urls(request)
+    return_to = _safe(request, request.query.get("rd"), fallback=urls.home)
+    cookies = request.app[COOKIES]
+    try:
+        issued = await request.app[SESSIONS].refresh(
+            request.cookies.get(cookies.refresh_name, ""), origin(request)
+        )
+    except RefreshTokenSuperseded:
+        return see_other(return_to)  # another tab renewed the cookies a moment ago
+    except InvalidRefreshToken:
+        response = see_other(PortalUrls.with_return(urls.login, return_to))
+        cookies.clear(response)
+        return response
+    response = see_other(return_to)
+    cookies.set(response, issued)
+    return response
+
+
+async def denied_page(request: web.Request) -> web.Response:
+    """``GET /denied``: what nginx shows for a 403 from ``/verify`` (``error_page 403``)."""
+    identity = await signed_in(request, here=_urls(request).home)
+    if isinstance(identity, web.Response):
+        return identity  # not signed in at all, or suspended (that page is a 403 too)
+    return denied(request, identity.client.email, suspended=False, original=None)
+
+
+def denied(
+    request: web.Request, email: str, *, suspended: bool, original: str | None
+) -> web.Response:
+    """The 403 page: who is signed in, and a way to sign in as someone else."""
+    urls = _urls(request)
+    if original is None:
+        original = _original_url(request)
+    return request.app[PAGES].render(
+        request,
+        "denied.html",
+        status=403,
+        title="Account suspended" if suspended else "Not allowed",
+        email=email,
+        suspended=suspended,
+        switch_account=PortalUrls.with_return(urls.logout, original),
+    )
+
+
+def token_verdict(request: web.Request) -> Verdict:
+    """What ``/verify`` would say about this browser's token, needing no scope."""
+    app = request.app
+    return app[VERIFIER].verify(
+        access_token(request), frozenset(), app[CLOCK]().timestamp(), time.monotonic()
+    )
+
+
+async def signed_in(request: web.Request, *, here: str | None = None) -> Identity | web.Response:
+    """The person behind a page request, or where to send them: the refresh hop when only the
+    access token expired, the sign-in page when there is no session, the 403 page when the
+    account is suspended. ``here`` is where to come back to (this page by default)."""
+    urls = _urls(request)
+    here = here or request.path_qs
+    verdict = token_verdict(request)
+    if verdict.outcome == "expired":
+        return see_other(PortalUrls.with_return(urls.refresh, here))
+    if verdict.outcome in ("unauthenticated", "revoked"):
+        return see_other(PortalUrls.with_return(urls.login, here))
+    try:
+        return await _identity(request)
+    except ClientSuspended:
+        email = verdict.claims.email if verdict.claims else ""
+        return denied(request, email, suspended=True, original=None)
+    except Unauthenticated:
+        return see_other(PortalUrls.with_return(urls.login, here))
+
+
+def signed_in_to(request: web.Request, issued: IssuedSession, return_to: str) -> web.Response:
+    """The answer to a successful sign-in: cookies, and on to where the person was going."""
+    response = see_other(return_to or _urls(request).home)
+    request.app[COOKIES].set(response, issued)
+    return response
+
+
+def see_other(location: str) -> web.Response:
+    """303: after a form, the browser follows with a GET."""
+    return web.Response(status=303, headers={hdrs.LOCATION: location})
+
+
+async def _identity(request: web.Request) -> Identity:
+    token = access_token(request)
+    if token is None:
+        raise Unauthenticated
+    return await request.app[SESSIONS].authenticate(token)
+
+
+def _form(
+    request: web.Request,
+    body: Body,
+    *,
+    required: tuple[str, ...] = (),
+    optional: tuple[str, ...] = (),
+) -> dict[str, str | None]:
+    fields = request.app[PAGES].tokens.check(request, body.fields)
+    return string_fields(fields, required=required, optional=optional)
+
+
+def _safe(request: web.Request, candidate: str | None, fallback: str) -> str:
+    return safe_return_url(candidate, return_domains(request), fallback=fallback)
+
+
+def _urls(request: web.Request) -> PortalUrls:
+    return request.app[PAGES].urls
+
+
+def _original_url(request: web.Request) -> str | None:
+    """The request nginx was answering with a 403 (it keeps ``$request_uri`` for us)."""
+    try:
+        trusted = request.remote in request.app[TRUSTED_PEERS]
+        url = original_request(request.headers, request.method, trusted).url
+    except MalformedForwarding:
+        return None
+    return _safe(request, url, fallback="") or None
+
+
+def _login_form(
+    request: web.Request,
+    *,
+    return_to: str,
+    email: str = "",
+    remember: bool = False,
+    alert: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    urls = _urls(request)
+    return request.app[PAGES].render(
+        request,
+        "login.html",
+        status=status,
+        headers=headers,
+        title="Sign in",
+        rd=return_to,
+        email=email,
+        remember=remember,
+        alert=alert,
+        notice=notice,
+        registration_open=request.app[SETTINGS].registration == "open",
+        register_url=PortalUrls.with_return(urls.register, return_to),
+    )
+
+
+def _register_form(
+    request: web.Request,
+    *,
+    return_to: str,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    remember: bool = False,
+    status: int = 200,
+) -> web.Response:
+    errors = errors or {}
+    return request.app[PAGES].render(
+        request,
+        "register.html",
+        status=status,
+        title="Create an account",
+        rd=return_to,
+        values=values or {"email": "", "firstName": "", "lastName": ""},
+        errors=errors,
+        remember=remember,
+        alert="Please correct the fields marked below." if errors else None,
+        login_url=PortalUrls.with_return(_urls(request).login, return_to),
+    )

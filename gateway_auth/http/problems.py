@@ -13,6 +13,7 @@ from gateway_auth.errors import (
     ClientSuspended,
     CrossSiteRequest,
     EmailTaken,
+    FormTokenInvalid,
     GatewayAuthError,
     InsufficientScope,
     InvalidClient,
@@ -72,6 +73,7 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
     WrongPassword: Kind(401, "wrong-password", "Wrong password"),
     RegistrationClosed: Kind(403, "registration-closed", "Registration closed"),
     CrossSiteRequest: Kind(403, "cross-site-request", "Cross-site request refused"),
+    FormTokenInvalid: Kind(403, "form-token-invalid", "Form expired"),
     EmailTaken: Kind(409, "email-taken", "Email already registered"),
     SessionNotFound: Kind(404, "not-found", "Not found"),
     UnsupportedGrantType: Kind(

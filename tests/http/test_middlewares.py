@@ -13,12 +13,14 @@ from gateway_auth.http.appkeys import STORE
 from gateway_auth.settings import Settings
 from tests.support import PASSWORD, AppClient, Browser, FakeClock
 
+PAGE_LOAD = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
+
 
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "detail"),
     [
         (b"{", "application/json", 400, "not valid JSON"),
-        (b"", "application/json", 400, "body (application/json) is required"),
+        (b"", "application/json", 400, "is required"),
         (b"[1, 2]", "application/json", 400, "must be a JSON object"),
         (b'"just a string"', "application/json", 400, "must be a JSON object"),
         (b'{"email": "a@b.c", "email": "d@e.f"}', "application/json", 400, "more than once"),
@@ -26,7 +28,7 @@ from tests.support import PASSWORD, AppClient, Browser, FakeClock
         (b"[" * 100000, "application/json", 413, "must not exceed"),
         (b"\xff\xfe{}", "application/json", 400, "not valid UTF-8"),
         (b'{"a": 1' + b"0" * 5000 + b"}", "application/json", 400, "not valid JSON"),
-        (b"email=a%40b.c&password=x", "application/x-www-form-urlencoded", 415, "application/json"),
+        (b"email=a%40b.c&password=x", "text/plain", 415, "application/json"),
         (b"<xml/>", "application/xml", 415, "application/json"),
         (b"{}", "application/json; charset=latin-1", 415, "application/json"),
         (b"{}", "", 415, "application/json"),
@@ -66,9 +68,35 @@ async def test_unknown_routes_are_problem_404(browser: Browser) -> None:
 
 
 @pytest.mark.parametrize(
+    "headers",
+    [
+        PAGE_LOAD,
+        {"Accept": "text/html,application/xhtml+xml"},  # a browser without Fetch Metadata
+    ],
+)
+async def test_a_person_gets_a_page_where_a_program_gets_problem_json(
+    browser: Browser, headers: dict[str, str]
+) -> None:
+    missing = await browser.request("GET", "/nope", headers=headers)
+    wrong_method = await browser.request("DELETE", "/login", headers=headers)
+    script = await browser.request(
+        "GET", "/nope", headers={**headers, "Sec-Fetch-Mode": "cors", "Accept": "*/*"}
+    )
+
+    assert missing.status == 404
+    assert missing.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<h1>Not Found</h1>" in missing.text
+    assert "default-src 'none'" in missing.headers["Content-Security-Policy"]
+    assert wrong_method.status == 405
+    assert wrong_method.headers["Allow"] == "GET,HEAD,POST"
+    assert "Allowed methods: GET,HEAD,POST." in wrong_method.text
+    assert script.headers["Content-Type"] == "application/problem+json; charset=utf-8"
+
+
+@pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("GET", "/register", "POST"),
+        ("PUT", "/register", "GET,HEAD,POST"),
         ("DELETE", "/login", "GET,HEAD,POST"),
         ("GET", "/token", "POST"),
         ("POST", "/me/sessions", "DELETE,GET,HEAD"),
@@ -115,6 +143,14 @@ async def test_an_unexpected_error_is_a_bare_500(
     assert response.status == 500
     assert response.json()["detail"] == "Something went wrong on our side."
     assert "secret" not in response.text
+
+    page = await browser.request("GET", "/broken", headers=PAGE_LOAD)
+
+    assert page.status == 500
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "Something went wrong on our side." in page.text
+    assert f"Reference: {page.headers['X-Request-ID']}" in page.text
+    assert "secret" not in page.text
 
 
 async def test_a_failed_store_is_503_without_the_driver_message(

@@ -164,6 +164,7 @@ def session_doc(session: Session, refresh_hash: str, rotated: list[Doc]) -> Doc:
         "user_agent": session.user_agent,
         "ip": session.ip,
         "revoked_at": optional_stored(session.revoked_at),
+        "persistent": session.persistent,
         "rotated": rotated,
     }
 
@@ -180,4 +181,5 @@ def session_from(doc: Doc) -> Session:
         user_agent=doc["user_agent"],
         ip=doc["ip"],
         revoked_at=optional_loaded(doc.get("revoked_at")),
+        persistent=doc.get("persistent", True),  # sessions from before the choice existed
     )

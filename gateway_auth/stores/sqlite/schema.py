@@ -72,6 +72,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX tombstones_deleted ON tombstones (deleted_at)",
     ),
+    (
+        # "Keep me signed in": whether a refresh renews cookies that outlive the browser.
+        "ALTER TABLE sessions ADD COLUMN persistent INTEGER NOT NULL DEFAULT 1",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

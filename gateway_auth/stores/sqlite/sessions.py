@@ -20,8 +20,8 @@ class SqliteSessions(SqliteDatabase):
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO sessions (id, client_id, refresh_hash, created_at, last_used_at,"
-                " expires_at, absolute_expires_at, user_agent, ip, revoked_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                " expires_at, absolute_expires_at, user_agent, ip, revoked_at, persistent)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
                 (
                     session.id,
                     session.client_id,
@@ -32,6 +32,7 @@ class SqliteSessions(SqliteDatabase):
                     ms(session.absolute_expires_at),
                     session.user_agent,
                     session.ip,
+                    int(session.persistent),
                 ),
             )
 
@@ -135,4 +136,5 @@ def session_from_row(row: sqlite3.Row) -> Session:
         user_agent=row["user_agent"],
         ip=row["ip"],
         revoked_at=optional_dt(row["revoked_at"]),
+        persistent=bool(row["persistent"]),
     )

@@ -28,7 +28,7 @@ _CLIENT_COLUMNS = (
 )
 _SESSION_COLUMNS = (
     "id, client_id, refresh_hash, created_at, last_used_at, expires_at, absolute_expires_at,"
-    " user_agent, ip, revoked_at"
+    " user_agent, ip, revoked_at, persistent"
 )
 
 
@@ -106,6 +106,7 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
                 s.user_agent,
                 s.ip,
                 optional_ms(s.revoked_at),
+                int(s.persistent),
             )
             await db.execute(_upsert("sessions", _SESSION_COLUMNS), values)
             await db.executemany(

@@ -1,0 +1,105 @@
+"""The portal's part of the OpenAPI document: pages (``text/html``) and the urlencoded forms
+they post, each with its form token. Merged into ``http/openapi.py``'s paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+_TEXT = {"type": "string"}
+_TOKEN = {"type": "string", "description": "the page's anti-CSRF form token"}
+_RETURN = {"type": "string", "description": "where to go afterwards (re-validated)"}
+_REMEMBER = {"type": "string", "enum": ["on"], "description": "Keep me signed in"}
+
+
+def _form(required: list[str], **properties: Schema) -> Schema:
+    return {
+        "type": "object",
+        "required": ["csrf", *required],
+        "properties": {"csrf": _TOKEN, **properties},
+        "additionalProperties": False,
+    }
+
+
+FORMS: dict[str, Schema] = {
+    "SignInForm": _form(
+        ["email", "password"], email=_TEXT, password=_TEXT, rd=_RETURN, remember=_REMEMBER
+    ),
+    "RegistrationForm": _form(
+        ["email", "password", "passwordConfirmation"],
+        email=_TEXT,
+        password=_TEXT,
+        passwordConfirmation=_TEXT,
+        firstName=_TEXT,
+        lastName=_TEXT,
+        rd=_RETURN,
+        remember=_REMEMBER,
+    ),
+    "SignOutForm": _form([], rd=_RETURN),
+}
+_PAGE = {"description": "The page", "content": {"text/html": {}}}
+_AWAY = {"description": "See other: on to the next page (Location)"}
+_RD = [{"name": "rd", "in": "query", "schema": {"type": "string"}, "description": "return URL"}]
+
+
+def form_content(name: str) -> Schema:
+    """The urlencoded content entry of a request body for one of ``FORMS``."""
+    return {"application/x-www-form-urlencoded": {"schema": _ref(name)}}
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _page(summary: str, *statuses: int, **extra: Any) -> Schema:
+    responses: dict[str, Schema] = {"200": _PAGE, "303": _AWAY}
+    for status in statuses:
+        responses[str(status)] = {"description": _REFUSALS[status], "content": {"text/html": {}}}
+    return {"summary": summary, "responses": responses, "tags": ["portal"], **extra}
+
+
+def _account_form(summary: str, *fields: str, **extra: Any) -> Schema:
+    schema = _form(list(fields), **dict.fromkeys(fields, _TEXT))
+    body = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
+    return _page(summary, 401, 403, 422, 429, requestBody=body, **extra)
+
+
+_REFUSALS = {
+    401: "The form again: a wrong current password",
+    403: "The form token or origin was refused, registration is closed, or the account is "
+    "suspended (or not allowed)",
+    422: "The form again, each problem beside its field",
+    429: "The form again: too many wrong passwords (`Retry-After`)",
+}
+
+
+def portal_paths() -> dict[str, dict[str, Schema]]:
+    """The pages and form actions, by path and method (relative to BASE_PATH)."""
+    session_id = [{"name": "id", "in": "path", "required": True, "schema": _TEXT}]
+    return {
+        "/": {"get": _page("The signed-in home: profile, password, sessions", 403)},
+        "/register": {"get": _page("The registration page", 403, parameters=_RD)},
+        "/refresh": {
+            "get": _page(
+                "The refresh hop: renews an expired access cookie from the refresh cookie and "
+                "goes back to `rd`; to the sign-in page when no session is left",
+                parameters=_RD,
+            )
+        },
+        "/logout": {"get": _page("The sign-out confirmation", parameters=_RD)},
+        "/denied": {"get": _page("What nginx shows for a 403 from /verify", 403)},
+        "/account/profile": {
+            "post": _account_form("Save first and last name", "firstName", "lastName")
+        },
+        "/account/email": {"post": _account_form("Change the email", "email", "emailPassword")},
+        "/account/password": {
+            "post": _account_form(
+                "Change the password", "currentPassword", "newPassword", "newPasswordConfirmation"
+            )
+        },
+        "/account/sessions/end-others": {"post": _account_form("Sign out everywhere else")},
+        "/account/sessions/{id}/end": {
+            "post": _account_form("Sign out one session", parameters=session_id)
+        },
+    }
