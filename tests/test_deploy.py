@@ -275,13 +275,34 @@ def test_traefik_recipes_copy_every_identity_header() -> None:
     labels = load(DEPLOY / "traefik" / "docker-labels.yml")["services"]
     label_map = dict(label.split("=", 1) for label in labels["gateway-auth"]["labels"])
 
-    assert forward["address"] == "http://gateway-auth:8000/verify?redirect=true"
+    assert forward["address"] == "http://gateway-auth:8000/auth/verify?redirect=true"
     assert forward["authResponseHeaders"] == list(IDENTITY_HEADERS)
     assert forward["trustForwardHeader"] is False
     assert dynamic["routers"]["app"]["middlewares"] == ["gateway-auth"]
     prefix = "traefik.http.middlewares.gateway-auth.forwardauth."
     assert label_map[prefix + "authResponseHeaders"].split(",") == list(IDENTITY_HEADERS)
     assert label_map[prefix + "address"] == forward["address"]
+    assert label_map[prefix + "maxResponseBodySize"] == str(forward["maxResponseBodySize"])
+    # Only gateway-auth's own prefix is routed to it (tests/gateways proves it with Traefik).
+    assert dynamic["routers"]["gateway-auth"]["rule"] == "PathPrefix(`/auth/`)"
+    router = "traefik.http.routers.gateway-auth.rule"
+    assert label_map[router] == "Host(`app.example.com`) && PathPrefix(`/auth/`)"
+
+
+def test_every_same_site_recipe_agrees_on_the_base_path() -> None:
+    compose = load(ROOT / "docker-compose.yml")
+    nginx = (DEPLOY / "nginx" / "gateway-auth.conf").read_text()
+    caddy = (DEPLOY / "caddy" / "Caddyfile").read_text()
+
+    assert compose["x-gateway-auth-env"]["GATEWAY_AUTH_BASE_PATH"] == "/auth"
+    assert "proxy_pass http://gateway-auth:8000/auth/verify;" in nginx
+    assert "location /auth/ {" in nginx
+    assert "handle /auth/* {" in caddy
+    assert "uri /auth/verify?redirect=true" in caddy
+    assert (
+        "error_page 403 /auth/denied;"
+        in (DEPLOY / "nginx" / "gateway-auth-protect.conf").read_text()
+    )
 
 
 def test_kubernetes_manifests_hold_the_deployment_service_secret_and_ingress() -> None:

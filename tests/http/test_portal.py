@@ -629,3 +629,18 @@ async def test_an_admin_sees_their_permissions(browser: Browser) -> None:
     home = await browser.page("/")
 
     assert "<dd>admin, billing</dd>" in home.text
+
+
+async def test_the_sign_in_page_renews_an_expired_session_instead_of_asking(
+    browser: Browser, clock: FakeClock
+) -> None:
+    await browser.register()
+    await browser.signed_in_by_form()
+    clock.advance(minutes=16)
+
+    page = await browser.page("/login?rd=%2Fapp")
+    hop = await browser.page(page.headers["Location"])
+
+    assert (page.status, page.headers["Location"]) == (303, "/refresh?rd=%2Fapp")
+    assert (hop.status, hop.headers["Location"]) == (303, "/app")
+    assert (await browser.page("/login")).headers["Location"] == "/"  # signed in again
