@@ -4,13 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-future lint fmt clean bench
+.PHONY: run test test-future lint fmt clean bench constraints
 
-$(STAMP): pyproject.toml
+# Installs the versions pinned in constraints.txt (what CI last passed with); pyproject.toml
+# holds the lower bounds a user's own environment may satisfy some other way.
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gateway-auth needs Python 3.11 or newer; set PYTHON=python3.x")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,lint]'
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -37,6 +39,18 @@ fmt: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The newest releases pyproject.toml allows, in a throwaway environment, written to
+# constraints.txt; run make lint test afterwards before committing it.
+constraints:
+	rm -rf .venv-constraints
+	$(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install --quiet --upgrade pip
+	.venv-constraints/bin/python -m pip install --quiet -e '.[test,lint]'
+	sed -n '1,4p' constraints.txt > constraints.new
+	.venv-constraints/bin/python -m pip freeze --exclude-editable >> constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .venv-constraints
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

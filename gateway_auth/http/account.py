@@ -203,6 +203,7 @@ async def _page(
         others=any(not row["current"] for row in rows),
         values=shown,
         errors=dict(errors or {}),
+        focus=next(iter(errors or {}), None),
         notice=notice,
         alert=alert or ("Please correct the field marked below." if errors else None),
     )

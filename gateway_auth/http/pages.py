@@ -150,6 +150,7 @@ class Pages:
         """The page a person sees instead of a problem+json answer: same status and headers."""
         body = json.loads(problem.text or "{}")
         status = problem.status
+        heading, detail = PAGE_WORDS.get(status, (body.get("title"), body.get("detail")))
         kept = ("Allow", "Retry-After", "WWW-Authenticate", hdrs.LOCATION)
         headers = {name: problem.headers[name] for name in kept if name in problem.headers}
         return self.render(
@@ -157,15 +158,22 @@ class Pages:
             "error.html",
             status=status,
             headers=headers,
-            title=body.get("title", "Error"),
+            title=heading or "Error",
             status_text=str(status),
-            heading=body.get("title", "Something went wrong"),
-            detail=body.get("detail", ""),
+            heading=heading or "Something went wrong",
+            detail=detail or "",
             retry=retry_text(headers.get("Retry-After")),
             next_url=self.urls.login if status == 401 else self.urls.home,
             next_label="Sign in" if status == 401 else "Go to your account",
             request_id=REQUEST_ID.get() if status >= 500 else None,
         )
+
+
+# Words for people where the problem's own are written for programs.
+PAGE_WORDS = {
+    404: ("Page not found", "There is no page at this address."),
+    405: ("Not possible here", "This page cannot be used that way. Go back and try again."),
+}
 
 
 def retry_text(retry_after: str | None) -> str | None:

@@ -335,6 +335,7 @@ def _register_form(
         rd=return_to,
         values=values or {"email": "", "firstName": "", "lastName": ""},
         errors=errors,
+        focus=next(iter(errors), "email"),  # the first field to correct, else the first field
         remember=remember,
         alert="Please correct the fields marked below." if errors else None,
         login_url=PortalUrls.with_return(_urls(request).login, return_to),

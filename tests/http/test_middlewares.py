@@ -85,11 +85,11 @@ async def test_a_person_gets_a_page_where_a_program_gets_problem_json(
 
     assert missing.status == 404
     assert missing.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert "<h1>Not Found</h1>" in missing.text
+    assert "<h1>Page not found</h1>" in missing.text
     assert "default-src 'none'" in missing.headers["Content-Security-Policy"]
     assert wrong_method.status == 405
     assert wrong_method.headers["Allow"] == "GET,HEAD,POST"
-    assert "Allowed methods: GET,HEAD,POST." in wrong_method.text
+    assert "This page cannot be used that way." in wrong_method.text
     assert script.headers["Content-Type"] == "application/problem+json; charset=utf-8"
 
 
