@@ -178,10 +178,7 @@ def display_text(text: str) -> str:
 
 
 def logo_url(text: str) -> str:
-    parts = urlsplit(text)
-    absolute = parts.scheme in ("http", "https") and bool(parts.hostname)
-    if not (absolute or (text.startswith("/") and not text.startswith("//"))):
-        raise ValueError("must be an absolute http(s) URL or a path starting with /")
+    parts = urlsplit(login_url(text))  # the same two shapes a sign-in URL may take
     if parts.username or parts.password or not text.isprintable() or '"' in text:
         raise ValueError("must be a plain URL without user info or quotes")
     return text

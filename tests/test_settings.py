@@ -157,6 +157,15 @@ def test_cookie_domain_is_normalised() -> None:
         ({"REGISTRATION": "invite"}, "open, closed"),
         ({"PASSWORD_PEPPER": "short"}, "at least 16 bytes"),
         ({"COOKIE_SECURE": "maybe"}, "true or false"),
+        ({"APP_NAME": "x" * 61}, "at most 60 printable characters"),
+        ({"APP_NAME": "Acme\nStaff"}, "at most 60 printable characters"),
+        ({"LOGO_URL": "javascript:alert(1)"}, "absolute http(s) URL or a path"),
+        ({"LOGO_URL": 'https://cdn.example.com/a".svg'}, "without user info or quotes"),
+        ({"LOGO_URL": "https://user:pw@cdn.example.com/a.svg"}, "without user info"),
+        ({"LOGO_FILE": "/nonexistent/logo.png"}, "cannot be read"),
+        ({"LOGO_FILE": __file__}, "must be a PNG, JPEG, GIF, WebP or SVG image"),
+        ({"ALLOWED_ORIGINS": "portal.example.com"}, "absolute http(s) URL"),
+        ({"ALLOWED_ORIGINS": "https://portal.example.com/app"}, "without a path"),
     ],
 )
 def test_configuration_problems_are_explained(env: dict[str, str], problem: str) -> None:
@@ -219,3 +228,26 @@ def test_generated_secrets_of_every_usual_shape_are_accepted() -> None:
             Settings.from_env(
                 {"GATEWAY_AUTH_JWT_SECRET": jwt_secret, "GATEWAY_AUTH_PASSWORD_PEPPER": pepper}
             )
+
+
+def test_a_logo_file_must_be_small_and_alone(tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 300_000)
+    svg = tmp_path / "logo.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+
+    with pytest.raises(ConfigurationError, match="a logo may have at most 262144"):
+        Settings.from_env({"GATEWAY_AUTH_LOGO_FILE": str(big)})
+    with pytest.raises(ConfigurationError, match="set one or the other"):
+        Settings.from_env(
+            {"GATEWAY_AUTH_LOGO_FILE": str(svg), "GATEWAY_AUTH_LOGO_URL": "/static/logo.svg"}
+        )
+    assert Settings.from_env({"GATEWAY_AUTH_LOGO_FILE": str(svg)}).logo_file == svg
+
+
+def test_allowed_origins_are_normalised() -> None:
+    s = Settings.from_env(
+        {"GATEWAY_AUTH_ALLOWED_ORIGINS": "https://Portal.Example.com, http://a.b:8080"}
+    )
+
+    assert s.allowed_origins == ("https://portal.example.com", "http://a.b:8080")
