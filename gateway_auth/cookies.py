@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway_auth.sessions import IssuedSession
+from gateway_auth.sessions import IssuedAccess, IssuedSession
 from gateway_auth.settings import Settings
 
 
@@ -33,7 +33,7 @@ class CookiePolicy:
             samesite=settings.cookie_samesite,
         )
 
-    def set(self, response: web.StreamResponse, issued: IssuedSession) -> None:
+    def set(self, response: web.StreamResponse, issued: IssuedSession | IssuedAccess) -> None:
         """Set both cookies for a fresh or refreshed session.
 
         Both live as long as the session may (or, without "Keep me signed in", until the
@@ -44,7 +44,10 @@ class CookiePolicy:
         # The access cookie's path is "/" whatever BASE_PATH is: the gateway forwards it from
         # requests to every protected service, and /verify reads it there.
         self._set(response, self.access_name, issued.access_token, "/", lifetime)
-        self._set(response, self.refresh_name, issued.refresh_token, self.refresh_path, lifetime)
+        if isinstance(issued, IssuedSession):  # an access token alone leaves the refresh cookie
+            self._set(
+                response, self.refresh_name, issued.refresh_token, self.refresh_path, lifetime
+            )
 
     def clear(self, response: web.StreamResponse) -> None:
         """Expire both cookies with the attributes they were set with, so browsers match them."""

@@ -65,6 +65,18 @@ class IssuedSession:
 
 
 @dataclass(frozen=True, slots=True)
+class IssuedAccess:
+    """A new access token alone, for a browser whose refresh token lost a race a moment ago:
+    its refresh cookie stays as it is (the winner's, or the one it still holds)."""
+
+    client: Client
+    session: Session
+    access_token: str
+    access_expires_in: int
+    refresh_expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedToken:
     """A service client's access token (no refresh token: it asks again with its secret)."""
 
@@ -188,6 +200,34 @@ class Sessions:
                 ip=origin.ip,
             )
         raise InvalidRefreshToken
+
+    async def refresh_browser(
+        self, refresh_token: str, origin: Origin
+    ) -> IssuedSession | IssuedAccess:
+        """``refresh`` for the browser's refresh hop: a token superseded a moment ago (two tabs,
+        or the answer that carried its successor never arrived) gets a new access token alone,
+        so the browser leaves the hop instead of bouncing back to it. After the grace, reuse
+        still revokes the session."""
+        try:
+            return await self.refresh(refresh_token, origin)
+        except RefreshTokenSuperseded:
+            now = self._clock()
+            session = await self._sessions.get_session(refresh_token_session(refresh_token) or "")
+            client = await self._clients.get_client(session.client_id) if session else None
+            if session is None or client is None or client.suspended or not session.is_active(now):
+                raise InvalidRefreshToken from None
+            access, expires_in = self._tokens.issue(
+                client, session.id, now, not_after=session.absolute_expires_at
+            )
+            remaining = max(0, int((session.expires_at - now).total_seconds()))
+            return IssuedAccess(client, session, access, expires_in, remaining)
+
+    def session_of(self, access_token: str) -> str | None:
+        """The session id in a genuine access token, expired or not; None for anything else."""
+        try:
+            return self._tokens.decode(access_token, self._clock(), allow_expired=True).session_id
+        except Unauthenticated:
+            return None
 
     async def client_credentials(self, client_id: str, secret: str, origin: Origin) -> IssuedToken:
         """A service client's access token, in a session of its own lifetime, so that revoking

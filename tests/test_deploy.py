@@ -287,6 +287,20 @@ def test_traefik_recipes_copy_every_identity_header() -> None:
     assert dynamic["routers"]["gateway-auth"]["rule"] == "PathPrefix(`/auth/`)"
     router = "traefik.http.routers.gateway-auth.rule"
     assert label_map[router] == "Host(`app.example.com`) && PathPrefix(`/auth/`)"
+    private = dynamic["routers"]["gateway-auth-private"]["rule"]
+    assert label_map["traefik.http.routers.gateway-auth-private.rule"].endswith(private)
+    allowed = ",".join(forward["authRequestHeaders"])
+    assert label_map[prefix + "authRequestHeaders"] == allowed
+
+
+def test_compose_runs_traefik_on_the_shipped_static_configuration() -> None:
+    traefik = load(ROOT / "docker-compose.yml")["services"]["traefik"]
+    static = load(DEPLOY / "traefik" / "traefik.yml")
+
+    assert "./deploy/traefik/traefik.yml:/etc/traefik/traefik.yml:ro" in traefik["volumes"]
+    assert "./deploy/traefik/dynamic.yml:/etc/traefik/dynamic.yml:ro" in traefik["volumes"]
+    assert static["providers"]["file"]["filename"] == "/etc/traefik/dynamic.yml"
+    assert static["entryPoints"]["web"]["http"]["aliasHeadersStrategy"] == "delete"
 
 
 def test_every_same_site_recipe_agrees_on_the_base_path() -> None:

@@ -45,6 +45,7 @@ LABELS = {
     "newPassword": "New password",
 }
 WRONG_PASSWORD = "The current password is incorrect."
+MAX_SHOWN_SESSIONS = 50
 
 
 async def home(request: web.Request) -> web.Response:
@@ -173,10 +174,12 @@ async def _page(
     client = identity.client
     now = request.app[CLOCK]()
     sessions = await request.app[SESSIONS].active(identity)
-    names = await device_names(s.user_agent for s in sessions)
-    urls = request.app[PAGES].urls
     ordered = sorted(sessions, key=lambda s: s.last_used_at, reverse=True)
     ordered.sort(key=lambda s: s.id != identity.session_id)  # this browser first
+    hidden = max(0, len(ordered) - MAX_SHOWN_SESSIONS)
+    ordered = ordered[:MAX_SHOWN_SESSIONS]  # each costs a device name: the page stays cheap
+    names = await device_names(s.user_agent for s in ordered)
+    urls = request.app[PAGES].urls
     rows = [
         {
             "device": names[s.user_agent],
@@ -200,7 +203,8 @@ async def _page(
         name=display_name(client),
         member_since=day(client.created_at),
         sessions=rows,
-        others=any(not row["current"] for row in rows),
+        others=any(not row["current"] for row in rows) or hidden > 0,
+        hidden=hidden,
         values=shown,
         errors=dict(errors or {}),
         focus=next(iter(errors or {}), None),

@@ -18,7 +18,7 @@ from gateway_auth.errors import (
 from gateway_auth.http import portal
 from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, SESSIONS
 from gateway_auth.http.bodies import read_body, string_fields
-from gateway_auth.http.callers import access_token, origin
+from gateway_auth.http.callers import access_token, origin, refresh_cookie
 from gateway_auth.http.problems import problem
 from gateway_auth.http.views import client_view, json_response
 
@@ -68,7 +68,7 @@ async def login(request: web.Request) -> web.Response:
 async def refresh(request: web.Request) -> web.Response:
     """``POST /refresh``: rotate the refresh cookie and renew the access cookie."""
     cookies = request.app[COOKIES]
-    token = request.cookies.get(cookies.refresh_name, "")
+    token = refresh_cookie(request) or ""
     try:
         issued = await request.app[SESSIONS].refresh(token, origin(request))
     except RefreshTokenSuperseded as exc:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 
 from gateway_auth.errors import Unauthenticated
 from gateway_auth.http.appkeys import COOKIES, SESSIONS, SETTINGS, TRUSTED_PEERS
+from gateway_auth.http.credentials import cookie_values, token_in
 from gateway_auth.http.forwarded import MalformedForwarding, client_ip, forwarded_host
 from gateway_auth.sessions import Identity, Origin
+from gateway_auth.tokens import refresh_token_session
 
 
 def access_token(request: web.Request) -> str | None:
@@ -18,22 +19,19 @@ def access_token(request: web.Request) -> str | None:
     return token_in(request.headers, request.app[COOKIES].access_name)
 
 
-def token_in(headers: Mapping[str, str], cookie_name: str) -> str | None:
-    """``access_token`` from bare headers, reading only the one cookie (the /verify hot path)."""
-    authorization = headers.get(hdrs.AUTHORIZATION)
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    cookies = headers.get(hdrs.COOKIE)
-    if not cookies:
+def refresh_cookie(request: web.Request) -> str | None:
+    """The refresh token of the session the access cookie names.
+
+    A sibling subdomain can plant a refresh cookie (``__Secure-`` allows a Domain) but not the
+    ``__Host-`` access cookie, so a refresh token is only used beside an access token of its
+    own session, expired or not: nobody is signed in to someone else's session that way.
+    """
+    access = access_token(request)
+    session_id = request.app[SESSIONS].session_of(access) if access else None
+    if session_id is None:
         return None
-    prefix = cookie_name + "="
-    for pair in cookies.split(";"):
-        pair = pair.strip()  # noqa: PLW2901 - the trimmed pair is all that is used
-        if pair.startswith(prefix):
-            return pair[len(prefix) :] or None
-    return None
+    sent = cookie_values(request.headers, request.app[COOKIES].refresh_name)
+    return next((token for token in sent if refresh_token_session(token) == session_id), None)
 
 
 async def authenticate(request: web.Request) -> Identity:
@@ -63,5 +61,8 @@ def return_domains(request: web.Request) -> tuple[str, ...]:
             host = forwarded_host(request.headers.get("X-Forwarded-Host")) or host
         except MalformedForwarding:
             host = None
-    name = urlsplit(f"//{host}").hostname if host else None
+    try:
+        name = urlsplit(f"//{host}").hostname if host else None
+    except ValueError:  # "Host: [x": no host to send anyone back to
+        name = None
     return (*request.app[SETTINGS].allowed_redirect_domains, *([name] if name else []))

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from aiohttp import hdrs, web
 
 from gateway_auth.errors import CrossSiteRequest, FormTokenInvalid
+from gateway_auth.http.credentials import bearer_token
 from gateway_auth.http.forwarded import MalformedForwarding, TrustedPeers, forwarded_host
 from gateway_auth.settings import Settings
 
@@ -27,6 +28,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 NOT_BROWSER_ROUTES = frozenset({"verify", "token"})
 FORM_FIELD = "csrf"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{43}")
+_TOKEN = re.compile(r"[0-9a-f]{64}")  # ASCII only: compare_digest refuses other text
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
@@ -98,11 +100,12 @@ class OriginPolicy:
 
 
 def _exempt(request: web.Request) -> bool:
-    """Safe methods, the routes no browser's cookie acts through, and bearer-token calls."""
+    """Safe methods, the routes no browser's cookie acts through, and bearer-token calls (a
+    request that says Bearer is authenticated by that token alone, never by a cookie)."""
     return (
         request.method not in UNSAFE_METHODS
         or request.match_info.route.name in NOT_BROWSER_ROUTES
-        or request.headers.get(hdrs.AUTHORIZATION, "")[:7].lower() == "bearer "
+        or bool(bearer_token(request.headers))
     )
 
 
@@ -151,6 +154,7 @@ class FormTokens:
         if (
             not _NONCE.fullmatch(nonce)
             or not isinstance(given, str)
+            or not _TOKEN.fullmatch(given)
             or not hmac.compare_digest(self.sign(nonce), given)
         ):
             raise FormTokenInvalid

@@ -16,7 +16,6 @@ from gateway_auth.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
-    RefreshTokenSuperseded,
     RegistrationClosed,
     TooManyAttempts,
     Unauthenticated,
@@ -33,7 +32,7 @@ from gateway_auth.http.appkeys import (
     VERIFIER,
 )
 from gateway_auth.http.bodies import Body, string_fields
-from gateway_auth.http.callers import access_token, origin, return_domains
+from gateway_auth.http.callers import access_token, origin, refresh_cookie, return_domains
 from gateway_auth.http.forwarded import MalformedForwarding, original_request
 from gateway_auth.http.pages import PortalUrls, retry_text
 from gateway_auth.http.problems import WWW_AUTHENTICATE
@@ -42,7 +41,10 @@ from gateway_auth.sessions import Identity, IssuedSession
 from gateway_auth.verify import Verdict
 
 # Fixed messages a redirect may ask a page to show (never text taken from the URL).
-NOTICES = {"signed_out": "You are signed out."}
+NOTICES = {
+    "signed_out": "You are signed out.",
+    "session_ended": "Your session has ended. Please sign in again.",
+}
 LABELS = {
     "email": "Email",
     "password": "Password",
@@ -57,11 +59,12 @@ async def login_page(request: web.Request) -> web.Response:
     gateway that sends every 401 here, as ingress-nginx's ``auth-signin`` does)."""
     return_to = _safe(request, request.query.get("rd"), fallback="")
     outcome = token_verdict(request).outcome
+    notice_key = request.query.get("notice", "")
     if outcome == "allow":
         return see_other(return_to or _urls(request).home)
-    if outcome == "expired":
+    if outcome == "expired" and notice_key != "session_ended":  # the hop sent us: no loop
         return see_other(PortalUrls.with_return(_urls(request).refresh, return_to or None))
-    notice = NOTICES.get(request.query.get("notice", ""))
+    notice = NOTICES.get(notice_key)
     return _login_form(request, return_to=return_to, notice=notice)
 
 
@@ -171,15 +174,17 @@ async def refresh_hop(request: web.Request) -> web.Response:
     """
     urls = _urls(request)
     return_to = _safe(request, request.query.get("rd"), fallback=urls.home)
+    sign_in = f"{PortalUrls.with_return(urls.login, return_to)}&notice=session_ended"
+    token = refresh_cookie(request)
+    if token is None:
+        # Nothing of this browser's to renew (or a cookie this path did not receive, as under
+        # /auth/%72efresh): never clear cookies that were not even presented.
+        return see_other(sign_in)
     cookies = request.app[COOKIES]
     try:
-        issued = await request.app[SESSIONS].refresh(
-            request.cookies.get(cookies.refresh_name, ""), origin(request)
-        )
-    except RefreshTokenSuperseded:
-        return see_other(return_to)  # another tab renewed the cookies a moment ago
+        issued = await request.app[SESSIONS].refresh_browser(token, origin(request))
     except InvalidRefreshToken:
-        response = see_other(PortalUrls.with_return(urls.login, return_to))
+        response = see_other(sign_in)
         cookies.clear(response)
         return response
     response = see_other(return_to)

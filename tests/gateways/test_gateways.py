@@ -199,3 +199,38 @@ async def test_the_nginx_recipe_keeps_billing_for_clients_with_that_scope(
     assert refused == 403
     assert "<h1>You cannot open this page</h1>" in page["text"]
     assert "<strong>ada@example.com</strong>" in page["text"]
+
+
+@pytest.mark.parametrize("path", ["/auth/admin/clients", "/auth/token", "/auth/verify"])
+async def test_the_admin_api_token_and_verify_are_not_on_the_apps_origin(
+    stack: Stack, gateway: str, path: str
+) -> None:
+    """A script on the app's origin must not reach the admin API with an admin's cookie."""
+    new = NewClient("root@example.com", PASSWORD, None, None)
+    await stack.app[ACCOUNTS].create(new, kind="user", scopes=["admin"])
+    cookie = await stack.login("root@example.com")
+
+    status, _, body = await fetch(stack, f"{gateway}{path}", Cookie=cookie)
+    async with stack.http.post(
+        f"{gateway}{path}", headers={"Cookie": cookie, "Origin": gateway}, json={}
+    ) as posted:
+        posted_status = posted.status
+
+    assert status == 404
+    assert posted_status in (404, 405)
+    assert "clients" not in str(body)
+
+
+async def test_a_clients_x_original_url_never_describes_the_request(
+    stack: Stack, gateway: str
+) -> None:
+    status, headers, _ = await fetch(
+        stack,
+        f"{gateway}/app",
+        **PAGE_LOAD,
+        **{"X-Original-URL": "https://evil.example.net/x", "X-Original-Method": "GET"},
+    )
+
+    assert status == 302
+    assert headers["Location"].startswith(f"{gateway}/auth/login?rd=")
+    assert "evil.example.net" not in headers["Location"]

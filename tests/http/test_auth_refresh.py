@@ -32,11 +32,11 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_session(
     browser: Browser, clock: FakeClock
 ) -> None:
     await browser.logged_in()
-    stolen = browser.refresh_cookie()
+    stolen = {"Cookie": f"{ACCESS}={browser.access_cookie()}; {REFRESH}={browser.refresh_cookie()}"}
     await browser.request("POST", "/refresh")
     clock.advance(seconds=30)  # past the concurrent-refresh grace window
 
-    replay = await browser.http.post("/refresh", headers={"Cookie": f"{REFRESH}={stolen}"})
+    replay = await browser.http.post("/refresh", headers=stolen)
 
     assert replay.status == 401
     # The whole session is gone: the legitimate newer tokens stop working too.
@@ -48,7 +48,8 @@ async def test_two_concurrent_refreshes_with_one_token_exactly_one_succeeds(
     browser: Browser,
 ) -> None:
     await browser.logged_in()
-    cookie = {"Cookie": f"{REFRESH}={browser.refresh_cookie()}"}
+    access = browser.access_cookie()
+    cookie = {"Cookie": f"{ACCESS}={access}; {REFRESH}={browser.refresh_cookie()}"}
 
     first, second = await asyncio.gather(
         browser.http.post("/refresh", headers=cookie), browser.http.post("/refresh", headers=cookie)
@@ -62,7 +63,9 @@ async def test_two_concurrent_refreshes_with_one_token_exactly_one_succeeds(
     assert "Set-Cookie" not in loser.headers  # clearing here would undo the winner's cookies
     new_refresh = winner.cookies[REFRESH].value
     # A race is not a theft: the session survives and the winner's token keeps working.
-    again = await browser.http.post("/refresh", headers={"Cookie": f"{REFRESH}={new_refresh}"})
+    again = await browser.http.post(
+        "/refresh", headers={"Cookie": f"{ACCESS}={access}; {REFRESH}={new_refresh}"}
+    )
     assert again.status == 200
 
 
@@ -80,7 +83,9 @@ async def test_refresh_with_a_forged_token_is_401_and_leaves_the_session(browser
     session_id = browser.refresh_cookie().split(".")[0]
     forged = f"{session_id}.{'A' * 43}"
 
-    response = await browser.http.post("/refresh", headers={"Cookie": f"{REFRESH}={forged}"})
+    response = await browser.http.post(
+        "/refresh", headers={"Cookie": f"{ACCESS}={browser.access_cookie()}; {REFRESH}={forged}"}
+    )
 
     assert response.status == 401
     # Knowing a session id is not enough to revoke it: the real token still works.
@@ -141,20 +146,19 @@ async def test_logout_revokes_the_session_and_clears_cookies(browser: Browser) -
     assert response.cookie(REFRESH)["max-age"] == "0"
     me = await browser.http.get("/me", headers={"Cookie": f"{ACCESS}={access}"})
     assert me.status == 401
-    again = await browser.http.post("/refresh", headers={"Cookie": f"{REFRESH}={refresh}"})
-    assert again.status == 401
+    both = {"Cookie": f"{ACCESS}={access}; {REFRESH}={refresh}"}
+    assert (await browser.http.post("/refresh", headers=both)).status == 401
 
 
 async def test_logout_with_an_expired_access_token_still_ends_the_session(
     browser: Browser, clock: FakeClock
 ) -> None:
     await browser.logged_in()
-    refresh = browser.refresh_cookie()
+    both = {"Cookie": f"{ACCESS}={browser.access_cookie()}; {REFRESH}={browser.refresh_cookie()}"}
     clock.advance(hours=2)
 
     assert (await browser.request("POST", "/logout")).status == 204
-    again = await browser.http.post("/refresh", headers={"Cookie": f"{REFRESH}={refresh}"})
-    assert again.status == 401
+    assert (await browser.http.post("/refresh", headers=both)).status == 401
 
 
 async def test_logout_without_a_session_is_still_204(browser: Browser) -> None:
@@ -173,3 +177,30 @@ async def test_refresh_is_refused_for_a_suspended_client(browser: Browser) -> No
     me = await browser.http.get("/me", headers={"Cookie": f"{ACCESS}={access}"})
     assert me.status == 403
     assert (await me.json())["type"] == "urn:gateway-auth:problem:client-suspended"
+
+
+async def test_a_refresh_token_only_counts_beside_an_access_token_of_its_session(
+    browser: Browser,
+) -> None:
+    """A sibling subdomain can plant a refresh cookie, never the __Host- access cookie: a
+    planted one must not sign the browser in to someone else's session."""
+    await browser.logged_in()
+    mallory = await Browser(browser.http).logged_in("mallory@example.com")
+    own_access, own_refresh = browser.access_cookie(), browser.refresh_cookie()
+    planted = mallory.refresh_cookie()
+
+    alone = await browser.http.post("/refresh", headers={"Cookie": f"{REFRESH}={own_refresh}"})
+    beside_another = await browser.http.post(
+        "/refresh", headers={"Cookie": f"{ACCESS}={own_access}; {REFRESH}={planted}"}
+    )
+    both_sent = await browser.http.post(
+        "/refresh",
+        headers={"Cookie": f"{ACCESS}={own_access}; {REFRESH}={planted}; {REFRESH}={own_refresh}"},
+    )
+
+    assert alone.status == beside_another.status == 401
+    assert both_sent.status == 200
+    renewed = both_sent.cookies[ACCESS].value
+    me = await browser.http.get("/me", headers={"Cookie": f"{ACCESS}={renewed}"})
+    assert (await me.json())["email"] == "ada@example.com"
+    assert (await mallory.request("POST", "/refresh")).status == 200  # hers is untouched

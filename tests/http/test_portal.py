@@ -479,11 +479,14 @@ async def test_the_refresh_hop_renews_an_expired_session_and_goes_straight_back(
 
 async def test_the_refresh_hop_without_a_session_goes_to_sign_in(browser: Browser) -> None:
     hop = await browser.page("/refresh?rd=%2Fapp")
+    login = await browser.page(hop.headers["Location"])
 
-    assert (hop.status, hop.headers["Location"]) == (303, "/login?rd=%2Fapp")
+    assert (hop.status, hop.headers["Location"]) == (303, "/login?rd=%2Fapp&notice=session_ended")
+    assert hop.set_cookies == []
+    assert "Your session has ended. Please sign in again." in login.text
 
 
-async def test_the_refresh_hop_leaves_a_racing_tabs_cookies_alone(
+async def test_the_refresh_hop_gives_a_racing_tab_an_access_token_alone(
     browser: Browser, clock: FakeClock
 ) -> None:
     await browser.register()
@@ -495,8 +498,85 @@ async def test_the_refresh_hop_leaves_a_racing_tabs_cookies_alone(
     second = await other_tab.page("/refresh?rd=%2Fapp")
 
     assert first.headers["Location"] == second.headers["Location"] == "/app"
-    assert second.set_cookies == []  # no clearing: the winner's cookies stand
+    # The winner's refresh cookie stands; the loser leaves the hop with a fresh access token.
+    assert [m.key for m in second.set_cookies] == ["__Host-gateway_auth"]
+    assert second.set_cookies[0].value != ""
+    assert (await other_tab.request("GET", "/verify")).status == 200
     assert (await browser.request("GET", "/verify")).status == 200
+
+
+async def test_a_lost_hop_answer_does_not_trap_the_browser_in_a_loop(
+    browser: Browser, clock: FakeClock
+) -> None:
+    await browser.register()
+    await browser.signed_in_by_form()
+    clock.advance(minutes=16)
+    before = dict(browser.cookies)
+    await browser.page("/refresh?rd=%2Fapp")  # rotated, but say the answer never arrived
+    browser.cookies = before
+
+    retried = await browser.page("/refresh?rd=%2Fapp")
+    verify = await browser.request("GET", "/verify")
+    clock.advance(minutes=16)  # the stale refresh token is now plain reuse
+    much_later = await browser.page("/refresh?rd=%2Fapp")
+
+    assert (retried.status, retried.headers["Location"]) == (303, "/app")
+    assert verify.status == 200
+    assert much_later.headers["Location"] == "/login?rd=%2Fapp&notice=session_ended"
+    assert (await browser.request("GET", "/verify")).status == 401
+
+
+async def test_a_planted_refresh_cookie_never_signs_the_browser_in_as_someone_else(
+    browser: Browser, clock: FakeClock
+) -> None:
+    await browser.register()
+    mallory = await Browser(browser.http).logged_in("mallory@example.com")
+    planted = f"__Secure-gateway_auth_refresh={mallory.refresh_cookie()}"
+    await browser.signed_in_by_form()
+    clock.advance(minutes=16)
+    own = f"__Host-gateway_auth={browser.access_cookie()}"
+
+    alone = await browser.http.get(
+        "/refresh?rd=%2F", headers={**PAGE_LOAD, "Cookie": planted}, allow_redirects=False
+    )
+    beside = await browser.http.get(
+        "/refresh?rd=%2F",
+        headers={**PAGE_LOAD, "Cookie": f"{own}; {planted}"},
+        allow_redirects=False,
+    )
+
+    for hop in (alone, beside):
+        assert hop.headers["Location"] == "/login?rd=%2F&notice=session_ended"
+        assert "__Host-gateway_auth" not in hop.cookies  # signed in to nobody's session
+    assert (await mallory.request("POST", "/refresh")).status == 200
+
+
+async def test_a_hop_that_received_no_refresh_cookie_signs_nobody_out(
+    browser: Browser, clock: FakeClock
+) -> None:
+    """``/%72efresh`` reaches the hop, but the browser keeps the cookie for ``/refresh``."""
+    await browser.register()
+    await browser.signed_in_by_form()
+
+    hop = await browser.page("/%72efresh?rd=%2F")
+
+    assert hop.status == 303
+    assert hop.set_cookies == []
+    assert (await browser.request("GET", "/verify")).status == 200
+
+
+async def test_the_sign_in_page_does_not_bounce_back_to_a_hop_that_failed(
+    browser: Browser, clock: FakeClock
+) -> None:
+    await browser.register()
+    await browser.signed_in_by_form()
+    browser.cookies.pop("__Secure-gateway_auth_refresh")
+    clock.advance(minutes=16)
+
+    page = await browser.page("/login?rd=%2Fapp&notice=session_ended")
+
+    assert page.status == 200
+    assert "Your session has ended. Please sign in again." in page.text
 
 
 async def test_verify_sends_an_expired_browser_session_to_the_refresh_hop(
@@ -539,15 +619,15 @@ async def test_an_ended_session_goes_to_sign_in_not_to_the_hop(
     at_once = await browser.http.get("/verify", headers={**forwarded, **cookies})
     clock.advance(minutes=16)  # the mirror forgets revocations once no token can be valid
     later = await browser.http.get("/verify", headers={**forwarded, **cookies})
+    both = f"__Host-gateway_auth={token}; __Secure-gateway_auth_refresh={refresh}"
     hop = await browser.http.get(
-        "/refresh?rd=%2Fp",
-        headers={**PAGE_LOAD, "Cookie": f"__Secure-gateway_auth_refresh={refresh}"},
-        allow_redirects=False,
+        "/refresh?rd=%2Fp", headers={**PAGE_LOAD, "Cookie": both}, allow_redirects=False
     )
 
     assert at_once.headers["Location"] == "http://a.example/login?rd=http%3A%2F%2Fa.example%2Fp"
     assert later.headers["Location"].startswith("http://a.example/refresh?rd=")
-    assert (hop.status, hop.headers["Location"]) == (303, "/login?rd=%2Fp")
+    assert (hop.status, hop.headers["Location"]) == (303, "/login?rd=%2Fp&notice=session_ended")
+    assert hop.cookies["__Host-gateway_auth"].value == ""  # an ended session's cookies go
 
 
 async def test_verify_refusals_of_a_page_load_are_pages_naming_the_account(
@@ -644,3 +724,55 @@ async def test_the_sign_in_page_renews_an_expired_session_instead_of_asking(
     assert (page.status, page.headers["Location"]) == (303, "/refresh?rd=%2Fapp")
     assert (hop.status, hop.headers["Location"]) == (303, "/app")
     assert (await browser.page("/login")).headers["Location"] == "/"  # signed in again
+
+
+async def test_odd_form_tokens_and_hosts_are_refusals_not_errors(browser: Browser) -> None:
+    await browser.register()
+    page = await browser.page("/login")
+    fields = {"email": "ada@example.com", "password": PASSWORD}
+    headers = {**PAGE_LOAD, "Origin": browser.origin}
+
+    non_ascii = await browser.request(
+        "POST", "/login", data={**fields, "csrf": "é" * 64}, headers=headers
+    )
+    bad_host = await browser.request("GET", "/login?rd=%2Fx", headers={**PAGE_LOAD, "Host": "[x"})
+
+    assert TOKEN_FIELD.search(page.text)
+    assert non_ascii.status == 403
+    assert bad_host.status == 200
+
+
+async def test_a_header_that_only_looks_like_bearer_gets_no_pass_and_no_cookie(
+    browser: Browser,
+) -> None:
+    await browser.logged_in()
+    foreign = {"Origin": "https://evil.example.net", "Authorization": "Bearer "}
+
+    forged = await browser.request("PATCH", "/me", json={"firstName": "X"}, headers=foreign)
+    me = await browser.request("GET", "/me", headers={"Authorization": "Bearer "})
+
+    assert forged.status == 403
+    assert me.status == 401  # the empty bearer token is the credential: no cookie fallback
+
+
+async def test_the_sessions_list_shows_the_fifty_most_recent(
+    browser: Browser, clock: FakeClock
+) -> None:
+    await browser.register()
+    for number in range(51):
+        clock.advance(seconds=1)
+        await Browser(browser.http).request(
+            "POST",
+            "/login",
+            json={"email": "ada@example.com", "password": PASSWORD},
+            headers={"User-Agent": f"agent-{number}"},
+        )
+    await browser.signed_in_by_form()
+
+    home = await browser.page("/")
+
+    assert home.text.count('class="device"') == 50
+    assert "This browser" in home.text
+    assert "And 2 older sessions" in home.text
+    assert "agent-50" in home.text
+    assert "agent-0<" not in home.text
