@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -273,6 +274,7 @@ def start_server(cwd: Path, **settings: str) -> tuple[int, subprocess.Popen[str]
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its workers too are stopped with it (stop_server)
         )
     _SERVER_LOGS[process.pid] = cwd / f"server-{port}.log"
     deadline = time.monotonic() + 20
@@ -287,9 +289,12 @@ def start_server(cwd: Path, **settings: str) -> tuple[int, subprocess.Popen[str]
 
 
 def stop_server(process: subprocess.Popen[str]) -> str:
-    """Kill the server if it still runs; everything it printed."""
-    if process.poll() is None:
-        process.kill()
+    """Kill the server and every worker it spawned, if they still run; everything it printed.
+
+    Killing the supervisor alone would orphan its WORKERS, which would run on after the test.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     return server_output(process)
 
