@@ -21,9 +21,9 @@ from gateway_auth.errors import (
 )
 from gateway_auth.http.appkeys import ACCOUNTS, CLOCK, COOKIES, PAGES, SESSIONS
 from gateway_auth.http.bodies import read_body, string_fields
+from gateway_auth.http.browsing import see_other, signed_in
 from gateway_auth.http.display import ago, day, device_names
 from gateway_auth.http.pages import retry_text
-from gateway_auth.http.portal import see_other, signed_in
 from gateway_auth.http.views import client_view
 from gateway_auth.sessions import Identity
 from gateway_auth.stores.base import ProfileField

@@ -6,9 +6,9 @@ from aiohttp import web
 
 from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, PAGES, SESSIONS
 from gateway_auth.http.bodies import read_body, string_fields
+from gateway_auth.http.browsing import see_other
 from gateway_auth.http.callers import authenticate
 from gateway_auth.http.navigation import wants_page
-from gateway_auth.http.portal import see_other
 from gateway_auth.http.views import client_view, json_response, session_view
 from gateway_auth.stores.base import ProfileField
 

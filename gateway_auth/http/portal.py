@@ -6,39 +6,36 @@ paths (``POST /login``, ``/register``, ``/logout``); ``http/auth.py`` hands form
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import hdrs, web
 
 from gateway_auth.accounts import NewClient
 from gateway_auth.errors import (
-    ClientSuspended,
     EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
     RegistrationClosed,
     TooManyAttempts,
-    Unauthenticated,
     ValidationFailed,
 )
 from gateway_auth.http.appkeys import (
     ACCOUNTS,
-    CLOCK,
     COOKIES,
     PAGES,
     SESSIONS,
     SETTINGS,
-    TRUSTED_PEERS,
-    VERIFIER,
 )
 from gateway_auth.http.bodies import Body, string_fields
+from gateway_auth.http.browsing import (
+    denied,
+    see_other,
+    signed_in,
+    signed_in_to,
+    token_verdict,
+)
 from gateway_auth.http.callers import access_token, origin, refresh_cookie, return_domains
-from gateway_auth.http.forwarded import MalformedForwarding, original_request
 from gateway_auth.http.pages import PortalUrls, retry_text
 from gateway_auth.http.problems import WWW_AUTHENTICATE
 from gateway_auth.redirects import safe_return_url
-from gateway_auth.sessions import Identity, IssuedSession
-from gateway_auth.verify import Verdict
 
 # Fixed messages a redirect may ask a page to show (never text taken from the URL).
 NOTICES = {
@@ -200,71 +197,6 @@ async def denied_page(request: web.Request) -> web.Response:
     return denied(request, identity.client.email, suspended=False, original=None)
 
 
-def denied(
-    request: web.Request, email: str, *, suspended: bool, original: str | None
-) -> web.Response:
-    """The 403 page: who is signed in, and a way to sign in as someone else."""
-    urls = _urls(request)
-    if original is None:
-        original = _original_url(request)
-    return request.app[PAGES].render(
-        request,
-        "denied.html",
-        status=403,
-        title="Account suspended" if suspended else "Not allowed",
-        email=email,
-        suspended=suspended,
-        switch_account=PortalUrls.with_return(urls.logout, original),
-    )
-
-
-def token_verdict(request: web.Request) -> Verdict:
-    """What ``/verify`` would say about this browser's token, needing no scope."""
-    app = request.app
-    return app[VERIFIER].verify(
-        access_token(request), frozenset(), app[CLOCK]().timestamp(), time.monotonic()
-    )
-
-
-async def signed_in(request: web.Request, *, here: str | None = None) -> Identity | web.Response:
-    """The person behind a page request, or where to send them: the refresh hop when only the
-    access token expired, the sign-in page when there is no session, the 403 page when the
-    account is suspended. ``here`` is where to come back to (this page by default)."""
-    urls = _urls(request)
-    here = here or request.path_qs
-    verdict = token_verdict(request)
-    if verdict.outcome == "expired":
-        return see_other(PortalUrls.with_return(urls.refresh, here))
-    if verdict.outcome in ("unauthenticated", "revoked"):
-        return see_other(PortalUrls.with_return(urls.login, here))
-    try:
-        return await _identity(request)
-    except ClientSuspended:
-        email = verdict.claims.email if verdict.claims else ""
-        return denied(request, email, suspended=True, original=None)
-    except Unauthenticated:
-        return see_other(PortalUrls.with_return(urls.login, here))
-
-
-def signed_in_to(request: web.Request, issued: IssuedSession, return_to: str) -> web.Response:
-    """The answer to a successful sign-in: cookies, and on to where the person was going."""
-    response = see_other(return_to or _urls(request).home)
-    request.app[COOKIES].set(response, issued)
-    return response
-
-
-def see_other(location: str) -> web.Response:
-    """303: after a form, the browser follows with a GET."""
-    return web.Response(status=303, headers={hdrs.LOCATION: location})
-
-
-async def _identity(request: web.Request) -> Identity:
-    token = access_token(request)
-    if token is None:
-        raise Unauthenticated
-    return await request.app[SESSIONS].authenticate(token)
-
-
 def _form(
     request: web.Request,
     body: Body,
@@ -282,16 +214,6 @@ def _safe(request: web.Request, candidate: str | None, fallback: str) -> str:
 
 def _urls(request: web.Request) -> PortalUrls:
     return request.app[PAGES].urls
-
-
-def _original_url(request: web.Request) -> str | None:
-    """The request nginx was answering with a 403 (it keeps ``$request_uri`` for us)."""
-    try:
-        trusted = request.remote in request.app[TRUSTED_PEERS]
-        url = original_request(request.headers, request.method, trusted).url
-    except MalformedForwarding:
-        return None
-    return _safe(request, url, fallback="") or None
 
 
 def _login_form(

@@ -34,10 +34,10 @@ from gateway_auth.http.appkeys import (
     TRUSTED_PEERS,
     VERIFIER,
 )
+from gateway_auth.http.browsing import denied
 from gateway_auth.http.credentials import token_in
 from gateway_auth.http.forwarded import MalformedForwarding, OriginalRequest, original_request
 from gateway_auth.http.navigation import browser_navigation
-from gateway_auth.http.portal import denied
 from gateway_auth.http.problems import problem
 from gateway_auth.verify import UNAUTHENTICATED, Verdict, required_scopes
 
