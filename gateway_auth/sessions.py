@@ -219,8 +219,7 @@ class Sessions:
             access, expires_in = self._tokens.issue(
                 client, session.id, now, not_after=session.absolute_expires_at
             )
-            remaining = max(0, int((session.expires_at - now).total_seconds()))
-            return IssuedAccess(client, session, access, expires_in, remaining)
+            return IssuedAccess(client, session, access, expires_in, _seconds_left(session, now))
 
     def session_of(self, access_token: str) -> str | None:
         """The session id in a genuine access token, expired or not; None for anything else."""
@@ -347,8 +346,13 @@ class Sessions:
             access_token=access_token,
             access_expires_in=access_expires_in,
             refresh_token=refresh_token,
-            refresh_expires_in=max(0, int((session.expires_at - now).total_seconds())),
+            refresh_expires_in=_seconds_left(session, now),
         )
+
+
+def _seconds_left(session: Session, now: datetime) -> int:
+    """How long the session's refresh cookie may still live."""
+    return max(0, int((session.expires_at - now).total_seconds()))
 
 
 def _refusal(client: Client | None, password_ok: bool) -> str | None:

@@ -101,8 +101,10 @@ class Verifier:
         if not token:
             return UNAUTHENTICATED
         verified = self._verified(token, now)
-        if verified is None or verified.usable_until <= now:
-            return self._refused(token, now)
+        if verified is None:
+            return UNAUTHENTICATED
+        if verified.usable_until <= now:
+            return self._expired(verified.claims, now)
         return self._decide(verified, required, now, monotonic_now)
 
     def flush(self) -> None:
@@ -126,15 +128,9 @@ class Verifier:
             return Verdict("forbidden_scope", claims=claims)
         return verified.allow
 
-    def _refused(self, token: str, now: float) -> Verdict:
-        """A token that cannot be used now: ``expired`` when a refresh could still revive its
-        session, else ``unauthenticated``. Off the hot path: a browser is redirected after."""
-        try:
-            claims = self._tokens.decode(
-                token, datetime.fromtimestamp(now, UTC), allow_expired=True
-            )
-        except Unauthenticated:
-            return UNAUTHENTICATED
+    def _expired(self, claims: AccessClaims, now: float) -> Verdict:
+        """A genuine token past its ``exp``: ``expired`` when a refresh could still revive its
+        session, else a refusal that sends the browser to the sign-in page."""
         mirror = self._mirror
         if mirror.is_revoked(claims.session_id, claims.client_id, now):
             return REVOKED
@@ -150,8 +146,10 @@ class Verifier:
         if verified is not None:
             cache.move_to_end(token)
             return verified
-        try:
-            claims = self._tokens.decode(token, datetime.fromtimestamp(now, UTC))
+        try:  # one decode tells a bad token from a merely expired one
+            claims = self._tokens.decode(
+                token, datetime.fromtimestamp(now, UTC), allow_expired=True
+            )
         except Unauthenticated:
             return None  # not cached: a bad token must not evict good ones
         verified = _Verified(
@@ -160,9 +158,10 @@ class Verifier:
             usable_until=claims.expires_at + LEEWAY_SECONDS,
             allow=Verdict("allow", identity_headers(claims) | _NOT_CACHED, claims),
         )
-        cache[token] = verified
-        if len(cache) > self._cache_size:
-            cache.popitem(last=False)
+        if verified.usable_until > now:  # nor an expired one
+            cache[token] = verified
+            if len(cache) > self._cache_size:
+                cache.popitem(last=False)
         return verified
 
 

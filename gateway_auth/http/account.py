@@ -133,7 +133,7 @@ async def end_session(request: web.Request) -> web.Response:
     with contextlib.suppress(SessionNotFound):
         await request.app[SESSIONS].revoke(identity, session_id)
     if session_id == identity.session_id:
-        response = see_other(f"{request.app[PAGES].urls.login}?notice=signed_out")
+        response = see_other(request.app[PAGES].urls.login_saying("signed_out"))
         request.app[COOKIES].clear(response)
         return response
     return _done("session", request)

@@ -60,11 +60,6 @@ class PortalUrls:
         return f"{self.base}/register"
 
     @property
-    def register_action(self) -> str:
-        """Where the registration form posts."""
-        return self.register
-
-    @property
     def logout(self) -> str:
         """The sign-out confirmation and form."""
         return f"{self.base}/logout"
@@ -97,6 +92,11 @@ class PortalUrls:
     def end_session(self, session_id: str) -> str:
         """The "sign out this one" form's action for one session."""
         return f"{self.base}/account/sessions/{session_id}/end"
+
+    def login_saying(self, notice: str, return_to: str | None = None) -> str:
+        """The sign-in page showing one of its fixed notices (``signed_out``, ...)."""
+        query = {"rd": return_to} if return_to else {}
+        return f"{self.login}?{urlencode({**query, 'notice': notice})}"
 
     @staticmethod
     def with_return(path: str, return_to: str | None) -> str:

@@ -157,7 +157,7 @@ async def sign_out(request: web.Request, body: Body) -> web.Response:
     token = access_token(request)
     if token is not None:
         await request.app[SESSIONS].logout(token)
-    signed_out = f"{_urls(request).login}?notice=signed_out"
+    signed_out = _urls(request).login_saying("signed_out")
     response = see_other(_safe(request, fields.get("rd"), fallback=signed_out))
     request.app[COOKIES].clear(response)
     return response
@@ -171,7 +171,7 @@ async def refresh_hop(request: web.Request) -> web.Response:
     """
     urls = _urls(request)
     return_to = _safe(request, request.query.get("rd"), fallback=urls.home)
-    sign_in = f"{PortalUrls.with_return(urls.login, return_to)}&notice=session_ended"
+    sign_in = urls.login_saying("session_ended", return_to)
     token = refresh_cookie(request)
     if token is None:
         # Nothing of this browser's to renew (or a cookie this path did not receive, as under

@@ -96,7 +96,7 @@ def _refusal(
             return response
         settings = request.app[SETTINGS]
         if verdict.outcome == "expired":  # the session lives on: renew it and come back
-            target = f"{settings.public_url or ''}{settings.base_path}/refresh"
+            target = f"{settings.public_url or ''}{request.app[PAGES].urls.refresh}"
         else:
             target = settings.login_url
         location = return_location(target, original)
