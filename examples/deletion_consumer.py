@@ -26,11 +26,25 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 STREAM = "gateway-auth:events:client-data-deletion-request"
 SEEN_FOR_SECONDS = 7 * 24 * 3600  # remember handled event ids this long
+BLOCK_MS = 5000  # how long one XREADGROUP waits for new entries on an idle stream
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client whose reads outlast a blocking XREADGROUP.
+
+    redis-py's default socket timeout (5 s) equals the block time, so an idle stream would end
+    every wait in a TimeoutError; the socket may wait a little longer than Redis is asked to.
+    """
+    return aioredis.Redis.from_url(
+        url, socket_timeout=BLOCK_MS / 1000 + 10, socket_connect_timeout=5
+    )
 
 
 async def ensure_group(redis: aioredis.Redis, group: str, stream: str = STREAM) -> None:
@@ -49,7 +63,7 @@ async def consume_once(
     consumer: str,
     handle: Handler,
     stream: str = STREAM,
-    block_ms: int = 5000,
+    block_ms: int = BLOCK_MS,
     min_idle_ms: int = 60_000,
 ) -> int:
     """Handle what a crashed consumer left, then new entries; how many events were handled."""
@@ -81,12 +95,16 @@ async def main() -> None:
     parser.add_argument("--group", required=True, help="one group per downstream service")
     parser.add_argument("--consumer", default="consumer-1", help="unique within the group")
     args = parser.parse_args()
-    redis = aioredis.Redis.from_url(args.redis_url)
+    redis = connect(args.redis_url)
     await ensure_group(redis, args.group)
     while True:
-        await consume_once(
-            redis, group=args.group, consumer=args.consumer, handle=delete_client_data
-        )
+        try:
+            await consume_once(
+                redis, group=args.group, consumer=args.consumer, handle=delete_client_data
+            )
+        except (RedisConnectionError, RedisTimeoutError) as exc:  # Redis restarting: wait
+            print(f"redis unavailable ({exc}); retrying", flush=True)
+            await asyncio.sleep(1)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from gateway_auth.validation import (
     email_problem,
     name_problem,
     password_problem,
-    scope_problem,
+    scopes_problem,
 )
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class Accounts:
                 "password": password_problem(new.password),
                 "firstName": name_problem(new.first_name),
                 "lastName": name_problem(new.last_name),
-                "scopes": _scopes_problem(scopes),
+                "scopes": scopes_problem(scopes),
             }
         )
         password_hash = await self._hasher.hash(new.password)
@@ -122,7 +122,7 @@ class Accounts:
                 "email": email_problem(new.email),
                 "firstName": name_problem(new.first_name),
                 "lastName": name_problem(new.last_name),
-                "scopes": _scopes_problem(scopes),
+                "scopes": scopes_problem(scopes),
             }
         )
         client = self._new_client("service", new.email, new.first_name, new.last_name, scopes)
@@ -235,7 +235,3 @@ class Accounts:
             log_event(log, "password_confirmation_failed", client_id=identity.client.id)
             raise WrongPassword
         self._throttle.succeeded(key)
-
-
-def _scopes_problem(scopes: Sequence[str]) -> str | None:
-    return next(filter(None, map(scope_problem, scopes)), None)

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from gateway_auth.accounts import Accounts, CreatedService, NewClient, NewService
 from gateway_auth.clock import Clock
@@ -144,7 +145,7 @@ class Admin:
         return await self._deletions.stats(self._clock())
 
     @staticmethod
-    def _audit(actor: Client, action: str, client_id: str, **details: object) -> None:
+    def _audit(actor: Client, action: str, client_id: str, **details: Any) -> None:
         fields = {"action": action, "actor": actor.id, "client_id": client_id, **details}
         log_event(log, "admin_action", logging.INFO, **fields)
 

@@ -45,14 +45,21 @@ def new_request_id() -> str:
 
 
 def log_event(
-    logger: logging.Logger, event: str, /, level: int = logging.INFO, **fields: Any
+    logger: logging.Logger,
+    event: str,
+    /,
+    level: int = logging.INFO,
+    *,
+    exc_info: bool = False,
+    **fields: Any,
 ) -> None:
     """Log a named event with fields; values must already be safe (no tokens, no full emails).
-    A line logged while a request is answered carries that request's id."""
+    A line logged while a request is answered carries that request's id; ``exc_info`` adds the
+    traceback of the exception being handled."""
     rid = REQUEST_ID.get()
     if rid is not None:
         fields = {"request_id": rid, **fields}
-    logger.log(level, event, extra={_FIELDS: fields})
+    logger.log(level, event, exc_info=exc_info, extra={_FIELDS: fields})
 
 
 def mask_email(email: str) -> str:

@@ -50,6 +50,14 @@ class MirrorState:
         return cls(snapshot.suspended_clients, revoked)
 
 
+    def covers(self, other: MirrorState) -> bool:
+        """True when this state refuses everything ``other`` refuses, at least as long."""
+        revoked = self.revoked
+        return self.suspended >= other.suspended and all(
+            revoked.get(key, 0.0) >= until for key, until in other.revoked.items()
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Delta:
     """One change to every mirror; its JSON form travels on the Redis channel."""

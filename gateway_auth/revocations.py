@@ -2,9 +2,9 @@
 
 ``Revocations`` is what logout, password change, deletion, the CLI and the admin API call.
 ``MirrorSync`` keeps the mirror in step with the others: embedded, by re-reading the store every
-second; with Redis, by applying published deltas as they arrive and resyncing every few seconds
-and after every reconnect. A mirror that cannot sync keeps serving until ``MAX_STALENESS``, after
-which ``/verify`` fails closed.
+second; with Redis, by applying published deltas as they arrive and re-reading the store every
+few seconds and after every reconnect. A mirror that cannot sync keeps serving until
+``MAX_STALENESS``, after which ``/verify`` fails closed.
 """
 
 from __future__ import annotations
@@ -130,6 +130,10 @@ class MirrorSync:
         self._resync_now = asyncio.Event()
         self._rebuild = bus is not None  # the Redis copy is rebuilt from the store at start
         self._connected = False
+        # Each (re)subscription may have missed deltas: until a store read that began after it
+        # succeeds, a quiet channel proves nothing.
+        self._subscriptions = 0
+        self._caught_up_with = -1
         self._failing = False
 
     async def health(self, max_staleness: float) -> str:
@@ -146,9 +150,15 @@ class MirrorSync:
                 return "disconnected"
         return "ok"
 
+    @property
+    def caught_up(self) -> bool:
+        """True while subscribed and the store was read since the subscription began."""
+        return self._connected and self._caught_up_with == self._subscriptions
+
     async def resync(self) -> bool:
         """Replace the mirror's state from the source; False (and logged) when it fails."""
         mirror = self._mirror
+        subscription = self._subscriptions
         mirror.begin_resync()
         try:
             state = await self._read()
@@ -159,6 +169,7 @@ class MirrorSync:
             self._failing = True
             return False
         mirror.finish_resync(state, time.monotonic())
+        self._caught_up_with = subscription
         if self._failing:
             log_event(log, "revocation_sync_recovered")
         self._failing = False
@@ -174,18 +185,29 @@ class MirrorSync:
             group.create_task(self._resync_forever(BUS_RESYNC_EVERY))
 
     async def _read(self) -> MirrorState:
+        """The store's state: the mirror never takes Redis's word for who is let back in.
+
+        Redis only speeds changes along. Its copy can lose a key (eviction, a stray ``DEL``,
+        a restart) or be written by anyone who reaches it, and reading "nobody is suspended"
+        from it would re-admit every suspended client; so every resync reads the store, and
+        Redis's copy is repaired from it when it lacks anything. While the store is down the
+        resync fails, and the live channel alone keeps the mirror fresh (nothing can change
+        without the store).
+        """
+        truth = await self._store_state()
+        if self._bus is not None:
+            with contextlib.suppress(StoreUnavailable):  # Redis down: the store is enough
+                await self._repair_shared_copy(truth)
+        return truth
+
+    async def _repair_shared_copy(self, truth: MirrorState) -> None:
+        assert self._bus is not None  # noqa: S101 - called only with a bus
         now = self._clock().timestamp()
-        if self._bus is None:
-            return await self._store_state()
-        # At start, after a reconnect, or when Redis lost its data: the store has the truth.
-        state = None if self._rebuild else await self._bus.read_state(now)
-        if state is None:
+        shared = None if self._rebuild else await self._bus.read_state(now)
+        if shared is None or not shared.covers(truth):
+            # rebuild() reads the store again, after Redis, so a change racing it is kept.
             await self._bus.rebuild(self._store_state, now)
             self._rebuild = False
-            state = await self._bus.read_state(now)
-        if state is None:
-            raise StoreUnavailable("The revocation state in Redis could not be rebuilt.")
-        return state
 
     async def _store_state(self) -> MirrorState:
         retention = self._mirror.retention
@@ -211,7 +233,9 @@ class MirrorSync:
                 async with self._bus.deltas() as deltas:
                     self._connected = True
                     delay = RECONNECT_MIN
-                    # Anything missed while disconnected comes from a rebuild and a full read.
+                    # Anything missed while disconnected comes from a full read (and Redis's
+                    # copy, which may have restarted empty, is checked against the store).
+                    self._subscriptions += 1
                     self._rebuild = True
                     self._resync_now.set()
                     await self._apply_all(deltas)
@@ -231,7 +255,7 @@ class MirrorSync:
                 mirror.apply(delta)
             # A delta shows the channel is live as well as a quiet second does: with changes
             # arriving more often than once a second there would be no quiet second at all.
-            if not self._rebuild:  # live and complete: nothing was missed since the resync
+            if self.caught_up:  # live and complete: nothing was missed since the resync
                 mirror.mark_fresh(time.monotonic())
 
 

@@ -23,6 +23,12 @@ REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "kind
 TOKEN_VERSION = 1
 CLIENT_SECRET_PREFIX = "gas_"
 _REFRESH_TOKEN = re.compile(r"([0-9a-f]{32})\.[A-Za-z0-9_-]{43}")
+MAX_ACCESS_TOKEN_LENGTH = 8192
+_HEADER_NAMES = frozenset({"alg", "kid", "typ"})
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+# A base64url segment whose length leaves 2 or 3 characters in its last group ends in a
+# character with 4 or 2 unused low bits; decoders ignore them, so only zero bits are canonical.
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +95,15 @@ class AccessTokens:
 
     def decode(self, token: str, now: datetime, *, allow_expired: bool = False) -> AccessClaims:
         """Verify signature, header and claims; Unauthenticated on any flaw."""
+        if not is_canonical_jws(token):
+            raise Unauthenticated
         try:
             header = jwt.get_unverified_header(token)
-            key = self.keys.find(header.get("kid"))
-            if key is None or header.get("typ") != ACCESS_TOKEN_TYPE:
+            # Exactly the header we issue: no jku/x5u/jwk/x5c to fetch keys from, no crit.
+            if header.keys() != _HEADER_NAMES or header["typ"] != ACCESS_TOKEN_TYPE:
+                raise Unauthenticated
+            key = self.keys.find(header["kid"])
+            if key is None:
                 raise Unauthenticated
             payload = self._jwt.decode(
                 token,
@@ -110,6 +121,19 @@ class AccessTokens:
         if not allow_expired and claims.expires_at <= moment - LEEWAY_SECONDS:
             raise Unauthenticated("The access token has expired.")
         return claims
+
+
+def is_canonical_jws(token: str) -> bool:
+    """True only for the one spelling we issue: three unpadded base64url segments with zero
+    unused bits. PyJWT also accepts padding and ignored bits, which would give one token many
+    spellings (each a new cache entry, and a way past a deny list of raw tokens)."""
+    if len(token) > MAX_ACCESS_TOKEN_LENGTH or _COMPACT_JWS.fullmatch(token) is None:
+        return False
+    for segment in token.split("."):
+        tail = len(segment) % 4
+        if tail == 1 or (tail and segment[-1] not in _CANONICAL_LAST[tail]):
+            return False
+    return True
 
 
 def _claims(payload: dict[str, Any]) -> AccessClaims:

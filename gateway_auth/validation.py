@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from gateway_auth.errors import FieldError, ValidationFailed
 
@@ -13,6 +14,10 @@ MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit minus the angle brackets
 MAX_LOCAL_PART_LENGTH = 64
 MAX_REASON_LENGTH = 500
 MAX_NAME_LENGTH = 100
+# Every scope rides in each access token, and a browser keeps a cookie only up to 4096 bytes:
+# these caps leave room for the longest email, names and issuer beside them.
+MAX_SCOPES = 32
+MAX_SCOPES_LENGTH = 1024  # the scopes joined by spaces, as in the token's ``scope`` claim
 
 _EMAIL_FORBIDDEN = re.compile(r"[\s<>()\[\],;:\"\\]")
 _SCOPE = re.compile(
@@ -95,6 +100,19 @@ def scope_problem(scope: str) -> str | None:
     if not _SCOPE.fullmatch(scope):
         return "scopes are 1-64 letters, digits or _ . : / -"
     return None
+
+
+def scopes_problem(scopes: Sequence[str]) -> str | None:
+    """Why this set of scopes is unacceptable, or None."""
+    unique = tuple(dict.fromkeys(scopes))
+    if len(unique) > MAX_SCOPES:
+        return f"at most {MAX_SCOPES} scopes, so that every access token fits a browser cookie"
+    if len(" ".join(unique)) > MAX_SCOPES_LENGTH:
+        return (
+            f"at most {MAX_SCOPES_LENGTH} characters of scopes in all, so that every access "
+            "token fits a browser cookie"
+        )
+    return next(filter(None, map(scope_problem, unique)), None)
 
 
 def check(problems: dict[str, str | None]) -> None:

@@ -246,3 +246,22 @@ async def test_events_tail_prints_each_event_as_it_is_appended(
 
     assert json.loads(line) == event.to_json()
     assert tail.returncode == 0
+
+
+async def test_the_example_consumer_waits_out_an_idle_stream(redis_server: RedisServer) -> None:
+    # redis-py's default socket timeout equals the example's block time: an idle stream used
+    # to end every wait in a TimeoutError and the consumer with it.
+    example = load_example()
+    client = example.connect(redis_server.url)
+    try:
+        await example.ensure_group(client, "billing")
+        handled = await example.consume_once(
+            client, group="billing", consumer="c1", handle=_never_called
+        )
+    finally:
+        await client.aclose()
+    assert handled == 0
+
+
+async def _never_called(_: dict[str, Any]) -> None:
+    raise AssertionError("the stream is empty")

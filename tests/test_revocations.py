@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,8 +19,14 @@ from gateway_auth.datadir import ensure_data_dir
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.mirror import RevocationMirror
 from gateway_auth.models import Client, DeletionEvent
-from gateway_auth.revocations import MirrorSync, Revocations
-from gateway_auth.stores.redis import REVOKED_KEY, SUSPENDED_KEY, RedisRevocationBus
+from gateway_auth.revocations import BUS_RESYNC_EVERY, MirrorSync, Revocations
+from gateway_auth.stores.redis import (
+    BUILT_KEY,
+    REVOCATIONS_CHANNEL,
+    REVOKED_KEY,
+    SUSPENDED_KEY,
+    RedisRevocationBus,
+)
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
 from tests.support import FakeClock, RedisServer
 
@@ -193,23 +201,46 @@ async def test_changes_arriving_faster_than_once_a_second_keep_the_mirror_fresh(
     assert oldest < 1.0
 
 
-async def test_with_redis_down_the_mirror_keeps_its_state_and_ages(
+async def test_with_redis_down_the_mirror_follows_the_store_alone(
     store: SqliteStore,
     clock: FakeClock,
     redis_server: RedisServer,
     make_instance: Callable[[str | None], Instance],
 ) -> None:
     await add_client(store, clock, "c1")
+    await add_client(store, clock, "c2")
     instance = await running(make_instance(redis_server.url))
     await instance.revocations.suspend_client("c1")
     await eventually(lambda: health_is(instance, "ok"), within=5)
 
     redis_server.stop()
     await eventually(lambda: health_is(instance, "disconnected"), within=5)
+    other = make_instance(None)  # another instance that cannot reach Redis either
+    await other.revocations.suspend_client("c2")
+
+    assert await instance.sync.resync()
+    assert instance.mirror.suspended == {"c1", "c2"}
+
+
+async def test_with_the_store_down_the_live_channel_keeps_the_mirror_serving(
+    clock: FakeClock,
+    redis_server: RedisServer,
+    make_instance: Callable[[str | None], Instance],
+    store: SqliteStore,
+) -> None:
+    await add_client(store, clock, "c1")
+    instance = await running(make_instance(redis_server.url))
+    await instance.revocations.suspend_client("c1")
+    await eventually(lambda: instance.sync.caught_up, within=5)
+
+    await store.close()  # every read now fails: the store is unavailable
 
     assert not await instance.sync.resync()
     assert instance.mirror.is_suspended("c1")
-    assert await instance.sync.health(0.0) == "stale"
+    # Quiet seconds on the live channel prove nothing was missed: past a 2 s staleness limit,
+    # the mirror still counts as fresh.
+    await asyncio.sleep(3)
+    assert await instance.sync.health(2.0) == "ok"
 
 
 async def test_a_change_made_while_redis_is_down_is_saved_and_reported(
@@ -282,3 +313,78 @@ async def test_a_repeated_suspension_keeps_its_first_time_and_reason(
     assert lifted is not None
     assert (again.suspended_at, again.suspend_reason) == (first.suspended_at, "abuse")
     assert (lifted.suspended, lifted.suspended_at, lifted.suspend_reason) == (False, None, None)
+
+
+@pytest.fixture
+async def raw_redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    """A plain client, as an attacker or a stray command would use."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+# What an eviction policy, a stray command or anyone who can write to Redis does to one key.
+TAMPERING: dict[str, Callable[[aioredis.Redis], Awaitable[Any]]] = {
+    "suspended set deleted": lambda r: r.delete(SUSPENDED_KEY),
+    "suspended member removed": lambda r: r.srem(SUSPENDED_KEY, "c1"),
+    "suspended set replaced by a string": lambda r: r.set(SUSPENDED_KEY, "x"),
+    "revoked set deleted": lambda r: r.delete(REVOKED_KEY),
+    "revocation shortened": lambda r: r.zadd(REVOKED_KEY, {"client:c2": 1}),
+    "marker deleted": lambda r: r.delete(BUILT_KEY),
+    "everything flushed": lambda r: r.flushall(),
+}
+
+
+async def _suspended_and_deleted(store: SqliteStore, clock: FakeClock, instance: Instance) -> None:
+    """c1 suspended and c2 deleted, through ``instance``, as the store and Redis record them."""
+    await add_client(store, clock, "c1")
+    await add_client(store, clock, "c2")
+    await instance.revocations.suspend_client("c1")
+    await store.delete_client("c2", DeletionEvent("e1", "c2", "user", clock()))
+    await instance.revocations.revoke_client("c2", clock())
+
+
+@pytest.mark.parametrize("tamper", TAMPERING.values(), ids=TAMPERING.keys())
+async def test_losing_or_changing_one_redis_key_readmits_nobody(
+    store: SqliteStore,
+    clock: FakeClock,
+    redis_server: RedisServer,
+    make_instance: Callable[[str | None], Instance],
+    tamper: Callable[[aioredis.Redis], Awaitable[Any]],
+    raw_redis: aioredis.Redis,
+) -> None:
+    writer = make_instance(redis_server.url)
+    assert await writer.sync.resync()
+    await _suspended_and_deleted(store, clock, writer)
+    reader = make_instance(redis_server.url)  # an instance that starts after the damage
+    client = raw_redis
+
+    await tamper(client)
+    assert await writer.sync.resync()  # first: a new instance's start-up rebuild would mend it
+    assert await reader.sync.resync()
+
+    for instance in (reader, writer):
+        assert instance.mirror.is_suspended("c1")
+        assert instance.mirror.is_revoked("any", "c2", clock().timestamp())
+    if await client.type(SUSPENDED_KEY) == b"set":  # repaired, unless it is not a set at all
+        assert await client.smembers(SUSPENDED_KEY) == {b"c1"}
+        assert await client.zscore(REVOKED_KEY, "client:c2") is not None
+
+
+async def test_a_forged_delta_is_undone_within_one_resync(
+    store: SqliteStore,
+    clock: FakeClock,
+    redis_server: RedisServer,
+    make_instance: Callable[[str | None], Instance],
+    raw_redis: aioredis.Redis,
+) -> None:
+    instance = await running(make_instance(redis_server.url))
+    await _suspended_and_deleted(store, clock, instance)
+    await eventually(lambda: instance.sync.caught_up, within=5)
+
+    forged = {"op": "unsuspend", "clientId": "c1"}
+    await raw_redis.publish(REVOCATIONS_CHANNEL, json.dumps(forged))
+    await eventually(lambda: not instance.mirror.is_suspended("c1"), within=1)
+
+    # The forgery lasts until the next resync re-reads the store, and no longer.
+    await eventually(lambda: instance.mirror.is_suspended("c1"), within=BUS_RESYNC_EVERY + 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 from multidict import MultiMapping
 
@@ -16,6 +18,7 @@ from gateway_auth.models import CLIENT_KINDS, Client, ClientKind
 
 ADMIN_SCOPE = "admin"
 DEFAULT_PAGE = 50
+_PAGE_SIZE = re.compile(r"[0-9]{1,6}")
 _LIST_PARAMS = frozenset({"email", "suspended", "kind", "cursor", "limit"})
 _BOOLEANS = {"true": True, "false": False}
 
@@ -40,7 +43,8 @@ async def list_clients(request: web.Request) -> web.Response:
     if kind is not None and kind not in CLIENT_KINDS:
         errors.append(FieldError("kind", f"must be one of {', '.join(CLIENT_KINDS)}"))
     limit = params.get("limit", str(DEFAULT_PAGE))
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+    # ASCII digits only: str.isdigit() accepts "²", which int() then refuses.
+    if not _PAGE_SIZE.fullmatch(limit) or not 1 <= int(limit) <= MAX_PAGE:
         errors.append(FieldError("limit", f"must be a whole number from 1 to {MAX_PAGE}"))
     if errors:
         raise ValidationFailed(errors)

@@ -59,6 +59,8 @@ async def read_body(
         raw = await request.read()  # stops reading at the app's client_max_size
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(MAX_BODY_BYTES) from None
+    except ConnectionError:  # the client went away mid-body: its fault, not a server error
+        raise MalformedRequest("The connection closed before the whole body arrived.") from None
     if not raw:
         raise MalformedRequest(f"A request body ({' or '.join(accepted)}) is required.")
     if not declared:
@@ -113,7 +115,21 @@ def _parse_json_object(raw: bytes) -> dict[str, object]:
         raise MalformedRequest(f"The body is not valid JSON: {_json_reason(exc)}.") from None
     if not isinstance(value, dict):
         raise MalformedRequest("The body must be a JSON object.")
+    if b"\\u" in raw:  # only an escape can spell a lone surrogate; UTF-8 bytes cannot
+        _refuse_lone_surrogates(value)
     return value
+
+
+def _refuse_lone_surrogates(value: dict[str, object]) -> None:
+    """JSON lets ``"\\ud800"`` through, but it is no character: it cannot be stored, hashed
+    or compared, so it is refused here rather than failing somewhere deeper."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise MalformedRequest(
+            "The body holds an unpaired surrogate escape (\\ud800 to \\udfff), "
+            "which is not a character."
+        ) from None
 
 
 def _parse_form(raw: bytes) -> dict[str, object]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from aiohttp import hdrs, web
+from aiohttp import hdrs, web, web_response
 from aiohttp.typedefs import Handler
 
 from gateway_auth.errors import GatewayAuthError, ServiceBusy
@@ -39,6 +39,10 @@ SECURITY_HEADERS = (
 )
 SERVER = "gateway-auth"
 REQUEST_ID_HEADER = "X-Request-ID"
+# aiohttp answers a request it cannot parse (a bad request line, a header too long) itself,
+# before any middleware runs, with ``Server: Python/3.x aiohttp/3.y``. Its responses read the
+# default from this module attribute when they are sent, so naming ourselves here covers them.
+web_response.SERVER_SOFTWARE = SERVER  # type: ignore[attr-defined]
 
 
 @web.middleware

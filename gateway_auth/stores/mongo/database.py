@@ -134,12 +134,20 @@ async def translated(on_conflict: type[GatewayAuthError] | None = None) -> Async
         yield
     except DuplicateKeyError as exc:
         if on_conflict is None:
-            log_event(log, "store_error", level=logging.ERROR, error=repr(exc))
+            log_event(log, "store_error", level=logging.ERROR, error=_described(exc))
             raise StoreUnavailable from None
         raise on_conflict from None
     except PyMongoError as exc:
-        log_event(log, "store_error", level=logging.ERROR, error=repr(exc))
+        log_event(log, "store_error", level=logging.ERROR, error=_described(exc))
         raise StoreUnavailable from None
+
+
+def _described(exc: PyMongoError) -> str:
+    """A server-side failure's message can quote the document (a duplicate key names the
+    email), so only its code is logged; connection errors name hosts, which may be logged."""
+    if isinstance(exc, OperationFailure):
+        return f"{type(exc).__name__} (code {exc.code})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def stored(moment: datetime) -> datetime:

@@ -125,12 +125,20 @@ async def _translated(on_conflict: type[GatewayAuthError] | None) -> AsyncIterat
         yield
     except sqlite3.IntegrityError as exc:
         if on_conflict is None:
-            log_event(log, "store_error", level=logging.ERROR, error=repr(exc))
+            log_event(log, "store_error", level=logging.ERROR, error=_described(exc))
             raise StoreUnavailable from None
         raise on_conflict from None
     except (sqlite3.Error, ValueError) as exc:  # aiosqlite raises ValueError once closed
-        log_event(log, "store_error", level=logging.ERROR, error=repr(exc))
+        log_event(log, "store_error", level=logging.ERROR, error=_described(exc))
         raise StoreUnavailable from None
+
+
+def _described(exc: Exception) -> str:
+    """SQLite's own messages name tables and states; any other error's text may quote the
+    parameters (an email, a hash), so only its type is logged."""
+    if isinstance(exc, sqlite3.Error):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
 
 
 def ms(moment: datetime) -> int:

@@ -1,0 +1,43 @@
+"""Peers that misbehave at the connection level, against a real ``gateway-auth serve`` process
+(the in-process test server cancels handlers on disconnect, which hides what production does)."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.support import start_server, stop_server
+
+
+def _login_lines(port: int) -> list[str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return [
+        line
+        for line in text.splitlines()
+        if line.startswith("gateway_auth_http_requests_total") and 'route="/login"' in line
+    ]
+
+
+def test_a_client_that_leaves_mid_body_is_counted_as_its_fault_not_a_500(tmp_path: Path) -> None:
+    port, process = start_server(tmp_path)
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as peer:
+            peer.sendall(
+                b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 100\r\n\r\n{"email": '
+            )
+            time.sleep(0.1)  # the handler is waiting for the rest of the body
+
+        deadline = time.monotonic() + 10
+        while not (lines := _login_lines(port)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        output = stop_server(process)
+
+    assert lines, "the abandoned request was not counted"
+    assert all('status="400"' in line for line in lines), lines
+    assert "unhandled_error" not in output
+    assert "Traceback" not in output
