@@ -15,8 +15,9 @@ from gateway_auth.errors import ClientNotFound, NotAServiceClient, RegistrationC
 from gateway_auth.logging import log_event
 from gateway_auth.models import Client, ClientKind, DeletionEvent
 from gateway_auth.passwords import PasswordHasher
+from gateway_auth.regulation import Regulator, source_key
 from gateway_auth.revocations import Revocations
-from gateway_auth.sessions import Identity
+from gateway_auth.sessions import Identity, Origin
 from gateway_auth.stores.base import (
     ClientStore,
     DeletionOutcome,
@@ -24,11 +25,11 @@ from gateway_auth.stores.base import (
     ProfileChanges,
     ProfileField,
 )
-from gateway_auth.throttle import FailureThrottle
 from gateway_auth.tokens import new_client_secret
 from gateway_auth.validation import (
     check,
     clean_name,
+    email_key,
     email_problem,
     name_problem,
     password_problem,
@@ -75,7 +76,7 @@ class Accounts:
         deletions: DeletionStore,
         hasher: PasswordHasher,
         revocations: Revocations,
-        throttle: FailureThrottle,
+        regulator: Regulator,
         clock: Clock,
         registration_open: bool,
         outbox_written: Callable[[], None] = lambda: None,
@@ -84,18 +85,21 @@ class Accounts:
         self._deletions = deletions
         self._hasher = hasher
         self._revocations = revocations
-        self._throttle = throttle
+        self._regulator = regulator
         self._clock = clock
         self._registration_open = registration_open
         self._outbox_written = outbox_written  # wakes the relay, so the event goes out at once
 
-    async def register(self, new: NewClient) -> Client:
+    async def register(self, new: NewClient, origin: Origin) -> Client:
         """Self-registration: always a ``user`` with no scopes, and only while it is open."""
         if not self._registration_open:
             raise RegistrationClosed
-        return await self.create(new, kind="user", scopes=())
+        await self._regulator.admit(origin.attempt)  # before the hash it costs
+        return await self.create(new, kind="user", scopes=(), source=source_key(origin.ip))
 
-    async def create(self, new: NewClient, *, kind: ClientKind, scopes: Sequence[str]) -> Client:
+    async def create(
+        self, new: NewClient, *, kind: ClientKind, scopes: Sequence[str], source: str = ""
+    ) -> Client:
         """Create a client with a password, of any kind but ``service`` (CLI and admin API)."""
         check(
             {
@@ -109,7 +113,7 @@ class Accounts:
                 "scopes": scopes_problem(scopes),
             }
         )
-        password_hash = await self._hasher.hash(new.password)
+        password_hash = await self._hasher.hash(new.password, source=source)
         client = self._new_client(kind, new.email, new.first_name, new.last_name, scopes)
         await self._clients.add_client(client, password_hash)
         log_event(log, "client_created", client_id=client.id, kind=kind, scopes=list(client.scopes))
@@ -169,6 +173,7 @@ class Accounts:
         self,
         identity: Identity,
         values: Mapping[ProfileField, str | None],
+        origin: Origin,
         *,
         current_password: str | None = None,
     ) -> Client:
@@ -184,7 +189,7 @@ class Accounts:
             }
         )
         if "email" in values:
-            await self._confirm_password(identity, current_password or "")
+            await self._confirm_password(identity, current_password or "", origin)
         cleaned = {
             name: (value or "").strip() if name == "email" else clean_name(value)
             for name, value in values.items()
@@ -196,12 +201,15 @@ class Accounts:
         )
         return updated or identity.client
 
-    async def change_password(self, identity: Identity, current: str, new: str) -> None:
+    async def change_password(
+        self, identity: Identity, current: str, new: str, origin: Origin
+    ) -> None:
         """Replace the password and end every other session of the client."""
         check({"newPassword": password_problem(new)})
-        await self._confirm_password(identity, current)
+        await self._confirm_password(identity, current, origin)
         now = self._clock()
-        await self._clients.set_password_hash(identity.client.id, await self._hasher.hash(new), now)
+        new_hash = await self._hasher.hash(new, source=source_key(origin.ip))
+        await self._clients.set_password_hash(identity.client.id, new_hash, now)
         revoked = await self._revocations.revoke_client_sessions(
             identity.client.id, keep=identity.session_id
         )
@@ -225,13 +233,15 @@ class Accounts:
             log_event(log, "client_deleted", client_id=client_id, event_id=event.id)
         return outcome
 
-    async def _confirm_password(self, identity: Identity, password: str) -> None:
-        # A stolen access token must not become a way to guess the password.
-        key = f"client:{identity.client.id}"
-        self._throttle.check(key)
+    async def _confirm_password(self, identity: Identity, password: str, origin: Origin) -> None:
+        # A stolen access token must not become a way to guess the password: confirmations
+        # count against the account exactly as logins do.
+        account, attempt = email_key(identity.client.email), origin.attempt
+        await self._regulator.admit(attempt)
+        await self._regulator.check(account, attempt)
         stored_hash = await self._clients.get_password_hash(identity.client.id)
-        if not await self._hasher.verify(password, stored_hash):
-            self._throttle.failed(key)
+        if not await self._hasher.verify(password, stored_hash, source=source_key(origin.ip)):
+            await self._regulator.failed(account, attempt)
             log_event(log, "password_confirmation_failed", client_id=identity.client.id)
             raise WrongPassword
-        self._throttle.succeeded(key)
+        await self._regulator.succeeded(account, attempt)

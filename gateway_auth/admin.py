@@ -21,6 +21,7 @@ from gateway_auth.clock import Clock
 from gateway_auth.errors import ClientNotFound, FieldError, ValidationFailed
 from gateway_auth.logging import log_event
 from gateway_auth.models import Client, ClientKind, iso
+from gateway_auth.regulation import Regulator
 from gateway_auth.revocations import Revocations
 from gateway_auth.stores.base import ClientQuery, ClientStore, DeletionStore, StoreStats
 from gateway_auth.validation import email_key
@@ -56,12 +57,14 @@ class Admin:
         deletions: DeletionStore,
         accounts: Accounts,
         revocations: Revocations,
+        regulator: Regulator,
         clock: Clock,
     ) -> None:
         self._clients = clients
         self._deletions = deletions
         self._accounts = accounts
         self._revocations = revocations
+        self._regulator = regulator
         self._clock = clock
 
     async def list_clients(
@@ -124,6 +127,18 @@ class Admin:
         if client is None:
             raise ClientNotFound
         self._audit(actor, "unsuspend", client_id)
+        return client
+
+    async def lockout(self, client_id: str) -> int | None:
+        """Seconds until untrusted clients may try the client's password again, or None."""
+        client = await self.get(client_id)
+        return await self._regulator.locked(email_key(client.email))
+
+    async def unlock(self, actor: Client, client_id: str) -> Client:
+        """Lift the lockout at once: clients that never signed in may try the password again."""
+        client = await self.get(client_id)
+        await self._regulator.lift(email_key(client.email))
+        self._audit(actor, "unlock", client_id)
         return client
 
     async def delete(self, actor: Client, client_id: str) -> None:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from gateway_auth.accounts import Accounts
 from gateway_auth.admin import Admin
@@ -48,14 +49,14 @@ from gateway_auth.logging import log_event
 from gateway_auth.metrics import Metrics
 from gateway_auth.mirror import RevocationMirror
 from gateway_auth.passwords import PasswordHasher
+from gateway_auth.regulation import regulator_for
 from gateway_auth.revocations import MirrorSync, Revocations
 from gateway_auth.sessions import SessionPolicy, Sessions
 from gateway_auth.settings import PREFIX, Settings
 from gateway_auth.stores.base import EventSink, RevocationBus, Store
 from gateway_auth.stores.configured import StoreOpener, open_store
-from gateway_auth.stores.redis import RedisRevocationBus
+from gateway_auth.stores.redis import RedisRevocationBus, connect
 from gateway_auth.stores.redis_events import RedisEventSink
-from gateway_auth.throttle import FailureThrottle
 from gateway_auth.tokens import AccessTokens
 from gateway_auth.verify import Verifier
 
@@ -139,6 +140,8 @@ def routes(base: str) -> list[web.RouteDef]:
         web.delete(f"{base}/admin/clients/{{id}}", admin.delete_client),
         web.put(f"{base}/admin/clients/{{id}}/suspension", admin.suspend, name="admin_suspension"),
         web.delete(f"{base}/admin/clients/{{id}}/suspension", admin.unsuspend),
+        web.get(f"{base}/admin/clients/{{id}}/lockout", admin.get_lockout),
+        web.delete(f"{base}/admin/clients/{{id}}/lockout", admin.lift_lockout),
         web.delete(
             f"{base}/admin/clients/{{id}}/sessions", admin.revoke_sessions, name="admin_sessions"
         ),
@@ -180,10 +183,19 @@ def _backends(
         bus = revocation_bus(settings)
         sink = event_sink(settings)
         hasher = PasswordHasher.from_settings(settings, workers=hasher_workers)
+        # Rate-limit counters get connections of their own: a slow limit must not hold up the
+        # revocation channel, nor the other way round.
+        limits_redis = connect(settings.redis_url.reveal()) if settings.redis_url else None
         tasks: list[asyncio.Task[None]] = []
         try:
             await hasher.start()
-            throttle = FailureThrottle(clock)
+            regulator = regulator_for(
+                settings,
+                clock,
+                app[KEYS].derived_secret("device cookies"),
+                redis=limits_redis,
+                metrics=app[METRICS],
+            )
             revocations = Revocations(
                 clients=store, sessions=store, mirror=mirror, bus=bus, clock=clock
             )
@@ -207,7 +219,7 @@ def _backends(
                 hasher=hasher,
                 tokens=tokens,
                 revocations=revocations,
-                throttle=throttle,
+                regulator=regulator,
                 policy=SessionPolicy(settings.refresh_token_ttl, settings.session_max_age),
                 clock=clock,
                 metrics=metrics,
@@ -217,7 +229,7 @@ def _backends(
                 deletions=store,
                 hasher=hasher,
                 revocations=revocations,
-                throttle=throttle,
+                regulator=regulator,
                 clock=clock,
                 registration_open=settings.registration == "open",
                 outbox_written=relay.wake,
@@ -227,6 +239,7 @@ def _backends(
                 deletions=store,
                 accounts=app[ACCOUNTS],
                 revocations=revocations,
+                regulator=regulator,
                 clock=clock,
             )
             tasks.append(asyncio.create_task(sync.run()))
@@ -255,6 +268,9 @@ def _backends(
                 if connection is not None:
                     with contextlib.suppress(StoreUnavailable):
                         await connection.close()
+            if limits_redis is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await limits_redis.aclose()
             await store.close()
 
     return backends

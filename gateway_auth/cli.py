@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from gateway_auth import __version__
 from gateway_auth.accounts import Accounts, CreatedService, NewClient, NewService
@@ -39,12 +40,14 @@ from gateway_auth.logging import configure_logging, log_event
 from gateway_auth.mirror import RevocationMirror
 from gateway_auth.models import CLIENT_KINDS, Client
 from gateway_auth.passwords import PasswordHasher
+from gateway_auth.regulation import Regulator, regulator_for
 from gateway_auth.revocations import Revocations
-from gateway_auth.settings import ConfigurationError, Settings
+from gateway_auth.settings import PREFIX, ConfigurationError, Settings
 from gateway_auth.stores.base import ClientQuery, PendingEvent, Store
 from gateway_auth.stores.configured import open_store
-from gateway_auth.throttle import FailureThrottle
+from gateway_auth.stores.redis import connect
 from gateway_auth.transfer import export_to, import_into
+from gateway_auth.validation import email_key
 from gateway_auth.workers import Supervisor
 
 log = logging.getLogger("gateway_auth")
@@ -124,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
     unsuspend = client_commands.add_parser("unsuspend", help="lift a client's suspension")
     unsuspend.add_argument("id")
     unsuspend.set_defaults(run=_clients_unsuspend)
+    unlock = client_commands.add_parser(
+        "unlock",
+        help="lift a password lockout: clients that never signed in may try again at once",
+    )
+    unlock.add_argument("id")
+    unlock.set_defaults(run=_clients_unlock)
     delete = client_commands.add_parser(
         "delete", help="delete a client: refused everywhere at once, deletion event queued"
     )
@@ -284,6 +293,28 @@ def _clients_unsuspend(args: argparse.Namespace, settings: Settings) -> int:
     return _print_client(asyncio.run(unsuspend()))
 
 
+def _clients_unlock(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.redis_url is None:
+        # Without Redis each server counts failures in its own memory, out of this process's
+        # reach.
+        print(
+            f"gateway-auth: without {PREFIX}REDIS_URL, lockouts live in each server's memory; "
+            f"lift this one with DELETE /admin/clients/{args.id}/lockout on the server",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+    async def unlock() -> Client | None:
+        async with _store(settings) as store, _regulator(settings) as regulator:
+            client = await store.get_client(args.id)
+            if client is not None:
+                await regulator.lift(email_key(client.email))
+                log_event(log, "admin_action", action="unlock", actor="cli", client_id=client.id)
+            return client
+
+    return _print_client(asyncio.run(unlock()))
+
+
 def _clients_delete(args: argparse.Namespace, settings: Settings) -> int:
     async def delete() -> str:
         async with _accounts(settings) as accounts:
@@ -440,16 +471,34 @@ async def _revocations(settings: Settings, store: Store) -> AsyncIterator[Revoca
 
 
 @asynccontextmanager
+async def _regulator(settings: Settings) -> AsyncIterator[Regulator]:
+    """The servers' regulator, counting in their Redis (when configured); a change that cannot
+    reach Redis fails instead of landing in this short-lived process."""
+    redis = connect(settings.redis_url.reveal()) if settings.redis_url else None
+    try:
+        device_key = load_key_ring(settings).derived_secret("device cookies")
+        yield regulator_for(settings, system_clock, device_key, redis=redis, local_fallback=False)
+    finally:
+        if redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await redis.aclose()
+
+
+@asynccontextmanager
 async def _accounts(settings: Settings) -> AsyncIterator[Accounts]:
     hasher = PasswordHasher.from_settings(settings, workers=1)
-    async with _store(settings) as store, _revocations(settings, store) as revocations:
+    async with (
+        _store(settings) as store,
+        _revocations(settings, store) as revocations,
+        _regulator(settings) as regulator,
+    ):
         try:
             yield Accounts(
                 clients=store,
                 deletions=store,
                 hasher=hasher,
                 revocations=revocations,
-                throttle=FailureThrottle(system_clock),
+                regulator=regulator,
                 clock=system_clock,
                 registration_open=True,
             )

@@ -9,6 +9,8 @@ from aiohttp import web
 from gateway_auth.sessions import IssuedAccess, IssuedSession
 from gateway_auth.settings import Settings
 
+DEVICE_COOKIE_SECONDS = 365 * 24 * 3600
+
 
 @dataclass(frozen=True, slots=True)
 class CookiePolicy:
@@ -16,6 +18,7 @@ class CookiePolicy:
 
     access_name: str
     refresh_name: str
+    device_name: str
     refresh_path: str
     domain: str | None
     secure: bool
@@ -27,6 +30,7 @@ class CookiePolicy:
         return cls(
             access_name=settings.cookie_name,
             refresh_name=settings.refresh_cookie_name,
+            device_name=settings.device_cookie_name,
             refresh_path=f"{settings.base_path}/refresh",
             domain=settings.cookie_domain,
             secure=settings.cookie_secure,
@@ -48,6 +52,21 @@ class CookiePolicy:
             self._set(
                 response, self.refresh_name, issued.refresh_token, self.refresh_path, lifetime
             )
+            if issued.device_token:
+                self.set_device(response, issued.device_token)
+
+    def set_device(self, response: web.StreamResponse, device_token: str) -> None:
+        """The device cookie (``regulation``): host-only, kept a year, sent only same-site, and
+        left alone by logout, because it vouches for the browser rather than a session."""
+        response.set_cookie(
+            self.device_name,
+            device_token,
+            path="/",
+            max_age=DEVICE_COOKIE_SECONDS,
+            secure=self.secure,
+            httponly=True,
+            samesite="Strict",
+        )
 
     def clear(self, response: web.StreamResponse) -> None:
         """Expire both cookies with the attributes they were set with, so browsers match them."""

@@ -49,7 +49,6 @@ class MirrorState:
             revoked[key] = max(revoked.get(key, 0.0), at.timestamp() + retention)
         return cls(snapshot.suspended_clients, revoked)
 
-
     def covers(self, other: MirrorState) -> bool:
         """True when this state refuses everything ``other`` refuses, at least as long."""
         revoked = self.revoked

@@ -1,4 +1,8 @@
-"""Password hashing: HMAC pre-hash into bcrypt, run off the event loop in a bounded pool."""
+"""Password hashing: HMAC pre-hash into bcrypt, run off the event loop in a bounded pool.
+
+No one source may hold more than a quarter of the pool's places (running or queued), so one
+address sending logins as fast as it can leaves room for everyone else.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import TypeVar
 
 import bcrypt
 
-from gateway_auth.errors import ServiceBusy
+from gateway_auth.errors import ServiceBusy, TooManyAttempts
 from gateway_auth.settings import Settings
 from gateway_auth.validation import normalise_password
 
@@ -48,6 +52,8 @@ class PasswordHasher:
         self._pepper = pepper or BUILTIN_PEPPER
         self.workers = workers or default_workers()
         self.capacity = self.workers * (1 + queue_per_worker)
+        self.share = max(1, self.capacity // 4)  # places one source may hold at once
+        self._by_source: dict[str, int] = {}
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="bcrypt")
         self._in_flight = 0
         self._dummy_hash: bytes | None = None
@@ -69,22 +75,23 @@ class PasswordHasher:
 
     async def start(self) -> None:
         """Prepare the dummy hash that unknown emails are checked against."""
-        self._dummy_hash = await self._run(self._hash_sync, secrets.token_urlsafe(32))
+        self._dummy_hash = await self._run("", self._hash_sync, secrets.token_urlsafe(32))
 
     def close(self) -> None:
         """Finish running hashes and drop queued ones."""
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    async def hash(self, password: str) -> str:
-        """A bcrypt hash of the pre-hashed password."""
-        return (await self._run(self._hash_sync, password)).decode()
+    async def hash(self, password: str, *, source: str = "") -> str:
+        """A bcrypt hash of the pre-hashed password; ``source`` names who asked (no share
+        applies to an empty one: an operator's command)."""
+        return (await self._run(source, self._hash_sync, password)).decode()
 
-    async def verify(self, password: str, stored_hash: str | None) -> bool:
+    async def verify(self, password: str, stored_hash: str | None, *, source: str = "") -> bool:
         """Check a password; with no stored hash, spend the same time on the dummy and fail."""
         if self._dummy_hash is None:
             raise RuntimeError("PasswordHasher.start() was not awaited")
         candidate = stored_hash.encode() if stored_hash else self._dummy_hash
-        matches = await self._run(self._check_sync, password, candidate)
+        matches = await self._run(source, self._check_sync, password, candidate)
         return matches and stored_hash is not None
 
     def needs_rehash(self, stored_hash: str) -> bool:
@@ -106,16 +113,24 @@ class PasswordHasher:
         except ValueError:  # a corrupt stored hash must fail closed, not crash the request
             return False
 
-    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+    async def _run(self, source: str, fn: Callable[..., T], *args: object) -> T:
         if self._in_flight >= self.capacity:
             raise ServiceBusy(retry_after=1)
+        if source and self._by_source.get(source, 0) >= self.share:
+            raise TooManyAttempts(retry_after=1)
         self._in_flight += 1
+        if source:
+            self._by_source[source] = self._by_source.get(source, 0) + 1
         loop = asyncio.get_running_loop()
         future = self._executor.submit(fn, *args)
         # Released when the thread finishes, not when the caller stops waiting, so a cancelled
         # request cannot make the pool look emptier than it is.
-        future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release))
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release, source))
         return await asyncio.wrap_future(future)
 
-    def _release(self) -> None:
+    def _release(self, source: str) -> None:
         self._in_flight -= 1
+        if source:
+            held = self._by_source.pop(source) - 1
+            if held:
+                self._by_source[source] = held

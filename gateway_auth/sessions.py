@@ -6,7 +6,7 @@ No aiohttp here: callers pass plain values and get plain values or domain errors
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from gateway_auth.clock import Clock
@@ -24,9 +24,9 @@ from gateway_auth.logging import log_event, mask_email
 from gateway_auth.metrics import Metrics
 from gateway_auth.models import Client, Session
 from gateway_auth.passwords import PasswordHasher
+from gateway_auth.regulation import Attempt, Regulator, source_key
 from gateway_auth.revocations import Revocations
 from gateway_auth.stores.base import ClientStore, Rotation, SessionStore
-from gateway_auth.throttle import FailureThrottle
 from gateway_auth.tokens import (
     AccessTokens,
     client_secret_matches,
@@ -46,10 +46,17 @@ REUSE_GRACE = timedelta(seconds=10)
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a login or refresh comes from, as recorded on the session."""
+    """Where a login or refresh comes from (recorded on the session), and the device token the
+    client holds, if any (see ``regulation``)."""
 
     ip: str
     user_agent: str
+    device: str | None = None
+
+    @property
+    def attempt(self) -> Attempt:
+        """This origin as a password attempt."""
+        return Attempt(self.ip, self.device)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,7 @@ class IssuedSession:
     access_expires_in: int
     refresh_token: str
     refresh_expires_in: int
+    device_token: str | None = None  # after a password login: the client's new device token
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +120,7 @@ class Sessions:
         hasher: PasswordHasher,
         tokens: AccessTokens,
         revocations: Revocations,
-        throttle: FailureThrottle,
+        regulator: Regulator,
         policy: SessionPolicy,
         clock: Clock,
         metrics: Metrics | None = None,
@@ -123,7 +131,7 @@ class Sessions:
         self._tokens = tokens
         self._revocations = revocations
         self._mirror = revocations.mirror
-        self._throttle = throttle
+        self._regulator = regulator
         self._policy = policy
         self._clock = clock
         self._metrics = metrics or Metrics()
@@ -137,8 +145,10 @@ class Sessions:
         """
         account = email_key(email)
         logins = self._metrics.logins
-        try:
-            self._throttle.check(account)
+        attempt = origin.attempt
+        try:  # counted before any hashing
+            await self._regulator.admit(attempt)
+            await self._regulator.check(account, attempt)
         except TooManyAttempts:
             logins["throttled"].inc()
             raise
@@ -146,14 +156,15 @@ class Sessions:
         # Always exactly one bcrypt check, against a dummy hash when the email is unknown,
         # so the time taken does not tell whether an account exists.
         stored_hash = credentials.password_hash if credentials else None
-        password_ok = await self._hasher.verify(password, stored_hash)
+        password_ok = await self._hasher.verify(password, stored_hash, source=source_key(origin.ip))
         reason = _refusal(credentials.client if credentials else None, password_ok)
         if reason or credentials is None or stored_hash is None:
-            self._throttle.failed(account)
+            await self._regulator.failed(account, attempt)
             log_event(log, "login_failed", reason=reason, email=mask_email(email))
             logins[reason or "bad_password"].inc()
             raise InvalidCredentials
-        self._throttle.succeeded(account)
+        await self._regulator.succeeded(account, attempt)
+        device = self._regulator.devices.issue(account)  # trusted from now on (regulation)
         client = credentials.client
         if self._hasher.needs_rehash(stored_hash):
             await self._clients.set_password_hash(
@@ -162,7 +173,7 @@ class Sessions:
         issued = await self.start(client, origin, persistent=persistent)
         log_event(log, "login_succeeded", client_id=client.id, session_id=issued.session.id)
         logins["success"].inc()
-        return issued
+        return replace(issued, device_token=device)
 
     async def refresh(self, refresh_token: str, origin: Origin) -> IssuedSession:
         """Rotate the refresh token and issue a new access token."""
@@ -231,6 +242,7 @@ class Sessions:
     async def client_credentials(self, client_id: str, secret: str, origin: Origin) -> IssuedToken:
         """A service client's access token, in a session of its own lifetime, so that revoking
         the client's sessions, suspending or deleting it ends the token at once everywhere."""
+        await self._regulator.admit(origin.attempt)
         client = await self._clients.get_client(client_id)
         is_service = client is not None and client.kind == "service"
         stored_hash = await self._clients.get_secret_hash(client_id) if is_service else None

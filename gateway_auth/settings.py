@@ -83,6 +83,9 @@ class Settings:
     registration: Literal["open", "closed"] = "open"
     bcrypt_rounds: int = 12
     password_pepper: Secret | None = None
+    rate_limit_per_ip: str = "20/minute;200/hour"  # limits' notation, checked at start-up
+    lockout_attempts: int = 10
+    lockout_period: timedelta = timedelta(minutes=15)
     max_staleness: timedelta = timedelta(seconds=30)
     deletion_channel: str = "client-data-deletion-request"
     legacy_delete_channel: str | None = None  # also publish the bare client id here
@@ -103,6 +106,13 @@ class Settings:
         if name.startswith("__Host-"):
             name = "__Secure-" + name.removeprefix("__Host-")
         return name + "_refresh"
+
+    @property
+    def device_cookie_name(self) -> str:
+        """The device cookie's name: host-only (``__Host-`` when secure) whatever COOKIE_DOMAIN
+        says, because it vouches for this browser at this server alone."""
+        name = self.cookie_name.removeprefix("__Host-").removeprefix("__Secure-")
+        return ("__Host-" if self.cookie_secure else "") + name + "_device"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -154,6 +164,9 @@ class Settings:
             registration=r.parse("REGISTRATION", d.registration, values.registration),
             bcrypt_rounds=r.integer("BCRYPT_ROUNDS", d.bcrypt_rounds, 4, 31),
             password_pepper=r.secret("PASSWORD_PEPPER"),
+            rate_limit_per_ip=r.parse("RATE_LIMIT_PER_IP", d.rate_limit_per_ip, values.limits),
+            lockout_attempts=r.integer("LOCKOUT_ATTEMPTS", d.lockout_attempts, 3, 1000),
+            lockout_period=r.duration("LOCKOUT_PERIOD", d.lockout_period),
             max_staleness=r.duration("MAX_STALENESS", d.max_staleness),
             deletion_channel=r.parse("DELETION_CHANNEL", d.deletion_channel, values.channel),
             legacy_delete_channel=r.parse("LEGACY_DELETE_CHANNEL", None, values.channel),

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
+from limits import parse_many
+
 Algorithm = Literal["HS256", "EdDSA", "ES256"]
 SameSite = Literal["Lax", "Strict", "None"]
 PREFIX = "GATEWAY_AUTH_"
@@ -262,3 +264,17 @@ def readable_file(text: str) -> Path:
     except OSError as exc:
         raise ValueError(f"cannot be read ({exc.strerror})") from None
     return path
+
+
+def limits(text: str) -> str:
+    """Rate limits in the `limits` library's notation, e.g. ``20/minute;200/hour``."""
+    try:
+        items = parse_many(text)
+    except ValueError:
+        items = []
+    if not items:
+        raise ValueError(
+            "must be rate limits such as 20/minute;200/hour (an amount per second, minute, "
+            "hour or day; several separated by ';')"
+        )
+    return text.strip()

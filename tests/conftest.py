@@ -27,10 +27,16 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_settings(data_dir: Path) -> Callable[..., Settings]:
-    """Settings from GATEWAY_AUTH_* values given without the prefix; cheap bcrypt for speed."""
+    """Settings from GATEWAY_AUTH_* values given without the prefix; cheap bcrypt for speed,
+    and a per-address limit that a suite signing in from one address many times stays under
+    (tests/http/test_regulation.py sets the limits it tests)."""
 
     def make(**env: str) -> Settings:
-        environ = {"GATEWAY_AUTH_DATA_DIR": str(data_dir), "GATEWAY_AUTH_BCRYPT_ROUNDS": "4"}
+        environ = {
+            "GATEWAY_AUTH_DATA_DIR": str(data_dir),
+            "GATEWAY_AUTH_BCRYPT_ROUNDS": "4",
+            "GATEWAY_AUTH_RATE_LIMIT_PER_IP": "10000/minute",
+        }
         environ.update({f"GATEWAY_AUTH_{name}": value for name, value in env.items()})
         return Settings.from_env(environ)
 

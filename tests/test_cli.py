@@ -109,6 +109,18 @@ def test_clients_suspend_and_unsuspend_print_the_client(
     assert after_unsuspend["suspended"] is False
 
 
+def test_clients_unlock_without_redis_says_where_to_lift_the_lockout(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _create(environ, monkeypatch, "--email", "eve@example.com")
+    client_id = json.loads(capsys.readouterr().out)["id"]
+
+    status = main(["clients", "unlock", client_id], environ)
+
+    assert status == 1
+    assert f"DELETE /admin/clients/{client_id}/lockout" in capsys.readouterr().err
+
+
 def test_clients_create_service_prints_its_secret_once(
     environ: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

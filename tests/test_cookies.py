@@ -38,7 +38,9 @@ async def test_cookies_are_set_and_cleared_with_matching_attributes(
     logout = await browser.request("POST", "/logout")
     cleared = {m.key: m for m in logout.set_cookies}
 
-    assert set(set_cookies) == set(cleared) == {access, refresh}
+    device = ("__Host-" if secure else "") + "gateway_auth_device"
+    assert set(set_cookies) == {access, refresh, device}
+    assert set(cleared) == {access, refresh}  # the device stays trusted after a logout
     # Both last as long as the session may: the access token inside expires in 15 minutes,
     # and its expiry is what sends the browser to the refresh hop.
     for name, path, max_age in ((access, "/", "1209600"), (refresh, "/refresh", "1209600")):
@@ -63,6 +65,7 @@ async def test_samesite_strict_is_applied_to_both_cookies(
     assert {m.key: m["samesite"] for m in browser.last_set_cookies} == {
         "sso": "Strict",
         "sso_refresh": "Strict",
+        "__Host-sso_device": "Strict",  # always: it is never needed cross-site
     }
 
 
@@ -96,8 +99,10 @@ async def test_without_keep_me_signed_in_both_cookies_die_with_the_browser(
 
     for response in (login, refreshed):
         assert response.status == 200
-        assert len(response.set_cookies) == 2
-        for morsel in response.set_cookies:
+        # The device cookie (login only) vouches for the browser, not the session: it lasts.
+        session = [m for m in response.set_cookies if not m.key.endswith("_device")]
+        assert len(session) == 2
+        for morsel in session:
             assert morsel["max-age"] == ""
             assert morsel["expires"] == ""
     raw = refreshed.headers.getall("Set-Cookie")

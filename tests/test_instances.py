@@ -178,3 +178,23 @@ def test_workers_refuse_to_start_without_redis(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "more than one worker needs GATEWAY_AUTH_REDIS_URL" in result.stderr
+
+
+def test_guesses_spread_over_instances_lock_the_account_everywhere_until_the_cli_lifts_it(
+    cluster: Cluster,
+) -> None:
+    # Counted in Redis: N instances (and workers) do not give N times the guesses.
+    _, _, body = call(
+        cluster.a, "POST", "/register", {"email": "ada@example.com", "password": PASSWORD}
+    )
+    client_id = json.loads(body)["id"]
+    wrong = {"email": "ada@example.com", "password": "not the password"}
+    for n in range(10):
+        assert call(cluster.a if n % 2 else cluster.b, "POST", "/login", wrong)[0] == 401
+
+    right = {"email": "ada@example.com", "password": PASSWORD}
+    assert call(cluster.a, "POST", "/login", right)[0] == 429
+    assert call(cluster.b, "POST", "/login", right)[0] == 429
+
+    gateway_auth_cli(cluster, "clients", "unlock", client_id)
+    assert call(cluster.b, "POST", "/login", right)[0] == 200

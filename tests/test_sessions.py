@@ -17,10 +17,11 @@ from gateway_auth.errors import InvalidCredentials, InvalidRefreshToken, Validat
 from gateway_auth.keys import KeyRing, hmac_key
 from gateway_auth.mirror import RevocationMirror
 from gateway_auth.passwords import PasswordHasher
+from gateway_auth.regulation import regulator_for
 from gateway_auth.revocations import Revocations
 from gateway_auth.sessions import Origin, SessionPolicy, Sessions
+from gateway_auth.settings import Settings
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
-from gateway_auth.throttle import FailureThrottle
 from gateway_auth.tokens import AccessTokens
 from tests.support import PASSWORD, FakeClock
 
@@ -34,9 +35,9 @@ class CountingHasher(PasswordHasher):
         super().__init__(rounds=rounds, workers=1)
         self.checked_against: list[str | None] = []
 
-    async def verify(self, password: str, stored_hash: str | None) -> bool:
+    async def verify(self, password: str, stored_hash: str | None, *, source: str = "") -> bool:
         self.checked_against.append(stored_hash)
-        return await super().verify(password, stored_hash)
+        return await super().verify(password, stored_hash, source=source)
 
 
 @dataclass
@@ -62,7 +63,7 @@ async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
         bus=None,
         clock=clock,
     )
-    throttle = FailureThrottle(clock)
+    regulator = regulator_for(Settings(), clock, b"d" * 32, redis=None)
     tokens = AccessTokens(
         KeyRing("HS256", hmac_key(b"k" * 32)), issuer="i", audience="a", ttl=timedelta(minutes=15)
     )
@@ -72,7 +73,7 @@ async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
         hasher=hasher,
         tokens=tokens,
         revocations=revocations,
-        throttle=throttle,
+        regulator=regulator,
         policy=SessionPolicy(timedelta(days=14), timedelta(days=30)),
         clock=clock,
     )
@@ -81,7 +82,7 @@ async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
         deletions=store,
         hasher=hasher,
         revocations=revocations,
-        throttle=throttle,
+        regulator=regulator,
         clock=clock,
         registration_open=True,
     )
@@ -91,8 +92,8 @@ async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
 
 
 async def test_every_login_failure_does_exactly_one_bcrypt_check(world: World) -> None:
-    await world.accounts.register(NewClient("ada@example.com", PASSWORD))
-    await world.accounts.register(NewClient("sus@example.com", PASSWORD))
+    await world.accounts.register(NewClient("ada@example.com", PASSWORD), ORIGIN)
+    await world.accounts.register(NewClient("sus@example.com", PASSWORD), ORIGIN)
     with sqlite3.connect(world.path) as db:
         db.execute("UPDATE clients SET suspended = 1 WHERE email = 'sus@example.com'")
 
@@ -116,7 +117,7 @@ async def test_every_login_failure_does_exactly_one_bcrypt_check(world: World) -
 
 
 async def test_a_hash_of_an_old_cost_is_upgraded_at_login(world: World) -> None:
-    await world.accounts.register(NewClient("ada@example.com", PASSWORD))
+    await world.accounts.register(NewClient("ada@example.com", PASSWORD), ORIGIN)
     world.hasher.rounds = 5  # as if BCRYPT_ROUNDS was raised since the account was made
 
     await world.sessions.login("ada@example.com", PASSWORD, ORIGIN)
@@ -130,7 +131,7 @@ async def test_a_hash_of_an_old_cost_is_upgraded_at_login(world: World) -> None:
 async def test_reuse_after_the_grace_window_is_logged_and_revokes(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await world.accounts.register(NewClient("ada@example.com", PASSWORD))
+    await world.accounts.register(NewClient("ada@example.com", PASSWORD), ORIGIN)
     issued = await world.sessions.login("ada@example.com", PASSWORD, ORIGIN)
     rotated = await world.sessions.refresh(issued.refresh_token, ORIGIN)
     world.clock.advance(seconds=11)
@@ -147,7 +148,7 @@ async def test_reuse_after_the_grace_window_is_logged_and_revokes(
 
 
 async def test_login_records_where_the_session_comes_from(world: World) -> None:
-    await world.accounts.register(NewClient("ada@example.com", PASSWORD))
+    await world.accounts.register(NewClient("ada@example.com", PASSWORD), ORIGIN)
 
     issued = await world.sessions.login(
         "ADA@example.com ", PASSWORD, Origin(ip="192.0.2.7", user_agent="u" * 2000)
@@ -162,7 +163,7 @@ async def test_login_records_where_the_session_comes_from(world: World) -> None:
 
 
 async def test_deleting_twice_queues_one_event(world: World) -> None:
-    client = await world.accounts.register(NewClient("ada@example.com", PASSWORD))
+    client = await world.accounts.register(NewClient("ada@example.com", PASSWORD), ORIGIN)
 
     assert await world.accounts.delete(client.id) == "deleted"
     assert await world.accounts.delete(client.id) == "already_deleted"

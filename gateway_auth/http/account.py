@@ -22,6 +22,7 @@ from gateway_auth.errors import (
 from gateway_auth.http.appkeys import ACCOUNTS, CLOCK, COOKIES, PAGES, SESSIONS
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.browsing import see_other, signed_in
+from gateway_auth.http.callers import origin
 from gateway_auth.http.display import ago, day, device_names
 from gateway_auth.http.pages import retry_text
 from gateway_auth.http.views import client_view
@@ -67,7 +68,7 @@ async def save_profile(request: web.Request) -> web.Response:
         "last_name": fields.get("lastName"),
     }
     try:
-        await request.app[ACCOUNTS].update_profile(identity, changes)
+        await request.app[ACCOUNTS].update_profile(identity, changes, origin(request))
     except ValidationFailed as exc:
         return await _page(request, identity, errors=_errors(exc), values=fields)
     return _done("profile", request)
@@ -81,7 +82,10 @@ async def change_email(request: web.Request) -> web.Response:
     identity, fields = form
     try:
         await request.app[ACCOUNTS].update_profile(
-            identity, {"email": fields["email"]}, current_password=fields["emailPassword"]
+            identity,
+            {"email": fields["email"]},
+            origin(request),
+            current_password=fields["emailPassword"],
         )
     except ValidationFailed as exc:
         renamed = {"currentPassword": "emailPassword"}
@@ -109,7 +113,7 @@ async def change_password(request: web.Request) -> web.Response:
         return await _page(request, identity, errors=errors)
     try:
         await request.app[ACCOUNTS].change_password(
-            identity, fields["currentPassword"] or "", fields["newPassword"] or ""
+            identity, fields["currentPassword"] or "", fields["newPassword"] or "", origin(request)
         )
     except ValidationFailed as exc:
         return await _page(request, identity, errors=_errors(exc))

@@ -112,6 +112,21 @@ async def unsuspend(request: web.Request) -> web.Response:
     return json_response(client_view(client))
 
 
+async def get_lockout(request: web.Request) -> web.Response:
+    """``GET /admin/clients/{id}/lockout``: whether untrusted clients are locked out, and how
+    long for."""
+    await acting_admin(request)
+    retry_after = await request.app[ADMIN].lockout(request.match_info["id"])
+    return json_response({"locked": retry_after is not None, "retryAfter": retry_after})
+
+
+async def lift_lockout(request: web.Request) -> web.Response:
+    """``DELETE /admin/clients/{id}/lockout``: let every client try the password again now."""
+    actor = await acting_admin(request)
+    await request.app[ADMIN].unlock(actor, request.match_info["id"])
+    return web.Response(status=204)
+
+
 async def delete_client(request: web.Request) -> web.Response:
     """``DELETE /admin/clients/{id}``: deletion and its event; repeating it is harmless."""
     actor = await acting_admin(request)

@@ -38,7 +38,8 @@ async def register(request: web.Request) -> web.Response:
             password=fields["password"] or "",
             first_name=fields.get("firstName"),
             last_name=fields.get("lastName"),
-        )
+        ),
+        origin(request),
     )
     return json_response(client_view(client), status=201)
 

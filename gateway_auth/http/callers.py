@@ -43,10 +43,16 @@ async def authenticate(request: web.Request) -> Identity:
 
 
 def origin(request: web.Request) -> Origin:
-    """The caller's IP (through trusted proxies) and user agent, for the session record."""
+    """The caller's IP (through trusted proxies), user agent and device token: where a session
+    or a password attempt comes from."""
     trusted = request.app[SETTINGS].trusted_proxies
     ip = client_ip(request.remote, request.headers.getall("X-Forwarded-For", ()), trusted)
-    return Origin(ip=ip, user_agent=request.headers.get(hdrs.USER_AGENT, ""))
+    devices = cookie_values(request.headers, request.app[COOKIES].device_name)
+    return Origin(
+        ip=ip,
+        user_agent=request.headers.get(hdrs.USER_AGENT, ""),
+        device=devices[0] if devices else None,
+    )
 
 
 def return_domains(request: web.Request) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from aiohttp import web
 from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, PAGES, SESSIONS
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.browsing import see_other
-from gateway_auth.http.callers import authenticate
+from gateway_auth.http.callers import authenticate, origin
 from gateway_auth.http.navigation import wants_page
 from gateway_auth.http.views import client_view, json_response, session_view
 from gateway_auth.stores.base import ProfileField
@@ -38,7 +38,7 @@ async def patch_me(request: web.Request) -> web.Response:
     )
     values = {_PROFILE_FIELDS[k]: v for k, v in fields.items() if k in _PROFILE_FIELDS}
     client = await request.app[ACCOUNTS].update_profile(
-        identity, values, current_password=fields.get("currentPassword")
+        identity, values, origin(request), current_password=fields.get("currentPassword")
     )
     return json_response(client_view(client))
 
@@ -56,7 +56,7 @@ async def put_password(request: web.Request) -> web.Response:
     body = await read_body(request)
     fields = string_fields(body.fields, required=("currentPassword", "newPassword"))
     await request.app[ACCOUNTS].change_password(
-        identity, fields["currentPassword"] or "", fields["newPassword"] or ""
+        identity, fields["currentPassword"] or "", fields["newPassword"] or "", origin(request)
     )
     return _no_content(request)
 

@@ -194,7 +194,7 @@ _PROBLEM_STATUSES = {
     413: "Body larger than 64 KiB",
     415: "Body in a content type the route does not take",
     422: "Well-formed input that breaks the rules; `errors` names each field",
-    429: "Too many failures on this account (`Retry-After`)",
+    429: "Too many attempts from this address, or on this account (`Retry-After`)",
     503: "A backend is unavailable or the hashing queue is full (`Retry-After`)",
 }
 
@@ -276,7 +276,7 @@ def paths() -> dict[str, dict[str, Schema]]:
                 {
                     "201": client,
                     "303": {"description": "Form posts: signed in, on to `rd` or the home page"},
-                    **_problems(400, 403, 409, 413, 415, 422, 503),
+                    **_problems(400, 403, 409, 413, 415, 422, 429, 503),
                 },
                 requestBody=_body(_ref("Registration"), form="RegistrationForm"),
             )
@@ -296,7 +296,8 @@ def paths() -> dict[str, dict[str, Schema]]:
                             client=_ref("Client"),
                             expiresIn={"type": "integer"},
                         ),
-                        "Signed in; Set-Cookie carries the access and refresh cookies",
+                        "Signed in; Set-Cookie carries the access and refresh cookies, and a "
+                        "device cookie that exempts this client from the account's lockout",
                     ),
                     "303": {"description": "Form posts: signed in, on to `rd` or the home page"},
                     **_problems(400, 401, 403, 413, 415, 422, 429, 503),
@@ -499,6 +500,31 @@ def paths() -> dict[str, dict[str, Schema]]:
             "delete": _op(
                 "Lift a suspension",
                 {"200": client, **_problems(401, 403, 404, 503)},
+                parameters=_CLIENT_ID,
+                security=_ADMIN,
+            ),
+        },
+        "/admin/clients/{id}/lockout": {
+            "get": _op(
+                "Whether clients that never signed in are locked out of the account, and how "
+                "long for",
+                {
+                    "200": _json(
+                        _object(
+                            ["locked", "retryAfter"],
+                            locked={"type": "boolean"},
+                            retryAfter={"type": ["integer", "null"], "minimum": 1},
+                        ),
+                        "The lockout",
+                    ),
+                    **_problems(401, 403, 404, 503),
+                },
+                parameters=_CLIENT_ID,
+                security=_ADMIN,
+            ),
+            "delete": _op(
+                "Lift the lockout: every client may try the password again now",
+                {"204": _NO_CONTENT, **_problems(401, 403, 404, 503)},
                 parameters=_CLIENT_ID,
                 security=_ADMIN,
             ),

@@ -124,7 +124,7 @@ async def register(request: web.Request, body: Body) -> web.Response:
         password = fields["password"] or ""
         new = NewClient(values["email"], password, fields.get("firstName"), fields.get("lastName"))
         try:
-            client = await request.app[ACCOUNTS].register(new)
+            client = await request.app[ACCOUNTS].register(new, origin(request))
             issued = await request.app[SESSIONS].start(client, origin(request), persistent=remember)
             return signed_in_to(request, issued, return_to)
         except ValidationFailed as exc:

@@ -156,6 +156,8 @@ def site(
             "GATEWAY_AUTH_BCRYPT_ROUNDS": "4",
             "GATEWAY_AUTH_BASE_PATH": BASE_PATH,
             "GATEWAY_AUTH_APP_NAME": "Example Corp",
+            # Every browser of the module signs in from 127.0.0.1, through the gateway.
+            "GATEWAY_AUTH_RATE_LIMIT_PER_IP": "10000/minute",
         }
     )
     extra = os.environ.get(SCREENSHOTS_ENV)
