@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway_auth.clock import Clock
 from gateway_auth.errors import ClientNotFound, NotAServiceClient, RegistrationClosed, WrongPassword
@@ -234,14 +234,13 @@ class Accounts:
         return outcome
 
     async def _confirm_password(self, identity: Identity, password: str, origin: Origin) -> None:
-        # A stolen access token must not become a way to guess the password: confirmations
-        # count against the account exactly as logins do.
-        account, attempt = email_key(identity.client.email), origin.attempt
-        await self._regulator.admit(attempt)
-        await self._regulator.check(account, attempt)
+        # A stolen access token must not become a way to guess the password: confirmations are
+        # counted per session (it proves a sign-in already), so neither an attacker's guesses
+        # nor a noisy neighbour's address can stop the owner changing their password.
+        attempt = replace(origin.attempt, session=identity.session_id)
+        counter = await self._regulator.begin(email_key(identity.client.email), attempt, "")
         stored_hash = await self._clients.get_password_hash(identity.client.id)
         if not await self._hasher.verify(password, stored_hash, source=source_key(origin.ip)):
-            await self._regulator.failed(account, attempt)
             log_event(log, "password_confirmation_failed", client_id=identity.client.id)
             raise WrongPassword
-        await self._regulator.succeeded(account, attempt)
+        await self._regulator.succeeded(counter)

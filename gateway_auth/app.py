@@ -192,7 +192,7 @@ def _backends(
             regulator = regulator_for(
                 settings,
                 clock,
-                app[KEYS].derived_secret("device cookies"),
+                app[KEYS].derived_secret("regulation"),
                 redis=limits_redis,
                 metrics=app[METRICS],
             )

@@ -476,8 +476,8 @@ async def _regulator(settings: Settings) -> AsyncIterator[Regulator]:
     reach Redis fails instead of landing in this short-lived process."""
     redis = connect(settings.redis_url.reveal()) if settings.redis_url else None
     try:
-        device_key = load_key_ring(settings).derived_secret("device cookies")
-        yield regulator_for(settings, system_clock, device_key, redis=redis, local_fallback=False)
+        key = load_key_ring(settings).derived_secret("regulation")
+        yield regulator_for(settings, system_clock, key, redis=redis, local_fallback=False)
     finally:
         if redis is not None:
             with contextlib.suppress(RedisError, OSError):

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway_auth.regulation import DEVICE_TOKEN_LIFETIME
 from gateway_auth.sessions import IssuedAccess, IssuedSession
 from gateway_auth.settings import Settings
 
-DEVICE_COOKIE_SECONDS = 365 * 24 * 3600
+DEVICE_COOKIE_SECONDS = int(DEVICE_TOKEN_LIFETIME.total_seconds())
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +57,8 @@ class CookiePolicy:
                 self.set_device(response, issued.device_token)
 
     def set_device(self, response: web.StreamResponse, device_token: str) -> None:
-        """The device cookie (``regulation``): host-only, kept a year, sent only same-site, and
-        left alone by logout, because it vouches for the browser rather than a session."""
+        """The device cookie (``regulation``): host-only, kept a year (its token's lifetime),
+        and left alone by logout, because it vouches for the browser rather than a session."""
         response.set_cookie(
             self.device_name,
             device_token,
@@ -65,7 +66,7 @@ class CookiePolicy:
             max_age=DEVICE_COOKIE_SECONDS,
             secure=self.secure,
             httponly=True,
-            samesite="Strict",
+            samesite=self.samesite,
         )
 
     def clear(self, response: web.StreamResponse) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 
 class GatewayAuthError(Exception):
@@ -172,13 +173,17 @@ class ServiceBusy(GatewayAuthError):
 
 
 class TooManyAttempts(GatewayAuthError):
-    """Too many recent password failures on this account; retry after a while."""
+    """Too many recent password attempts on this account (``by="account"``) or from this
+    address (``by="source"``); retry after a while. The body is the same for every account."""
 
     default_message = "Too many failed attempts; retry later."
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__()
+    def __init__(self, retry_after: int, *, by: Literal["account", "source"] = "account") -> None:
+        super().__init__(
+            self.default_message if by == "account" else "Too many attempts from this address."
+        )
         self.retry_after = retry_after
+        self.by = by
 
 
 class StoreUnavailable(GatewayAuthError):

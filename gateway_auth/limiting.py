@@ -99,13 +99,16 @@ class Limiter:
         self._local_fallback = local_fallback
 
     async def hit(self, items: Sequence[RateLimitItem], *key: str) -> Verdict:
-        """Count one hit against every item; refused when any is exhausted (nothing counted)."""
+        """Count one hit against every item; refused when any is exhausted (nothing counted),
+        with the longest wait of those exhausted (retrying after a shorter one would fail)."""
+        refusals = [v for item in items if not (v := await self.check(item, *key)).allowed]
+        if refusals:
+            return max(refusals, key=lambda verdict: verdict.retry_after)
         for item in items:
-            verdict = await self.check(item, *key)
-            if not verdict.allowed:
-                return verdict
-        for item in items:
-            await self.count(item, *key)
+            # Taking the place is atomic (a Lua script in Redis): of concurrent hits that all
+            # passed the check above, only as many as there are places get one.
+            if not await self._acquire(item, *key):
+                return await self.check(item, *key)
         return Verdict(True)
 
     async def check(self, item: RateLimitItem, *key: str) -> Verdict:
@@ -118,6 +121,10 @@ class Limiter:
         # sliding window counter always in the wall clock's.
         now = self._clock().timestamp() if self._exact and not shared else time.time()
         return Verdict(False, max(1, math.ceil(stats.reset_time - now)))
+
+    async def _acquire(self, item: RateLimitItem, *key: str) -> bool:
+        acquired, _ = await self._each(lambda limiter: limiter.hit(item, *key))
+        return acquired
 
     async def count(self, item: RateLimitItem, *key: str) -> None:
         """Count one hit, whether or not it fits (a failure that already happened)."""

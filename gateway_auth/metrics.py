@@ -36,7 +36,7 @@ LOGIN_OUTCOMES = (
     "suspended",
     "throttled",
 )
-RATE_LIMITS = ("source", "account", "device")
+RATE_LIMITS = ("source", "account", "device", "session")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -68,7 +68,8 @@ class Metrics:
         limited = Counter(
             "gateway_auth_rate_limited",
             "Password attempts refused by regulation, by the limit that refused them: source "
-            "(RATE_LIMIT_PER_IP), account (an untrusted client on a locked account) or device.",
+            "(RATE_LIMIT_PER_IP), account (an untrusted client on a locked account), device or "
+            "session (password confirmations).",
             ["limit"],
             registry=registry,
         )

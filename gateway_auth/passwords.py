@@ -117,7 +117,7 @@ class PasswordHasher:
         if self._in_flight >= self.capacity:
             raise ServiceBusy(retry_after=1)
         if source and self._by_source.get(source, 0) >= self.share:
-            raise TooManyAttempts(retry_after=1)
+            raise TooManyAttempts(retry_after=1, by="source")
         self._in_flight += 1
         if source:
             self._by_source[source] = self._by_source.get(source, 0) + 1

@@ -28,6 +28,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 import redis.asyncio as aioredis
 from limits import RateLimitItemPerSecond
@@ -39,65 +40,71 @@ from gateway_auth.metrics import Metrics
 from gateway_auth.settings import Settings
 
 _DEVICE_NONCE_BYTES = 16
+DEVICE_TOKEN_LIFETIME = timedelta(days=365)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """Who is trying a password: their address and the device token they hold, if any."""
+    """Who is trying a password: their address, the device tokens they hold, and, for a
+    password confirmation, the session they are already signed in with."""
 
     source: str = ""
-    device: str | None = None
+    devices: tuple[str, ...] = ()
+    session: str | None = None
+
+
+def password_epoch(password_hash: str | None) -> str:
+    """A fingerprint of the stored password hash: device tokens are bound to it, so changing
+    (or resetting) the password retires every device token issued before."""
+    if not password_hash:
+        return ""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
 class DeviceTokens:
-    """``<nonce>.<HMAC(account, nonce)>``: proof that this client signed in to that account."""
+    """``<nonce>.<issued>.<MAC>``: proof that this client signed in to this account, with this
+    password, less than a year ago. The MAC covers the email key, the password epoch, the
+    nonce and the issue time."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(
+        self, key: bytes, clock: Clock, *, lifetime: timedelta = DEVICE_TOKEN_LIFETIME
+    ) -> None:
         self._key = key
+        self._clock = clock
+        self._lifetime = lifetime.total_seconds()
 
-    def issue(self, account: str) -> str:
-        """A new device token for ``account`` (an email key)."""
+    def issue(self, account: str, epoch: str) -> str:
+        """A new device token for ``account`` (an email key) and its current password."""
         nonce = secrets.token_urlsafe(_DEVICE_NONCE_BYTES)
-        return f"{nonce}.{self._signature(account, nonce)}"
+        issued = str(int(self._clock().timestamp()))
+        return f"{nonce}.{issued}.{self._mac(account, epoch, nonce, issued)}"
 
-    def nonce(self, token: str | None, account: str) -> str | None:
-        """The token's nonce when it is a genuine token for ``account``, else None."""
-        if not token or token.count(".") != 1:
+    def nonce(self, tokens: Sequence[str], account: str, epoch: str) -> str | None:
+        """The nonce of the first genuine, unexpired token for ``account``, else None."""
+        if not epoch:  # no such account, or no password: nothing to vouch for
             return None
-        nonce, signature = token.split(".")
-        expected = self._signature(account, nonce)
-        return nonce if hmac.compare_digest(signature.encode(), expected.encode()) else None
+        now = self._clock().timestamp()
+        for token in tokens:
+            parts = token.split(".")
+            if len(parts) != 3 or not parts[1].isascii() or not parts[1].isdigit():
+                continue
+            nonce, issued, mac = parts
+            fresh = now - self._lifetime < int(issued[:12]) <= now + 60
+            expected = self._mac(account, epoch, nonce, issued)
+            if fresh and hmac.compare_digest(mac.encode(), expected.encode()):
+                return nonce
+        return None
 
-    def _signature(self, account: str, nonce: str) -> str:
-        message = f"device\x00{account}\x00{nonce}".encode(errors="surrogatepass")
-        digest = hmac.new(self._key, message, hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    def _mac(self, account: str, epoch: str, nonce: str, issued: str) -> str:
+        message = "\x00".join(("device", account, epoch, nonce, issued))
+        digest = hmac.new(self._key, message.encode(errors="surrogatepass"), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
 
 
 def lockout_limit(attempts: int, period: timedelta) -> RateLimitItem:
     """``attempts`` failures per ``period``, as a limits item."""
     return RateLimitItemPerSecond(attempts, int(period.total_seconds()))
-
-
-def regulator_for(
-    settings: Settings,
-    clock: Clock,
-    device_key: bytes,
-    *,
-    redis: aioredis.Redis | None,
-    metrics: Metrics | None = None,
-    local_fallback: bool = True,
-) -> Regulator:
-    """The regulator RATE_LIMIT_PER_IP, LOCKOUT_ATTEMPTS and LOCKOUT_PERIOD describe, counting
-    in ``redis`` when given (every instance together)."""
-    return Regulator(
-        Limiter(clock, exact=False, redis=redis, local_fallback=local_fallback),
-        Limiter(clock, exact=True, redis=redis, local_fallback=local_fallback),
-        DeviceTokens(device_key),
-        per_source=parse_limits(settings.rate_limit_per_ip),
-        lockout=lockout_limit(settings.lockout_attempts, settings.lockout_period),
-        metrics=metrics,
-    )
 
 
 class Regulator:
@@ -107,13 +114,15 @@ class Regulator:
         self,
         sources: Limiter,
         accounts: Limiter,
-        devices: DeviceTokens,
+        key: bytes,
+        clock: Clock,
         *,
         per_source: Sequence[RateLimitItem],
         lockout: RateLimitItem,
         metrics: Metrics | None = None,
     ) -> None:
-        self.devices = devices
+        self.devices = DeviceTokens(hmac.new(key, b"device tokens", hashlib.sha256).digest(), clock)
+        self._names = hmac.new(key, b"counter names", hashlib.sha256).digest()
         self._sources = sources
         self._limiter = accounts
         self._per_source = tuple(per_source)
@@ -121,45 +130,83 @@ class Regulator:
         self._refusals = (metrics or Metrics()).rate_limited
 
     async def admit(self, attempt: Attempt) -> None:
-        """Count one attempt from its source; TooManyAttempts when the source is over its limit."""
+        """Count one attempt from its source; TooManyAttempts when the source is over its limit.
+
+        Callers skip this for clients the account already trusts (a device token, a session):
+        a neighbour behind the same address must not be able to lock them out.
+        """
         verdict = await self._sources.hit(self._per_source, "source", source_key(attempt.source))
         if not verdict.allowed:
             self._refusals["source"].inc()
-            raise TooManyAttempts(verdict.retry_after)
+            raise TooManyAttempts(verdict.retry_after, by="source")
 
-    async def check(self, account: str, attempt: Attempt) -> None:
-        """TooManyAttempts while the lock that applies to this client is on."""
-        kind, key = self._counter(account, attempt)
-        verdict = await self._limiter.check(self._lockout, kind, key)
+    async def begin(self, account: str, attempt: Attempt, epoch: str) -> Counter:
+        """Reserve one failure on the counter that applies to this client, before the password
+        is checked (so concurrent guesses cannot all slip past a check); TooManyAttempts while
+        that counter is full. ``succeeded`` gives the reservation back."""
+        counter = self._counter(account, attempt, epoch)
+        verdict = await self._limiter.hit((self._lockout,), *counter)
         if not verdict.allowed:
-            self._refusals[kind].inc()
+            self._refusals[counter[0]].inc()
             raise TooManyAttempts(verdict.retry_after)
+        return counter
 
-    async def failed(self, account: str, attempt: Attempt) -> None:
-        """Count a wrong password (or an unknown account) against this client's counter."""
-        await self._limiter.count(self._lockout, *self._counter(account, attempt))
+    async def succeeded(self, counter: Counter) -> None:
+        """The password was right: this client starts with a clean slate."""
+        await self._limiter.clear(self._lockout, *counter)
 
-    async def succeeded(self, account: str, attempt: Attempt) -> None:
-        """Reset this client's counter: the password was right."""
-        await self._limiter.clear(self._lockout, *self._counter(account, attempt))
+    def trusted(self, account: str, attempt: Attempt, epoch: str) -> bool:
+        """True when the client holds a genuine device token for the account, or a session."""
+        return attempt.session is not None or bool(
+            self.devices.nonce(attempt.devices, account, epoch)
+        )
 
     async def lift(self, account: str) -> None:
         """An operator's override: untrusted clients may try ``account`` again at once."""
-        await self._limiter.clear(self._lockout, "account", _digest(account))
+        await self._limiter.clear(self._lockout, "account", self._name(account))
 
     async def locked(self, account: str) -> int | None:
         """Seconds until untrusted clients may try ``account`` again, or None if they may."""
-        verdict = await self._limiter.check(self._lockout, "account", _digest(account))
+        verdict = await self._limiter.check(self._lockout, "account", self._name(account))
         return None if verdict.allowed else verdict.retry_after
 
-    def _counter(self, account: str, attempt: Attempt) -> tuple[str, str]:
-        nonce = self.devices.nonce(attempt.device, account)
-        return ("device", nonce) if nonce else ("account", _digest(account))
+    def _counter(self, account: str, attempt: Attempt, epoch: str) -> Counter:
+        if attempt.session is not None:  # a signed-in client confirming its password
+            return ("session", self._name(attempt.session))
+        nonce = self.devices.nonce(attempt.devices, account, epoch)
+        return ("device", nonce) if nonce else ("account", self._name(account))
+
+    def _name(self, value: str) -> str:
+        """Counters are named by a keyed digest: Redis holds no email, nor anything that can be
+        checked against a list of emails."""
+        digest = hmac.new(self._names, value.encode(errors="surrogatepass"), hashlib.sha256)
+        return digest.hexdigest()[:32]
 
 
-def _digest(account: str) -> str:
-    """Counters are named by a digest: no email is written to Redis as a key."""
-    return hashlib.sha256(account.encode(errors="surrogatepass")).hexdigest()[:32]
+Counter = tuple[Literal["account", "device", "session"], str]
+
+
+def regulator_for(
+    settings: Settings,
+    clock: Clock,
+    key: bytes,
+    *,
+    redis: aioredis.Redis | None,
+    metrics: Metrics | None = None,
+    local_fallback: bool = True,
+) -> Regulator:
+    """The regulator RATE_LIMIT_PER_IP, LOCKOUT_ATTEMPTS and LOCKOUT_PERIOD describe, counting
+    in ``redis`` when given (every instance together). ``key`` (derived from the signing key)
+    signs device tokens and names the counters."""
+    return Regulator(
+        Limiter(clock, exact=False, redis=redis, local_fallback=local_fallback),
+        Limiter(clock, exact=True, redis=redis, local_fallback=local_fallback),
+        key,
+        clock,
+        per_source=parse_limits(settings.rate_limit_per_ip),
+        lockout=lockout_limit(settings.lockout_attempts, settings.lockout_period),
+        metrics=metrics,
+    )
 
 
 def source_key(address: str) -> str:
@@ -171,5 +218,7 @@ def source_key(address: str) -> str:
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
+        if ip in _NAT64:  # a NAT64 gateway's address: the IPv4 client is in its last 32 bits
+            return str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)

@@ -24,7 +24,7 @@ from gateway_auth.logging import log_event, mask_email
 from gateway_auth.metrics import Metrics
 from gateway_auth.models import Client, Session
 from gateway_auth.passwords import PasswordHasher
-from gateway_auth.regulation import Attempt, Regulator, source_key
+from gateway_auth.regulation import Attempt, Regulator, password_epoch, source_key
 from gateway_auth.revocations import Revocations
 from gateway_auth.stores.base import ClientStore, Rotation, SessionStore
 from gateway_auth.tokens import (
@@ -51,12 +51,12 @@ class Origin:
 
     ip: str
     user_agent: str
-    device: str | None = None
+    devices: tuple[str, ...] = ()  # device tokens presented (a planted one may come first)
 
     @property
     def attempt(self) -> Attempt:
         """This origin as a password attempt."""
-        return Attempt(self.ip, self.device)
+        return Attempt(self.ip, self.devices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,33 +146,35 @@ class Sessions:
         account = email_key(email)
         logins = self._metrics.logins
         attempt = origin.attempt
-        try:  # counted before any hashing
-            await self._regulator.admit(attempt)
-            await self._regulator.check(account, attempt)
+        regulator = self._regulator
+        credentials = await self._clients.get_credentials(account)
+        stored_hash = credentials.password_hash if credentials else None
+        epoch = password_epoch(stored_hash)
+        try:  # both counted before any hashing
+            if not regulator.trusted(account, attempt, epoch):
+                await regulator.admit(attempt)
+            counter = await regulator.begin(account, attempt, epoch)
         except TooManyAttempts:
             logins["throttled"].inc()
             raise
-        credentials = await self._clients.get_credentials(account)
         # Always exactly one bcrypt check, against a dummy hash when the email is unknown,
         # so the time taken does not tell whether an account exists.
-        stored_hash = credentials.password_hash if credentials else None
         password_ok = await self._hasher.verify(password, stored_hash, source=source_key(origin.ip))
         reason = _refusal(credentials.client if credentials else None, password_ok)
         if reason or credentials is None or stored_hash is None:
-            await self._regulator.failed(account, attempt)
             log_event(log, "login_failed", reason=reason, email=mask_email(email))
             logins[reason or "bad_password"].inc()
-            raise InvalidCredentials
-        await self._regulator.succeeded(account, attempt)
-        device = self._regulator.devices.issue(account)  # trusted from now on (regulation)
+            raise InvalidCredentials  # the failure was counted by begin()
+        await regulator.succeeded(counter)
         client = credentials.client
         if self._hasher.needs_rehash(stored_hash):
-            await self._clients.set_password_hash(
-                client.id, await self._hasher.hash(password), self._clock()
-            )
+            stored_hash = await self._hasher.hash(password)
+            await self._clients.set_password_hash(client.id, stored_hash, self._clock())
         issued = await self.start(client, origin, persistent=persistent)
         log_event(log, "login_succeeded", client_id=client.id, session_id=issued.session.id)
         logins["success"].inc()
+        # Trusted from now on (regulation), until the password changes.
+        device = regulator.devices.issue(account, password_epoch(stored_hash))
         return replace(issued, device_token=device)
 
     async def refresh(self, refresh_token: str, origin: Origin) -> IssuedSession:
@@ -241,8 +243,10 @@ class Sessions:
 
     async def client_credentials(self, client_id: str, secret: str, origin: Origin) -> IssuedToken:
         """A service client's access token, in a session of its own lifetime, so that revoking
-        the client's sessions, suspending or deleting it ends the token at once everywhere."""
-        await self._regulator.admit(origin.attempt)
+        the client's sessions, suspending or deleting it ends the token at once everywhere.
+
+        No address limit here: a secret of 256 random bits is not guessed online, and services
+        behind one egress address must not be refused because a neighbour is noisy."""
         client = await self._clients.get_client(client_id)
         is_service = client is not None and client.kind == "service"
         stored_hash = await self._clients.get_secret_hash(client_id) if is_service else None

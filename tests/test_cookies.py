@@ -65,7 +65,7 @@ async def test_samesite_strict_is_applied_to_both_cookies(
     assert {m.key: m["samesite"] for m in browser.last_set_cookies} == {
         "sso": "Strict",
         "sso_refresh": "Strict",
-        "__Host-sso_device": "Strict",  # always: it is never needed cross-site
+        "__Host-sso_device": "Strict",
     }
 
 

@@ -223,7 +223,8 @@ async def _throttled(
     exc: TooManyAttempts,
     values: Mapping[str, str | None],
 ) -> web.Response:
-    alert = "Too many wrong passwords. " + (retry_text(str(exc.retry_after)) or "")
+    cause = "Too many wrong passwords. " if exc.by == "account" else "Too many attempts. "
+    alert = cause + (retry_text(str(exc.retry_after)) or "")
     response = await _page(request, identity, alert=alert, values=values, status=429)
     response.headers["Retry-After"] = str(exc.retry_after)
     return response

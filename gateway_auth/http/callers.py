@@ -47,11 +47,10 @@ def origin(request: web.Request) -> Origin:
     or a password attempt comes from."""
     trusted = request.app[SETTINGS].trusted_proxies
     ip = client_ip(request.remote, request.headers.getall("X-Forwarded-For", ()), trusted)
-    devices = cookie_values(request.headers, request.app[COOKIES].device_name)
     return Origin(
         ip=ip,
         user_agent=request.headers.get(hdrs.USER_AGENT, ""),
-        device=devices[0] if devices else None,
+        devices=tuple(cookie_values(request.headers, request.app[COOKIES].device_name)),
     )
 
 

@@ -126,6 +126,11 @@ SCHEMAS: dict[str, Schema] = {
         expires_in={"type": "integer", "description": "seconds"},
         refresh_token={"type": "string", "description": "not for client_credentials"},
         scope={"type": "string", "description": "granted scopes, space-separated"},
+        device_token={
+            "type": "string",
+            "description": "password grant: send it back as device_token on later password "
+            "grants, and the account's lockout spares this program",
+        },
     ),
     "Registration": _object(
         ["email", "password"],
@@ -362,6 +367,7 @@ def paths() -> dict[str, dict[str, Schema]]:
                                         "refresh_token",
                                         "client_id",
                                         "client_secret",
+                                        "device_token",
                                     )
                                 },
                             }

@@ -91,7 +91,11 @@ async def sign_in(request: web.Request, body: Body) -> web.Response:
             return_to=return_to,
             email=email,
             remember=remember,
-            alert="Too many failed attempts to sign in to this account. "
+            alert=(
+                "Too many failed attempts to sign in to this account. "
+                if exc.by == "account"
+                else "Too many sign-in attempts from your network. "
+            )
             + (retry_text(str(exc.retry_after)) or ""),
             status=429,
             headers={hdrs.RETRY_AFTER: str(exc.retry_after)},

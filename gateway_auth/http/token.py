@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from dataclasses import replace
 from urllib.parse import unquote_plus
 
 from aiohttp import hdrs, web
@@ -42,7 +43,12 @@ async def token(request: web.Request) -> web.Response:
         )
     if grant_type == "password":
         _require(params, "username", "password")
-        issued = await sessions.login(params["username"], params["password"], origin(request))
+        # A program proves it signed in before with the device_token it was given then (the
+        # account's lockout spares it), as a browser does with the device cookie.
+        caller = origin(request)
+        if "device_token" in params:
+            caller = replace(caller, devices=(params["device_token"], *caller.devices))
+        issued = await sessions.login(params["username"], params["password"], caller)
     elif grant_type == "refresh_token":
         _require(params, "refresh_token")
         issued = await sessions.refresh(params["refresh_token"], origin(request))
@@ -92,10 +98,13 @@ def _require(params: dict[str, str], *names: str) -> None:
 
 
 def _token_response(issued: IssuedSession) -> dict[str, object]:
-    return {
+    response: dict[str, object] = {
         "access_token": issued.access_token,
         "token_type": "Bearer",
         "expires_in": issued.access_expires_in,
         "refresh_token": issued.refresh_token,
         "scope": " ".join(issued.client.scopes),
     }
+    if issued.device_token:  # after a password grant: send it back as device_token next time
+        response["device_token"] = issued.device_token
+    return response
