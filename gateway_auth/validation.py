@@ -6,7 +6,10 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from gateway_auth.emails import domain_problem, email_key
 from gateway_auth.errors import FieldError, ValidationFailed
+
+__all__ = ["email_key"]  # the identity rules live in ``emails``; most callers import them here
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
@@ -30,11 +33,6 @@ def normalise_password(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
 
 
-def email_key(email: str) -> str:
-    """The form used for uniqueness and lookup: trimmed, NFC, case-folded."""
-    return unicodedata.normalize("NFC", email.strip()).casefold()
-
-
 def email_problem(email: str) -> str | None:
     """Why this email address is unacceptable, or None."""
     email = email.strip()
@@ -55,7 +53,9 @@ def email_problem(email: str) -> str | None:
         or domain.endswith(".")
         or ".." in domain
     )
-    return "must be an email address such as ada@example.com" if malformed else None
+    if malformed:
+        return "must be an email address such as ada@example.com"
+    return domain_problem(email)
 
 
 def password_problem(password: str) -> str | None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,8 +16,10 @@ import pytest
 from mongomock_motor import AsyncMongoMockClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.settings import ConfigurationError
 from gateway_auth.stores.mongo import MongoStore
+from gateway_auth.stores.mongo.clients import client_doc
 from tests.records import a_client, a_session
 from tests.support import JWT_SECRET, free_port, server_environment
 
@@ -56,6 +59,36 @@ async def test_indexes_are_made_at_start_and_again_without_harm(
     assert sessions["absolute_expires_at_1"]["expireAfterSeconds"] == week
     assert outbox["delivered_at_1"]["expireAfterSeconds"] == week
     assert outbox["client_id_1"]["unique"] is True
+
+
+async def test_clients_stored_before_skeletons_get_them_and_look_alikes_keep_working(
+    emulation: Any,
+) -> None:
+    legacy = [
+        ("c0", "ada@example.com"),
+        ("c1", "\N{CYRILLIC SMALL LETTER A}da@example.com"),
+        ("c2", "Bob@Bücher.example"),
+    ]
+    for n, (client_id, email) in enumerate(legacy):
+        doc = client_doc(a_client(client_id, email=email), "hash", None)
+        doc.pop("email_skeleton")
+        doc["email_key"] = email.casefold()  # the old rule
+        doc["created_at"] = doc["created_at"] + timedelta(seconds=n)
+        await emulation["clients"].insert_one(doc)
+
+    store = await MongoStore.on(emulation)
+    try:
+        found = await store.get_credentials(email_key("bob@xn--bcher-kva.example"))
+    finally:
+        await store.close()
+
+    docs = {d["_id"]: d async for d in emulation["clients"].find({})}
+    assert docs["c0"]["email_skeleton"] == email_skeleton("ada@example.com")
+    assert docs["c1"]["email_skeleton"] == "kept:c1"  # the later look-alike keeps working
+    assert found is not None
+    assert found.client.id == "c2"
+    indexes = await emulation["clients"].index_information()
+    assert indexes["email_skeleton_1"]["unique"] is True
 
 
 async def test_an_operator_object_is_matched_literally_never_run(store: MongoStore) -> None:

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from gateway_auth.datadir import ensure_data_dir
+from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.settings import ConfigurationError
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
-from gateway_auth.stores.sqlite.schema import SCHEMA_VERSION
+from gateway_auth.stores.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.records import a_client
 
 
@@ -73,3 +74,42 @@ async def test_a_database_from_a_newer_release_is_refused(data_dir: Path) -> Non
 
     with pytest.raises(ConfigurationError, match="newer than this release"):
         await SqliteStore.open(path)
+
+
+async def test_an_older_database_gets_new_email_keys_and_look_alikes_keep_working(
+    data_dir: Path,
+) -> None:
+    # A version-3 database holding addresses the new rules call the same or look-alike.
+    path = data_dir / "old.db"
+    with sqlite3.connect(path) as db:
+        for statement in (s for migration in MIGRATIONS[:3] for s in migration):
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 3")
+        for n, email in enumerate(
+            ["ada@example.com", "\N{CYRILLIC SMALL LETTER A}da@example.com", "Bob@Bücher.example"]
+        ):
+            db.execute(
+                "INSERT INTO clients (id, email, email_key, kind, created_at, updated_at)"
+                " VALUES (?, ?, ?, 'user', ?, ?)",
+                (f"c{n}", email, email.casefold(), n, n),
+            )
+
+    store = await SqliteStore.open(path)
+    try:
+        found = [
+            await store.get_credentials(email_key(e))
+            for e in (
+                "ADA@example.com",
+                "\N{CYRILLIC SMALL LETTER A}da@example.com",
+                "bob@xn--bcher-kva.example",
+            )
+        ]
+    finally:
+        await store.close()
+
+    assert [c.client.id if c else None for c in found] == ["c0", "c1", "c2"]
+    with sqlite3.connect(path) as db:
+        skeletons = dict(db.execute("SELECT id, email_skeleton FROM clients").fetchall())
+    assert skeletons["c0"] == email_skeleton("ada@example.com")
+    assert skeletons["c1"] == "kept:c1"  # the later look-alike keeps working; it matches nothing
+    assert skeletons["c2"] == email_skeleton("bob@bücher.example")

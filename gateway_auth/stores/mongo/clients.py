@@ -10,6 +10,7 @@ from datetime import datetime
 
 from pymongo import ASCENDING, ReturnDocument
 
+from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import EmailTaken
 from gateway_auth.models import Client, Credentials
 from gateway_auth.stores.base import ClientQuery, ProfileChanges, Suspension
@@ -22,7 +23,6 @@ from gateway_auth.stores.mongo.database import (
     stored,
     translated,
 )
-from gateway_auth.validation import email_key
 
 _AFTER = ReturnDocument.AFTER
 
@@ -86,6 +86,7 @@ class MongoClients(MongoDatabase):
         values: Doc = {str(name): value for name, value in changes.values.items()}
         if "email" in values:
             values["email_key"] = email_key(values["email"] or "")
+            values["email_skeleton"] = email_skeleton(values["email"] or "")
         values["updated_at"] = stored(changes.updated_at)
         async with translated(on_conflict=EmailTaken):
             doc = await self._clients.find_one_and_update(
@@ -154,6 +155,7 @@ def client_doc(client: Client, password_hash: str | None, secret_hash: str | Non
         "_id": client.id,
         "email": client.email,
         "email_key": email_key(client.email),
+        "email_skeleton": email_skeleton(client.email),
         "kind": client.kind,
         "scopes": list(client.scopes),
         "first_name": client.first_name,

@@ -21,6 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
+from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import GatewayAuthError, StoreUnavailable
 from gateway_auth.logging import log_event
 from gateway_auth.settings import PREFIX, ConfigurationError
@@ -93,11 +94,42 @@ class MongoDatabase:
         async with translated():
             await self.create_indexes()
 
+    async def _rekey_emails(self) -> None:
+        """Give clients stored before email skeletons existed their key and skeleton under the
+        current rules (``emails``), oldest first. A later look-alike of an earlier client, or a
+        key the new rules give twice, keeps working: its skeleton is ``kept:<id>`` (it matches
+        nothing) and its key stays as it was; the log says how many."""
+        legacy = {"email_skeleton": {"$exists": False}}
+        if await self._clients.count_documents(legacy, limit=1) == 0:
+            return
+        taken = set(await self._clients.distinct("email_skeleton"))
+        kept = 0
+        async for doc in self._clients.find(legacy, {"email": 1}, sort=[("created_at", 1)]):
+            email, client_id = doc["email"], doc["_id"]
+            skeleton = email_skeleton(email)
+            if skeleton in taken:
+                skeleton, kept = f"kept:{client_id}", kept + 1
+            taken.add(skeleton)
+            try:
+                await self._clients.update_one(
+                    {"_id": client_id},
+                    {"$set": {"email_key": email_key(email), "email_skeleton": skeleton}},
+                )
+            except DuplicateKeyError:  # another client has this key under the new rules
+                kept += 1
+                await self._clients.update_one(
+                    {"_id": client_id}, {"$set": {"email_skeleton": skeleton}}
+                )
+        if kept:
+            log_event(log, "confusable_emails_kept", level=logging.WARNING, clients=kept)
+
     async def create_indexes(self) -> None:
         """Create the indexes (idempotent: the same definitions are a no-op the next time)."""
         keep = int(KEEP_ENDED.total_seconds())
         await self._db.command("ping")
         await self._clients.create_index("email_key", unique=True)
+        await self._rekey_emails()  # before the skeleton index, which every client needs
+        await self._clients.create_index("email_skeleton", unique=True)
         await self._clients.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
         await self._clients.create_index(
             "deleted_at", partialFilterExpression={"deleted_at": _IS_DATE}

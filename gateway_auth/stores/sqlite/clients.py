@@ -7,11 +7,11 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import EmailTaken
 from gateway_auth.models import Client, Credentials
 from gateway_auth.stores.base import ClientQuery, ProfileChanges, Suspension
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt, optional_ms
-from gateway_auth.validation import email_key
 
 _PROFILE_COLUMNS = {"email": "email", "first_name": "first_name", "last_name": "last_name"}
 
@@ -26,13 +26,15 @@ class SqliteClients(SqliteDatabase):
         whose deletion event is not published yet)."""
         async with self._transaction(on_conflict=EmailTaken) as db:
             await db.execute(
-                "INSERT INTO clients (id, email, email_key, kind, scopes, first_name, last_name,"
-                " password_hash, secret_hash, suspended, suspended_at, suspend_reason,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO clients (id, email, email_key, email_skeleton, kind, scopes,"
+                " first_name, last_name, password_hash, secret_hash, suspended, suspended_at,"
+                " suspend_reason, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client.id,
                     client.email,
                     email_key(client.email),
+                    email_skeleton(client.email),
                     client.kind,
                     json.dumps(client.scopes),
                     client.first_name,
@@ -99,8 +101,11 @@ class SqliteClients(SqliteDatabase):
         columns = [f"{_PROFILE_COLUMNS[name]} = ?" for name in changes.values]
         params: list[Any] = list(changes.values.values())
         if "email" in changes.values:
-            columns.append("email_key = ?")
-            params.append(email_key(changes.values["email"] or ""))
+            columns += ["email_key = ?", "email_skeleton = ?"]
+            params += [
+                email_key(changes.values["email"] or ""),
+                email_skeleton(changes.values["email"] or ""),
+            ]
         # Column names come from the fixed _PROFILE_COLUMNS whitelist, never from input.
         sql = f"UPDATE clients SET {', '.join([*columns, 'updated_at = ?'])}"  # noqa: S608
         async with (

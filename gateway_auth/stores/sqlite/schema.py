@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import aiosqlite
 
+from gateway_auth.emails import email_key, email_skeleton
+from gateway_auth.logging import log_event
 from gateway_auth.settings import ConfigurationError
+
+log = logging.getLogger(__name__)
 
 # Timestamps are integer milliseconds since the epoch, UTC.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -76,6 +82,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # "Keep me signed in": whether a refresh renews cookies that outlive the browser.
         "ALTER TABLE sessions ADD COLUMN persistent INTEGER NOT NULL DEFAULT 1",
     ),
+    (
+        # Email identity (``emails``): NFKC_Casefold keys with IDNA domains, and the UTS #39
+        # skeleton, unique, so an address that looks like a registered one is refused.
+        "ALTER TABLE clients ADD COLUMN email_skeleton TEXT",
+        "rekey_emails",
+        "CREATE UNIQUE INDEX clients_email_skeleton ON clients (email_skeleton)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -90,13 +103,47 @@ async def migrate(db: aiosqlite.Connection) -> int:
         _refuse_newer(version)
         for number in range(version + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[number - 1]:
-                await db.execute(statement)
+                if statement == "rekey_emails":
+                    await rekey_emails(db)
+                else:
+                    await db.execute(statement)
             await db.execute(f"PRAGMA user_version = {number}")
     except BaseException:
         await db.execute("ROLLBACK")
         raise
     await db.execute("COMMIT")
     return SCHEMA_VERSION
+
+
+async def rekey_emails(db: aiosqlite.Connection) -> None:
+    """Recompute every client's email key and skeleton under the current rules, oldest first.
+
+    Two accounts that the new rules call the same, or look-alike, both keep working: the later
+    one keeps its old key, or gets the skeleton ``kept:<id>`` (it matches nothing), and the log
+    says how many did.
+    """
+    keys: set[str] = set()
+    skeletons: set[str] = set()
+    kept = 0
+    async with db.execute(
+        "SELECT id, email, email_key FROM clients ORDER BY created_at, id"
+    ) as rows:
+        clients = list(await rows.fetchall())
+    for client_id, email, old_key in clients:
+        key, skeleton = email_key(email), email_skeleton(email)
+        kept_skeleton = skeleton
+        if key in keys:
+            key, kept = old_key, kept + 1
+        if skeleton in skeletons:
+            kept_skeleton, kept = f"kept:{client_id}", kept + 1
+        keys.add(key)
+        skeletons.add(skeleton)
+        await db.execute(
+            "UPDATE clients SET email_key = ?, email_skeleton = ? WHERE id = ?",
+            (key, kept_skeleton, client_id),
+        )
+    if kept:
+        log_event(log, "confusable_emails_kept", level=logging.WARNING, clients=kept)
 
 
 def _refuse_newer(version: int) -> None:

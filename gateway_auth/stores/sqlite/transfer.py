@@ -8,6 +8,7 @@ from datetime import datetime
 
 import aiosqlite
 
+from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import EmailTaken
 from gateway_auth.stores.base import (
     ClientRecord,
@@ -20,11 +21,10 @@ from gateway_auth.stores.sqlite.clients import client_from_row
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt, optional_ms
 from gateway_auth.stores.sqlite.deletions import pending_from_row
 from gateway_auth.stores.sqlite.sessions import session_from_row
-from gateway_auth.validation import email_key
 
 _CLIENT_COLUMNS = (
-    "id, email, email_key, kind, scopes, first_name, last_name, password_hash, secret_hash,"
-    " suspended, suspended_at, suspend_reason, created_at, updated_at, deleted_at"
+    "id, email, email_key, email_skeleton, kind, scopes, first_name, last_name, password_hash,"
+    " secret_hash, suspended, suspended_at, suspend_reason, created_at, updated_at, deleted_at"
 )
 _SESSION_COLUMNS = (
     "id, client_id, refresh_hash, created_at, last_used_at, expires_at, absolute_expires_at,"
@@ -80,6 +80,7 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
                 c.id,
                 c.email,
                 email_key(c.email),
+                email_skeleton(c.email),
                 c.kind,
                 json.dumps(c.scopes),
                 c.first_name,

@@ -1,0 +1,60 @@
+"""Email identity: which addresses are the same account, and which only look the same.
+
+``email_key`` is the account's identity for lookup and uniqueness: Unicode compatibility
+normalisation and case folding (NFKC_Casefold, so fullwidth ``admin`` is ``admin``), with
+the domain through IDNA's UTS #46 mapping to its ASCII form (``bücher.example`` and
+``xn--bcher-kva.example`` are one domain). ``email_skeleton`` is UTS #39's confusable skeleton
+of that key, from ICU: two addresses with one skeleton look alike (a Cyrillic a for a Latin
+``a``, ``rn`` for ``m``), and a second one is refused, so a downstream service that shows or
+trusts ``X-Auth-Email`` cannot be fooled by a look-alike account.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import unicodedata
+
+import icu  # type: ignore[import-untyped]  # PyICU ships no type information
+import idna
+
+_SPOOF_CHECKER = icu.SpoofChecker()
+
+
+def email_key(email: str) -> str:
+    """The form used for uniqueness and lookup; total (never raises), for lookups of any input."""
+    local, at, domain = _folded(email).rpartition("@")
+    if not at:
+        return domain
+    return f"{local}@{_ascii_domain(domain) or domain}"
+
+
+def email_skeleton(email: str) -> str:
+    """UTS #39's skeleton of the address's key, its domain in Unicode (an IDN homograph looks
+    alike only as letters, never as ``xn--``): equal for addresses that look alike."""
+    local, _, domain = email_key(email).rpartition("@")
+    with contextlib.suppress(idna.IDNAError, UnicodeError, ValueError):  # else as written
+        domain = idna.decode(domain)
+    return str(_SPOOF_CHECKER.getSkeleton(0, f"{local}@{domain}"))
+
+
+def domain_problem(email: str) -> str | None:
+    """Why the domain of this (otherwise well-formed) address is not a valid domain name."""
+    domain = _folded(email).rpartition("@")[2]
+    if _ascii_domain(domain) is None:
+        return "must have a valid domain name after the @"
+    return None
+
+
+def _folded(email: str) -> str:
+    # NFKC, case-fold, NFKC again: folding can leave a string unnormalised (NFKC_Casefold).
+    # Stripped last: NFKC can turn a character into a space (U+00A8 becomes " \u0308").
+    text = unicodedata.normalize("NFKC", email)
+    return unicodedata.normalize("NFKC", text.casefold()).strip()
+
+
+def _ascii_domain(domain: str) -> str | None:
+    """The domain's ASCII (A-label) form after UTS #46 mapping, or None when it is invalid."""
+    try:
+        return idna.encode(domain, uts46=True, std3_rules=True).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
