@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-future lint fmt clean bench constraints
+.PHONY: run test test-future lint fmt clean bench constraints fuzz
 
 # Installs the versions pinned in constraints.txt (what CI last passed with); pyproject.toml
 # holds the lower bounds a user's own environment may satisfy some other way.
@@ -27,6 +27,11 @@ test: $(STAMP)
 test-future: $(STAMP)
 	faketime -f '+1y' $(BIN)/python -m pytest -q -p no:cacheprovider tests/contract tests/http -k 'not redis'
 	faketime -f '+10y' $(BIN)/python -m pytest -q -p no:cacheprovider tests/contract tests/http -k 'not redis'
+
+# The long schemathesis run (make test runs a short one): more examples per operation, and
+# the stateful phase that chains operations through their links.
+fuzz: $(STAMP)
+	GATEWAY_AUTH_TEST_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

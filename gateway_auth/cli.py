@@ -33,7 +33,7 @@ from gateway_auth.errors import (
     StoreUnavailable,
     ValidationFailed,
 )
-from gateway_auth.http.access_log import AccessLogger
+from gateway_auth.http.access_log import AccessLogger, quiet_refused_requests
 from gateway_auth.http.views import client_view
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import configure_logging, log_event
@@ -186,6 +186,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def serve_one(settings: Settings, *, reuse_port: bool = False) -> int:
     """Run one server process until SIGTERM/SIGINT, draining in-flight requests first."""
+    logging.getLogger("aiohttp.server").addFilter(quiet_refused_requests)
     app = create_app(settings)
     loop = _event_loop()
     try:

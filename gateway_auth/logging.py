@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-_FIELDS = "gateway_auth_fields"
+FIELDS = _FIELDS = "gateway_auth_fields"  # the record attribute holding an event's fields
 # The request being answered, so every line logged while answering it carries its id.
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 _ACCEPTED_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

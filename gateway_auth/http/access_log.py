@@ -6,10 +6,13 @@ line per allow would cost more than the decision. Refusals are still logged.
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway_auth.logging import log_event
+from gateway_auth.logging import FIELDS, log_event
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -19,14 +22,40 @@ class AccessLogger(AbstractAccessLogger):
         """Write the line for one finished request."""
         if response.status < 300 and request.path.endswith("/verify"):
             return
-        resource = request.match_info.route.resource if isinstance(request, web.Request) else None
         log_event(
             self.logger,
             "request",
             method=request.method,
-            route=resource.canonical if resource else "unmatched",
+            route=_route(request),
             path=request.path,
             status=response.status,
             duration_ms=round(time * 1000, 2),
             remote=request.remote or "",
         )
+
+
+def _route(request: web.BaseRequest) -> str:
+    """The route template; "unmatched" for a request aiohttp refused before routing (a bad
+    header), which has no match info at all (reading it fails an assertion)."""
+    try:
+        resource = request.match_info.route.resource if isinstance(request, web.Request) else None
+    except (AssertionError, AttributeError):
+        return "unmatched"
+    return resource.canonical if resource else "unmatched"
+
+
+def quiet_refused_requests(record: logging.LogRecord) -> bool:
+    """A filter for ``aiohttp.server``, which logs every request it cannot parse as an ERROR
+    with a traceback (anyone could fill the log with them): one INFO ``malformed_request``
+    line with the status and reason instead."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, HttpProcessingError):
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg, record.args, record.exc_info, record.exc_text = (
+            "malformed_request",
+            (),
+            None,
+            None,
+        )
+        setattr(record, FIELDS, {"status": exc.code, "reason": str(exc.message)[:200]})
+    return True
