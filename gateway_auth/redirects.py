@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
+import idna
+
 FALLBACK = "/"
 MAX_LENGTH = 2048
 # Whitespace and control characters (raw or decoded) let "/\t/evil.com" become "//evil.com"
@@ -16,9 +18,15 @@ _UNSAFE = re.compile(
 
 
 def safe_return_url(
-    candidate: str | None, allowed_domains: Iterable[str], fallback: str = FALLBACK
+    candidate: str | None,
+    allowed_domains: Iterable[str],
+    fallback: str = FALLBACK,
+    *,
+    https_ports: frozenset[int] | None = None,
 ) -> str:
-    """``candidate`` when it is safe to redirect to, else ``fallback``."""
+    """``candidate`` when it is safe to redirect to, else ``fallback``. With ``https_ports``
+    (``https_only``), an absolute URL must also be https on one of those ports: a site served
+    over TLS never sends a browser back over plain http, nor to another service's port."""
     if not candidate or len(candidate) > MAX_LENGTH:
         return fallback
     decoded = _fully_decoded(candidate)
@@ -26,7 +34,8 @@ def safe_return_url(
         return fallback
     if candidate.startswith("/"):
         return candidate if not decoded.startswith("//") else fallback
-    return candidate if _allowed_absolute(candidate, allowed_domains) else fallback
+    allowed = _allowed_absolute(candidate, allowed_domains, https_ports)
+    return candidate if allowed else fallback
 
 
 def host_allowed(host: str, allowed_domains: Iterable[str]) -> bool:
@@ -35,16 +44,32 @@ def host_allowed(host: str, allowed_domains: Iterable[str]) -> bool:
     return any(host == domain or host.endswith("." + domain) for domain in allowed_domains)
 
 
-def _allowed_absolute(url: str, allowed_domains: Iterable[str]) -> bool:
+def https_only(origins: Iterable[str | None]) -> frozenset[int] | None:
+    """The ports return URLs may use when every configured origin is https (443 and theirs);
+    None, meaning any http(s) URL, when there are none or one is plain http (development)."""
+    parts = [urlsplit(origin) for origin in origins if origin]
+    if not parts or any(part.scheme != "https" for part in parts):
+        return None
+    return frozenset({443, *(part.port for part in parts if part.port)})
+
+
+def _allowed_absolute(
+    url: str, allowed_domains: Iterable[str], https_ports: frozenset[int] | None
+) -> bool:
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-        host = (parts.hostname or "").encode("idna").decode("ascii")
-    except (ValueError, UnicodeError):
+        port = parts.port
+        # STD3 host names only (letters, digits, hyphens): a "%", "_" or other punctuation in
+        # a host is read differently by browsers and by this check.
+        host = idna.encode(parts.hostname or "", uts46=True, std3_rules=True).decode("ascii")
+    except (ValueError, UnicodeError, idna.IDNAError):
         return False
-    if parts.scheme.lower() not in ("http", "https") or not host:
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not host:
         return False
     if "@" in parts.netloc:  # user info: "https://allowed.com@evil.com" misleads people
+        return False
+    if https_ports is not None and (scheme != "https" or (port or 443) not in https_ports):
         return False
     return host_allowed(host, allowed_domains)
 

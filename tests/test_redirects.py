@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from urllib.parse import quote, urlsplit
 
-from gateway_auth.redirects import host_allowed, safe_return_url
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from yarl import URL
+
+from gateway_auth.redirects import host_allowed, https_only, safe_return_url
 
 ALLOWED = ("example.com", "xn--bcher-kva.example")
 SAFE, ROOT = "unchanged", "/"
@@ -132,3 +137,107 @@ def test_absolute_urls_need_an_allowed_domain() -> None:
 )
 def test_domains_match_on_a_dot_boundary(host: str, allowed: bool) -> None:
     assert host_allowed(host, ALLOWED) is allowed
+
+
+# Properties: whatever the input, an accepted return URL lands on an allowed host, as two
+# independent parsers (urllib's and yarl's, which follows the WHATWG URL standard) read it.
+_HOSTS = st.one_of(
+    st.sampled_from(
+        [
+            "example.com",
+            "app.example.com",
+            "EXAMPLE.com.",
+            "bücher.example",
+            "xn--bcher-kva.example",
+            "evil.com",
+            "example.com.evil.com",
+            "evilexample.com",
+            "evil.com\\.example.com",
+            "evil.com/.example.com",
+            "evil_host.example.com",
+            "[::1]",
+            "127.0.0.1",
+        ]
+    ),
+    st.text(max_size=24),
+)
+_ENCODED_HOSTS = _HOSTS.flatmap(
+    lambda h: st.sampled_from([h, quote(h, safe=""), h.replace(".", "%2e"), h.replace("e", "%65")])
+)
+_URLS = st.builds(
+    "{}{}{}{}{}".format,
+    st.sampled_from(["https://", "http://", "HTTPS://", "//", "/", "javascript://", "", "https:"]),
+    st.sampled_from(["", "user@", "example.com@", "a:b@"]),
+    _ENCODED_HOSTS,
+    st.sampled_from(["", ":443", ":8443", ":80", ":0", ":99999", ":x"]),
+    st.sampled_from(["", "/", "/x?y#z", "\\\\evil.com", "/%2F%2Fevil.com", "?q", "#f"]),
+)
+_OURS = "https://ours.test/"
+
+
+def _ascii(host: str) -> str:
+    return host.encode("idna").decode("ascii").lower().rstrip(".")
+
+
+@settings(max_examples=600, deadline=None)
+@given(_URLS)
+def test_an_accepted_return_url_lands_on_an_allowed_host(candidate: str) -> None:
+    result = safe_return_url(candidate, ALLOWED, FALLBACK_SENTINEL)
+
+    if result != candidate:
+        return
+    if candidate.startswith("/"):  # relative: it must stay on this site when resolved
+        assert URL(_OURS).join(URL(candidate)).host == "ours.test"
+        return
+    for host in (urlsplit(candidate).hostname, URL(candidate).host):
+        assert host is not None
+        assert host_allowed(_ascii(host), ALLOWED), (candidate, host)
+    assert "@" not in urlsplit(candidate).netloc
+
+
+@settings(max_examples=600, deadline=None)
+@given(_URLS)
+def test_with_https_origins_an_accepted_url_is_https_on_their_ports(candidate: str) -> None:
+    ports = https_only(["https://example.com", "https://app.example.com:8443"])
+
+    result = safe_return_url(candidate, ALLOWED, FALLBACK_SENTINEL, https_ports=ports)
+
+    if result == candidate and not candidate.startswith("/"):
+        parts = urlsplit(candidate)
+        assert parts.scheme.lower() == "https"
+        assert (parts.port or 443) in {443, 8443}
+
+
+@pytest.mark.parametrize(
+    ("candidate", "accepted"),
+    [
+        ("https://example.com/x", True),
+        ("https://app.example.com:8443/x", True),
+        ("http://example.com/x", False),  # a downgrade to plain http
+        ("https://example.com:8080/x", False),  # another service's port
+        ("/relative", True),
+    ],
+)
+def test_https_origins_refuse_plain_http_and_foreign_ports(candidate: str, accepted: bool) -> None:
+    ports = https_only(["https://auth.example.com", "https://app.example.com:8443"])
+
+    result = safe_return_url(candidate, ALLOWED, FALLBACK_SENTINEL, https_ports=ports)
+
+    assert (result == candidate) is accepted
+
+
+def test_https_only_applies_when_every_origin_is_https() -> None:
+    assert https_only(["https://a.example", "https://b.example:8443"]) == frozenset({443, 8443})
+    assert https_only(["https://a.example", "http://localhost:8000"]) is None
+    assert https_only([None]) is None
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    ["https://evil%2ecom", "https://ex%61mple.com/", "https://bad_host.example.com/"],
+)
+def test_percent_encoded_and_non_std3_hosts_are_refused(candidate: str) -> None:
+    assert safe_return_url(candidate, ALLOWED) == ROOT
+
+
+FALLBACK_SENTINEL = "/fallback-sentinel"

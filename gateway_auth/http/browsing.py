@@ -12,7 +12,7 @@ from aiohttp import hdrs, web
 
 from gateway_auth.errors import ClientSuspended, Unauthenticated
 from gateway_auth.http.appkeys import CLOCK, COOKIES, PAGES, SESSIONS, TRUSTED_PEERS, VERIFIER
-from gateway_auth.http.callers import access_token, return_domains
+from gateway_auth.http.callers import access_token, return_domains, return_ports
 from gateway_auth.http.forwarded import MalformedForwarding, original_request
 from gateway_auth.http.pages import PortalUrls
 from gateway_auth.redirects import safe_return_url
@@ -92,4 +92,5 @@ def _original_url(request: web.Request) -> str | None:
         url = original_request(request.headers, request.method, trusted).url
     except MalformedForwarding:
         return None
-    return safe_return_url(url, return_domains(request), fallback="") or None
+    domains, ports = return_domains(request), return_ports(request)
+    return safe_return_url(url, domains, fallback="", https_ports=ports) or None

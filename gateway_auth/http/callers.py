@@ -10,6 +10,7 @@ from gateway_auth.errors import Unauthenticated
 from gateway_auth.http.appkeys import COOKIES, SESSIONS, SETTINGS, TRUSTED_PEERS
 from gateway_auth.http.credentials import cookie_values, token_in
 from gateway_auth.http.forwarded import MalformedForwarding, client_ip, forwarded_host
+from gateway_auth.redirects import https_only
 from gateway_auth.sessions import Identity, Origin
 from gateway_auth.tokens import refresh_token_session
 
@@ -71,3 +72,9 @@ def return_domains(request: web.Request) -> tuple[str, ...]:
     except ValueError:  # "Host: [x": no host to send anyone back to
         name = None
     return (*request.app[SETTINGS].allowed_redirect_domains, *([name] if name else []))
+
+
+def return_ports(request: web.Request) -> frozenset[int] | None:
+    """The ports (https only) return URLs may use when every configured origin is https."""
+    settings = request.app[SETTINGS]
+    return https_only((settings.public_url, *settings.allowed_origins))

@@ -32,7 +32,13 @@ from gateway_auth.http.browsing import (
     signed_in_to,
     token_verdict,
 )
-from gateway_auth.http.callers import access_token, origin, refresh_cookie, return_domains
+from gateway_auth.http.callers import (
+    access_token,
+    origin,
+    refresh_cookie,
+    return_domains,
+    return_ports,
+)
 from gateway_auth.http.pages import PortalUrls, retry_text
 from gateway_auth.http.problems import WWW_AUTHENTICATE
 from gateway_auth.redirects import safe_return_url
@@ -213,7 +219,9 @@ def _form(
 
 
 def _safe(request: web.Request, candidate: str | None, fallback: str) -> str:
-    return safe_return_url(candidate, return_domains(request), fallback=fallback)
+    return safe_return_url(
+        candidate, return_domains(request), fallback=fallback, https_ports=return_ports(request)
+    )
 
 
 def _urls(request: web.Request) -> PortalUrls:
