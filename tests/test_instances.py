@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 
 from tests.support import (
     PASSWORD,
@@ -198,3 +199,29 @@ def test_guesses_spread_over_instances_lock_the_account_everywhere_until_the_cli
 
     gateway_auth_cli(cluster, "clients", "unlock", client_id)
     assert call(cluster.b, "POST", "/login", right)[0] == 200
+
+
+@pytest.mark.parametrize("loss", ["del", "flushall"])
+def test_losing_redis_state_under_load_readmits_no_suspended_client(
+    cluster: Cluster, redis_server: RedisServer, loss: str
+) -> None:
+    cookie = login(cluster.a, "ada@example.com")
+    client_id = call(cluster.b, "GET", "/verify", cookie=cookie)[1]["X-Auth-User-Id"]
+    gateway_auth_cli(cluster, "clients", "suspend", client_id)
+    wait_until(cluster.b, cookie, 403, within=2)
+
+    redis = redis_lib.Redis.from_url(redis_server.url)
+    try:
+        if loss == "del":
+            redis.delete("gateway-auth:suspended")
+        else:
+            redis.flushall()
+    finally:
+        redis.close()
+
+    # Across more than one resync (5 s), at every instance and worker: still refused.
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        assert statuses(cluster.a, cookie, 2) == {403}
+        assert statuses(cluster.b, cookie, 2) == {403}
+        time.sleep(0.1)
