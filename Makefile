@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-future lint fmt clean bench constraints fuzz
+.PHONY: run test test-future lint fmt clean bench constraints fuzz soak
 
 # Installs the versions pinned in constraints.txt (what CI last passed with); pyproject.toml
 # holds the lower bounds a user's own environment may satisfy some other way.
@@ -59,3 +59,7 @@ constraints:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# A million /verify requests and a trickle of logins; memory, descriptors and p99, start and end.
+soak: $(STAMP)
+	cd benchmarks && ../$(BIN)/python soak.py
