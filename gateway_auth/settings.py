@@ -12,6 +12,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from gateway_auth import settings_parsing as values
+from gateway_auth.redis_urls import SCHEMES as REDIS_SCHEMES
+from gateway_auth.redis_urls import SENTINEL_SCHEME, SentinelTarget
 from gateway_auth.secret_strength import weakness
 from gateway_auth.settings_parsing import (
     PREFIX,
@@ -213,9 +215,18 @@ def _backend_checks(s: Settings) -> list[str]:
             " forbid most punctuation)"
         )
     if s.redis_url is not None:
-        scheme = urlsplit(s.redis_url.reveal()).scheme
-        if scheme not in ("redis", "rediss", "unix"):
-            problems.append(f"{PREFIX}REDIS_URL: must be a redis://, rediss:// or unix:// URL")
+        url = s.redis_url.reveal()
+        scheme = urlsplit(url).scheme
+        if scheme == SENTINEL_SCHEME:
+            try:
+                SentinelTarget.parse(url)
+            except ValueError as exc:
+                problems.append(f"{PREFIX}REDIS_URL: {exc}")
+        elif scheme not in REDIS_SCHEMES:
+            problems.append(
+                f"{PREFIX}REDIS_URL: must be a redis://, rediss://, unix:// or "
+                f"{SENTINEL_SCHEME}:// URL"
+            )
     if s.workers > 1 and s.redis_url is None:
         problems.append(
             f"{PREFIX}WORKERS={s.workers}: more than one worker needs {PREFIX}REDIS_URL"

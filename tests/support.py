@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.cookies import Morsel, SimpleCookie
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis as redis_sync
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
@@ -218,10 +220,11 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 class RedisServer:
     """A real redis-server of the test session's own, on a free port, that tests may kill."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *extra: str) -> None:
         self.binary = require_binary("redis-server")
         self.port = free_port()
         self.directory = directory
+        self.extra = extra  # more redis-server arguments, e.g. --replicaof
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -242,6 +245,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.directory),
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -253,6 +257,75 @@ class RedisServer:
             self.process.kill()
             self.process.wait()
             self.process = None
+
+
+class SentinelCluster:
+    """A real primary, a replica and three sentinels (``redis-server --sentinel``), all on free
+    ports, with failover tuned to take a few seconds rather than the default half minute."""
+
+    SERVICE = "gateway-auth"
+
+    def __init__(self, directory: Path) -> None:
+        for name in ("primary", "replica", "sentinels"):
+            (directory / name).mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.primary = RedisServer(directory / "primary")
+        self.replica = RedisServer(directory / "replica", "--replicaof", "127.0.0.1", "0")
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{self.SERVICE}/0"
+
+    def start(self) -> None:
+        self.primary.start()
+        self.replica.extra = ("--replicaof", "127.0.0.1", str(self.primary.port))
+        self.replica.start()
+        for n, port in enumerate(self.sentinel_ports):
+            config = self.directory / "sentinels" / f"sentinel-{n}.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {config.parent}\n"
+                f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.primary.port} 2\n"
+                f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
+                f"sentinel failover-timeout {self.SERVICE} 3000\n"
+            )
+            self.sentinels.append(
+                subprocess.Popen(
+                    [self.primary.binary, str(config), "--sentinel"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            wait_for_port(port)
+        self.wait(lambda: self._ask("SENTINEL", "REPLICAS", self.SERVICE) != [], "a replica")
+        self.wait(lambda: len(self._ask("SENTINEL", "SENTINELS", self.SERVICE)) == 2, "quorum")
+
+    def primary_port(self) -> int:
+        """The port the sentinels currently name as the primary."""
+        return int(self._ask("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.SERVICE)[1])
+
+    def wait(self, condition: Callable[[], bool], what: str, within: float = 30) -> None:
+        deadline = time.monotonic() + within
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f"the sentinels did not see {what} within {within} s")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        for process in self.sentinels:
+            process.kill()
+            process.wait()
+        self.replica.stop()
+        self.primary.stop()
+
+    def _ask(self, *command: str) -> Any:
+        client = redis_sync.Redis(port=self.sentinel_ports[0], socket_timeout=2)
+        try:
+            return client.execute_command(*command)  # type: ignore[no-untyped-call]
+        finally:
+            client.close()
 
 
 def server_environment(**settings: str) -> dict[str, str]:

@@ -13,16 +13,19 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.logging import log_event
 from gateway_auth.mirror import Delta, MirrorState
+from gateway_auth.redis_urls import SENTINEL_SCHEME, SentinelTarget
 
 log = logging.getLogger(__name__)
 SUSPENDED_KEY = "gateway-auth:suspended"
@@ -34,14 +37,36 @@ POLL_SECONDS = 1.0
 
 
 def connect(url: str) -> aioredis.Redis:
-    """A client that fails fast: one immediate retry at most, so the caller sees every outage."""
-    return aioredis.Redis.from_url(
-        url,
-        socket_timeout=TIMEOUT_SECONDS,
-        socket_connect_timeout=TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), 1),  # one reconnect for a pooled connection Redis dropped
-        health_check_interval=10,
+    """A client that fails fast: one immediate retry at most, so the caller sees every outage.
+
+    A ``redis+sentinel://`` URL gives a client of the service's current primary: each new
+    connection asks the sentinels where it is, so after a failover the next reconnect reaches
+    the promoted replica, without a restart.
+    """
+    options: dict[str, Any] = {
+        "socket_timeout": TIMEOUT_SECONDS,
+        "socket_connect_timeout": TIMEOUT_SECONDS,
+        "retry": Retry(NoBackoff(), 1),  # one reconnect for a pooled connection Redis dropped
+        "health_check_interval": 10,
+    }
+    if urlsplit(url).scheme != SENTINEL_SCHEME:
+        return aioredis.Redis.from_url(url, **options)
+    target = SentinelTarget.parse(url)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels),
+        sentinel_kwargs={
+            "socket_timeout": TIMEOUT_SECONDS,
+            "socket_connect_timeout": TIMEOUT_SECONDS,
+        },
     )
+    client: aioredis.Redis = sentinel.master_for(
+        target.service,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        **options,
+    )
+    return client
 
 
 @contextmanager

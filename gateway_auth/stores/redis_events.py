@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
+from gateway_auth.errors import StoreUnavailable
 from gateway_auth.models import DeletionEvent
+from gateway_auth.redis_urls import SENTINEL_SCHEME
 from gateway_auth.stores.redis import as_text, connect, translated
 
 STREAM_PREFIX = "gateway-auth:events:"
 # Trimmed only far above any normal backlog: consumers that fall this far behind lose events.
 STREAM_MAXLEN = 1_000_000
 FOLLOW_BLOCK_MS = 1000
+WAIT_MS = 1000  # how long a published event waits for a replica's confirmation, behind Sentinel
 
 
 def stream_key(channel: str) -> str:
@@ -31,17 +35,25 @@ class RedisEventSink:
     """Publishes each event on the channel and appends it to the stream, in one transaction."""
 
     def __init__(
-        self, client: aioredis.Redis, channel: str, legacy_channel: str | None = None
+        self,
+        client: aioredis.Redis,
+        channel: str,
+        legacy_channel: str | None = None,
+        *,
+        replicas: int = 0,
     ) -> None:
         self._redis = client
         self.channel = channel
         self.stream = stream_key(channel)
         self._legacy_channel = legacy_channel
+        self._replicas = replicas
 
     @classmethod
     def from_url(cls, url: str, channel: str, legacy_channel: str | None = None) -> Self:
-        """A sink for ``GATEWAY_AUTH_REDIS_URL``; it connects lazily."""
-        return cls(connect(url), channel, legacy_channel)
+        """A sink for ``GATEWAY_AUTH_REDIS_URL``; it connects lazily. Behind Sentinel an event
+        counts as published once a replica has it too (see ``publish``)."""
+        replicas = 1 if urlsplit(url).scheme == SENTINEL_SCHEME else 0
+        return cls(connect(url), channel, legacy_channel, replicas=replicas)
 
     async def publish(self, event: DeletionEvent) -> None:
         """PUBLISH and XADD (and the legacy bare-id PUBLISH); StoreUnavailable on failure."""
@@ -53,6 +65,11 @@ class RedisEventSink:
                 if self._legacy_channel:
                     pipe.publish(self._legacy_channel, event.client_id)
                 await pipe.execute()
+            # Replication is asynchronous: an entry only the primary holds is lost if it fails
+            # over now. Until a replica confirms it, the event stays in the outbox and is sent
+            # again (consumers deduplicate on the event id).
+            if self._replicas and await self._redis.wait(self._replicas, WAIT_MS) < self._replicas:
+                raise StoreUnavailable("No Redis replica confirmed the event; it is retried.")
 
     async def follow(self, *, from_start: bool = False) -> AsyncIterator[str | None]:
         """Each event's JSON as it is appended to the stream (after the existing ones, too,

@@ -1,0 +1,109 @@
+"""Redis behind Sentinel: a real primary, a replica and three sentinels. The primary is killed
+under /verify load and during a deletion; every instance follows the promoted replica without
+a restart, no event is lost, and no suspension lapses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_sync
+
+from gateway_auth.stores.redis_events import stream_key
+from tests.support import (
+    SentinelCluster,
+    server_environment,
+    start_server,
+    stop_server,
+)
+from tests.test_instances import call, login, statuses
+
+STREAM = stream_key("client-data-deletion-request")
+
+
+@pytest.fixture
+def sentinels(tmp_path: Path) -> Iterator[SentinelCluster]:
+    cluster = SentinelCluster(tmp_path / "redis")
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def cli(settings: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "gateway_auth", *args],
+        env=server_environment(**settings),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def test_every_instance_follows_a_failover_and_nothing_lapses_or_is_lost(
+    tmp_path: Path, sentinels: SentinelCluster
+) -> None:
+    settings = {
+        "DATA_DIR": str(tmp_path / "data"),
+        "REDIS_URL": sentinels.url,
+        "COOKIE_SECURE": "false",
+        "RATE_LIMIT_PER_IP": "100000/minute",
+    }
+    port_a, a = start_server(tmp_path, **settings)
+    port_b, b = start_server(tmp_path, **settings, WORKERS="2")
+    try:
+        ada = login(port_a, "ada@example.com")
+        eve = login(port_a, "eve@example.com")
+        leaver = login(port_b, "leaver@example.com")
+        eve_id = call(port_a, "GET", "/verify", cookie=eve)[1]["X-Auth-User-Id"]
+        ada_id = call(port_a, "GET", "/verify", cookie=ada)[1]["X-Auth-User-Id"]
+        cli(settings, "clients", "suspend", eve_id)
+        for port in (port_a, port_b):
+            assert statuses(port, eve, 4) == {403}
+            assert statuses(port, ada, 4) == {200}
+
+        seen: dict[str, set[int]] = {"ada": set(), "eve": set()}
+        stop = threading.Event()
+
+        def load() -> None:  # /verify traffic throughout the failover, at both instances
+            while not stop.is_set():
+                for port in (port_a, port_b):
+                    seen["ada"].add(call(port, "GET", "/verify", cookie=ada)[0])
+                    seen["eve"].add(call(port, "GET", "/verify", cookie=eve)[0])
+
+        traffic = threading.Thread(target=load)
+        traffic.start()
+        old_primary = sentinels.primary.port
+        sentinels.primary.stop()  # killed: the sentinels promote the replica
+        # A deletion while Redis has no primary: its event waits in the outbox.
+        assert call(port_b, "DELETE", "/me", cookie=leaver)[0] == 204
+        sentinels.wait(lambda: sentinels.primary_port() != old_primary, "a new primary")
+        new_primary = redis_sync.Redis(port=sentinels.primary_port(), socket_timeout=2)
+
+        # The new primary carries changes to every instance and worker, as the old one did.
+        cli(settings, "clients", "suspend", ada_id)
+        deadline = time.monotonic() + 15
+        while {*statuses(port_a, ada, 4), *statuses(port_b, ada, 4)} != {403}:
+            assert time.monotonic() < deadline, "a suspension after the failover did not arrive"
+            time.sleep(0.1)
+        stop.set()
+        traffic.join(30)
+
+        deadline = time.monotonic() + 30
+        while not (entries := new_primary.xrange(STREAM)):
+            assert time.monotonic() < deadline, "the deletion event was lost"
+            time.sleep(0.2)
+        new_primary.close()
+    finally:
+        stop_server(a)
+        stop_server(b)
+
+    assert seen["eve"] == {403}  # the suspension never lapsed
+    assert seen["ada"] <= {200, 403}  # served all along (403 once suspended)
+    events = [json.loads(fields[b"event"]) for _, fields in entries if fields]
+    assert [e["type"] for e in events] == ["client-data-deletion-request"]
