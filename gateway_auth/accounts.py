@@ -31,6 +31,7 @@ from gateway_auth.validation import (
     clean_name,
     email_key,
     email_problem,
+    identity_claims_problem,
     name_problem,
     password_problem,
     scopes_problem,
@@ -110,7 +111,7 @@ class Accounts:
                 "password": password_problem(new.password),
                 "firstName": name_problem(new.first_name),
                 "lastName": name_problem(new.last_name),
-                "scopes": scopes_problem(scopes),
+                "scopes": scopes_problem(scopes) or _claims_problem(new, scopes),
             }
         )
         password_hash = await self._hasher.hash(new.password, source=source)
@@ -126,7 +127,7 @@ class Accounts:
                 "email": email_problem(new.email),
                 "firstName": name_problem(new.first_name),
                 "lastName": name_problem(new.last_name),
-                "scopes": scopes_problem(scopes),
+                "scopes": scopes_problem(scopes) or _claims_problem(new, scopes),
             }
         )
         client = self._new_client("service", new.email, new.first_name, new.last_name, scopes)
@@ -188,6 +189,7 @@ class Accounts:
                 else None,
             }
         )
+        check({_first_field(values): _profile_claims_problem(identity.client, values)})
         if "email" in values:
             await self._confirm_password(identity, current_password or "", origin)
         cleaned = {
@@ -244,3 +246,21 @@ class Accounts:
             log_event(log, "password_confirmation_failed", client_id=identity.client.id)
             raise WrongPassword
         await self._regulator.succeeded(counter)
+
+
+def _claims_problem(new: NewClient | NewService, scopes: Sequence[str]) -> str | None:
+    return identity_claims_problem(new.email, new.first_name, new.last_name, scopes)
+
+
+def _profile_claims_problem(
+    client: Client, values: Mapping[ProfileField, str | None]
+) -> str | None:
+    email = values.get("email", client.email) or ""
+    first = values.get("first_name", client.first_name)
+    last = values.get("last_name", client.last_name)
+    return identity_claims_problem(email, first, last, client.scopes)
+
+
+def _first_field(values: Mapping[ProfileField, str | None]) -> str:
+    names = {"email": "email", "first_name": "firstName", "last_name": "lastName"}
+    return next((names[name] for name in values), "email")

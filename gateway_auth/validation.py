@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -21,6 +22,10 @@ MAX_NAME_LENGTH = 100
 # these caps leave room for the longest email, names and issuer beside them.
 MAX_SCOPES = 32
 MAX_SCOPES_LENGTH = 1024  # the scopes joined by spaces, as in the token's ``scope`` claim
+# The email, name and scope claims together, as PyJWT writes them (JSON, non-ASCII escaped as
+# \uXXXX): beside the fixed claims, the header, base64url and an ES256/EdDSA signature, this
+# keeps the access cookie under 4096 bytes even with long names in a non-Latin script.
+MAX_IDENTITY_CLAIMS_BYTES = 2300
 
 _EMAIL_FORBIDDEN = re.compile(r"[\s<>()\[\],;:\"\\]")
 _SCOPE = re.compile(
@@ -113,6 +118,20 @@ def scopes_problem(scopes: Sequence[str]) -> str | None:
             "token fits a browser cookie"
         )
     return next(filter(None, map(scope_problem, unique)), None)
+
+
+def identity_claims_problem(
+    email: str, first_name: str | None, last_name: str | None, scopes: Sequence[str]
+) -> str | None:
+    """Why a client with this email, these names and scopes would not fit a browser cookie."""
+    name = " ".join(part.strip() for part in (first_name, last_name) if part and part.strip())
+    claims = {"email": email.strip(), "name": name, "scope": " ".join(dict.fromkeys(scopes))}
+    if len(json.dumps(claims)) <= MAX_IDENTITY_CLAIMS_BYTES:
+        return None
+    return (
+        f"with the email address and names, makes more than {MAX_IDENTITY_CLAIMS_BYTES} bytes "
+        "of claims, and the access token would not fit a browser cookie; shorten them"
+    )
 
 
 def check(problems: dict[str, str | None]) -> None:

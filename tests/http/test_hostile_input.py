@@ -13,7 +13,12 @@ from gateway_auth.accounts import Accounts
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.http.appkeys import STORE
 from gateway_auth.logging import JsonFormatter
-from gateway_auth.validation import MAX_SCOPES, MAX_SCOPES_LENGTH
+from gateway_auth.validation import (
+    MAX_IDENTITY_CLAIMS_BYTES,
+    MAX_SCOPES,
+    MAX_SCOPES_LENGTH,
+    identity_claims_problem,
+)
 from tests.support import PASSWORD, AppClient, Browser, admin
 
 PROBLEM = "application/problem+json"
@@ -94,28 +99,66 @@ async def test_the_most_a_client_may_hold_still_fits_a_browser_cookie(
     http: AppClient, browser: Browser
 ) -> None:
     await admin(http, browser)
-    local = "a" * 64
-    email = f"{local}@{'d' * 60}.{'e' * 60}.{'f' * 60}.example"[:254]
-    scopes = [f"{n:02d}" + "s" * 14 for n in range(MAX_SCOPES)][: MAX_SCOPES_LENGTH // 17]
+    email = f"{'a' * 64}@{'d' * 60}.{'e' * 60}.{'f' * 60}.example"[:254]
+    scopes = [f"{n:02d}" + "s" * 30 for n in range(MAX_SCOPES)][: MAX_SCOPES_LENGTH // 33]
+    first = "\N{CYRILLIC CAPITAL LETTER ZHE}" * 100  # six bytes each in the token's JSON
+    while identity_claims_problem(email, first, first, scopes):  # the largest that is allowed
+        first = first[:-1]
     created = await browser.request(
         "POST",
         "/admin/clients",
         json={
             "email": email,
             "password": PASSWORD,
-            "firstName": "F" * 100,
-            "lastName": "L" * 100,
+            "firstName": first,
+            "lastName": first,
             "scopes": scopes,
         },
     )
     assert created.status == 201, created.text
-    user = Browser(http)
+    too_long = await browser.request(
+        "POST",
+        "/admin/clients",
+        json={
+            "email": "b" + email[1:],
+            "password": PASSWORD,
+            "firstName": "\N{CYRILLIC CAPITAL LETTER ZHE}" * 100,
+            "lastName": "\N{CYRILLIC CAPITAL LETTER ZHE}" * 100,
+            "scopes": scopes,
+        },
+    )
 
-    response = await user.login(email)
+    response = await Browser(http).login(email)
 
     assert response.status == 200
     access = next(m for m in response.set_cookies if not m.key.endswith(("_refresh", "_csrf")))
-    assert len(access.key) + 1 + len(access.value) <= 4096
+    # HS256 signs with 32 bytes; EdDSA and ES256 with 64, 43 more characters of base64url.
+    assert len(access.key) + 1 + len(access.value) + 43 <= 4096
+    assert too_long.status == 422
+    (error,) = too_long.json()["errors"]
+    assert error["field"] == "scopes"
+    assert str(MAX_IDENTITY_CLAIMS_BYTES) in error["message"]
+
+
+async def test_a_name_change_that_would_overflow_the_cookie_is_refused(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+    scopes = [f"{n:02d}" + "s" * 30 for n in range(MAX_SCOPES)][: MAX_SCOPES_LENGTH // 33]
+    email = f"{'b' * 64}@{'d' * 60}.{'e' * 60}.{'f' * 60}.example"[:254]
+    body = {"email": email, "password": PASSWORD, "scopes": scopes}
+    assert (await browser.request("POST", "/admin/clients", json=body)).status == 201
+    bob = Browser(http)
+    assert (await bob.login(email)).status == 200
+    long_name = "\N{CYRILLIC CAPITAL LETTER ZHE}" * 100
+
+    response = await bob.request(
+        "PATCH", "/me", json={"firstName": long_name, "lastName": long_name}
+    )
+
+    assert response.status == 422
+    assert response.json()["errors"][0]["field"] == "firstName"
+    assert (await bob.request("PATCH", "/me", json={"firstName": "Bob"})).status == 200
 
 
 async def test_aiohttps_own_refusals_do_not_name_the_framework(http: AppClient) -> None:
