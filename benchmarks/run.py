@@ -248,28 +248,34 @@ def load_with_logins(wrk: str, port: int, cookie: str) -> Run:
 
 
 def rss_of_port(port: int) -> int:
-    """Resident memory (kB) of the process listening on ``port``."""
+    """Resident memory (kB) of the process listening on ``port``; 0 when none is found."""
+    pid = listener_pid(port)
+    return rss_kb(pid) if pid else 0
+
+
+def listener_pid(port: int) -> int | None:
+    """The process listening on ``port``, found by its socket's inode."""
     inode_hex = f"{port:04X}"
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             if fields[1].endswith(":" + inode_hex) and fields[3] == "0A":
-                inodes.add(fields[9])
+                inodes.add(f"socket:[{fields[9]}]")
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-            if any(
-                os.readlink(f"/proc/{pid}/fd/{fd}") in {f"socket:[{i}]" for i in inodes}
-                for fd in fds
-            ):
-                status = Path(f"/proc/{pid}/status").read_text()
-                return int(
-                    next(row for row in status.splitlines() if row.startswith("VmRSS")).split()[1]
-                )
+            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
         except OSError:
             continue
-    return 0
+        if links & inodes:
+            return int(pid)
+    return None
+
+
+def rss_kb(pid: int) -> int:
+    """Resident memory (kB) of ``pid``."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(row for row in status.splitlines() if row.startswith("VmRSS")).split()[1])
 
 
 def summarise(

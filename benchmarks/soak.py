@@ -15,7 +15,17 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from run import HERE, PASSWORD, SECRET, ensure_wrk, gateway, load, redis_server
+from run import (
+    HERE,
+    PASSWORD,
+    SECRET,
+    ensure_wrk,
+    gateway,
+    listener_pid,
+    load,
+    redis_server,
+    rss_kb,
+)
 
 REQUESTS = int(os.environ.get("SOAK_REQUESTS", "1000000"))
 LOGIN_EVERY = 0.5  # seconds between logins: a steady trickle, each a full bcrypt check
@@ -27,6 +37,8 @@ def main() -> int:
         env = {"REDIS_URL": redis_url, "JWT_SECRET": SECRET}
         with gateway(Path(tmp) / "soak", env) as (port, cookie):
             pid = listener_pid(port)
+            if pid is None:
+                sys.exit(f"no process listens on port {port}")
             stop = threading.Event()
             logins = threading.Thread(target=trickle_logins, args=(port, stop), daemon=True)
             logins.start()
@@ -90,30 +102,6 @@ def measure(wrk: str, port: int, cookie: str, pid: int, name: str) -> dict[str, 
         "rss_kb": rss_kb(pid),
         "open_fds": len(os.listdir(f"/proc/{pid}/fd")),
     }
-
-
-def listener_pid(port: int) -> int:
-    """The process listening on ``port`` (the server), by its socket's inode."""
-    inode_hex = f"{port:04X}"
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[1].endswith(":" + inode_hex) and fields[3] == "0A":
-                inodes.add(f"socket:[{fields[9]}]")
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-        except OSError:
-            continue
-        if links & inodes:
-            return int(pid)
-    sys.exit(f"no process listens on port {port}")
-
-
-def rss_kb(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(row for row in status.splitlines() if row.startswith("VmRSS")).split()[1])
 
 
 if __name__ == "__main__":

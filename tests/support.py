@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -169,6 +170,22 @@ async def admin(http: AppClient, browser: Browser) -> Browser:
     response = await browser.login("root@example.com")
     assert response.status == 200
     return browser
+
+
+async def registrations_from_many_addresses(browser: Browser, count: int) -> list[Response]:
+    """``count`` registrations at once, each from its own address (the test client is a
+    trusted proxy), so the per-address limits stay out of the way."""
+    return await asyncio.gather(
+        *(
+            browser.request(
+                "POST",
+                "/register",
+                json={"email": f"user{i}@example.com", "password": PASSWORD},
+                headers={"X-Forwarded-For": f"198.51.100.{i}"},
+            )
+            for i in range(count)
+        )
+    )
 
 
 @dataclass

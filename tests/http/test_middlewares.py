@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -11,7 +10,13 @@ from aiohttp import web
 from gateway_auth.app import create_app
 from gateway_auth.http.appkeys import STORE
 from gateway_auth.settings import Settings
-from tests.support import PASSWORD, AppClient, Browser, FakeClock
+from tests.support import (
+    PASSWORD,
+    AppClient,
+    Browser,
+    FakeClock,
+    registrations_from_many_addresses,
+)
 
 PAGE_LOAD = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
 
@@ -177,19 +182,8 @@ async def test_a_full_hashing_queue_answers_503_at_once(
 ) -> None:
     browser = await make_browser(BCRYPT_ROUNDS="10")  # ~60 ms a hash; one worker, 9 places
 
-    # From 14 addresses (the test client is a trusted proxy): one source alone may hold only a
-    # quarter of the places, and is refused with 429 before the pool is full.
-    responses = await asyncio.gather(
-        *(
-            browser.request(
-                "POST",
-                "/register",
-                json={"email": f"user{i}@example.com", "password": PASSWORD},
-                headers={"X-Forwarded-For": f"198.51.100.{i}"},
-            )
-            for i in range(14)
-        )
-    )
+    # From 14 addresses: one source alone may hold only a quarter of the places.
+    responses = await registrations_from_many_addresses(browser, 14)
 
     statuses = [r.status for r in responses]
     assert set(statuses) == {201, 503}

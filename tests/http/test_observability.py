@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import logging
@@ -13,7 +12,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway_auth.logging import JsonFormatter
-from tests.support import PASSWORD, AppClient, Browser, FakeClock, admin
+from tests.support import (
+    PASSWORD,
+    AppClient,
+    Browser,
+    FakeClock,
+    admin,
+    registrations_from_many_addresses,
+)
 
 REFRESH = "__Secure-gateway_auth_refresh"
 
@@ -132,19 +138,8 @@ async def test_a_full_hashing_queue_is_counted(
 ) -> None:
     browser = await make_browser(BCRYPT_ROUNDS="10")  # ~60 ms a hash; one worker, 9 places
 
-    # From 14 addresses (the test client is a trusted proxy): one source alone may hold only a
-    # quarter of the places, and is refused with 429 before the pool is full.
-    responses = await asyncio.gather(
-        *(
-            browser.request(
-                "POST",
-                "/register",
-                json={"email": f"user{i}@example.com", "password": PASSWORD},
-                headers={"X-Forwarded-For": f"198.51.100.{i}"},
-            )
-            for i in range(14)
-        )
-    )
+    # From 14 addresses: one source alone may hold only a quarter of the places.
+    responses = await registrations_from_many_addresses(browser, 14)
 
     busy = [r for r in responses if r.status == 503]
     assert busy
