@@ -1,7 +1,7 @@
 """Email identity: which addresses are the same account, and which only look the same.
 
 ``email_key`` is the account's identity for lookup and uniqueness: Unicode compatibility
-normalisation and case folding (NFKC_Casefold, so fullwidth ``admin`` is ``admin``), with
+normalisation and case folding (NFKC_Casefold: fullwidth letters are the ASCII ones), with
 the domain through IDNA's UTS #46 mapping to its ASCII form (``bücher.example`` and
 ``xn--bcher-kva.example`` are one domain). ``email_skeleton`` is UTS #39's confusable skeleton
 of that key, from ICU: two addresses with one skeleton look alike (a Cyrillic a for a Latin

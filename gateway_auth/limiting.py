@@ -1,10 +1,11 @@
 """Rate limits on the `limits` library: shared through Redis when configured, bounded in memory.
 
-The algorithm is limits' sliding window counter; this module only supplies where the counters
-live. With Redis every instance counts together (N instances do not give N times the guesses);
-without it, or while Redis is down, each process counts in a bounded table of its own, so a
-flood of distinct names or addresses costs a fixed amount of memory (the least recently used
-counters are forgotten first) instead of growing until the process dies.
+The algorithms are limits' (the moving window and the sliding window counter); this module
+only supplies where the counters live. With Redis every instance counts together (N instances
+do not give N times the guesses); without it, or while Redis is down, each process counts in a
+bounded table of its own, so a flood of distinct names or addresses costs a fixed amount of
+memory (the least recently used counters are forgotten first) instead of growing until the
+process dies.
 """
 
 from __future__ import annotations
@@ -61,9 +62,9 @@ class Verdict:
 class Limiter:
     """Counts hits against limits; Redis first when configured, this process otherwise.
 
-    ``exact`` chooses limits' moving window (each hit's time is kept, so a lock lasts exactly
-    its period after the hit that caused it; for small limits such as lockouts); otherwise the
-    sliding window counter (two counters a key, approximate; for per-address rates).
+    ``exact`` chooses limits' moving window (each hit's time is kept, so a key stays full until
+    its oldest hit in the window is a period old; for small limits such as lockouts); otherwise
+    the sliding window counter (two counters a key, approximate; for per-address rates).
     """
 
     def __init__(

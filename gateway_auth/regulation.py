@@ -2,16 +2,17 @@
 
 Two kinds of limit, both counted before any password is hashed:
 
-- **Per source** (the client's address, read through TRUSTED_PROXIES; IPv6 by /64): every
-  login, registration, ``/token`` request and password confirmation is one hit against
-  ``RATE_LIMIT_PER_IP``. One address cannot spray a password over many accounts, nor keep the
-  hashing pool busy.
+- **Per source** (the client's address, read through TRUSTED_PROXIES; IPv6 by /64, NAT64
+  unwrapped): every login and password grant from a client the account does not trust, and
+  every registration, is one hit against ``RATE_LIMIT_PER_IP``. One address cannot spray a
+  password over many accounts, nor keep the hashing pool busy; a trusted client is spared its
+  neighbours' noise.
 - **Per account, for untrusted clients** (OWASP's "slow down online guessing attacks with
   device cookies"): after ``LOCKOUT_ATTEMPTS`` failures within ``LOCKOUT_PERIOD``, clients that
-  never signed in to the account are refused (429) until the period has passed. A browser or
-  program that did sign in holds a device token bound to the account; it is counted on its
-  own, so an attacker's failures never lock the owner out, and a stolen device token locks
-  only itself.
+  never signed in to the account are refused (429). A browser or program that did sign in holds
+  a device token bound to the account and its password; it is counted on its own, so an
+  attacker's failures never lock the owner out, and a stolen device token locks only itself.
+  Password confirmations are counted per session, which already proves a sign-in.
 
 Counters live in Redis when configured (every instance counts together), else in a bounded
 table per process (``limiting``). Unknown accounts are counted like known ones, and every
