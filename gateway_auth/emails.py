@@ -21,34 +21,46 @@ _SPOOF_CHECKER = icu.SpoofChecker()
 
 
 def email_key(email: str) -> str:
-    """The form used for uniqueness and lookup; total (never raises), for lookups of any input."""
-    local, at, domain = _folded(email).rpartition("@")
+    """The form used for uniqueness and lookup; total (never raises), for lookups of any input.
+
+    Only the local part is case-folded: the domain's case is IDNA's business, and folding it
+    first would turn ``faß.de`` into another domain, ``fass.de``.
+    """
+    local, at, domain = _normalised(email).rpartition("@")
     if not at:
-        return domain
-    return f"{local}@{_ascii_domain(domain) or domain}"
+        return _folded(domain)
+    return f"{_folded(local)}@{_ascii_domain(domain) or _folded(domain)}"
 
 
 def email_skeleton(email: str) -> str:
-    """UTS #39's skeleton of the address's key, its domain in Unicode (an IDN homograph looks
-    alike only as letters, never as ``xn--``): equal for addresses that look alike."""
-    local, _, domain = email_key(email).rpartition("@")
-    with contextlib.suppress(idna.IDNAError, UnicodeError, ValueError):  # else as written
-        domain = idna.decode(domain)
-    return str(_SPOOF_CHECKER.getSkeleton(0, f"{local}@{domain}"))
+    """UTS #39's skeleton of the address as it is shown (its domain in Unicode: an IDN
+    homograph looks alike only as letters, never as ``xn--``), lower-cased afterwards, so that
+    a capital ``I`` is compared as the ``l`` it looks like: equal for addresses that look
+    alike."""
+    local, at, domain = _normalised(email).rpartition("@")
+    ascii_domain = _ascii_domain(domain)
+    if ascii_domain is not None:
+        with contextlib.suppress(idna.IDNAError, UnicodeError, ValueError):
+            domain = idna.decode(ascii_domain)
+    shown = f"{local}@{domain}" if at else domain
+    return str(_SPOOF_CHECKER.getSkeleton(0, shown)).lower()
 
 
 def domain_problem(email: str) -> str | None:
     """Why the domain of this (otherwise well-formed) address is not a valid domain name."""
-    domain = _folded(email).rpartition("@")[2]
+    domain = _normalised(email).rpartition("@")[2]
     if _ascii_domain(domain) is None:
         return "must have a valid domain name after the @"
     return None
 
 
-def _folded(email: str) -> str:
-    # NFKC, case-fold, NFKC again: folding can leave a string unnormalised (NFKC_Casefold).
-    # Stripped last: NFKC can turn a character into a space (U+00A8 becomes " \u0308").
-    text = unicodedata.normalize("NFKC", email)
+def _normalised(email: str) -> str:
+    # Stripped after NFKC, which can turn a character into a space (U+00A8 is " \u0308").
+    return unicodedata.normalize("NFKC", email).strip()
+
+
+def _folded(text: str) -> str:
+    """NFKC_Casefold: case-fold, then NFKC again (folding can leave text unnormalised)."""
     return unicodedata.normalize("NFKC", text.casefold()).strip()
 
 

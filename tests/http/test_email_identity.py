@@ -16,6 +16,7 @@ FULLWIDTH_ADA = "\N{FULLWIDTH LATIN SMALL LETTER A}\N{FULLWIDTH LATIN SMALL LETT
         f"{FULLWIDTH_ADA}@example.com",  # the same address in compatibility characters
         f"{CYRILLIC_A}da@example.com",  # another script's letter that looks the same
         f"ada@ex{CYRILLIC_A}mple.com",  # an IDN homograph of the domain
+        "adA@example.com",
         "ADA@EXAMPLE.COM",
         "ada@example.com.",  # (a trailing dot is refused as malformed, 422)
     ],
@@ -30,6 +31,14 @@ async def test_an_address_that_looks_like_a_registered_one_is_refused(
     assert response.status in (409, 422), response.text
     if response.status == 409:
         assert response.json()["type"] == "urn:gateway-auth:problem:email-taken"
+
+
+async def test_a_capital_i_for_a_small_l_is_refused(browser: Browser) -> None:
+    assert (await browser.register(email="alice@example.com")).status == 201
+
+    response = await browser.register(email="aIice@example.com")
+
+    assert response.status == 409
 
 
 async def test_compatibility_forms_sign_in_to_the_same_account(browser: Browser) -> None:

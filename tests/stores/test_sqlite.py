@@ -113,3 +113,33 @@ async def test_an_older_database_gets_new_email_keys_and_look_alikes_keep_workin
     assert skeletons["c0"] == email_skeleton("ada@example.com")
     assert skeletons["c1"] == "kept:c1"  # the later look-alike keeps working; it matches nothing
     assert skeletons["c2"] == email_skeleton("bob@bücher.example")
+
+
+async def test_a_new_key_that_is_another_rows_old_key_does_not_stop_the_migration(
+    data_dir: Path,
+) -> None:
+    # The older row's new key ("a@example.com") is the newer row's old one.
+    path = data_dir / "clash.db"
+    with sqlite3.connect(path) as db:
+        for statement in (s for migration in MIGRATIONS[:3] for s in migration):
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 3")
+        for n, email in enumerate(
+            ["\N{FULLWIDTH LATIN SMALL LETTER A}@example.com", "a@example.com"]
+        ):
+            db.execute(
+                "INSERT INTO clients (id, email, email_key, kind, created_at, updated_at)"
+                " VALUES (?, ?, ?, 'user', ?, ?)",
+                (f"c{n}", email, email.casefold(), n, n),
+            )
+
+    store = await SqliteStore.open(path)
+    try:
+        older = await store.get_credentials(email_key("a@example.com"))
+        newer = await store.get_client("c1")
+    finally:
+        await store.close()
+
+    assert older is not None
+    assert older.client.id == "c0"
+    assert newer is not None  # kept, for an operator to rename

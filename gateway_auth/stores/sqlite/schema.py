@@ -118,32 +118,44 @@ async def migrate(db: aiosqlite.Connection) -> int:
 async def rekey_emails(db: aiosqlite.Connection) -> None:
     """Recompute every client's email key and skeleton under the current rules, oldest first.
 
-    Two accounts that the new rules call the same, or look-alike, both keep working: the later
-    one keeps its old key, or gets the skeleton ``kept:<id>`` (it matches nothing), and the log
-    says how many did.
+    Two accounts that the new rules call the same, or look-alike, are both kept: the later one
+    keeps its old key (or ``kept:<id>`` if that is taken too) and gets the skeleton
+    ``kept:<id>`` (it matches nothing); the log names them, for an operator to rename. Every
+    key is decided first and written after all of them were cleared, so a new key that equals
+    another row's old one is no conflict.
     """
-    keys: set[str] = set()
-    skeletons: set[str] = set()
-    kept = 0
     async with db.execute(
         "SELECT id, email, email_key FROM clients ORDER BY created_at, id"
     ) as rows:
         clients = list(await rows.fetchall())
+    keys: set[str] = set()
+    skeletons: set[str] = set()
+    decided: list[tuple[str, str, str]] = []
+    kept: list[str] = []
     for client_id, email, old_key in clients:
         key, skeleton = email_key(email), email_skeleton(email)
-        kept_skeleton = skeleton
+        if key in keys or skeleton in skeletons:
+            kept.append(client_id)
         if key in keys:
-            key, kept = old_key, kept + 1
+            key = old_key if old_key not in keys else f"kept:{client_id}"
         if skeleton in skeletons:
-            kept_skeleton, kept = f"kept:{client_id}", kept + 1
+            skeleton = f"kept:{client_id}"
         keys.add(key)
         skeletons.add(skeleton)
-        await db.execute(
-            "UPDATE clients SET email_key = ?, email_skeleton = ? WHERE id = ?",
-            (key, kept_skeleton, client_id),
-        )
+        decided.append((key, skeleton, client_id))
+    await db.execute("UPDATE clients SET email_key = 'rekeying:' || id")
+    await db.executemany(
+        "UPDATE clients SET email_key = ?, email_skeleton = ? WHERE id = ?", decided
+    )
     if kept:
-        log_event(log, "confusable_emails_kept", level=logging.WARNING, clients=kept)
+        log_event(
+            log,
+            "confusable_emails_kept",
+            level=logging.WARNING,
+            clients=len(kept),
+            client_ids=kept[:100],
+            advice="these accounts look like older ones: ask their owners to change the email",
+        )
 
 
 def _refuse_newer(version: int) -> None:
