@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from gateway_auth.clock import Clock
@@ -251,12 +252,24 @@ class MirrorSync:
     async def _apply_all(self, deltas: AsyncIterator[Delta | None]) -> None:
         mirror = self._mirror
         async for delta in deltas:
-            if delta is not None:
-                mirror.apply(delta)
+            if delta is not None and delta.op == "unsuspend":
+                # Anyone who reaches Redis can publish; letting someone back in is believed
+                # only from the store, read at once.
+                self._resync_now.set()
+            elif delta is not None:
+                mirror.apply(self._bounded(delta))
             # A delta shows the channel is live as well as a quiet second does: with changes
             # arriving more often than once a second there would be no quiet second at all.
             if self.caught_up:  # live and complete: nothing was missed since the resync
                 mirror.mark_fresh(time.monotonic())
+
+    def _bounded(self, delta: Delta) -> Delta:
+        """A revocation lasts at most as long as a token issued now could (and a minute of
+        clock skew): a forged one cannot lock anyone out until the next restart."""
+        if delta.op != "revoke":
+            return delta
+        latest = self._clock().timestamp() + self._mirror.retention + 60
+        return replace(delta, until=min(delta.until, latest))
 
 
 def _stop_if_cancelled() -> None:

@@ -59,17 +59,20 @@ class RedisEventSink:
         """PUBLISH and XADD (and the legacy bare-id PUBLISH); StoreUnavailable on failure."""
         body = event_json(event)
         with translated():
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.publish(self.channel, body)
-                pipe.xadd(self.stream, {"event": body}, maxlen=STREAM_MAXLEN, approximate=True)
-                if self._legacy_channel:
-                    pipe.publish(self._legacy_channel, event.client_id)
-                await pipe.execute()
-            # Replication is asynchronous: an entry only the primary holds is lost if it fails
-            # over now. Until a replica confirms it, the event stays in the outbox and is sent
-            # again (consumers deduplicate on the event id).
-            if self._replicas and await self._redis.wait(self._replicas, WAIT_MS) < self._replicas:
-                raise StoreUnavailable("No Redis replica confirmed the event; it is retried.")
+            # One connection for the writes and the WAIT: WAIT counts only the writes made on
+            # the connection that asks.
+            async with self._redis.client() as connection:
+                async with connection.pipeline(transaction=True) as pipe:
+                    pipe.publish(self.channel, body)
+                    pipe.xadd(self.stream, {"event": body}, maxlen=STREAM_MAXLEN, approximate=True)
+                    if self._legacy_channel:
+                        pipe.publish(self._legacy_channel, event.client_id)
+                    await pipe.execute()
+                # Replication is asynchronous: an entry only the primary holds is lost if it
+                # fails over now. Until a replica confirms it, the event stays in the outbox and
+                # is sent again (consumers deduplicate on the event id).
+                if self._replicas and await connection.wait(self._replicas, WAIT_MS) < 1:
+                    raise StoreUnavailable("No Redis replica confirmed the event; it is retried.")
 
     async def follow(self, *, from_start: bool = False) -> AsyncIterator[str | None]:
         """Each event's JSON as it is appended to the stream (after the existing ones, too,
