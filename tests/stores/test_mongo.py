@@ -91,6 +91,22 @@ async def test_clients_stored_before_skeletons_get_them_and_look_alikes_keep_wor
     assert indexes["email_skeleton_1"]["unique"] is True
 
 
+async def test_a_skeleton_given_twice_by_a_start_up_race_is_separated(emulation: Any) -> None:
+    # Two processes rekeying at once can give one skeleton to two clients; the index then
+    # cannot be made, and the next start repairs the pair instead of failing for good.
+    for n, client_id in enumerate(("c0", "c1")):
+        doc = client_doc(a_client(client_id, email=f"user{n}@example.com"), "hash", None)
+        doc["email_skeleton"] = "shared"
+        doc["created_at"] = doc["created_at"] + timedelta(seconds=n)
+        await emulation["clients"].insert_one(doc)
+
+    store = await MongoStore.on(emulation)
+    await store.close()
+
+    docs = {d["_id"]: d async for d in emulation["clients"].find({})}
+    assert (docs["c0"]["email_skeleton"], docs["c1"]["email_skeleton"]) == ("shared", "kept:c1")
+
+
 async def test_an_operator_object_is_matched_literally_never_run(store: MongoStore) -> None:
     await store.add_client(a_client(), "hash")
     await store.add_session(a_session(), "h0")

@@ -27,6 +27,12 @@ from gateway_auth.logging import log_event
 from gateway_auth.settings import PREFIX, ConfigurationError
 
 log = logging.getLogger(__name__)
+# Unique among clients that have a skeleton: an instance of an older release, during a rolling
+# upgrade, writes clients without one (the next start gives them theirs).
+_SKELETON_INDEX: dict[str, Any] = {
+    "unique": True,
+    "partialFilterExpression": {"email_skeleton": {"$type": "string"}},
+}
 # pymongo logs commands with their documents (hashes, emails) at DEBUG: never let those through.
 logging.getLogger("pymongo").setLevel(logging.WARNING)
 Doc = dict[str, Any]
@@ -123,13 +129,33 @@ class MongoDatabase:
         if kept:
             log_event(log, "confusable_emails_kept", level=logging.WARNING, clients=kept)
 
+    async def _separate_look_alikes(self) -> None:
+        """Give every client but the oldest of each shared skeleton ``kept:<id>``."""
+        groups = self._clients.aggregate(
+            [
+                {"$match": {"email_skeleton": {"$type": "string"}}},
+                {"$sort": {"created_at": 1, "_id": 1}},
+                {"$group": {"_id": "$email_skeleton", "ids": {"$push": "$_id"}}},
+                {"$match": {"ids.1": {"$exists": True}}},
+            ]
+        )
+        async for group in await groups if inspect.isawaitable(groups) else groups:
+            for client_id in group["ids"][1:]:
+                await self._clients.update_one(
+                    {"_id": client_id}, {"$set": {"email_skeleton": f"kept:{client_id}"}}
+                )
+
     async def create_indexes(self) -> None:
         """Create the indexes (idempotent: the same definitions are a no-op the next time)."""
         keep = int(KEEP_ENDED.total_seconds())
         await self._db.command("ping")
         await self._clients.create_index("email_key", unique=True)
-        await self._rekey_emails()  # before the skeleton index, which every client needs
-        await self._clients.create_index("email_skeleton", unique=True)
+        await self._rekey_emails()
+        try:
+            await self._clients.create_index("email_skeleton", **_SKELETON_INDEX)
+        except DuplicateKeyError:  # two processes rekeyed at once and both took one skeleton
+            await self._separate_look_alikes()
+            await self._clients.create_index("email_skeleton", **_SKELETON_INDEX)
         await self._clients.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
         await self._clients.create_index(
             "deleted_at", partialFilterExpression={"deleted_at": _IS_DATE}
