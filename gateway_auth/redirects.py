@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
@@ -59,9 +60,7 @@ def _allowed_absolute(
     try:
         parts = urlsplit(url)
         port = parts.port
-        # STD3 host names only (letters, digits, hyphens): a "%", "_" or other punctuation in
-        # a host is read differently by browsers and by this check.
-        host = idna.encode(parts.hostname or "", uts46=True, std3_rules=True).decode("ascii")
+        host = _host(parts.hostname or "")
     except (ValueError, UnicodeError, idna.IDNAError):
         return False
     scheme = parts.scheme.lower()
@@ -72,6 +71,15 @@ def _allowed_absolute(
     if https_ports is not None and (scheme != "https" or (port or 443) not in https_ports):
         return False
     return host_allowed(host, allowed_domains)
+
+
+def _host(name: str) -> str:
+    """An IP address as it is, else a STD3 host name (letters, digits, hyphens) in ASCII: a
+    "%", "_" or other punctuation in a host is read differently by browsers and by this check."""
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        return idna.encode(name, uts46=True, std3_rules=True).decode("ascii")
 
 
 def _fully_decoded(text: str) -> str | None:

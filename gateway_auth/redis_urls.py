@@ -6,7 +6,7 @@ Kept apart from the driver so that settings can check a URL at start-up without 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 SCHEMES = ("redis", "rediss", "unix")
 SENTINEL_SCHEME = "redis+sentinel"
@@ -14,13 +14,16 @@ SENTINEL_SCHEME = "redis+sentinel"
 
 @dataclass(frozen=True, slots=True)
 class SentinelTarget:
-    """``redis+sentinel://[[user]:password@]host:port[,host:port…]/service[/db]``."""
+    """``redis+sentinel://[[user]:password@]host:port[,host:port…]/service[/db]
+    [?sentinel_password=…]``: the password in the user info is the primary's; sentinels that
+    require one of their own get ``sentinel_password``."""
 
     sentinels: tuple[tuple[str, int], ...]
     service: str
     db: int
     username: str | None
     password: str | None
+    sentinel_password: str | None = None
 
     @classmethod
     def parse(cls, url: str) -> SentinelTarget:
@@ -36,12 +39,16 @@ class SentinelTarget:
             raise ValueError("name the service (the sentinels' master name) after the hosts")
         if len(path) == 2 and not path[1].isdigit():
             raise ValueError("the database after the service must be a number")
+        query = dict(parse_qsl(parts.query))
+        if query.keys() - {"sentinel_password"}:
+            raise ValueError("the only query parameter is sentinel_password")
         return cls(
             sentinels,
             unquote(path[0]),
             int(path[1]) if len(path) == 2 else 0,
             unquote(username) or None,
             unquote(password) or None,
+            query.get("sentinel_password") or None,
         )
 
 

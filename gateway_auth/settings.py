@@ -25,6 +25,7 @@ from gateway_auth.settings_parsing import (
 )
 
 _MONGODB_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}")
+MAX_CLAIM_SETTING = 100  # JWT_ISSUER and JWT_AUDIENCE: the access cookie must fit 4096 bytes
 
 __all__ = [
     "PREFIX",
@@ -200,6 +201,9 @@ def _cross_checks(s: Settings) -> list[str]:
     problems = [*_backend_checks(s), *_key_checks(s), *_cookie_checks(s)]
     if s.logo_url is not None and s.logo_file is not None:
         problems.append(f"{PREFIX}LOGO_URL and {PREFIX}LOGO_FILE: set one or the other")
+    for name, value in (("JWT_ISSUER", s.jwt_issuer), ("JWT_AUDIENCE", s.jwt_audience)):
+        if len(value) > MAX_CLAIM_SETTING:  # every access token, in every cookie, carries it
+            problems.append(f"{PREFIX}{name}: at most {MAX_CLAIM_SETTING} characters")
     return problems
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -91,11 +92,13 @@ class AccessTokens:
         key = self.keys.current
         header = {"kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
         token = self._jwt.encode(claims, key.sign_with, algorithm=key.algorithm, headers=header)  # type: ignore[arg-type]
+        if key.algorithm == "ES256":
+            token = _low_s(token)
         return token, expires_at - issued_at
 
     def decode(self, token: str, now: datetime, *, allow_expired: bool = False) -> AccessClaims:
         """Verify signature, header and claims; Unauthenticated on any flaw."""
-        if not is_canonical_jws(token):
+        if not is_canonical_jws(token) or (self.keys.algorithm == "ES256" and not _is_low_s(token)):
             raise Unauthenticated
         try:
             header = jwt.get_unverified_header(token)
@@ -134,6 +137,26 @@ def is_canonical_jws(token: str) -> bool:
         if tail == 1 or (tail and segment[-1] not in _CANONICAL_LAST[tail]):
             return False
     return True
+
+
+# ECDSA verifies (r, s) and (r, n - s) alike: a token holder could flip s for a second spelling
+# of the same token. Only the low form is issued and accepted (as Bitcoin's BIP 62 does).
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _low_s(token: str) -> str:
+    head, signature = token.rsplit(".", 1)
+    raw = base64.urlsafe_b64decode(signature + "==")
+    r, s = raw[:32], int.from_bytes(raw[32:], "big")
+    if s > _P256_ORDER // 2:
+        s = _P256_ORDER - s
+    flipped = base64.urlsafe_b64encode(r + s.to_bytes(32, "big")).rstrip(b"=").decode()
+    return f"{head}.{flipped}"
+
+
+def _is_low_s(token: str) -> bool:
+    raw = base64.urlsafe_b64decode(token.rsplit(".", 1)[1] + "==")
+    return len(raw) == 64 and int.from_bytes(raw[32:], "big") <= _P256_ORDER // 2
 
 
 def _claims(payload: dict[str, Any]) -> AccessClaims:

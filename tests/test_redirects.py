@@ -226,6 +226,13 @@ def test_https_origins_refuse_plain_http_and_foreign_ports(candidate: str, accep
     assert (result == candidate) is accepted
 
 
+@pytest.mark.parametrize(
+    "candidate", ["http://127.0.0.1:8000/app", "http://[::1]:8000/app", "https://[::1]/"]
+)
+def test_an_allowed_ip_literal_host_is_accepted(candidate: str) -> None:
+    assert safe_return_url(candidate, ("127.0.0.1", "::1")) == candidate
+
+
 def test_https_only_applies_when_every_origin_is_https() -> None:
     assert https_only(["https://a.example", "https://b.example:8443"]) == frozenset({443, 8443})
     assert https_only(["https://a.example", "http://localhost:8000"]) is None

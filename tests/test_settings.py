@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway_auth.redis_urls import SentinelTarget
 from gateway_auth.settings import ConfigurationError, Settings, parse_duration
 from tests.support import JWT_SECRET, PEPPER
 
@@ -251,3 +252,41 @@ def test_allowed_origins_are_normalised() -> None:
     )
 
     assert s.allowed_origins == ("https://portal.example.com", "http://a.b:8080")
+
+
+def test_an_issuer_or_audience_too_long_for_a_cookie_is_refused() -> None:
+    environ = {"GATEWAY_AUTH_JWT_ISSUER": "i" * 101, "GATEWAY_AUTH_JWT_AUDIENCE": "a" * 100}
+
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_env(environ)
+
+    assert refused.value.problems == ["GATEWAY_AUTH_JWT_ISSUER: at most 100 characters"]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis+sentinel://h:26379", "name the service"),
+        ("redis+sentinel://h/mymaster", "is not host:port"),
+        ("redis+sentinel://h:26379/mymaster/zero", "must be a number"),
+        ("redis+sentinel://h:26379/mymaster?pasword=x", "only query parameter"),
+        ("http://h:6379/0", "must be a redis://, rediss://, unix:// or redis+sentinel:// URL"),
+    ],
+)
+def test_a_malformed_redis_url_is_refused_saying_why(url: str, problem: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_env({"GATEWAY_AUTH_REDIS_URL": url})
+
+    (message,) = refused.value.problems
+    assert message.startswith("GATEWAY_AUTH_REDIS_URL: ")
+    assert problem in message
+
+
+def test_a_sentinel_url_names_its_sentinels_service_and_passwords() -> None:
+    target = SentinelTarget.parse(
+        "redis+sentinel://:p%40ss@10.0.0.1:26379,[::1]:26380/mymaster/2?sentinel_password=s"
+    )
+
+    assert target.sentinels == (("10.0.0.1", 26379), ("::1", 26380))
+    assert (target.service, target.db) == ("mymaster", 2)
+    assert (target.password, target.sentinel_password) == ("p@ss", "s")

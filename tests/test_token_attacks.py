@@ -264,3 +264,18 @@ def _refused_at(tokens: AccessTokens, token: str, moment: Any) -> bool:
 )
 def test_malformed_and_oversized_tokens_are_refused(token: str) -> None:
     assert _refused(token)
+
+
+def test_an_es256_signature_with_s_flipped_is_refused() -> None:
+    # (r, n - s) verifies as well as (r, s): a second spelling of one token.
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    for _ in range(8):  # each issued token is low-s, whatever ECDSA's randomness gave
+        token = _issued("ES256")
+        head, signature = token.rsplit(".", 1)
+        raw = base64.urlsafe_b64decode(signature + "==")
+        s = int.from_bytes(raw[32:], "big")
+        flipped = raw[:32] + (order - s).to_bytes(32, "big")
+
+        assert s <= order // 2
+        assert not _refused(token, "ES256")
+        assert _refused(f"{head}.{_b64(flipped)}", "ES256")

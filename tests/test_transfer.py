@@ -137,6 +137,25 @@ async def test_importing_again_changes_nothing_and_a_clash_is_refused(
         await store.close()
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "mongo-emulated"])
+async def test_look_alikes_an_upgrade_kept_are_imported_too(
+    make_settings: Callable[..., Settings], kind: str
+) -> None:
+    cyrillic = "\N{CYRILLIC SMALL LETTER A}da@example.com"
+    records = [
+        json.dumps(CLIENT),
+        json.dumps(CLIENT | {"id": "c2", "email": cyrillic, "createdAt": iso(T0)}),
+    ]
+    async with store_opener(kind) as opener:
+        store = await opener(make_settings())
+        await import_into(store, _file(records))
+        found = await store.get_client("c2")
+        await store.close()
+
+    assert found is not None
+    assert found.email == cyrillic
+
+
 GOOD_HEADER = '{"format": "gateway-auth-export", "version": 1, "exportedAt": "x"}'
 CLIENT: dict[str, object] = {
     "type": "client",

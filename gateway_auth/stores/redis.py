@@ -57,6 +57,7 @@ def connect(url: str) -> aioredis.Redis:
         sentinel_kwargs={
             "socket_timeout": TIMEOUT_SECONDS,
             "socket_connect_timeout": TIMEOUT_SECONDS,
+            "password": target.sentinel_password,
         },
     )
     client: aioredis.Redis = sentinel.master_for(

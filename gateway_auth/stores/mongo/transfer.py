@@ -59,6 +59,10 @@ class MongoTransfer(MongoDatabase):
             case ClientRecord(client=client):
                 doc = client_doc(client, record.password_hash, record.secret_hash)
                 doc["deleted_at"] = optional_stored(record.deleted_at)
+                # An export can hold look-alikes that an upgrade kept working: keep them so.
+                look_alike = {"email_skeleton": doc["email_skeleton"], "_id": {"$ne": client.id}}
+                if await self._clients.find_one(look_alike, {"_id": 1}) is not None:
+                    doc["email_skeleton"] = f"kept:{client.id}"
                 await self._clients.replace_one({"_id": client.id}, doc, upsert=True)
             case SessionRecord(session=session):
                 rotated = [

@@ -21,6 +21,8 @@ from gateway_auth.settings import ConfigurationError
 from gateway_auth.stores.sqlite.schema import migrate
 
 log = logging.getLogger(__name__)
+BUSY_WAIT_MS = 5_000
+MIGRATION_WAIT_MS = 300_000
 # aiosqlite logs every statement with its parameters (hashes, emails) at DEBUG: never let
 # those through, whatever the root level.
 logging.getLogger("aiosqlite").setLevel(logging.WARNING)
@@ -51,10 +53,13 @@ class SqliteDatabase:
             for pragma in (
                 "synchronous=FULL",
                 "foreign_keys=ON",
-                "busy_timeout=5000",
+                f"busy_timeout={MIGRATION_WAIT_MS}",
             ):
                 await db.execute(f"PRAGMA {pragma}")
+            # Another worker may be migrating (rekeying every client takes a while on a large
+            # database): wait for it longer than a request ever waits for a lock.
             await migrate(db)
+            await db.execute(f"PRAGMA busy_timeout={BUSY_WAIT_MS}")
         except sqlite3.Error as exc:
             await db.close()
             raise ConfigurationError([f"cannot use the database {path}: {exc}"]) from None

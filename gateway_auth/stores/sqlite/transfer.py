@@ -80,7 +80,7 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
                 c.id,
                 c.email,
                 email_key(c.email),
-                email_skeleton(c.email),
+                await _imported_skeleton(db, c.id, c.email),
                 c.kind,
                 json.dumps(c.scopes),
                 c.first_name,
@@ -124,6 +124,17 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
                 "INSERT OR IGNORE INTO tombstones (id, deleted_at) VALUES (?, ?)",
                 (record.client_id, ms(record.deleted_at)),
             )
+
+
+async def _imported_skeleton(db: aiosqlite.Connection, client_id: str, email: str) -> str:
+    """The client's skeleton, or ``kept:<id>`` when another client already looks the same (an
+    export can hold look-alikes that an upgrade kept working)."""
+    skeleton = email_skeleton(email)
+    async with db.execute(
+        "SELECT 1 FROM clients WHERE email_skeleton = ? AND id != ?", (skeleton, client_id)
+    ) as rows:
+        taken = await rows.fetchone() is not None
+    return f"kept:{client_id}" if taken else skeleton
 
 
 def _upsert(table: str, columns: str) -> str:
