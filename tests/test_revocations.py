@@ -28,6 +28,7 @@ from gateway_auth.stores.redis import (
     RedisRevocationBus,
 )
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
+from tests.records import a_session
 from tests.support import FakeClock, RedisServer
 
 TTL = timedelta(minutes=15)
@@ -329,19 +330,22 @@ TAMPERING: dict[str, Callable[[aioredis.Redis], Awaitable[Any]]] = {
     "suspended member removed": lambda r: r.srem(SUSPENDED_KEY, "c1"),
     "suspended set replaced by a string": lambda r: r.set(SUSPENDED_KEY, "x"),
     "revoked set deleted": lambda r: r.delete(REVOKED_KEY),
-    "revocation shortened": lambda r: r.zadd(REVOKED_KEY, {"client:c2": 1}),
+    "revocations shortened": lambda r: r.zadd(REVOKED_KEY, {"client:c2": 1, "session:s3": 1}),
     "marker deleted": lambda r: r.delete(BUILT_KEY),
     "everything flushed": lambda r: r.flushall(),
 }
 
 
 async def _suspended_and_deleted(store: SqliteStore, clock: FakeClock, instance: Instance) -> None:
-    """c1 suspended and c2 deleted, through ``instance``, as the store and Redis record them."""
-    await add_client(store, clock, "c1")
-    await add_client(store, clock, "c2")
+    """c1 suspended, c2 deleted and c3's session s3 revoked, through ``instance``, as the store
+    and Redis record them."""
+    for client_id in ("c1", "c2", "c3"):
+        await add_client(store, clock, client_id)
+    await store.add_session(a_session("s3", "c3"), "refresh-hash")
     await instance.revocations.suspend_client("c1")
     await store.delete_client("c2", DeletionEvent("e1", "c2", "user", clock()))
     await instance.revocations.revoke_client("c2", clock())
+    assert await instance.revocations.revoke_session("s3")
 
 
 @pytest.mark.parametrize("tamper", TAMPERING.values(), ids=TAMPERING.keys())
@@ -366,9 +370,11 @@ async def test_losing_or_changing_one_redis_key_readmits_nobody(
     for instance in (reader, writer):
         assert instance.mirror.is_suspended("c1")
         assert instance.mirror.is_revoked("any", "c2", clock().timestamp())
+        assert instance.mirror.is_revoked("s3", "c3", clock().timestamp())
     if await client.type(SUSPENDED_KEY) == b"set":  # repaired, unless it is not a set at all
         assert await client.smembers(SUSPENDED_KEY) == {b"c1"}
         assert await client.zscore(REVOKED_KEY, "client:c2") is not None
+        assert await client.zscore(REVOKED_KEY, "session:s3") is not None
 
 
 async def test_forged_deltas_neither_readmit_nor_lock_out_for_good(
