@@ -15,6 +15,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.support import PASSWORD, server_environment, start_server, stop_server
 
 EXAMPLES = int(os.environ.get("GATEWAY_AUTH_TEST_FUZZ_EXAMPLES", "15"))
@@ -41,6 +43,7 @@ def _admin_token(port: int, settings: dict[str, str]) -> str:
         return str(json.load(r)["access_token"])
 
 
+@pytest.mark.timeout(3600 if LONG else 300)
 def test_no_generated_request_reaches_a_server_error_or_breaks_the_schema(
     tmp_path: Path,
 ) -> None:
