@@ -47,11 +47,29 @@ def email_skeleton(email: str) -> str:
 
 
 def domain_problem(email: str) -> str | None:
-    """Why the domain of this (otherwise well-formed) address is not a valid domain name."""
-    domain = _normalised(email).rpartition("@")[2]
-    if _ascii_domain(domain) is None:
+    """Why the domain of this (otherwise well-formed) address is not a valid domain name, or
+    why the address could pass for another one."""
+    normalised = _normalised(email)
+    if _ascii_domain(normalised.rpartition("@")[2]) is None:
         return "must have a valid domain name after the @"
+    if _stray_latin_mark(normalised):
+        return "must not put a combining mark on a Latin letter that has no such accented form"
     return None
+
+
+def _stray_latin_mark(text: str) -> bool:
+    """A combining mark left on a Latin letter after NFKC (``d`` with an acute, a strike-through,
+    an underline): no address needs one, and the skeleton drops it, so ``ad\u0301min`` would
+    pass for ``admin``. Other scripts, whose words need their marks, are left alone."""
+    previous = ""
+    for char in text:
+        if unicodedata.category(char).startswith("M") and (
+            previous.isascii() or unicodedata.name(previous, "").startswith("LATIN")
+        ):
+            return True
+        if not unicodedata.category(char).startswith("M"):
+            previous = char
+    return False
 
 
 def _normalised(email: str) -> str:

@@ -87,3 +87,30 @@ async def test_an_address_whose_domain_is_not_a_domain_name_is_422(
     assert response.json()["errors"] == [
         {"field": "email", "message": "must have a valid domain name after the @"}
     ]
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "ad\N{COMBINING ACUTE ACCENT}min@example.com",
+        "ad\N{COMBINING LOW LINE}min@example.com",
+        "a\N{COMBINING TILDE OVERLAY}dmin@example.com",
+        "admin@example.com\N{COMBINING LONG SOLIDUS OVERLAY}",
+    ],
+)
+async def test_a_stray_mark_on_a_latin_letter_is_refused(browser: Browser, email: str) -> None:
+    response = await browser.register(email=email)
+
+    assert response.status == 422
+    assert "combining mark" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "jose\N{COMBINING ACUTE ACCENT}@example.com",  # composes to é
+        "\N{DEVANAGARI LETTER KA}\N{DEVANAGARI VOWEL SIGN I}@example.com",  # needs its mark
+    ],
+)
+async def test_marks_that_make_letters_are_fine(browser: Browser, email: str) -> None:
+    assert (await browser.register(email=email)).status == 201
