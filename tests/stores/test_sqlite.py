@@ -81,18 +81,9 @@ async def test_an_older_database_gets_new_email_keys_and_look_alikes_keep_workin
 ) -> None:
     # A version-3 database holding addresses the new rules call the same or look-alike.
     path = data_dir / "old.db"
-    with sqlite3.connect(path) as db:
-        for statement in (s for migration in MIGRATIONS[:3] for s in migration):
-            db.execute(statement)
-        db.execute("PRAGMA user_version = 3")
-        for n, email in enumerate(
-            ["ada@example.com", "\N{CYRILLIC SMALL LETTER A}da@example.com", "Bob@Bücher.example"]
-        ):
-            db.execute(
-                "INSERT INTO clients (id, email, email_key, kind, created_at, updated_at)"
-                " VALUES (?, ?, ?, 'user', ?, ?)",
-                (f"c{n}", email, email.casefold(), n, n),
-            )
+    _version_3_database(
+        path, ["ada@example.com", "\N{CYRILLIC SMALL LETTER A}da@example.com", "Bob@Bücher.example"]
+    )
 
     store = await SqliteStore.open(path)
     try:
@@ -120,18 +111,7 @@ async def test_a_new_key_that_is_another_rows_old_key_does_not_stop_the_migratio
 ) -> None:
     # The older row's new key ("a@example.com") is the newer row's old one.
     path = data_dir / "clash.db"
-    with sqlite3.connect(path) as db:
-        for statement in (s for migration in MIGRATIONS[:3] for s in migration):
-            db.execute(statement)
-        db.execute("PRAGMA user_version = 3")
-        for n, email in enumerate(
-            ["\N{FULLWIDTH LATIN SMALL LETTER A}@example.com", "a@example.com"]
-        ):
-            db.execute(
-                "INSERT INTO clients (id, email, email_key, kind, created_at, updated_at)"
-                " VALUES (?, ?, ?, 'user', ?, ?)",
-                (f"c{n}", email, email.casefold(), n, n),
-            )
+    _version_3_database(path, ["\N{FULLWIDTH LATIN SMALL LETTER A}@example.com", "a@example.com"])
 
     store = await SqliteStore.open(path)
     try:
@@ -143,3 +123,18 @@ async def test_a_new_key_that_is_another_rows_old_key_does_not_stop_the_migratio
     assert older is not None
     assert older.client.id == "c0"
     assert newer is not None  # kept, for an operator to rename
+
+
+def _version_3_database(path: Path, emails: list[str]) -> None:
+    """A database as release 3 left it, holding ``emails`` (client ``c<n>``, oldest first) under
+    the key rule of that time."""
+    with sqlite3.connect(path) as db:
+        for statement in (s for migration in MIGRATIONS[:3] for s in migration):
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 3")
+        for n, email in enumerate(emails):
+            db.execute(
+                "INSERT INTO clients (id, email, email_key, kind, created_at, updated_at)"
+                " VALUES (?, ?, ?, 'user', ?, ?)",
+                (f"c{n}", email, email.casefold(), n, n),
+            )
