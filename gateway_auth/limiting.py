@@ -127,10 +127,6 @@ class Limiter:
         acquired, _ = await self._each(lambda limiter: limiter.hit(item, *key))
         return acquired
 
-    async def count(self, item: RateLimitItem, *key: str) -> None:
-        """Count one hit, whether or not it fits (a failure that already happened)."""
-        await self._each(lambda limiter: limiter.hit(item, *key))
-
     async def clear(self, item: RateLimitItem, *key: str) -> None:
         """Forget the counts of ``key`` under ``item``."""
         await self._each(lambda limiter: limiter.clear(item, *key))

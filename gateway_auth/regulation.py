@@ -131,11 +131,7 @@ class Regulator:
         self._refusals = (metrics or Metrics()).rate_limited
 
     async def admit(self, attempt: Attempt) -> None:
-        """Count one attempt from its source; TooManyAttempts when the source is over its limit.
-
-        Callers skip this for clients the account already trusts (a device token, a session):
-        a neighbour behind the same address must not be able to lock them out.
-        """
+        """Count one attempt from its source; TooManyAttempts when the source is over its limit."""
         verdict = await self._sources.hit(self._per_source, "source", source_key(attempt.source))
         if not verdict.allowed:
             self._refusals["source"].inc()
@@ -144,8 +140,12 @@ class Regulator:
     async def begin(self, account: str, attempt: Attempt, epoch: str) -> Counter:
         """Reserve one failure on the counter that applies to this client, before the password
         is checked (so concurrent guesses cannot all slip past a check); TooManyAttempts while
-        that counter is full. ``succeeded`` gives the reservation back."""
+        that counter, or an untrusted client's address, is full. ``succeeded`` gives the
+        reservation back. A client the account trusts (a device token, a session) is spared its
+        address's limit: a neighbour behind the same address must not lock it out."""
         counter = self._counter(account, attempt, epoch)
+        if counter[0] == "account":
+            await self.admit(attempt)
         verdict = await self._limiter.hit((self._lockout,), *counter)
         if not verdict.allowed:
             self._refusals[counter[0]].inc()
@@ -155,12 +155,6 @@ class Regulator:
     async def succeeded(self, counter: Counter) -> None:
         """The password was right: this client starts with a clean slate."""
         await self._limiter.clear(self._lockout, *counter)
-
-    def trusted(self, account: str, attempt: Attempt, epoch: str) -> bool:
-        """True when the client holds a genuine device token for the account, or a session."""
-        return attempt.session is not None or bool(
-            self.devices.nonce(attempt.devices, account, epoch)
-        )
 
     async def lift(self, account: str) -> None:
         """An operator's override: untrusted clients may try ``account`` again at once."""

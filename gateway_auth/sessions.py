@@ -150,9 +150,7 @@ class Sessions:
         credentials = await self._clients.get_credentials(account)
         stored_hash = credentials.password_hash if credentials else None
         epoch = password_epoch(stored_hash)
-        try:  # both counted before any hashing
-            if not regulator.trusted(account, attempt, epoch):
-                await regulator.admit(attempt)
+        try:  # counted before any hashing
             counter = await regulator.begin(account, attempt, epoch)
         except TooManyAttempts:
             logins["throttled"].inc()

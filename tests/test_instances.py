@@ -57,13 +57,14 @@ def call(
         return error.code, dict(error.headers), error.read()
 
 
-def gateway_auth_cli(cluster: Cluster, *args: str) -> None:
-    """Run the CLI as another process on the cluster's configuration."""
+def gateway_auth_cli(settings: dict[str, str], *args: str) -> None:
+    """Run the CLI as another process on the servers' configuration."""
     subprocess.run(
         [sys.executable, "-m", "gateway_auth", *args],
-        env=server_environment(**cluster.settings),
+        env=server_environment(**settings),
         check=True,
         capture_output=True,
+        timeout=60,
     )
 
 
@@ -108,12 +109,12 @@ def test_logout_and_suspension_through_one_instance_bite_at_the_other_within_100
     assert statuses(cluster.b, cookie) == {200}
     client_id = call(cluster.b, "GET", "/verify", cookie=cookie)[1]["X-Auth-User-Id"]
 
-    gateway_auth_cli(cluster, "clients", "suspend", client_id)
+    gateway_auth_cli(cluster.settings, "clients", "suspend", client_id)
     time.sleep(PROPAGATION)
     assert statuses(cluster.a, cookie) == {403}
     assert statuses(cluster.b, cookie) == {403}
 
-    gateway_auth_cli(cluster, "clients", "unsuspend", client_id)
+    gateway_auth_cli(cluster.settings, "clients", "unsuspend", client_id)
     time.sleep(PROPAGATION)
     assert statuses(cluster.b, cookie) == {200}
 
@@ -128,7 +129,7 @@ def test_losing_redis_serves_from_the_mirror_then_fails_closed_then_recovers(
     good = login(cluster.a, "ada@example.com")
     bad = login(cluster.a, "eve@example.com")
     bad_id = call(cluster.a, "GET", "/verify", cookie=bad)[1]["X-Auth-User-Id"]
-    gateway_auth_cli(cluster, "clients", "suspend", bad_id)
+    gateway_auth_cli(cluster.settings, "clients", "suspend", bad_id)
     time.sleep(PROPAGATION)
 
     redis_server.stop()
@@ -197,7 +198,7 @@ def test_guesses_spread_over_instances_lock_the_account_everywhere_until_the_cli
     assert call(cluster.a, "POST", "/login", right)[0] == 429
     assert call(cluster.b, "POST", "/login", right)[0] == 429
 
-    gateway_auth_cli(cluster, "clients", "unlock", client_id)
+    gateway_auth_cli(cluster.settings, "clients", "unlock", client_id)
     assert call(cluster.b, "POST", "/login", right)[0] == 200
 
 
@@ -207,7 +208,7 @@ def test_losing_redis_state_under_load_readmits_no_suspended_client(
 ) -> None:
     cookie = login(cluster.a, "ada@example.com")
     client_id = call(cluster.b, "GET", "/verify", cookie=cookie)[1]["X-Auth-User-Id"]
-    gateway_auth_cli(cluster, "clients", "suspend", client_id)
+    gateway_auth_cli(cluster.settings, "clients", "suspend", client_id)
     wait_until(cluster.b, cookie, 403, within=2)
 
     redis = redis_lib.Redis.from_url(redis_server.url)

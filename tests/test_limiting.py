@@ -31,9 +31,9 @@ async def test_a_flood_of_distinct_keys_costs_bounded_memory_and_locks_nobody_ou
     limiter = Limiter(clock, exact=exact, capacity=100)
 
     for _ in range(5):
-        await limiter.count(FIVE_A_MINUTE, "source", "victim")
+        await limiter.hit((FIVE_A_MINUTE,), "source", "victim")
     for n in range(5_000):
-        await limiter.count(FIVE_A_MINUTE, "source", f"flood-{n}")
+        await limiter.hit((FIVE_A_MINUTE,), "source", f"flood-{n}")
 
     assert len(limiter.local_storage) <= 2 * 100
     assert (await limiter.check(FIVE_A_MINUTE, "source", "newcomer")).allowed
@@ -42,7 +42,7 @@ async def test_a_flood_of_distinct_keys_costs_bounded_memory_and_locks_nobody_ou
 async def test_counts_expire_with_the_injected_clock(clock: FakeClock) -> None:
     limiter = Limiter(clock, exact=True)
     for _ in range(5):
-        await limiter.count(FIVE_A_MINUTE, "account", "a")
+        await limiter.hit((FIVE_A_MINUTE,), "account", "a")
 
     refused = await limiter.check(FIVE_A_MINUTE, "account", "a")
     clock.advance(seconds=61)
@@ -61,7 +61,7 @@ async def test_instances_sharing_redis_count_together(
         Limiter(clock, exact=exact, redis=redis),
     )
     for limiter in (first, second, first, second, first):
-        await limiter.count(FIVE_A_MINUTE, "account", "shared")
+        await limiter.hit((FIVE_A_MINUTE,), "account", "shared")
 
     assert not (await second.check(FIVE_A_MINUTE, "account", "shared")).allowed
     assert not (await first.check(FIVE_A_MINUTE, "account", "shared")).allowed
@@ -80,7 +80,7 @@ async def test_without_redis_a_server_counts_locally_and_the_cli_fails(
     redis_server.stop()
 
     for _ in range(5):
-        await server.count(FIVE_A_MINUTE, "account", "a")
+        await server.hit((FIVE_A_MINUTE,), "account", "a")
 
     assert not (await server.check(FIVE_A_MINUTE, "account", "a")).allowed
     with pytest.raises(StoreUnavailable):

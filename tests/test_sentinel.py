@@ -5,8 +5,6 @@ a restart, no event is lost, and no suspension lapses."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,11 +16,10 @@ import redis as redis_sync
 from gateway_auth.stores.redis_events import stream_key
 from tests.support import (
     SentinelCluster,
-    server_environment,
     start_server,
     stop_server,
 )
-from tests.test_instances import call, login, statuses
+from tests.test_instances import call, gateway_auth_cli, login, statuses
 
 STREAM = stream_key("client-data-deletion-request")
 
@@ -33,16 +30,6 @@ def sentinels(tmp_path: Path) -> Iterator[SentinelCluster]:
     cluster.start()
     yield cluster
     cluster.stop()
-
-
-def cli(settings: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "gateway_auth", *args],
-        env=server_environment(**settings),
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 def test_every_instance_follows_a_failover_and_nothing_lapses_or_is_lost(
@@ -62,7 +49,7 @@ def test_every_instance_follows_a_failover_and_nothing_lapses_or_is_lost(
         leaver = login(port_b, "leaver@example.com")
         eve_id = call(port_a, "GET", "/verify", cookie=eve)[1]["X-Auth-User-Id"]
         ada_id = call(port_a, "GET", "/verify", cookie=ada)[1]["X-Auth-User-Id"]
-        cli(settings, "clients", "suspend", eve_id)
+        gateway_auth_cli(settings, "clients", "suspend", eve_id)
         for port in (port_a, port_b):
             assert statuses(port, eve, 4) == {403}
             assert statuses(port, ada, 4) == {200}
@@ -86,7 +73,7 @@ def test_every_instance_follows_a_failover_and_nothing_lapses_or_is_lost(
         new_primary = redis_sync.Redis(port=sentinels.primary_port(), socket_timeout=2)
 
         # The new primary carries changes to every instance and worker, as the old one did.
-        cli(settings, "clients", "suspend", ada_id)
+        gateway_auth_cli(settings, "clients", "suspend", ada_id)
         deadline = time.monotonic() + 15
         while {*statuses(port_a, ada, 4), *statuses(port_b, ada, 4)} != {403}:
             assert time.monotonic() < deadline, "a suspension after the failover did not arrive"
