@@ -21,6 +21,21 @@ FOLLOW_BLOCK_MS = 1000
 WAIT_MS = 1000  # how long a published event waits for a replica's confirmation, behind Sentinel
 
 
+async def _replicated(connection: aioredis.Redis) -> bool:
+    """Whether the writes just made on ``connection`` reached a replica, where there is one.
+
+    Replication is asynchronous: an entry only the primary holds is lost if it fails over now,
+    so while a replica is connected the event counts as published only once one confirms it
+    (else it stays in the outbox and is sent again; consumers deduplicate on the event id).
+    A primary with no replica at all (just promoted, its old primary gone) has nothing to wait
+    for: waiting would only append the event again and again.
+    """
+    replication: Any = await connection.info("replication")
+    if not replication.get("connected_slaves"):
+        return True
+    return bool(await connection.wait(1, WAIT_MS) >= 1)
+
+
 def stream_key(channel: str) -> str:
     """The stream a channel's events are appended to."""
     return STREAM_PREFIX + channel
@@ -68,10 +83,7 @@ class RedisEventSink:
                     if self._legacy_channel:
                         pipe.publish(self._legacy_channel, event.client_id)
                     await pipe.execute()
-                # Replication is asynchronous: an entry only the primary holds is lost if it
-                # fails over now. Until a replica confirms it, the event stays in the outbox and
-                # is sent again (consumers deduplicate on the event id).
-                if self._replicas and await connection.wait(self._replicas, WAIT_MS) < 1:
+                if self._replicas and not await _replicated(connection):
                     raise StoreUnavailable("No Redis replica confirmed the event; it is retried.")
 
     async def follow(self, *, from_start: bool = False) -> AsyncIterator[str | None]:
