@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ipaddress
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
-from gateway_auth.accounts import Accounts
-from gateway_auth.admin import Admin
 from gateway_auth.clock import Clock, system_clock
 from gateway_auth.cookies import CookiePolicy
 from gateway_auth.datadir import ensure_data_dir
-from gateway_auth.errors import StoreUnavailable
-from gateway_auth.events import OutboxRelay
 from gateway_auth.http import account, admin, auth, me, ops, portal, token, verify
 from gateway_auth.http.appkeys import (
     ACCOUNTS,
@@ -33,6 +24,7 @@ from gateway_auth.http.appkeys import (
     OUTBOX_RELAY,
     PAGES,
     REVOCATIONS,
+    SERVICES,
     SESSIONS,
     SETTINGS,
     STORE,
@@ -47,22 +39,11 @@ from gateway_auth.http.pages import Pages
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import log_event
 from gateway_auth.metrics import Metrics
-from gateway_auth.mirror import RevocationMirror
-from gateway_auth.passwords import PasswordHasher
-from gateway_auth.regulation import regulator_for
-from gateway_auth.revocations import MirrorSync, Revocations
-from gateway_auth.sessions import SessionPolicy, Sessions
+from gateway_auth.services import open_services
 from gateway_auth.settings import PREFIX, Settings
-from gateway_auth.stores.base import EventSink, RevocationBus, Store
 from gateway_auth.stores.configured import StoreOpener, open_store
-from gateway_auth.stores.redis import RedisRevocationBus, connect
-from gateway_auth.stores.redis_events import RedisEventSink
-from gateway_auth.tokens import AccessTokens
-from gateway_auth.verify import Verifier
 
 log = logging.getLogger(__name__)
-PRUNE_EVERY = 3600.0
-PRUNE_AFTER = timedelta(days=1)
 
 
 def create_app(
@@ -88,15 +69,7 @@ def create_app(
         settings, FormTokens.from_settings(settings, app[KEYS].derived_secret("form tokens"))
     )
     app[METRICS] = Metrics()
-    tokens = AccessTokens(
-        app[KEYS],
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        ttl=settings.access_token_ttl,
-    )
-    mirror = RevocationMirror(settings.access_token_ttl)
-    app[VERIFIER] = Verifier(tokens, mirror, max_staleness=settings.max_staleness.total_seconds())
-    app.cleanup_ctx.append(_backends(tokens, mirror, hasher_workers, store_opener))
+    app.cleanup_ctx.append(_services(hasher_workers, store_opener))
     app.add_routes(routes(settings.base_path))
     return app
 
@@ -155,125 +128,40 @@ def routes(base: str) -> list[web.RouteDef]:
     ]
 
 
-def revocation_bus(settings: Settings) -> RevocationBus | None:
-    """Redis when configured; None on the embedded default."""
-    if settings.redis_url is None:
-        return None
-    return RedisRevocationBus.from_url(settings.redis_url.reveal())
-
-
-def event_sink(settings: Settings) -> EventSink | None:
-    """Redis when configured; None on the embedded default (events wait in the outbox)."""
-    if settings.redis_url is None:
-        return None
-    return RedisEventSink.from_url(
-        settings.redis_url.reveal(), settings.deletion_channel, settings.legacy_delete_channel
-    )
-
-
-def _backends(
-    tokens: AccessTokens,
-    mirror: RevocationMirror,
-    hasher_workers: int | None,
-    store_opener: StoreOpener,
+def _services(
+    hasher_workers: int | None, store_opener: StoreOpener
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def backends(app: web.Application) -> AsyncIterator[None]:
-        settings, clock = app[SETTINGS], app[CLOCK]
-        store = await store_opener(settings)
-        bus = revocation_bus(settings)
-        sink = event_sink(settings)
-        hasher = PasswordHasher.from_settings(settings, workers=hasher_workers)
-        # Rate-limit counters get connections of their own: a slow limit must not hold up the
-        # revocation channel, nor the other way round.
-        limits_redis = connect(settings.redis_url.reveal()) if settings.redis_url else None
-        tasks: list[asyncio.Task[None]] = []
-        try:
-            await hasher.start()
-            regulator = regulator_for(
-                settings,
-                clock,
-                app[KEYS].derived_secret("regulation"),
-                redis=limits_redis,
-                metrics=app[METRICS],
-            )
-            revocations = Revocations(
-                clients=store, sessions=store, mirror=mirror, bus=bus, clock=clock
-            )
-            sync = MirrorSync(mirror, source=store, bus=bus, clock=clock)
-            metrics = app[METRICS]
-            relay = OutboxRelay(store, sink, clock, metrics=metrics)
-            metrics.watch(
-                hash_queue=lambda: hasher.in_flight,
-                suspended=lambda: len(mirror.suspended),
-                revoked=lambda: len(mirror.revoked),
-                mirror_age=lambda: _age(mirror),
-            )
-            await sync.resync()  # serve from a loaded mirror; if Redis is down, /verify is 503
-            app[STORE] = store
-            app[REVOCATIONS] = revocations
-            app[MIRROR_SYNC] = sync
-            app[OUTBOX_RELAY] = relay
-            app[SESSIONS] = Sessions(
-                clients=store,
-                sessions=store,
-                hasher=hasher,
-                tokens=tokens,
-                revocations=revocations,
-                regulator=regulator,
-                policy=SessionPolicy(settings.refresh_token_ttl, settings.session_max_age),
-                clock=clock,
-                metrics=metrics,
-            )
-            app[ACCOUNTS] = Accounts(
-                clients=store,
-                deletions=store,
-                hasher=hasher,
-                revocations=revocations,
-                regulator=regulator,
-                clock=clock,
-                registration_open=settings.registration == "open",
-                outbox_written=relay.wake,
-            )
-            app[ADMIN] = Admin(
-                clients=store,
-                deletions=store,
-                accounts=app[ACCOUNTS],
-                revocations=revocations,
-                regulator=regulator,
-                clock=clock,
-            )
-            tasks.append(asyncio.create_task(sync.run()))
-            tasks.append(asyncio.create_task(relay.run()))
-            tasks.append(
-                asyncio.create_task(_prune_sessions(store, clock, settings.access_token_ttl))
-            )
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        async with open_services(
+            settings,
+            clock=app[CLOCK],
+            keys=app[KEYS],
+            metrics=app[METRICS],
+            hasher_workers=hasher_workers,
+            store_opener=store_opener,
+        ) as opened:
+            app[SERVICES] = opened
+            app[STORE] = opened.store
+            app[VERIFIER] = opened.verifier
+            app[REVOCATIONS] = opened.revocations
+            app[MIRROR_SYNC] = opened.sync
+            app[OUTBOX_RELAY] = opened.relay
+            app[SESSIONS] = opened.sessions
+            app[ACCOUNTS] = opened.accounts
+            app[ADMIN] = opened.admin
             log_event(
                 log,
                 "started",
                 data_dir=str(settings.data_dir),
                 store="sqlite" if settings.embedded else "mongodb",
-                hash_workers=hasher.workers,
-                redis=bus is not None,
+                hash_workers=opened.hasher.workers,
+                redis=opened.bus is not None,
             )
             _warn_if_anyone_can_register(settings)
             yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            hasher.close()
-            for connection in (bus, sink):
-                if connection is not None:
-                    with contextlib.suppress(StoreUnavailable):
-                        await connection.close()
-            if limits_redis is not None:
-                with contextlib.suppress(RedisError, OSError):
-                    await limits_redis.aclose()
-            await store.close()
 
-    return backends
+    return services
 
 
 def _warn_if_anyone_can_register(settings: Settings) -> None:
@@ -301,21 +189,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _age(mirror: RevocationMirror) -> float:
-    age = mirror.age(time.monotonic())
-    return -1.0 if age is None else age
-
-
-async def _prune_sessions(store: Store, clock: Clock, access_ttl: timedelta) -> None:
-    """Hourly, delete sessions that ended long enough ago that no token can refer to them."""
-    keep = max(PRUNE_AFTER, access_ttl * 2)
-    while True:
-        try:
-            removed = await store.prune_sessions(clock() - keep)
-            if removed:
-                log_event(log, "sessions_pruned", count=removed)
-        except StoreUnavailable:  # already logged by the store; the next hour retries
-            pass
-        await asyncio.sleep(PRUNE_EVERY)

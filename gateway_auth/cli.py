@@ -13,17 +13,16 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from gateway_auth import __version__
-from gateway_auth.accounts import Accounts, CreatedService, NewClient, NewService
-from gateway_auth.app import create_app, event_sink, revocation_bus
+from gateway_auth.accounts import CreatedService, NewClient, NewService
+from gateway_auth.app import create_app
 from gateway_auth.clock import system_clock
 from gateway_auth.datadir import ensure_data_dir
 from gateway_auth.errors import (
@@ -37,15 +36,10 @@ from gateway_auth.http.access_log import AccessLogger, quiet_refused_requests
 from gateway_auth.http.views import client_view
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import configure_logging, log_event
-from gateway_auth.mirror import RevocationMirror
 from gateway_auth.models import CLIENT_KINDS, Client
-from gateway_auth.passwords import PasswordHasher
-from gateway_auth.regulation import Regulator, regulator_for
-from gateway_auth.revocations import Revocations
+from gateway_auth.services import Services, event_sink, open_services
 from gateway_auth.settings import PREFIX, ConfigurationError, Settings
-from gateway_auth.stores.base import ClientQuery, PendingEvent, Store
-from gateway_auth.stores.configured import open_store
-from gateway_auth.stores.redis import connect
+from gateway_auth.stores.base import ClientQuery, PendingEvent
 from gateway_auth.transfer import export_to, import_into
 from gateway_auth.validation import email_key
 from gateway_auth.workers import Supervisor
@@ -177,7 +171,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     load_key_ring(settings)
 
     async def migrate() -> None:
-        async with _store(settings):
+        async with _services(settings):
             pass
 
     asyncio.run(migrate())
@@ -223,18 +217,18 @@ def _clients_create(args: argparse.Namespace, settings: Settings) -> int:
     password = _read_password(args.password_stdin, sys.stdin)
 
     async def create() -> Client:
-        async with _accounts(settings) as accounts:
+        async with _services(settings) as services:
             new = NewClient(args.email, password, args.first_name, args.last_name)
-            return await accounts.create(new, kind=args.kind, scopes=args.scope)
+            return await services.accounts.create(new, kind=args.kind, scopes=args.scope)
 
     return _print_client(asyncio.run(create()))
 
 
 def _services_create(args: argparse.Namespace, settings: Settings) -> int:
     async def create() -> CreatedService:
-        async with _accounts(settings) as accounts:
+        async with _services(settings) as services:
             new = NewService(args.email, args.first_name, args.last_name)
-            return await accounts.create_service(new, scopes=args.scope)
+            return await services.accounts.create_service(new, scopes=args.scope)
 
     created = asyncio.run(create())
     view = {**client_view(created.client), "clientSecret": created.secret}
@@ -246,8 +240,8 @@ def _services_create(args: argparse.Namespace, settings: Settings) -> int:
 def _clients_list(args: argparse.Namespace, settings: Settings) -> int:
     async def everyone() -> list[Client]:
         found: list[Client] = []
-        async with _store(settings) as store:
-            while page := await store.list_clients(
+        async with _services(settings) as services:
+            while page := await services.store.list_clients(
                 ClientQuery(500, (found[-1].created_at, found[-1].id) if found else None)
             ):
                 found.extend(page)
@@ -280,16 +274,16 @@ def _clients_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _clients_suspend(args: argparse.Namespace, settings: Settings) -> int:
     async def suspend() -> Client | None:
-        async with _store(settings) as store, _revocations(settings, store) as revocations:
-            return await revocations.suspend_client(args.id, args.reason)
+        async with _services(settings) as services:
+            return await services.revocations.suspend_client(args.id, args.reason)
 
     return _print_client(asyncio.run(suspend()))
 
 
 def _clients_unsuspend(args: argparse.Namespace, settings: Settings) -> int:
     async def unsuspend() -> Client | None:
-        async with _store(settings) as store, _revocations(settings, store) as revocations:
-            return await revocations.unsuspend_client(args.id)
+        async with _services(settings) as services:
+            return await services.revocations.unsuspend_client(args.id)
 
     return _print_client(asyncio.run(unsuspend()))
 
@@ -306,10 +300,10 @@ def _clients_unlock(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_FAILED
 
     async def unlock() -> Client | None:
-        async with _store(settings) as store, _regulator(settings) as regulator:
-            client = await store.get_client(args.id)
+        async with _services(settings) as services:
+            client = await services.store.get_client(args.id)
             if client is not None:
-                await regulator.lift(email_key(client.email))
+                await services.regulator.lift(email_key(client.email))
                 log_event(log, "admin_action", action="unlock", actor="cli", client_id=client.id)
             return client
 
@@ -318,8 +312,8 @@ def _clients_unlock(args: argparse.Namespace, settings: Settings) -> int:
 
 def _clients_delete(args: argparse.Namespace, settings: Settings) -> int:
     async def delete() -> str:
-        async with _accounts(settings) as accounts:
-            return await accounts.delete(args.id)
+        async with _services(settings) as services:
+            return await services.accounts.delete(args.id)
 
     outcome = asyncio.run(delete())
     if outcome == "unknown":
@@ -337,8 +331,8 @@ def _clients_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     async def export(out: TextIO) -> Counter[str]:
-        async with _store(settings) as store:
-            return await export_to(store, out, system_clock())
+        async with _services(settings) as services:
+            return await export_to(services.store, out, system_clock())
 
     if args.output is None:
         written = asyncio.run(export(sys.stdout))
@@ -362,8 +356,8 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     async def load(lines: Iterable[str]) -> Counter[str]:
-        async with _store(settings) as store:
-            return await import_into(store, lines)
+        async with _services(settings) as services:
+            return await import_into(services.store, lines)
 
     try:
         if str(args.file) == "-":
@@ -390,8 +384,8 @@ def _counts(counted: Counter[str]) -> str:
 
 def _events_list(args: argparse.Namespace, settings: Settings) -> int:
     async def pending() -> list[PendingEvent]:
-        async with _store(settings) as store:
-            return await store.pending_events(10_000)
+        async with _services(settings) as services:
+            return await services.store.pending_events(10_000)
 
     for entry in asyncio.run(pending()):
         line = {**entry.event.to_json(), "attempts": entry.attempts}
@@ -443,68 +437,10 @@ def _read_password(from_stdin: bool, stdin: TextIO) -> str:
     return password
 
 
-@asynccontextmanager
-async def _store(settings: Settings) -> AsyncIterator[Store]:
-    store = await open_store(settings)
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-@asynccontextmanager
-async def _revocations(settings: Settings, store: Store) -> AsyncIterator[Revocations]:
-    """Changes made here reach running servers: through Redis at once, else within a second."""
-    bus = revocation_bus(settings)
-    try:
-        yield Revocations(
-            clients=store,
-            sessions=store,
-            mirror=RevocationMirror(settings.access_token_ttl),
-            bus=bus,
-            clock=system_clock,
-            require_broadcast=True,
-        )
-    finally:
-        if bus is not None:
-            with contextlib.suppress(StoreUnavailable):
-                await bus.close()
-
-
-@asynccontextmanager
-async def _regulator(settings: Settings) -> AsyncIterator[Regulator]:
-    """The servers' regulator, counting in their Redis (when configured); a change that cannot
-    reach Redis fails instead of landing in this short-lived process."""
-    redis = connect(settings.redis_url.reveal()) if settings.redis_url else None
-    try:
-        key = load_key_ring(settings).derived_secret("regulation")
-        yield regulator_for(settings, system_clock, key, redis=redis, local_fallback=False)
-    finally:
-        if redis is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await redis.aclose()
-
-
-@asynccontextmanager
-async def _accounts(settings: Settings) -> AsyncIterator[Accounts]:
-    hasher = PasswordHasher.from_settings(settings, workers=1)
-    async with (
-        _store(settings) as store,
-        _revocations(settings, store) as revocations,
-        _regulator(settings) as regulator,
-    ):
-        try:
-            yield Accounts(
-                clients=store,
-                deletions=store,
-                hasher=hasher,
-                revocations=revocations,
-                regulator=regulator,
-                clock=system_clock,
-                registration_open=True,
-            )
-        finally:
-            hasher.close()
+def _services(settings: Settings) -> AbstractAsyncContextManager[Services]:
+    """The command line's services: its revocations and lockout changes reach running servers
+    through Redis (or fail), never only this short-lived process."""
+    return open_services(settings, role="tool")
 
 
 def _event_loop() -> asyncio.AbstractEventLoop | None:

@@ -35,7 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def environ(tmp_path: Path) -> dict[str, str]:
-    return {"GATEWAY_AUTH_DATA_DIR": str(tmp_path / "data"), "GATEWAY_AUTH_BCRYPT_ROUNDS": "4"}
+    """A data directory a server has already run on: its signing key is there, so commands
+    print only their own messages (a first run would also report generating the key)."""
+    data = tmp_path / "data"
+    main(["clients", "list", "--json"], {"GATEWAY_AUTH_DATA_DIR": str(data)})
+    return {"GATEWAY_AUTH_DATA_DIR": str(data), "GATEWAY_AUTH_BCRYPT_ROUNDS": "4"}
 
 
 def _create(

@@ -12,17 +12,12 @@ from pathlib import Path
 import pytest
 
 from gateway_auth.accounts import Accounts, NewClient
-from gateway_auth.datadir import ensure_data_dir
 from gateway_auth.errors import InvalidCredentials, InvalidRefreshToken, ValidationFailed
-from gateway_auth.keys import KeyRing, hmac_key
-from gateway_auth.mirror import RevocationMirror
 from gateway_auth.passwords import PasswordHasher
-from gateway_auth.regulation import regulator_for
-from gateway_auth.revocations import Revocations
-from gateway_auth.sessions import Origin, SessionPolicy, Sessions
+from gateway_auth.services import open_services
+from gateway_auth.sessions import Origin, Sessions
 from gateway_auth.settings import Settings
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
-from gateway_auth.tokens import AccessTokens
 from tests.support import PASSWORD, FakeClock
 
 ORIGIN = Origin(ip="192.0.2.1", user_agent="test")
@@ -52,43 +47,20 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
-    path = ensure_data_dir(tmp_path / "data") / DATABASE_FILE
-    store = await SqliteStore.open(path)
+    """The services a server runs, built the way every entry point builds them."""
+    settings = Settings.from_env(
+        {
+            "GATEWAY_AUTH_DATA_DIR": str(tmp_path / "data"),
+            "GATEWAY_AUTH_BCRYPT_ROUNDS": "4",
+            "GATEWAY_AUTH_JWT_SECRET": "Yq3vN8pWc1Lx7Rt5Hb2Mz9Kf4Gd6Sj0A",
+        }
+    )
     hasher = CountingHasher(rounds=4)
-    await hasher.start()
-    revocations = Revocations(
-        clients=store,
-        sessions=store,
-        mirror=RevocationMirror(timedelta(minutes=15)),
-        bus=None,
-        clock=clock,
-    )
-    regulator = regulator_for(Settings(), clock, b"d" * 32, redis=None)
-    tokens = AccessTokens(
-        KeyRing("HS256", hmac_key(b"k" * 32)), issuer="i", audience="a", ttl=timedelta(minutes=15)
-    )
-    sessions = Sessions(
-        clients=store,
-        sessions=store,
-        hasher=hasher,
-        tokens=tokens,
-        revocations=revocations,
-        regulator=regulator,
-        policy=SessionPolicy(timedelta(days=14), timedelta(days=30)),
-        clock=clock,
-    )
-    accounts = Accounts(
-        clients=store,
-        deletions=store,
-        hasher=hasher,
-        revocations=revocations,
-        regulator=regulator,
-        clock=clock,
-        registration_open=True,
-    )
-    yield World(store, hasher, sessions, accounts, clock, path)
-    hasher.close()
-    await store.close()
+    async with open_services(settings, clock=clock, hasher=hasher) as services:
+        store = services.store
+        assert isinstance(store, SqliteStore)
+        path = settings.data_dir / DATABASE_FILE
+        yield World(store, hasher, services.sessions, services.accounts, clock, path)
 
 
 async def test_every_login_failure_does_exactly_one_bcrypt_check(world: World) -> None:

@@ -15,6 +15,7 @@ from gateway_auth.http.pages import Pages
 from gateway_auth.keys import KeyRing
 from gateway_auth.metrics import Metrics
 from gateway_auth.revocations import MirrorSync, Revocations
+from gateway_auth.services import Services
 from gateway_auth.sessions import Sessions
 from gateway_auth.settings import Settings
 from gateway_auth.stores.base import Store
@@ -32,6 +33,7 @@ OUTBOX_RELAY = web.AppKey("outbox_relay", OutboxRelay)
 REVOCATIONS = web.AppKey("revocations", Revocations)
 MIRROR_SYNC = web.AppKey("mirror_sync", MirrorSync)
 VERIFIER = web.AppKey("verifier", Verifier)
+SERVICES = web.AppKey("services", Services)
 TRUSTED_PEERS = web.AppKey("trusted_peers", TrustedPeers)
 METRICS = web.AppKey("metrics", Metrics)
 PAGES = web.AppKey("pages", Pages)

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from gateway_auth.errors import StoreUnavailable
-from gateway_auth.http.appkeys import CLOCK, KEYS, METRICS, MIRROR_SYNC, SETTINGS, STORE
+from gateway_auth.http.appkeys import CLOCK, KEYS, METRICS, SERVICES, SETTINGS, STORE
 from gateway_auth.http.openapi import document
 from gateway_auth.http.views import json_response
 from gateway_auth.metrics import CONTENT_TYPE
@@ -25,13 +25,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """``GET /readyz``: every backend answers; 503 naming what does not."""
-    try:
-        await request.app[STORE].ping()
-        checks = {"store": "ok"}
-    except StoreUnavailable:
-        checks = {"store": "unavailable"}
-    max_staleness = request.app[SETTINGS].max_staleness.total_seconds()
-    checks["revocations"] = await request.app[MIRROR_SYNC].health(max_staleness)
+    checks = await request.app[SERVICES].health()
     ready = all(state == "ok" for state in checks.values())
     body = {"status": "ready" if ready else "not ready", "checks": checks}
     return json_response(body, status=200 if ready else 503)

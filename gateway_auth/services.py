@@ -1,0 +1,286 @@
+"""The one place the service graph is built: store, Redis connections, mirror, tokens, the
+regulator and every service on top, opened in order and closed in reverse.
+
+The aiohttp application, the fast ``/verify`` listener, the command line and the tests all get
+their services from ``open_services``, so a new entry point cannot wire them differently (in
+the spirit of hynek/svcs: one registry of how things are made, health checks beside it).
+
+Two roles: ``server`` also starts the password-hashing pool, loads the revocation mirror before
+anything is served and runs the background tasks (mirror sync, outbox relay, session pruning);
+``tool`` is the short-lived command line, whose revocations must reach running servers through
+Redis or fail, and whose lockout changes must land in Redis or fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway_auth.accounts import Accounts
+from gateway_auth.admin import Admin
+from gateway_auth.clock import Clock, system_clock
+from gateway_auth.datadir import ensure_data_dir
+from gateway_auth.errors import StoreUnavailable
+from gateway_auth.events import OutboxRelay
+from gateway_auth.keys import KeyRing, load_key_ring
+from gateway_auth.logging import log_event
+from gateway_auth.metrics import Metrics
+from gateway_auth.mirror import RevocationMirror
+from gateway_auth.passwords import PasswordHasher
+from gateway_auth.regulation import Regulator, regulator_for
+from gateway_auth.revocations import MirrorSync, Revocations
+from gateway_auth.sessions import SessionPolicy, Sessions
+from gateway_auth.settings import Settings
+from gateway_auth.stores.base import EventSink, RevocationBus, Store
+from gateway_auth.stores.configured import StoreOpener, open_store
+from gateway_auth.stores.redis import RedisRevocationBus, connect
+from gateway_auth.stores.redis_events import RedisEventSink
+from gateway_auth.tokens import AccessTokens
+from gateway_auth.verify import Verifier
+
+log = logging.getLogger(__name__)
+Role = Literal["server", "tool"]
+PRUNE_EVERY = 3600.0
+PRUNE_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Every service of one process, wired once."""
+
+    settings: Settings
+    clock: Clock
+    keys: KeyRing
+    metrics: Metrics
+    tokens: AccessTokens
+    mirror: RevocationMirror
+    verifier: Verifier
+    store: Store
+    bus: RevocationBus | None
+    sink: EventSink | None
+    hasher: PasswordHasher
+    regulator: Regulator
+    revocations: Revocations
+    sync: MirrorSync
+    relay: OutboxRelay
+    sessions: Sessions
+    accounts: Accounts
+    admin: Admin
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+
+    async def health(self) -> dict[str, str]:
+        """Each backend's state for ``/readyz``: ``ok`` or why not."""
+        try:
+            await self.store.ping()
+            checks = {"store": "ok"}
+        except StoreUnavailable:
+            checks = {"store": "unavailable"}
+        max_staleness = self.settings.max_staleness.total_seconds()
+        checks["revocations"] = await self.sync.health(max_staleness)
+        return checks
+
+
+def revocation_bus(settings: Settings) -> RevocationBus | None:
+    """Redis when configured; None on the embedded default."""
+    if settings.redis_url is None:
+        return None
+    return RedisRevocationBus.from_url(settings.redis_url.reveal())
+
+
+def event_sink(settings: Settings) -> EventSink | None:
+    """Redis when configured; None on the embedded default (events wait in the outbox)."""
+    if settings.redis_url is None:
+        return None
+    return RedisEventSink.from_url(
+        settings.redis_url.reveal(), settings.deletion_channel, settings.legacy_delete_channel
+    )
+
+
+def access_tokens(settings: Settings, keys: KeyRing) -> AccessTokens:
+    """The access-token codec the settings describe."""
+    return AccessTokens(
+        keys,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl=settings.access_token_ttl,
+    )
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings,
+    *,
+    role: Role = "server",
+    clock: Clock = system_clock,
+    keys: KeyRing | None = None,
+    metrics: Metrics | None = None,
+    hasher: PasswordHasher | None = None,
+    hasher_workers: int | None = None,
+    store_opener: StoreOpener = open_store,
+) -> AsyncIterator[Services]:
+    """Open every service for ``role``; everything opened is closed again on the way out.
+
+    ``hasher`` and ``store_opener`` are how tests count bcrypt checks or run on another store.
+    """
+    server = role == "server"
+    ensure_data_dir(settings.data_dir)
+    keys = keys or load_key_ring(settings)
+    metrics = metrics or Metrics()
+    tokens = access_tokens(settings, keys)
+    mirror = RevocationMirror(settings.access_token_ttl)
+    store = await store_opener(settings)
+    bus = revocation_bus(settings)
+    sink = event_sink(settings) if server else None
+    if hasher is None:
+        hasher = PasswordHasher.from_settings(settings, workers=hasher_workers if server else 1)
+    # Rate-limit counters get connections of their own: a slow limit must not hold up the
+    # revocation channel, nor the other way round.
+    limits_redis = connect(settings.redis_url.reveal()) if settings.redis_url else None
+    services: Services | None = None
+    try:
+        if server:
+            await hasher.start()
+        regulator = regulator_for(
+            settings,
+            clock,
+            keys.derived_secret("regulation"),
+            redis=limits_redis,
+            metrics=metrics if server else None,
+            local_fallback=server,
+        )
+        revocations = Revocations(
+            clients=store,
+            sessions=store,
+            mirror=mirror,
+            bus=bus,
+            clock=clock,
+            require_broadcast=not server,
+        )
+        sync = MirrorSync(mirror, source=store, bus=bus, clock=clock)
+        relay = OutboxRelay(store, sink, clock, metrics=metrics)
+        accounts = Accounts(
+            clients=store,
+            deletions=store,
+            hasher=hasher,
+            revocations=revocations,
+            regulator=regulator,
+            clock=clock,
+            # The command line is how an operator creates accounts when registration is closed.
+            registration_open=settings.registration == "open" or not server,
+            outbox_written=relay.wake,
+        )
+        services = Services(
+            settings=settings,
+            clock=clock,
+            keys=keys,
+            metrics=metrics,
+            tokens=tokens,
+            mirror=mirror,
+            verifier=Verifier(tokens, mirror, max_staleness=settings.max_staleness.total_seconds()),
+            store=store,
+            bus=bus,
+            sink=sink,
+            hasher=hasher,
+            regulator=regulator,
+            revocations=revocations,
+            sync=sync,
+            relay=relay,
+            sessions=Sessions(
+                clients=store,
+                sessions=store,
+                hasher=hasher,
+                tokens=tokens,
+                revocations=revocations,
+                regulator=regulator,
+                policy=SessionPolicy(settings.refresh_token_ttl, settings.session_max_age),
+                clock=clock,
+                metrics=metrics,
+            ),
+            accounts=accounts,
+            admin=Admin(
+                clients=store,
+                deletions=store,
+                accounts=accounts,
+                revocations=revocations,
+                regulator=regulator,
+                clock=clock,
+            ),
+        )
+        if server:
+            await _start(services)
+        yield services
+    finally:
+        if services is not None:
+            await _stop(services._tasks)
+        hasher.close()
+        for connection in (bus, sink):
+            if connection is not None:
+                with contextlib.suppress(StoreUnavailable):
+                    await connection.close()
+        if limits_redis is not None:
+            await _close_redis(limits_redis)
+        await store.close()
+
+
+async def _start(services: Services) -> None:
+    """Load the mirror, then start the background work a server does."""
+    metrics, mirror, hasher = services.metrics, services.mirror, services.hasher
+    metrics.watch(
+        hash_queue=lambda: hasher.in_flight,
+        suspended=lambda: len(mirror.suspended),
+        revoked=lambda: len(mirror.revoked),
+        mirror_age=lambda: _age(mirror),
+    )
+    await services.sync.resync()  # serve from a loaded mirror; if Redis is down, /verify is 503
+    settings = services.settings
+    services._tasks.extend(
+        (
+            asyncio.create_task(services.sync.run()),
+            asyncio.create_task(services.relay.run()),
+            asyncio.create_task(
+                _prune_sessions(services.store, services.clock, settings.access_token_ttl)
+            ),
+        )
+    )
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    tasks.clear()
+
+
+async def _close_redis(redis: Redis) -> None:
+    with contextlib.suppress(RedisError, OSError):
+        await redis.aclose()
+
+
+def _age(mirror: RevocationMirror) -> float:
+    age = mirror.age(time.monotonic())
+    return -1.0 if age is None else age
+
+
+async def _prune_sessions(store: Store, clock: Clock, access_ttl: timedelta) -> None:
+    """Hourly, delete sessions that ended long enough ago that no token can refer to them."""
+    keep = max(PRUNE_AFTER, access_ttl * 2)
+    while True:
+        try:
+            removed = await store.prune_sessions(clock() - keep)
+            if removed:
+                log_event(log, "sessions_pruned", count=removed)
+        except StoreUnavailable:  # already logged by the store; the next hour retries
+            pass
+        await asyncio.sleep(PRUNE_EVERY)
