@@ -17,6 +17,7 @@ from gateway_auth.http.appkeys import (
     ADMIN,
     CLOCK,
     COOKIES,
+    FORWARD_AUTH,
     KEYS,
     METRICS,
     MIRROR_SYNC,
@@ -33,6 +34,7 @@ from gateway_auth.http.appkeys import (
 )
 from gateway_auth.http.bodies import MAX_BODY_BYTES
 from gateway_auth.http.csrf import FormTokens, OriginPolicy
+from gateway_auth.http.forward_auth import ForwardAuth
 from gateway_auth.http.forwarded import TrustedPeers
 from gateway_auth.http.middlewares import http_policy
 from gateway_auth.http.pages import Pages
@@ -42,6 +44,7 @@ from gateway_auth.metrics import Metrics
 from gateway_auth.services import open_services
 from gateway_auth.settings import PREFIX, Settings
 from gateway_auth.stores.configured import StoreOpener, open_store
+from gateway_auth.verify import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,8 @@ def routes(base: str) -> list[web.RouteDef]:
     """Every route, in one table, under BASE_PATH."""
     return [
         web.route("*", f"{base}/verify", verify.verify, name="verify"),
+        # Envoy's ext_authz asks with the original path appended (``path_prefix: /verify``).
+        web.route("*", f"{base}/verify/{{original:.*}}", verify.verify, name="verify_envoy"),
         web.get(f"{base}/", account.home, name="home"),
         web.get(f"{base}/register", portal.register_page, name="register_page"),
         web.post(f"{base}/register", auth.register, name="register"),
@@ -142,6 +147,7 @@ def _services(
             store_opener=store_opener,
         ) as opened:
             app[SERVICES] = opened
+            app[FORWARD_AUTH] = forward_auth(app, opened.verifier)
             app[STORE] = opened.store
             app[VERIFIER] = opened.verifier
             app[REVOCATIONS] = opened.revocations
@@ -162,6 +168,20 @@ def _services(
             yield
 
     return services
+
+
+def forward_auth(app: web.Application, verifier: Verifier) -> ForwardAuth:
+    """``/verify``'s answers, the same for the fast listener and for aiohttp."""
+    settings, urls = app[SETTINGS], app[PAGES].urls
+    return ForwardAuth(
+        verifier,
+        path=urls.verify,
+        cookie_name=app[COOKIES].access_name,
+        trusted=app[TRUSTED_PEERS],
+        clock=app[CLOCK],
+        login_url=settings.login_url,
+        refresh_url=f"{settings.public_url or ''}{urls.refresh}",
+    )
 
 
 def _warn_if_anyone_can_register(settings: Settings) -> None:

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
+from gateway_auth.http.forward_auth import VERIFY_ROUTES
 from gateway_auth.logging import FIELDS, log_event
 
 
@@ -20,7 +21,7 @@ class AccessLogger(AbstractAccessLogger):
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         """Write the line for one finished request."""
-        if response.status < 300 and request.path.endswith("/verify"):
+        if response.status < 300 and _route_name(request) in VERIFY_ROUTES:
             return
         log_event(
             self.logger,
@@ -32,6 +33,13 @@ class AccessLogger(AbstractAccessLogger):
             duration_ms=round(time * 1000, 2),
             remote=request.remote or "",
         )
+
+
+def _route_name(request: web.BaseRequest) -> str | None:
+    try:
+        return request.match_info.route.name if isinstance(request, web.Request) else None
+    except (AssertionError, AttributeError):
+        return None
 
 
 def _route(request: web.BaseRequest) -> str:

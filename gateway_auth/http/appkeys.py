@@ -10,6 +10,7 @@ from gateway_auth.clock import Clock
 from gateway_auth.cookies import CookiePolicy
 from gateway_auth.events import OutboxRelay
 from gateway_auth.http.csrf import OriginPolicy
+from gateway_auth.http.forward_auth import ForwardAuth
 from gateway_auth.http.forwarded import TrustedPeers
 from gateway_auth.http.pages import Pages
 from gateway_auth.keys import KeyRing
@@ -34,6 +35,7 @@ REVOCATIONS = web.AppKey("revocations", Revocations)
 MIRROR_SYNC = web.AppKey("mirror_sync", MirrorSync)
 VERIFIER = web.AppKey("verifier", Verifier)
 SERVICES = web.AppKey("services", Services)
+FORWARD_AUTH = web.AppKey("forward_auth", ForwardAuth)
 TRUSTED_PEERS = web.AppKey("trusted_peers", TrustedPeers)
 METRICS = web.AppKey("metrics", Metrics)
 PAGES = web.AppKey("pages", Pages)

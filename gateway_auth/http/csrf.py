@@ -19,13 +19,14 @@ from aiohttp import hdrs, web
 
 from gateway_auth.errors import CrossSiteRequest, FormTokenInvalid
 from gateway_auth.http.credentials import bearer_token
+from gateway_auth.http.forward_auth import VERIFY_ROUTES
 from gateway_auth.http.forwarded import MalformedForwarding, TrustedPeers, forwarded_host
 from gateway_auth.settings import Settings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # /verify answers about someone else's request (a gateway asks with the original method and
 # headers), and /token serves programs: neither acts on a browser's cookies by itself.
-NOT_BROWSER_ROUTES = frozenset({"verify", "token"})
+NOT_BROWSER_ROUTES = VERIFY_ROUTES | {"token"}
 FORM_FIELD = "csrf"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{43}")
 _TOKEN = re.compile(r"[0-9a-f]{64}")  # ASCII only: compare_digest refuses other text

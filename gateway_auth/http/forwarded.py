@@ -94,13 +94,20 @@ _ABSOLUTE_URL = re.compile(
 
 
 def original_request(
-    headers: Mapping[str, str], method: str, trusted: bool, scheme: str = "http"
+    headers: Mapping[str, str],
+    method: str,
+    trusted: bool,
+    scheme: str = "http",
+    *,
+    checked_path: str | None = None,
 ) -> OriginalRequest:
     """The original method and URL from ``X-Original-*`` or ``X-Forwarded-*`` headers.
 
     Only a trusted proxy's headers count; anyone else's are ignored. ``scheme`` is the one the
     proxy used to reach us, assumed when it does not say. A trusted proxy's
     malformed value raises MalformedForwarding, which ``/verify`` answers with 401, never 200.
+    ``checked_path`` is the original path a gateway put in the check URL itself (Envoy's
+    ``ext_authz``), which then also keeps the original ``Host``.
     """
     if not trusted:
         return OriginalRequest(method)
@@ -108,6 +115,9 @@ def original_request(
     proto: str | None = _scheme(headers.get("X-Forwarded-Proto")) or scheme
     host = forwarded_host(headers.get("X-Forwarded-Host"))
     path = _path(headers.get("X-Forwarded-Uri"))
+    if checked_path is not None:
+        path = _path(checked_path)
+        host = host or forwarded_host(headers.get("Host"))
     original_url = headers.get("X-Original-URL")
     if original_url is not None:
         proto, host, path = _url(original_url, proto, host)

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 from gateway_auth.errors import GatewayAuthError, ServiceBusy
 from gateway_auth.http.appkeys import METRICS, ORIGINS, PAGES
 from gateway_auth.http.csrf import UNSAFE_METHODS
+from gateway_auth.http.forward_auth import VERIFY_ROUTES
 from gateway_auth.http.navigation import wants_page
 from gateway_auth.http.problems import (
     PROBLEM_JSON,
@@ -25,7 +26,7 @@ from gateway_auth.logging import log_event, request_id
 log = logging.getLogger(__name__)
 OAUTH_ROUTES = frozenset({"token"})
 # Their answers are for programs (/token) or for the gateway, which /verify renders itself.
-NO_PAGE_ROUTES = frozenset({"token", "verify"})
+NO_PAGE_ROUTES = VERIFY_ROUTES | {"token"}
 
 
 # Defaults every response gets unless its handler chose otherwise. Server names no product
@@ -108,7 +109,7 @@ def _secured(request: web.Request, response: web.StreamResponse) -> web.StreamRe
     headers[hdrs.SERVER] = SERVER
     # An allowed /verify answer goes to the gateway, never to a browser: it brings its own
     # Cache-Control and is spared the page-rendering headers (a tenth of its cost).
-    if response.status != 200 or _route_name(request) != "verify":
+    if response.status != 200 or _route_name(request) not in VERIFY_ROUTES:
         for name, value in SECURITY_HEADERS:
             headers.setdefault(name, value)
     return response

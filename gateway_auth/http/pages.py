@@ -65,6 +65,11 @@ class PortalUrls:
         return f"{self.base}/logout"
 
     @property
+    def verify(self) -> str:
+        """The forward-auth endpoint gateways call."""
+        return f"{self.base}/verify"
+
+    @property
     def refresh(self) -> str:
         """The hop that renews an expired access cookie and sends the browser back."""
         return f"{self.base}/refresh"

@@ -1,0 +1,179 @@
+"""What ``/verify`` answers: the forward-auth endpoint gateways call on every request they forward.
+
+``ForwardAuth`` is the one place its answers are made, for both listeners: the fast one
+(``http/fastpath.py``, which answers most calls before aiohttp sees them) and the aiohttp handler
+(``http/verify.py``, which answers what the fast one hands over, and everything when it is
+off). The decision is ``verify.Verifier``'s; here its inputs are gathered (token, scopes, the
+original request) and the verdict becomes status, headers and body. The allow path builds
+nothing: its headers were prepared when the token was first verified.
+
+A refusal of a browser's page load says where to go: ``Location`` on a 401 (the sign-in page,
+or the refresh hop when only the access token expired; a 302 with ``?redirect=true``) and a
+page on a 403 or 503, which Caddy and Traefik show as they are. Scripts and programs get
+problem+json and no ``Location``, so nginx can tell a page load from an API call.
+
+Envoy's ``ext_authz`` appends the original path to the check URL: ``/verify/app/page?x=1``
+asks about ``/app/page?x=1``. Then the query is the original request's own (never ours), and a
+browser is redirected (302), since Envoy passes a refusal to the client as it is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import parse_qs, quote
+
+from aiohttp import hdrs, web
+
+from gateway_auth.clock import Clock
+from gateway_auth.errors import (
+    ClientSuspended,
+    GatewayAuthError,
+    InsufficientScope,
+    RevocationStateStale,
+    Unauthenticated,
+)
+from gateway_auth.http.credentials import token_in
+from gateway_auth.http.forwarded import (
+    MalformedForwarding,
+    OriginalRequest,
+    TrustedPeers,
+    original_request,
+)
+from gateway_auth.http.navigation import browser_navigation
+from gateway_auth.http.problems import problem
+from gateway_auth.verify import UNAUTHENTICATED, Outcome, Verdict, Verifier, required_scopes
+
+_ERRORS: dict[Outcome, GatewayAuthError] = {
+    "unauthenticated": Unauthenticated(),
+    "expired": Unauthenticated("The access token has expired."),
+    "revoked": Unauthenticated("The session has ended."),
+    "suspended": ClientSuspended(),
+    "forbidden_scope": InsufficientScope(),
+    "stale": RevocationStateStale(),
+}
+_TRUE = frozenset({"1", "true", "yes"})
+# The aiohttp route names of /verify: the plain one and Envoy's, with the original path appended.
+VERIFY_ROUTES = frozenset({"verify", "verify_envoy"})
+Headers = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refusal's status, headers (in the order they are sent) and body."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+    def response(self) -> web.Response:
+        """The same answer as an aiohttp response."""
+        return web.Response(status=self.status, headers=self.headers, body=self.body or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What ``/verify`` answers one request with."""
+
+    verdict: Verdict
+    refusal: Refusal | None = None  # None: allowed, with ``verdict.headers``
+    # A person's page load refused with 403 or 503: they get a rendered page (aiohttp's job).
+    page: bool = False
+    original: OriginalRequest | None = None
+
+
+class ForwardAuth:
+    """Turns a ``/verify`` request into its answer; no I/O, nothing built on the allow path."""
+
+    def __init__(
+        self,
+        verifier: Verifier,
+        *,
+        path: str,
+        cookie_name: str,
+        trusted: TrustedPeers,
+        clock: Clock,
+        login_url: str,
+        refresh_url: str,
+    ) -> None:
+        self.verifier = verifier
+        self.path = path
+        self._cookie_name = cookie_name
+        self._trusted = trusted
+        self._clock = clock
+        self._login_url = login_url
+        self._refresh_url = refresh_url
+        self._refusals = {outcome: _refusal(error) for outcome, error in _ERRORS.items()}
+
+    def answer(
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        remote: str | None,
+        scheme: str,
+    ) -> Answer:
+        """The answer to ``method target`` (the raw request target, which starts with the
+        ``/verify`` path) from ``remote``."""
+        rest = target[len(self.path) :]
+        envoy = rest.startswith("/")
+        if envoy:
+            required, redirect = frozenset[str](), True
+        else:
+            required, redirect = _query(rest[1:] if rest.startswith("?") else "")
+        try:
+            original = original_request(
+                headers,
+                method,
+                remote in self._trusted,
+                scheme,
+                checked_path=rest if envoy else None,
+            )
+        except MalformedForwarding:
+            return Answer(UNAUTHENTICATED, self._refusals["unauthenticated"])
+        verdict = self.verifier.verify(
+            token_in(headers, self._cookie_name),
+            required,
+            self._clock().timestamp(),
+            time.monotonic(),
+        )
+        if verdict.headers is not None:
+            return Answer(verdict)
+        refusal = self._refusals[verdict.outcome]
+        if not browser_navigation(headers, original.method):
+            return Answer(verdict, refusal, original=original)
+        if refusal.status != 401:
+            return Answer(verdict, refusal, page=True, original=original)
+        target_url = self._refresh_url if verdict.outcome == "expired" else self._login_url
+        location = return_location(target_url, original)
+        if redirect:
+            return Answer(verdict, Refusal(302, ((hdrs.LOCATION, location),), b""))
+        located = Refusal(401, (*refusal.headers, (hdrs.LOCATION, location)), refusal.body)
+        return Answer(verdict, located, original=original)
+
+
+def return_location(url: str, original: OriginalRequest | None) -> str:
+    """``url?rd=<original URL>``; a relative ``url`` is made absolute on the original host,
+    because nginx's ``error_page`` treats a bare path as an internal redirect."""
+    if url.startswith("/") and original and original.scheme and original.host:
+        url = f"{original.scheme}://{original.host}{url}"
+    back = original.url if original else None
+    if back is None:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}rd={quote(back, safe='')}"
+
+
+def _refusal(error: GatewayAuthError) -> Refusal:
+    response = problem(error)
+    body = response.body
+    assert isinstance(body, bytes)  # noqa: S101 - problem() always renders bytes
+    return Refusal(response.status, tuple(response.headers.items()), body)
+
+
+@lru_cache(maxsize=256)
+def _query(query_string: str) -> tuple[frozenset[str], bool]:
+    params = parse_qs(query_string)
+    redirect = params.get("redirect", [""])[-1].lower() in _TRUE
+    return required_scopes(params.get("scope", [])), redirect
