@@ -33,6 +33,7 @@ from gateway_auth.errors import (
     ValidationFailed,
 )
 from gateway_auth.http.access_log import AccessLogger, quiet_refused_requests
+from gateway_auth.http.fastpath import GatewayRunner
 from gateway_auth.http.views import client_view
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import configure_logging, log_event
@@ -182,19 +183,9 @@ def serve_one(settings: Settings, *, reuse_port: bool = False) -> int:
     """Run one server process until SIGTERM/SIGINT, draining in-flight requests first."""
     logging.getLogger("aiohttp.server").addFilter(quiet_refused_requests)
     app = create_app(settings)
-    loop = _event_loop()
+    loop = _event_loop() or asyncio.new_event_loop()
     try:
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            loop=loop,
-            reuse_port=reuse_port or None,
-            print=lambda _: log_event(log, "listening", url=_url(settings), pid=os.getpid()),
-            access_log=logging.getLogger("gateway_auth.access"),
-            access_log_class=AccessLogger,
-            shutdown_timeout=SHUTDOWN_SECONDS,
-        )
+        loop.run_until_complete(_run(app, settings, reuse_port=reuse_port))
     except OSError as exc:
         reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
         print(
@@ -202,7 +193,33 @@ def serve_one(settings: Settings, *, reuse_port: bool = False) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
+    finally:
+        loop.close()
     return 0
+
+
+async def _run(app: web.Application, settings: Settings, *, reuse_port: bool) -> None:
+    """Listen until SIGTERM or SIGINT, then drain: aiohttp's ``run_app``, with the runner that
+    puts the fast ``/verify`` listener in front."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runner = GatewayRunner(
+        app,
+        access_log=logging.getLogger("gateway_auth.access"),
+        access_log_class=AccessLogger,
+        shutdown_timeout=SHUTDOWN_SECONDS,
+        keepalive_timeout=settings.keepalive_timeout.total_seconds(),
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
+        await site.start()
+        log_event(log, "listening", url=_url(settings), pid=os.getpid())
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def _serve_worker(settings: Settings) -> None:

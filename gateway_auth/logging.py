@@ -34,9 +34,14 @@ os.register_at_fork(after_in_child=_new_process)
 def request_id(given: str | None) -> str:
     """The caller's ``X-Request-ID`` when it is a plausible id, else a new one; set as the id
     of everything logged from now on in this task (the request being answered)."""
-    chosen = given if given and _ACCEPTED_ID.fullmatch(given) else new_request_id()
+    chosen = chosen_request_id(given)
     REQUEST_ID.set(chosen)
     return chosen
+
+
+def chosen_request_id(given: str | None) -> str:
+    """The caller's ``X-Request-ID`` when it is a plausible id, else a new one."""
+    return given if given and _ACCEPTED_ID.fullmatch(given) else new_request_id()
 
 
 def new_request_id() -> str:

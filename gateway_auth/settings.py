@@ -57,6 +57,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    fast_verify: bool = True  # /verify answered by the llhttp listener before aiohttp
+    max_connections: int = 4096  # open connections per process, beyond which new ones get 503
+    keepalive_timeout: timedelta = timedelta(seconds=75)
+    header_timeout: timedelta = timedelta(seconds=10)  # to send a whole request head (slowloris)
     base_path: str = ""
     data_dir: Path = Path("data")
     mongodb_uri: Secret | None = None
@@ -133,6 +137,10 @@ class Settings:
             host=r.parse("HOST", d.host, values.text),
             port=r.integer("PORT", d.port, 1, 65535),
             workers=r.integer("WORKERS", d.workers, 1, 256),
+            fast_verify=r.boolean("FAST_VERIFY", d.fast_verify),
+            max_connections=r.integer("MAX_CONNECTIONS", d.max_connections, 16, 1_000_000),
+            keepalive_timeout=r.duration("KEEPALIVE_TIMEOUT", d.keepalive_timeout),
+            header_timeout=r.duration("HEADER_TIMEOUT", d.header_timeout),
             base_path=base_path,
             data_dir=r.parse("DATA_DIR", d.data_dir, Path),
             mongodb_uri=mongodb_uri,
@@ -204,6 +212,12 @@ def _cross_checks(s: Settings) -> list[str]:
     for name, value in (("JWT_ISSUER", s.jwt_issuer), ("JWT_AUDIENCE", s.jwt_audience)):
         if len(value) > MAX_CLAIM_SETTING:  # every access token, in every cookie, carries it
             problems.append(f"{PREFIX}{name}: at most {MAX_CLAIM_SETTING} characters")
+    for name, timeout in (
+        ("KEEPALIVE_TIMEOUT", s.keepalive_timeout),
+        ("HEADER_TIMEOUT", s.header_timeout),
+    ):
+        if not timedelta(seconds=1) <= timeout <= timedelta(hours=1):
+            problems.append(f"{PREFIX}{name}: from 1s to 1h")
     return problems
 
 

@@ -46,6 +46,9 @@ class Verdict:
     outcome: Outcome
     headers: Mapping[str, str] | None = None
     claims: AccessClaims | None = None  # whose genuine token this was (allowed or refused)
+    # ``headers`` as HTTP/1.1 field lines, for the fast listener; None when a value could not
+    # be sent as it is (a line break), so that listener leaves the answer to aiohttp.
+    lines: bytes | None = None
 
     @property
     def status(self) -> int:
@@ -156,13 +159,19 @@ class Verifier:
             claims=claims,
             scopes=frozenset(claims.scopes),
             usable_until=claims.expires_at + LEEWAY_SECONDS,
-            allow=Verdict("allow", identity_headers(claims) | _NOT_CACHED, claims),
+            allow=_allow(identity_headers(claims) | _NOT_CACHED, claims),
         )
         if verified.usable_until > now:  # nor an expired one
             cache[token] = verified
             if len(cache) > self._cache_size:
                 cache.popitem(last=False)
         return verified
+
+
+def _allow(headers: dict[str, str], claims: AccessClaims) -> Verdict:
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    unsendable = any(c in value for value in headers.values() for c in "\r\n\x00")
+    return Verdict("allow", headers, claims, None if unsendable else lines.encode())
 
 
 def identity_headers(claims: AccessClaims) -> dict[str, str]:

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from gateway_auth.app import create_app
+from gateway_auth.http.appkeys import SETTINGS
 from gateway_auth.settings import Settings
 from gateway_auth.stores.configured import StoreOpener, open_store
 from tests.backends import stores_header
 from tests.support import AppClient, Browser, FakeClock, RedisServer
+from tests.wire import GatewayTestServer, parity_check
 
 
 @pytest.fixture
@@ -64,7 +66,9 @@ def make_client(
         app = create_app(
             make_settings(**env), clock=clock, hasher_workers=1, store_opener=store_opener
         )
-        return await aiohttp_client(app)
+        server = GatewayTestServer(app)
+        base = app[SETTINGS].base_path
+        return await aiohttp_client(server, trace_configs=[parity_check(server, f"{base}/verify")])
 
     return make
 

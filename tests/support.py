@@ -39,6 +39,8 @@ PEPPER = "e5uxttIYFpG7tipeIW0VoKGif4M-pzoJ"
 LEAKS = ("$2b$", "$2a$", "Traceback", "sqlite", "pymongo", "E11000", 'File "', "Error:")
 
 AppClient = TestClient[Any, Any]
+
+
 # What a browser sends when a person loads a page or submits a form.
 PAGE_LOAD = {
     "Accept": "text/html,application/xhtml+xml",

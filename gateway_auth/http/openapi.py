@@ -275,6 +275,41 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "URL>` (or the refresh hop's URL); a 403 or 503 to a page load is an HTML page.",
             ),
         },
+        "/verify/{original}": {
+            "get": _op(
+                "Forward-auth check in Envoy's ext_authz shape (`path_prefix: /verify`)",
+                {
+                    "200": {
+                        "description": "Allowed; the identity travels in X-Auth-* headers",
+                        "headers": {
+                            name: {"schema": {"type": "string"}} for name in IDENTITY_HEADERS
+                        },
+                    },
+                    "302": {
+                        "description": "A browser's page load goes to LOGIN_URL?rd=<original "
+                        "URL>, or to the refresh hop when only its access token expired"
+                    },
+                    **_problems(401, 403, 503),
+                },
+                parameters=[
+                    {
+                        "name": "original",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": "the original request's path and query, as Envoy "
+                        "appends them; with the Host header (from TRUSTED_PROXIES) it makes "
+                        "the URL a browser returns to",
+                    }
+                ],
+                security=_COOKIE,
+                **{ANY_METHOD: True},
+                description="As `/verify`, for a gateway that appends the original path to "
+                "the check URL: the query is the original request's, so `scope` and "
+                "`redirect` are not read from it, and a browser's page load gets a 302 "
+                "(Envoy passes a refusal to the client as it is).",
+            ),
+        },
         "/register": {
             "post": _op(
                 "Create an account (when REGISTRATION=open); the form signs in at once",
