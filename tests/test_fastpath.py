@@ -42,7 +42,7 @@ def login_request() -> bytes:
 async def signed_in(http: AppClient, browser: Browser) -> str:
     """The access cookie of a signed-in administrator, as a gateway forwards it."""
     await admin(http, browser)
-    name = http.server.app[SETTINGS].cookie_name
+    name = http.app[SETTINGS].cookie_name
     return f"{name}={browser.cookies[name].value}"
 
 
