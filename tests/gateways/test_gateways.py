@@ -24,7 +24,7 @@ SPOOFS = {
 API_CALL = {"Accept": "application/json"}
 
 
-@pytest.fixture(params=["nginx", "caddy", "traefik"])
+@pytest.fixture(params=["nginx", "caddy", "traefik", "envoy"])
 def gateway(request: pytest.FixtureRequest) -> str:
     """The gateway's base URL."""
     port: int = request.getfixturevalue(request.param)
