@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from gateway_auth.http.appkeys import SETTINGS
 from gateway_auth.http.fastpath import FrontServer
+from gateway_auth.logging import FIELDS
 from tests.support import PASSWORD, AppClient, Browser, admin
 from tests.wire import Connection, Exchange, GatewayTestServer, exchange
 
@@ -331,3 +333,30 @@ async def wait_for(condition: Callable[[], bool], within: float = 10.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def test_routine_answers_are_counted_not_logged_and_refusals_with_a_reason_are_logged(
+    http: AppClient,
+    browser: Browser,
+    signed_in: str,
+    connect: Callable[[], Awaitable[Connection]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    connection = await connect()
+    caplog.set_level(logging.INFO, logger="gateway_auth.access")
+    await connection.send(verify_with(signed_in) + VERIFY)  # 200, and 401 with no token
+    assert [(await connection.answer()).status for _ in range(2)] == [200, 401]
+    assert not [r for r in caplog.records if r.name == "gateway_auth.access"]
+
+    await connection.send(
+        b"GET /verify?scope=payroll HTTP/1.1\r\nHost: a\r\nCookie: "
+        + signed_in.encode()
+        + b"\r\n\r\n"
+    )
+    assert (await connection.answer()).status == 403
+
+    logged = [r for r in caplog.records if r.name == "gateway_auth.access"]
+    assert len(logged) == 1
+    assert logged[0].getMessage() == "request"
+    assert getattr(logged[0], FIELDS)["status"] == 403
+    assert getattr(logged[0], FIELDS)["route"] == "/verify"

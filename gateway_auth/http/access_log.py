@@ -1,7 +1,9 @@
-"""One structured line per request, except the allowed ``/verify`` answers.
+"""One structured line per request, except ``/verify``'s routine answers.
 
 Gateways call ``/verify`` on every request they forward and log those requests themselves; a
-line per allow would cost more than the decision. Refusals are still logged.
+line per answer would cost more than the decision. Its 200s and 401s (anyone not signed in,
+every expired access token; a flood of them must not flood the log) are counted in
+``gateway_auth_verify_decisions_total`` by outcome instead; its 403s and 503s are logged.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from aiohttp.http_exceptions import HttpProcessingError
 from gateway_auth.http.forward_auth import VERIFY_ROUTES
 from gateway_auth.logging import FIELDS, log_event
 
+QUIET_VERIFY_STATUSES = frozenset({200, 302, 401})  # /verify answers left to the metrics
+
 
 class AccessLogger(AbstractAccessLogger):
     """aiohttp's access-log hook, writing through ``log_event``."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         """Write the line for one finished request."""
-        if response.status < 300 and _route_name(request) in VERIFY_ROUTES:
+        if response.status in QUIET_VERIFY_STATUSES and _route_name(request) in VERIFY_ROUTES:
             return
         log_event(
             self.logger,

@@ -29,12 +29,13 @@ import asyncio
 import logging
 import time
 from email.utils import formatdate
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from aiohttp import web
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 from multidict import CIMultiDict
 
+from gateway_auth.http.access_log import QUIET_VERIFY_STATUSES
 from gateway_auth.http.appkeys import FORWARD_AUTH, METRICS, SETTINGS
 from gateway_auth.http.forward_auth import Answer, ForwardAuth, Refusal
 from gateway_auth.http.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS, SERVER
@@ -193,9 +194,10 @@ class FastVerify(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # noqa: S101 - a stream server's
-        self._transport = transport
+        # A stream server's (uvloop's transports are not asyncio.Transport subclasses).
+        self._transport = cast(asyncio.Transport, transport)
         front = self._front
+        transport = self._transport
         if front.open_connections() >= front.max_connections:
             self._send(503, "Too many connections.")
             return
@@ -326,7 +328,7 @@ class FastVerify(asyncio.Protocol):
         front.metrics.verify_decisions[answer.verdict.outcome].inc()
         seconds = time.perf_counter() - started
         front.metrics.requests.observe(front.route, method, status, seconds)
-        if status >= 300:
+        if status not in QUIET_VERIFY_STATUSES:
             self._log(method, url, status, seconds)
         if not keep_alive:
             self.close()
