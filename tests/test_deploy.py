@@ -293,6 +293,25 @@ def test_traefik_recipes_copy_every_identity_header() -> None:
     assert label_map[prefix + "authRequestHeaders"] == allowed
 
 
+def test_the_envoy_recipe_copies_every_identity_header_and_fails_closed() -> None:
+    config = load(DEPLOY / "envoy" / "envoy.yaml")["static_resources"]
+    manager = config["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    filters = {f["name"]: f.get("typed_config", {}) for f in manager["http_filters"]}
+    authz = filters["envoy.filters.http.ext_authz"]
+    upstream = authz["http_service"]["authorization_response"]["allowed_upstream_headers"]
+
+    assert [p["exact"] for p in upstream["patterns"]] == [h.lower() for h in IDENTITY_HEADERS]
+    assert authz["failure_mode_allow"] is False
+    assert authz["http_service"]["path_prefix"] == "/auth/verify"
+    # A client's copies go before the check, which only replaces what gateway-auth sends.
+    names = [f["name"] for f in manager["http_filters"]]
+    assert names.index("envoy.filters.http.header_mutation") < names.index(
+        "envoy.filters.http.ext_authz"
+    )
+    allowed = {p["exact"] for p in authz["allowed_headers"]["patterns"]}
+    assert not {"x-original-url", "x-forwarded-host", "x-forwarded-uri"} & allowed
+
+
 def test_compose_runs_traefik_on_the_shipped_static_configuration() -> None:
     traefik = load(ROOT / "docker-compose.yml")["services"]["traefik"]
     static = load(DEPLOY / "traefik" / "traefik.yml")
