@@ -27,6 +27,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from gateway_auth.app import create_app
+from gateway_auth.http.fastpath import GatewayRunner
 from gateway_auth.settings import Settings
 from tests.recipes import BASE_PATH, GATEWAYS, echo_app, gateway
 from tests.support import PASSWORD, FakeClock, free_port, require_binary
@@ -78,8 +79,10 @@ class LiveStack:
 
     async def _start(self) -> None:
         self.app = create_app(self.settings, clock=self.clock, hasher_workers=1)
+        # gateway-auth listens as `gateway-auth serve` does: the fast /verify listener in front.
         for app, port in ((self.app, self.auth_port), (echo_app(), self.upstream_port)):
-            runner = web.AppRunner(app, access_log=None)
+            kind = GatewayRunner if app is self.app else web.AppRunner
+            runner = kind(app, access_log=None)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
             self._runners.append(runner)
