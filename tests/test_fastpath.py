@@ -280,19 +280,24 @@ async def test_a_slow_request_head_is_cut_off_and_an_idle_connection_closed(
     port = http.server.port or 0
     slow = await Connection.open(port)
     idle = await Connection.open(port)
+    after_aiohttp = await Connection.open(port)  # slow after a request aiohttp answered
     try:
         await slow.send(b"GET /verify HTTP/1.1\r\nHost: a\r\n")  # and never the blank line
         await idle.send(VERIFY)
         assert (await idle.answer()).status == 401
+        await after_aiohttp.send(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert (await after_aiohttp.answer()).status == 200
+        await after_aiohttp.send(b"GET /verify HTTP/1.1\r\nHost: a\r\n")
 
         timed_out = await slow.answer()
 
         assert timed_out.status == 408
         assert await slow.closed()
         assert await idle.closed()
+        assert (await after_aiohttp.answer()).status == 408
     finally:
-        await slow.close()
-        await idle.close()
+        for connection in (slow, idle, after_aiohttp):
+            await connection.close()
 
 
 async def test_a_client_that_disconnects_mid_request_leaves_nothing_behind(

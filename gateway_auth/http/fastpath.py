@@ -285,8 +285,8 @@ class FastVerify(asyncio.Protocol):
 
     def expire(self, now: float, idle: float, slow: float) -> None:
         """Close the connection when it waited too long for a request, or for the rest of one
-        (aiohttp keeps its own time while it has the connection's requests)."""
-        if self._aiohttp is not None or self._remaining:
+        (not while aiohttp is answering one of its requests, or reading its body)."""
+        if self._remaining or (self._aiohttp is not None and not _idle(self._aiohttp)):
             return
         if self._buffer:
             if now - self._since > slow:
