@@ -89,7 +89,8 @@ class FrontServer(web.Server):
         self.date = b""
         self._tick: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
-        self._refusals: dict[int, tuple[Refusal, bytes, bytes]] = {}
+        # The fixed refusals, encoded once; one with a Location is encoded for its request.
+        self._refusals = {id(r): (r, *self._encode(r)) for r in gate.fixed_refusals()}
         self._sweep()
 
     @property
@@ -126,10 +127,14 @@ class FrontServer(web.Server):
 
     def encoded(self, refusal: Refusal) -> tuple[bytes, bytes]:
         """A refusal's status line tail and header lines up to the request id, and the lines
-        after it, as aiohttp's handler and middleware send them; cached for the fixed ones."""
+        after it, as aiohttp's handler and middleware send them."""
         cached = self._refusals.get(id(refusal))
         if cached is not None and cached[0] is refusal:
             return cached[1], cached[2]
+        return self._encode(refusal)
+
+    @staticmethod
+    def _encode(refusal: Refusal) -> tuple[bytes, bytes]:
         status = refusal.status
         before = f" {status} ".encode() + _REASONS[status] + b"\r\n"
         before += "".join(f"{n}: {v}\r\n" for n, v in refusal.headers).encode()
@@ -138,10 +143,7 @@ class FrontServer(web.Server):
         after += "".join(f"{n}: {v}\r\n" for n, v in SECURITY_HEADERS if n.lower() not in present)
         if refusal.body and "content-type" not in present:
             after += "Content-Type: application/octet-stream\r\n"
-        encoded = (before, after.encode())
-        if len(self._refusals) < 64:  # the fixed refusals; one with a Location is made anew
-            self._refusals[id(refusal)] = (refusal, *encoded)
-        return encoded
+        return before, after.encode()
 
     def _sweep(self) -> None:
         """Once a second: the clock the connections read, the Date header, and closing

@@ -107,6 +107,10 @@ class ForwardAuth:
         self._refresh_url = refresh_url
         self._refusals = {outcome: _refusal(error) for outcome, error in _ERRORS.items()}
 
+    def fixed_refusals(self) -> list[Refusal]:
+        """The refusals made once at start-up (those without a ``Location``)."""
+        return list(self._refusals.values())
+
     def answer(
         self,
         method: str,
