@@ -82,7 +82,7 @@ def routes(base: str) -> list[web.RouteDef]:
     return [
         web.route("*", f"{base}/verify", verify.verify, name="verify"),
         # Envoy's ext_authz asks with the original path appended (``path_prefix: /verify``).
-        web.route("*", f"{base}/verify/{{original:.*}}", verify.verify, name="verify_envoy"),
+        web.route("*", f"{base}/verify/{{original:[\\s\\S]*}}", verify.verify, name="verify_envoy"),
         web.get(f"{base}/", account.home, name="home"),
         web.get(f"{base}/register", portal.register_page, name="register_page"),
         web.post(f"{base}/register", auth.register, name="register"),

@@ -138,7 +138,6 @@ async def open_services(
     metrics = metrics or Metrics()
     tokens = access_tokens(settings, keys)
     mirror = RevocationMirror(settings.access_token_ttl)
-    store = await store_opener(settings)
     bus = revocation_bus(settings)
     sink = event_sink(settings) if server else None
     if hasher is None:
@@ -147,7 +146,9 @@ async def open_services(
     # revocation channel, nor the other way round.
     limits_redis = connect(settings.redis_url.reveal()) if settings.redis_url else None
     services: Services | None = None
+    store: Store | None = None
     try:
+        store = await store_opener(settings)
         if server:
             await hasher.start()
         regulator = regulator_for(
@@ -229,7 +230,8 @@ async def open_services(
                     await connection.close()
         if limits_redis is not None:
             await _close_redis(limits_redis)
-        await store.close()
+        if store is not None:
+            await store.close()
 
 
 async def _start(services: Services) -> None:

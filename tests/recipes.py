@@ -158,7 +158,7 @@ def _envoy(directory: Path, port: int, auth: int, upstream: int) -> list[str]:
     config["admin"]["address"]["socket_address"]["port_value"] = free_port()
     listener = config["static_resources"]["listeners"][0]["address"]["socket_address"]
     listener.update(address="127.0.0.1", port_value=port)
-    ports = {"gateway-auth": auth, "app": upstream}
+    ports = {"gateway-auth": auth, "gateway-auth-verify": auth, "app": upstream}
     for cluster in config["static_resources"]["clusters"]:
         for group in cluster["load_assignment"]["endpoints"]:
             for endpoint in group["lb_endpoints"]:

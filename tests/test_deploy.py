@@ -310,6 +310,11 @@ def test_the_envoy_recipe_copies_every_identity_header_and_fails_closed() -> Non
     )
     allowed = {p["exact"] for p in authz["allowed_headers"]["patterns"]}
     assert not {"x-original-url", "x-forwarded-host", "x-forwarded-uri"} & allowed
+    # The checks have connections of their own: slow portal requests cannot starve them.
+    routes = manager["route_config"]["virtual_hosts"][0]["routes"]
+    portal = next(r for r in routes if r["match"].get("prefix") == "/auth/")
+    assert authz["http_service"]["server_uri"]["cluster"] != portal["route"]["cluster"]
+    assert portal["route"]["timeout"]
 
 
 def test_compose_runs_traefik_on_the_shipped_static_configuration() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from gateway_auth.http.appkeys import SETTINGS
-from gateway_auth.http.fastpath import FrontServer
+from gateway_auth.http.fastpath import FastVerify, FrontServer
 from gateway_auth.logging import FIELDS
 from tests.support import PASSWORD, AppClient, Browser, admin
 from tests.wire import Connection, Exchange, GatewayTestServer, exchange
@@ -251,10 +252,12 @@ async def test_limits_on_the_request_line_and_headers(
     assert await connection.closed()
 
 
-async def test_connections_beyond_the_cap_get_503(
-    make_client: Callable[..., Awaitable[AppClient]],
+@pytest.mark.parametrize("gateway_is_trusted", [False, True])
+async def test_connections_beyond_the_cap_get_503_except_the_gateways(
+    make_client: Callable[..., Awaitable[AppClient]], gateway_is_trusted: bool
 ) -> None:
-    http = await make_client(MAX_CONNECTIONS="16")
+    trusted = "127.0.0.1/32" if gateway_is_trusted else "192.0.2.1/32"
+    http = await make_client(MAX_CONNECTIONS="16", TRUSTED_PROXIES=trusted)
     port = http.server.port or 0
     held = [await Connection.open(port) for _ in range(16)]
     try:
@@ -263,7 +266,7 @@ async def test_connections_beyond_the_cap_get_503(
 
         extra = await exchange(port, VERIFY)
 
-        assert extra.status == 503
+        assert extra.status == (401 if gateway_is_trusted else 503)
         assert_ours(extra)
     finally:
         for connection in held:
@@ -281,7 +284,10 @@ async def test_a_slow_request_head_is_cut_off_and_an_idle_connection_closed(
     slow = await Connection.open(port)
     idle = await Connection.open(port)
     after_aiohttp = await Connection.open(port)  # slow after a request aiohttp answered
+    silent = await Connection.open(port)  # never says anything
+    stalled = await Connection.open(port)  # a body that stops arriving
     try:
+        await stalled.send(login_request()[:-5])
         await slow.send(b"GET /verify HTTP/1.1\r\nHost: a\r\n")  # and never the blank line
         await idle.send(VERIFY)
         assert (await idle.answer()).status == 401
@@ -295,8 +301,10 @@ async def test_a_slow_request_head_is_cut_off_and_an_idle_connection_closed(
         assert await slow.closed()
         assert await idle.closed()
         assert (await after_aiohttp.answer()).status == 408
+        assert await silent.closed()
+        assert await stalled.closed()
     finally:
-        for connection in (slow, idle, after_aiohttp):
+        for connection in (slow, idle, after_aiohttp, silent, stalled):
             await connection.close()
 
 
@@ -365,3 +373,129 @@ async def test_routine_answers_are_counted_not_logged_and_refusals_with_a_reason
     assert logged[0].getMessage() == "request"
     assert getattr(logged[0], FIELDS)["status"] == 403
     assert getattr(logged[0], FIELDS)["route"] == "/verify"
+
+
+async def test_a_bad_request_behind_one_aiohttp_still_answers_waits_its_turn(
+    connect: Callable[[], Awaitable[Connection]],
+) -> None:
+    connection = await connect()
+    await connection.send(login_request())  # aiohttp hashes a password for a while
+    await connection.send(b"GET /x HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n")
+
+    first = await connection.answer()
+    second = await connection.answer()
+
+    assert first.status == 401  # the login's own answer (no such account), first
+    assert second.status == 400
+    assert await connection.closed()
+
+
+async def test_a_head_sent_a_byte_at_a_time_is_read_whole(
+    signed_in: str, connect: Callable[[], Awaitable[Connection]]
+) -> None:
+    connection = await connect()
+    for byte in verify_with(signed_in):
+        await connection.send(bytes([byte]))
+
+    assert (await connection.answer()).status == 200
+
+
+async def test_the_head_timeout_starts_with_the_heads_first_byte(
+    http: AppClient, connect: Callable[[], Awaitable[Connection]]
+) -> None:
+    """Not with the previous request: a keep-alive connection idle for longer than the head
+    timeout may still send a head in pieces. (The sweep is called here with chosen times.)"""
+    front = front_of(http)
+    before = set(front.open)
+    connection = await connect()
+    await connection.send(VERIFY)
+    assert (await connection.answer()).status == 401
+    await wait_for(lambda: len(front.open - before) == 1)
+    (fast,) = front.open - before
+    slow, idle = front.header_timeout, front.keepalive_timeout
+
+    await connection.send(b"GET /verify HTTP/1.1\r\n")
+    await wait_for(lambda: fast._head_since is not None)
+    started = fast._head_since
+    assert started is not None
+    fast._since = started - 2 * idle  # the previous request is long past
+    fast.expire(started + slow / 2, idle, slow)
+    await connection.send(b"Host: a\r\n\r\n")
+    assert (await connection.answer()).status == 401  # neither 408 nor closed
+
+    await connection.send(b"GET /verify HTTP/1.1\r\n")
+    await wait_for(lambda: fast._head_since is not None)
+    later = fast._head_since
+    assert later is not None
+    fast.expire(later + 2 * slow, idle, slow)
+    assert (await connection.answer()).status == 408
+
+
+def test_flow_control_survives_the_hand_over() -> None:
+    """A client that stops reading pauses this listener; a request aiohttp then takes over
+    must leave reading to be resumed, not stuck."""
+
+    class Transport(asyncio.Transport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reading = True
+            self.written = b""
+
+        def write(self, data: bytes | bytearray | memoryview) -> None:
+            self.written += bytes(data)
+
+        def pause_reading(self) -> None:
+            self.reading = False
+
+        def resume_reading(self) -> None:
+            self.reading = True
+
+        def is_reading(self) -> bool:
+            return self.reading
+
+        def get_extra_info(self, name: str, default: object = None) -> object:
+            return ("192.0.2.7", 1234) if name == "peername" else default
+
+        def is_closing(self) -> bool:
+            return False
+
+        def close(self) -> None:
+            pass
+
+        def get_write_buffer_size(self) -> int:
+            return 0
+
+    async def run() -> None:
+        class Inner(asyncio.Protocol):
+            paused = False
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                inner_made.append(self)
+
+            def pause_writing(self) -> None:
+                self.paused = True
+
+            def resume_writing(self) -> None:
+                assert self.paused  # as aiohttp's asserts
+                self.paused = False
+
+        inner_made: list[Inner] = []
+
+        front = FrontServer.__new__(FrontServer)
+        front.now = time.monotonic()
+        front.open, front.attached = set(), 0
+        front.inner = Inner  # type: ignore[assignment]
+        front.verify_path = b"/verify"
+        protocol = FastVerify(front)
+        transport = Transport()
+        protocol._transport = transport
+        protocol.pause_writing()
+        assert not transport.is_reading()
+        protocol.data_received(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")  # to aiohttp
+        protocol.resume_writing()
+
+        assert transport.is_reading()
+        assert inner_made
+        assert not inner_made[0].paused
+
+    asyncio.run(run())

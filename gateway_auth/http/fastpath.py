@@ -162,15 +162,21 @@ class FastVerify(asyncio.Protocol):
 
     __slots__ = (
         "_aiohttp",
-        "_buffer",
+        "_aiohttp_paused",
         "_complete",
         "_front",
+        "_head_since",
         "_headers",
+        "_hosts",
         "_keep_alive",
         "_messages",
         "_parser",
+        "_partial",
+        "_paused_since",
         "_peer",
+        "_reading_paused",
         "_remaining",
+        "_scanned",
         "_since",
         "_too_large",
         "_transport",
@@ -181,17 +187,24 @@ class FastVerify(asyncio.Protocol):
         self._front = front
         self._transport: asyncio.Transport | None = None
         self._aiohttp: asyncio.Protocol | None = None  # attached while it has requests
+        self._aiohttp_paused = False  # it was told to stop writing, and not yet to resume
+        self._reading_paused = False  # by this protocol, for a client that does not read
+        self._paused_since: float | None = None  # when writing last stalled
         self._remaining = 0  # body bytes still to pass to aiohttp
-        self._buffer = b""
+        self._partial = bytearray()  # a request head still arriving
+        self._scanned = 0  # how much of it holds no CRLFCRLF
         self._parser = HttpRequestParser(self)
         self._headers: list[tuple[str, str]] = []
+        self._hosts = 0
         self._url = b""
         self._complete = False
         self._keep_alive = False
         self._messages = 0
         self._too_large = 0
         self._peer: str | None = None
-        self._since = front.now
+        self._since = front.now  # the last sign of progress: a request, or body bytes
+        # When the head being waited for started (a new connection waits for its first).
+        self._head_since: float | None = time.monotonic()
 
     # asyncio.Protocol
 
@@ -199,13 +212,14 @@ class FastVerify(asyncio.Protocol):
         # A stream server's (uvloop's transports are not asyncio.Transport subclasses).
         self._transport = cast(asyncio.Transport, transport)
         front = self._front
-        transport = self._transport
-        if front.open_connections() >= front.max_connections:
+        peer = self._transport.get_extra_info("peername")
+        self._peer = peer[0] if isinstance(peer, tuple) else None
+        # The gateways themselves (TRUSTED_PROXIES) are never turned away by the cap.
+        full = front.open_connections() >= front.max_connections
+        if full and not front.gate.trusts(self._peer):
             self._send(503, "Too many connections.")
             return
         front.open.add(self)
-        peer = transport.get_extra_info("peername")
-        self._peer = peer[0] if isinstance(peer, tuple) else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._front.open.discard(self)
@@ -220,34 +234,53 @@ class FastVerify(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         """A client that sends requests without reading the answers waits for itself."""
+        self._paused_since = time.monotonic()
         if self._aiohttp is not None:
             self._aiohttp.pause_writing()
-        elif self._transport is not None:
+            self._aiohttp_paused = True
+        elif self._transport is not None and not self._reading_paused:
             self._transport.pause_reading()
+            self._reading_paused = True
 
     def resume_writing(self) -> None:
-        if self._aiohttp is not None:
+        self._paused_since = None
+        if self._reading_paused:
+            self._reading_paused = False
+            if self._transport is not None:
+                self._transport.resume_reading()
+        if self._aiohttp is not None and self._aiohttp_paused:
+            self._aiohttp_paused = False
             self._aiohttp.resume_writing()
-        elif self._transport is not None:
-            self._transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         if self._remaining:
             data = self._pass_body(data)
-        buffer = self._buffer + data if self._buffer else data
-        self._buffer = b""
+            if not data:
+                return
+        if self._partial:
+            self._partial += data
+            end = self._partial.find(_END, max(self._scanned - 3, 0))
+            if end < 0:
+                self._wait_for_more()
+                return
+            buffer = bytes(self._partial)
+            self._partial.clear()
+        else:
+            buffer = data
         while buffer and self._transport is not None:
             end = buffer.find(_END)
             if end < 0:
-                self._wait_for_more(buffer)
+                self._partial += buffer
+                self._wait_for_more()
                 return
             size = end + 4
             if size > MAX_HEAD:
-                self._send(431, "The request head is too large.")
+                self._refuse(buffer, 431, "The request head is too large.")
                 return
             if buffer.find(b"\r\n", 0, size) > MAX_REQUEST_LINE:
-                self._send(414, "The request line is too long.")
+                self._refuse(buffer, 414, "The request line is too long.")
                 return
+            self._head_since = None
             buffer = self._next(buffer, size)
             self._since = self._front.now
 
@@ -263,6 +296,8 @@ class FastVerify(asyncio.Protocol):
         if len(name) + len(value) > MAX_FIELD_LINE or len(self._headers) >= MAX_HEADERS:
             self._too_large += 1
             return
+        if len(name) == 4 and name.lower() == b"host":
+            self._hosts += 1
         self._headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
 
     def on_headers_complete(self) -> None:
@@ -275,9 +310,13 @@ class FastVerify(asyncio.Protocol):
     # the rest
 
     def close(self) -> None:
-        """Close the connection."""
-        if self._transport is not None:
-            self._transport.close()
+        """Close the connection; at once when answers the client does not read are queued."""
+        transport = self._transport
+        if transport is not None:
+            if transport.get_write_buffer_size():
+                transport.abort()
+            else:
+                transport.close()
 
     def close_if_idle(self) -> None:
         """Close the connection unless aiohttp is answering a request on it (it closes the
@@ -286,41 +325,66 @@ class FastVerify(asyncio.Protocol):
             self.close()
 
     def expire(self, now: float, idle: float, slow: float) -> None:
-        """Close the connection when it waited too long for a request, or for the rest of one
-        (not while aiohttp is answering one of its requests, or reading its body)."""
-        if self._remaining or (self._aiohttp is not None and not _idle(self._aiohttp)):
-            return
-        if self._buffer:
+        """Close a connection that waits too long: for a request head (or the first one), for
+        the rest of a body, for a client to read its answers, or idle. Not while aiohttp is
+        answering one of its requests."""
+        if self._paused_since is not None and now - self._paused_since > slow:
+            self._abort()
+        elif self._remaining:
             if now - self._since > slow:
+                self._abort()  # the body stopped arriving
+        elif self._aiohttp is not None and not _idle(self._aiohttp):
+            return
+        elif self._head_since is not None and now - self._head_since > slow:
+            if self._partial:
                 self._send(408, "The request head took too long to arrive.")
-        elif now - self._since > idle:
+            else:
+                self.close()  # connected, and never said anything
+        elif self._head_since is None and now - self._since > idle:
             self.close()
 
-    def _wait_for_more(self, buffer: bytes) -> None:
-        if not buffer.strip(b"\r\n"):
-            return  # blank lines between requests (RFC 9112 2.2) count for nothing
-        self._buffer = buffer
-        line_end = buffer.find(b"\r\n")
-        if (line_end < 0 and len(buffer) > MAX_REQUEST_LINE) or line_end > MAX_REQUEST_LINE:
-            self._send(414, "The request line is too long.")
-        elif len(buffer) > MAX_HEAD:
-            self._send(431, "The request head is too large.")
+    def _abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _wait_for_more(self) -> None:
+        partial = self._partial
+        if not partial.strip(b"\r\n"):
+            partial.clear()  # blank lines between requests (RFC 9112 2.2) count for nothing
+            return
+        if self._head_since is None:
+            self._head_since = time.monotonic()  # a new head starts arriving
+        self._scanned = len(partial)
+        line_end = partial.find(b"\r\n")
+        if (line_end < 0 and len(partial) > MAX_REQUEST_LINE) or line_end > MAX_REQUEST_LINE:
+            self._refuse(bytes(partial), 414, "The request line is too long.")
+        elif len(partial) > MAX_HEAD:
+            self._refuse(bytes(partial), 431, "The request head is too large.")
 
     def _next(self, buffer: bytes, size: int) -> bytes:
         """Deal with the request whose head is ``buffer[:size]``; what is left of ``buffer``."""
         started = time.perf_counter()
         headers = self._parse(buffer, size)
         if headers is False:
-            return b""  # refused, and closed
+            return b""  # refused, or passed on with the rest of the connection
         if headers is not None and self._aiohttp is not None and _idle(self._aiohttp):
             self._detach()
         if headers is None or self._aiohttp is not None:
             return self._pass(buffer, size)
         front, parser, url = self._front, self._parser, self._url
         method = parser.get_method().decode("ascii")
-        answer = front.gate.answer(
-            method, url.decode("utf-8", "surrogateescape"), headers, self._peer, "http"
-        )
+        rest = url[len(front.verify_path) :]
+        if rest[:1] == b"/":  # Envoy's shape: the original path follows
+            answer = front.gate.answer(
+                method,
+                headers,
+                self._peer,
+                "http",
+                original_path=rest.decode("utf-8", "surrogateescape"),
+            )
+        else:
+            query = rest[1:].decode("utf-8", "surrogateescape")
+            answer = front.gate.answer(method, headers, self._peer, "http", query=query)
         if answer.page or (answer.refusal is None and answer.verdict.lines is None):
             return self._pass(buffer, size)  # a page to render: aiohttp's
         keep_alive = self._keep_alive
@@ -341,17 +405,17 @@ class FastVerify(asyncio.Protocol):
         """The headers of the bodiless ``/verify`` request in ``buffer[:size]``; None when
         aiohttp is to answer it; False when it was refused here (and the connection closed)."""
         self._url, self._headers, self._complete, self._messages = b"", [], False, 0
-        self._too_large = 0
+        self._too_large = self._hosts = 0
         try:
             self._parser.feed_data(buffer[:size])
         except HttpParserUpgrade:
             self._messages = 0  # not one plain message: aiohttp takes the connection over
             return None
         except HttpParserError as exc:
-            self._send(400, str(exc) or "Malformed request.")
+            self._refuse(buffer, 400, str(exc) or "Malformed request.")
             return False
         if self._too_large:
-            self._send(431, "A request header is too large, or there are too many.")
+            self._refuse(buffer, 431, "A request header is too large, or there are too many.")
             return False
         url, path = self._url, self._front.verify_path
         if not (
@@ -362,10 +426,9 @@ class FastVerify(asyncio.Protocol):
         ):
             return None
         version = self._parser.get_http_version()
-        headers = CIMultiDict(self._headers)
-        if version == "1.1":
-            return headers if len(headers.getall("Host", ())) == 1 else None
-        return headers if version == "1.0" else None
+        if (version == "1.1" and self._hosts != 1) or version not in ("1.1", "1.0"):
+            return None  # aiohttp answers these as it always has
+        return CIMultiDict(self._headers)
 
     def _pass(self, buffer: bytes, size: int) -> bytes:
         """Give aiohttp the request whose head is ``buffer[:size]``, and as much of its body
@@ -387,8 +450,10 @@ class FastVerify(asyncio.Protocol):
         """Pass body bytes to aiohttp; what follows the body."""
         body, rest = data[: self._remaining], data[self._remaining :]
         self._remaining -= len(body)
-        if body and self._aiohttp is not None:
-            self._aiohttp.data_received(body)
+        if body:
+            self._since = self._front.now
+            if self._aiohttp is not None:
+                self._aiohttp.data_received(body)
         return rest
 
     def _content_length(self) -> int | None:
@@ -398,9 +463,12 @@ class FastVerify(asyncio.Protocol):
     def _attach(self) -> asyncio.Protocol:
         if self._aiohttp is None:
             assert self._transport is not None  # noqa: S101 - only called while connected
-            self._aiohttp = self._front.inner()
+            handler = self._aiohttp = self._front.inner()
             self._front.attached += 1
-            self._aiohttp.connection_made(self._transport)
+            handler.connection_made(self._transport)
+            if self._paused_since is not None:  # writing is stalled: it must know
+                handler.pause_writing()
+                self._aiohttp_paused = True
         return self._aiohttp
 
     def _detach(self) -> None:
@@ -408,19 +476,31 @@ class FastVerify(asyncio.Protocol):
         handler = self._aiohttp
         assert handler is not None  # noqa: S101 - only called while attached
         self._aiohttp = None
+        self._aiohttp_paused = False
         self._front.attached -= 1
         handler.transport = None  # type: ignore[attr-defined]  # so it does not close it
         handler.connection_lost(None)
 
     def _hand_over(self, handler: asyncio.Protocol, buffer: bytes) -> bytes:
+        """Give aiohttp the connection for good, from the start of the request in ``buffer``."""
         transport = self._transport
         assert transport is not None  # noqa: S101 - only called while connected
         self._front.open.discard(self)
         self._front.attached -= 1
         self._transport = self._aiohttp = None
         transport.set_protocol(handler)
+        if self._reading_paused:  # aiohttp keeps its own account from here
+            transport.resume_reading()
         handler.data_received(bytes(buffer))
         return b""
+
+    def _refuse(self, buffer: bytes, status: int, detail: str) -> None:
+        """Refuse a request this listener cannot parse, and close; while aiohttp still owes an
+        answer to an earlier request, the bytes go to it instead (it refuses them in turn)."""
+        if self._aiohttp is not None and not _idle(self._aiohttp):
+            self._hand_over(self._aiohttp, buffer)
+        else:
+            self._send(status, detail)
 
     def _respond(
         self, answer: Answer, headers: CIMultiDict[str], http10: bool, head: bool, keep: bool
@@ -473,7 +553,7 @@ class FastVerify(asyncio.Protocol):
             + body
         )
         transport.close()
-        self._buffer = b""
+        self._partial.clear()
         if status != 503:
             log_event(log, "malformed_request", status=status, reason=detail, remote=self._peer)
 

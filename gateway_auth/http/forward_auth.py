@@ -107,6 +107,10 @@ class ForwardAuth:
         self._refresh_url = refresh_url
         self._refusals = {outcome: _refusal(error) for outcome, error in _ERRORS.items()}
 
+    def trusts(self, remote: str | None) -> bool:
+        """Whether ``remote`` is one of TRUSTED_PROXIES."""
+        return remote in self._trusted
+
     def fixed_refusals(self) -> list[Refusal]:
         """The refusals made once at start-up (those without a ``Location``)."""
         return list(self._refusals.values())
@@ -114,26 +118,27 @@ class ForwardAuth:
     def answer(
         self,
         method: str,
-        target: str,
         headers: Mapping[str, str],
         remote: str | None,
         scheme: str,
+        *,
+        query: str = "",
+        original_path: str | None = None,
     ) -> Answer:
-        """The answer to ``method target`` (the raw request target, which starts with the
-        ``/verify`` path) from ``remote``."""
-        rest = target[len(self.path) :]
-        envoy = rest.startswith("/")
-        if envoy:
-            required, redirect = frozenset[str](), True
+        """The answer to a ``/verify`` request from ``remote``: ``query`` is its raw query
+        string; ``original_path`` the original path and query of Envoy's shape (then no
+        ``scope`` or ``redirect`` is read, and a page load is redirected)."""
+        if original_path is None:
+            required, redirect = _query(query)
         else:
-            required, redirect = _query(rest[1:] if rest.startswith("?") else "")
+            required, redirect = frozenset[str](), True
         try:
             original = original_request(
                 headers,
                 method,
                 remote in self._trusted,
                 scheme,
-                checked_path=rest if envoy else None,
+                checked_path=original_path,
             )
         except MalformedForwarding:
             return Answer(UNAUTHENTICATED, self._refusals["unauthenticated"])

@@ -13,13 +13,31 @@ from gateway_auth.http.browsing import denied
 async def verify(request: web.Request) -> web.Response:
     """Any method: 200 with identity headers, or 401 / 403 / 503 (302 only when asked)."""
     app = request.app
-    answer = app[FORWARD_AUTH].answer(
-        request.method,
-        request.raw_path,
-        request.headers,
-        request.remote,
-        request.scheme,
-    )
+    gate = app[FORWARD_AUTH]
+    url = request.rel_url  # the raw target, as the fast listener reads it
+    if request.match_info.route.name == "verify_envoy":
+        raw = url.raw_path
+        if raw.startswith(gate.path + "/"):
+            checked = raw[len(gate.path) :]
+        else:  # an encoded spelling of /verify: the decoded remainder
+            checked = "/" + request.match_info["original"]
+        if url.raw_query_string:
+            checked += "?" + url.raw_query_string
+        answer = gate.answer(
+            request.method,
+            request.headers,
+            request.remote,
+            request.scheme,
+            original_path=checked,
+        )
+    else:
+        answer = gate.answer(
+            request.method,
+            request.headers,
+            request.remote,
+            request.scheme,
+            query=url.raw_query_string,
+        )
     verdict = answer.verdict
     app[METRICS].verify_decisions[verdict.outcome].inc()
     if answer.refusal is None:

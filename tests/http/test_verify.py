@@ -13,6 +13,7 @@ from gateway_auth.stores.base import Suspension
 from gateway_auth.stores.configured import StoreOpener
 from gateway_auth.verify import IDENTITY_HEADERS
 from tests.support import OTHER_JWT_SECRET, PASSWORD, AppClient, Browser, FakeClock, admin
+from tests.wire import exchange
 
 NAVIGATION = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
 FORWARDED = {
@@ -406,3 +407,79 @@ async def test_utf8_in_the_original_path_is_percent_encoded_not_refused(
     assert status == 401
     original = quote("http://a.example.com/caf%C3%A9", safe="")
     assert f"Location: http://a.example.com/login?rd={original}" in head
+
+
+ENVOY = {"Host": "app.example.com", "X-Forwarded-Proto": "https", "Content-Length": "0"}
+
+
+async def test_envoys_shape_answers_about_the_path_after_verify(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+
+    allowed = await browser.request("POST", "/verify/reports/1?x=1", headers=ENVOY)
+    browser.cookies.clear()
+    page_load = await browser.request(
+        "GET", "/verify/reports/1?x=1", headers={**ENVOY, **NAVIGATION}
+    )
+    api_call = await browser.request("GET", "/verify/reports/1?x=1", headers=ENVOY)
+
+    assert allowed.status == 200
+    assert allowed.headers["X-Auth-Email"] == "root@example.com"
+    # Envoy passes a refusal to the browser as it is: a page load gets the redirect itself.
+    assert page_load.status == 302
+    back = quote("https://app.example.com/reports/1?x=1", safe="")
+    assert page_load.headers["Location"] == f"https://app.example.com/login?rd={back}"
+    assert api_call.status == 401
+    assert "Location" not in api_call.headers
+
+
+async def test_envoys_query_is_the_original_requests_own(http: AppClient, browser: Browser) -> None:
+    """A `scope` or `redirect` in the original URL is the app's parameter, not a requirement."""
+    await admin(http, browser)
+
+    response = await browser.request(
+        "GET", "/verify/pay?scope=payroll&redirect=false", headers=ENVOY
+    )
+
+    assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/verify/a%0ab", "/verify/", "/verify//x", "/verify/caf%C3%A9", "/verify/a;b"],
+)
+async def test_envoys_shape_answers_the_same_on_both_listeners_for_odd_paths(
+    http: AppClient, browser: Browser, path: str
+) -> None:
+    await admin(http, browser)
+
+    response = await browser.request("GET", path, headers=ENVOY)  # and the twin, by parity
+
+    assert response.status == 200
+
+
+async def test_envoys_original_url_is_believed_only_from_a_trusted_proxy(
+    make_browser: Callable[..., Awaitable[Browser]],
+) -> None:
+    browser = await make_browser(TRUSTED_PROXIES="10.0.0.0/8")
+
+    refused = await browser.request("GET", "/verify/reports", headers={**ENVOY, **NAVIGATION})
+
+    assert refused.status == 302
+    assert refused.headers["Location"] == "/login"
+
+
+@pytest.mark.parametrize(
+    "target", ["/%76erify?scope=payroll", "http://auth.example/verify?scope=payroll"]
+)
+async def test_other_spellings_of_verify_keep_their_scopes(
+    http: AppClient, browser: Browser, target: str
+) -> None:
+    await admin(http, browser)
+    cookie = "; ".join(f"{m.key}={m.value}" for m in browser.cookies.values())
+    request = f"GET {target} HTTP/1.1\r\nHost: a\r\nCookie: {cookie}\r\n\r\n".encode()
+
+    answer = await exchange(http.server.port or 0, request)
+
+    assert answer.status == 403
