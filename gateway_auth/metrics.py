@@ -181,10 +181,15 @@ class RequestSeries(Collector):
         """Count one answered request."""
         series = self._series.get((route, method, status))
         if series is None:
-            method = method if method in METHODS else "other"
-            series = self._series.setdefault((route, method, status), [0] * len(_SLOTS) + [0.0])
+            series = self.series(route, method, status)
         series[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         series[-1] += seconds
+
+    def series(self, route: str, method: str, status: int) -> list[float]:
+        """The counts of one (route, method, status), created when first needed: the fast
+        listener keeps them at hand."""
+        method = method if method in METHODS else "other"
+        return self._series.setdefault((route, method, status), [0] * len(_SLOTS) + [0.0])
 
     def collect(self) -> Iterator[Metric]:
         """The series as of now (called by the registry at scrape time)."""

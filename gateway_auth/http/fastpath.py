@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from bisect import bisect_left
 from email.utils import formatdate
 from typing import Any, Literal, cast
 
@@ -40,7 +41,7 @@ from gateway_auth.http.appkeys import FORWARD_AUTH, METRICS, SETTINGS
 from gateway_auth.http.forward_auth import Answer, ForwardAuth, Refusal
 from gateway_auth.http.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS, SERVER
 from gateway_auth.logging import chosen_request_id, log_event
-from gateway_auth.metrics import Metrics
+from gateway_auth.metrics import LATENCY_BUCKETS, METHODS, Metrics
 from gateway_auth.settings import Settings
 
 log = logging.getLogger("gateway_auth.access")
@@ -91,6 +92,9 @@ class FrontServer(web.Server):
         self._loop = asyncio.get_running_loop()
         # The fixed refusals, encoded once; one with a Location is encoded for its request.
         self._refusals = {id(r): (r, *self._encode(r)) for r in gate.fixed_refusals()}
+        # The request counts of /verify, by method and status, at hand (bounded: metrics
+        # fold unknown methods into "other", and only a few statuses are answered here).
+        self.series: dict[tuple[str, int], list[float]] = {}
         self._sweep()
 
     @property
@@ -393,7 +397,14 @@ class FastVerify(asyncio.Protocol):
         status = answer.refusal.status if answer.refusal else 200
         front.metrics.verify_decisions[answer.verdict.outcome].inc()
         seconds = time.perf_counter() - started
-        front.metrics.requests.observe(front.route, method, status, seconds)
+        counted = method if method in METHODS else "other"  # a bounded key
+        series = front.series.get((counted, status))
+        if series is None:
+            series = front.series[counted, status] = front.metrics.requests.series(
+                front.route, counted, status
+            )
+        series[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        series[-1] += seconds
         if status not in QUIET_VERIFY_STATUSES:
             self._log(method, url, status, seconds)
         if not keep_alive:
@@ -529,7 +540,7 @@ class FastVerify(asyncio.Protocol):
                     # As aiohttp: a HEAD answer with nothing to describe names no length.
                     b"Content-Length: %d\r\n" % len(body) if body or not head else b"",
                     front.date,
-                    _connection(http10, keep),
+                    b"" if keep and not http10 else _connection(http10, keep),
                     b"\r\n",
                     b"" if head else body,
                 )
