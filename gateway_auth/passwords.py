@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -37,6 +39,17 @@ def default_workers() -> int:
     return max(1, cores - 1)
 
 
+HASHING_NICENESS = 10
+
+
+def _yield_to_the_event_loop() -> None:
+    """Hashing threads run at a lower priority than the event loop's thread (Linux lets one
+    thread be niced): when cores are short, ``/verify`` answers first and logins wait a
+    little, instead of every gateway's request waiting for a bcrypt round."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
 class PasswordHasher:
     """Hashes and verifies passwords; refuses work at once when its queue is full."""
 
@@ -54,7 +67,9 @@ class PasswordHasher:
         self.capacity = self.workers * (1 + queue_per_worker)
         self.share = max(1, self.capacity // 4)  # places one source may hold at once
         self._by_source: dict[str, int] = {}
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="bcrypt")
+        self._executor = ThreadPoolExecutor(
+            self.workers, thread_name_prefix="bcrypt", initializer=_yield_to_the_event_loop
+        )
         self._in_flight = 0
         self._dummy_hash: bytes | None = None
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway_auth.errors import ServiceBusy
-from gateway_auth.passwords import PasswordHasher, default_workers
+from gateway_auth.passwords import HASHING_NICENESS, PasswordHasher, default_workers
 
 
 @pytest.fixture
@@ -121,3 +121,19 @@ async def test_a_cancelled_caller_keeps_its_place_until_the_thread_finishes() ->
 
 def test_workers_default_to_one_fewer_than_the_usable_cores() -> None:
     assert default_workers() == max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread priority is Linux's")
+async def test_hashing_threads_run_below_the_event_loops_priority() -> None:
+    """On two cores, a login's bcrypt round must not delay the gateways' /verify calls."""
+    hasher = PasswordHasher(rounds=4, workers=1)
+    try:
+        await hasher.hash("correct horse battery staple")  # the thread now exists
+        niceness = await asyncio.get_running_loop().run_in_executor(
+            hasher._executor, lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        )
+    finally:
+        hasher.close()
+
+    assert niceness >= HASHING_NICENESS
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < niceness
