@@ -36,7 +36,7 @@ from aiohttp import web
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 from multidict import CIMultiDict
 
-from gateway_auth.http.access_log import QUIET_VERIFY_STATUSES
+from gateway_auth.http.access_log import QUIET_VERIFY_STATUSES, log_request
 from gateway_auth.http.appkeys import FORWARD_AUTH, METRICS, SETTINGS
 from gateway_auth.http.forward_auth import Answer, ForwardAuth, Refusal
 from gateway_auth.http.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS, SERVER
@@ -569,15 +569,14 @@ class FastVerify(asyncio.Protocol):
             log_event(log, "malformed_request", status=status, reason=detail, remote=self._peer)
 
     def _log(self, method: str, url: bytes, status: int, seconds: float) -> None:
-        log_event(
+        log_request(
             log,
-            "request",
             method=method,
             route=self._front.route,
             path=url.split(b"?", 1)[0].decode("utf-8", "replace"),
             status=status,
-            duration_ms=round(seconds * 1000, 2),
-            remote=self._peer or "",
+            seconds=seconds,
+            remote=self._peer,
         )
 
 
