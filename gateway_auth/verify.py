@@ -1,9 +1,15 @@
 """The forward-auth decision: a token and the required scopes in, a verdict and headers out.
 
 This is the hot path: gateways ask on every request they forward. A token seen before is not
-decoded again (a bounded LRU keyed by the raw token string holds its claims and its prebuilt
+decoded again (a bounded cache keyed by the raw token string holds its claims and its prebuilt
 identity headers), but expiry, the revocation mirror and the scopes are checked every time, and
 nothing here does I/O.
+
+The cache evicts a random entry when it is full, not the least recently used one: gateways
+cycle through their users' tokens, and a cycle one token longer than an LRU misses on every
+request (each token is evicted just before its turn comes round again), while random eviction
+keeps nearly every hit and degrades gradually as the cycle grows. A hit costs a dict lookup and
+nothing more (no reordering).
 
 A correctly signed token that has merely expired, of a session that is still live as far as
 the mirror knows, is told apart from a bad one ("expired"): ``/verify`` then sends a browser to
@@ -12,7 +18,7 @@ the refresh hop instead of the sign-in page, so a session lasts as long as its r
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,6 +83,8 @@ class _Verified:
     scopes: frozenset[str]
     usable_until: int  # exp plus the decoding leeway
     allow: Verdict
+    session_key: str  # the token's keys in the revocation mirror, made once
+    client_key: str
 
 
 class Verifier:
@@ -93,8 +101,10 @@ class Verifier:
         self._tokens = tokens
         self._mirror = mirror
         self._max_staleness = max_staleness
-        self._cache: OrderedDict[str, _Verified] = OrderedDict()
+        self._cache: dict[str, _Verified] = {}
+        self._cached: list[str] = []  # the same keys, to pick one to evict at random
         self._cache_size = cache_size
+        self._random = random.Random()  # noqa: S311 - choosing what to evict, not a secret
         self._keys = tokens.keys
 
     def verify(
@@ -103,28 +113,41 @@ class Verifier:
         """The verdict for ``token`` needing every scope in ``required``, at ``now``."""
         if not token:
             return UNAUTHENTICATED
-        verified = self._verified(token, now)
+        if self._tokens.keys is not self._keys:
+            self.flush()
+        verified = self._cache.get(token) or self._verified(token, now)
         if verified is None:
             return UNAUTHENTICATED
         if verified.usable_until <= now:
             return self._expired(verified.claims, now)
         return self._decide(verified, required, now, monotonic_now)
 
+    @property
+    def cached(self) -> int:
+        """How many verified tokens the cache holds."""
+        return len(self._cache)
+
     def flush(self) -> None:
         """Forget every verified token (the signing keys changed)."""
         self._cache.clear()
+        self._cached.clear()
         self._keys = self._tokens.keys
 
     def _decide(
         self, verified: _Verified, required: frozenset[str], now: float, monotonic_now: float
     ) -> Verdict:
+        # The mirror is read directly (its own methods cost a call each, on every request).
         mirror = self._mirror
-        age = mirror.age(monotonic_now)
-        if age is None or age > self._max_staleness:
+        synced_at = mirror.synced_at
+        if synced_at is None or monotonic_now - synced_at > self._max_staleness:
             return STALE  # never fail open on a mirror that lost its source
-        claims = verified.claims
-        if mirror.is_revoked(claims.session_id, claims.client_id, now):
+        revoked = mirror.revoked
+        if (
+            revoked.get(verified.session_key, 0.0) > now
+            or revoked.get(verified.client_key, 0.0) > now
+        ):
             return REVOKED
+        claims = verified.claims
         if claims.client_id in mirror.suspended:
             return Verdict("suspended", claims=claims)
         if required and not required <= verified.scopes:
@@ -142,13 +165,7 @@ class Verifier:
         return Verdict("expired", claims=claims)
 
     def _verified(self, token: str, now: float) -> _Verified | None:
-        if self._tokens.keys is not self._keys:
-            self.flush()
-        cache = self._cache
-        verified = cache.get(token)
-        if verified is not None:
-            cache.move_to_end(token)
-            return verified
+        """A token not in the cache, decoded and (when live) cached."""
         try:  # one decode tells a bad token from a merely expired one
             claims = self._tokens.decode(
                 token, datetime.fromtimestamp(now, UTC), allow_expired=True
@@ -160,12 +177,22 @@ class Verifier:
             scopes=frozenset(claims.scopes),
             usable_until=claims.expires_at + LEEWAY_SECONDS,
             allow=_allow(identity_headers(claims) | _NOT_CACHED, claims),
+            session_key="session:" + claims.session_id,
+            client_key="client:" + claims.client_id,
         )
         if verified.usable_until > now:  # nor an expired one
-            cache[token] = verified
-            if len(cache) > self._cache_size:
-                cache.popitem(last=False)
+            self._remember(token, verified)
         return verified
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        cache, cached = self._cache, self._cached
+        if len(cached) >= self._cache_size:
+            index = self._random.randrange(len(cached))
+            del cache[cached[index]]
+            cached[index] = token  # the new key takes the evicted one's place
+        else:
+            cached.append(token)
+        cache[token] = verified
 
 
 def _allow(headers: dict[str, str], claims: AccessClaims) -> Verdict:

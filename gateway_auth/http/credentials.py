@@ -1,7 +1,8 @@
 """Where credentials travel in a request: the ``Authorization`` header and the cookies.
 
 Plain functions of the headers (no application state), shared by the /verify hot path, the
-origin check and the handlers.
+origin check and the handlers. Header names are looked up in lower case: aiohttp's headers
+ignore case, and the fast listener's are a plain dict of lower-cased names.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ def token_in(headers: Mapping[str, str], cookie_name: str) -> str | None:
     back to the cookie would let a header that only looks like a bearer call (and so skips
     the origin check) act with the browser's cookie.
     """
-    if (bearer := bearer_token(headers)) is not None:
+    if "authorization" in headers and (bearer := bearer_token(headers)) is not None:
         return bearer or None
-    cookies = headers.get(hdrs.COOKIE)
+    cookies = headers.get("cookie")
     if not cookies:
         return None
     prefix = cookie_name + "="
@@ -35,7 +36,7 @@ def token_in(headers: Mapping[str, str], cookie_name: str) -> str | None:
 def bearer_token(headers: Mapping[str, str]) -> str | None:
     """The token of an ``Authorization: Bearer`` header (``""`` when it holds none), or None
     when the request does not use the Bearer scheme at all."""
-    authorization = headers.get(hdrs.AUTHORIZATION)
+    authorization = headers.get("authorization")
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")

@@ -34,23 +34,25 @@ from typing import Any, Literal, cast
 
 from aiohttp import web
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
-from multidict import CIMultiDict
 
 from gateway_auth.http.access_log import QUIET_VERIFY_STATUSES, log_request
 from gateway_auth.http.appkeys import FORWARD_AUTH, METRICS, SETTINGS
 from gateway_auth.http.forward_auth import Answer, ForwardAuth, Refusal
-from gateway_auth.http.middlewares import REQUEST_ID_HEADER, SECURITY_HEADERS, SERVER
-from gateway_auth.logging import chosen_request_id, log_event
+from gateway_auth.http.middlewares import SECURITY_HEADERS, SERVER
+from gateway_auth.logging import chosen_request_id, log_event, new_request_id
 from gateway_auth.metrics import LATENCY_BUCKETS, METHODS, Metrics
 from gateway_auth.settings import Settings
+from gateway_auth.verify import Verdict
 
 log = logging.getLogger("gateway_auth.access")
 MAX_REQUEST_LINE = 8190  # aiohttp's own limits
 MAX_FIELD_LINE = 8190
 MAX_HEADERS = 128
 MAX_HEAD = 64 * 1024
+MAX_SERIES = 256  # (method, status) pairs kept at hand; beyond, looked up each time
 TICK = 1.0  # seconds between sweeps for idle and slow connections (and Date updates)
 _END = b"\r\n\r\n"
+_perf_counter = time.perf_counter
 _SERVER = f"Server: {SERVER}\r\n".encode()
 _REASONS = {
     200: b"OK",
@@ -88,6 +90,7 @@ class FrontServer(web.Server):
         self.route = gate.path
         self.now = time.monotonic()
         self.date = b""
+        self.allowed_tail = b""
         self._tick: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         # The fixed refusals, encoded once; one with a Location is encoded for its request.
@@ -95,6 +98,7 @@ class FrontServer(web.Server):
         # The request counts of /verify, by method and status, at hand (bounded: metrics
         # fold unknown methods into "other", and only a few statuses are answered here).
         self.series: dict[tuple[str, int], list[float]] = {}
+        self.decisions = metrics.verify_decisions
         self._sweep()
 
     @property
@@ -125,6 +129,19 @@ class FrontServer(web.Server):
             connection.close_if_idle()
         await self.inner.shutdown(timeout)
 
+    def counted(self, method: str, status: int) -> list[float]:
+        """The request counts of ``/verify`` answers of ``method`` and ``status``, kept at
+        hand (a method metrics do not name is counted as "other", and kept under that)."""
+        known = method if method in METHODS else "other"
+        series = self.series.get((known, status))
+        if series is None:
+            series = self.series[known, status] = self.metrics.requests.series(
+                self.route, known, status
+            )
+        if len(self.series) < MAX_SERIES:
+            self.series[method, status] = series
+        return series
+
     def open_connections(self) -> int:
         """Connections open now, on this listener and aiohttp's."""
         return len(self.open) + len(self.inner.connections) - self.attached
@@ -154,6 +171,8 @@ class FrontServer(web.Server):
         connections that are idle too long or too slow to send a request head."""
         self.now = now = time.monotonic()
         self.date = f"Date: {formatdate(usegmt=True)}\r\n".encode()
+        # What follows the request id in the usual answer (an allowed, kept-alive HTTP/1.1 GET).
+        self.allowed_tail = b"\r\n" + _SERVER + b"Content-Length: 0\r\n" + self.date + b"\r\n"
         idle, slow = self.keepalive_timeout, self.header_timeout
         for connection in list(self.open):
             connection.expire(now, idle, slow)
@@ -171,19 +190,22 @@ class FastVerify(asyncio.Protocol):
         "_front",
         "_head_since",
         "_headers",
-        "_hosts",
+        "_http10",
         "_keep_alive",
-        "_messages",
+        "_large",
         "_parser",
         "_partial",
         "_paused_since",
         "_peer",
         "_reading_paused",
         "_remaining",
+        "_repeated",
         "_scanned",
         "_since",
         "_too_large",
         "_transport",
+        "_trusted",
+        "_upgrade",
         "_url",
     )
 
@@ -198,14 +220,19 @@ class FastVerify(asyncio.Protocol):
         self._partial = bytearray()  # a request head still arriving
         self._scanned = 0  # how much of it holds no CRLFCRLF
         self._parser = HttpRequestParser(self)
-        self._headers: list[tuple[str, str]] = []
-        self._hosts = 0
+        # The request head being read: its headers by lower-case name (the first of each),
+        # the names that came again, and what llhttp said of it.
+        self._headers: dict[str, str] = {}
+        self._repeated: list[str] | None = None  # made when a name comes again
         self._url = b""
         self._complete = False
+        self._upgrade = False
         self._keep_alive = False
-        self._messages = 0
-        self._too_large = 0
+        self._http10 = False
+        self._large = False  # a head long enough to hold a field line over the limit
+        self._too_large = False
         self._peer: str | None = None
+        self._trusted = False  # whether the peer is one of TRUSTED_PROXIES
         self._since = front.now  # the last sign of progress: a request, or body bytes
         # When the head being waited for started (a new connection waits for its first).
         self._head_since: float | None = time.monotonic()
@@ -218,9 +245,10 @@ class FastVerify(asyncio.Protocol):
         front = self._front
         peer = self._transport.get_extra_info("peername")
         self._peer = peer[0] if isinstance(peer, tuple) else None
+        self._trusted = front.gate.trusts(self._peer)
         # The gateways themselves (TRUSTED_PROXIES) are never turned away by the cap.
         full = front.open_connections() >= front.max_connections
-        if full and not front.gate.trusts(self._peer):
+        if full and not self._trusted:
             self._send(503, "Too many connections.")
             return
         front.open.add(self)
@@ -281,35 +309,33 @@ class FastVerify(asyncio.Protocol):
             if size > MAX_HEAD:
                 self._refuse(buffer, 431, "The request head is too large.")
                 return
-            if buffer.find(b"\r\n", 0, size) > MAX_REQUEST_LINE:
+            if size > MAX_REQUEST_LINE and buffer.find(b"\r\n", 0, size) > MAX_REQUEST_LINE:
                 self._refuse(buffer, 414, "The request line is too long.")
                 return
             self._head_since = None
             buffer = self._next(buffer, size)
             self._since = self._front.now
 
-    # httptools callbacks
-
-    def on_message_begin(self) -> None:
-        self._messages += 1
+    # httptools callbacks (only these: each costs a call into Python per request or header)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) > MAX_FIELD_LINE or len(self._headers) >= MAX_HEADERS:
-            self._too_large += 1
-            return
-        if len(name) == 4 and name.lower() == b"host":
-            self._hosts += 1
-        self._headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
-
-    def on_headers_complete(self) -> None:
-        # Read now: llhttp forgets the Connection header once the message is complete.
-        self._keep_alive = self._parser.should_keep_alive()
+        key = name.decode("latin-1").lower()
+        if self._large and len(name) + len(value) > MAX_FIELD_LINE:
+            self._too_large = True
+        elif key in self._headers:
+            if self._repeated is None:
+                self._repeated = []
+            self._repeated.append(key)  # the first value counts, as aiohttp's headers.get
+        else:
+            self._headers[key] = value.decode("utf-8", "surrogateescape")
 
     def on_message_complete(self) -> None:
         self._complete = True
+        # Read now: llhttp forgets the Connection header once the next message begins.
+        self._keep_alive = self._parser.should_keep_alive()
 
     # the rest
 
@@ -367,7 +393,7 @@ class FastVerify(asyncio.Protocol):
 
     def _next(self, buffer: bytes, size: int) -> bytes:
         """Deal with the request whose head is ``buffer[:size]``; what is left of ``buffer``."""
-        started = time.perf_counter()
+        started = _perf_counter()
         headers = self._parse(buffer, size)
         if headers is False:
             return b""  # refused, or passed on with the rest of the connection
@@ -375,77 +401,91 @@ class FastVerify(asyncio.Protocol):
             self._detach()
         if headers is None or self._aiohttp is not None:
             return self._pass(buffer, size)
-        front, parser, url = self._front, self._parser, self._url
-        method = parser.get_method().decode("ascii")
-        rest = url[len(front.verify_path) :]
-        if rest[:1] == b"/":  # Envoy's shape: the original path follows
-            answer = front.gate.answer(
-                method,
-                headers,
-                self._peer,
-                "http",
-                original_path=rest.decode("utf-8", "surrogateescape"),
-            )
-        else:
-            query = rest[1:].decode("utf-8", "surrogateescape")
-            answer = front.gate.answer(method, headers, self._peer, "http", query=query)
-        if answer.page or (answer.refusal is None and answer.verdict.lines is None):
-            return self._pass(buffer, size)  # a page to render: aiohttp's
-        keep_alive = self._keep_alive
-        http10 = parser.get_http_version() == "1.0"
-        self._respond(answer, headers, http10, method == "HEAD", keep_alive)
-        status = answer.refusal.status if answer.refusal else 200
-        front.metrics.verify_decisions[answer.verdict.outcome].inc()
-        seconds = time.perf_counter() - started
-        counted = method if method in METHODS else "other"  # a bounded key
-        series = front.series.get((counted, status))
+        method = self._parser.get_method().decode("ascii")
+        status = self._verify(method, headers)
+        if not status:
+            return self._pass(buffer, size)  # a page to render, or a header to check: aiohttp's
+        front = self._front
+        seconds = _perf_counter() - started
+        series = front.series.get((method, status))
         if series is None:
-            series = front.series[counted, status] = front.metrics.requests.series(
-                front.route, counted, status
-            )
+            series = front.counted(method, status)
         series[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         series[-1] += seconds
         if status not in QUIET_VERIFY_STATUSES:
-            self._log(method, url, status, seconds)
-        if not keep_alive:
+            self._log(method, self._url, status, seconds)
+        if not self._keep_alive:
             self.close()
             return b""
         return buffer[size:]
 
-    def _parse(self, buffer: bytes, size: int) -> CIMultiDict[str] | Literal[False] | None:
-        """The headers of the bodiless ``/verify`` request in ``buffer[:size]``; None when
-        aiohttp is to answer it; False when it was refused here (and the connection closed)."""
-        self._url, self._headers, self._complete, self._messages = b"", [], False, 0
-        self._too_large = self._hosts = 0
+    def _parse(self, buffer: bytes, size: int) -> dict[str, str] | Literal[False] | None:
+        """The headers (by lower-case name) of the bodiless ``/verify`` request in
+        ``buffer[:size]``; None when aiohttp is to answer it; False when it was refused here
+        (and the connection closed)."""
+        self._url, self._headers, self._repeated = b"", {}, None
+        self._complete = self._upgrade = self._too_large = False
+        self._large = size > MAX_FIELD_LINE
+        parser = self._parser
         try:
-            self._parser.feed_data(buffer[:size])
+            parser.feed_data(buffer[:size])
         except HttpParserUpgrade:
-            self._messages = 0  # not one plain message: aiohttp takes the connection over
+            self._upgrade = True  # not one plain message: aiohttp takes the connection over
             return None
         except HttpParserError as exc:
             self._refuse(buffer, 400, str(exc) or "Malformed request.")
             return False
-        if self._too_large:
+        headers, repeated = self._headers, self._repeated or ()
+        if self._too_large or len(headers) + len(repeated) > MAX_HEADERS:
             self._refuse(buffer, 431, "A request header is too large, or there are too many.")
             return False
         url, path = self._url, self._front.verify_path
-        if not (
-            self._complete
-            and self._messages == 1
-            and url.startswith(path)
-            and url[len(path) : len(path) + 1] in (b"", b"?", b"/")
+        version = parser.get_http_version()
+        if (
+            not self._complete
+            or not url.startswith(path)
+            or url[len(path) : len(path) + 1] not in (b"", b"?", b"/")
+            or version not in ("1.1", "1.0")
+            # aiohttp answers an HTTP/1.1 request without exactly one Host as it always has
+            or (version == "1.1" and ("host" not in headers or "host" in repeated))
         ):
             return None
-        version = self._parser.get_http_version()
-        if (version == "1.1" and self._hosts != 1) or version not in ("1.1", "1.0"):
-            return None  # aiohttp answers these as it always has
-        return CIMultiDict(self._headers)
+        self._http10 = version == "1.0"
+        return headers
+
+    def _verify(self, method: str, headers: dict[str, str]) -> int:
+        """Decide and answer the ``/verify`` request just parsed; its status, or 0 when aiohttp
+        is to answer it (a page to render, an identity header that cannot be sent as it is)."""
+        front = self._front
+        gate, trusted = front.gate, self._trusted
+        target = self._url[len(front.verify_path) :].decode("utf-8", "surrogateescape")
+        verdict = gate.decide(method, headers, trusted, "http", target)
+        given = headers.get("x-request-id")
+        rid = (new_request_id() if given is None else chosen_request_id(given)).encode()
+        lines = verdict.lines
+        if lines is not None and self._keep_alive and not self._http10 and method != "HEAD":
+            # The usual answer, at once: it was prepared when the token was first verified.
+            self._transport.write(  # type: ignore[union-attr]  # connected: it just read
+                b"".join(
+                    (b"HTTP/1.1 200 OK\r\n", lines, b"X-Request-ID: ", rid, front.allowed_tail)
+                )
+            )
+            front.decisions[verdict.outcome].value += 1
+            return 200
+        answer = None
+        if verdict.headers is None:
+            answer = gate.refuse(method, headers, trusted, "http", target, verdict=verdict)
+        if (answer is None and lines is None) or (answer is not None and answer.page):
+            return 0
+        self._respond(verdict, answer, rid, method == "HEAD")
+        front.decisions[verdict.outcome].value += 1
+        return 200 if answer is None else answer.refusal.status
 
     def _pass(self, buffer: bytes, size: int) -> bytes:
         """Give aiohttp the request whose head is ``buffer[:size]``, and as much of its body
         as has come; what is left of ``buffer`` (the next request)."""
         handler = self._attach()
-        if self._messages != 1 or not (self._complete or self._content_length() is not None):
+        if self._upgrade or not (self._complete or self._content_length() is not None):
             # An upgrade, a chunked body, or something llhttp stopped at: the connection is
             # aiohttp's from here on, as it would be without this listener.
             return self._hand_over(handler, buffer)
@@ -468,8 +508,10 @@ class FastVerify(asyncio.Protocol):
         return rest
 
     def _content_length(self) -> int | None:
-        values = [v for n, v in self._headers if n.lower() == "content-length"]
-        return int(values[0]) if len(values) == 1 and values[0].isdigit() else None
+        value = self._headers.get("content-length")
+        if value is None or "content-length" in (self._repeated or ()) or not value.isdigit():
+            return None
+        return int(value)
 
     def _attach(self) -> asyncio.Protocol:
         if self._aiohttp is None:
@@ -513,16 +555,15 @@ class FastVerify(asyncio.Protocol):
         else:
             self._send(status, detail)
 
-    def _respond(
-        self, answer: Answer, headers: CIMultiDict[str], http10: bool, head: bool, keep: bool
-    ) -> None:
+    def _respond(self, verdict: Verdict, answer: Answer | None, rid: bytes, head: bool) -> None:
+        """Any other answer: a refusal, or an answer to HTTP/1.0, HEAD or a last request."""
         front = self._front
         transport = self._transport
         assert transport is not None  # noqa: S101 - only called while connected
-        rid = chosen_request_id(headers.get(REQUEST_ID_HEADER)).encode()
-        refusal = answer.refusal
+        http10, keep = self._http10, self._keep_alive
+        refusal = None if answer is None else answer.refusal
         if refusal is None:
-            before = b" 200 OK\r\n" + (answer.verdict.lines or b"")
+            before = b" 200 OK\r\n" + (verdict.lines or b"")
             after = _SERVER
             body = b""
         else:

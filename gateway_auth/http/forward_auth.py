@@ -37,12 +37,13 @@ from gateway_auth.errors import (
 )
 from gateway_auth.http.credentials import token_in
 from gateway_auth.http.forwarded import (
+    FORWARDING,
     MalformedForwarding,
     OriginalRequest,
     TrustedPeers,
     original_request,
 )
-from gateway_auth.http.navigation import browser_navigation
+from gateway_auth.http.navigation import NAVIGATION_METHODS, wants_page
 from gateway_auth.http.problems import problem
 from gateway_auth.verify import UNAUTHENTICATED, Outcome, Verdict, Verifier, required_scopes
 
@@ -55,6 +56,8 @@ _ERRORS: dict[Outcome, GatewayAuthError] = {
     "stale": RevocationStateStale(),
 }
 _TRUE = frozenset({"1", "true", "yes"})
+_NO_SCOPES: frozenset[str] = frozenset()
+_monotonic = time.monotonic
 # The aiohttp route names of /verify: the plain one and Envoy's, with the original path appended.
 VERIFY_ROUTES = frozenset({"verify", "verify_envoy"})
 Headers = tuple[tuple[str, str], ...]
@@ -75,17 +78,18 @@ class Refusal:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What ``/verify`` answers one request with."""
+    """How ``/verify`` refuses one request (an allowed one is answered from its verdict)."""
 
     verdict: Verdict
-    refusal: Refusal | None = None  # None: allowed, with ``verdict.headers``
+    refusal: Refusal
     # A person's page load refused with 403 or 503: they get a rendered page (aiohttp's job).
     page: bool = False
     original: OriginalRequest | None = None
 
 
 class ForwardAuth:
-    """Turns a ``/verify`` request into its answer; no I/O, nothing built on the allow path."""
+    """Turns a ``/verify`` request into its verdict, and a refusal into its answer; no I/O,
+    nothing built on the allow path."""
 
     def __init__(
         self,
@@ -116,49 +120,56 @@ class ForwardAuth:
         """The refusals made once at start-up (those without a ``Location``)."""
         return list(self._refusals.values())
 
-    def answer(
+    def decide(
+        self, method: str, headers: Mapping[str, str], trusted: bool, scheme: str, target: str
+    ) -> Verdict:
+        """The verdict on a ``/verify`` request, from one of TRUSTED_PROXIES or not.
+
+        ``target`` is what follows the ``/verify`` path in the request target, raw: nothing,
+        ``?`` and the query (whose ``scope`` is read), or Envoy's ``/`` and the original path
+        and query. ``headers`` are read by lower-case names. An allowed verdict carries its
+        answer's headers; nothing is built for it here."""
+        original_path = target if target[:1] == "/" else None
+        required = _query(target[1:])[0] if target and original_path is None else _NO_SCOPES
+        # A trusted proxy's description of the original request must hold, when it gave one.
+        if trusted and (original_path is not None or not headers.keys().isdisjoint(FORWARDING)):
+            try:
+                original_request(headers, method, True, scheme, checked_path=original_path)
+            except MalformedForwarding:
+                return UNAUTHENTICATED
+        return self.verifier.verify(
+            token_in(headers, self._cookie_name), required, self._now(), _monotonic()
+        )
+
+    def refuse(
         self,
         method: str,
         headers: Mapping[str, str],
-        remote: str | None,
+        trusted: bool,
         scheme: str,
+        target: str,
         *,
-        query: str = "",
-        original_path: str | None = None,
+        verdict: Verdict,
     ) -> Answer:
-        """The answer to a ``/verify`` request from ``remote``: ``query`` is its raw query
-        string; ``original_path`` the original path and query of Envoy's shape (then no
-        ``scope`` or ``redirect`` is read, and a page load is redirected)."""
-        if original_path is None:
-            required, redirect = _query(query)
-        else:
-            required, redirect = frozenset[str](), True
+        """How the same request is refused when ``decide`` did not allow it: a page load is
+        sent where to go (redirected with ``?redirect=true``, and always in Envoy's shape)."""
+        refusal = self._refusals[verdict.outcome]
+        if not wants_page(headers):
+            return Answer(verdict, refusal)  # a script or a program: the problem as it is
+        original_path = target if target[:1] == "/" else None
         try:
             original = original_request(
-                headers,
-                method,
-                remote in self._trusted,
-                scheme,
-                checked_path=original_path,
+                headers, method, trusted, scheme, checked_path=original_path
             )
         except MalformedForwarding:
-            return Answer(UNAUTHENTICATED, self._refusals["unauthenticated"])
-        verdict = self.verifier.verify(
-            token_in(headers, self._cookie_name),
-            required,
-            self._now(),
-            time.monotonic(),
-        )
-        if verdict.headers is not None:
-            return Answer(verdict)
-        refusal = self._refusals[verdict.outcome]
-        if not browser_navigation(headers, original.method):
+            return Answer(verdict, refusal)  # nowhere to send anyone back to
+        if original.method not in NAVIGATION_METHODS:  # a form sent elsewhere, say
             return Answer(verdict, refusal, original=original)
         if refusal.status != 401:
             return Answer(verdict, refusal, page=True, original=original)
         target_url = self._refresh_url if verdict.outcome == "expired" else self._login_url
         location = return_location(target_url, original)
-        if redirect:
+        if original_path is not None or (target and _query(target[1:])[1]):
             return Answer(verdict, Refusal(302, ((hdrs.LOCATION, location),), b""))
         located = Refusal(401, (*refusal.headers, (hdrs.LOCATION, location)), refusal.body)
         return Answer(verdict, located, original=original)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -66,9 +66,9 @@ class MalformedForwarding(ValueError):
     """A trusted proxy sent original-request headers that cannot be believed."""
 
 
-@dataclass(frozen=True, slots=True)
-class OriginalRequest:
-    """The request a gateway is asking about, as its forwarded headers describe it."""
+class OriginalRequest(NamedTuple):
+    """The request a gateway is asking about, as its forwarded headers describe it (a tuple:
+    a trusted proxy's /verify call makes one every time)."""
 
     method: str
     scheme: str | None = None
@@ -93,6 +93,20 @@ _ABSOLUTE_URL = re.compile(
 )
 
 
+# Every header original_request reads (by lower-case name); without any, it says only the
+# method and the scheme the proxy used.
+FORWARDING = frozenset(
+    {
+        "x-original-method",
+        "x-forwarded-method",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-uri",
+        "x-original-url",
+    }
+)
+
+
 def original_request(
     headers: Mapping[str, str],
     method: str,
@@ -111,14 +125,18 @@ def original_request(
     """
     if not trusted:
         return OriginalRequest(method)
-    original_method = headers.get("X-Original-Method") or headers.get("X-Forwarded-Method")
-    proto: str | None = _scheme(headers.get("X-Forwarded-Proto")) or scheme
-    host = forwarded_host(headers.get("X-Forwarded-Host"))
-    path = _path(headers.get("X-Forwarded-Uri"))
+    get = headers.get
+    original_method = get("x-original-method") or get("x-forwarded-method")
+    value = get("x-forwarded-proto")
+    proto: str | None = (value is not None and _scheme(value)) or scheme
+    value = get("x-forwarded-host")
+    host = None if value is None else forwarded_host(value)
+    value = get("x-forwarded-uri")
+    path = None if value is None else _path(value)
     if checked_path is not None:
         path = _path(checked_path)
-        host = host or forwarded_host(headers.get("Host"))
-    original_url = headers.get("X-Original-URL")
+        host = host or forwarded_host(headers.get("host"))
+    original_url = get("x-original-url")
     if original_url is not None:
         proto, host, path = _url(original_url, proto, host)
     if original_method is not None:

@@ -15,33 +15,22 @@ async def verify(request: web.Request) -> web.Response:
     app = request.app
     gate = app[FORWARD_AUTH]
     url = request.rel_url  # the raw target, as the fast listener reads it
+    query = url.raw_query_string
     if request.match_info.route.name == "verify_envoy":
         raw = url.raw_path
         if raw.startswith(gate.path + "/"):
-            checked = raw[len(gate.path) :]
+            target = raw[len(gate.path) :]
         else:  # an encoded spelling of /verify: the decoded remainder
-            checked = "/" + request.match_info["original"]
-        if url.raw_query_string:
-            checked += "?" + url.raw_query_string
-        answer = gate.answer(
-            request.method,
-            request.headers,
-            request.remote,
-            request.scheme,
-            original_path=checked,
-        )
+            target = "/" + request.match_info["original"]
+        target += f"?{query}" if query else ""
     else:
-        answer = gate.answer(
-            request.method,
-            request.headers,
-            request.remote,
-            request.scheme,
-            query=url.raw_query_string,
-        )
-    verdict = answer.verdict
+        target = f"?{query}" if query else ""
+    facts = (request.method, request.headers, gate.trusts(request.remote), request.scheme, target)
+    verdict = gate.decide(*facts)
     app[METRICS].verify_decisions[verdict.outcome].inc()
-    if answer.refusal is None:
+    if verdict.headers is not None:
         return web.Response(headers=verdict.headers)
+    answer = gate.refuse(*facts, verdict=verdict)
     response = answer.refusal.response()
     if not answer.page:
         return response
