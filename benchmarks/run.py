@@ -3,9 +3,10 @@
 Runs, one after another on this machine: the baselines (nginx answering ``return 200``, the
 physical ceiling; the bare aiohttp handler; the naive design, a full PyJWT decode and one Redis
 SISMEMBER per request), then gateway-auth's /verify on its fast listener: one token, 10,000
-distinct tokens round-robin, no token, garbage tokens, while logins hash passwords, on two
-workers, behind nginx ``auth_request``, and a million requests over a million distinct tokens
-to watch memory; and ``/me`` (an ordinary aiohttp route) with the fast listener off and on.
+distinct tokens round-robin, no token, garbage tokens, while logins hash passwords, beside a
+process that keeps the other core busy, on two workers, behind nginx ``auth_request``, and a
+million requests over a million distinct tokens to watch memory; and ``/me`` (an ordinary
+aiohttp route) with the fast listener off and on.
 Prints a table and writes ``benchmarks/results/latest.json``.
 """
 
@@ -29,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tokens import garbage, mint
+
+from gateway_auth.passwords import HASHING_NICENESS
 
 HERE = Path(__file__).resolve().parent
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
@@ -136,6 +139,7 @@ def main() -> int:
             results |= {name: median_run([r[name] for r in rounds]) for name in rounds[0]}
             results["verify_one_token"] = load(wrk, "verify_one_token", port, cookie)
             results["verify_during_logins"] = load_with_logins(wrk, port, distinct)
+            results["verify_beside_busy_core"] = load_beside_busy_core(wrk, port, distinct)
             with nginx(work / "nginx", port) as (static, proxied, checked):
                 results["nginx_return_200"] = load(wrk, "nginx_return_200", static, cookie)
                 results["nginx_proxy"] = load(wrk, "nginx_proxy", proxied, cookie)
@@ -361,6 +365,19 @@ def load_with_logins(wrk: str, port: int, tokens: Path) -> Run:
         logins.wait()
 
 
+def load_beside_busy_core(wrk: str, port: int, tokens: Path) -> Run:
+    """/verify while another process spins on a core at the hashing threads' niceness: what a
+    busy second core alone costs on this machine, without any login in gateway-auth."""
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", f"import os\nos.nice({HASHING_NICENESS})\nwhile True: pass"]
+    )
+    try:
+        return load(wrk, "verify_beside_busy_core", port, "", tokens=tokens)
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
 @contextmanager
 def nginx(directory: Path, auth: int) -> Iterator[tuple[int, int, int]]:
     """nginx with three sites: ``return 200`` (the ceiling, and the upstream of the others), a
@@ -468,6 +485,10 @@ def summarise(
         ),
         "nginx_auth_request_vs_nginx_proxy_rps": (
             ratio(rps["nginx_auth_request"], rps["nginx_proxy"]),
+            "(information)",
+        ),
+        "p99_during_logins_vs_busy_core": (
+            ratio(r["verify_during_logins"].p99_ms, r["verify_beside_busy_core"].p99_ms),
             "(information)",
         ),
         "verify_one_token_vs_bare_rps": (

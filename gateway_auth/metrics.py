@@ -101,6 +101,17 @@ class Metrics:
             "Seconds since the mirror was last known complete (-1: never).",
             registry=registry,
         )
+        self.token_cache_entries = Gauge(
+            "gateway_auth_verify_token_cache_entries",
+            "Verified access tokens /verify holds in this process (at most TOKEN_CACHE_SIZE).",
+            registry=registry,
+        )
+        self.token_decodes = ReadCounter(
+            "gateway_auth_verify_token_decodes",
+            "Access tokens /verify checked by their signature: the token cache's misses, bad "
+            "tokens included.",
+        )
+        registry.register(self.token_decodes)
         self.outbox_backlog = Gauge(
             "gateway_auth_outbox_backlog",
             "Deletion events written and not yet published (read at each scrape).",
@@ -124,9 +135,13 @@ class Metrics:
         suspended: Callable[[], float],
         revoked: Callable[[], float],
         mirror_age: Callable[[], float],
+        token_cache: Callable[[], float],
+        token_decodes: Callable[[], float],
     ) -> None:
-        """Gauges read at scrape time from the objects that know the value."""
+        """Gauges and counters read at scrape time from the objects that know the value."""
         self.hash_queue.set_function(hash_queue)
+        self.token_cache_entries.set_function(token_cache)
+        self.token_decodes.read = token_decodes
         self.mirror_entries.labels("suspended").set_function(suspended)
         self.mirror_entries.labels("revoked").set_function(revoked)
         self.mirror_age.set_function(mirror_age)
@@ -147,6 +162,18 @@ class PlainCounter:
     def inc(self) -> None:
         """Count one."""
         self.value += 1
+
+
+class ReadCounter(Collector):
+    """A counter kept by the object that counts (as a plain number), read at scrape time."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self._name, self._documentation = name, documentation
+        self.read: Callable[[], float] = lambda: 0
+
+    def collect(self) -> Iterator[Metric]:
+        """The counter as of now."""
+        yield CounterMetricFamily(self._name, self._documentation, value=self.read())
 
 
 class PlainCounters(Collector):

@@ -187,7 +187,12 @@ async def open_services(
             metrics=metrics,
             tokens=tokens,
             mirror=mirror,
-            verifier=Verifier(tokens, mirror, max_staleness=settings.max_staleness.total_seconds()),
+            verifier=Verifier(
+                tokens,
+                mirror,
+                max_staleness=settings.max_staleness.total_seconds(),
+                cache_size=settings.token_cache_size,
+            ),
             store=store,
             bus=bus,
             sink=sink,
@@ -242,6 +247,8 @@ async def _start(services: Services) -> None:
         suspended=lambda: len(mirror.suspended),
         revoked=lambda: len(mirror.revoked),
         mirror_age=lambda: _age(mirror),
+        token_cache=lambda: services.verifier.cached,
+        token_decodes=lambda: services.verifier.decoded,
     )
     await services.sync.resync()  # serve from a loaded mirror; if Redis is down, /verify is 503
     settings = services.settings

@@ -106,6 +106,7 @@ class Verifier:
         self._cache_size = cache_size
         self._random = random.Random()  # noqa: S311 - choosing what to evict, not a secret
         self._keys = tokens.keys
+        self.decoded = 0  # tokens checked by their signature: the cache's misses
 
     def verify(
         self, token: str | None, required: frozenset[str], now: float, monotonic_now: float
@@ -166,6 +167,7 @@ class Verifier:
 
     def _verified(self, token: str, now: float) -> _Verified | None:
         """A token not in the cache, decoded and (when live) cached."""
+        self.decoded += 1
         try:  # one decode tells a bad token from a merely expired one
             claims = self._tokens.decode(
                 token, datetime.fromtimestamp(now, UTC), allow_expired=True

@@ -156,6 +156,7 @@ def test_cookie_domain_is_normalised() -> None:
         ({"MONGODB_DATABASE": "x" * 64}, "MONGODB_DATABASE: 1 to 63 letters"),
         ({"BCRYPT_ROUNDS": "3"}, "from 4 to 31"),
         ({"MAX_CONNECTIONS": "8"}, "must be a whole number from 16 to 1000000"),
+        ({"TOKEN_CACHE_SIZE": "10"}, "must be a whole number from 100 to 10000000"),
         ({"HEADER_TIMEOUT": "500ms"}, "HEADER_TIMEOUT"),
         ({"KEEPALIVE_TIMEOUT": "2h"}, "KEEPALIVE_TIMEOUT: from 1s to 1h"),
         ({"FAST_VERIFY": "sometimes"}, "true or false"),

@@ -81,6 +81,9 @@ async def test_verify_and_login_outcomes_are_counted(browser: Browser) -> None:
     assert (verify("allow"), verify("forbidden_scope"), verify("unauthenticated")) == (1, 1, 1)
     assert (logins("success"), logins("bad_password"), logins("unknown_email")) == (1, 1, 1)
     assert verify("suspended") == verify("revoked") == 0
+    # One token, checked by its signature once and answered from the cache the second time.
+    assert samples[("gateway_auth_verify_token_cache_entries", ())] == 1
+    assert samples[("gateway_auth_verify_token_decodes_total", ())] == 1
 
 
 async def test_requests_are_counted_by_route_template_never_by_id(
