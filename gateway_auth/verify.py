@@ -5,11 +5,12 @@ decoded again (a bounded cache keyed by the raw token string holds its claims an
 identity headers), but expiry, the revocation mirror and the scopes are checked every time, and
 nothing here does I/O.
 
-The cache evicts a random entry when it is full, not the least recently used one: gateways
-cycle through their users' tokens, and a cycle one token longer than an LRU misses on every
-request (each token is evicted just before its turn comes round again), while random eviction
-keeps nearly every hit and degrades gradually as the cycle grows. A hit costs a dict lookup and
-nothing more (no reordering).
+A full cache evicts, of five entries picked at random, the one that expires first, not the
+least recently used one: gateways cycle through their users' tokens, and a cycle one token
+longer than an LRU misses on every request (each token is evicted just before its turn comes
+round again), while random picks keep nearly every hit there and degrade gradually as the cycle
+grows; preferring the soonest expiry lets tokens replaced by a refresh go first. A hit costs a
+dict lookup and nothing more (no reordering).
 
 A correctly signed token that has merely expired, of a session that is still live as far as
 the mirror knows, is told apart from a bad one ("expired"): ``/verify`` then sends a browser to
@@ -19,7 +20,7 @@ the refresh hop instead of the sign-in page, so a session lasts as long as its r
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -32,6 +33,7 @@ Outcome = Literal[
     "allow", "unauthenticated", "expired", "revoked", "suspended", "forbidden_scope", "stale"
 ]
 CACHE_SIZE = 10_000
+EVICTION_SAMPLES = 5  # entries compared to choose one to evict (as Redis's maxmemory-samples)
 IDENTITY_HEADERS = (
     "X-Auth-User-Id",
     "X-Auth-Email",
@@ -189,12 +191,20 @@ class Verifier:
     def _remember(self, token: str, verified: _Verified) -> None:
         cache, cached = self._cache, self._cached
         if len(cached) >= self._cache_size:
-            index = self._random.randrange(len(cached))
+            # Of a few entries picked at random, the one that expires first (an expired one,
+            # if any) makes room: tokens are replaced every ACCESS_TOKEN_TTL, and dead ones
+            # would otherwise hold their places as long as live ones.
+            pick, size = self._random.randrange, len(cached)
+            index = min((pick(size) for _ in range(EVICTION_SAMPLES)), key=_expiry(cache, cached))
             del cache[cached[index]]
             cached[index] = token  # the new key takes the evicted one's place
         else:
             cached.append(token)
         cache[token] = verified
+
+
+def _expiry(cache: dict[str, _Verified], cached: list[str]) -> Callable[[int], int]:
+    return lambda index: cache[cached[index]].usable_until
 
 
 def _allow(headers: dict[str, str], claims: AccessClaims) -> Verdict:

@@ -341,6 +341,53 @@ async def test_other_requests_are_answered_exactly_as_aiohttp_answers_them(
     assert_ours(missing)
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        # llhttp keeps the whitespace after a value, aiohttp strips it
+        "X-Forwarded-Proto: https \t\r\nX-Original-Method: GET ",
+        "Accept: text/html \r\nSec-Fetch-Mode: navigate ",
+        # a second singleton (RFC 9110) is refused by aiohttp, in HTTP/1.0 as well
+        "User-Agent: a\r\nUser-Agent: b",
+        "Content-Type: text/plain\r\ncontent-type: text/html",
+    ],
+)
+async def test_header_shapes_get_the_answer_aiohttp_gives(
+    http: AppClient, signed_in: str, head: str
+) -> None:
+    server = http.server
+    assert isinstance(server, GatewayTestServer)
+    assert server.twin_port is not None
+    for version in ("1.1", "1.0"):
+        for cookie in (signed_in, ""):
+            request = verify_with(cookie, head).replace(b"HTTP/1.1", f"HTTP/{version}".encode())
+            fast = await exchange(server.port or 0, request)
+            twin = await exchange(server.twin_port, request)
+            assert fast.comparable() == twin.comparable(), (version, head, cookie)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"/verify?scope=#admin",  # a fragment: aiohttp drops it
+        b"/verify/app/page?",  # Envoy's shape with an empty query
+        b"/verify/app/page?x=1#part",
+        b"/verify?",
+    ],
+)
+async def test_odd_targets_get_the_answer_aiohttp_gives(
+    http: AppClient, signed_in: str, target: bytes
+) -> None:
+    server = http.server
+    assert isinstance(server, GatewayTestServer)
+    assert server.twin_port is not None
+    for cookie in (signed_in, ""):
+        request = verify_with(cookie, "Accept: text/html").replace(b"/verify", target, 1)
+        fast = await exchange(server.port or 0, request)
+        twin = await exchange(server.twin_port, request)
+        assert fast.comparable() == twin.comparable(), (target, cookie)
+
+
 async def wait_for(condition: Callable[[], bool], within: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not condition():

@@ -40,21 +40,21 @@ def tokens_and_verifier(cache_size: int) -> tuple[CountingTokens, Verifier]:
     return tokens, Verifier(tokens, mirror, max_staleness=60, cache_size=cache_size)
 
 
-def issued(tokens: AccessTokens, count: int) -> list[str]:
+def issued(tokens: AccessTokens, count: int, lasting: timedelta = timedelta(hours=1)) -> list[str]:
     client = Client("c", "ada@example.com", "user", (), None, None, False, None, None, NOW, NOW)
     return [
         tokens.issue(
             dataclasses.replace(client, id=f"c{n}"),
             f"s{n}",
             NOW,
-            not_after=NOW + timedelta(hours=1),
+            not_after=NOW + lasting,
         )[0]
         for n in range(count)
     ]
 
 
-def verify_all(verifier: Verifier, tokens: list[str], rounds: int) -> None:
-    now = NOW.timestamp()
+def verify_all(verifier: Verifier, tokens: list[str], rounds: int, at: float = 0) -> None:
+    now = at or NOW.timestamp()
     for _ in range(rounds):
         for token in tokens:
             assert verifier.verify(token, NO_SCOPES, now, time.monotonic()).outcome == "allow"
@@ -80,6 +80,19 @@ def test_a_cycle_of_tokens_just_longer_than_the_cache_still_mostly_hits() -> Non
     cycle = issued(tokens, 101)
     verify_all(verifier, cycle, rounds=20)
     assert tokens.decoded < 0.15 * 20 * len(cycle)
+
+
+def test_expired_tokens_make_room_before_live_ones() -> None:
+    tokens, verifier = tokens_and_verifier(cache_size=100)
+    verify_all(verifier, issued(tokens, 100, lasting=timedelta(seconds=60)), rounds=1)
+    later = (NOW + timedelta(minutes=5)).timestamp()  # those have all expired by now
+    fresh = issued(tokens, 50)
+    verify_all(verifier, fresh, rounds=1, at=later)
+    decoded = tokens.decoded
+    verify_all(verifier, fresh, rounds=1, at=later)
+    # Each eviction compares five entries and the dead ones expire first: at most a stray
+    # live one was picked (when all five picks were live, at most half of the cache).
+    assert tokens.decoded - decoded <= 5
 
 
 def test_a_cached_token_is_refused_once_its_signing_key_is_gone() -> None:

@@ -33,6 +33,7 @@ from email.utils import formatdate
 from typing import Any, Literal, cast
 
 from aiohttp import web
+from aiohttp.http_parser import SINGLETON_HEADERS
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from gateway_auth.http.access_log import QUIET_VERIFY_STATUSES, log_request
@@ -223,7 +224,7 @@ class FastVerify(asyncio.Protocol):
         # The request head being read: its headers by lower-case name (the first of each),
         # the names that came again, and what llhttp said of it.
         self._headers: dict[str, str] = {}
-        self._repeated: list[str] | None = None  # made when a name comes again
+        self._repeated: list[str] = []  # names that came again
         self._url = b""
         self._complete = False
         self._upgrade = False
@@ -326,11 +327,9 @@ class FastVerify(asyncio.Protocol):
         if self._large and len(name) + len(value) > MAX_FIELD_LINE:
             self._too_large = True
         elif key in self._headers:
-            if self._repeated is None:
-                self._repeated = []
             self._repeated.append(key)  # the first value counts, as aiohttp's headers.get
-        else:
-            self._headers[key] = value.decode("utf-8", "surrogateescape")
+        else:  # llhttp strips the whitespace before a value, not after it (aiohttp does)
+            self._headers[key] = value.rstrip(b" \t").decode("utf-8", "surrogateescape")
 
     def on_message_complete(self) -> None:
         self._complete = True
@@ -423,7 +422,9 @@ class FastVerify(asyncio.Protocol):
         """The headers (by lower-case name) of the bodiless ``/verify`` request in
         ``buffer[:size]``; None when aiohttp is to answer it; False when it was refused here
         (and the connection closed)."""
-        self._url, self._headers, self._repeated = b"", {}, None
+        self._url, self._headers = b"", {}
+        if self._repeated:
+            self._repeated = []
         self._complete = self._upgrade = self._too_large = False
         self._large = size > MAX_FIELD_LINE
         parser = self._parser
@@ -435,7 +436,7 @@ class FastVerify(asyncio.Protocol):
         except HttpParserError as exc:
             self._refuse(buffer, 400, str(exc) or "Malformed request.")
             return False
-        headers, repeated = self._headers, self._repeated or ()
+        headers, repeated = self._headers, self._repeated
         if self._too_large or len(headers) + len(repeated) > MAX_HEADERS:
             self._refuse(buffer, 431, "A request header is too large, or there are too many.")
             return False
@@ -445,9 +446,12 @@ class FastVerify(asyncio.Protocol):
             not self._complete
             or not url.startswith(path)
             or url[len(path) : len(path) + 1] not in (b"", b"?", b"/")
+            or b"#" in url  # no target has a fragment; aiohttp's reading of one stands
             or version not in ("1.1", "1.0")
-            # aiohttp answers an HTTP/1.1 request without exactly one Host as it always has
-            or (version == "1.1" and ("host" not in headers or "host" in repeated))
+            # aiohttp refuses an HTTP/1.1 request without one Host, and a second Host,
+            # Content-Type, User-Agent... (RFC 9110's singletons) in any request
+            or (version == "1.1" and "host" not in headers)
+            or (repeated and not SINGLETON_HEADERS.isdisjoint(repeated))
         ):
             return None
         self._http10 = version == "1.0"
@@ -458,7 +462,10 @@ class FastVerify(asyncio.Protocol):
         is to answer it (a page to render, an identity header that cannot be sent as it is)."""
         front = self._front
         gate, trusted = front.gate, self._trusted
-        target = self._url[len(front.verify_path) :].decode("utf-8", "surrogateescape")
+        rest = self._url[len(front.verify_path) :]
+        if rest[-1:] == b"?" and rest.find(b"?") == len(rest) - 1:
+            rest = rest[:-1]  # an empty query is no query (as aiohttp reads it)
+        target = rest.decode("utf-8", "surrogateescape")
         verdict = gate.decide(method, headers, trusted, "http", target)
         given = headers.get("x-request-id")
         rid = (new_request_id() if given is None else chosen_request_id(given)).encode()
@@ -509,7 +516,7 @@ class FastVerify(asyncio.Protocol):
 
     def _content_length(self) -> int | None:
         value = self._headers.get("content-length")
-        if value is None or "content-length" in (self._repeated or ()) or not value.isdigit():
+        if value is None or "content-length" in self._repeated or not value.isdigit():
             return None
         return int(value)
 
