@@ -20,7 +20,7 @@ the refresh hop instead of the sign-in page, so a session lasts as long as its r
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -196,17 +196,13 @@ class Verifier:
             # Of a few entries picked at random, the one that expires first (an expired one,
             # if any) makes room: tokens are replaced every ACCESS_TOKEN_TTL, and dead ones
             # would otherwise hold their places as long as live ones.
-            pick, size = self._random.randrange, len(cached)
-            index = min((pick(size) for _ in range(EVICTION_SAMPLES)), key=_expiry(cache, cached))
+            picks = [self._random.randrange(len(cached)) for _ in range(EVICTION_SAMPLES)]
+            index = min(picks, key=lambda pick: cache[cached[pick]].usable_until)
             del cache[cached[index]]
             cached[index] = token  # the new key takes the evicted one's place
         else:
             cached.append(token)
         cache[token] = verified
-
-
-def _expiry(cache: dict[str, _Verified], cached: list[str]) -> Callable[[int], float]:
-    return lambda index: cache[cached[index]].usable_until
 
 
 def _allow(headers: dict[str, str], claims: AccessClaims) -> Verdict:
