@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from gateway_auth.access_control import AccessControl
 from gateway_auth.clock import Clock, system_clock
 from gateway_auth.cookies import CookiePolicy
 from gateway_auth.datadir import ensure_data_dir
@@ -147,7 +148,7 @@ def _services(
             store_opener=store_opener,
         ) as opened:
             app[SERVICES] = opened
-            app[FORWARD_AUTH] = forward_auth(app, opened.verifier)
+            app[FORWARD_AUTH] = forward_auth(app, opened.verifier, opened.access)
             app[STORE] = opened.store
             app[VERIFIER] = opened.verifier
             app[REVOCATIONS] = opened.revocations
@@ -170,7 +171,9 @@ def _services(
     return services
 
 
-def forward_auth(app: web.Application, verifier: Verifier) -> ForwardAuth:
+def forward_auth(
+    app: web.Application, verifier: Verifier, access: AccessControl | None = None
+) -> ForwardAuth:
     """``/verify``'s answers, the same for the fast listener and for aiohttp."""
     settings, urls = app[SETTINGS], app[PAGES].urls
     return ForwardAuth(
@@ -181,6 +184,7 @@ def forward_auth(app: web.Application, verifier: Verifier) -> ForwardAuth:
         clock=app[CLOCK],
         login_url=settings.login_url,
         refresh_url=f"{settings.public_url or ''}{urls.refresh}",
+        access=access,
     )
 
 

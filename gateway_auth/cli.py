@@ -20,7 +20,7 @@ from typing import TextIO
 
 from aiohttp import web
 
-from gateway_auth import __version__
+from gateway_auth import __version__, rules_cli
 from gateway_auth.accounts import CreatedService, NewClient, NewService
 from gateway_auth.app import create_app
 from gateway_auth.clock import system_clock
@@ -33,12 +33,13 @@ from gateway_auth.errors import (
     ValidationFailed,
 )
 from gateway_auth.http.access_log import AccessLogger, quiet_refused_requests
+from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.http.fastpath import GatewayRunner
 from gateway_auth.http.views import client_view
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import configure_logging, log_event
 from gateway_auth.models import CLIENT_KINDS, Client
-from gateway_auth.services import Services, event_sink, open_services
+from gateway_auth.services import Services, access_control, event_sink, open_services
 from gateway_auth.settings import PREFIX, ConfigurationError, Settings
 from gateway_auth.stores.base import ClientQuery, PendingEvent
 from gateway_auth.transfer import export_to, import_into
@@ -152,6 +153,8 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("file", type=Path, metavar="FILE", help="an export file, or - for stdin")
     load.set_defaults(run=_import)
 
+    rules_cli.add_commands(commands, _services)
+
     events = commands.add_parser("events", help="deletion events")
     event_commands = events.add_subparsers(dest="action", required=True, metavar="ACTION")
     pending = event_commands.add_parser("list", help="events waiting in the outbox")
@@ -165,6 +168,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    access_control(settings)  # a bad rules file stops start-up here, every problem listed
     if settings.workers == 1:
         return serve_one(settings)
     # Prepare what every worker shares once, so workers never race to create it.
@@ -205,6 +209,7 @@ async def _run(app: web.Application, settings: Settings, *, reuse_port: bool) ->
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload_rules, app)
     runner = GatewayRunner(
         app,
         access_log=logging.getLogger("gateway_auth.access"),
@@ -220,6 +225,13 @@ async def _run(app: web.Application, settings: Settings, *, reuse_port: bool) ->
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def _reload_rules(app: web.Application) -> None:
+    """SIGHUP: read RULES_FILE again (a bad file keeps the rules in force, and says why)."""
+    services = app.get(SERVICES)
+    if services is not None and services.access is not None:
+        services.access.reload("SIGHUP")
 
 
 def _serve_worker(settings: Settings) -> None:

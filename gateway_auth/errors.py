@@ -86,6 +86,22 @@ class InsufficientScope(GatewayAuthError):
     default_message = "The access token lacks a required scope."
 
 
+class AccessDenied(GatewayAuthError):
+    """An access rule refuses the request, whoever asks."""
+
+    default_message = "No access rule lets this request through."
+
+
+class AmbiguousRequest(GatewayAuthError):
+    """With access rules, the original request's host or path cannot be known for sure: an
+    encoded slash, a control character, an invalid encoding, or no trusted description."""
+
+    default_message = (
+        "The request's host or path cannot be read without guessing (or the gateway did not "
+        "describe the original request), so no access rule can decide it."
+    )
+
+
 class RevocationStateStale(GatewayAuthError):
     """The revocation mirror lost its source for longer than MAX_STALENESS: fail closed."""
 

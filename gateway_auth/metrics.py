@@ -28,6 +28,9 @@ VERIFY_OUTCOMES = (
     "suspended",
     "forbidden_scope",
     "stale",
+    "bypass",
+    "denied",
+    "ambiguous",
 )
 LOGIN_OUTCOMES = (
     "success",
@@ -59,6 +62,30 @@ class Metrics:
         )
         registry.register(verify)
         self.verify_decisions = verify.counters
+        self.access_decisions = PairCounts(
+            "gateway_auth_access_decisions",
+            "/verify answers decided by the access rules, by rule name ((default): no rule "
+            "matched; (ambiguous): the original request could not be read) and outcome.",
+            ("rule", "outcome"),
+        )
+        registry.register(self.access_decisions)
+        self.access_rules = Gauge(
+            "gateway_auth_access_rules_in_force",
+            "Access rules in force from RULES_FILE.",
+            registry=registry,
+        )
+        self.access_rules_invalid = Gauge(
+            "gateway_auth_access_rules_file_invalid",
+            "1 while RULES_FILE has changed into a file that does not load (the rules loaded "
+            "before stay in force).",
+            registry=registry,
+        )
+        self.access_reloads = ReadCounters(
+            "gateway_auth_access_rules_reloads",
+            "Reloads of RULES_FILE (on SIGHUP or a change), by result: ok or invalid.",
+            "result",
+        )
+        registry.register(self.access_reloads)
         logins = Counter(
             "gateway_auth_logins",
             "Password logins by outcome (the reason is never shown to the caller).",
@@ -174,6 +201,42 @@ class ReadCounter(Collector):
     def collect(self) -> Iterator[Metric]:
         """The counter as of now."""
         yield CounterMetricFamily(self._name, self._documentation, value=self.read())
+
+
+class PairCounts(Collector):
+    """A counter family with two labels, as plain numbers read at scrape time; the label
+    values come from a bounded set (here: rule names from the rules file, and outcomes)."""
+
+    def __init__(self, name: str, documentation: str, labels: tuple[str, str]) -> None:
+        self._name, self._documentation, self._labels = name, documentation, labels
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def count(self, first: str, second: str) -> None:
+        """Count one."""
+        key = (first, second)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def collect(self) -> Iterator[Metric]:
+        """The family as of now."""
+        family = CounterMetricFamily(self._name, self._documentation, labels=list(self._labels))
+        for labels, value in list(self.counts.items()):
+            family.add_metric(list(labels), value)
+        yield family
+
+
+class ReadCounters(Collector):
+    """A labelled counter family kept as a dict by the object that counts, read at scrape."""
+
+    def __init__(self, name: str, documentation: str, label: str) -> None:
+        self._name, self._documentation, self._label = name, documentation, label
+        self.read: Callable[[], dict[str, int]] = dict
+
+    def collect(self) -> Iterator[Metric]:
+        """The family as of now."""
+        family = CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+        for value, count in self.read().items():
+            family.add_metric([value], count)
+        yield family
 
 
 class PlainCounters(Collector):

@@ -26,6 +26,8 @@ from typing import Literal
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway_auth.access_control import AccessControl
+from gateway_auth.access_file import RulesFileError
 from gateway_auth.accounts import Accounts
 from gateway_auth.admin import Admin
 from gateway_auth.clock import Clock, system_clock
@@ -40,7 +42,7 @@ from gateway_auth.passwords import PasswordHasher
 from gateway_auth.regulation import Regulator, regulator_for
 from gateway_auth.revocations import MirrorSync, Revocations
 from gateway_auth.sessions import SessionPolicy, Sessions
-from gateway_auth.settings import Settings
+from gateway_auth.settings import PREFIX, ConfigurationError, Settings
 from gateway_auth.stores.base import EventSink, RevocationBus, Store
 from gateway_auth.stores.configured import StoreOpener, open_store
 from gateway_auth.stores.redis import RedisRevocationBus, connect
@@ -76,6 +78,7 @@ class Services:
     sessions: Sessions
     accounts: Accounts
     admin: Admin
+    access: AccessControl | None  # RULES_FILE's rules (servers only)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     async def health(self) -> dict[str, str]:
@@ -106,6 +109,16 @@ def event_sink(settings: Settings) -> EventSink | None:
     )
 
 
+def access_control(settings: Settings) -> AccessControl | None:
+    """RULES_FILE's rules, when it is set; ConfigurationError listing every problem."""
+    if settings.rules_file is None:
+        return None
+    try:
+        return AccessControl.load(settings.rules_file)
+    except RulesFileError as exc:
+        raise ConfigurationError([f"{PREFIX}RULES_FILE: {p}" for p in exc.problems]) from None
+
+
 def access_tokens(settings: Settings, keys: KeyRing) -> AccessTokens:
     """The access-token codec the settings describe."""
     return AccessTokens(
@@ -133,6 +146,7 @@ async def open_services(
     ``hasher`` and ``store_opener`` are how tests count bcrypt checks or run on another store.
     """
     server = role == "server"
+    access = access_control(settings) if server else None
     ensure_data_dir(settings.data_dir)
     keys = keys or load_key_ring(settings)
     metrics = metrics or Metrics()
@@ -196,6 +210,7 @@ async def open_services(
             store=store,
             bus=bus,
             sink=sink,
+            access=access,
             hasher=hasher,
             regulator=regulator,
             revocations=revocations,
@@ -250,6 +265,11 @@ async def _start(services: Services) -> None:
         token_cache=lambda: services.verifier.cached,
         token_decodes=lambda: services.verifier.decoded,
     )
+    access = services.access
+    if access is not None:
+        metrics.access_rules.set_function(lambda: len(access.rules.rules))
+        metrics.access_rules_invalid.set_function(lambda: 1 if access.problems else 0)
+        metrics.access_reloads.read = lambda: access.reloads
     await services.sync.resync()  # serve from a loaded mirror; if Redis is down, /verify is 503
     settings = services.settings
     services._tasks.extend(
@@ -261,6 +281,8 @@ async def _start(services: Services) -> None:
             ),
         )
     )
+    if access is not None:
+        services._tasks.append(asyncio.create_task(access.watch()))
 
 
 async def _stop(tasks: list[asyncio.Task[None]]) -> None:

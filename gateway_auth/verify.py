@@ -30,7 +30,16 @@ from gateway_auth.mirror import RevocationMirror
 from gateway_auth.tokens import LEEWAY_SECONDS, AccessClaims, AccessTokens
 
 Outcome = Literal[
-    "allow", "unauthenticated", "expired", "revoked", "suspended", "forbidden_scope", "stale"
+    "allow",
+    "unauthenticated",
+    "expired",
+    "revoked",
+    "suspended",
+    "forbidden_scope",
+    "stale",
+    "bypass",  # an access rule lets anyone through (identity headers empty)
+    "denied",  # an access rule refuses
+    "ambiguous",  # with access rules: the original request's host or path cannot be known
 ]
 CACHE_SIZE = 10_000
 EVICTION_SAMPLES = 5  # entries compared to choose one to evict (as Redis's maxmemory-samples)
@@ -72,11 +81,16 @@ _STATUS: dict[Outcome, int] = {
     "suspended": 403,
     "forbidden_scope": 403,
     "stale": 503,
+    "bypass": 200,
+    "denied": 403,
+    "ambiguous": 403,
 }
 _NOT_CACHED = {"Cache-Control": "no-store"}  # an identity answer is never to be reused
 UNAUTHENTICATED = Verdict("unauthenticated")
 REVOKED = Verdict("revoked")
 STALE = Verdict("stale")
+DENIED = Verdict("denied")
+AMBIGUOUS = Verdict("ambiguous")
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +219,16 @@ class Verifier:
         cache[token] = verified
 
 
-def _allow(headers: dict[str, str], claims: AccessClaims) -> Verdict:
+def _allow(headers: dict[str, str], claims: AccessClaims | None) -> Verdict:
     lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     unsendable = any(c in value for value in headers.values() for c in "\r\n\x00")
-    return Verdict("allow", headers, claims, None if unsendable else lines.encode())
+    outcome: Outcome = "allow" if claims is not None else "bypass"
+    return Verdict(outcome, headers, claims, None if unsendable else lines.encode())
+
+
+# Let through by a rule, for anyone: every identity header present and empty, so a gateway
+# copying them overwrites whatever a client sent.
+BYPASS = _allow(dict.fromkeys(IDENTITY_HEADERS, "") | _NOT_CACHED, None)
 
 
 def identity_headers(claims: AccessClaims) -> dict[str, str]:

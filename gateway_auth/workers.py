@@ -2,7 +2,8 @@
 
 The kernel spreads connections across the processes. This supervisor only starts them, restarts
 one that dies, and on SIGTERM or SIGINT passes SIGTERM on, so that each drains its in-flight
-requests before exiting. Workers are spawned (not forked), so no event loop, thread pool or
+requests before exiting; SIGHUP is passed on as it is (each worker reloads RULES_FILE).
+Workers are spawned (not forked), so no event loop, thread pool or
 connection is ever shared by accident.
 """
 
@@ -42,6 +43,7 @@ class Supervisor:
     def run(self) -> int:
         """Start every worker and supervise them; the exit status for the command."""
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._hang_up)
         try:
             for index in range(self._settings.workers):
                 self._start(index)
@@ -81,6 +83,11 @@ class Supervisor:
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self._stopping = True
+
+    def _hang_up(self, signum: int, frame: FrameType | None) -> None:
+        for process, _ in self._processes.values():
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGHUP)
 
     def _terminate_all(self) -> None:
         processes = [process for process, _ in self._processes.values()]

@@ -39,6 +39,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 from gateway_auth.http.access_log import QUIET_VERIFY_STATUSES, log_request
 from gateway_auth.http.appkeys import FORWARD_AUTH, METRICS, SETTINGS
 from gateway_auth.http.forward_auth import Answer, ForwardAuth, Refusal
+from gateway_auth.http.forwarded import Peer
 from gateway_auth.http.middlewares import SECURITY_HEADERS, SERVER
 from gateway_auth.logging import chosen_request_id, log_event, new_request_id
 from gateway_auth.metrics import LATENCY_BUCKETS, METHODS, Metrics
@@ -54,6 +55,9 @@ MAX_SERIES = 256  # (method, status) pairs kept at hand; beyond, looked up each 
 TICK = 1.0  # seconds between sweeps for idle and slow connections (and Date updates)
 _END = b"\r\n\r\n"
 _perf_counter = time.perf_counter
+# A request repeating one of these is aiohttp's: RFC 9110's singletons, which aiohttp refuses,
+# and X-Forwarded-For, whose values the access rules read all of (this listener keeps one).
+ONE_VALUE_ONLY = SINGLETON_HEADERS | {"x-forwarded-for"}
 _SERVER = f"Server: {SERVER}\r\n".encode()
 _REASONS = {
     200: b"OK",
@@ -100,6 +104,7 @@ class FrontServer(web.Server):
         # fold unknown methods into "other", and only a few statuses are answered here).
         self.series: dict[tuple[str, int], list[float]] = {}
         self.decisions = metrics.verify_decisions
+        self.access_decisions = metrics.access_decisions
         self._sweep()
 
     @property
@@ -208,6 +213,7 @@ class FastVerify(asyncio.Protocol):
         "_trusted",
         "_upgrade",
         "_url",
+        "_who",
     )
 
     def __init__(self, front: FrontServer) -> None:
@@ -234,6 +240,7 @@ class FastVerify(asyncio.Protocol):
         self._too_large = False
         self._peer: str | None = None
         self._trusted = False  # whether the peer is one of TRUSTED_PROXIES
+        self._who = Peer(None, False)
         self._since = front.now  # the last sign of progress: a request, or body bytes
         # When the head being waited for started (a new connection waits for its first).
         self._head_since: float | None = time.monotonic()
@@ -247,6 +254,7 @@ class FastVerify(asyncio.Protocol):
         peer = self._transport.get_extra_info("peername")
         self._peer = peer[0] if isinstance(peer, tuple) else None
         self._trusted = front.gate.trusts(self._peer)
+        self._who = Peer(self._peer, self._trusted)
         # The gateways themselves (TRUSTED_PROXIES) are never turned away by the cap.
         full = front.open_connections() >= front.max_connections
         if full and not self._trusted:
@@ -451,7 +459,7 @@ class FastVerify(asyncio.Protocol):
             # aiohttp refuses an HTTP/1.1 request without one Host, and a second Host,
             # Content-Type, User-Agent... (RFC 9110's singletons) in any request
             or (version == "1.1" and "host" not in headers)
-            or (repeated and not SINGLETON_HEADERS.isdisjoint(repeated))
+            or (repeated and not ONE_VALUE_ONLY.isdisjoint(repeated))
         ):
             return None
         self._http10 = version == "1.0"
@@ -461,12 +469,12 @@ class FastVerify(asyncio.Protocol):
         """Decide and answer the ``/verify`` request just parsed; its status, or 0 when aiohttp
         is to answer it (a page to render, an identity header that cannot be sent as it is)."""
         front = self._front
-        gate, trusted = front.gate, self._trusted
+        gate, who = front.gate, self._who
         rest = self._url[len(front.verify_path) :]
         if rest[-1:] == b"?" and rest.find(b"?") == len(rest) - 1:
             rest = rest[:-1]  # an empty query is no query (as aiohttp reads it)
         target = rest.decode("utf-8", "surrogateescape")
-        verdict = gate.decide(method, headers, trusted, "http", target)
+        verdict, rule = gate.decide(method, headers, who, "http", target)
         given = headers.get("x-request-id")
         rid = (new_request_id() if given is None else chosen_request_id(given)).encode()
         lines = verdict.lines
@@ -478,14 +486,18 @@ class FastVerify(asyncio.Protocol):
                 )
             )
             front.decisions[verdict.outcome].value += 1
+            if rule is not None:
+                front.access_decisions.count(rule, verdict.outcome)
             return 200
         answer = None
         if verdict.headers is None:
-            answer = gate.refuse(method, headers, trusted, "http", target, verdict=verdict)
+            answer = gate.refuse(method, headers, who, "http", target, verdict=verdict)
         if (answer is None and lines is None) or (answer is not None and answer.page):
             return 0
         self._respond(verdict, answer, rid, method == "HEAD")
         front.decisions[verdict.outcome].value += 1
+        if rule is not None:
+            front.access_decisions.count(rule, verdict.outcome)
         return 200 if answer is None else answer.refusal.status
 
     def _pass(self, buffer: bytes, size: int) -> bytes:

@@ -27,19 +27,24 @@ from urllib.parse import parse_qs, quote
 
 from aiohttp import hdrs, web
 
+from gateway_auth.access_control import AccessControl
 from gateway_auth.clock import Clock, system_clock
 from gateway_auth.errors import (
+    AccessDenied,
+    AmbiguousRequest,
     ClientSuspended,
     GatewayAuthError,
     InsufficientScope,
     RevocationStateStale,
     Unauthenticated,
 )
+from gateway_auth.http.access_check import AccessCheck
 from gateway_auth.http.credentials import token_in
 from gateway_auth.http.forwarded import (
     FORWARDING,
     MalformedForwarding,
     OriginalRequest,
+    Peer,
     TrustedPeers,
     original_request,
 )
@@ -54,6 +59,8 @@ _ERRORS: dict[Outcome, GatewayAuthError] = {
     "suspended": ClientSuspended(),
     "forbidden_scope": InsufficientScope(),
     "stale": RevocationStateStale(),
+    "denied": AccessDenied(),
+    "ambiguous": AmbiguousRequest(),
 }
 _TRUE = frozenset({"1", "true", "yes"})
 _NO_SCOPES: frozenset[str] = frozenset()
@@ -101,6 +108,7 @@ class ForwardAuth:
         clock: Clock,
         login_url: str,
         refresh_url: str,
+        access: AccessControl | None = None,
     ) -> None:
         self.verifier = verifier
         self.path = path
@@ -111,6 +119,11 @@ class ForwardAuth:
         self._login_url = login_url
         self._refresh_url = refresh_url
         self._refusals = {outcome: _refusal(error) for outcome, error in _ERRORS.items()}
+        self._access = (
+            None
+            if access is None
+            else AccessCheck(access, verifier, trusted, self._now, _monotonic)
+        )
 
     def trusts(self, remote: str | None) -> bool:
         """Whether ``remote`` is one of TRUSTED_PROXIES."""
@@ -121,9 +134,10 @@ class ForwardAuth:
         return list(self._refusals.values())
 
     def decide(
-        self, method: str, headers: Mapping[str, str], trusted: bool, scheme: str, target: str
-    ) -> Verdict:
-        """The verdict on a ``/verify`` request, from one of TRUSTED_PROXIES or not.
+        self, method: str, headers: Mapping[str, str], peer: Peer, scheme: str, target: str
+    ) -> tuple[Verdict, str | None]:
+        """The verdict on a ``/verify`` request from ``peer``, and the access rule that gave it
+        (None without a rules file).
 
         ``target`` is what follows the ``/verify`` path in the request target, raw: nothing,
         ``?`` and the query (whose ``scope`` is read), or Envoy's ``/`` and the original path
@@ -131,21 +145,31 @@ class ForwardAuth:
         answer's headers; nothing is built for it here."""
         original_path = target if target[:1] == "/" else None
         required = _query(target[1:])[0] if target and original_path is None else _NO_SCOPES
+        token = token_in(headers, self._cookie_name)
+        if self._access is not None:
+            return self._access.decide(
+                method,
+                headers,
+                peer,
+                scheme,
+                token=token,
+                required=required,
+                original_path=original_path,
+            )
         # A trusted proxy's description of the original request must hold, when it gave one.
+        trusted = peer.trusted
         if trusted and (original_path is not None or not headers.keys().isdisjoint(FORWARDING)):
             try:
                 original_request(headers, method, True, scheme, checked_path=original_path)
             except MalformedForwarding:
-                return UNAUTHENTICATED
-        return self.verifier.verify(
-            token_in(headers, self._cookie_name), required, self._now(), _monotonic()
-        )
+                return UNAUTHENTICATED, None
+        return self.verifier.verify(token, required, self._now(), _monotonic()), None
 
     def refuse(
         self,
         method: str,
         headers: Mapping[str, str],
-        trusted: bool,
+        peer: Peer,
         scheme: str,
         target: str,
         *,
@@ -159,7 +183,7 @@ class ForwardAuth:
         original_path = target if target[:1] == "/" else None
         try:
             original = original_request(
-                headers, method, trusted, scheme, checked_path=original_path
+                headers, method, peer.trusted, scheme, checked_path=original_path
             )
         except MalformedForwarding:
             return Answer(verdict, refusal)  # nowhere to send anyone back to

@@ -62,6 +62,14 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+class Peer(NamedTuple):
+    """Who sent a ``/verify`` request: its address, and whether it is one of TRUSTED_PROXIES
+    (known once per connection on the fast listener)."""
+
+    address: str | None
+    trusted: bool
+
+
 class MalformedForwarding(ValueError):
     """A trusted proxy sent original-request headers that cannot be believed."""
 

@@ -24,10 +24,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """``GET /readyz``: every backend answers; 503 naming what does not."""
-    checks = await request.app[SERVICES].health()
+    """``GET /readyz``: every backend answers; 503 naming what does not. The access rules'
+    state is shown but never makes an instance unready: a bad RULES_FILE pushed to every
+    instance would take them all out at once, while the rules loaded before still hold."""
+    services = request.app[SERVICES]
+    checks = await services.health()
     ready = all(state == "ok" for state in checks.values())
-    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+    if services.access is not None:
+        body["accessRules"] = services.access.state()
     return json_response(body, status=200 if ready else 503)
 
 

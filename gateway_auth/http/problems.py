@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from gateway_auth.errors import (
+    AccessDenied,
+    AmbiguousRequest,
     ClientNotFound,
     ClientSuspended,
     CrossSiteRequest,
@@ -61,6 +63,8 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
     Unauthenticated: Kind(401, "unauthenticated", "Authentication required", "invalid_grant"),
     ClientSuspended: Kind(403, "client-suspended", "Account suspended", "invalid_grant"),
     InsufficientScope: Kind(403, "insufficient-scope", "Insufficient scope", "invalid_scope"),
+    AccessDenied: Kind(403, "access-denied", "Access denied"),
+    AmbiguousRequest: Kind(403, "ambiguous-request", "Ambiguous request"),
     InvalidClient: Kind(401, "invalid-client", "Client authentication failed", "invalid_client"),
     NotAServiceClient: Kind(409, "not-a-service-client", "Not a service client"),
     ClientNotFound: Kind(404, "not-found", "Not found"),

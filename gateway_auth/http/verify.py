@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway_auth.http.appkeys import FORWARD_AUTH, METRICS, PAGES
 from gateway_auth.http.browsing import denied
+from gateway_auth.http.forwarded import Peer
 
 
 async def verify(request: web.Request) -> web.Response:
@@ -25,9 +26,13 @@ async def verify(request: web.Request) -> web.Response:
         target += f"?{query}" if query else ""
     else:
         target = f"?{query}" if query else ""
-    facts = (request.method, request.headers, gate.trusts(request.remote), request.scheme, target)
-    verdict = gate.decide(*facts)
-    app[METRICS].verify_decisions[verdict.outcome].inc()
+    peer = Peer(request.remote, gate.trusts(request.remote))
+    facts = (request.method, request.headers, peer, request.scheme, target)
+    verdict, rule = gate.decide(*facts)
+    metrics = app[METRICS]
+    metrics.verify_decisions[verdict.outcome].inc()
+    if rule is not None:
+        metrics.access_decisions.count(rule, verdict.outcome)
     if verdict.headers is not None:
         return web.Response(headers=verdict.headers)
     answer = gate.refuse(*facts, verdict=verdict)
