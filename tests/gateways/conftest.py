@@ -53,8 +53,16 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(make_settings: Callable[..., Settings], clock: FakeClock) -> AsyncIterator[Stack]:
-    settings = make_settings(COOKIE_SECURE="false", BASE_PATH=BASE_PATH)
+def stack_settings() -> dict[str, str]:
+    """More settings for gateway-auth behind the gateways (tests/gateways/test_rules.py)."""
+    return {}
+
+
+@pytest.fixture
+async def stack(
+    make_settings: Callable[..., Settings], clock: FakeClock, stack_settings: dict[str, str]
+) -> AsyncIterator[Stack]:
+    settings = make_settings(COOKIE_SECURE="false", BASE_PATH=BASE_PATH, **stack_settings)
     app = create_app(settings, hasher_workers=1, clock=clock)
     # gateway-auth listens as `gateway-auth serve` does: the fast /verify listener in front.
     runners = [GatewayRunner(app, access_log=None), web.AppRunner(echo_app(), access_log=None)]

@@ -182,25 +182,6 @@ async def test_only_gateway_auths_own_prefix_is_captured(
     assert (own, own_body) == (200, {"status": "ok"})
 
 
-async def test_the_nginx_recipe_keeps_billing_for_clients_with_that_scope(
-    stack: Stack, nginx: int
-) -> None:
-    base = f"http://127.0.0.1:{nginx}"
-    new = NewClient("payer@example.com", PASSWORD, None, None)
-    await stack.app[ACCOUNTS].create(new, kind="user", scopes=["billing"])
-    payer = await stack.login("payer@example.com")
-    other = await stack.login("ada@example.com")
-
-    allowed, _, body = await fetch(stack, f"{base}/billing/invoices", Cookie=payer)
-    refused, _, page = await fetch(stack, f"{base}/billing/invoices", Cookie=other, **PAGE_LOAD)
-
-    assert allowed == 200
-    assert body["headers"]["x-auth-scopes"] == ["billing"]
-    assert refused == 403
-    assert "<h1>You cannot open this page</h1>" in page["text"]
-    assert "<strong>ada@example.com</strong>" in page["text"]
-
-
 @pytest.mark.parametrize("path", ["/auth/admin/clients", "/auth/token", "/auth/verify"])
 async def test_the_admin_api_token_and_verify_are_not_on_the_apps_origin(
     stack: Stack, gateway: str, path: str
