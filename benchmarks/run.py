@@ -42,6 +42,11 @@ PASSWORD = "correct horse battery staple"
 # A cookie of the length a real access token has, for the baselines, which do not read it.
 SAMPLE_COOKIE = "gateway_auth=" + "x" * 485
 DISTINCT = 10_000
+FORWARDED = (
+    "X-Original-URL: http://app.example.com/app/orders/42?tab=items\r\n"
+    "X-Original-Method: GET\r\n"
+    "X-Forwarded-For: 192.0.2.10\r\n"
+)
 MILLION = int(os.environ.get("BENCH_MILLION", "1000000"))
 NGINX_CONF = """
 worker_processes 1;
@@ -119,6 +124,7 @@ def main() -> int:
             server([sys.executable, str(HERE / "naive.py"), "{port}"], naive_env) as naive,
             gateway(work / "redis", env) as (port, cookie),
             gateway(work / "plain", plain_env) as (plain, plain_cookie),
+            gateway(work / "ruled", {**env, "RULES_FILE": str(fifty_rules(work))}) as (ruled, _),
         ):
             rounds = [
                 {
@@ -137,6 +143,20 @@ def main() -> int:
                 for _ in range(ROUNDS)
             ]
             results |= {name: median_run([r[name] for r in rounds]) for name in rounds[0]}
+            # The access rules' pair, as nginx asks (X-Original-URL, X-Original-Method).
+            rule_rounds = [
+                {
+                    "verify_10k_forwarded": load(
+                        wrk, "verify_10k_forwarded", port, "", tokens=distinct, headers=FORWARDED
+                    ),
+                    "verify_10k_rules50": load(
+                        wrk, "verify_10k_rules50", ruled, "", tokens=distinct, headers=FORWARDED
+                    ),
+                }
+                for _ in range(ROUNDS)
+            ]
+            results |= {name: median_run([r[name] for r in rule_rounds]) for name in rule_rounds[0]}
+            rounds = [{**a, **b} for a, b in zip(rounds, rule_rounds, strict=True)]
             results["verify_one_token"] = load(wrk, "verify_one_token", port, cookie)
             results["verify_during_logins"], results["logins_during_verify"] = load_with_logins(
                 wrk, port, distinct
@@ -175,6 +195,32 @@ def main() -> int:
     print_table(report)
     print(f"\nwritten to {out.relative_to(HERE.parent)}")
     return 0
+
+
+def fifty_rules(directory: Path) -> Path:
+    """A rules file of 50 rules, a company's worth: 48 about other sites and paths, then a
+    health check and the app the benchmark's request is for, which the last rule decides."""
+    rules = ["default_policy: deny", "rules:"]
+    for n in range(48):
+        rules += [
+            f"  - name: site-{n}",
+            f"    hosts: [site{n}.example.com, '*.site{n}.example.net']",
+            f"    paths: [/area{n}, {{glob: '/files{n}/**.pdf'}}, {{regex: '/api/v{n}/.*'}}]",
+            "    methods: [GET, POST]",
+            "    networks: [10.0.0.0/8]",
+            f"    scopes: [scope{n}]",
+        ]
+    rules += [
+        "  - name: health",
+        "    paths: [/health, /healthz]",
+        "    policy: bypass",
+        "  - name: app",
+        "    hosts: [app.example.com]",
+        "    policy: authenticated",
+    ]
+    path = directory / "rules50.yaml"
+    path.write_text("\n".join(rules) + "\n")
+    return path
 
 
 def median_run(runs: list[Run]) -> Run:
@@ -319,8 +365,10 @@ def load(
     path: str = "/verify",
     requests: int = 0,
     rps: float = 0,
+    headers: str = "",
 ) -> Run:
-    """wrk against ``path``: with ``cookie`` on every request, or the next of ``tokens``."""
+    """wrk against ``path``: with ``cookie`` on every request, or the next of ``tokens`` (and
+    then ``headers``, raw lines, too)."""
     duration = max(DURATION, int(requests / max(rps, 1)) + 1) if requests else DURATION
     script = HERE / ("tokens.lua" if tokens else "report.lua")
     command = [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", str(script)]
@@ -329,6 +377,7 @@ def load(
     env = {**os.environ, "BENCH_REPORT": str(HERE / "report.lua")}
     if tokens:
         env["BENCH_TOKENS"] = str(tokens)
+        env["BENCH_HEADERS"] = headers
     output = subprocess.run(
         [*command, f"http://127.0.0.1:{port}{path}"],
         capture_output=True,
@@ -488,6 +537,7 @@ def summarise(
             ">= 0.9",
         ),
         "rss_after_1m_distinct_vs_before": (ratio(rss_after, rss_before), "0.9 .. 1.1"),
+        "rules50_vs_no_rules_rps": (paired("verify_10k_rules50", "verify_10k_forwarded"), ">= 0.9"),
         "me_fast_listener_vs_aiohttp_only_rps": (
             paired("me_fast_listener", "me_aiohttp_only"),
             ">= 0.95",

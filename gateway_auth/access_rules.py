@@ -178,8 +178,9 @@ class AccessRules:
         return [*(rule.name for rule in self.rules), DEFAULT, AMBIGUOUS]
 
     def candidates(self, host: str, method: str, raw_path: str) -> Candidates | None:
-        """The rules that can decide this request (its path as sent, query and all); None
-        when its path is ambiguous (the request is denied)."""
+        """The rules that can decide this request (its path as sent, without the query:
+        queries vary endlessly and rules never read them); None when its path is ambiguous
+        (the request is denied)."""
         key = (host, method, raw_path)
         found = self._cache.get(key, False)
         if found is not False:

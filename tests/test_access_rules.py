@@ -59,7 +59,7 @@ def decide(
     who: AccessClaims | None = None,
 ) -> Selection | None:
     host, _, path = url.partition("/")
-    found = rules.candidates(host, method, "/" + path)
+    found = rules.candidates(host, method, "/" + path.partition("?")[0])
     return None if found is None else found.select(address, who)
 
 

@@ -10,10 +10,13 @@ token first; a request nobody signed in to that such a rule could decide is aske
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 
 from gateway_auth.access_control import AccessControl
-from gateway_auth.access_rules import AMBIGUOUS, Selection
+from gateway_auth.access_rules import AMBIGUOUS, Candidates, Selection
+from gateway_auth.http import verify_target
+from gateway_auth.http.credentials import token_in
 from gateway_auth.http.forwarded import (
     MalformedForwarding,
     Peer,
@@ -21,6 +24,7 @@ from gateway_auth.http.forwarded import (
     client_ip,
     original_request,
 )
+from gateway_auth.http.verify_target import NO_SCOPES
 from gateway_auth.verify import (
     AMBIGUOUS as AMBIGUOUS_VERDICT,
 )
@@ -32,7 +36,7 @@ from gateway_auth.verify import (
     Verifier,
 )
 
-_NO_SCOPES: frozenset[str] = frozenset()
+_monotonic = time.monotonic
 
 
 class AccessCheck:
@@ -43,72 +47,68 @@ class AccessCheck:
         control: AccessControl,
         verifier: Verifier,
         trusted: TrustedPeers,
+        cookie_name: str,
         clock: Callable[[], float],
-        monotonic: Callable[[], float],
     ) -> None:
         self.control = control
         self._verifier = verifier
         self._trusted = trusted
+        self._cookie_name = cookie_name
         self._now = clock
-        self._monotonic = monotonic
 
     def decide(
-        self,
-        method: str,
-        headers: Mapping[str, str],
-        peer: Peer,
-        scheme: str,
-        *,
-        token: str | None,
-        required: frozenset[str],
-        original_path: str | None,
+        self, method: str, headers: Mapping[str, str], peer: Peer, scheme: str, target: str
     ) -> tuple[Verdict, str]:
-        """The verdict and the label of the rule that gave it (for the metrics)."""
-        if not peer.trusted:
-            return AMBIGUOUS_VERDICT, AMBIGUOUS  # only a gateway may say what it asks about
-        try:
-            original = original_request(headers, method, True, scheme, checked_path=original_path)
-        except MalformedForwarding:
-            return UNAUTHENTICATED, AMBIGUOUS
-        if original.host is None or original.path is None:
+        """The verdict and the label of the rule that gave it (for the metrics); the arguments
+        are ``ForwardAuth.decide``'s."""
+        candidates = None
+        if peer.trusted:  # only a gateway may say which request it asks about
+            envoy = target if target[:1] == "/" else None  # Envoy's shape: the path is here
+            try:
+                original = original_request(headers, method, True, scheme, checked_path=envoy)
+            except MalformedForwarding:
+                return UNAUTHENTICATED, AMBIGUOUS
+            if original.host is not None and original.route is not None:
+                rules = self.control.rules
+                candidates = rules.candidates(original.host, original.method, original.route)
+        if candidates is None:  # not described, or not without guessing
             return AMBIGUOUS_VERDICT, AMBIGUOUS
-        candidates = self.control.rules.candidates(original.host, original.method, original.path)
-        if candidates is None:
-            return AMBIGUOUS_VERDICT, AMBIGUOUS
-        identity: Verdict | None = None
+        token = token_in(headers, self._cookie_name)
+        required = verify_target.required(target)
         selection = candidates.unconditional
+        identity: Verdict | None = None
         if selection is None:
-            address = (
-                client_ip(peer.address, forwarded_for(headers), self._trusted.networks)
-                if candidates.needs_address
-                else None
-            )
-            claims = None
-            if candidates.needs_claims:
-                identity = self._verify(token, _NO_SCOPES)
-                claims = identity.claims if identity.outcome == "allow" else None
-            selection = candidates.select(address, claims)
-        return self._apply(selection, token, required, identity), selection.rule
-
-    def _apply(
-        self,
-        selection: Selection,
-        token: str | None,
-        required: frozenset[str],
-        identity: Verdict | None,
-    ) -> Verdict:
+            selection, identity = self._select(candidates, headers, peer, token)
         policy = selection.policy
         if policy == "deny":
-            identity = identity or self._verify(token, _NO_SCOPES)
-            if identity.outcome == "allow":
-                return Verdict("denied", claims=identity.claims)  # the page names who it is
-            return DENIED
+            return self._denied(token, identity), selection.rule
         if policy == "bypass" and not required:
-            return BYPASS
-        return self._verify(token, selection.scopes | required if selection.scopes else required)
+            return BYPASS, selection.rule
+        if selection.scopes:
+            required = selection.scopes | required
+        verdict = self._verifier.verify(token, required, self._now(), _monotonic())
+        return verdict, selection.rule
 
-    def _verify(self, token: str | None, required: frozenset[str]) -> Verdict:
-        return self._verifier.verify(token, required, self._now(), self._monotonic())
+    def _select(
+        self, candidates: Candidates, headers: Mapping[str, str], peer: Peer, token: str | None
+    ) -> tuple[Selection, Verdict | None]:
+        """The rule for this client (its network, who it is), and its identity if read."""
+        address = (
+            client_ip(peer.address, forwarded_for(headers), self._trusted.networks)
+            if candidates.needs_address
+            else None
+        )
+        identity = claims = None
+        if candidates.needs_claims:
+            identity = self._verifier.verify(token, NO_SCOPES, self._now(), _monotonic())
+            claims = identity.claims if identity.outcome == "allow" else None
+        return candidates.select(address, claims), identity
+
+    def _denied(self, token: str | None, identity: Verdict | None) -> Verdict:
+        identity = identity or self._verifier.verify(token, NO_SCOPES, self._now(), _monotonic())
+        if identity.outcome == "allow":
+            return Verdict("denied", claims=identity.claims)  # the page names who it is
+        return DENIED
 
 
 def forwarded_for(headers: Mapping[str, str]) -> list[str]:

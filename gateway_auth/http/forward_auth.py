@@ -22,8 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from aiohttp import hdrs, web
 
@@ -38,6 +37,7 @@ from gateway_auth.errors import (
     RevocationStateStale,
     Unauthenticated,
 )
+from gateway_auth.http import verify_target
 from gateway_auth.http.access_check import AccessCheck
 from gateway_auth.http.credentials import token_in
 from gateway_auth.http.forwarded import (
@@ -50,7 +50,7 @@ from gateway_auth.http.forwarded import (
 )
 from gateway_auth.http.navigation import NAVIGATION_METHODS, wants_page
 from gateway_auth.http.problems import problem
-from gateway_auth.verify import UNAUTHENTICATED, Outcome, Verdict, Verifier, required_scopes
+from gateway_auth.verify import UNAUTHENTICATED, Outcome, Verdict, Verifier
 
 _ERRORS: dict[Outcome, GatewayAuthError] = {
     "unauthenticated": Unauthenticated(),
@@ -62,8 +62,6 @@ _ERRORS: dict[Outcome, GatewayAuthError] = {
     "denied": AccessDenied(),
     "ambiguous": AmbiguousRequest(),
 }
-_TRUE = frozenset({"1", "true", "yes"})
-_NO_SCOPES: frozenset[str] = frozenset()
 _monotonic = time.monotonic
 # The aiohttp route names of /verify: the plain one and Envoy's, with the original path appended.
 VERIFY_ROUTES = frozenset({"verify", "verify_envoy"})
@@ -122,7 +120,7 @@ class ForwardAuth:
         self._access = (
             None
             if access is None
-            else AccessCheck(access, verifier, trusted, self._now, _monotonic)
+            else AccessCheck(access, verifier, trusted, cookie_name, self._now)
         )
 
     def trusts(self, remote: str | None) -> bool:
@@ -143,19 +141,11 @@ class ForwardAuth:
         ``?`` and the query (whose ``scope`` is read), or Envoy's ``/`` and the original path
         and query. ``headers`` are read by lower-case names. An allowed verdict carries its
         answer's headers; nothing is built for it here."""
-        original_path = target if target[:1] == "/" else None
-        required = _query(target[1:])[0] if target and original_path is None else _NO_SCOPES
-        token = token_in(headers, self._cookie_name)
         if self._access is not None:
-            return self._access.decide(
-                method,
-                headers,
-                peer,
-                scheme,
-                token=token,
-                required=required,
-                original_path=original_path,
-            )
+            return self._access.decide(method, headers, peer, scheme, target)
+        original_path = verify_target.original_path(target)
+        required = verify_target.required(target)
+        token = token_in(headers, self._cookie_name)
         # A trusted proxy's description of the original request must hold, when it gave one.
         trusted = peer.trusted
         if trusted and (original_path is not None or not headers.keys().isdisjoint(FORWARDING)):
@@ -180,7 +170,7 @@ class ForwardAuth:
         refusal = self._refusals[verdict.outcome]
         if not wants_page(headers):
             return Answer(verdict, refusal)  # a script or a program: the problem as it is
-        original_path = target if target[:1] == "/" else None
+        original_path = verify_target.original_path(target)
         try:
             original = original_request(
                 headers, method, peer.trusted, scheme, checked_path=original_path
@@ -193,7 +183,7 @@ class ForwardAuth:
             return Answer(verdict, refusal, page=True, original=original)
         target_url = self._refresh_url if verdict.outcome == "expired" else self._login_url
         location = return_location(target_url, original)
-        if original_path is not None or (target and _query(target[1:])[1]):
+        if verify_target.redirects(target):
             return Answer(verdict, Refusal(302, ((hdrs.LOCATION, location),), b""))
         located = Refusal(401, (*refusal.headers, (hdrs.LOCATION, location)), refusal.body)
         return Answer(verdict, located, original=original)
@@ -215,10 +205,3 @@ def _refusal(error: GatewayAuthError) -> Refusal:
     body = response.body
     assert isinstance(body, bytes)  # noqa: S101 - problem() always renders bytes
     return Refusal(response.status, tuple(response.headers.items()), body)
-
-
-@lru_cache(maxsize=256)
-def _query(query_string: str) -> tuple[frozenset[str], bool]:
-    params = parse_qs(query_string)
-    redirect = params.get("redirect", [""])[-1].lower() in _TRUE
-    return required_scopes(params.get("scope", [])), redirect

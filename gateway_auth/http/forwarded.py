@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote
 
@@ -82,6 +83,7 @@ class OriginalRequest(NamedTuple):
     scheme: str | None = None
     host: str | None = None  # lower case, no trailing dot, with ":port" when one was given
     path: str | None = None  # path and query, as sent
+    route: str | None = None  # the path without its query (what access rules match)
 
     @property
     def url(self) -> str | None:
@@ -134,17 +136,50 @@ def original_request(
     if not trusted:
         return OriginalRequest(method)
     get = headers.get
-    original_method = get("x-original-method") or get("x-forwarded-method")
-    value = get("x-forwarded-proto")
-    proto: str | None = (value is not None and _scheme(value)) or scheme
-    value = get("x-forwarded-host")
-    host = None if value is None else forwarded_host(value)
-    value = get("x-forwarded-uri")
-    path = None if value is None else _path(value)
+    return _described(
+        (
+            method,
+            scheme,
+            get("x-original-method") or get("x-forwarded-method"),
+            get("x-forwarded-proto"),
+            get("x-forwarded-host"),
+            get("x-forwarded-uri"),
+            get("x-original-url"),
+            checked_path,
+            None if checked_path is None else get("host"),
+        )
+    )
+
+
+# The method and scheme /verify was asked with, then X-Original-Method (or
+# X-Forwarded-Method), X-Forwarded-Proto, -Host, -Uri, X-Original-URL, Envoy's path and Host.
+Description = tuple[
+    str, str, str | None, str | None, str | None, str | None, str | None, str | None, str | None
+]
+
+
+# A gateway describes the same few URLs over and over, and reading one takes a handful of
+# regular expressions: the last descriptions read are kept (a malformed one is never kept,
+# it raises; at most 1024 of them, so a flood of long URLs holds a few megabytes).
+@lru_cache(maxsize=1024)
+def _described(description: Description) -> OriginalRequest:
+    (
+        method,
+        scheme,
+        original_method,
+        proto_value,
+        host_value,
+        uri_value,
+        original_url,
+        checked_path,
+        checked_host,
+    ) = description
+    proto: str | None = (proto_value is not None and _scheme(proto_value)) or scheme
+    host = None if host_value is None else forwarded_host(host_value)
+    path = None if uri_value is None else _path(uri_value)
     if checked_path is not None:
         path = _path(checked_path)
-        host = host or forwarded_host(headers.get("host"))
-    original_url = get("x-original-url")
+        host = host or forwarded_host(checked_host)
     if original_url is not None:
         proto, host, path = _url(original_url, proto, host)
     if original_method is not None:
@@ -152,7 +187,8 @@ def original_request(
         if not _METHOD.fullmatch(original_method):
             raise MalformedForwarding("X-Original-Method / X-Forwarded-Method")
         method = original_method.upper()
-    return OriginalRequest(method, proto, host, path)
+    route = None if path is None else path.partition("?")[0]
+    return OriginalRequest(method, proto, host, path, route)
 
 
 def _check(value: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway_auth.accounts import NewClient
-from gateway_auth.http.appkeys import ACCOUNTS
+from gateway_auth.http.appkeys import ACCOUNTS, SERVICES
 from gateway_auth.verify import IDENTITY_HEADERS
 from tests.support import PAGE_LOAD, PASSWORD, Browser, Response
 
@@ -167,6 +167,15 @@ async def test_bypass_attempts_reach_the_rule_for_the_path_the_upstream_serves(
     assert answer.status == status, answer.text
     if problem is not None:
         assert problem_type(answer) == problem
+
+
+async def test_queries_never_fill_the_rules_decisions_cache(browser: Browser) -> None:
+    for n in range(50):
+        answer = await ask(browser, f"https://app.example.com/health?n={n}&x=/billing")
+        assert answer.status == 200
+    access = browser.http.app[SERVICES].access
+    assert access is not None
+    assert len(access.rules._cache) == 1
 
 
 async def test_without_a_trusted_description_of_the_request_nothing_is_decided(
