@@ -272,7 +272,11 @@ def paths() -> dict[str, dict[str, Schema]]:
                 **{ANY_METHOD: True},
                 description="Answers every HTTP method the same way (gateways forward the "
                 "original one). A 401 to a page load carries `Location: LOGIN_URL?rd=<original "
-                "URL>` (or the refresh hop's URL); a 403 or 503 to a page load is an HTML page.",
+                "URL>` (or the refresh hop's URL); a 403 or 503 to a page load is an HTML page. "
+                "With RULES_FILE, the first access rule matching the original request (as a "
+                "trusted proxy describes it) decides: 200 with empty identity headers for "
+                "`bypass`, 403 `access-denied` for `deny`, and 403 `ambiguous-request` when the "
+                "original host or path is not described or cannot be read without guessing.",
             ),
         },
         "/verify/{original}": {
