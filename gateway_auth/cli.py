@@ -185,6 +185,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def serve_one(settings: Settings, *, reuse_port: bool = False) -> int:
     """Run one server process until SIGTERM/SIGINT, draining in-flight requests first."""
+    # Until the rules are loaded and the handler is in place a SIGHUP waits, rather than killing
+    # the process (its default action); a worker is spawned with it blocked already.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     logging.getLogger("aiohttp.server").addFilter(quiet_refused_requests)
     app = create_app(settings)
     loop = _event_loop() or asyncio.new_event_loop()
@@ -218,6 +221,7 @@ async def _run(app: web.Application, settings: Settings, *, reuse_port: bool) ->
         keepalive_timeout=settings.keepalive_timeout.total_seconds(),
     )
     await runner.setup()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # one that waited is handled now
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
         await site.start()

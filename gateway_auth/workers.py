@@ -3,6 +3,8 @@
 The kernel spreads connections across the processes. This supervisor only starts them, restarts
 one that dies, and on SIGTERM or SIGINT passes SIGTERM on, so that each drains its in-flight
 requests before exiting; SIGHUP is passed on as it is (each worker reloads RULES_FILE).
+A worker starts with SIGHUP blocked (the signal mask survives spawning), so a SIGHUP that reaches
+it while it starts waits until its handler is in place instead of killing it.
 Workers are spawned (not forked), so no event loop, thread pool or
 connection is ever shared by accident.
 """
@@ -59,7 +61,11 @@ class Supervisor:
         process = self._context.Process(
             target=self._worker, args=(self._settings,), name=f"gateway-auth-worker-{index}"
         )
-        process.start()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self._processes[index] = (process, time.monotonic())
 
     def _supervise(self) -> int:

@@ -355,6 +355,13 @@ def server_environment(**settings: str) -> dict[str, str]:
 
 def start_server(cwd: Path, **settings: str) -> tuple[int, subprocess.Popen[str]]:
     """A real ``gateway-auth serve`` process on a free port, once it answers /healthz."""
+    port, process = launch_server(cwd, **settings)
+    wait_until_healthy(port, process)
+    return port, process
+
+
+def launch_server(cwd: Path, **settings: str) -> tuple[int, subprocess.Popen[str]]:
+    """A real ``gateway-auth serve`` process on a free port, just started."""
     port = free_port()
     # Output goes to a file: a pipe nobody reads fills up and blocks the server's logging.
     with (cwd / f"server-{port}.log").open("w") as log:
@@ -369,11 +376,16 @@ def start_server(cwd: Path, **settings: str) -> tuple[int, subprocess.Popen[str]
             start_new_session=True,  # its workers too are stopped with it (stop_server)
         )
     _SERVER_LOGS[process.pid] = cwd / f"server-{port}.log"
+    return port, process
+
+
+def wait_until_healthy(port: int, process: subprocess.Popen[str]) -> None:
+    """Until the server on ``port`` answers /healthz; fails the test if it exits or hangs."""
     deadline = time.monotonic() + 20
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return port, process
+                return
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"server did not start: {stop_server(process)}")

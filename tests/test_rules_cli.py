@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from gateway_auth.cli import main
-from tests.support import server_environment, server_output, start_server, stop_server
+from tests.support import (
+    RedisServer,
+    launch_server,
+    server_environment,
+    server_output,
+    start_server,
+    stop_server,
+    wait_until_healthy,
+)
 
 COMPANY = Path(__file__).resolve().parent.parent / "deploy" / "rules" / "company.yaml"
 BAD = (
@@ -166,6 +174,7 @@ def test_sighup_reloads_the_rules_of_a_running_server(
         settings["REDIS_URL"] = request.getfixturevalue("redis_server").url
     port, process = start_server(tmp_path, **settings)
     try:
+        wait_for_workers(process, workers)
         assert verify(port, "https://app.example.com/") == 403
         # Changed in place with the same size and time: the file watcher sees nothing.
         stat = rules.stat()
@@ -183,3 +192,35 @@ def test_sighup_reloads_the_rules_of_a_running_server(
         assert '"reason": "file changed"' not in server_output(process)
     finally:
         stop_server(process)
+
+
+def test_a_sighup_while_workers_start_waits_for_them(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("default_policy: deny\n")
+    port, process = launch_server(
+        tmp_path, RULES_FILE=str(rules), WORKERS="2", REDIS_URL=redis_server.url
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while '"workers_started"' not in server_output(process):  # spawned, not yet serving
+            assert time.monotonic() < deadline, server_output(process)
+            time.sleep(0.01)
+        rules.write_text("default_policy: bypass\n")
+        process.send_signal(signal.SIGHUP)
+
+        wait_until_healthy(port, process)
+        wait_for_workers(process, 2)
+        assert {verify(port, "https://app.example.com/") for _ in range(20)} == {200}
+        assert '"worker_exited"' not in server_output(process)
+    finally:
+        stop_server(process)
+
+
+def wait_for_workers(process: subprocess.Popen[str], workers: int) -> None:
+    """Until every worker listens (the first to listen answers /healthz alone)."""
+    deadline = time.monotonic() + 20
+    while server_output(process).count('"event": "listening"') < workers:
+        assert time.monotonic() < deadline, server_output(process)
+        time.sleep(0.05)
