@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway_auth.access_file import RulesFileError, load_rules
+from gateway_auth.access_file import RulesFileError, parse_rules, read_rules_file
 from gateway_auth.access_rules import AccessRules
 from gateway_auth.logging import log_event
 
 log = logging.getLogger(__name__)
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.25  # a change is read within two looks: the one that sees it, and a still one
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,28 +38,31 @@ class _Seen:
 class AccessControl:
     """Holds the compiled rules for ``/verify``; ``reload`` and ``watch`` keep them current."""
 
-    def __init__(self, path: Path, rules: AccessRules) -> None:
+    def __init__(self, path: Path, rules: AccessRules, seen: _Seen | None, digest: str) -> None:
         self.path = path
         self.rules = rules
         self.problems: list[str] = []  # of the file on disk, when it does not load
         self.loaded_at = time.time()
         self.reloads = {"ok": 0, "invalid": 0}
-        self._seen = _seen(path)
-        self._digest = _digest(path)
+        self._seen = seen  # the file's look when last read
+        self._digest = digest  # of the bytes the rules in force were read from
+        self._changing: _Seen | None = None  # a change the watcher saw once, still settling
 
     @classmethod
     def load(cls, path: Path) -> AccessControl:
         """The rules at ``path``; RulesFileError when the file cannot be used."""
-        return cls(path, load_rules(path))
+        seen = _seen(path)  # before reading: a change made while reading is seen later
+        data = read_rules_file(path)
+        return cls(path, parse_rules(data, str(path)), seen, _digest(data))
 
     def reload(self, reason: str) -> bool:
         """Read the file again; True when new rules are in force."""
-        seen, digest = _seen(self.path), _digest(self.path)
-        self._seen = seen
-        if digest is not None and digest == self._digest and not self.problems:
-            return False  # touched, not changed
+        self._seen = _seen(self.path)
         try:
-            rules = load_rules(self.path)
+            data = read_rules_file(self.path)
+            if _digest(data) == self._digest and not self.problems:
+                return False  # touched, not changed
+            rules = parse_rules(data, str(self.path))
         except RulesFileError as exc:
             self.problems = exc.problems
             self.reloads["invalid"] += 1
@@ -73,7 +76,7 @@ class AccessControl:
                 kept=f"the {len(self.rules.rules)} rules loaded before stay in force",
             )
             return False
-        self.rules, self.problems, self._digest = rules, [], digest
+        self.rules, self.problems, self._digest = rules, [], _digest(data)
         self.loaded_at = time.time()
         self.reloads["ok"] += 1
         log_event(
@@ -82,16 +85,27 @@ class AccessControl:
         return True
 
     def changed(self) -> bool:
-        """Whether the file looks different from when it was last read."""
-        return _seen(self.path) != self._seen
+        """Whether the file looks different from when it was last read, and the same as at the
+        last look: a file being written (``cat > rules.yaml``) is read once it is still, not
+        while its last rules are missing."""
+        seen = _seen(self.path)
+        if seen == self._seen:
+            self._changing = None
+            return False
+        settled = seen == self._changing
+        self._changing = seen
+        return settled
 
     async def watch(self, interval: float = POLL_SECONDS) -> None:
-        """Reload whenever the file changes (a stat a second: no inotify, so it works on any
-        file system and with Kubernetes' ConfigMap symlinks)."""
+        """Reload whenever the file changes (a stat four times a second: no inotify, so it works
+        on any file system and with Kubernetes' ConfigMap symlinks)."""
         while True:
             await asyncio.sleep(interval)
-            if self.changed():
-                self.reload("file changed")
+            try:
+                if self.changed():
+                    self.reload("file changed")
+            except Exception:  # a bug here must not end the watching: the rules stay in force
+                log.exception("access_rules_watch_failed")
 
     def state(self) -> dict[str, object]:
         """For ``/readyz``: which rules are in force, and whether the file on disk is usable."""
@@ -114,8 +128,5 @@ def _seen(path: Path) -> _Seen | None:
         return None
 
 
-def _digest(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

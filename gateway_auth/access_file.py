@@ -35,6 +35,7 @@ from gateway_auth.access_rules import (
     Subject,
 )
 from gateway_auth.models import ClientKind
+from gateway_auth.regexes import compile_regex
 from gateway_auth.validation import scope_problem
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -137,9 +138,12 @@ def _path_spec(value: object) -> tuple[PathKind, str]:
         return "glob", text
     if kind == "regex":
         try:
-            re.compile(text)
-        except re.error as exc:
-            raise ValueError(f"{text!r}: not a regular expression ({exc})") from None
+            compile_regex(text)
+        except ValueError as exc:
+            raise ValueError(
+                f"{text!r}: not a regular expression RE2 can run ({exc}; RE2 has no "
+                "lookarounds or backreferences, and runs in linear time)"
+            ) from None
         return "regex", text
     raise ValueError(f"{kind!r}: a path is a prefix, or exact:, glob: or regex:")
 
@@ -214,32 +218,50 @@ class _Lines:
         return self.by_loc.get(loc, 1)
 
 
+MAX_BYTES = 1 << 20  # a rules file is a few kilobytes; far more is a mistake
+MAX_NODES = 50_000  # values, lists and mappings after aliases are expanded
+
+
 def load_rules(path: Path) -> AccessRules:
     """The rules file at ``path``, compiled; RulesFileError listing every problem."""
+    return parse_rules(read_rules_file(path), str(path))
+
+
+def read_rules_file(path: Path) -> bytes:
+    """The file's bytes; RulesFileError when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except OSError as exc:
         raise RulesFileError([f"{path}: cannot be read ({exc.strerror})"]) from None
+
+
+def parse_rules(data: bytes | str, source: str) -> AccessRules:
+    """Rules from YAML ``data`` (``source`` names it in problems)."""
+    if len(data) > MAX_BYTES:
+        raise RulesFileError([f"{source}: {len(data)} bytes: a rules file has at most 1 MiB"])
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError:
-        raise RulesFileError([f"{path}: is not UTF-8 text"]) from None
-    return parse_rules(text, str(path))
-
-
-def parse_rules(text: str, source: str) -> AccessRules:
-    """Rules from YAML ``text`` (``source`` names it in problems)."""
+        raise RulesFileError([f"{source}: is not UTF-8 text"]) from None
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
+        if root is None:
+            raise RulesFileError([f"{source}:1: empty: a rules file needs at least default_policy"])
+        reader = _Reader(loader)
+        data = reader.plain(root, ())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         reason = getattr(exc, "problem", None) or str(exc)
         raise RulesFileError([f"{source}:{line}: not valid YAML: {reason}"]) from None
-    if root is None:
-        raise RulesFileError([f"{source}:1: empty: a rules file needs at least default_policy"])
-    problems: list[tuple[int, str]] = []
-    lines = _Lines({})
-    data = _plain(loader, root, (), lines, problems)
+    except RecursionError:
+        raise RulesFileError([f"{source}: nested too deeply to be a rules file"]) from None
+    except _TooLarge:
+        raise RulesFileError(
+            [f"{source}: more than {MAX_NODES} values once its aliases are expanded"]
+        ) from None
+    problems, lines = reader.problems, reader.lines
     try:
         spec = RulesSpec.model_validate(data)
     except ValidationError as exc:
@@ -256,34 +278,60 @@ def _by_line(problems: list[tuple[int, str]], source: str) -> list[str]:
     return [f"{source}:{line}: {text}" for line, text in sorted(problems, key=lambda p: p[0])]
 
 
-def _plain(
-    loader: yaml.SafeLoader,
-    node: yaml.Node,
-    loc: Loc,
-    lines: _Lines,
-    problems: list[tuple[int, str]],
-) -> Any:
-    """The node as plain data (scalars typed as SafeLoader types them), noting each node's
-    line; a key given twice in one mapping is a problem (YAML would keep the last quietly)."""
-    lines.by_loc[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            if not isinstance(key, str | int):
-                problems.append((line, f"{key!r}: not a key"))
-                continue
-            if key in result:
-                problems.append((line, f"{key} is given twice"))
-            result[key] = _plain(loader, value_node, (*loc, key), lines, problems)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _plain(loader, item, (*loc, index), lines, problems)
-            for index, item in enumerate(node.value)
-        ]
-    return loader.construct_object(node, deep=True)
+class _TooLarge(Exception):
+    """More nodes than MAX_NODES (aliases can multiply a small file)."""
+
+
+class _Reader:
+    """The document as plain data (scalars typed as SafeLoader types them), noting each
+    node's line; a key given twice in one mapping is a problem (YAML would keep the last
+    quietly), and so is a value no rules file has (a tag, a timestamp)."""
+
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self.loader = loader
+        self.lines = _Lines({})
+        self.problems: list[tuple[int, str]] = []
+        self.nodes = 0
+
+    def plain(self, node: yaml.Node, loc: Loc) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _TooLarge
+        self.lines.by_loc[loc] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.scalar(key_node)
+                line = key_node.start_mark.line + 1
+                if key is _UNREADABLE:
+                    continue
+                if not isinstance(key, str | int):
+                    self.problems.append((line, f"{key!r}: not a key"))
+                    continue
+                if key in result:
+                    self.problems.append((line, f"{key} is given twice"))
+                result[key] = self.plain(value_node, (*loc, key))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.plain(item, (*loc, index)) for index, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def scalar(self, node: yaml.Node) -> Any:
+        line = node.start_mark.line + 1
+        if not isinstance(node, yaml.ScalarNode):
+            self.problems.append((line, "a list or mapping cannot be a key"))
+            return _UNREADABLE
+        if node.tag == "tag:yaml.org,2002:merge":
+            self.problems.append((line, "<<: merge keys are not supported: write the keys out"))
+            return _UNREADABLE
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError):
+            self.problems.append((line, f"{node.value!r}: cannot be read as {node.tag}"))
+            return _UNREADABLE
+
+
+_UNREADABLE = object()  # a value the problems already name
 
 
 def _problem(error: Any, data: Any, lines: _Lines) -> tuple[int, str]:

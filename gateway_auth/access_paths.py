@@ -1,20 +1,25 @@
-"""The original request's host and path as the upstream resolves them, for the access rules.
+"""The original request's host, path and client address as the upstream resolves them, for
+the access rules (and the address for TRUSTED_PROXIES too).
 
 A rule written for ``/admin`` must see every spelling an upstream would serve as ``/admin``:
 so the path is percent-decoded once, ``;parameters`` are cut from each segment (Tomcat and
-Spring serve ``/admin;x`` and ``/admin/..;/x`` as if they were not there), duplicate slashes
-are merged (nginx's ``merge_slashes``, and most frameworks), and dot segments are resolved
-(RFC 3986 5.2.4, never above the root). What upstreams disagree on is not guessed at: an
-encoded ``/`` or ``\\``, a backslash, NUL or another control character, an encoding that is
-not valid (``%zz``, invalid UTF-8) or that leaves another encoding behind (``%2561``), and a
-fragment. Those paths get None, which the rules deny.
+Spring serve ``/admin;x`` as ``/admin``), and duplicate slashes are merged (nginx's
+``merge_slashes``, and most frameworks). What upstreams disagree on is not guessed at: a dot
+segment (``.`` or ``..``, however spelled: nginx and Caddy pass ``/health/../billing`` on as
+it is, and aiohttp, Express or Starlette would route it below ``/health``, while Tomcat and
+a client that cleans paths resolve it), an encoded ``/`` or ``\\``, a backslash, NUL or another
+control character, an encoding that is not valid (``%zz``, invalid UTF-8) or that leaves
+another encoding behind (``%2561``), and a fragment. Those paths get None, which the rules
+deny; browsers and HTTP libraries never send them.
 
 Paths are compared case by case unless the rules file says ``case_sensitive: false`` (for a
-case-insensitive upstream: then both the rules' paths and the request's are lower-cased).
+case-insensitive upstream: then both the rules' paths and the request's are folded, the dotless
+i (U+0131) with ``i`` and the long s (U+017F) with ``s``, as Unicode's case mapping has it).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import unquote_to_bytes
 
@@ -24,6 +29,9 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\#\ud800-\udfff]")
 _HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:]*)(?::[0-9]*)?")
+# An address as proxies write it: bare, IPv4 with a port (Azure), [IPv6] with or without one.
+_ADDRESS_PORT = re.compile(r"\[(?P<v6>[^\]]+)\](?::[0-9]{1,5})?|(?P<v4>[0-9.]+):[0-9]{1,5}")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def upstream_path(raw: str, *, case_sensitive: bool = True) -> str | None:
@@ -42,7 +50,15 @@ def upstream_path(raw: str, *, case_sensitive: bool = True) -> str | None:
         if _ENCODED.search(path) or _CONTROL.search(path):
             return None  # encoded twice, or a control character was encoded
     resolved = _resolve(path)
-    return resolved if case_sensitive else resolved.lower()
+    if resolved is None or case_sensitive:
+        return resolved
+    return fold(resolved)
+
+
+def fold(text: str) -> str:
+    """``text`` with case folded for a case-insensitive upstream: by way of upper case, so that
+    the dotless i and the long s meet ``i`` and ``s`` (lower-casing alone leaves them apart)."""
+    return text.lower() if text.isascii() else text.upper().lower()
 
 
 def upstream_host(host: str) -> str:
@@ -52,20 +68,32 @@ def upstream_host(host: str) -> str:
     return name.lower().rstrip(".")
 
 
-def _resolve(path: str) -> str:
-    """Segments without ``;parameters``, empty segments merged, dot segments resolved."""
-    stack: list[str] = []
-    segments = path.split("/")[1:]
-    for segment in segments:
+def ip_address(text: str | None) -> IPAddress | None:
+    """The address ``text`` names, an IPv4 address mapped into IPv6 as the IPv4 address (a
+    dual-stack listener reports ``::ffff:203.0.113.9``); None when it names none."""
+    if not text:
+        return None
+    match = _ADDRESS_PORT.fullmatch(text)
+    if match is not None:
+        text = match.group("v6") or match.group("v4")
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return mapped or ip
+
+
+def _resolve(path: str) -> str | None:
+    """Segments without ``;parameters``, empty segments merged; None for a dot segment."""
+    names = []
+    name = ""
+    for segment in path.split("/")[1:]:
         name = segment.partition(";")[0]
-        if name in ("", "."):
-            continue
-        if name == "..":
-            if stack:
-                stack.pop()
-        else:
-            stack.append(name)
-    last = segments[-1].partition(";")[0] if segments else ""
-    # A path that ends in a slash or a dot segment names a directory: keep its slash.
-    trailing = bool(stack) and last in ("", ".", "..")
-    return "/" + "/".join(stack) + ("/" if trailing else "")
+        if name in (".", ".."):
+            return None
+        if name:
+            names.append(name)
+    # A path that ends in a slash names a directory: keep its slash.
+    trailing = bool(names) and not name
+    return "/" + "/".join(names) + ("/" if trailing else "")

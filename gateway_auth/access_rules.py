@@ -17,7 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-from gateway_auth.access_paths import upstream_host, upstream_path
+from gateway_auth.access_paths import fold, ip_address, upstream_host, upstream_path
+from gateway_auth.regexes import Pattern, compile_regex
 from gateway_auth.tokens import AccessClaims
 
 Policy = Literal["bypass", "deny", "authenticated", "scopes"]
@@ -26,6 +27,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT = "(default)"  # the rule label of the default policy (no rule name has parentheses)
 AMBIGUOUS = "(ambiguous)"  # ... and of a request whose path or host cannot be known
 CACHE_SIZE = 10_000
+CACHED_PATH_LENGTH = 512  # longer paths are decided afresh each time
 _NONE: frozenset[str] = frozenset()
 
 
@@ -41,35 +43,45 @@ class Selection:
 @dataclass(frozen=True, slots=True)
 class PathPattern:
     """One path a rule names: a prefix (segment by segment), an exact path, a glob (``*``
-    within a segment, ``**`` across them) or a regular expression (the whole path)."""
+    within a segment, ``**`` across them) or a regular expression (the whole path, RE2).
+
+    A trailing slash does not tell paths apart, except for a prefix: ``exact: /admin`` is
+    ``/admin/`` too, as most upstreams (Express, Spring before 6, many routers) serve both.
+    """
 
     kind: PathKind
     text: str
-    regex: re.Pattern[str] | None = None
+    regex: Pattern | None = None
 
     @classmethod
     def compile(cls, kind: PathKind, text: str, *, case_sensitive: bool) -> PathPattern:
-        """The pattern as the rules file writes it (re.error for a bad regular expression)."""
+        """The pattern as the rules file writes it (ValueError for a bad regular expression)."""
         if kind == "regex":
-            flags = 0 if case_sensitive else re.IGNORECASE
-            return cls(kind, text, re.compile(text, flags))
-        folded = text if case_sensitive else text.lower()
+            return cls(kind, text, compile_regex(text, case_sensitive=case_sensitive))
+        folded = text if case_sensitive else fold(text)
         if kind == "glob":
-            return cls(kind, folded, re.compile(glob_regex(folded)))
+            return cls(kind, folded, compile_regex(glob_regex(folded)))
         if kind == "prefix":
             folded = folded.rstrip("/") or "/"
-        return cls(kind, folded)
+        return cls(kind, _untrailed(folded))
 
     def matches(self, path: str) -> bool:
         """Whether the normalised ``path`` is one this pattern names."""
-        if self.regex is not None:
-            return self.regex.fullmatch(path) is not None
         text = self.text
-        if self.kind == "exact":
-            return path == text
-        # A prefix names itself and what is below it: /billing is /billing, /billing/ and
-        # /billing/x, never /billingx.
-        return text in ("/", path) or path.startswith(text + "/")
+        if self.kind == "prefix":
+            # A prefix names itself and what is below it: /billing is /billing, /billing/ and
+            # /billing/x, never /billingx.
+            return text in ("/", path) or path.startswith(text + "/")
+        if self.regex is None:
+            return _untrailed(path) == text
+        if self.regex.fullmatch(path) is not None:
+            return True
+        untrailed = _untrailed(path)
+        return untrailed != path and self.regex.fullmatch(untrailed) is not None
+
+
+def _untrailed(path: str) -> str:
+    return path[:-1] if len(path) > 1 and path[-1] == "/" else path
 
 
 def glob_regex(glob: str) -> str:
@@ -128,11 +140,8 @@ class Rule:
         """The original client's address is in one of the networks (no networks: any)."""
         if not self.networks:
             return True
-        try:
-            ip = ipaddress.ip_address(address or "")
-        except ValueError:
-            return False
-        return any(ip in network for network in self.networks)
+        ip = ip_address(address)
+        return ip is not None and any(ip in network for network in self.networks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +195,8 @@ class AccessRules:
         if found is not False:
             return found  # type: ignore[return-value]  # a Candidates or None, as stored
         found = self._candidates(host, method, raw_path)
+        if len(raw_path) > CACHED_PATH_LENGTH:
+            return found  # rare, and a flood of them would fill the memory
         cache = self._cache
         if len(cache) >= self.cache_size:
             del cache[next(iter(cache))]  # the oldest: any request may fill it with new keys
@@ -218,8 +229,9 @@ class AccessRules:
         """Why a request is decided as it is, rule by rule (``gateway-auth rules explain``)."""
         path = upstream_path(request.path, case_sensitive=self.case_sensitive)
         if path is None:
-            yield f"path {request.path!r} is ambiguous (an encoded / or \\, a control character,"
-            yield "  an invalid or double encoding): denied (403 ambiguous-request)"
+            yield f"path {request.path!r} is ambiguous (a . or .. segment, an encoded / or \\,"
+            yield "  a control character, an invalid or double encoding): denied"
+            yield "  (403 ambiguous-request)"
             return
         asked = request._replace(host=upstream_host(request.host), path=path)
         where = f" from {asked.address}" if asked.address else ""

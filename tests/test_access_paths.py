@@ -16,20 +16,12 @@ from gateway_auth.access_paths import upstream_host, upstream_path
         ("/admin", "/admin"),
         ("/admin/", "/admin/"),
         ("/admin?x=/public", "/admin"),  # the query is not the path
-        ("/public/../admin", "/admin"),
-        ("/public/./../admin", "/admin"),
-        ("/../../admin", "/admin"),  # never above the root
         ("/%61dmin", "/admin"),  # an unreserved character percent-encoded
-        ("/%2e%2e/admin", "/admin"),  # dot segments percent-encoded
-        ("/public/%2E%2E/admin", "/admin"),
         ("//admin", "/admin"),  # duplicate slashes merged
-        ("/public//..//admin", "/admin"),
         ("/admin;x", "/admin"),  # Tomcat and Spring cut ;parameters
         ("/admin;jsessionid=1/users", "/admin/users"),
-        ("/public/..;/admin", "/admin"),  # ..; is .. to them
-        ("/public/%3B/../admin", "/admin"),
-        ("/admin/.", "/admin/"),
-        ("/admin/x/..", "/admin/"),
+        ("/admin/;x", "/admin/"),
+        ("/a.b/.c/..d", "/a.b/.c/..d"),  # dots in a name are not dot segments
         ("/caf%C3%A9", "/café"),
         ("/café", "/café"),
         ("/100%25", "/100%"),
@@ -43,6 +35,21 @@ def test_spellings_resolve_as_the_upstream_resolves_them(raw: str, resolved: str
 @pytest.mark.parametrize(
     "raw",
     [
+        # A dot segment: nginx and Caddy pass it on as it is, and aiohttp, Express or
+        # Starlette route /public/../admin below /public, while Tomcat and path-cleaning
+        # clients resolve it to /admin.
+        "/public/../admin",
+        "/public/./admin",
+        "/../../admin",
+        "/%2e%2e/admin",  # percent-encoded
+        "/public/%2E%2E/admin",
+        "/public/.%2e/admin",
+        "/public//..//admin",
+        "/public/..;/admin",  # ..; is .. to Tomcat
+        "/public/.;x/admin",
+        "/public/%3B/../admin",
+        "/admin/.",
+        "/admin/x/..",
         "/public%2F..%2Fadmin",  # an encoded slash: one segment, or three?
         "/public%2f..%2fadmin",
         "/public%5C..%5Cadmin",  # an encoded backslash
@@ -69,6 +76,8 @@ def test_case_is_kept_unless_the_upstream_ignores_it() -> None:
     assert upstream_path("/ADMIN") == "/ADMIN"
     assert upstream_path("/ADMIN", case_sensitive=False) == "/admin"
     assert upstream_path("/%41DMIN/X", case_sensitive=False) == "/admin/x"
+    # Letters whose upper case is ASCII meet it: an upstream that ignores case serves them so.
+    assert upstream_path("/adm\u0131n/\u017fecret", case_sensitive=False) == "/admin/secret"
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,12 @@ def rule_of(selection: Selection | None) -> str | None:
         ("deep.api.example.com/api/v2/admin", "GET", "api-v"),  # *. is every name below
         ("example.com/api/v2/admin", "GET", "(default)"),  # ...not the domain itself
         ("api.example.com/x/api/v2/admin", "GET", "(default)"),  # a regex matches whole paths
+        # A trailing slash names the same page to most upstreams: exact, glob and regex too.
+        ("app.example.com/ready/", "GET", "health"),
+        ("app.example.com/ready;x/", "GET", "health"),
+        ("app.example.com/reports/2026/summary.pdf/", "GET", "reports"),
+        ("api.example.com/api/v2/admin/", "GET", "api-v"),
+        ("api.example.com/api/v2/admin//", "GET", "api-v"),
     ],
 )
 def test_each_condition_matches_what_it_names(
@@ -105,6 +111,12 @@ def test_a_network_condition_reads_the_original_clients_address(rules: AccessRul
     assert rule_of(decide(rules, url, "DELETE", "10.21.0.1")) == "no-deletes-elsewhere"
     assert rule_of(decide(rules, url, "DELETE", None)) == "no-deletes-elsewhere"
     assert rule_of(decide(rules, url, "GET", "10.21.0.1")) == "(default)"
+    # The same address however a proxy wrote it: mapped into IPv6 (a dual-stack listener),
+    # with a port, in brackets.
+    assert rule_of(decide(rules, url, "DELETE", "::ffff:10.20.3.4")) == "office-deletes"
+    assert rule_of(decide(rules, url, "DELETE", "10.20.3.4:51234")) == "office-deletes"
+    assert rule_of(decide(rules, url, "DELETE", "[2001:db8:20::9]:443")) == "office-deletes"
+    assert rule_of(decide(rules, url, "DELETE", "10.20.3.4.5")) == "no-deletes-elsewhere"
 
 
 def test_a_rule_about_who_asks_needs_someone_signed_in(rules: AccessRules) -> None:
@@ -136,6 +148,21 @@ def test_paths_can_be_compared_without_case() -> None:
     sensitive = parse_rules(text.replace("false", "true"), "rules.yaml")
     assert rule_of(decide(sensitive, "a/ADMIN/users")) == "(default)"
     assert rule_of(decide(sensitive, "a/Admin/users")) == "admin"
+    # Letters whose upper case is ASCII: the dotless i and the long s.
+    assert rule_of(decide(insensitive, "a/adm%C4%B1n")) == "admin"
+    text += "  - {name: secret, paths: [{regex: '/se[c]ret/.*'}], policy: deny}\n"
+    assert rule_of(decide(parse_rules(text, "r.yaml"), "a/%C5%BFECRET/x")) == "secret"
+
+
+def test_patterns_take_time_in_proportion_to_the_path_alone() -> None:
+    """RE2: Python's re would backtrack for hours on these (several ** and a nested +)."""
+    text = "default_policy: deny\nrules:\n"
+    text += "  - {name: pdf, paths: [{glob: '/**/a/**/a/**/a/**/c'}], policy: bypass}\n"
+    text += "  - {name: nested, paths: [{regex: '/(a+)+c'}], policy: bypass}\n"
+    rules = parse_rules(text, "r.yaml")
+    assert rule_of(decide(rules, "h/" + "a/" * 20_000 + "x")) == "(default)"
+    assert rule_of(decide(rules, "h/" + "a" * 50_000)) == "(default)"
+    assert rule_of(decide(rules, "h/" + "a/" * 20_000 + "c")) == "pdf"
 
 
 def test_the_decisions_cache_stays_within_its_size(rules: AccessRules) -> None:
@@ -146,13 +173,17 @@ def test_the_decisions_cache_stays_within_its_size(rules: AccessRules) -> None:
     assert rule_of(decide(rules, "app.example.com/health")) == "health"
 
 
+def test_long_paths_are_decided_without_filling_the_cache(rules: AccessRules) -> None:
+    for n in range(100):
+        assert rule_of(decide(rules, f"app.example.com/health/{n}{'x' * 1000}")) == "health"
+    assert len(rules._cache) == 0
+
+
 def test_explain_names_the_deciding_rule_and_why_the_others_were_skipped(
     rules: AccessRules,
 ) -> None:
     lines = list(
-        rules.explain(
-            Asked("api.example.com", "DELETE", "/api//admin/../admin/x", "10.9.9.9"), None
-        )
+        rules.explain(Asked("api.example.com", "DELETE", "/api//admin;x/x", "10.9.9.9"), None)
     )
     assert lines[0] == "request: DELETE host api.example.com path /api/admin/x from 10.9.9.9"
     assert lines[1] == (
@@ -230,6 +261,32 @@ def test_a_duplicate_rule_name_is_a_problem_once_the_rest_is_valid() -> None:
         (
             "default_policy: deny\nrules: {name: a}\n",
             "r.yaml:2: rules: Input should be a valid list",
+        ),
+        ("default_policy: !deny deny\n", "r.yaml:1: 'deny': cannot be read as !deny"),
+        (
+            "default_policy: !!python/name:os.system deny\n",
+            "r.yaml:1: 'deny': cannot be read as tag:yaml.org,2002:python/name:os.system",
+        ),
+        ("default_policy: !!timestamp x\n", "r.yaml:1: 'x': cannot be read as"),
+        (
+            "<<: {default_policy: deny}\n",
+            "r.yaml:1: <<: merge keys are not supported: write the keys out",
+        ),
+        ("{? [a] : b}\n", "r.yaml:1: a list or mapping cannot be a key"),
+        ("[" * 5000, "r.yaml: nested too deeply to be a rules file"),
+        (
+            "a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+            + "".join(
+                f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n"
+                for p, n in zip("abcdef", "bcdefg", strict=True)
+            ),
+            "r.yaml: more than 50000 values once its aliases are expanded",
+        ),
+        ("#" * (1 << 20) + "\n", "r.yaml: 1048577 bytes: a rules file has at most 1 MiB"),
+        (
+            "default_policy: deny\nrules:\n  - {name: a, paths: [{regex: '/(?!admin)'}], "
+            "policy: bypass}\n",
+            "r.yaml:3: rule 1 (a): paths[0]: '/(?!admin)': not a regular expression RE2 can run",
         ),
     ],
 )

@@ -21,7 +21,7 @@ from gateway_auth.http.forwarded import (
     MalformedForwarding,
     Peer,
     TrustedPeers,
-    client_ip,
+    original_client,
     original_request,
 )
 from gateway_auth.http.verify_target import NO_SCOPES
@@ -94,7 +94,7 @@ class AccessCheck:
     ) -> tuple[Selection, Verdict | None]:
         """The rule for this client (its network, who it is), and its identity if read."""
         address = (
-            client_ip(peer.address, forwarded_for(headers), self._trusted.networks)
+            original_client(peer.address, forwarded_for(headers), self._trusted.networks)
             if candidates.needs_address
             else None
         )

@@ -9,16 +9,15 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote
 
+from gateway_auth.access_paths import ip_address
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def is_trusted(address: str | None, trusted: Iterable[IPNetwork]) -> bool:
     """True when ``address`` is an IP inside one of the trusted proxy networks."""
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+    ip = ip_address(address)
+    return ip is not None and any(ip in network for network in trusted)
 
 
 class TrustedPeers:
@@ -43,24 +42,27 @@ class TrustedPeers:
 def client_ip(
     remote: str | None, forwarded_for: Iterable[str], trusted: Iterable[IPNetwork]
 ) -> str:
-    """The nearest untrusted hop of X-Forwarded-For, read only when the peer is a trusted proxy."""
+    """The original client's address, or the peer's own when that is not known (a key for
+    rate limits and logs: never empty when the peer has an address)."""
+    return original_client(remote, forwarded_for, trusted) or remote or ""
+
+
+def original_client(
+    remote: str | None, forwarded_for: Iterable[str], trusted: Iterable[IPNetwork]
+) -> str | None:
+    """The nearest untrusted hop of X-Forwarded-For, read only when the peer is a trusted
+    proxy (the peer itself when it is not); None when that cannot be known: no hop but
+    trusted ones, or a malformed hop, which ends what can be believed. The access rules'
+    networks never match None: a proxy inside the office network is not an office client."""
     trusted = tuple(trusted)
     if not is_trusted(remote, trusted):
-        return remote or ""
+        return remote
     hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
     for hop in reversed(hops):
         if not is_trusted(hop, trusted):
-            # A malformed hop ends what can be believed: fall back to the proxy itself.
-            return hop if _is_ip(hop) else remote or ""
-    return remote or ""
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+            ip = ip_address(hop)
+            return None if ip is None else str(ip)
+    return None
 
 
 class Peer(NamedTuple):
@@ -136,19 +138,21 @@ def original_request(
     if not trusted:
         return OriginalRequest(method)
     get = headers.get
-    return _described(
-        (
-            method,
-            scheme,
-            get("x-original-method") or get("x-forwarded-method"),
-            get("x-forwarded-proto"),
-            get("x-forwarded-host"),
-            get("x-forwarded-uri"),
-            get("x-original-url"),
-            checked_path,
-            None if checked_path is None else get("host"),
-        )
+    uri, url = get("x-forwarded-uri"), get("x-original-url")
+    description = (
+        method,
+        scheme,
+        get("x-original-method") or get("x-forwarded-method"),
+        get("x-forwarded-proto"),
+        get("x-forwarded-host"),
+        uri,
+        url,
+        checked_path,
+        None if checked_path is None else get("host"),
     )
+    if len(uri or "") + len(url or "") + len(checked_path or "") > MEMOISED_LENGTH:
+        return _read(description)  # rare, and a flood of them would fill the memory
+    return _described(description)
 
 
 # The method and scheme /verify was asked with, then X-Original-Method (or
@@ -158,11 +162,10 @@ Description = tuple[
 ]
 
 
-# A gateway describes the same few URLs over and over, and reading one takes a handful of
-# regular expressions: the last descriptions read are kept (a malformed one is never kept,
-# it raises; at most 1024 of them, so a flood of long URLs holds a few megabytes).
-@lru_cache(maxsize=1024)
-def _described(description: Description) -> OriginalRequest:
+MEMOISED_LENGTH = 512
+
+
+def _read(description: Description) -> OriginalRequest:
     (
         method,
         scheme,
@@ -181,7 +184,12 @@ def _described(description: Description) -> OriginalRequest:
         path = _path(checked_path)
         host = host or forwarded_host(checked_host)
     if original_url is not None:
+        named = host
         proto, host, path = _url(original_url, proto, host)
+        if named is not None and host is not None and _name(named) != _name(host):
+            # nginx's X-Original-URL carries the Host header, its X-Forwarded-Host the host it
+            # routed by (an absolute-form request line names another): believe neither.
+            raise MalformedForwarding("X-Forwarded-Host and X-Original-URL name two hosts")
     if original_method is not None:
         _check(original_method)
         if not _METHOD.fullmatch(original_method):
@@ -189,6 +197,12 @@ def _described(description: Description) -> OriginalRequest:
         method = original_method.upper()
     route = None if path is None else path.partition("?")[0]
     return OriginalRequest(method, proto, host, path, route)
+
+
+# A gateway describes the same few URLs over and over, and reading one takes a handful of
+# regular expressions: the last descriptions read are kept (a malformed one is never kept,
+# it raises; at most 1024 of them, each of at most MEMOISED_LENGTH characters of URL).
+_described = lru_cache(maxsize=1024)(_read)
 
 
 def _check(value: str) -> str:
@@ -216,6 +230,11 @@ def forwarded_host(value: str | None) -> str | None:
         raise MalformedForwarding("X-Forwarded-Host")
     port = match.group("port")
     return f"{name}:{port}" if port else name
+
+
+def _name(host: str) -> str:
+    """A host without its port."""
+    return host.rpartition(":")[0] if host[-1:] != "]" and ":" in host else host
 
 
 def _path(value: str | None) -> str | None:

@@ -19,11 +19,11 @@ async def verify(request: web.Request) -> web.Response:
     query = url.raw_query_string
     if request.match_info.route.name == "verify_envoy":
         raw = url.raw_path
-        if raw.startswith(gate.path + "/"):
-            target = raw[len(gate.path) :]
-        else:  # an encoded spelling of /verify: the decoded remainder
-            target = "/" + request.match_info["original"]
-        target += f"?{query}" if query else ""
+        if not raw.startswith(gate.path + "/"):
+            # An encoded spelling of /verify (no gateway sends one): where its original path
+            # begins in the raw target is a guess, so there is none.
+            raise web.HTTPNotFound
+        target = raw[len(gate.path) :] + (f"?{query}" if query else "")
     else:
         target = f"?{query}" if query else ""
     peer = Peer(request.remote, gate.trusts(request.remote))

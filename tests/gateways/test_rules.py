@@ -4,6 +4,7 @@ reach a rule meant for another path."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -88,7 +89,17 @@ async def test_billing_is_for_holders_of_the_scope_and_the_app_for_people(
 
 @pytest.mark.parametrize(
     "path",
-    ["/health/../billing/x", "/health/%2e%2e/billing/x", "/health/..;/billing/x", "//billing/x"],
+    [
+        "/health/../billing/x",
+        "/health/%2e%2e/billing/x",
+        "/health/..;/billing/x",
+        "//billing/x",
+        # The other way: nginx and Caddy pass dot segments on, and an upstream that routes
+        # /billing/{tail} serves these as billing, not as the public health check.
+        "/billing/invoices/../../health",
+        "/billing/invoices/%2e%2e/%2e%2e/health",
+        "/billing/invoices/..;/..;/health",
+    ],
 )
 async def test_a_bypass_attempt_meets_the_rule_of_the_path_the_upstream_serves(
     stack: Stack, client_http: ClientSession, gateway: str, path: str
@@ -102,7 +113,7 @@ async def test_a_bypass_attempt_meets_the_rule_of_the_path_the_upstream_serves(
     ) as response:
         status, text = response.status, await response.text()
 
-    assert status == 403, text  # billing's rule, whatever the spelling
+    assert status == 403, text  # billing's rule, or a dot segment: ambiguous
     assert '"path"' not in text  # the upstream never answered
 
 
@@ -135,3 +146,26 @@ async def test_admin_api_changes_only_from_the_office(
     assert read_status == 200
     assert delete_status == 403
     assert "root@example.com" in delete_body  # the refusal page names who asked
+
+
+async def test_a_request_line_naming_another_host_is_judged_by_that_host(
+    stack: Stack, client_http: ClientSession, gateway: str
+) -> None:
+    """An absolute-form request line: nginx and Caddy route by its host (the admin API here),
+    whatever the Host header says (the staff app, open to every user)."""
+    ada = await user(stack, "ada@example.com")
+    port = int(gateway.rpartition(":")[2])
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, local_addr=(CLIENT_ADDRESS, 0)
+    )
+    writer.write(
+        b"DELETE http://api.example.com/api/admin/users/7 HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\nAccept: application/json\r\nConnection: close\r\n"
+        + f"Cookie: {ada}\r\n\r\n".encode()
+    )
+    answer = (await reader.read()).decode("latin-1")
+    writer.close()
+    await writer.wait_closed()
+
+    # nginx: 401 (the two hosts disagree); Caddy: no site of its own is api.example.com.
+    assert '"path"' not in answer, answer  # the upstream never answered

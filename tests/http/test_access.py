@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from yarl import URL
 
 from gateway_auth.accounts import NewClient
 from gateway_auth.http.appkeys import ACCOUNTS, SERVICES
@@ -132,6 +133,32 @@ async def test_networks_are_the_original_clients_as_the_gateway_says(browser: Br
     assert reading.status == 200
 
 
+async def test_a_network_rule_never_matches_a_client_the_gateway_does_not_name(
+    make_browser: MakeBrowser, tmp_path: Path
+) -> None:
+    """The gateway itself (127.0.0.1, a trusted proxy) is inside the rule's network; its
+    requests are not the office's unless it names an office client."""
+    rules = tmp_path / "office.yaml"
+    rules.write_text(
+        "default_policy: deny\nrules:\n"
+        "  - {name: office, networks: [127.0.0.0/8, 10.20.0.0/16], policy: bypass}\n"
+    )
+    browser = await make_browser(RULES_FILE=str(rules))
+    url = "https://app.example.com/"
+
+    named = [
+        (await ask(browser, url, **{"X-Forwarded-For": hop})).status
+        for hop in (OFFICE, f"::ffff:{OFFICE}", f"{OFFICE}:51234", f"[::ffff:{OFFICE}]:443")
+    ]
+    unknown = [
+        (await ask(browser, url, **headers)).status
+        for headers in ({}, {"X-Forwarded-For": "127.0.0.1"}, {"X-Forwarded-For": "office"})
+    ]
+
+    assert named == [200] * 4
+    assert unknown == [403] * 3
+
+
 async def test_a_scope_in_the_query_must_pass_as_well(browser: Browser) -> None:
     ada = await user_with(browser, "ada@example.com")
 
@@ -146,10 +173,13 @@ async def test_a_scope_in_the_query_must_pass_as_well(browser: Browser) -> None:
 @pytest.mark.parametrize(
     ("path", "status", "problem"),
     [
-        ("/health/../billing", 401, "unauthenticated"),  # billing, not the health check
-        ("/health/%2e%2e/billing", 401, "unauthenticated"),
-        ("//health/..//billing", 401, "unauthenticated"),
-        ("/health/..;/billing", 401, "unauthenticated"),
+        # A dot segment: billing to some upstreams, below the health check to others.
+        ("/health/../billing", 403, "ambiguous-request"),
+        ("/health/%2e%2e/billing", 403, "ambiguous-request"),
+        ("//health/..//billing", 403, "ambiguous-request"),
+        ("/health/..;/billing", 403, "ambiguous-request"),
+        ("/billing/invoices/..;/..;/health", 403, "ambiguous-request"),
+        ("/billing/invoices/%2e%2e/%2e%2e/health", 403, "ambiguous-request"),
         ("/%68ealth", 200, None),  # it is the health check
         ("/health%2F..%2Fbilling", 403, "ambiguous-request"),
         ("/health%5C..%5Cbilling", 403, "ambiguous-request"),
@@ -200,6 +230,28 @@ async def test_envoys_shape_names_the_path_in_the_check_url(browser: Browser) ->
 
     assert health.status == 200
     assert billing.status == 302  # Envoy's shape redirects a page load to sign in
+
+
+async def test_a_description_naming_two_hosts_is_believed_for_neither(browser: Browser) -> None:
+    """nginx: an absolute-form request line routes by its own host, while X-Original-URL
+    carries the Host header; the recipe sends the routed host as X-Forwarded-Host."""
+    root = await user_with(browser, "root@example.com", "admin")
+    url = "https://app.example.com:8443/home"
+
+    same = await ask(root, url, **{"X-Forwarded-Host": "App.example.com"})
+    other = await ask(root, url, **{"X-Forwarded-Host": "api.example.com"})
+
+    assert same.status == 200
+    assert other.status == 401
+    assert problem_type(other) == "unauthenticated"
+
+
+async def test_envoys_shape_with_verify_spelt_encoded_is_not_found(browser: Browser) -> None:
+    """Where the original path would begin in such a target is a guess: none is made."""
+    spelt = URL("/%76erify/billing%2F..%2Fhealth", encoded=True)
+    answer = await browser.request("GET", spelt, headers={"Host": "app.example.com"})  # type: ignore[arg-type]
+
+    assert answer.status == 404
 
 
 @pytest.mark.no_parity
@@ -273,7 +325,7 @@ async def metrics(browser: Browser) -> dict[tuple[str, tuple[tuple[str, str], ..
 
 
 async def eventually(check: Callable[[], Awaitable[object]], expected: object) -> None:
-    """Wait (polling) until ``check()`` gives ``expected``: the file is watched once a second."""
+    """Wait (polling) until ``check()`` gives ``expected``: the file is watched all along."""
     deadline = time.monotonic() + 10
     while (value := await check()) != expected:
         assert time.monotonic() < deadline, f"still {value!r}, not {expected!r}"
