@@ -34,6 +34,7 @@ from gateway_auth.access_rules import (
     Selection,
     Subject,
 )
+from gateway_auth.addresses import ip_network
 from gateway_auth.models import ClientKind
 from gateway_auth.regexes import compile_regex
 from gateway_auth.validation import scope_problem
@@ -402,7 +403,7 @@ def _compiled(spec: RulesSpec, lines: _Lines) -> AccessRules:
                     for kind, text in rule.paths
                 ),
                 methods=frozenset(rule.methods),
-                networks=tuple(ipaddress.ip_network(n) for n in rule.networks),
+                networks=tuple(ip_network(n) for n in rule.networks),
                 subject=None
                 if subject is None
                 else Subject(

@@ -1,5 +1,4 @@
-"""The original request's host, path and client address as the upstream resolves them, for
-the access rules (and the address for TRUSTED_PROXIES too).
+"""The original request's host and path as the upstream resolves them, for the access rules.
 
 A rule written for ``/admin`` must see every spelling an upstream would serve as ``/admin``:
 so the path is percent-decoded once, ``;parameters`` are cut from each segment (Tomcat and
@@ -19,7 +18,6 @@ i (U+0131) with ``i`` and the long s (U+017F) with ``s``, as Unicode's case mapp
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import unquote_to_bytes
 
@@ -29,9 +27,6 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\#\ud800-\udfff]")
 _HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:]*)(?::[0-9]*)?")
-# An address as proxies write it: bare, IPv4 with a port (Azure), [IPv6] with or without one.
-_ADDRESS_PORT = re.compile(r"\[(?P<v6>[^\]]+)\](?::[0-9]{1,5})?|(?P<v4>[0-9.]+):[0-9]{1,5}")
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def upstream_path(raw: str, *, case_sensitive: bool = True) -> str | None:
@@ -66,22 +61,6 @@ def upstream_host(host: str) -> str:
     match = _HOST_PORT.fullmatch(host)
     name = match.group(1) if match else host
     return name.lower().rstrip(".")
-
-
-def ip_address(text: str | None) -> IPAddress | None:
-    """The address ``text`` names, an IPv4 address mapped into IPv6 as the IPv4 address (a
-    dual-stack listener reports ``::ffff:203.0.113.9``); None when it names none."""
-    if not text:
-        return None
-    match = _ADDRESS_PORT.fullmatch(text)
-    if match is not None:
-        text = match.group("v6") or match.group("v4")
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-    return mapped or ip
 
 
 def _resolve(path: str) -> str | None:

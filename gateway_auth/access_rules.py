@@ -11,19 +11,18 @@ Nothing here does I/O.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-from gateway_auth.access_paths import fold, ip_address, upstream_host, upstream_path
+from gateway_auth.access_paths import fold, upstream_host, upstream_path
+from gateway_auth.addresses import IPNetwork, ip_address
 from gateway_auth.regexes import Pattern, compile_regex
 from gateway_auth.tokens import AccessClaims
 
 Policy = Literal["bypass", "deny", "authenticated", "scopes"]
 PathKind = Literal["prefix", "exact", "glob", "regex"]
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT = "(default)"  # the rule label of the default policy (no rule name has parentheses)
 AMBIGUOUS = "(ambiguous)"  # ... and of a request whose path or host cannot be known
 CACHE_SIZE = 10_000

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
+from gateway_auth.addresses import ip_network
+
 Algorithm = Literal["HS256", "EdDSA", "ES256"]
 SameSite = Literal["Lax", "Strict", "None"]
 PREFIX = "GATEWAY_AUTH_"
@@ -244,7 +246,7 @@ def networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
     for part in (p.strip() for p in text.split(",")):
         if part:
             try:
-                networks.append(ipaddress.ip_network(part, strict=False))
+                networks.append(ip_network(part, strict=False))
             except ValueError:
                 raise ValueError(f"{part!r} is not an IP address or CIDR network") from None
     return tuple(networks)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote
 
-from gateway_auth.access_paths import ip_address
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from gateway_auth.addresses import IPNetwork, ip_address
 
 
 def is_trusted(address: str | None, trusted: Iterable[IPNetwork]) -> bool:
