@@ -238,10 +238,11 @@ def read_rules_file(path: Path) -> bytes:
 
 def parse_rules(data: bytes | str, source: str) -> AccessRules:
     """Rules from YAML ``data`` (``source`` names it in problems)."""
-    if len(data) > MAX_BYTES:
-        raise RulesFileError([f"{source}: {len(data)} bytes: a rules file has at most 1 MiB"])
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if len(raw) > MAX_BYTES:
+        raise RulesFileError([f"{source}: {len(raw)} bytes: a rules file has at most 1 MiB"])
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise RulesFileError([f"{source}: is not UTF-8 text"]) from None
     loader = yaml.SafeLoader(text)
@@ -250,7 +251,7 @@ def parse_rules(data: bytes | str, source: str) -> AccessRules:
         if root is None:
             raise RulesFileError([f"{source}:1: empty: a rules file needs at least default_policy"])
         reader = _Reader(loader)
-        data = reader.plain(root, ())
+        document = reader.plain(root, ())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -264,9 +265,9 @@ def parse_rules(data: bytes | str, source: str) -> AccessRules:
         ) from None
     problems, lines = reader.problems, reader.lines
     try:
-        spec = RulesSpec.model_validate(data)
+        spec = RulesSpec.model_validate(document)
     except ValidationError as exc:
-        problems += [_problem(error, data, lines) for error in exc.errors()]
+        problems += [_problem(error, document, lines) for error in exc.errors()]
         raise RulesFileError(_by_line(problems, source)) from None
     problems += _duplicates(spec, lines)
     if problems:

@@ -34,6 +34,7 @@ from typing import Literal
 import redis.asyncio as aioredis
 from limits import RateLimitItemPerSecond
 
+from gateway_auth.addresses import ip_address
 from gateway_auth.clock import Clock
 from gateway_auth.errors import TooManyAttempts
 from gateway_auth.limiting import Limiter, RateLimitItem, parse_limits
@@ -206,13 +207,10 @@ def regulator_for(
 
 def source_key(address: str) -> str:
     """An IPv4 address, or an IPv6 address's /64 (one subscriber usually holds a whole /64)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    ip = ip_address(address)  # IPv4 mapped into IPv6 comes back as IPv4
+    if ip is None:
         return "unknown"
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
         if ip in _NAT64:  # a NAT64 gateway's address: the IPv4 client is in its last 32 bits
             return str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote
 
+from gateway_auth.access_paths import upstream_host
 from gateway_auth.addresses import IPNetwork, ip_address
 
 
@@ -183,7 +184,7 @@ def _read(description: Description) -> OriginalRequest:
     if original_url is not None:
         named = host
         proto, host, path = _url(original_url, proto, host)
-        if named is not None and host is not None and _name(named) != _name(host):
+        if named is not None and host is not None and upstream_host(named) != upstream_host(host):
             # nginx's X-Original-URL carries the Host header, its X-Forwarded-Host the host it
             # routed by (an absolute-form request line names another): believe neither.
             raise MalformedForwarding("X-Forwarded-Host and X-Original-URL name two hosts")
@@ -227,11 +228,6 @@ def forwarded_host(value: str | None) -> str | None:
         raise MalformedForwarding("X-Forwarded-Host")
     port = match.group("port")
     return f"{name}:{port}" if port else name
-
-
-def _name(host: str) -> str:
-    """A host without its port."""
-    return host.rpartition(":")[0] if host[-1:] != "]" and ":" in host else host
 
 
 def _path(value: str | None) -> str | None:
