@@ -267,8 +267,11 @@ async def test_a_trusted_device_is_spared_its_neighbours_address_limit(
 
 
 async def test_retry_after_is_the_longest_wait_of_the_limits_exhausted(
-    make_browser: Callable[..., Awaitable[Browser]],
+    make_browser: Callable[..., Awaitable[Browser]], clock: FakeClock
 ) -> None:
+    # The sliding windows are aligned to the hour: early in one, the hour's wait is long (late
+    # in it, the guesses would count for less as soon as the next hour began).
+    clock.advance(seconds=3600 - clock.now.timestamp() % 3600 + 1)
     browser = await make_browser(RATE_LIMIT_PER_IP="2/minute;2/hour")
     await _guess(browser, "ada@example.com", 2)
 
