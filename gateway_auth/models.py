@@ -1,4 +1,4 @@
-"""The records the service keeps: clients, their sessions, and deletion events."""
+"""The records the service keeps: clients, their sessions, and the events of the outbox."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 ClientKind = Literal["user", "service", "guest"]
 CLIENT_KINDS: tuple[ClientKind, ...] = ("user", "service", "guest")
+DELETION_TYPE = "client-data-deletion-request"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,8 @@ class Client:
     suspend_reason: str | None
     created_at: datetime
     updated_at: datetime
+    # The client followed a link mailed to this address since it was last set.
+    email_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,7 @@ class DeletionEvent:
     def to_json(self) -> dict[str, object]:
         """The wire format of a ``client-data-deletion-request`` event."""
         return {
-            "type": "client-data-deletion-request",
+            "type": DELETION_TYPE,
             "version": 1,
             "id": self.id,
             "clientId": self.client_id,
@@ -80,8 +83,81 @@ class DeletionEvent:
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> DeletionEvent:
         """The event ``to_json`` described (as kept in an outbox)."""
-        occurred = datetime.fromisoformat(payload["occurredAt"].replace("Z", "+00:00"))
-        return cls(payload["id"], payload["clientId"], payload["kind"], occurred)
+        return cls(
+            payload["id"], payload["clientId"], payload["kind"], parse_iso(payload["occurredAt"])
+        )
+
+
+MailPurpose = Literal["password-reset-requested", "email-verification-requested"]
+MAIL_PURPOSES: tuple[MailPurpose, ...] = (
+    "password-reset-requested",
+    "email-verification-requested",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MailEvent:
+    """Asks a mailer to send a client a link with a single-use token; published at least once.
+
+    gateway-auth sends no mail itself: the mailer (``examples/mailer.py``) consumes these.
+    """
+
+    id: str
+    type: MailPurpose
+    client_id: str
+    email: str
+    name: str
+    link: str  # where the token is used: absolute, on PUBLIC_URL
+    expires_at: datetime
+    locale: str | None
+    occurred_at: datetime
+
+    def to_json(self) -> dict[str, object]:
+        """The wire format of a ``password-reset-requested`` or ``email-verification-requested``
+        event."""
+        return {
+            "type": self.type,
+            "version": 1,
+            "id": self.id,
+            "clientId": self.client_id,
+            "email": self.email,
+            "name": self.name,
+            "link": self.link,
+            "expiresAt": iso(self.expires_at),
+            "locale": self.locale,
+            "occurredAt": iso(self.occurred_at),
+        }
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> MailEvent:
+        """The event ``to_json`` described (as kept in an outbox)."""
+        return cls(
+            payload["id"],
+            payload["type"],
+            payload["clientId"],
+            payload["email"],
+            payload["name"],
+            payload["link"],
+            parse_iso(payload["expiresAt"]),
+            payload["locale"],
+            parse_iso(payload["occurredAt"]),
+        )
+
+
+OutboxEvent = DeletionEvent | MailEvent
+EVENT_TYPES = (DELETION_TYPE, *MAIL_PURPOSES)
+
+
+def event_from_json(payload: Mapping[str, Any]) -> OutboxEvent:
+    """Either kind of outbox event, by its ``type``."""
+    if payload.get("type") == DELETION_TYPE:
+        return DeletionEvent.from_json(payload)
+    return MailEvent.from_json(payload)
+
+
+def parse_iso(text: str) -> datetime:
+    """What ``iso`` wrote."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def iso(moment: datetime) -> str:

@@ -16,7 +16,18 @@ from datetime import datetime
 from typing import Any, TextIO, TypeVar
 
 from gateway_auth.errors import InvalidExport
-from gateway_auth.models import CLIENT_KINDS, Client, DeletionEvent, Session, iso
+from gateway_auth.models import (
+    CLIENT_KINDS,
+    DELETION_TYPE,
+    EVENT_TYPES,
+    MAIL_PURPOSES,
+    Client,
+    DeletionEvent,
+    MailEvent,
+    OutboxEvent,
+    Session,
+    iso,
+)
 from gateway_auth.stores.base import (
     ClientRecord,
     PendingEvent,
@@ -104,6 +115,7 @@ def encode(record: Record) -> tuple[str, dict[str, Any]]:
                 "deletedAt": _iso(record.deleted_at),
                 "passwordHash": record.password_hash,
                 "secretHash": record.secret_hash,
+                "emailVerified": c.email_verified,
             }
         case SessionRecord(session=s):
             return "session", {
@@ -136,7 +148,7 @@ def _decode(f: _Fields) -> Record:
         f.only(
             "type", "id", "email", "kind", "scopes", "firstName", "lastName", "suspended",
             "suspendedAt", "suspendReason", "createdAt", "updatedAt", "deletedAt",
-            "passwordHash", "secretHash",
+            "passwordHash", "secretHash", "emailVerified",
         )  # fmt: skip
         client_kind = f.text("kind")
         if client_kind not in CLIENT_KINDS:
@@ -153,6 +165,8 @@ def _decode(f: _Fields) -> Record:
             suspend_reason=f.optional("suspendReason", str),
             created_at=f.moment("createdAt"),
             updated_at=f.moment("updatedAt"),
+            # Absent in exports made before email verification: nobody was verified.
+            email_verified=f.value("emailVerified", bool) if "emailVerified" in f.values else False,
         )
         return ClientRecord(
             client,
@@ -187,20 +201,44 @@ def _decode(f: _Fields) -> Record:
     if kind == "outbox":
         f.only("type", "event", "attempts", "createdAt")
         event = f.nested(f.value("event", dict))
-        event.only("type", "version", "id", "clientId", "kind", "occurredAt")
-        if event.values.get("type") != "client-data-deletion-request":
-            raise f.problem("event is not a client-data-deletion-request event")
-        event_kind = event.text("kind")
-        if event_kind not in CLIENT_KINDS or event.values.get("version") != 1:
-            raise f.problem("event has an unknown kind or version")
-        parsed = DeletionEvent(
-            event.text("id"), event.text("clientId"), event_kind, event.moment("occurredAt")
+        return PendingEvent(
+            _outbox_event(f, event), f.value("attempts", int), f.moment("createdAt")
         )
-        return PendingEvent(parsed, f.value("attempts", int), f.moment("createdAt"))
     if kind == "tombstone":
         f.only("type", "id", "deletedAt")
         return Tombstone(f.text("id"), f.moment("deletedAt"))
     raise f.problem("type must be client, session, outbox or tombstone")
+
+
+def _outbox_event(f: _Fields, event: _Fields) -> OutboxEvent:
+    event_type = event.values.get("type")
+    if event_type not in EVENT_TYPES:
+        raise f.problem(f"event type must be one of {', '.join(EVENT_TYPES)}")
+    if event.values.get("version") != 1:
+        raise f.problem("event has an unknown version")
+    if event_type == DELETION_TYPE:
+        event.only("type", "version", "id", "clientId", "kind", "occurredAt")
+        event_kind = event.text("kind")
+        if event_kind not in CLIENT_KINDS:
+            raise f.problem("event has an unknown kind")
+        return DeletionEvent(
+            event.text("id"), event.text("clientId"), event_kind, event.moment("occurredAt")
+        )
+    event.only(
+        "type", "version", "id", "clientId", "email", "name", "link", "expiresAt", "locale",
+        "occurredAt",
+    )  # fmt: skip
+    return MailEvent(
+        id=event.text("id"),
+        type=MAIL_PURPOSES[MAIL_PURPOSES.index(event_type)],
+        client_id=event.text("clientId"),
+        email=event.text("email"),
+        name=event.value("name", str),
+        link=event.value("link", str),
+        expires_at=event.moment("expiresAt"),
+        locale=event.optional("locale", str),
+        occurred_at=event.moment("occurredAt"),
+    )
 
 
 def _check_header(f: _Fields) -> None:

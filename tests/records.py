@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from gateway_auth.models import Client, Session
+from gateway_auth.models import Client, MailEvent, MailPurpose, Session
+from gateway_auth.stores.base import AccountToken, TokenPurpose
 from tests.support import present
 
 T0 = present()
@@ -37,4 +38,39 @@ def a_session(session_id: str = "s1", client_id: str = "c1") -> Session:
         user_agent="test",
         ip="127.0.0.1",
         revoked_at=None,
+    )
+
+
+def a_mail_event(
+    event_id: str = "m1",
+    client_id: str = "c1",
+    purpose: MailPurpose = "password-reset-requested",
+) -> MailEvent:
+    return MailEvent(
+        id=event_id,
+        type=purpose,
+        client_id=client_id,
+        email="ada@example.com",
+        name="Ada",
+        link=f"https://auth.example.com/password-reset/confirm?token=t-{event_id}",
+        expires_at=T0 + timedelta(minutes=30),
+        locale="en",
+        occurred_at=T0,
+    )
+
+
+def an_account_token(
+    token_hash: str = "h1",
+    client_id: str = "c1",
+    purpose: TokenPurpose = "password-reset",
+    *,
+    created_at: datetime = T0,
+) -> AccountToken:
+    return AccountToken(
+        token_hash=token_hash,
+        client_id=client_id,
+        purpose=purpose,
+        email_key="ada@example.com",
+        created_at=created_at,
+        expires_at=created_at + timedelta(minutes=30),
     )

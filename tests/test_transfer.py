@@ -22,14 +22,16 @@ from gateway_auth.settings import Settings
 from gateway_auth.stores.base import Rotation, Store, Suspension
 from gateway_auth.transfer import export_to, import_into, read_export
 from tests.backends import store_opener
-from tests.records import T0, a_client, a_session
+from tests.records import T0, a_client, a_mail_event, a_session
 from tests.support import JWT_SECRET, PASSWORD, AppClient, Browser, FakeClock
 
 
 async def _populate(store: Store) -> None:
     """One of everything: kinds, hashes, a suspension, rotations, a revocation, a pending
     deletion and a purged client."""
-    await store.add_client(replace(a_client(), last_name="Lovelace"), "$2b$04$pw")
+    await store.add_client(
+        replace(a_client(), last_name="Lovelace", email_verified=True), "$2b$04$pw"
+    )
     service = replace(a_client("svc", "svc@example.com"), kind="service", scopes=())
     await store.add_client(service, None, secret_hash="f" * 64)
     await store.add_client(replace(a_client("g", "guest@example.com"), kind="guest"), None)
@@ -43,6 +45,7 @@ async def _populate(store: Store) -> None:
         await store.delete_client(client_id, DeletionEvent(f"e-{client_id}", client_id, "user", T0))
     purged = (await store.claim_events(T0, T0, 10))[-1].event
     await store.complete_event(purged, T0)
+    await store.queue_event(a_mail_event("m1", "c1"))  # a mail event waiting too
 
 
 async def _export(store: Store) -> list[str]:
@@ -80,10 +83,13 @@ async def test_sqlite_to_mongodb_and_back_loses_nothing(
     types = [json.loads(line)["type"] for line in first]
     assert types.count("client") == 4  # ada, svc, g, and gone (deleted, its event pending)
     assert types.count("session") == 2
-    assert types.count("outbox") == 1
+    assert types.count("outbox") == 2  # the deletion and the mail event
     assert types.count("tombstone") == 1
     ada = json.loads(first[0])
     assert ada["passwordHash"] == "$2b$04$pw"
+    assert ada["emailVerified"] is True
+    mail = next(json.loads(line)["event"] for line in first if "password-reset" in line)
+    assert mail["link"].endswith("token=t-m1")
     session = next(json.loads(line) for line in first if '"id":"s1"' in line)
     assert session["refreshHash"] == "h1"
     assert session["rotated"] == [{"hash": "h0", "at": iso(T0)}]
@@ -231,7 +237,7 @@ CLIENT: dict[str, object] = {
                 GOOD_HEADER,
                 '{"type": "outbox", "event": {"type": "other"}, "attempts": 0, "createdAt": "x"}',
             ],
-            "line 2: event is not a client-data-deletion-request event",
+            "line 2: event type must be one of client-data-deletion-request, password-reset-requested, email-verification-requested",
         ),
     ],
 )

@@ -13,7 +13,15 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from gateway_auth.mirror import Delta, MirrorState, RevocationSnapshot
-from gateway_auth.models import Client, ClientKind, Credentials, DeletionEvent, Session
+from gateway_auth.models import (
+    Client,
+    ClientKind,
+    Credentials,
+    DeletionEvent,
+    MailEvent,
+    OutboxEvent,
+    Session,
+)
 
 ProfileField = Literal["email", "first_name", "last_name"]
 DeletionOutcome = Literal["deleted", "already_deleted", "unknown"]
@@ -44,9 +52,37 @@ class StoreStats:
 class PendingEvent:
     """An outbox entry: the event, how often a relay has tried it, and when it was written."""
 
-    event: DeletionEvent
+    event: OutboxEvent
     attempts: int
     created_at: datetime
+
+
+TokenPurpose = Literal["password-reset", "email-verification"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountToken:
+    """A single-use token mailed to a client, stored only as its SHA-256 hash and bound to the
+    client (and, for email verification, to the address it was sent to)."""
+
+    token_hash: str
+    client_id: str
+    purpose: TokenPurpose
+    email_key: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+TokenUse = Literal["used", "unknown", "expired", "spent"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRedemption:
+    """What presenting a token did: ``used`` it (with the token), or why it did nothing."""
+
+    outcome: TokenUse
+    token: AccountToken | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +91,7 @@ class ProfileChanges:
 
     updated_at: datetime
     values: Mapping[ProfileField, str | None]
+    email_verified: bool | None = None  # set with a new address: it is not verified yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +193,12 @@ class ClientStore(Protocol):
     async def list_clients(self, query: ClientQuery) -> list[Client]:
         """Live clients matching the query, in creation order."""
 
+    async def set_email_verified(
+        self, client_id: str, email_key: str, verified: bool, now: datetime
+    ) -> Client | None:
+        """Mark a live client's email (un)verified, only while its normalised email is still
+        ``email_key``; None if there is no such client or its address changed."""
+
 
 class SessionStore(Protocol):
     """Sessions and their refresh-token hashes."""
@@ -184,14 +227,42 @@ class SessionStore(Protocol):
         """Delete sessions expired or revoked before ``before``; how many."""
 
 
+class AccountTokenStore(Protocol):
+    """Single-use tokens for password resets and email verification."""
+
+    async def add_account_token(self, token: AccountToken) -> None:
+        """Store a new token; every earlier unused token of its client and purpose stops
+        working."""
+
+    async def last_account_token(
+        self, client_id: str, purpose: TokenPurpose
+    ) -> AccountToken | None:
+        """The newest token of a client and purpose, used or not (to space out new mails)."""
+
+    async def use_account_token(
+        self, token_hash: str, purpose: TokenPurpose, now: datetime
+    ) -> TokenRedemption:
+        """Mark the token used, atomically: of two concurrent uses only one succeeds."""
+
+    async def drop_account_tokens(self, client_id: str, purpose: TokenPurpose) -> None:
+        """Every unused token of a client and purpose stops working."""
+
+    async def prune_account_tokens(self, before: datetime) -> int:
+        """Delete tokens that expired before ``before``; how many."""
+
+
 class DeletionStore(Protocol):
-    """Deleting clients: mark deleted, revoke sessions and queue the event, in one step."""
+    """The outbox: deleting clients (mark deleted, revoke sessions and queue the event, in one
+    step) and queueing mail events."""
 
     async def delete_client(self, client_id: str, event: DeletionEvent) -> DeletionOutcome:
         """Delete and queue ``event``; a client already deleted gets no second event."""
 
+    async def queue_event(self, event: MailEvent) -> None:
+        """Write a mail event to the outbox for the relay to publish."""
+
     async def pending_events(self, limit: int) -> list[PendingEvent]:
-        """Deletion events written to the outbox and not yet published, oldest first."""
+        """Events written to the outbox and not yet published, oldest first."""
 
     async def claim_events(
         self, now: datetime, lease_until: datetime, limit: int
@@ -201,9 +272,10 @@ class DeletionStore(Protocol):
     async def release_events(self, event_ids: list[str]) -> None:
         """Give leased entries back at once (their publication failed), for the next attempt."""
 
-    async def complete_event(self, event: DeletionEvent, now: datetime) -> None:
-        """The event is published: drop it from the outbox and purge the client for good,
-        keeping only a tombstone so its id is never reused (its email may register again)."""
+    async def complete_event(self, event: OutboxEvent, now: datetime) -> None:
+        """The event is published: drop it from the outbox; for a deletion, purge the client for
+        good too, keeping only a tombstone so its id is never reused (its email may register
+        again)."""
 
     async def stats(self, now: datetime) -> StoreStats:
         """Counts of clients, suspensions, active sessions and the outbox backlog."""
@@ -228,7 +300,15 @@ class RevocationSource(Protocol):
         """Suspended clients, and sessions revoked or clients deleted since ``since``."""
 
 
-class Store(ClientStore, SessionStore, DeletionStore, TransferStore, RevocationSource, Protocol):
+class Store(
+    ClientStore,
+    SessionStore,
+    AccountTokenStore,
+    DeletionStore,
+    TransferStore,
+    RevocationSource,
+    Protocol,
+):
     """A complete backend, as the app wires it; services take only the slices they use."""
 
     async def ping(self) -> None:
@@ -239,9 +319,9 @@ class Store(ClientStore, SessionStore, DeletionStore, TransferStore, RevocationS
 
 
 class EventSink(Protocol):
-    """Where published deletion events go (Redis: a pub/sub channel and a stream)."""
+    """Where published events go (Redis: a pub/sub channel and a stream for each type)."""
 
-    async def publish(self, event: DeletionEvent) -> None:
+    async def publish(self, event: OutboxEvent) -> None:
         """Deliver one event; StoreUnavailable when it could not be delivered."""
 
     def follow(self, *, from_start: bool = False) -> AsyncIterator[str | None]:

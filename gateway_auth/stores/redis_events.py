@@ -1,4 +1,4 @@
-"""Redis as the deletion-event sink: the pub/sub channel and the durable stream of DESIGN."""
+"""Redis as the event sink: for each event type, the pub/sub channel and durable stream of DESIGN."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 
 from gateway_auth.errors import StoreUnavailable
-from gateway_auth.models import DeletionEvent
+from gateway_auth.models import MAIL_PURPOSES, DeletionEvent, OutboxEvent
 from gateway_auth.redis_urls import SENTINEL_SCHEME
 from gateway_auth.stores.redis import as_text, connect, translated
 
 STREAM_PREFIX = "gateway-auth:events:"
 # Trimmed only far above any normal backlog: consumers that fall this far behind lose events.
 STREAM_MAXLEN = 1_000_000
+# Mail events carry live links: their streams keep far fewer (a mailer reads them at once, and
+# their tokens expire within hours anyway).
+MAIL_STREAM_MAXLEN = 100_000
 FOLLOW_BLOCK_MS = 1000
 WAIT_MS = 1000  # how long a published event waits for a replica's confirmation, behind Sentinel
 
@@ -41,13 +44,15 @@ def stream_key(channel: str) -> str:
     return STREAM_PREFIX + channel
 
 
-def event_json(event: DeletionEvent) -> str:
+def event_json(event: OutboxEvent) -> str:
     """The event's JSON exactly as DESIGN prints it (``json.dumps`` defaults)."""
     return json.dumps(event.to_json())
 
 
 class RedisEventSink:
-    """Publishes each event on the channel and appends it to the stream, in one transaction."""
+    """Publishes each event on its type's channel and appends it to that channel's stream, in
+    one transaction. Deletions go to ``channel`` (DELETION_CHANNEL); mail events to the channel
+    named after their type (``password-reset-requested``, ``email-verification-requested``)."""
 
     def __init__(
         self,
@@ -60,6 +65,7 @@ class RedisEventSink:
         self._redis = client
         self.channel = channel
         self.stream = stream_key(channel)
+        self.streams = (self.stream, *(stream_key(purpose) for purpose in MAIL_PURPOSES))
         self._legacy_channel = legacy_channel
         self._replicas = replicas
 
@@ -70,37 +76,39 @@ class RedisEventSink:
         replicas = 1 if urlsplit(url).scheme == SENTINEL_SCHEME else 0
         return cls(connect(url), channel, legacy_channel, replicas=replicas)
 
-    async def publish(self, event: DeletionEvent) -> None:
-        """PUBLISH and XADD (and the legacy bare-id PUBLISH); StoreUnavailable on failure."""
+    async def publish(self, event: OutboxEvent) -> None:
+        """PUBLISH and XADD (and, for deletions, the legacy bare-id PUBLISH); StoreUnavailable
+        on failure."""
         body = event_json(event)
+        deletion = isinstance(event, DeletionEvent)
+        channel = self.channel if isinstance(event, DeletionEvent) else event.type
+        maxlen = STREAM_MAXLEN if deletion else MAIL_STREAM_MAXLEN
         with translated():
             # One connection for the writes and the WAIT: WAIT counts only the writes made on
             # the connection that asks.
             async with self._redis.client() as connection:
                 async with connection.pipeline(transaction=True) as pipe:
-                    pipe.publish(self.channel, body)
-                    pipe.xadd(self.stream, {"event": body}, maxlen=STREAM_MAXLEN, approximate=True)
-                    if self._legacy_channel:
+                    pipe.publish(channel, body)
+                    pipe.xadd(stream_key(channel), {"event": body}, maxlen=maxlen, approximate=True)
+                    if deletion and self._legacy_channel:
                         pipe.publish(self._legacy_channel, event.client_id)
                     await pipe.execute()
                 if self._replicas and not await _replicated(connection):
                     raise StoreUnavailable("No Redis replica confirmed the event; it is retried.")
 
     async def follow(self, *, from_start: bool = False) -> AsyncIterator[str | None]:
-        """Each event's JSON as it is appended to the stream (after the existing ones, too,
-        when ``from_start``), and None after each quiet second; StoreUnavailable when Redis
-        goes away."""
-        last = "0" if from_start else "$"
+        """Each event's JSON as it is appended to any of the streams (after the existing ones,
+        too, when ``from_start``), and None after each quiet second; StoreUnavailable when
+        Redis goes away."""
+        last: Any = dict.fromkeys(self.streams, "0" if from_start else "$")
         while True:
             with translated():
-                batches: Any = await self._redis.xread(
-                    {self.stream: last}, block=FOLLOW_BLOCK_MS, count=100
-                )
+                batches: Any = await self._redis.xread(last, block=FOLLOW_BLOCK_MS, count=100)
             if not batches:
                 yield None
-            for _, entries in batches or []:
+            for stream, entries in batches or []:
                 for entry_id, fields in entries:
-                    last = entry_id
+                    last[as_text(stream)] = entry_id
                     yield as_text(fields.get(b"event", b""))
 
     async def close(self) -> None:

@@ -12,7 +12,7 @@ import pytest
 from gateway_auth.errors import EmailTaken
 from gateway_auth.models import DeletionEvent
 from gateway_auth.stores.base import ClientQuery, ProfileChanges, Rotation, Store, Suspension
-from tests.records import T0, a_client, a_session
+from tests.records import T0, a_client, a_mail_event, a_session, an_account_token
 
 
 async def test_emails_are_unique_after_normalisation(store: Store) -> None:
@@ -357,3 +357,122 @@ async def test_stats_count_live_clients_suspensions_sessions_and_backlog(
     assert stats.suspended == 1
     assert stats.active_sessions == 1
     assert stats.outbox_backlog == 1
+
+
+async def test_mail_events_wait_beside_deletions_and_completing_one_purges_nobody(
+    store: Store,
+) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_client(a_client("c2", "eve@example.com"), "hash")
+    first, second = (
+        a_mail_event("m1", "c1"),
+        a_mail_event("m2", "c1", "email-verification-requested"),
+    )
+    await store.queue_event(first)
+    await store.queue_event(second)  # a client may have several
+    await store.delete_client("c2", DeletionEvent("e1", "c2", "user", T0 + timedelta(seconds=1)))
+
+    pending = await store.pending_events(10)
+    assert [p.event for p in pending] == [
+        first,
+        second,
+        DeletionEvent("e1", "c2", "user", T0 + timedelta(seconds=1)),
+    ]
+    claimed = await store.claim_events(T0, T0 + timedelta(seconds=10), 10)
+    for entry in claimed:
+        await store.complete_event(entry.event, T0)
+
+    assert await store.pending_events(10) == []
+    assert await store.get_client("c1") is not None  # a mail event's client stays
+    assert (await store.stats(T0)).outbox_backlog == 0
+
+
+async def test_an_account_token_works_once_and_only_for_its_purpose(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_account_token(an_account_token("h1"))
+    soon = T0 + timedelta(minutes=1)
+
+    assert (await store.use_account_token("h1", "email-verification", soon)).outcome == "unknown"
+    used = await store.use_account_token("h1", "password-reset", soon)
+    again = await store.use_account_token("h1", "password-reset", soon)
+
+    assert used.outcome == "used"
+    assert used.token is not None
+    assert (used.token.client_id, used.token.email_key, used.token.used_at) == (
+        "c1",
+        "ada@example.com",
+        soon,
+    )
+    assert again.outcome == "spent"
+    assert (await store.use_account_token("nope", "password-reset", soon)).outcome == "unknown"
+
+
+async def test_two_uses_of_one_token_at_once_succeed_once(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_account_token(an_account_token("h1"))
+
+    results = await asyncio.gather(
+        *(store.use_account_token("h1", "password-reset", T0) for _ in range(5))
+    )
+
+    assert sorted(r.outcome for r in results) == ["spent"] * 4 + ["used"]
+
+
+async def test_an_expired_token_does_nothing(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_account_token(an_account_token("h1"))
+
+    late = await store.use_account_token("h1", "password-reset", T0 + timedelta(minutes=30))
+
+    assert late.outcome == "expired"
+    assert await store.prune_account_tokens(T0 + timedelta(minutes=31)) == 1
+    assert (await store.use_account_token("h1", "password-reset", T0)).outcome == "unknown"
+
+
+async def test_a_new_token_replaces_the_unused_ones_of_its_client_and_purpose(
+    store: Store,
+) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_client(a_client("c2", "eve@example.com"), "hash")
+    await store.add_account_token(an_account_token("old"))
+    await store.add_account_token(an_account_token("verify", purpose="email-verification"))
+    await store.add_account_token(an_account_token("eve", "c2"))
+    later = T0 + timedelta(seconds=5)
+    await store.add_account_token(an_account_token("new", created_at=later))
+
+    assert (await store.use_account_token("old", "password-reset", later)).outcome == "unknown"
+    assert (await store.use_account_token("eve", "password-reset", later)).outcome == "used"
+    assert (await store.use_account_token("verify", "email-verification", later)).outcome == "used"
+    newest = await store.last_account_token("c1", "password-reset")
+    assert newest is not None
+    assert newest.token_hash == "new"
+    await store.drop_account_tokens("c1", "password-reset")
+    assert (await store.use_account_token("new", "password-reset", later)).outcome == "unknown"
+
+
+async def test_a_deleted_clients_tokens_are_gone(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_account_token(an_account_token("h1"))
+
+    await store.delete_client("c1", DeletionEvent("e1", "c1", "user", T0))
+
+    assert (await store.use_account_token("h1", "password-reset", T0)).outcome == "unknown"
+
+
+async def test_email_verification_holds_for_one_address(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    later = T0 + timedelta(minutes=1)
+
+    assert (await store.get_client("c1")).email_verified is False  # type: ignore[union-attr]
+    assert await store.set_email_verified("c1", "other@example.com", True, later) is None
+    verified = await store.set_email_verified("c1", "ada@example.com", True, later)
+    assert verified is not None
+    assert verified.email_verified is True
+    changed = await store.update_profile(
+        "c1",
+        ProfileChanges(later, {"email": "lovelace@example.com"}, email_verified=False),
+    )
+    assert changed is not None
+    assert changed.email_verified is False
+    assert (await store.get_client("c1")) == changed
+    assert await store.set_email_verified("gone", "ada@example.com", True, later) is None

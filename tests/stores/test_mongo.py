@@ -20,7 +20,7 @@ from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.settings import ConfigurationError
 from gateway_auth.stores.mongo import MongoStore
 from gateway_auth.stores.mongo.clients import client_doc
-from tests.records import a_client, a_session
+from tests.records import a_client, a_mail_event, a_session
 from tests.support import JWT_SECRET, free_port, server_environment
 
 
@@ -58,7 +58,25 @@ async def test_indexes_are_made_at_start_and_again_without_harm(
     week = 7 * 24 * 3600
     assert sessions["absolute_expires_at_1"]["expireAfterSeconds"] == week
     assert outbox["delivered_at_1"]["expireAfterSeconds"] == week
-    assert outbox["client_id_1"]["unique"] is True
+    one_per_client = outbox["one_deletion_per_client"]
+    assert one_per_client["unique"] is True
+    assert one_per_client["partialFilterExpression"] == {
+        "payload.type": "client-data-deletion-request"
+    }
+    assert "client_id_1" not in outbox
+    tokens = await emulation["account_tokens"].index_information()
+    assert tokens["expires_at_1"]["expireAfterSeconds"] == week
+
+
+async def test_an_outbox_index_from_before_mail_events_is_replaced(emulation: Any) -> None:
+    await emulation["outbox"].create_index("client_id", unique=True)  # an older release's
+
+    store = await MongoStore.on(emulation)
+    for n in range(2):  # two mail events of one client: the old index would refuse the second
+        await store.queue_event(a_mail_event(f"m{n}", "c1"))
+
+    assert len(await store.pending_events(10)) == 2
+    assert "client_id_1" not in await emulation["outbox"].index_information()
 
 
 async def test_clients_stored_before_skeletons_get_them_and_look_alikes_keep_working(

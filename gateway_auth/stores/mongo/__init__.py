@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from gateway_auth.stores.mongo.clients import MongoClients
 from gateway_auth.stores.mongo.deletions import MongoDeletions
+from gateway_auth.stores.mongo.tokens import MongoAccountTokens
 from gateway_auth.stores.mongo.transfer import MongoTransfer
 
 
-class MongoStore(MongoClients, MongoDeletions, MongoTransfer):
+class MongoStore(MongoClients, MongoAccountTokens, MongoDeletions, MongoTransfer):
     """Every store protocol over one MongoDB database."""
 
 

@@ -87,6 +87,8 @@ class MongoClients(MongoDatabase):
         if "email" in values:
             values["email_key"] = email_key(values["email"] or "")
             values["email_skeleton"] = email_skeleton(values["email"] or "")
+        if changes.email_verified is not None:
+            values["email_verified"] = changes.email_verified
         values["updated_at"] = stored(changes.updated_at)
         async with translated(on_conflict=EmailTaken):
             doc = await self._clients.find_one_and_update(
@@ -132,6 +134,18 @@ class MongoClients(MongoDatabase):
             docs = await cursor.limit(query.limit).to_list(None)
         return [client_from(doc) for doc in docs]
 
+    async def set_email_verified(
+        self, client_id: str, email_key: str, verified: bool, now: datetime
+    ) -> Client | None:
+        """Mark the email (un)verified while it is still the one with ``email_key``."""
+        async with translated():
+            doc = await self._clients.find_one_and_update(
+                {**live(client_id), "email_key": {"$eq": email_key}},
+                {"$set": {"email_verified": verified, "updated_at": stored(now)}},
+                return_document=_AFTER,
+            )
+        return client_from(doc) if doc else None
+
     async def _field(self, client_id: str, name: str) -> str | None:
         async with translated():
             doc = await self._clients.find_one(live(client_id), {name: 1})
@@ -168,6 +182,7 @@ def client_doc(client: Client, password_hash: str | None, secret_hash: str | Non
         "created_at": stored(client.created_at),
         "updated_at": stored(client.updated_at),
         "deleted_at": None,
+        "email_verified": client.email_verified,
     }
 
 
@@ -185,4 +200,5 @@ def client_from(doc: Doc) -> Client:
         suspend_reason=doc.get("suspend_reason"),
         created_at=loaded(doc["created_at"]),
         updated_at=loaded(doc["updated_at"]),
+        email_verified=bool(doc.get("email_verified", False)),  # absent: written before 0.16
     )

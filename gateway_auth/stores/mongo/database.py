@@ -33,6 +33,11 @@ _SKELETON_INDEX: dict[str, Any] = {
     "unique": True,
     "partialFilterExpression": {"email_skeleton": {"$type": "string"}},
 }
+_DELETION_PER_CLIENT: dict[str, Any] = {
+    "name": "one_deletion_per_client",
+    "unique": True,
+    "partialFilterExpression": {"payload.type": "client-data-deletion-request"},
+}
 # pymongo logs commands with their documents (hashes, emails) at DEBUG: never let those through.
 logging.getLogger("pymongo").setLevel(logging.WARNING)
 Doc = dict[str, Any]
@@ -56,6 +61,7 @@ class MongoDatabase:
         self._sessions: AsyncCollection[Doc] = db["sessions"]
         self._outbox: AsyncCollection[Doc] = db["outbox"]
         self._tombstones: AsyncCollection[Doc] = db["tombstones"]
+        self._tokens: AsyncCollection[Doc] = db["account_tokens"]
         self._db = db
         self._close = close
 
@@ -167,10 +173,22 @@ class MongoDatabase:
         )
         await self._sessions.create_index("expires_at")
         await self._sessions.create_index("absolute_expires_at", expireAfterSeconds=keep)
-        await self._outbox.create_index("client_id", unique=True)
+        await self._one_deletion_per_client()
         await self._outbox.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
         await self._outbox.create_index("delivered_at", expireAfterSeconds=keep)
         await self._tombstones.create_index("deleted_at")
+        await self._tokens.create_index(
+            [("client_id", ASCENDING), ("purpose", ASCENDING), ("created_at", ASCENDING)]
+        )
+        await self._tokens.create_index("expires_at", expireAfterSeconds=keep)
+
+    async def _one_deletion_per_client(self) -> None:
+        """A unique index on the client of deletion events only: mail events of one client are
+        many. Releases before mail events had it on every entry (``client_id_1``)."""
+        indexes = await self._outbox.index_information()
+        if "client_id_1" in indexes:
+            await self._outbox.drop_index("client_id_1")
+        await self._outbox.create_index("client_id", **_DELETION_PER_CLIENT)
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the server answers."""

@@ -1,4 +1,4 @@
-"""Deleting clients, the outbox of deletion events, the revocation snapshot and stats, in MongoDB.
+"""Deleting clients, the outbox of events, the revocation snapshot and stats, in MongoDB.
 
 Without transactions the writes of one deletion are ordered so that a crash between any two of
 them is finished, not lost or doubled:
@@ -22,7 +22,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from gateway_auth.mirror import RevocationSnapshot
-from gateway_auth.models import CLIENT_KINDS, DeletionEvent
+from gateway_auth.models import CLIENT_KINDS, DeletionEvent, MailEvent, OutboxEvent, event_from_json
 from gateway_auth.stores.base import DeletionOutcome, PendingEvent, StoreStats
 from gateway_auth.stores.mongo.clients import live
 from gateway_auth.stores.mongo.database import Doc, loaded, stored, translated
@@ -61,7 +61,14 @@ class MongoDeletions(MongoSessions):
                 },
             )
         await self._revoke_sessions(client_id, now, keep=None)
+        async with translated():
+            await self._tokens.delete_many({"client_id": {"$eq": client_id}})
         return "deleted" if result.modified_count else "already_deleted"
+
+    async def queue_event(self, event: MailEvent) -> None:
+        """Write a mail event to the outbox."""
+        async with translated():
+            await self._outbox.insert_one(outbox_doc(PendingEvent(event, 0, event.occurred_at)))
 
     async def pending_events(self, limit: int) -> list[PendingEvent]:
         """Outbox entries not yet published, oldest first."""
@@ -100,11 +107,13 @@ class MongoDeletions(MongoSessions):
                 {"$set": {"claimed_until": None}},
             )
 
-    async def complete_event(self, event: DeletionEvent, now: datetime) -> None:
-        """Tombstone, purge the client and its sessions, then mark the entry delivered (kept a
-        week for inspection, then dropped by the TTL index)."""
+    async def complete_event(self, event: OutboxEvent, now: datetime) -> None:
+        """For a deletion: tombstone, purge the client and its sessions. Then mark the entry
+        delivered (kept a week for inspection, then dropped by the TTL index)."""
         async with translated():
-            client = await self._clients.find_one({"_id": {"$eq": event.client_id}})
+            client = None
+            if isinstance(event, DeletionEvent):
+                client = await self._clients.find_one({"_id": {"$eq": event.client_id}})
             if client is not None:
                 deleted_at = client.get("deleted_at") or stored(event.occurred_at)
                 await self._tombstones.update_one(
@@ -114,10 +123,10 @@ class MongoDeletions(MongoSessions):
                 )
                 await self._sessions.delete_many({"client_id": {"$eq": event.client_id}})
                 await self._clients.delete_one({"_id": {"$eq": event.client_id}})
-            await self._outbox.update_one(
-                {"_id": {"$eq": event.id}},
-                {"$set": {"delivered_at": stored(now), "claimed_until": None}},
-            )
+            delivered: Doc = {"delivered_at": stored(now), "claimed_until": None}
+            if isinstance(event, MailEvent):
+                delivered["payload.link"] = ""  # its token is the mailer's now, not ours to keep
+            await self._outbox.update_one({"_id": {"$eq": event.id}}, {"$set": delivered})
 
     async def stats(self, now: datetime) -> StoreStats:
         """Counts for the admin dashboard, from the indexes."""
@@ -173,5 +182,5 @@ def outbox_doc(pending: PendingEvent) -> Doc:
 
 def pending_from(doc: Doc) -> PendingEvent:
     """The PendingEvent a stored outbox document describes."""
-    event = DeletionEvent.from_json(doc["payload"])
+    event = event_from_json(doc["payload"])
     return PendingEvent(event, doc["attempts"], loaded(doc["created_at"]))

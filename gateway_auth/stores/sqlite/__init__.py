@@ -5,12 +5,15 @@ from __future__ import annotations
 from gateway_auth.stores.sqlite.clients import SqliteClients
 from gateway_auth.stores.sqlite.deletions import SqliteDeletions
 from gateway_auth.stores.sqlite.sessions import SqliteSessions
+from gateway_auth.stores.sqlite.tokens import SqliteAccountTokens
 from gateway_auth.stores.sqlite.transfer import SqliteTransfer
 
 DATABASE_FILE = "gateway-auth.db"
 
 
-class SqliteStore(SqliteClients, SqliteSessions, SqliteDeletions, SqliteTransfer):
+class SqliteStore(
+    SqliteClients, SqliteSessions, SqliteAccountTokens, SqliteDeletions, SqliteTransfer
+):
     """Every store protocol over one SQLite file."""
 
 

@@ -28,8 +28,8 @@ class SqliteClients(SqliteDatabase):
             await db.execute(
                 "INSERT INTO clients (id, email, email_key, email_skeleton, kind, scopes,"
                 " first_name, last_name, password_hash, secret_hash, suspended, suspended_at,"
-                " suspend_reason, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " suspend_reason, created_at, updated_at, email_verified)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client.id,
                     client.email,
@@ -46,6 +46,7 @@ class SqliteClients(SqliteDatabase):
                     client.suspend_reason,
                     ms(client.created_at),
                     ms(client.updated_at),
+                    int(client.email_verified),
                 ),
             )
 
@@ -106,6 +107,9 @@ class SqliteClients(SqliteDatabase):
                 email_key(changes.values["email"] or ""),
                 email_skeleton(changes.values["email"] or ""),
             ]
+        if changes.email_verified is not None:
+            columns.append("email_verified = ?")
+            params.append(int(changes.email_verified))
         # Column names come from the fixed _PROFILE_COLUMNS whitelist, never from input.
         sql = f"UPDATE clients SET {', '.join([*columns, 'updated_at = ?'])}"  # noqa: S608
         async with (
@@ -163,6 +167,21 @@ class SqliteClients(SqliteDatabase):
         )
         return [client_from_row(row) for row in rows]
 
+    async def set_email_verified(
+        self, client_id: str, email_key: str, verified: bool, now: datetime
+    ) -> Client | None:
+        """Mark the email (un)verified while it is still the one with ``email_key``."""
+        async with (
+            self._transaction() as db,
+            db.execute(
+                "UPDATE clients SET email_verified = ?, updated_at = ?"
+                " WHERE id = ? AND email_key = ? AND deleted_at IS NULL RETURNING *",
+                (int(verified), ms(now), client_id, email_key),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return client_from_row(row) if row else None
+
 
 def _like_prefix(prefix: str) -> str:
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -182,4 +201,5 @@ def client_from_row(row: sqlite3.Row) -> Client:
         suspend_reason=row["suspend_reason"],
         created_at=dt(row["created_at"]),
         updated_at=dt(row["updated_at"]),
+        email_verified=bool(row["email_verified"]),
     )

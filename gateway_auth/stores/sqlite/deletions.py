@@ -1,4 +1,4 @@
-"""Deleting clients, the outbox of deletion events, the revocation snapshot and stats, in SQLite."""
+"""Deleting clients, the outbox of events, the revocation snapshot and stats, in SQLite."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sqlite3
 from datetime import datetime
 
 from gateway_auth.mirror import RevocationSnapshot
-from gateway_auth.models import CLIENT_KINDS, DeletionEvent
+from gateway_auth.models import CLIENT_KINDS, DeletionEvent, MailEvent, OutboxEvent, event_from_json
 from gateway_auth.stores.base import DeletionOutcome, PendingEvent, StoreStats
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms
 from gateway_auth.stores.sqlite.sessions import revoke_sessions
@@ -37,8 +37,17 @@ class SqliteDeletions(SqliteDatabase):
                 "INSERT INTO outbox (id, client_id, payload, created_at) VALUES (?, ?, ?, ?)",
                 (event.id, client_id, json.dumps(event.to_json()), now),
             )
+            await db.execute("DELETE FROM account_tokens WHERE client_id = ?", (client_id,))
             await revoke_sessions(db, client_id, now, keep=None)
         return "deleted"
+
+    async def queue_event(self, event: MailEvent) -> None:
+        """Write a mail event to the outbox."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO outbox (id, client_id, payload, created_at) VALUES (?, ?, ?, ?)",
+                (event.id, event.client_id, json.dumps(event.to_json()), ms(event.occurred_at)),
+            )
 
     async def pending_events(self, limit: int) -> list[PendingEvent]:
         """Outbox entries not yet published, oldest first."""
@@ -74,10 +83,13 @@ class SqliteDeletions(SqliteDatabase):
                 event_ids,
             )
 
-    async def complete_event(self, event: DeletionEvent, now: datetime) -> None:
-        """Drop the entry, purge the client (sessions cascade) and keep a tombstone."""
+    async def complete_event(self, event: OutboxEvent, now: datetime) -> None:
+        """Drop the entry; for a deletion, purge the client (sessions cascade) and keep a
+        tombstone."""
         async with self._transaction() as db:
             await db.execute("DELETE FROM outbox WHERE id = ?", (event.id,))
+            if not isinstance(event, DeletionEvent):
+                return
             async with db.execute(
                 "SELECT deleted_at FROM clients WHERE id = ? AND deleted_at IS NOT NULL",
                 (event.client_id,),
@@ -134,5 +146,5 @@ class SqliteDeletions(SqliteDatabase):
 
 
 def pending_from_row(row: sqlite3.Row) -> PendingEvent:
-    event = DeletionEvent.from_json(json.loads(row["payload"]))
+    event = event_from_json(json.loads(row["payload"]))
     return PendingEvent(event, row["attempts"], dt(row["created_at"]))

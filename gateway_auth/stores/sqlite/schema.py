@@ -89,6 +89,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "rekey_emails",
         "CREATE UNIQUE INDEX clients_email_skeleton ON clients (email_skeleton)",
     ),
+    (
+        # The account lifecycle: verified emails, and single-use tokens mailed for a password
+        # reset or an email verification (only their SHA-256 is kept).
+        "ALTER TABLE clients ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0",
+        """CREATE TABLE account_tokens (
+            hash TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+            purpose TEXT NOT NULL CHECK (purpose IN ('password-reset', 'email-verification')),
+            email_key TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            used_at INTEGER
+        )""",
+        "CREATE INDEX account_tokens_client ON account_tokens (client_id, purpose, created_at)",
+        "CREATE INDEX account_tokens_expires ON account_tokens (expires_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
