@@ -11,7 +11,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from gateway_auth.clock import Clock
-from gateway_auth.errors import ClientNotFound, NotAServiceClient, RegistrationClosed, WrongPassword
+from gateway_auth.errors import (
+    ClientNotFound,
+    NotAServiceClient,
+    RegistrationClosed,
+    StoreUnavailable,
+    WrongPassword,
+)
+from gateway_auth.lifecycle import AccountLinks
 from gateway_auth.logging import log_event
 from gateway_auth.models import Client, ClientKind, DeletionEvent
 from gateway_auth.passwords import PasswordHasher
@@ -81,6 +88,7 @@ class Accounts:
         clock: Clock,
         registration_open: bool,
         outbox_written: Callable[[], None] = lambda: None,
+        links: AccountLinks | None = None,
     ) -> None:
         self._clients = clients
         self._deletions = deletions
@@ -90,13 +98,16 @@ class Accounts:
         self._clock = clock
         self._registration_open = registration_open
         self._outbox_written = outbox_written  # wakes the relay, so the event goes out at once
+        self._links = links  # mails verification links to new and changed addresses
 
     async def register(self, new: NewClient, origin: Origin) -> Client:
         """Self-registration: always a ``user`` with no scopes, and only while it is open."""
         if not self._registration_open:
             raise RegistrationClosed
         await self._regulator.admit(origin.attempt)  # before the hash it costs
-        return await self.create(new, kind="user", scopes=(), source=source_key(origin.ip))
+        client = await self.create(new, kind="user", scopes=(), source=source_key(origin.ip))
+        await self._send_verification(client, origin)
+        return client
 
     async def create(
         self, new: NewClient, *, kind: ClientKind, scopes: Sequence[str], source: str = ""
@@ -198,9 +209,19 @@ class Accounts:
         }
         if not cleaned:
             return identity.client
-        updated = await self._clients.update_profile(
-            identity.client.id, ProfileChanges(updated_at=self._clock(), values=cleaned)
+        new_address = "email" in cleaned and email_key(cleaned["email"] or "") != email_key(
+            identity.client.email
         )
+        updated = await self._clients.update_profile(
+            identity.client.id,
+            ProfileChanges(
+                updated_at=self._clock(),
+                values=cleaned,
+                email_verified=False if new_address else None,
+            ),
+        )
+        if updated is not None and new_address:
+            await self._send_verification(updated, origin)
         return updated or identity.client
 
     async def change_password(
@@ -234,6 +255,16 @@ class Accounts:
             self._outbox_written()
             log_event(log, "client_deleted", client_id=client_id, event_id=event.id)
         return outcome
+
+    async def _send_verification(self, client: Client, origin: Origin) -> None:
+        """Mail a verification link; the account change stands even if the mail cannot be
+        queued now (the client can ask for the link again)."""
+        if self._links is None:
+            return
+        try:
+            await self._links.send_verification(client, origin.locale)
+        except StoreUnavailable:
+            log_event(log, "mail_not_queued", level=logging.WARNING, client_id=client.id)
 
     async def _confirm_password(self, identity: Identity, password: str, origin: Origin) -> None:
         # A stolen access token must not become a way to guess the password: confirmations are

@@ -12,7 +12,7 @@ from gateway_auth.access_control import AccessControl
 from gateway_auth.clock import Clock, system_clock
 from gateway_auth.cookies import CookiePolicy
 from gateway_auth.datadir import ensure_data_dir
-from gateway_auth.http import account, admin, auth, me, ops, portal, token, verify
+from gateway_auth.http import account, admin, auth, links, me, ops, portal, token, verify
 from gateway_auth.http.appkeys import (
     ACCOUNTS,
     ADMIN,
@@ -20,6 +20,7 @@ from gateway_auth.http.appkeys import (
     COOKIES,
     FORWARD_AUTH,
     KEYS,
+    LINKS,
     METRICS,
     MIRROR_SYNC,
     ORIGINS,
@@ -94,6 +95,29 @@ def routes(base: str) -> list[web.RouteDef]:
         web.get(f"{base}/logout", portal.logout_page, name="logout_page"),
         web.post(f"{base}/logout", auth.logout, name="logout"),
         web.get(f"{base}/denied", portal.denied_page, name="denied"),
+        web.get(f"{base}/password-reset", links.reset_page, name="password_reset_page"),
+        web.post(f"{base}/password-reset", links.request_reset, name="password_reset"),
+        web.get(
+            f"{base}/password-reset/confirm", links.new_password_page, name="password_reset_link"
+        ),
+        web.post(
+            f"{base}/password-reset/confirm", links.confirm_reset, name="password_reset_confirm"
+        ),
+        web.get(
+            f"{base}/email-verification/confirm",
+            links.verification_page,
+            name="email_verification_link",
+        ),
+        web.post(
+            f"{base}/email-verification/confirm",
+            links.confirm_verification,
+            name="email_verification_confirm",
+        ),
+        web.post(
+            f"{base}/account/email-verification",
+            account.resend_verification,
+            name="account_email_verification",
+        ),
         web.post(f"{base}/account/profile", account.save_profile, name="account_profile"),
         web.post(f"{base}/account/email", account.change_email, name="account_email"),
         web.post(f"{base}/account/password", account.change_password, name="account_password"),
@@ -110,6 +134,9 @@ def routes(base: str) -> list[web.RouteDef]:
         web.patch(f"{base}/me", me.patch_me),
         web.delete(f"{base}/me", me.delete_me),
         web.put(f"{base}/me/password", me.put_password, name="password"),
+        web.post(
+            f"{base}/me/email-verification", me.send_verification, name="me_email_verification"
+        ),
         web.get(f"{base}/me/sessions", me.list_sessions, name="sessions"),
         web.delete(f"{base}/me/sessions", me.delete_sessions),
         web.delete(f"{base}/me/sessions/{{id}}", me.delete_session, name="session"),
@@ -156,6 +183,7 @@ def _services(
             app[OUTBOX_RELAY] = opened.relay
             app[SESSIONS] = opened.sessions
             app[ACCOUNTS] = opened.accounts
+            app[LINKS] = opened.links
             app[ADMIN] = opened.admin
             log_event(
                 log,

@@ -168,6 +168,32 @@ class EmailTaken(GatewayAuthError):
     default_message = "This email address is already registered."
 
 
+class LinkInvalid(GatewayAuthError):
+    """A mailed link's token that is unknown, replaced by a newer one, or for someone gone."""
+
+    default_message = "This link is not valid. Ask for a new one; only the newest link works."
+
+
+class LinkExpired(LinkInvalid):
+    """A mailed link's token past its expiry."""
+
+    default_message = "This link has expired. Ask for a new one."
+
+
+class LinkUsed(LinkInvalid):
+    """A mailed link's token that was used already (each works once)."""
+
+    default_message = "This link was used already. Ask for a new one if you still need it."
+
+
+class EmailUnverified(GatewayAuthError):
+    """REQUIRE_VERIFIED_EMAIL is on and the client has not verified its email address."""
+
+    default_message = (
+        "Verify your email address first: follow the link we sent, or ask for a new one."
+    )
+
+
 class SessionNotFound(GatewayAuthError):
     """No such session among the caller's own."""
 

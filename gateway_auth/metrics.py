@@ -26,6 +26,7 @@ VERIFY_OUTCOMES = (
     "expired",
     "revoked",
     "suspended",
+    "unverified",
     "forbidden_scope",
     "stale",
     "bypass",

@@ -35,6 +35,7 @@ from gateway_auth.datadir import ensure_data_dir
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.events import OutboxRelay
 from gateway_auth.keys import KeyRing, load_key_ring
+from gateway_auth.lifecycle import AccountLinks, LinkPolicy
 from gateway_auth.logging import log_event
 from gateway_auth.metrics import Metrics
 from gateway_auth.mirror import RevocationMirror
@@ -77,6 +78,7 @@ class Services:
     relay: OutboxRelay
     sessions: Sessions
     accounts: Accounts
+    links: AccountLinks
     admin: Admin
     access: AccessControl | None  # RULES_FILE's rules (servers only)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
@@ -183,6 +185,19 @@ async def open_services(
         )
         sync = MirrorSync(mirror, source=store, bus=bus, clock=clock)
         relay = OutboxRelay(store, sink, clock, metrics=metrics)
+        links = AccountLinks(
+            clients=store,
+            tokens=store,
+            outbox=store,
+            hasher=hasher,
+            revocations=revocations,
+            regulator=regulator,
+            clock=clock,
+            policy=LinkPolicy(
+                settings.links_base, settings.password_reset_ttl, settings.email_verification_ttl
+            ),
+            outbox_written=relay.wake,
+        )
         accounts = Accounts(
             clients=store,
             deletions=store,
@@ -193,6 +208,7 @@ async def open_services(
             # The command line is how an operator creates accounts when registration is closed.
             registration_open=settings.registration == "open" or not server,
             outbox_written=relay.wake,
+            links=links,
         )
         services = Services(
             settings=settings,
@@ -206,6 +222,7 @@ async def open_services(
                 mirror,
                 max_staleness=settings.max_staleness.total_seconds(),
                 cache_size=settings.token_cache_size,
+                require_verified_email=settings.require_verified_email,
             ),
             store=store,
             bus=bus,
@@ -228,6 +245,7 @@ async def open_services(
                 metrics=metrics,
             ),
             accounts=accounts,
+            links=links,
             admin=Admin(
                 clients=store,
                 deletions=store,
@@ -243,6 +261,7 @@ async def open_services(
     finally:
         if services is not None:
             await _stop(services._tasks)
+            await services.links.settle()
         hasher.close()
         for connection in (bus, sink):
             if connection is not None:
@@ -312,6 +331,9 @@ async def _prune_sessions(store: Store, clock: Clock, access_ttl: timedelta) -> 
             removed = await store.prune_sessions(clock() - keep)
             if removed:
                 log_event(log, "sessions_pruned", count=removed)
+            spent = await store.prune_account_tokens(clock())
+            if spent:
+                log_event(log, "account_tokens_pruned", count=spent)
         except StoreUnavailable:  # already logged by the store; the next hour retries
             pass
         await asyncio.sleep(PRUNE_EVERY)

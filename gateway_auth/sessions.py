@@ -52,6 +52,7 @@ class Origin:
     ip: str
     user_agent: str
     devices: tuple[str, ...] = ()  # device tokens presented (a planted one may come first)
+    locale: str | None = None  # the first language the client asked for, for mails
 
     @property
     def attempt(self) -> Attempt:
@@ -231,6 +232,23 @@ class Sessions:
                 client, session.id, now, not_after=session.absolute_expires_at
             )
             return IssuedAccess(client, session, access, expires_in, _seconds_left(session, now))
+
+    async def reissue(self, client: Client, access_token: str | None) -> IssuedAccess | None:
+        """A new access token for the session of ``access_token`` (expired or not) when it is
+        ``client``'s and still active, so a change to the client (a verified address) shows in
+        this browser at once; None otherwise. The refresh token stays as it is."""
+        now = self._clock()
+        try:
+            claims = self._tokens.decode(access_token or "", now, allow_expired=True)
+        except Unauthenticated:
+            return None
+        session = await self._sessions.get_session(claims.session_id)
+        if session is None or session.client_id != client.id or not session.is_active(now):
+            return None
+        access, expires_in = self._tokens.issue(
+            client, session.id, now, not_after=session.absolute_expires_at
+        )
+        return IssuedAccess(client, session, access, expires_in, _seconds_left(session, now))
 
     def session_of(self, access_token: str) -> str | None:
         """The session id in a genuine access token, expired or not; None for anything else."""

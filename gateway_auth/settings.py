@@ -102,6 +102,20 @@ class Settings:
     app_name: str = "gateway-auth"
     logo_url: str | None = None
     logo_file: Path | None = None
+    password_reset_ttl: timedelta = timedelta(minutes=30)
+    email_verification_ttl: timedelta = timedelta(hours=24)
+    require_verified_email: bool = False  # /verify refuses users whose address is unverified
+
+    @property
+    def links_base(self) -> str:
+        """Where mailed links point: PUBLIC_URL, else this listener (fine on one machine).
+        Never the Host a request named, which would let anyone point a reset link elsewhere."""
+        if self.public_url:
+            return f"{self.public_url}{self.base_path}"
+        loopback_or_any = ("127.0.0.1", "::1", "0.0.0.0", "::")  # noqa: S104 - a name, not a bind
+        host = "localhost" if self.host in loopback_or_any else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}{self.base_path}"
 
     @property
     def embedded(self) -> bool:
@@ -189,6 +203,9 @@ class Settings:
             app_name=r.parse("APP_NAME", d.app_name, values.display_text),
             logo_url=r.parse("LOGO_URL", None, values.logo_url),
             logo_file=r.parse("LOGO_FILE", None, values.logo_file),
+            password_reset_ttl=r.duration("PASSWORD_RESET_TTL", d.password_reset_ttl),
+            email_verification_ttl=r.duration("EMAIL_VERIFICATION_TTL", d.email_verification_ttl),
+            require_verified_email=r.boolean("REQUIRE_VERIFIED_EMAIL", d.require_verified_email),
         )
         r.problems.extend(_cross_checks(settings))
         r.problems.extend(r.unknown_variables())
@@ -216,6 +233,12 @@ def _cross_checks(s: Settings) -> list[str]:
     for name, value in (("JWT_ISSUER", s.jwt_issuer), ("JWT_AUDIENCE", s.jwt_audience)):
         if len(value) > MAX_CLAIM_SETTING:  # every access token, in every cookie, carries it
             problems.append(f"{PREFIX}{name}: at most {MAX_CLAIM_SETTING} characters")
+    for name, lifetime in (
+        ("PASSWORD_RESET_TTL", s.password_reset_ttl),
+        ("EMAIL_VERIFICATION_TTL", s.email_verification_ttl),
+    ):
+        if not timedelta(minutes=5) <= lifetime <= timedelta(days=7):
+            problems.append(f"{PREFIX}{name}: from 5m to 7d")
     for name, timeout in (
         ("KEEPALIVE_TIMEOUT", s.keepalive_timeout),
         ("HEADER_TIMEOUT", s.header_timeout),

@@ -44,6 +44,7 @@ class AccessClaims:
     email: str
     expires_at: int
     name: str = ""
+    email_verified: bool = False
 
 
 class AccessTokens:
@@ -84,6 +85,7 @@ class AccessTokens:
             "kind": client.kind,
             "scope": " ".join(client.scopes),
             "email": client.email,
+            "email_verified": client.email_verified,
             "ver": TOKEN_VERSION,
         }
         name = display_name(client)
@@ -170,6 +172,9 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
         raise TypeError("claim types")
     if not isinstance(payload.get("name", ""), str):
         raise TypeError("claim types")
+    # Optional: tokens issued by a release before email verification lack it (unverified).
+    if type(payload.get("email_verified", False)) is not bool:
+        raise TypeError("claim types")
     return AccessClaims(
         client_id=payload["sub"],
         session_id=payload["sid"],
@@ -179,6 +184,7 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
         email=payload["email"],
         expires_at=payload["exp"],
         name=payload.get("name", ""),
+        email_verified=payload.get("email_verified", False),
     )
 
 

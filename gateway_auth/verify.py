@@ -35,6 +35,7 @@ Outcome = Literal[
     "expired",
     "revoked",
     "suspended",
+    "unverified",  # REQUIRE_VERIFIED_EMAIL, and a user whose address is not verified
     "forbidden_scope",
     "stale",
     "bypass",  # an access rule lets anyone through (identity headers empty)
@@ -46,6 +47,7 @@ EVICTION_SAMPLES = 5  # entries compared to choose one to evict (as Redis's maxm
 IDENTITY_HEADERS = (
     "X-Auth-User-Id",
     "X-Auth-Email",
+    "X-Auth-Email-Verified",
     "X-Auth-Kind",
     "X-Auth-Scopes",
     "X-Auth-Session-Id",
@@ -79,6 +81,7 @@ _STATUS: dict[Outcome, int] = {
     "expired": 401,
     "revoked": 401,
     "suspended": 403,
+    "unverified": 403,
     "forbidden_scope": 403,
     "stale": 503,
     "bypass": 200,
@@ -101,6 +104,7 @@ class _Verified:
     allow: Verdict
     session_key: str  # the token's keys in the revocation mirror, made once
     client_key: str
+    unverified: bool  # refused while REQUIRE_VERIFIED_EMAIL is on
 
 
 class Verifier:
@@ -113,10 +117,12 @@ class Verifier:
         *,
         max_staleness: float,
         cache_size: int = CACHE_SIZE,
+        require_verified_email: bool = False,
     ) -> None:
         self._tokens = tokens
         self._mirror = mirror
         self._max_staleness = max_staleness
+        self._require_verified = require_verified_email
         self._cache: dict[str, _Verified] = {}
         self._cached: list[str] = []  # the same keys, to pick one to evict at random
         self._cache_size = cache_size
@@ -169,6 +175,8 @@ class Verifier:
         suspended = mirror.suspended
         if suspended and verified.claims.client_id in suspended:
             return Verdict("suspended", claims=verified.claims)
+        if verified.unverified:
+            return Verdict("unverified", claims=verified.claims)
         if required and not required <= verified.scopes:
             return Verdict("forbidden_scope", claims=verified.claims)
         return verified.allow
@@ -199,6 +207,9 @@ class Verifier:
             allow=_allow(identity_headers(claims) | _NOT_CACHED, claims),
             session_key="session:" + claims.session_id,
             client_key="client:" + claims.client_id,
+            unverified=self._require_verified
+            and claims.kind == "user"
+            and not claims.email_verified,
         )
         if verified.usable_until > now:  # nor an expired one
             self._remember(token, verified)
@@ -237,6 +248,7 @@ def identity_headers(claims: AccessClaims) -> dict[str, str]:
     return {
         "X-Auth-User-Id": claims.client_id,
         "X-Auth-Email": claims.email,
+        "X-Auth-Email-Verified": "true" if claims.email_verified else "false",
         "X-Auth-Kind": claims.kind,
         "X-Auth-Scopes": scopes,
         "X-Auth-Session-Id": claims.session_id,

@@ -60,7 +60,7 @@ def a_mail_event(
 
 
 def an_account_token(
-    token_hash: str = "h1",
+    token_hash: str = "h1",  # noqa: S107 - a stored hash, in a test
     client_id: str = "c1",
     purpose: TokenPurpose = "password-reset",
     *,

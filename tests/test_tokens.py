@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -103,8 +104,11 @@ def test_issued_tokens_carry_every_claim_and_decode() -> None:
         "kind",
         "scope",
         "email",
+        "email_verified",
         "ver",
     }
+    assert payload["email_verified"] is False
+    assert claims.email_verified is False
 
 
 def test_a_token_never_outlives_its_session() -> None:
@@ -242,3 +246,29 @@ def test_refresh_tokens_are_session_bound_and_stored_hashed() -> None:
 )
 def test_malformed_refresh_tokens_name_no_session(token: str) -> None:
     assert refresh_token_session(token) is None
+
+
+def test_the_verified_email_claim_is_a_boolean_and_may_be_absent() -> None:
+    tokens = _tokens()
+    verified, _ = tokens.issue(
+        replace(CLIENT, email_verified=True), "s1", NOW, not_after=NOW + timedelta(days=30)
+    )
+    assert tokens.decode(verified, NOW).email_verified is True
+    payload = jwt.decode(
+        verified,
+        SECRET,
+        algorithms=["HS256"],
+        audience="gateway-auth",
+        options={"verify_exp": False},
+    )
+    header = {"kid": hmac_key(SECRET).kid, "typ": "at+jwt"}
+    for value, expected in (("true", None), (1, None), (None, False)):
+        claims = {k: v for k, v in payload.items() if k != "email_verified"}
+        if value is not None:
+            claims["email_verified"] = value
+        token = jwt.encode(claims, SECRET, algorithm="HS256", headers=header)
+        if expected is None:  # a string or number is no boolean: the token is refused
+            with pytest.raises(Unauthenticated):
+                tokens.decode(token, NOW)
+        else:  # issued before the claim existed: unverified
+            assert tokens.decode(token, NOW).email_verified is expected

@@ -19,7 +19,7 @@ from gateway_auth.errors import (
     ValidationFailed,
     WrongPassword,
 )
-from gateway_auth.http.appkeys import ACCOUNTS, CLOCK, COOKIES, PAGES, SESSIONS
+from gateway_auth.http.appkeys import ACCOUNTS, CLOCK, COOKIES, LINKS, PAGES, SESSIONS, SETTINGS
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.browsing import see_other, signed_in
 from gateway_auth.http.callers import origin
@@ -32,7 +32,9 @@ from gateway_auth.tokens import display_name
 
 NOTICES = {
     "profile": "Your name was saved.",
-    "email": "Your email address was changed.",
+    "email": "Your email address was changed. Follow the link we sent to it to verify it.",
+    "verified": "Your email address is verified.",
+    "verification_sent": "A new link is on its way. It works once; only the newest works.",
     "password": "Your password was changed, and your other sessions have ended.",
     "session": "That session has ended.",
     "others": "You are signed out everywhere else.",
@@ -126,6 +128,15 @@ async def change_password(request: web.Request) -> web.Response:
     return _done("password", request)
 
 
+async def resend_verification(request: web.Request) -> web.Response:
+    """``POST /account/email-verification``: mail the verification link again."""
+    form = await _signed_in_form(request)
+    if isinstance(form, web.Response):
+        return form
+    await request.app[LINKS].send_verification(form[0].client, origin(request).locale)
+    return _done("verification_sent", request)  # also within a minute of the last one
+
+
 async def end_session(request: web.Request) -> web.Response:
     """``POST /account/sessions/{id}/end``: sign one session out, wherever it is."""
     form = await _signed_in_form(request)
@@ -214,6 +225,7 @@ async def _page(
         focus=next(iter(errors or {}), None),
         notice=notice,
         alert=alert or ("Please correct the field marked below." if errors else None),
+        verification_required=request.app[SETTINGS].require_verified_email,
     )
 
 

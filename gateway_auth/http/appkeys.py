@@ -14,6 +14,7 @@ from gateway_auth.http.forward_auth import ForwardAuth
 from gateway_auth.http.forwarded import TrustedPeers
 from gateway_auth.http.pages import Pages
 from gateway_auth.keys import KeyRing
+from gateway_auth.lifecycle import AccountLinks
 from gateway_auth.metrics import Metrics
 from gateway_auth.revocations import MirrorSync, Revocations
 from gateway_auth.services import Services
@@ -29,6 +30,7 @@ KEYS = web.AppKey("keys", KeyRing)
 STORE = web.AppKey("store", Store)
 SESSIONS = web.AppKey("sessions", Sessions)
 ACCOUNTS = web.AppKey("accounts", Accounts)
+LINKS = web.AppKey("links", AccountLinks)
 ADMIN = web.AppKey("admin", Admin)
 OUTBOX_RELAY = web.AppKey("outbox_relay", OutboxRelay)
 REVOCATIONS = web.AppKey("revocations", Revocations)

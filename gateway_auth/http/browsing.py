@@ -11,7 +11,15 @@ import time
 from aiohttp import hdrs, web
 
 from gateway_auth.errors import ClientSuspended, Unauthenticated
-from gateway_auth.http.appkeys import CLOCK, COOKIES, PAGES, SESSIONS, TRUSTED_PEERS, VERIFIER
+from gateway_auth.http.appkeys import (
+    CLOCK,
+    COOKIES,
+    PAGES,
+    SESSIONS,
+    SETTINGS,
+    TRUSTED_PEERS,
+    VERIFIER,
+)
 from gateway_auth.http.callers import access_token, return_domains, return_ports
 from gateway_auth.http.forwarded import MalformedForwarding, original_request
 from gateway_auth.http.pages import PortalUrls
@@ -82,6 +90,20 @@ def denied(
         email=email,
         suspended=suspended,
         switch_account=PortalUrls.with_return(urls.logout, original),
+    )
+
+
+def unverified(request: web.Request, email: str) -> web.Response:
+    """The 403 page of REQUIRE_VERIFIED_EMAIL: what to do (follow the mailed link, or ask for
+    it again on the account page, which this page may be shown far from)."""
+    urls = request.app[PAGES].urls
+    return request.app[PAGES].render(
+        request,
+        "unverified.html",
+        status=403,
+        title="Verify your email address",
+        email=email,
+        account=f"{request.app[SETTINGS].public_url or ''}{urls.home}",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
@@ -52,7 +53,33 @@ def origin(request: web.Request) -> Origin:
         ip=ip,
         user_agent=request.headers.get(hdrs.USER_AGENT, ""),
         devices=tuple(cookie_values(request.headers, request.app[COOKIES].device_name)),
+        locale=preferred_locale(request.headers.get(hdrs.ACCEPT_LANGUAGE, "")),
     )
+
+
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,4}")
+
+
+def preferred_locale(accept_language: str) -> str | None:
+    """The language a mail should be written in: the first tag of ``Accept-Language`` with the
+    highest weight (RFC 9110 12.5.4), as a BCP 47 tag; None when there is none usable."""
+    best: tuple[float, str] | None = None
+    for item in accept_language.split(",")[:32]:
+        tag, _, params = item.strip().partition(";")
+        weight = 1.0
+        name, _, value = params.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                weight = float(value)
+            except ValueError:
+                continue
+        if (
+            _LANGUAGE_TAG.fullmatch(tag.strip())
+            and weight > 0
+            and (best is None or weight > best[0])
+        ):
+            best = (weight, tag.strip())
+    return best[1] if best else None
 
 
 def return_domains(request: web.Request) -> tuple[str, ...]:

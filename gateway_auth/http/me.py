@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, PAGES, SESSIONS
+from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, LINKS, PAGES, SESSIONS
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.browsing import see_other
 from gateway_auth.http.callers import authenticate, origin
@@ -59,6 +59,16 @@ async def put_password(request: web.Request) -> web.Response:
         identity, fields["currentPassword"] or "", fields["newPassword"] or "", origin(request)
     )
     return _no_content(request)
+
+
+async def send_verification(request: web.Request) -> web.Response:
+    """``POST /me/email-verification``: mail the verification link again; 202 whether or not a
+    mail was due (at most one a minute; none once the address is verified)."""
+    identity = await authenticate(request)
+    await read_body(request, optional=True)
+    sent = await request.app[LINKS].send_verification(identity.client, origin(request).locale)
+    verified = identity.client.email_verified
+    return json_response({"sent": sent, "emailVerified": verified}, status=202)
 
 
 async def list_sessions(request: web.Request) -> web.Response:

@@ -44,6 +44,7 @@ SCHEMAS: dict[str, Schema] = {
         [
             "id",
             "email",
+            "emailVerified",
             "kind",
             "scopes",
             "firstName",
@@ -56,6 +57,10 @@ SCHEMAS: dict[str, Schema] = {
         ],
         id=_ID,
         email=_EMAIL,
+        emailVerified={
+            "type": "boolean",
+            "description": "the client followed a link mailed to this address since it was set",
+        },
         kind={"enum": ["user", "service", "guest"]},
         scopes={"type": "array", "items": {"type": "string"}},
         firstName=_OPTIONAL_TEXT,
@@ -162,6 +167,18 @@ SCHEMAS: dict[str, Schema] = {
         currentPassword={"type": "string"},
         newPassword=_PASSWORD,
     ),
+    "PasswordResetRequest": _object(["email"], email=_EMAIL),
+    "PasswordResetAccepted": _object(
+        ["status", "detail"], status={"const": "accepted"}, detail={"type": "string"}
+    ),
+    "PasswordReset": _object(
+        ["token", "newPassword"],
+        token={"type": "string", "maxLength": 128, "description": "from the mailed link"},
+        newPassword=_PASSWORD,
+    ),
+    "EmailVerification": _object(
+        ["token"], token={"type": "string", "maxLength": 128, "description": "from the link"}
+    ),
     "NewClient": _object(
         ["email"],
         email=_EMAIL,
@@ -191,9 +208,12 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 _PROBLEM_STATUSES = {
-    400: "Malformed request (not JSON, a duplicate key, NaN, not an object)",
+    400: "Malformed request (not JSON, a duplicate key, NaN, not an object), or a mailed "
+    "link's token that is not valid (`link-invalid`), expired (`link-expired`) or used "
+    "(`link-used`)",
     401: "Authentication required or failed (`WWW-Authenticate: Bearer`)",
-    403: "Refused: suspended, missing scope, registration closed, or a cross-site request",
+    403: "Refused: suspended, missing scope, registration closed, a cross-site request, or "
+    "(REQUIRE_VERIFIED_EMAIL) an unverified email address (`email-unverified`)",
     404: "No such client or session",
     409: "Conflict (email taken, not a service client)",
     413: "Body larger than 64 KiB",
@@ -433,6 +453,64 @@ def paths() -> dict[str, dict[str, Schema]]:
                 {"204": _NO_CONTENT, **_problems(401, 403, 503)},
                 security=_COOKIE,
             ),
+        },
+        "/password-reset": {
+            "post": _op(
+                "Ask for a password-reset link; the same answer whether or not the address "
+                "has an account",
+                {
+                    "202": _json(_ref("PasswordResetAccepted"), "Accepted"),
+                    "200": {"description": "Form posts: the 'check your email' page"},
+                    **_problems(400, 403, 413, 415, 422, 429),
+                },
+                requestBody=_body(_ref("PasswordResetRequest"), form="PasswordResetForm"),
+                description="For a user who may sign in, a single-use token (30 minutes by "
+                "default, PASSWORD_RESET_TTL) replaces any earlier one and a "
+                "`password-reset-requested` event is published for the mailer, at most one a "
+                "minute per account. Counted against the caller's address like a sign-in.",
+            )
+        },
+        "/password-reset/confirm": {
+            "post": _op(
+                "Set a new password from a reset link: the token is used up and every session "
+                "of the client ends everywhere",
+                {
+                    "204": _NO_CONTENT,
+                    "303": {"description": "Form posts: to the sign-in page, cookies cleared"},
+                    **_problems(400, 403, 413, 415, 422, 429, 503),
+                },
+                requestBody=_body(_ref("PasswordReset"), form="NewPasswordForm"),
+            )
+        },
+        "/email-verification/confirm": {
+            "post": _op(
+                "Verify the client's email address from a verification link",
+                {
+                    "200": _json(
+                        _object(["emailVerified"], emailVerified={"const": True}), "Verified"
+                    ),
+                    "303": {"description": "Form posts: to the home page, or to sign in"},
+                    **_problems(400, 403, 413, 415, 422, 429, 503),
+                },
+                requestBody=_body(_ref("EmailVerification"), form="EmailVerificationForm"),
+            )
+        },
+        "/me/email-verification": {
+            "post": _op(
+                "Mail the verification link again (at most one a minute; none once verified)",
+                {
+                    "202": _json(
+                        _object(
+                            ["sent", "emailVerified"],
+                            sent={"type": "boolean"},
+                            emailVerified={"type": "boolean"},
+                        ),
+                        "Accepted",
+                    ),
+                    **_problems(400, 401, 403, 413, 415, 503),
+                },
+                security=_COOKIE,
+            )
         },
         "/me/password": {
             "put": _op(

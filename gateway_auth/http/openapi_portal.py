@@ -37,7 +37,18 @@ FORMS: dict[str, Schema] = {
         remember=_REMEMBER,
     ),
     "SignOutForm": _form([], rd=_RETURN),
+    "PasswordResetForm": _form(["email"], email=_TEXT),
+    "NewPasswordForm": _form(
+        ["token", "newPassword", "newPasswordConfirmation"],
+        token=_TEXT,
+        newPassword=_TEXT,
+        newPasswordConfirmation=_TEXT,
+    ),
+    "EmailVerificationForm": _form(["token"], token=_TEXT),
 }
+_LINK_TOKEN = [
+    {"name": "token", "in": "query", "schema": _TEXT, "description": "from the mailed link"}
+]
 _PAGE = {"description": "The page", "content": {"text/html": {}}}
 _AWAY = {"description": "See other: on to the next page (Location)"}
 _RD = [{"name": "rd", "in": "query", "schema": {"type": "string"}, "description": "return URL"}]
@@ -89,6 +100,21 @@ def portal_paths() -> dict[str, dict[str, Schema]]:
         },
         "/logout": {"get": _page("The sign-out confirmation", parameters=_RD)},
         "/denied": {"get": _page("What nginx shows for a 403 from /verify", 403)},
+        "/password-reset": {"get": _page("The 'forgot your password' page")},
+        "/password-reset/confirm": {
+            "get": _page(
+                "Where a reset link leads: the new-password form (nothing is used yet)",
+                parameters=_LINK_TOKEN,
+            )
+        },
+        "/email-verification/confirm": {
+            "get": _page(
+                "Where a verification link leads: a button that verifies (mail scanners that "
+                "fetch the link verify nothing)",
+                parameters=_LINK_TOKEN,
+            )
+        },
+        "/account/email-verification": {"post": _account_form("Send the verification link again")},
         "/account/profile": {
             "post": _account_form("Save first and last name", "firstName", "lastName")
         },

@@ -90,6 +90,26 @@ class PortalUrls:
         return f"{self.base}/account/password"
 
     @property
+    def password_reset(self) -> str:
+        """The "forgot your password" page and form."""
+        return f"{self.base}/password-reset"
+
+    @property
+    def password_reset_confirm(self) -> str:
+        """Where a reset link leads: the new-password form."""
+        return f"{self.base}/password-reset/confirm"
+
+    @property
+    def email_verification_confirm(self) -> str:
+        """Where a verification link leads: the confirm button."""
+        return f"{self.base}/email-verification/confirm"
+
+    @property
+    def resend_verification(self) -> str:
+        """The account page's "send the link again" form's action."""
+        return f"{self.base}/account/email-verification"
+
+    @property
     def end_others(self) -> str:
         """The "sign out everywhere else" form's action."""
         return f"{self.base}/account/sessions/end-others"

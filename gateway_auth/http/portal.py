@@ -47,6 +47,9 @@ from gateway_auth.redirects import safe_return_url
 NOTICES = {
     "signed_out": "You are signed out.",
     "session_ended": "Your session has ended. Please sign in again.",
+    "password_reset": "Your password was changed and you were signed out everywhere. "
+    "Sign in with your new password.",
+    "email_verified": "Your email address is verified. Sign in to carry on.",
 }
 LABELS = {
     "email": "Email",
@@ -252,6 +255,7 @@ def _login_form(
         alert=alert,
         notice=notice,
         registration_open=request.app[SETTINGS].registration == "open",
+        reset_url=urls.password_reset,
         register_url=PortalUrls.with_return(urls.register, return_to),
     )
 

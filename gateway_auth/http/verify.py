@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway_auth.http.appkeys import FORWARD_AUTH, METRICS, PAGES
-from gateway_auth.http.browsing import denied
+from gateway_auth.http.browsing import denied, unverified
 from gateway_auth.http.forwarded import Peer
 
 
@@ -40,6 +40,8 @@ async def verify(request: web.Request) -> web.Response:
     if not answer.page:
         return response
     original = answer.original
+    if verdict.outcome == "unverified" and verdict.claims is not None:
+        return unverified(request, verdict.claims.email)
     if verdict.claims is not None and original is not None:  # suspended, or not allowed
         suspended = verdict.outcome == "suspended"
         return denied(request, verdict.claims.email, suspended=suspended, original=original.url)

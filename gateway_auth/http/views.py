@@ -15,6 +15,7 @@ def client_view(client: Client) -> dict[str, Any]:
     return {
         "id": client.id,
         "email": client.email,
+        "emailVerified": client.email_verified,
         "kind": client.kind,
         "scopes": list(client.scopes),
         "firstName": client.first_name,

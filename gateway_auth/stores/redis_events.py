@@ -1,4 +1,4 @@
-"""Redis as the event sink: for each event type, the pub/sub channel and durable stream of DESIGN."""
+"""Redis as the event sink: for each event type, a pub/sub channel and a durable stream."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway_auth.http.appkeys import CLOCK, STORE
-from gateway_auth.models import iso
+from gateway_auth.models import DeletionEvent, iso
 from tests.support import PASSWORD, Browser
 
 ACCESS = "__Host-gateway_auth"
@@ -229,7 +229,7 @@ async def test_delete_me_removes_the_account_and_queues_one_event(browser: Brows
     assert (await browser.http.get("/me", headers={"Cookie": f"{ACCESS}={access}"})).status == 401
     assert (await browser.login()).status == 401
     store = browser.http.app[STORE]
-    pending = await store.pending_events(10)
+    pending = [p for p in await store.pending_events(10) if isinstance(p.event, DeletionEvent)]
     assert len(pending) == 1
     event = pending[0].event.to_json()
     assert set(event) == {"type", "version", "id", "clientId", "kind", "occurredAt"}

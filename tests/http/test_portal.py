@@ -324,7 +324,8 @@ async def test_the_home_page_shows_who_you_are_and_where_you_are_signed_in(
 
     assert home.status == 200
     assert "<h1>Your account</h1>" in home.text
-    assert "<dd>ada@example.com</dd>" in home.text
+    assert '<dd>ada@example.com <span class="tag">Not verified</span></dd>' in home.text
+    assert "Send the link again" in home.text
     assert "<dd>Ada Lovelace</dd>" in home.text
     assert "This browser" in home.text
     assert "on iPhone" in home.text
