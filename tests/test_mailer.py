@@ -1,0 +1,134 @@
+"""examples/mailer.py end to end: gateway-auth publishes mail events through a real
+redis-server, the mailer sends them to a real SMTP server (aiosmtpd) started here, and the
+link in the mail that arrives works exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis.asyncio as aioredis
+from aiosmtpd.controller import Controller
+
+from tests.support import PASSWORD, Browser, RedisServer, free_port
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mailer.py"
+NEW_PASSWORD = "a brand new passphrase"
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.mails: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        mail = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(mail, EmailMessage)
+        self.mails.append(mail)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+def mailer() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mailer", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+async def mail_until(
+    module: ModuleType, redis: aioredis.Redis, settings: Any, inbox: Inbox, count: int
+) -> EmailMessage:
+    """Run the mailer until the inbox holds ``count`` mails; the last one."""
+    deadline = time.monotonic() + 15
+    while len(inbox.mails) < count:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{count} mail(s) expected, {len(inbox.mails)} arrived")
+        await module.mail_once(redis, settings, block_ms=100)
+    return inbox.mails[-1]
+
+
+def link_in(mail: EmailMessage) -> str:
+    body = mail.get_body(("plain",))
+    assert body is not None
+    match = re.search(r"https?://\S+", body.get_content())
+    assert match, body.get_content()
+    return match[0]
+
+
+async def test_the_mailer_delivers_links_that_work_once(
+    make_browser: Callable[..., Awaitable[Browser]],
+    redis: aioredis.Redis,
+    redis_server: RedisServer,
+    smtp: tuple[Inbox, int],
+) -> None:
+    inbox, port = smtp
+    module = mailer()
+    settings = module.Smtp("127.0.0.1", port, "Example <no-reply@example.com>")
+    await module.ensure_groups(redis, "mailer")
+    browser = await make_browser(REDIS_URL=redis_server.url)
+    await browser.register(firstName="Ada")
+
+    verification = await mail_until(module, redis, settings, inbox, 1)
+    link = urlsplit(link_in(verification))
+    page = await browser.page(f"{link.path}?{link.query}")
+    token = link.query.removeprefix("token=")
+    first = await browser.submit(page, link.path, {"token": token})
+    second = await browser.submit(page, link.path, {"token": token})
+
+    assert verification["To"] == "ada@example.com"
+    assert verification["Subject"] == "Verify your email address"
+    assert verification["Auto-Submitted"] == "auto-generated"
+    assert verification.get_body(("plain",)).get_content().startswith("Hello Ada,")  # type: ignore[union-attr]
+    assert page.status == 200
+    assert first.status == 303  # not signed in here: on to the sign-in page, verified
+    assert first.headers["Location"] == "/login?notice=email_verified"
+    assert second.status == 400
+    assert "This link was used already" in second.text
+
+    asked = await browser.request("POST", "/password-reset", json={"email": "ada@example.com"})
+    reset = await mail_until(module, redis, settings, inbox, 2)
+    token = urlsplit(link_in(reset)).query.removeprefix("token=")
+    body = {"token": token, "newPassword": NEW_PASSWORD}
+    used = await browser.request("POST", "/password-reset/confirm", json=body)
+    again = await browser.request("POST", "/password-reset/confirm", json=body)
+
+    assert asked.status == 202
+    assert reset["Subject"] == "Reset your password"
+    assert (used.status, again.status) == (204, 400)
+    assert (await browser.login("ada@example.com", PASSWORD)).status == 401
+    assert (await browser.login("ada@example.com", NEW_PASSWORD)).status == 200
+    # Delivered at least once, mailed once: a redelivered entry is not mailed again.
+    await asyncio.sleep(0)
+    assert await module.mail_once(redis, settings, block_ms=100, min_idle_ms=0) == 0
+    assert len(inbox.mails) == 2
