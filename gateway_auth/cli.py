@@ -10,6 +10,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections import Counter
@@ -123,6 +124,15 @@ def _parser() -> argparse.ArgumentParser:
     unsuspend = client_commands.add_parser("unsuspend", help="lift a client's suspension")
     unsuspend.add_argument("id")
     unsuspend.set_defaults(run=_clients_unsuspend)
+    verify_email = client_commands.add_parser(
+        "verify-email",
+        help="mark a client's email address verified (as if it had followed the mailed link)",
+    )
+    verify_email.add_argument("id")
+    verify_email.add_argument(
+        "--unverified", action="store_true", help="mark it unverified instead"
+    )
+    verify_email.set_defaults(run=_clients_verify_email)
     unlock = client_commands.add_parser(
         "unlock",
         help="lift a password lockout: clients that never signed in may try again at once",
@@ -155,9 +165,16 @@ def _parser() -> argparse.ArgumentParser:
 
     rules_cli.add_commands(commands, _services)
 
-    events = commands.add_parser("events", help="deletion events")
+    events = commands.add_parser(
+        "events", help="deletion, password-reset and email-verification events"
+    )
     event_commands = events.add_subparsers(dest="action", required=True, metavar="ACTION")
     pending = event_commands.add_parser("list", help="events waiting in the outbox")
+    pending.add_argument(
+        "--show-links",
+        action="store_true",
+        help="print mail events' links whole (each holds a live single-use token)",
+    )
     pending.set_defaults(run=_events_list)
     tail = event_commands.add_parser("tail", help="print events from the Redis stream as they come")
     tail.add_argument(
@@ -321,6 +338,14 @@ def _clients_unsuspend(args: argparse.Namespace, settings: Settings) -> int:
     return _print_client(asyncio.run(unsuspend()))
 
 
+def _clients_verify_email(args: argparse.Namespace, settings: Settings) -> int:
+    async def mark() -> Client:
+        async with _services(settings) as services:
+            return await services.links.mark_verified(args.id, not args.unverified)
+
+    return _print_client(asyncio.run(mark()))
+
+
 def _clients_unlock(args: argparse.Namespace, settings: Settings) -> int:
     if settings.redis_url is None:
         # Without Redis each server counts failures in its own memory, out of this process's
@@ -422,8 +447,13 @@ def _events_list(args: argparse.Namespace, settings: Settings) -> int:
 
     for entry in asyncio.run(pending()):
         line = {**entry.event.to_json(), "attempts": entry.attempts}
+        if "link" in line and not args.show_links:
+            line["link"] = _TOKEN_IN_LINK.sub("token=(hidden: --show-links)", str(line["link"]))
         print(json.dumps(line, ensure_ascii=False))
     return 0
+
+
+_TOKEN_IN_LINK = re.compile(r"token=[^&]*")
 
 
 def _events_tail(args: argparse.Namespace, settings: Settings) -> int:

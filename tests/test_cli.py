@@ -19,6 +19,8 @@ import pytest
 
 from gateway_auth.cli import main
 from gateway_auth.http.appkeys import SETTINGS
+from gateway_auth.services import open_services
+from gateway_auth.settings import Settings
 from tests.support import (
     PASSWORD,
     AppClient,
@@ -163,6 +165,41 @@ def test_clients_delete_queues_one_event_that_events_list_shows(
     assert [(e["clientId"], e["type"], e["attempts"]) for e in pending] == [
         (client_id, "client-data-deletion-request", 0)
     ]
+
+
+def test_mail_events_are_listed_with_their_tokens_hidden_and_verify_email_marks_a_client(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _create(environ, monkeypatch, "--email", "eve@example.com")
+    client_id = json.loads(capsys.readouterr().out)["id"]
+
+    async def mail_a_link() -> None:
+        async with open_services(Settings.from_env(environ), role="tool") as services:
+            client = await services.store.get_client(client_id)
+            assert client is not None
+            assert await services.links.send_verification(client)
+
+    asyncio.run(mail_a_link())
+    listed = main(["events", "list"], environ)
+    hidden = json.loads(capsys.readouterr().out)
+    main(["events", "list", "--show-links"], environ)
+    shown = json.loads(capsys.readouterr().out)
+    verified = main(["clients", "verify-email", client_id], environ)
+    after = json.loads(capsys.readouterr().out)
+    unverified = main(["clients", "verify-email", client_id, "--unverified"], environ)
+    undone = json.loads(capsys.readouterr().out)
+    unknown = main(["clients", "verify-email", "nobody"], environ)
+
+    assert (listed, verified, unverified, unknown) == (0, 0, 0, 1)
+    assert (hidden["type"], hidden["clientId"], hidden["email"]) == (
+        "email-verification-requested",
+        client_id,
+        "eve@example.com",
+    )
+    assert hidden["link"].endswith("/email-verification/confirm?token=(hidden: --show-links)")
+    assert re.search(r"\?token=[A-Za-z0-9_-]{43}$", shown["link"])
+    assert (after["emailVerified"], undone["emailVerified"]) == (True, False)
+    assert capsys.readouterr().err.strip() == "gateway-auth: No such client."
 
 
 def test_events_tail_needs_redis(
@@ -449,7 +486,8 @@ def test_the_readme_move_commands_work_as_pasted(
 
     result = _bash(script, tmp_path)
 
-    assert "imported 1 client, 1 session, 0 pending events, 0 tombstones" in result.stderr
+    # The registration of the walk-through waits to mail its verification link: 1 pending event.
+    assert "imported 1 client, 1 session, 1 pending event, 0 tombstones" in result.stderr
     moved = main(["clients", "list", "--json"], {"GATEWAY_AUTH_DATA_DIR": str(tmp_path / "moved")})
     assert moved == 0
 
