@@ -31,6 +31,7 @@ from gateway_auth.http.browsing import (
     signed_in,
     signed_in_to,
     token_verdict,
+    unverified,
 )
 from gateway_auth.http.callers import (
     access_token,
@@ -207,7 +208,11 @@ async def denied_page(request: web.Request) -> web.Response:
     identity = await signed_in(request, here=_urls(request).home)
     if isinstance(identity, web.Response):
         return identity  # not signed in at all, or suspended (that page is a 403 too)
-    return denied(request, identity.client.email, suspended=False, original=None)
+    client = identity.client
+    required = request.app[SETTINGS].require_verified_email
+    if required and client.kind == "user" and not client.email_verified:
+        return unverified(request, client.email)
+    return denied(request, client.email, suspended=False, original=None)
 
 
 def _form(

@@ -372,3 +372,15 @@ async def test_a_signed_in_person_asks_for_the_link_again(
     assert answer.status == 303
     assert answer.headers["Location"] == "/?done=verification_sent"
     assert len(await mails(browser.http, VERIFY)) == 2
+
+
+async def test_the_denied_page_tells_an_unverified_user_what_to_do(
+    make_browser: Callable[..., Awaitable[Browser]],
+) -> None:
+    browser = await make_browser(REQUIRE_VERIFIED_EMAIL="true")
+    await browser.logged_in()
+
+    page = await browser.page("/denied")  # nginx's error_page 403
+
+    assert page.status == 403
+    assert "<h1>Verify your email address</h1>" in page.text

@@ -200,5 +200,6 @@ def client_from(doc: Doc) -> Client:
         suspend_reason=doc.get("suspend_reason"),
         created_at=loaded(doc["created_at"]),
         updated_at=loaded(doc["updated_at"]),
-        email_verified=bool(doc.get("email_verified", False)),  # absent: written before 0.16
+        # Absent from documents an earlier release wrote: nobody was verified then.
+        email_verified=bool(doc.get("email_verified", False)),
     )
