@@ -9,10 +9,13 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from gateway_auth.clock import Clock
 from gateway_auth.errors import (
     ClientNotFound,
+    GuestsClosed,
+    NotAGuest,
     NotAServiceClient,
     RegistrationClosed,
     StoreUnavailable,
@@ -26,6 +29,7 @@ from gateway_auth.regulation import Regulator, source_key
 from gateway_auth.revocations import Revocations
 from gateway_auth.sessions import Identity, Origin
 from gateway_auth.stores.base import (
+    ClientQuery,
     ClientStore,
     DeletionOutcome,
     DeletionStore,
@@ -67,6 +71,18 @@ class NewService:
 
 
 @dataclass(frozen=True, slots=True)
+class GuestPolicy:
+    """Whether anyone may start as a guest, with which scopes, and for how long."""
+
+    enabled: bool = False
+    scopes: tuple[str, ...] = ()
+    ttl: timedelta = timedelta(days=30)
+
+
+GUEST_DOMAIN = "guest.invalid"  # RFC 2606: never delivered, so nothing is mailed to a guest
+
+
+@dataclass(frozen=True, slots=True)
 class CreatedService:
     """A new service client and its secret, which is shown this once and never again."""
 
@@ -89,6 +105,7 @@ class Accounts:
         registration_open: bool,
         outbox_written: Callable[[], None] = lambda: None,
         links: AccountLinks | None = None,
+        guests: GuestPolicy | None = None,
     ) -> None:
         self._clients = clients
         self._deletions = deletions
@@ -99,6 +116,7 @@ class Accounts:
         self._registration_open = registration_open
         self._outbox_written = outbox_written  # wakes the relay, so the event goes out at once
         self._links = links  # mails verification links to new and changed addresses
+        self._guests = guests or GuestPolicy()
 
     async def register(self, new: NewClient, origin: Origin) -> Client:
         """Self-registration: always a ``user`` with no scopes, and only while it is open."""
@@ -130,6 +148,66 @@ class Accounts:
         await self._clients.add_client(client, password_hash)
         log_event(log, "client_created", client_id=client.id, kind=kind, scopes=list(client.scopes))
         return client
+
+    async def create_guest(self, origin: Origin) -> Client:
+        """A guest client: no password or secret (it cannot sign in again, only keep its
+        session), the guest scopes, and the placeholder address ``guest-<id>@guest.invalid``.
+        Counted against the caller's address like a registration."""
+        if not self._guests.enabled or not self._registration_open:
+            raise GuestsClosed
+        await self._regulator.admit(origin.attempt)
+        client = self._new_client("guest", "", None, None, self._guests.scopes)
+        client = replace(client, email=f"guest-{client.id}@{GUEST_DOMAIN}")
+        await self._clients.add_client(client, None)
+        log_event(log, "client_created", client_id=client.id, kind="guest")
+        return client
+
+    def guest_expiry(self, client: Client) -> datetime:
+        """When a guest is deleted (and its sessions end at the latest)."""
+        return client.created_at + self._guests.ttl
+
+    async def upgrade_guest(
+        self, identity: Identity, email: str, password: str, origin: Origin
+    ) -> Client:
+        """Turn the caller, a guest, into a user with this email and password, keeping its
+        id, so what downstream services hold for it stays attached. Its guest scopes go."""
+        if identity.client.kind != "guest":
+            raise NotAGuest
+        check(
+            {
+                "email": email_problem(email)
+                or (f"must not be a {GUEST_DOMAIN} address" if _is_guest(email) else None),
+                "password": password_problem(password),
+            }
+        )
+        check({"email": _claims_problem(NewClient(email, password, None, None), ())})
+        await self._regulator.admit(origin.attempt)
+        password_hash = await self._hasher.hash(password, source=source_key(origin.ip))
+        client = await self._clients.upgrade_guest(
+            identity.client.id, email.strip(), password_hash, self._clock()
+        )
+        if client is None:
+            raise NotAGuest
+        log_event(log, "guest_upgraded", client_id=client.id)
+        await self._send_verification(client, origin)
+        return client
+
+    async def remove_expired_guests(self, *, limit: int = 1000) -> int:
+        """Delete guests older than GUEST_TTL, oldest first, each with its deletion event;
+        how many were deleted."""
+        cutoff = self._clock() - self._guests.ttl
+        removed = 0
+        page = await self._clients.list_clients(ClientQuery(limit=100, kind="guest"))
+        while page and removed < limit:
+            for guest in page:
+                if guest.created_at > cutoff:
+                    return removed
+                if await self.delete(guest.id) == "deleted":
+                    removed += 1
+            last = page[-1]
+            query = ClientQuery(limit=100, kind="guest", after=(last.created_at, last.id))
+            page = await self._clients.list_clients(query)
+        return removed
 
     async def create_service(self, new: NewService, *, scopes: Sequence[str]) -> CreatedService:
         """Create a service client; it authenticates at ``/token`` with the secret returned."""
@@ -277,6 +355,10 @@ class Accounts:
             log_event(log, "password_confirmation_failed", client_id=identity.client.id)
             raise WrongPassword
         await self._regulator.succeeded(counter)
+
+
+def _is_guest(email: str) -> bool:
+    return email.strip().lower().endswith("@" + GUEST_DOMAIN)
 
 
 def _claims_problem(new: NewClient | NewService, scopes: Sequence[str]) -> str | None:

@@ -12,7 +12,7 @@ from gateway_auth.access_control import AccessControl
 from gateway_auth.clock import Clock, system_clock
 from gateway_auth.cookies import CookiePolicy
 from gateway_auth.datadir import ensure_data_dir
-from gateway_auth.http import account, admin, auth, links, me, ops, portal, token, verify
+from gateway_auth.http import account, admin, auth, guests, links, me, ops, portal, token, verify
 from gateway_auth.http.appkeys import (
     ACCOUNTS,
     ADMIN,
@@ -130,6 +130,8 @@ def routes(base: str) -> list[web.RouteDef]:
             f"{base}/account/sessions/{{id}}/end", account.end_session, name="account_end_session"
         ),
         web.post(f"{base}/token", token.token, name="token"),
+        web.post(f"{base}/guests", guests.start_guest, name="guests"),
+        web.post(f"{base}/me/upgrade", guests.upgrade, name="me_upgrade"),
         web.get(f"{base}/me", me.get_me, name="me"),
         web.patch(f"{base}/me", me.patch_me),
         web.delete(f"{base}/me", me.delete_me),

@@ -194,6 +194,18 @@ class EmailUnverified(GatewayAuthError):
     )
 
 
+class GuestsClosed(GatewayAuthError):
+    """GUESTS is off: nobody may start as a guest."""
+
+    default_message = "Guest access is not offered here; create an account instead."
+
+
+class NotAGuest(GatewayAuthError):
+    """Only a guest can be upgraded to an account."""
+
+    default_message = "This client is not a guest; it has an account already."
+
+
 class SessionNotFound(GatewayAuthError):
     """No such session among the caller's own."""
 

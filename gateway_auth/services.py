@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from gateway_auth.access_control import AccessControl
 from gateway_auth.access_file import RulesFileError
-from gateway_auth.accounts import Accounts
+from gateway_auth.accounts import Accounts, GuestPolicy
 from gateway_auth.admin import Admin
 from gateway_auth.clock import Clock, system_clock
 from gateway_auth.datadir import ensure_data_dir
@@ -54,6 +54,7 @@ from gateway_auth.verify import Verifier
 log = logging.getLogger(__name__)
 Role = Literal["server", "tool"]
 PRUNE_EVERY = 3600.0
+GUEST_SWEEP_EVERY = 600.0
 PRUNE_AFTER = timedelta(days=1)
 
 
@@ -209,6 +210,7 @@ async def open_services(
             registration_open=settings.registration == "open" or not server,
             outbox_written=relay.wake,
             links=links,
+            guests=GuestPolicy(settings.guests, settings.guest_scopes, settings.guest_ttl),
         )
         services = Services(
             settings=settings,
@@ -298,6 +300,7 @@ async def _start(services: Services) -> None:
             asyncio.create_task(
                 _prune_sessions(services.store, services.clock, settings.access_token_ttl)
             ),
+            asyncio.create_task(_remove_expired_guests(services.accounts)),
         )
     )
     if access is not None:
@@ -321,6 +324,18 @@ async def _close_redis(redis: Redis) -> None:
 def _age(mirror: RevocationMirror) -> float:
     age = mirror.age(time.monotonic())
     return -1.0 if age is None else age
+
+
+async def _remove_expired_guests(accounts: Accounts) -> None:
+    """Every ten minutes, delete guests past GUEST_TTL (each with its deletion event)."""
+    while True:
+        try:
+            removed = await accounts.remove_expired_guests()
+            if removed:
+                log_event(log, "expired_guests_deleted", count=removed)
+        except StoreUnavailable:
+            pass
+        await asyncio.sleep(GUEST_SWEEP_EVERY)
 
 
 async def _prune_sessions(store: Store, clock: Clock, access_ttl: timedelta) -> None:

@@ -327,16 +327,27 @@ class Sessions:
         revoked = await self._revocations.revoke_client_sessions(identity.client.id, keep=keep)
         log_event(log, "sessions_revoked", client_id=identity.client.id, count=len(revoked))
 
-    async def start(self, client: Client, origin: Origin, *, persistent: bool) -> IssuedSession:
-        """Open a session for a client whose password was just checked or chosen."""
+    async def start(
+        self,
+        client: Client,
+        origin: Origin,
+        *,
+        persistent: bool,
+        not_after: datetime | None = None,
+    ) -> IssuedSession:
+        """Open a session for a client whose password was just checked or chosen (or a new
+        guest's, which ends with the guest at ``not_after``)."""
         now = self._clock()
         policy = self._policy
+        absolute = now + policy.max_age
+        if not_after is not None:
+            absolute = min(absolute, not_after)
         session = self._new_session(
             client,
             origin,
             now,
-            min(now + policy.refresh_ttl, now + policy.max_age),
-            now + policy.max_age,
+            min(now + policy.refresh_ttl, absolute),
+            absolute,
             persistent=persistent,
         )
         refresh_token, refresh_hash = new_refresh_token(session.id)

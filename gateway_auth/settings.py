@@ -105,6 +105,11 @@ class Settings:
     password_reset_ttl: timedelta = timedelta(minutes=30)
     email_verification_ttl: timedelta = timedelta(hours=24)
     require_verified_email: bool = False  # /verify refuses users whose address is unverified
+    guests: bool = False  # POST /guests creates signed-in guest clients (needs open registration)
+    guest_scopes: tuple[str, ...] = ()
+    guest_ttl: timedelta = timedelta(days=30)  # then a guest is deleted (with its event)
+    elevated_scopes: tuple[str, ...] = ()  # held, but in force only after a fresh password
+    elevation_ttl: timedelta = timedelta(minutes=10)
 
     @property
     def links_base(self) -> str:
@@ -206,6 +211,11 @@ class Settings:
             password_reset_ttl=r.duration("PASSWORD_RESET_TTL", d.password_reset_ttl),
             email_verification_ttl=r.duration("EMAIL_VERIFICATION_TTL", d.email_verification_ttl),
             require_verified_email=r.boolean("REQUIRE_VERIFIED_EMAIL", d.require_verified_email),
+            guests=r.boolean("GUESTS", d.guests),
+            guest_scopes=r.parse("GUEST_SCOPES", d.guest_scopes, values.scope_list),
+            guest_ttl=r.duration("GUEST_TTL", d.guest_ttl),
+            elevated_scopes=r.parse("ELEVATED_SCOPES", d.elevated_scopes, values.scope_list),
+            elevation_ttl=r.duration("ELEVATION_TTL", d.elevation_ttl),
         )
         r.problems.extend(_cross_checks(settings))
         r.problems.extend(r.unknown_variables())
@@ -239,6 +249,12 @@ def _cross_checks(s: Settings) -> list[str]:
     ):
         if not timedelta(minutes=5) <= lifetime <= timedelta(days=7):
             problems.append(f"{PREFIX}{name}: from 5m to 7d")
+    if not timedelta(hours=1) <= s.guest_ttl <= timedelta(days=3650):
+        problems.append(f"{PREFIX}GUEST_TTL: from 1h to 3650d")
+    if not timedelta(minutes=1) <= s.elevation_ttl <= timedelta(hours=12):
+        problems.append(f"{PREFIX}ELEVATION_TTL: from 1m to 12h")
+    if s.guests and s.registration != "open":
+        problems.append(f"{PREFIX}GUESTS: needs {PREFIX}REGISTRATION=open (guests sign up)")
     for name, timeout in (
         ("KEEPALIVE_TIMEOUT", s.keepalive_timeout),
         ("HEADER_TIMEOUT", s.header_timeout),

@@ -156,6 +156,16 @@ def hostname(text: str) -> str:
     return host
 
 
+def scope_list(text: str) -> tuple[str, ...]:
+    from gateway_auth.validation import scopes_problem  # noqa: PLC0415 - no cycle at import
+
+    scopes = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    problem = scopes_problem(scopes)
+    if problem:
+        raise ValueError(problem)
+    return scopes
+
+
 def domain_list(text: str) -> tuple[str, ...]:
     return tuple(hostname(part.strip()) for part in text.split(",") if part.strip())
 

@@ -179,6 +179,24 @@ SCHEMAS: dict[str, Schema] = {
     "EmailVerification": _object(
         ["token"], token={"type": "string", "maxLength": 128, "description": "from the link"}
     ),
+    "GuestStart": _object(
+        [],
+        cookies={
+            "type": "boolean",
+            "default": False,
+            "description": "the session as cookies (a browser) instead of tokens in the body",
+        },
+    ),
+    "GuestSession": _object(
+        ["client"],
+        client=_ref("Client"),
+        access_token={"type": "string"},
+        token_type={"const": "Bearer"},
+        expires_in={"type": "integer"},
+        refresh_token={"type": "string"},
+        expiresIn={"type": "integer", "description": "with cookies: the access cookie's life"},
+    ),
+    "Upgrade": _object(["email", "password"], email=_EMAIL, password=_PASSWORD),
     "NewClient": _object(
         ["email"],
         email=_EMAIL,
@@ -453,6 +471,35 @@ def paths() -> dict[str, dict[str, Schema]]:
                 {"204": _NO_CONTENT, **_problems(401, 403, 503)},
                 security=_COOKIE,
             ),
+        },
+        "/guests": {
+            "post": _op(
+                "Start as a guest (GUESTS=true): a new guest client, signed in at once",
+                {
+                    "201": _json(_ref("GuestSession"), "Started: tokens, or cookies"),
+                    "303": {"description": "Form posts: signed in, on to `rd` or the home page"},
+                    **_problems(400, 403, 413, 415, 422, 429, 503),
+                },
+                requestBody=_body(_ref("GuestStart"), form="GuestForm", required=False),
+                description="A guest has the GUEST_SCOPES, no password (it keeps only its "
+                "session) and the placeholder address `guest-<id>@guest.invalid`; it is "
+                "deleted, with a deletion event, GUEST_TTL after it started.",
+            )
+        },
+        "/me/upgrade": {
+            "post": _op(
+                "Turn the calling guest into a user with the same id",
+                {
+                    "200": _json(
+                        {"oneOf": [_ref("Client"), _ref("GuestSession")]},
+                        "Upgraded: the client (with cookies, a new access cookie), or with a "
+                        "bearer token, the client and a new access token",
+                    ),
+                    **_problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
+                },
+                requestBody=_body(_ref("Upgrade")),
+                security=_COOKIE,
+            )
         },
         "/password-reset": {
             "post": _op(

@@ -38,6 +38,7 @@ FORMS: dict[str, Schema] = {
     ),
     "SignOutForm": _form([], rd=_RETURN),
     "PasswordResetForm": _form(["email"], email=_TEXT),
+    "GuestForm": _form([], rd=_RETURN),
     "NewPasswordForm": _form(
         ["token", "newPassword", "newPasswordConfirmation"],
         token=_TEXT,

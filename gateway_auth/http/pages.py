@@ -90,6 +90,11 @@ class PortalUrls:
         return f"{self.base}/account/password"
 
     @property
+    def guests(self) -> str:
+        """The "continue as a guest" form's action."""
+        return f"{self.base}/guests"
+
+    @property
     def password_reset(self) -> str:
         """The "forgot your password" page and form."""
         return f"{self.base}/password-reset"

@@ -261,6 +261,7 @@ def _login_form(
         notice=notice,
         registration_open=request.app[SETTINGS].registration == "open",
         reset_url=urls.password_reset,
+        guests=request.app[SETTINGS].guests and request.app[SETTINGS].registration == "open",
         register_url=PortalUrls.with_return(urls.register, return_to),
     )
 

@@ -18,6 +18,7 @@ from gateway_auth.errors import (
     EmailUnverified,
     FormTokenInvalid,
     GatewayAuthError,
+    GuestsClosed,
     InsufficientScope,
     InvalidClient,
     InvalidCredentials,
@@ -26,6 +27,7 @@ from gateway_auth.errors import (
     LinkInvalid,
     LinkUsed,
     MalformedRequest,
+    NotAGuest,
     NotAServiceClient,
     PayloadTooLarge,
     RefreshTokenSuperseded,
@@ -88,6 +90,8 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
     LinkExpired: Kind(400, "link-expired", "Link expired"),
     LinkUsed: Kind(400, "link-used", "Link already used"),
     EmailUnverified: Kind(403, "email-unverified", "Email address not verified"),
+    GuestsClosed: Kind(403, "guests-closed", "Guest access closed"),
+    NotAGuest: Kind(409, "not-a-guest", "Not a guest"),
     UnsupportedGrantType: Kind(
         400, "unsupported-grant-type", "Unsupported grant type", "unsupported_grant_type"
     ),

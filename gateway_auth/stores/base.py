@@ -193,6 +193,12 @@ class ClientStore(Protocol):
     async def list_clients(self, query: ClientQuery) -> list[Client]:
         """Live clients matching the query, in creation order."""
 
+    async def upgrade_guest(
+        self, client_id: str, email: str, password_hash: str, now: datetime
+    ) -> Client | None:
+        """Turn a live guest into a user with this email and password (no scopes, unverified),
+        keeping its id; EmailTaken on a clash; None if there is no such guest."""
+
     async def set_email_verified(
         self, client_id: str, email_key: str, verified: bool, now: datetime
     ) -> Client | None:

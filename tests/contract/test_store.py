@@ -476,3 +476,29 @@ async def test_email_verification_holds_for_one_address(store: Store) -> None:
     assert changed.email_verified is False
     assert (await store.get_client("c1")) == changed
     assert await store.set_email_verified("gone", "ada@example.com", True, later) is None
+
+
+async def test_a_guest_becomes_a_user_keeping_its_id(store: Store) -> None:
+    guest = replace(a_client("g1", "guest-g1@guest.invalid"), kind="guest", scopes=("cart",))
+    await store.add_client(guest, None)
+    await store.add_client(a_client("c2", "eve@example.com"), "hash")
+    later = T0 + timedelta(minutes=1)
+
+    with pytest.raises(EmailTaken):
+        await store.upgrade_guest("g1", "EVE@example.com", "pw", later)
+    user = await store.upgrade_guest("g1", "Ada@example.com", "pw", later)
+    again = await store.upgrade_guest("g1", "other@example.com", "pw", later)
+
+    assert user is not None
+    assert (user.id, user.kind, user.email, user.scopes, user.email_verified) == (
+        "g1",
+        "user",
+        "Ada@example.com",
+        (),
+        False,
+    )
+    assert again is None  # a user is no guest any more
+    assert await store.upgrade_guest("c2", "x@example.com", "pw", later) is None
+    credentials = await store.get_credentials("ada@example.com")
+    assert credentials is not None
+    assert (credentials.client, credentials.password_hash) == (user, "pw")

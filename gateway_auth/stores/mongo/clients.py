@@ -134,6 +134,26 @@ class MongoClients(MongoDatabase):
             docs = await cursor.limit(query.limit).to_list(None)
         return [client_from(doc) for doc in docs]
 
+    async def upgrade_guest(
+        self, client_id: str, email: str, password_hash: str, now: datetime
+    ) -> Client | None:
+        """One conditional update: only a live guest becomes a user."""
+        change = {
+            "kind": "user",
+            "email": email,
+            "email_key": email_key(email),
+            "email_skeleton": email_skeleton(email),
+            "password_hash": password_hash,
+            "scopes": [],
+            "email_verified": False,
+            "updated_at": stored(now),
+        }
+        async with translated(on_conflict=EmailTaken):
+            doc = await self._clients.find_one_and_update(
+                {**live(client_id), "kind": "guest"}, {"$set": change}, return_document=_AFTER
+            )
+        return client_from(doc) if doc else None
+
     async def set_email_verified(
         self, client_id: str, email_key: str, verified: bool, now: datetime
     ) -> Client | None:

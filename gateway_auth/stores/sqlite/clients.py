@@ -167,6 +167,29 @@ class SqliteClients(SqliteDatabase):
         )
         return [client_from_row(row) for row in rows]
 
+    async def upgrade_guest(
+        self, client_id: str, email: str, password_hash: str, now: datetime
+    ) -> Client | None:
+        """One conditional update: only a live guest becomes a user."""
+        async with (
+            self._transaction(on_conflict=EmailTaken) as db,
+            db.execute(
+                "UPDATE clients SET kind = 'user', email = ?, email_key = ?, email_skeleton = ?,"
+                " password_hash = ?, scopes = '[]', email_verified = 0, updated_at = ?"
+                " WHERE id = ? AND kind = 'guest' AND deleted_at IS NULL RETURNING *",
+                (
+                    email,
+                    email_key(email),
+                    email_skeleton(email),
+                    password_hash,
+                    ms(now),
+                    client_id,
+                ),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return client_from_row(row) if row else None
+
     async def set_email_verified(
         self, client_id: str, email_key: str, verified: bool, now: datetime
     ) -> Client | None:
