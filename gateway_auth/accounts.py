@@ -18,12 +18,14 @@ from gateway_auth.errors import (
     NotAGuest,
     NotAServiceClient,
     RegistrationClosed,
+    SessionNotFound,
     StoreUnavailable,
+    Unauthenticated,
     WrongPassword,
 )
 from gateway_auth.lifecycle import AccountLinks
 from gateway_auth.logging import log_event
-from gateway_auth.models import Client, ClientKind, DeletionEvent
+from gateway_auth.models import Client, ClientKind, DeletionEvent, Session
 from gateway_auth.passwords import PasswordHasher
 from gateway_auth.regulation import Regulator, source_key
 from gateway_auth.revocations import Revocations
@@ -35,6 +37,7 @@ from gateway_auth.stores.base import (
     DeletionStore,
     ProfileChanges,
     ProfileField,
+    SessionStore,
 )
 from gateway_auth.tokens import new_client_secret
 from gateway_auth.validation import (
@@ -106,6 +109,8 @@ class Accounts:
         outbox_written: Callable[[], None] = lambda: None,
         links: AccountLinks | None = None,
         guests: GuestPolicy | None = None,
+        sessions: SessionStore | None = None,
+        elevation_ttl: timedelta = timedelta(minutes=10),
     ) -> None:
         self._clients = clients
         self._deletions = deletions
@@ -117,6 +122,8 @@ class Accounts:
         self._outbox_written = outbox_written  # wakes the relay, so the event goes out at once
         self._links = links  # mails verification links to new and changed addresses
         self._guests = guests or GuestPolicy()
+        self._sessions = sessions
+        self.elevation_ttl = elevation_ttl
 
     async def register(self, new: NewClient, origin: Origin) -> Client:
         """Self-registration: always a ``user`` with no scopes, and only while it is open."""
@@ -317,6 +324,22 @@ class Accounts:
         log_event(
             log, "password_changed", client_id=identity.client.id, sessions_revoked=len(revoked)
         )
+
+    async def elevate(self, identity: Identity, password: str, origin: Origin) -> Session:
+        """Step-up: after a fresh password, the ELEVATED_SCOPES the client holds are in force
+        for this session for ELEVATION_TTL (refreshes do not extend it; ending the session
+        ends it). Counted like any password confirmation."""
+        if self._sessions is None:
+            raise SessionNotFound
+        await self._confirm_password(identity, password, origin)
+        now = self._clock()
+        session = await self._sessions.elevate_session(
+            identity.session_id, now + self.elevation_ttl, now
+        )
+        if session is None:
+            raise Unauthenticated("The session has ended.")
+        log_event(log, "session_elevated", client_id=identity.client.id, session_id=session.id)
+        return session
 
     async def delete(self, client_id: str) -> DeletionOutcome:
         """Delete a client: gone from reads and tokens at once, with one deletion event queued.

@@ -12,7 +12,19 @@ from gateway_auth.access_control import AccessControl
 from gateway_auth.clock import Clock, system_clock
 from gateway_auth.cookies import CookiePolicy
 from gateway_auth.datadir import ensure_data_dir
-from gateway_auth.http import account, admin, auth, guests, links, me, ops, portal, token, verify
+from gateway_auth.http import (
+    account,
+    admin,
+    auth,
+    elevation,
+    guests,
+    links,
+    me,
+    ops,
+    portal,
+    token,
+    verify,
+)
 from gateway_auth.http.appkeys import (
     ACCOUNTS,
     ADMIN,
@@ -132,6 +144,9 @@ def routes(base: str) -> list[web.RouteDef]:
         web.post(f"{base}/token", token.token, name="token"),
         web.post(f"{base}/guests", guests.start_guest, name="guests"),
         web.post(f"{base}/me/upgrade", guests.upgrade, name="me_upgrade"),
+        web.post(f"{base}/me/elevate", elevation.elevate, name="me_elevate"),
+        web.get(f"{base}/elevate", elevation.elevate_page, name="elevate_page"),
+        web.post(f"{base}/elevate", elevation.elevate, name="elevate"),
         web.get(f"{base}/me", me.get_me, name="me"),
         web.patch(f"{base}/me", me.patch_me),
         web.delete(f"{base}/me", me.delete_me),
@@ -214,6 +229,7 @@ def forward_auth(
         clock=app[CLOCK],
         login_url=settings.login_url,
         refresh_url=f"{settings.public_url or ''}{urls.refresh}",
+        elevate_url=f"{settings.public_url or ''}{urls.elevate}",
         access=access,
     )
 

@@ -206,6 +206,15 @@ class NotAGuest(GatewayAuthError):
     default_message = "This client is not a guest; it has an account already."
 
 
+class ReauthenticationRequired(GatewayAuthError):
+    """A required scope is elevated (ELEVATED_SCOPES) and not in force for this session."""
+
+    default_message = (
+        "This needs a fresh confirmation of your password: re-authenticate (POST /me/elevate) "
+        "and try again."
+    )
+
+
 class SessionNotFound(GatewayAuthError):
     """No such session among the caller's own."""
 

@@ -28,6 +28,7 @@ VERIFY_OUTCOMES = (
     "suspended",
     "unverified",
     "forbidden_scope",
+    "reauthenticate",
     "stale",
     "bypass",
     "denied",

@@ -54,6 +54,8 @@ class Session:
     revoked_at: datetime | None
     # "Keep me signed in": cookies that outlive the browser (True), or die with it (False).
     persistent: bool = True
+    # Step-up: the ELEVATED_SCOPES are in force for this session until then (a fresh password).
+    elevated_until: datetime | None = None
 
     def is_active(self, now: datetime) -> bool:
         """Not revoked, and neither the sliding nor the absolute limit has passed."""

@@ -129,6 +129,7 @@ def access_tokens(settings: Settings, keys: KeyRing) -> AccessTokens:
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         ttl=settings.access_token_ttl,
+        elevated_scopes=frozenset(settings.elevated_scopes),
     )
 
 
@@ -211,6 +212,8 @@ async def open_services(
             outbox_written=relay.wake,
             links=links,
             guests=GuestPolicy(settings.guests, settings.guest_scopes, settings.guest_ttl),
+            sessions=store,
+            elevation_ttl=settings.elevation_ttl,
         )
         services = Services(
             settings=settings,

@@ -71,6 +71,7 @@ class IssuedSession:
     refresh_token: str
     refresh_expires_in: int
     device_token: str | None = None  # after a password login: the client's new device token
+    scopes: tuple[str, ...] = ()  # those in force in the access token (step-up aside)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +230,11 @@ class Sessions:
             if session is None or client is None or client.suspended or not session.is_active(now):
                 raise InvalidRefreshToken from None
             access, expires_in = self._tokens.issue(
-                client, session.id, now, not_after=session.absolute_expires_at
+                client,
+                session.id,
+                now,
+                not_after=session.absolute_expires_at,
+                elevated_until=session.elevated_until,
             )
             return IssuedAccess(client, session, access, expires_in, _seconds_left(session, now))
 
@@ -246,9 +251,22 @@ class Sessions:
         if session is None or session.client_id != client.id or not session.is_active(now):
             return None
         access, expires_in = self._tokens.issue(
-            client, session.id, now, not_after=session.absolute_expires_at
+            client,
+            session.id,
+            now,
+            not_after=session.absolute_expires_at,
+            elevated_until=session.elevated_until,
         )
         return IssuedAccess(client, session, access, expires_in, _seconds_left(session, now))
+
+    def scopes_in_force(self, client: Client, session: Session) -> tuple[str, ...]:
+        """The client's scopes that a token issued now for this session would carry."""
+        elevated = self._tokens.elevated_scopes
+        if client.kind == "service" or not elevated:
+            return client.scopes
+        now = self._clock()
+        stepped_up = session.elevated_until is not None and session.elevated_until > now
+        return tuple(s for s in client.scopes if s not in elevated or stepped_up)
 
     def session_of(self, access_token: str) -> str | None:
         """The session id in a genuine access token, expired or not; None for anything else."""
@@ -278,7 +296,11 @@ class Sessions:
         session = self._new_session(client, origin, now, now + lifetime, now + lifetime)
         await self._sessions.add_session(session, new_refresh_token(session.id)[1])  # unusable
         token, expires_in = self._tokens.issue(
-            client, session.id, now, not_after=session.absolute_expires_at
+            client,
+            session.id,
+            now,
+            not_after=session.absolute_expires_at,
+            elevated_until=session.elevated_until,
         )
         log_event(log, "service_token_issued", client_id=client.id, session_id=session.id)
         return IssuedToken(client, token, expires_in)
@@ -381,7 +403,11 @@ class Sessions:
         self, client: Client, session: Session, refresh_token: str, now: datetime
     ) -> IssuedSession:
         access_token, access_expires_in = self._tokens.issue(
-            client, session.id, now, not_after=session.absolute_expires_at
+            client,
+            session.id,
+            now,
+            not_after=session.absolute_expires_at,
+            elevated_until=session.elevated_until,
         )
         return IssuedSession(
             client=client,
@@ -390,6 +416,7 @@ class Sessions:
             access_expires_in=access_expires_in,
             refresh_token=refresh_token,
             refresh_expires_in=_seconds_left(session, now),
+            scopes=self.scopes_in_force(client, session),
         )
 
 

@@ -45,13 +45,25 @@ class AccessClaims:
     expires_at: int
     name: str = ""
     email_verified: bool = False
+    # Step-up: each elevated scope the client holds, with when its elevation ends (0: not
+    # elevated). ``scopes`` lists those in force when the token was issued.
+    elevations: tuple[tuple[str, int], ...] = ()
 
 
 class AccessTokens:
     """Issues and verifies access JWTs exactly as the design pins them down."""
 
-    def __init__(self, keys: KeyRing, *, issuer: str, audience: str, ttl: timedelta) -> None:
+    def __init__(
+        self,
+        keys: KeyRing,
+        *,
+        issuer: str,
+        audience: str,
+        ttl: timedelta,
+        elevated_scopes: frozenset[str] = frozenset(),
+    ) -> None:
         self.keys = keys
+        self.elevated_scopes = elevated_scopes
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = int(ttl.total_seconds())
@@ -68,12 +80,30 @@ class AccessTokens:
         )
 
     def issue(
-        self, client: Client, session_id: str, now: datetime, *, not_after: datetime
+        self,
+        client: Client,
+        session_id: str,
+        now: datetime,
+        *,
+        not_after: datetime,
+        elevated_until: datetime | None = None,
     ) -> tuple[str, int]:
-        """A signed access token and its lifetime in seconds, never outliving ``not_after``."""
+        """A signed access token and its lifetime in seconds, never outliving ``not_after``.
+
+        Of the client's scopes, the ELEVATED_SCOPES are in ``scope`` only while the session is
+        elevated, and ``elev`` says until when each is (0: not now), so that ``/verify`` can
+        tell "re-authenticate" from "not allowed" and stop honouring one when it ends, however
+        long the token still lives. Service clients have no password to step up with: their
+        scopes are all in force."""
         issued_at = int(now.timestamp())
         expires_at = min(issued_at + self.ttl_seconds, int(not_after.timestamp()))
-        claims = {
+        scopes, elevations = list(client.scopes), {}
+        if self.elevated_scopes and client.kind != "service":
+            until = int(elevated_until.timestamp()) if elevated_until else 0
+            until = until if until > issued_at else 0
+            elevations = {s: until for s in client.scopes if s in self.elevated_scopes}
+            scopes = [s for s in client.scopes if s not in elevations or until]
+        claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
             "sub": client.id,
@@ -83,11 +113,13 @@ class AccessTokens:
             "nbf": issued_at,
             "exp": expires_at,
             "kind": client.kind,
-            "scope": " ".join(client.scopes),
+            "scope": " ".join(scopes),
             "email": client.email,
             "email_verified": client.email_verified,
             "ver": TOKEN_VERSION,
         }
+        if elevations:
+            claims["elev"] = elevations
         name = display_name(client)
         if name:  # optional: gateways pass it on as Remote-Name
             claims["name"] = name
@@ -175,6 +207,11 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
     # Optional: tokens issued by a release before email verification lack it (unverified).
     if type(payload.get("email_verified", False)) is not bool:
         raise TypeError("claim types")
+    elev = payload.get("elev", {})
+    if not isinstance(elev, dict) or not all(
+        isinstance(k, str) and type(v) is int for k, v in elev.items()
+    ):
+        raise TypeError("claim types")
     return AccessClaims(
         client_id=payload["sub"],
         session_id=payload["sid"],
@@ -185,6 +222,7 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
         expires_at=payload["exp"],
         name=payload.get("name", ""),
         email_verified=payload.get("email_verified", False),
+        elevations=tuple(elev.items()),
     )
 
 

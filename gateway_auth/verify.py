@@ -37,12 +37,14 @@ Outcome = Literal[
     "suspended",
     "unverified",  # REQUIRE_VERIFIED_EMAIL, and a user whose address is not verified
     "forbidden_scope",
+    "reauthenticate",  # a required scope is elevated and its elevation is not in force
     "stale",
     "bypass",  # an access rule lets anyone through (identity headers empty)
     "denied",  # an access rule refuses
     "ambiguous",  # with access rules: the original request's host or path cannot be known
 ]
 CACHE_SIZE = 10_000
+_NEVER = float("inf")
 EVICTION_SAMPLES = 5  # entries compared to choose one to evict (as Redis's maxmemory-samples)
 IDENTITY_HEADERS = (
     "X-Auth-User-Id",
@@ -83,6 +85,7 @@ _STATUS: dict[Outcome, int] = {
     "suspended": 403,
     "unverified": 403,
     "forbidden_scope": 403,
+    "reauthenticate": 403,
     "stale": 503,
     "bypass": 200,
     "denied": 403,
@@ -105,6 +108,8 @@ class _Verified:
     session_key: str  # the token's keys in the revocation mirror, made once
     client_key: str
     unverified: bool  # refused while REQUIRE_VERIFIED_EMAIL is on
+    stepped_down: frozenset[str]  # elevated scopes it holds that are not in force now
+    review_at: float  # when an elevation in force ends: then the entry is made again
 
 
 class Verifier:
@@ -141,6 +146,8 @@ class Verifier:
         verified = self._cache.get(token) or self._verified(token, now)
         if verified is None:
             return UNAUTHENTICATED
+        if verified.review_at <= now:  # an elevation ended: its scope and header lines go
+            verified = self._verified(token, now) or verified
         if verified.usable_until <= now:
             return self._expired(verified.claims, now)
         return self._decide(verified, required, now, monotonic_now)
@@ -178,7 +185,7 @@ class Verifier:
         if verified.unverified:
             return Verdict("unverified", claims=verified.claims)
         if required and not required <= verified.scopes:
-            return Verdict("forbidden_scope", claims=verified.claims)
+            return _missing_scope(verified, required)
         return verified.allow
 
     def _expired(self, claims: AccessClaims, now: float) -> Verdict:
@@ -200,16 +207,24 @@ class Verifier:
             )
         except Unauthenticated:
             return None  # not cached: a bad token must not evict good ones
+        in_force = {s for s, until in claims.elevations if until > now}
+        scopes = tuple(
+            s for s in claims.scopes if s not in dict(claims.elevations) or s in in_force
+        )
         verified = _Verified(
             claims=claims,
-            scopes=frozenset(claims.scopes),
+            scopes=frozenset(scopes),
             usable_until=float(claims.expires_at + LEEWAY_SECONDS),
-            allow=_allow(identity_headers(claims) | _NOT_CACHED, claims),
+            allow=_allow(identity_headers(claims, scopes) | _NOT_CACHED, claims),
             session_key="session:" + claims.session_id,
             client_key="client:" + claims.client_id,
             unverified=self._require_verified
             and claims.kind == "user"
             and not claims.email_verified,
+            stepped_down=frozenset(s for s, _ in claims.elevations if s not in in_force),
+            review_at=min(
+                (float(until) for s, until in claims.elevations if s in in_force), default=_NEVER
+            ),
         )
         if verified.usable_until > now:  # nor an expired one
             self._remember(token, verified)
@@ -217,6 +232,9 @@ class Verifier:
 
     def _remember(self, token: str, verified: _Verified) -> None:
         cache, cached = self._cache, self._cached
+        if token in cache:  # made again once an elevation ended
+            cache[token] = verified
+            return
         if len(cached) >= self._cache_size:
             # Of a few entries picked at random, the one that expires first (an expired one,
             # if any) makes room: tokens are replaced every ACCESS_TOKEN_TTL, and dead ones
@@ -228,6 +246,13 @@ class Verifier:
         else:
             cached.append(token)
         cache[token] = verified
+
+
+def _missing_scope(verified: _Verified, required: frozenset[str]) -> Verdict:
+    """A required scope is not in force: re-authenticating brings an elevated one back."""
+    if required.isdisjoint(verified.stepped_down):
+        return Verdict("forbidden_scope", claims=verified.claims)
+    return Verdict("reauthenticate", claims=verified.claims)
 
 
 def _allow(headers: dict[str, str], claims: AccessClaims | None) -> Verdict:
@@ -242,9 +267,12 @@ def _allow(headers: dict[str, str], claims: AccessClaims | None) -> Verdict:
 BYPASS = _allow(dict.fromkeys(IDENTITY_HEADERS, "") | _NOT_CACHED, None)
 
 
-def identity_headers(claims: AccessClaims) -> dict[str, str]:
-    """Every identity header, empty when unknown, so a gateway copying them overwrites spoofs."""
-    scopes = ",".join(claims.scopes)
+def identity_headers(
+    claims: AccessClaims, in_force: tuple[str, ...] | None = None
+) -> dict[str, str]:
+    """Every identity header, empty when unknown, so a gateway copying them overwrites spoofs;
+    ``in_force`` are the scopes that hold now (an elevation may have ended since issue)."""
+    scopes = ",".join(claims.scopes if in_force is None else in_force)
     return {
         "X-Auth-User-Id": claims.client_id,
         "X-Auth-Email": claims.email,

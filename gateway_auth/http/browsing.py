@@ -107,6 +107,23 @@ def unverified(request: web.Request, email: str) -> web.Response:
     )
 
 
+def reauthenticate(request: web.Request, email: str, original: str | None) -> web.Response:
+    """The 403 page of a step-up scope no longer in force: confirm the password, come back."""
+    urls = request.app[PAGES].urls
+    if original is not None:
+        domains, ports = return_domains(request), return_ports(request)
+        original = safe_return_url(original, domains, fallback="", https_ports=ports) or None
+    elevate = f"{request.app[SETTINGS].public_url or ''}{urls.elevate}"
+    return request.app[PAGES].render(
+        request,
+        "reauthenticate.html",
+        status=403,
+        title="Confirm it is you",
+        email=email,
+        elevate=PortalUrls.with_return(elevate, original),
+    )
+
+
 def _original_url(request: web.Request) -> str | None:
     """The request nginx was answering with a 403 (it keeps ``$request_uri`` for us)."""
     try:

@@ -35,6 +35,7 @@ from gateway_auth.errors import (
     EmailUnverified,
     GatewayAuthError,
     InsufficientScope,
+    ReauthenticationRequired,
     RevocationStateStale,
     Unauthenticated,
 )
@@ -60,6 +61,7 @@ _ERRORS: dict[Outcome, GatewayAuthError] = {
     "suspended": ClientSuspended(),
     "unverified": EmailUnverified(),
     "forbidden_scope": InsufficientScope(),
+    "reauthenticate": ReauthenticationRequired(),
     "stale": RevocationStateStale(),
     "denied": AccessDenied(),
     "ambiguous": AmbiguousRequest(),
@@ -108,6 +110,7 @@ class ForwardAuth:
         clock: Clock,
         login_url: str,
         refresh_url: str,
+        elevate_url: str = "/elevate",
         access: AccessControl | None = None,
     ) -> None:
         self.verifier = verifier
@@ -118,6 +121,7 @@ class ForwardAuth:
         self._now = time.time if clock is system_clock else lambda: clock().timestamp()
         self._login_url = login_url
         self._refresh_url = refresh_url
+        self._elevate_url = elevate_url
         self._refusals = {outcome: _refusal(error) for outcome, error in _ERRORS.items()}
         self._access = (
             None
@@ -181,6 +185,15 @@ class ForwardAuth:
             return Answer(verdict, refusal)  # nowhere to send anyone back to
         if original.method not in NAVIGATION_METHODS:  # a form sent elsewhere, say
             return Answer(verdict, refusal, original=original)
+        return self._send_on(verdict, refusal, original, target)
+
+    def _send_on(
+        self, verdict: Verdict, refusal: Refusal, original: OriginalRequest, target: str
+    ) -> Answer:
+        """A person's page load, refused: where to go (or which page to show)."""
+        if verdict.outcome == "reauthenticate" and verify_target.redirects(target):
+            location = return_location(self._elevate_url, original)
+            return Answer(verdict, Refusal(302, ((hdrs.LOCATION, location),), b""))
         if refusal.status != 401:
             return Answer(verdict, refusal, page=True, original=original)
         target_url = self._refresh_url if verdict.outcome == "expired" else self._login_url

@@ -197,6 +197,15 @@ SCHEMAS: dict[str, Schema] = {
         expiresIn={"type": "integer", "description": "with cookies: the access cookie's life"},
     ),
     "Upgrade": _object(["email", "password"], email=_EMAIL, password=_PASSWORD),
+    "Elevation": _object(["password"], password={"type": "string"}),
+    "Elevated": _object(
+        ["elevatedUntil", "scopes"],
+        elevatedUntil={"oneOf": [_TIME, {"type": "null"}]},
+        scopes={"type": "array", "items": {"type": "string"}, "description": "now in force"},
+        access_token={"type": "string", "description": "bearer callers: the new token"},
+        token_type={"const": "Bearer"},
+        expires_in={"type": "integer"},
+    ),
     "NewClient": _object(
         ["email"],
         email=_EMAIL,
@@ -230,8 +239,9 @@ _PROBLEM_STATUSES = {
     "link's token that is not valid (`link-invalid`), expired (`link-expired`) or used "
     "(`link-used`)",
     401: "Authentication required or failed (`WWW-Authenticate: Bearer`)",
-    403: "Refused: suspended, missing scope, registration closed, a cross-site request, or "
-    "(REQUIRE_VERIFIED_EMAIL) an unverified email address (`email-unverified`)",
+    403: "Refused: suspended, missing scope, registration closed, a cross-site request, "
+    "(REQUIRE_VERIFIED_EMAIL) an unverified email address (`email-unverified`), or an elevated "
+    "scope not in force (`reauthentication-required`)",
     404: "No such client or session",
     409: "Conflict (email taken, not a service client)",
     413: "Body larger than 64 KiB",
@@ -484,6 +494,38 @@ def paths() -> dict[str, dict[str, Schema]]:
                 description="A guest has the GUEST_SCOPES, no password (it keeps only its "
                 "session) and the placeholder address `guest-<id>@guest.invalid`; it is "
                 "deleted, with a deletion event, GUEST_TTL after it started.",
+            )
+        },
+        "/me/elevate": {
+            "post": _op(
+                "Step up: after a fresh password, the session's ELEVATED_SCOPES are in force "
+                "for ELEVATION_TTL",
+                {
+                    "200": _json(_ref("Elevated"), "In force; the caller's token is replaced"),
+                    "303": {"description": "Form posts: on to `rd`"},
+                    **_problems(400, 401, 403, 413, 415, 422, 429, 503),
+                },
+                requestBody=_body(_ref("Elevation"), form="ElevationForm"),
+                security=_COOKIE,
+                description="Refreshing never extends an elevation, and ending the session "
+                "ends it. Access tokens carry `elev`: each elevated scope the client holds, "
+                "with the Unix time its elevation ends (0: not elevated).",
+            )
+        },
+        "/elevate": {
+            "post": _op(
+                "Step up: after a fresh password, the session's ELEVATED_SCOPES are in force "
+                "for ELEVATION_TTL",
+                {
+                    "200": _json(_ref("Elevated"), "In force; the caller's token is replaced"),
+                    "303": {"description": "Form posts: on to `rd`"},
+                    **_problems(400, 401, 403, 413, 415, 422, 429, 503),
+                },
+                requestBody=_body(_ref("Elevation"), form="ElevationForm"),
+                security=_COOKIE,
+                description="Refreshing never extends an elevation, and ending the session "
+                "ends it. Access tokens carry `elev`: each elevated scope the client holds, "
+                "with the Unix time its elevation ends (0: not elevated).",
             )
         },
         "/me/upgrade": {

@@ -39,6 +39,7 @@ FORMS: dict[str, Schema] = {
     "SignOutForm": _form([], rd=_RETURN),
     "PasswordResetForm": _form(["email"], email=_TEXT),
     "GuestForm": _form([], rd=_RETURN),
+    "ElevationForm": _form(["password"], password=_TEXT, rd=_RETURN),
     "NewPasswordForm": _form(
         ["token", "newPassword", "newPasswordConfirmation"],
         token=_TEXT,
@@ -102,6 +103,9 @@ def portal_paths() -> dict[str, dict[str, Schema]]:
         "/logout": {"get": _page("The sign-out confirmation", parameters=_RD)},
         "/denied": {"get": _page("What nginx shows for a 403 from /verify", 403)},
         "/password-reset": {"get": _page("The 'forgot your password' page")},
+        "/elevate": {
+            "get": _page("Confirm the password to put elevated scopes in force", parameters=_RD)
+        },
         "/password-reset/confirm": {
             "get": _page(
                 "Where a reset link leads: the new-password form (nothing is used yet)",

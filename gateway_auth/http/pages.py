@@ -90,6 +90,11 @@ class PortalUrls:
         return f"{self.base}/account/password"
 
     @property
+    def elevate(self) -> str:
+        """The re-authentication page and form (step-up)."""
+        return f"{self.base}/elevate"
+
+    @property
     def guests(self) -> str:
         """The "continue as a guest" form's action."""
         return f"{self.base}/guests"

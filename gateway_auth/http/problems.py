@@ -30,6 +30,7 @@ from gateway_auth.errors import (
     NotAGuest,
     NotAServiceClient,
     PayloadTooLarge,
+    ReauthenticationRequired,
     RefreshTokenSuperseded,
     RegistrationClosed,
     RevocationStateStale,
@@ -91,6 +92,9 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
     LinkUsed: Kind(400, "link-used", "Link already used"),
     EmailUnverified: Kind(403, "email-unverified", "Email address not verified"),
     GuestsClosed: Kind(403, "guests-closed", "Guest access closed"),
+    ReauthenticationRequired: Kind(
+        403, "reauthentication-required", "Re-authentication required", "insufficient_scope"
+    ),
     NotAGuest: Kind(409, "not-a-guest", "Not a guest"),
     UnsupportedGrantType: Kind(
         400, "unsupported-grant-type", "Unsupported grant type", "unsupported_grant_type"

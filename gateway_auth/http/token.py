@@ -103,7 +103,7 @@ def _token_response(issued: IssuedSession) -> dict[str, object]:
         "token_type": "Bearer",
         "expires_in": issued.access_expires_in,
         "refresh_token": issued.refresh_token,
-        "scope": " ".join(issued.client.scopes),
+        "scope": " ".join(issued.scopes),
     }
     if issued.device_token:  # after a password grant: send it back as device_token next time
         response["device_token"] = issued.device_token

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway_auth.http.appkeys import FORWARD_AUTH, METRICS, PAGES
-from gateway_auth.http.browsing import denied, unverified
+from gateway_auth.http.browsing import denied, reauthenticate, unverified
 from gateway_auth.http.forwarded import Peer
 
 
@@ -42,6 +42,8 @@ async def verify(request: web.Request) -> web.Response:
     original = answer.original
     if verdict.outcome == "unverified" and verdict.claims is not None:
         return unverified(request, verdict.claims.email)
+    if verdict.outcome == "reauthenticate" and verdict.claims is not None:
+        return reauthenticate(request, verdict.claims.email, original.url if original else None)
     if verdict.claims is not None and original is not None:  # suspended, or not allowed
         suspended = verdict.outcome == "suspended"
         return denied(request, verdict.claims.email, suspended=suspended, original=original.url)

@@ -221,6 +221,12 @@ class SessionStore(Protocol):
     async def list_sessions(self, client_id: str, now: datetime) -> list[Session]:
         """The client's active sessions, newest first."""
 
+    async def elevate_session(
+        self, session_id: str, until: datetime, now: datetime
+    ) -> Session | None:
+        """Put the elevated scopes in force for an active session until ``until``; the session,
+        or None when it is revoked, expired or unknown."""
+
     async def revoke_session(self, session_id: str, now: datetime) -> bool:
         """Mark one session revoked; False if it does not exist."""
 

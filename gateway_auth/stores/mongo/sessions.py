@@ -100,6 +100,18 @@ class MongoSessions(MongoDatabase):
             docs = await cursor.to_list(None)
         return [session_from(doc) for doc in docs]
 
+    async def elevate_session(
+        self, session_id: str, until: datetime, now: datetime
+    ) -> Session | None:
+        """Put the elevated scopes in force until ``until``; None for a revoked or unknown one."""
+        async with translated():
+            doc = await self._sessions.find_one_and_update(
+                {"_id": {"$eq": session_id}, **active(now)},
+                {"$set": {"elevated_until": stored(until)}},
+                return_document=ReturnDocument.AFTER,
+            )
+        return session_from(doc) if doc else None
+
     async def revoke_session(self, session_id: str, now: datetime) -> bool:
         """Mark one session revoked (idempotent); False if it does not exist."""
         async with translated():
@@ -182,4 +194,5 @@ def session_from(doc: Doc) -> Session:
         ip=doc["ip"],
         revoked_at=optional_loaded(doc.get("revoked_at")),
         persistent=doc.get("persistent", True),  # sessions from before the choice existed
+        elevated_until=optional_loaded(doc.get("elevated_until")),
     )

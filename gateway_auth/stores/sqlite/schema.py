@@ -105,6 +105,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX account_tokens_client ON account_tokens (client_id, purpose, created_at)",
         "CREATE INDEX account_tokens_expires ON account_tokens (expires_at)",
     ),
+    (
+        # Step-up: until when a session's elevated scopes are in force.
+        "ALTER TABLE sessions ADD COLUMN elevated_until INTEGER",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

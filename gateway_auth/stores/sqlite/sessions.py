@@ -95,6 +95,21 @@ class SqliteSessions(SqliteDatabase):
             async with db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)) as cursor:
                 return await cursor.fetchone() is not None
 
+    async def elevate_session(
+        self, session_id: str, until: datetime, now: datetime
+    ) -> Session | None:
+        """Put the elevated scopes in force until ``until``; None for a revoked or unknown one."""
+        async with (
+            self._transaction() as db,
+            db.execute(
+                "UPDATE sessions SET elevated_until = ? WHERE id = ? AND revoked_at IS NULL"
+                " AND expires_at > ? AND absolute_expires_at > ? RETURNING *",
+                (ms(until), session_id, ms(now), ms(now)),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return session_from_row(row) if row else None
+
     async def revoke_client_sessions(
         self, client_id: str, now: datetime, *, keep: str | None = None
     ) -> list[str]:
@@ -137,4 +152,5 @@ def session_from_row(row: sqlite3.Row) -> Session:
         ip=row["ip"],
         revoked_at=optional_dt(row["revoked_at"]),
         persistent=bool(row["persistent"]),
+        elevated_until=optional_dt(row["elevated_until"]),
     )

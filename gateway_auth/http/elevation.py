@@ -1,0 +1,117 @@
+"""Step-up: ``POST /me/elevate {password}`` and the portal's ``/elevate`` page put a session's
+ELEVATED_SCOPES in force for ELEVATION_TTL; the caller's token is replaced at once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import hdrs, web
+
+from gateway_auth.errors import TooManyAttempts, WrongPassword
+from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, PAGES, SESSIONS
+from gateway_auth.http.bodies import read_body, string_fields
+from gateway_auth.http.browsing import see_other, signed_in
+from gateway_auth.http.callers import (
+    access_token,
+    authenticate,
+    origin,
+    return_domains,
+    return_ports,
+)
+from gateway_auth.http.pages import retry_text
+from gateway_auth.http.views import json_response
+from gateway_auth.models import iso
+from gateway_auth.redirects import safe_return_url
+from gateway_auth.sessions import Identity
+
+
+async def elevate(request: web.Request) -> web.Response:
+    """``POST /me/elevate {password}``: 200 ``{elevatedUntil, scopes}``, and a new access token
+    (the cookie, or ``access_token`` in the body for a bearer caller)."""
+    body = await read_body(request, allow_form=True)
+    if body.is_form:
+        return await _elevate_form(request, body.fields)
+    identity = await authenticate(request)
+    fields = string_fields(body.fields, required=("password",))
+    session = await request.app[ACCOUNTS].elevate(
+        identity, fields["password"] or "", origin(request)
+    )
+    reissued = await request.app[SESSIONS].reissue(identity.client, access_token(request))
+    answer: dict[str, object] = {
+        "elevatedUntil": iso(session.elevated_until) if session.elevated_until else None,
+        "scopes": list(request.app[SESSIONS].scopes_in_force(identity.client, session)),
+    }
+    bearer = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")[0].lower() == "bearer"
+    if reissued is not None and bearer:
+        answer |= {
+            "access_token": reissued.access_token,
+            "token_type": "Bearer",
+            "expires_in": reissued.access_expires_in,
+        }
+    response = json_response(answer)
+    response.headers[hdrs.CACHE_CONTROL] = "no-store"
+    if reissued is not None and not bearer:
+        request.app[COOKIES].set(response, reissued)
+    return response
+
+
+async def elevate_page(request: web.Request) -> web.Response:
+    """``GET /elevate?rd=``: confirm the password to go on to ``rd``."""
+    identity = await signed_in(request)
+    if isinstance(identity, web.Response):
+        return identity
+    return _form(request, identity, _return(request, request.query.get("rd")))
+
+
+async def _elevate_form(request: web.Request, raw: Mapping[str, object]) -> web.Response:
+    fields = string_fields(
+        request.app[PAGES].tokens.check(request, raw), required=("password",), optional=("rd",)
+    )
+    rd = _return(request, fields.get("rd"))
+    identity = await signed_in(request, here=request.app[PAGES].urls.elevate)
+    if isinstance(identity, web.Response):
+        return identity
+    try:
+        await request.app[ACCOUNTS].elevate(identity, fields["password"] or "", origin(request))
+    except WrongPassword:
+        errors = {"password": "The password is incorrect."}
+        return _form(request, identity, rd, errors=errors, status=401)
+    except TooManyAttempts as exc:
+        alert = "Too many wrong passwords. " + (retry_text(str(exc.retry_after)) or "")
+        response = _form(request, identity, rd, alert=alert, status=429)
+        response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
+        return response
+    reissued = await request.app[SESSIONS].reissue(identity.client, access_token(request))
+    response = see_other(rd or request.app[PAGES].urls.home)
+    if reissued is not None:
+        request.app[COOKIES].set(response, reissued)
+    return response
+
+
+def _return(request: web.Request, candidate: str | None) -> str:
+    return safe_return_url(
+        candidate, return_domains(request), fallback="", https_ports=return_ports(request)
+    )
+
+
+def _form(
+    request: web.Request,
+    identity: Identity,
+    rd: str,
+    *,
+    errors: dict[str, str] | None = None,
+    alert: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    minutes = max(1, int(request.app[ACCOUNTS].elevation_ttl.total_seconds() // 60))
+    return request.app[PAGES].render(
+        request,
+        "elevate.html",
+        status=status,
+        title="Confirm it is you",
+        email=identity.client.email,
+        minutes=minutes,
+        rd=rd,
+        errors=errors or {},
+        alert=alert,
+    )
