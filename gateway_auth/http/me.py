@@ -65,7 +65,7 @@ async def send_verification(request: web.Request) -> web.Response:
     """``POST /me/email-verification``: mail the verification link again; 202 whether or not a
     mail was due (at most one a minute; none once the address is verified)."""
     identity = await authenticate(request)
-    await read_body(request, optional=True)
+    string_fields((await read_body(request, optional=True)).fields)  # no fields at all
     sent = await request.app[LINKS].send_verification(identity.client, origin(request).locale)
     verified = identity.client.email_verified
     return json_response({"sent": sent, "emailVerified": verified}, status=202)

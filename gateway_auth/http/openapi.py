@@ -596,7 +596,7 @@ def paths() -> dict[str, dict[str, Schema]]:
                         ),
                         "Accepted",
                     ),
-                    **_problems(400, 401, 403, 413, 415, 503),
+                    **_problems(400, 401, 403, 413, 415, 422, 503),
                 },
                 security=_COOKIE,
             )

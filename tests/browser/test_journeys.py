@@ -8,12 +8,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from gateway_auth.http.appkeys import REVOCATIONS
+from gateway_auth.http.appkeys import LINKS, REVOCATIONS, STORE
+from gateway_auth.models import MailEvent
 from tests.browser.conftest import Site, accessibility_violations, fits_a_phone
 from tests.support import PASSWORD, free_port
 
@@ -327,3 +328,75 @@ def _fail_on_server_errors(page: Page) -> None:
 
 def _no_server_error(status: int, url: str) -> None:
     assert status < 500, f"{status} from {url}"
+
+
+def mailed_token(site: Site, purpose: str, email: str) -> str:
+    """The token of the newest mail event of ``purpose`` to ``email`` (no Redis here: it waits
+    in the outbox, where a mailer would have taken it from)."""
+    app = site.stack.app
+    assert app is not None
+
+    async def newest() -> str:
+        await app[LINKS].settle()
+        pending = await app[STORE].pending_events(1000)
+        links = [
+            p.event.link
+            for p in pending
+            if isinstance(p.event, MailEvent) and p.event.type == purpose and p.event.email == email
+        ]
+        assert links, f"no {purpose} mail to {email}"
+        return parse_qs(urlsplit(links[-1]).query)["token"][0]
+
+    return site.stack.call(newest())
+
+
+def test_a_forgotten_password_is_reset_from_the_mailed_link(page: Page, site: Site) -> None:
+    email = site.account()
+    new_password = "a brand new passphrase"
+    page.goto(f"{site.url}/auth/login")
+
+    page.get_by_role("link", name="Forgot your password?").click()
+    expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
+    check_page(page, site, "password-reset")
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    check_page(page, site, "reset-sent")
+    token = mailed_token(site, "password-reset-requested", email)
+    link = f"{site.url}/auth/password-reset/confirm?token={token}"
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    check_page(page, site, "new-password")
+    page.get_by_label("New password", exact=True).fill(new_password)
+    page.get_by_label("Repeat the new password").fill(new_password)
+    page.get_by_role("button", name="Set the new password").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Sign in with your new password.")
+    sign_in(page, email, password=new_password)
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    assert site.json_login(email, PASSWORD) == 401
+    page.goto(link)  # the link works once
+    page.get_by_label("New password", exact=True).fill("yet another passphrase")
+    page.get_by_label("Repeat the new password").fill("yet another passphrase")
+    page.get_by_role("button", name="Set the new password").click()
+    expect(page.get_by_role("heading", name="This link was used already")).to_be_visible()
+    check_page(page, site, "link-used")
+
+
+def test_the_mailed_link_verifies_the_address(page: Page, site: Site) -> None:
+    email = site.account()
+    page.goto(f"{site.url}/auth/login")
+    sign_in(page, email)
+    expect(page.get_by_text("Not verified")).to_be_visible()
+    check_page(page, site, "home-unverified")
+
+    token = mailed_token(site, "email-verification-requested", email)
+    page.goto(f"{site.url}/auth/email-verification/confirm?token={token}")
+    expect(page.get_by_role("heading", name="Verify your email address")).to_be_visible()
+    check_page(page, site, "verify-email")
+    page.get_by_role("button", name="Verify my email address").click()
+
+    expect(page.get_by_role("status")).to_have_text("Your email address is verified.")
+    expect(page.get_by_text("Verified", exact=True)).to_be_visible()
+    page.goto(f"{site.url}/app")
+    assert upstream_saw(page)["headers"]["x-auth-email-verified"] == ["true"]

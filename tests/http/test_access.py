@@ -277,6 +277,9 @@ async def test_decisions_are_counted_by_rule_and_outcome(browser: Browser) -> No
     assert samples[("gateway_auth_access_rules_file_invalid", ())] == 0
 
 
+# The file changes between an answer and its twin's (the parity check asks a second time), so
+# the two may rightly differ for one request while the rules are swapped.
+@pytest.mark.no_parity
 async def test_a_changed_file_is_in_force_within_seconds_and_a_bad_one_never(
     browser: Browser, rules_file: Path
 ) -> None:
