@@ -6,7 +6,8 @@ gateway-auth sends no mail itself. For each ``password-reset-requested`` and
 consumer group, so a link requested while the mailer is down is mailed when it is back:
 
 - ``XREADGROUP`` hands each new entry to one mailer of the group (run several if you like);
-- ``XACK`` once the SMTP server has accepted the mail;
+- ``XACK`` once the SMTP server has accepted the mail, then ``XDEL`` (the link is a live token,
+  and this group is the streams' only reader);
 - ``XAUTOCLAIM`` takes over entries a crashed mailer read but never acknowledged;
 - delivery is at least once, so mails are deduplicated on the event ``id``, and a link whose
   expiry has passed is not mailed at all.
@@ -145,6 +146,7 @@ async def mail_once(
             await redis.set(seen, 1, ex=SEEN_FOR_SECONDS)
             sent += 1
         await redis.xack(stream, group, entry_id)
+        await redis.xdel(stream, entry_id)  # its link is a live token: keep it no longer
     return sent
 
 

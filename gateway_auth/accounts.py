@@ -180,6 +180,8 @@ class Accounts:
         id, so what downstream services hold for it stays attached. Its guest scopes go."""
         if identity.client.kind != "guest":
             raise NotAGuest
+        if not self._guests.enabled or not self._registration_open:
+            raise RegistrationClosed
         check(
             {
                 "email": email_problem(email)
@@ -306,6 +308,8 @@ class Accounts:
             ),
         )
         if updated is not None and new_address:
+            if self._links is not None:
+                await self._links.forget_links(updated.id)
             await self._send_verification(updated, origin)
         return updated or identity.client
 
@@ -318,6 +322,8 @@ class Accounts:
         now = self._clock()
         new_hash = await self._hasher.hash(new, source=source_key(origin.ip))
         await self._clients.set_password_hash(identity.client.id, new_hash, now)
+        if self._links is not None:  # a reset link mailed before must not undo this
+            await self._links.forget_links(identity.client.id)
         revoked = await self._revocations.revoke_client_sessions(
             identity.client.id, keep=identity.session_id
         )

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from aiohttp import web
 
@@ -165,23 +165,32 @@ def _parser() -> argparse.ArgumentParser:
 
     rules_cli.add_commands(commands, _services)
 
+    _add_event_commands(commands)
+    return parser
+
+
+def _add_event_commands(commands: Any) -> None:
     events = commands.add_parser(
         "events", help="deletion, password-reset and email-verification events"
     )
     event_commands = events.add_subparsers(dest="action", required=True, metavar="ACTION")
     pending = event_commands.add_parser("list", help="events waiting in the outbox")
-    pending.add_argument(
-        "--show-links",
-        action="store_true",
-        help="print mail events' links whole (each holds a live single-use token)",
-    )
+    _show_links_option(pending)
     pending.set_defaults(run=_events_list)
     tail = event_commands.add_parser("tail", help="print events from the Redis stream as they come")
     tail.add_argument(
         "--from-start", action="store_true", help="print the whole stream first, then follow it"
     )
+    _show_links_option(tail)
     tail.set_defaults(run=_events_tail)
-    return parser
+
+
+def _show_links_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--show-links",
+        action="store_true",
+        help="print mail events' links whole (each holds a live single-use token)",
+    )
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -448,12 +457,13 @@ def _events_list(args: argparse.Namespace, settings: Settings) -> int:
     for entry in asyncio.run(pending()):
         line = {**entry.event.to_json(), "attempts": entry.attempts}
         if "link" in line and not args.show_links:
-            line["link"] = _TOKEN_IN_LINK.sub("token=(hidden: --show-links)", str(line["link"]))
+            line["link"] = _TOKEN_IN_LINK.sub(_HIDDEN, str(line["link"]))
         print(json.dumps(line, ensure_ascii=False))
     return 0
 
 
-_TOKEN_IN_LINK = re.compile(r"token=[^&]*")
+_TOKEN_IN_LINK = re.compile(r"token=[^&\"]*")
+_HIDDEN = "token=(hidden: --show-links)"
 
 
 def _events_tail(args: argparse.Namespace, settings: Settings) -> int:
@@ -471,7 +481,8 @@ def _events_tail(args: argparse.Namespace, settings: Settings) -> int:
         try:
             async for event in sink.follow(from_start=args.from_start):
                 if event is not None:
-                    print(event, flush=True)
+                    shown = event if args.show_links else _TOKEN_IN_LINK.sub(_HIDDEN, event)
+                    print(shown, flush=True)
                 if stop.is_set():
                     break
         finally:

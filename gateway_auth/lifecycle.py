@@ -120,12 +120,12 @@ class AccountLinks:
         new_hash = await self._hasher.hash(new_password, source=source_key(origin.ip))
         used = await self._use(token, "password-reset")
         client = await self._clients.get_client(used.client_id)
-        if client is None or client.suspended:
-            raise LinkInvalid
+        if client is None or client.suspended or used.email_key != email_key(client.email):
+            raise LinkInvalid  # gone, suspended, or the link went to an address left since
         now = self._clock()
         await self._clients.set_password_hash(client.id, new_hash, now)
         revoked = await self._revocations.revoke_client_sessions(client.id)
-        if used.email_key == email_key(client.email) and not client.email_verified:
+        if not client.email_verified:
             client = (
                 await self._clients.set_email_verified(client.id, used.email_key, True, now)
                 or client
@@ -168,6 +168,11 @@ class AccountLinks:
             raise ClientNotFound
         log_event(log, "email_verified", client_id=client.id, by="operator", verified=verified)
         return updated
+
+    async def forget_links(self, client_id: str) -> None:
+        """Every unused link of the client stops working (its address or password changed)."""
+        await self._tokens.drop_account_tokens(client_id, "password-reset")
+        await self._tokens.drop_account_tokens(client_id, "email-verification")
 
     async def settle(self) -> None:
         """Wait for the mails being prepared in the background (at shutdown, and in tests)."""

@@ -229,14 +229,7 @@ class Sessions:
             client = await self._clients.get_client(session.client_id) if session else None
             if session is None or client is None or client.suspended or not session.is_active(now):
                 raise InvalidRefreshToken from None
-            access, expires_in = self._tokens.issue(
-                client,
-                session.id,
-                now,
-                not_after=session.absolute_expires_at,
-                elevated_until=session.elevated_until,
-            )
-            return IssuedAccess(client, session, access, expires_in, _seconds_left(session, now))
+            return self._access_alone(client, session, now)
 
     async def reissue(self, client: Client, access_token: str | None) -> IssuedAccess | None:
         """A new access token for the session of ``access_token`` (expired or not) when it is
@@ -250,6 +243,9 @@ class Sessions:
         session = await self._sessions.get_session(claims.session_id)
         if session is None or session.client_id != client.id or not session.is_active(now):
             return None
+        return self._access_alone(client, session, now)
+
+    def _access_alone(self, client: Client, session: Session, now: datetime) -> IssuedAccess:
         access, expires_in = self._tokens.issue(
             client,
             session.id,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -211,6 +211,8 @@ class Verifier:
         scopes = tuple(
             s for s in claims.scopes if s not in dict(claims.elevations) or s in in_force
         )
+        if scopes != claims.scopes:  # for every reader of the claims (rules' subjects too)
+            claims = replace(claims, scopes=scopes)
         verified = _Verified(
             claims=claims,
             scopes=frozenset(scopes),

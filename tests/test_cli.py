@@ -514,3 +514,13 @@ def test_each_request_gets_one_access_line_with_its_route_and_request_id(
     assert access[0]["status"] == 401
     assert access[0]["request_id"] == "req-1"
     assert access[0]["duration_ms"] >= 0
+
+
+def test_tail_hides_the_tokens_of_the_json_lines_it_prints() -> None:
+    from gateway_auth.cli import _HIDDEN, _TOKEN_IN_LINK  # noqa: PLC0415 - the masking alone
+
+    line = '{"type": "password-reset-requested", "link": "https://a.example/x?token=abc-_1"}'
+
+    shown = _TOKEN_IN_LINK.sub(_HIDDEN, line)
+
+    assert json.loads(shown)["link"] == "https://a.example/x?token=(hidden: --show-links)"

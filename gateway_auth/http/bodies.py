@@ -20,6 +20,8 @@ from gateway_auth.errors import (
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
+# The content types a page may post to another origin without a CORS preflight.
+_SIMPLE_TYPES = frozenset({FORM, "multipart/form-data", "text/plain"})
 MAX_FORM_FIELDS = 50
 
 # Fields a client may never set on itself; named, so the refusal says why.
@@ -49,9 +51,15 @@ async def read_body(
     """Parse a JSON object (or, where allowed, a urlencoded form) from the request body;
     an ``optional`` body may be left out altogether."""
     accepted = (JSON, FORM) if allow_form else (JSON,)
-    if optional and not request.body_exists:
-        return Body({}, is_form=False)
     declared = hdrs.CONTENT_TYPE in request.headers
+    if optional and not request.body_exists:
+        # What a page may post cross-site without asking first is refused or, for an empty
+        # form, still a form (it must carry its form token like any other).
+        if declared and request.content_type in _SIMPLE_TYPES:
+            if request.content_type not in accepted:
+                raise UnsupportedMediaType(accepted)
+            return Body({}, is_form=True)
+        return Body({}, is_form=False)
     charset = (request.charset or "utf-8").lower()
     if declared and (request.content_type not in accepted or charset not in ("utf-8", "utf8")):
         raise UnsupportedMediaType(accepted)

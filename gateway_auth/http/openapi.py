@@ -286,6 +286,24 @@ def _op(summary: str, responses: dict[str, Schema], **extra: Any) -> Schema:
     return {"summary": summary, "responses": responses, **extra}
 
 
+def _elevation() -> Schema:
+    """``POST /me/elevate`` and the portal's ``POST /elevate``: one operation, two paths."""
+    return _op(
+        "Step up: after a fresh password, the session's ELEVATED_SCOPES are in force "
+        "for ELEVATION_TTL",
+        {
+            "200": _json(_ref("Elevated"), "In force; the caller's token is replaced"),
+            "303": {"description": "Form posts: on to `rd`"},
+            **_problems(400, 401, 403, 413, 415, 422, 429, 503),
+        },
+        requestBody=_body(_ref("Elevation"), form="ElevationForm"),
+        security=_COOKIE,
+        description="Refreshing never extends an elevation, and ending the session "
+        "ends it. Access tokens carry `elev`: each elevated scope the client holds, "
+        "with the Unix time its elevation ends (0: not elevated).",
+    )
+
+
 def paths() -> dict[str, dict[str, Schema]]:
     """Every operation, by path and lower-case method (paths are relative to BASE_PATH)."""
     client = _json(_ref("Client"), "The client")
@@ -496,38 +514,8 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "deleted, with a deletion event, GUEST_TTL after it started.",
             )
         },
-        "/me/elevate": {
-            "post": _op(
-                "Step up: after a fresh password, the session's ELEVATED_SCOPES are in force "
-                "for ELEVATION_TTL",
-                {
-                    "200": _json(_ref("Elevated"), "In force; the caller's token is replaced"),
-                    "303": {"description": "Form posts: on to `rd`"},
-                    **_problems(400, 401, 403, 413, 415, 422, 429, 503),
-                },
-                requestBody=_body(_ref("Elevation"), form="ElevationForm"),
-                security=_COOKIE,
-                description="Refreshing never extends an elevation, and ending the session "
-                "ends it. Access tokens carry `elev`: each elevated scope the client holds, "
-                "with the Unix time its elevation ends (0: not elevated).",
-            )
-        },
-        "/elevate": {
-            "post": _op(
-                "Step up: after a fresh password, the session's ELEVATED_SCOPES are in force "
-                "for ELEVATION_TTL",
-                {
-                    "200": _json(_ref("Elevated"), "In force; the caller's token is replaced"),
-                    "303": {"description": "Form posts: on to `rd`"},
-                    **_problems(400, 401, 403, 413, 415, 422, 429, 503),
-                },
-                requestBody=_body(_ref("Elevation"), form="ElevationForm"),
-                security=_COOKIE,
-                description="Refreshing never extends an elevation, and ending the session "
-                "ends it. Access tokens carry `elev`: each elevated scope the client holds, "
-                "with the Unix time its elevation ends (0: not elevated).",
-            )
-        },
+        "/me/elevate": {"post": _elevation()},
+        "/elevate": {"post": _elevation()},
         "/me/upgrade": {
             "post": _op(
                 "Turn the calling guest into a user with the same id",

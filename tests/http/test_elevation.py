@@ -5,6 +5,7 @@ them the moment they end."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from urllib.parse import quote
 
 from gateway_auth.accounts import NewClient, NewService
@@ -176,3 +177,27 @@ async def test_service_clients_hold_elevated_scopes_plainly(
     bearer = {"Authorization": f"Bearer {granted.json()['access_token']}"}
 
     assert (await program.request("GET", PAY, headers=bearer)).status == 200
+
+
+async def test_an_ended_elevation_no_longer_matches_an_access_rules_subject(
+    make_client: Callable[..., Awaitable[AppClient]], clock: FakeClock, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "default_policy: deny\n"
+        "rules:\n"
+        "  - name: payers\n"
+        "    subject: {scopes: ['payments:write']}\n"
+        "    policy: authenticated\n"
+    )
+    browser = await payer(await make_client(**STEP_UP, RULES_FILE=str(rules)))
+    original = {"X-Forwarded-Host": "pay.example.com", "X-Forwarded-Uri": "/"}
+    await browser.request("POST", "/me/elevate", json={"password": PASSWORD})
+
+    during = await browser.request("GET", "/verify", headers=original)
+    clock.advance(minutes=10, seconds=1)
+    after = await browser.request("GET", "/verify", headers=original)
+
+    assert during.status == 200
+    assert after.status == 403, (after.status, after.headers, after.text)
+    assert problem_type(after) == "access-denied"

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from gateway_auth.http.appkeys import ACCOUNTS, STORE
 from gateway_auth.models import DeletionEvent
-from tests.support import PASSWORD, Browser, FakeClock, Response
+from tests.support import PASSWORD, AppClient, Browser, FakeClock, Response
 
 GUESTS = {"GUESTS": "true", "GUEST_SCOPES": "cart,wishlist", "GUEST_TTL": "7d"}
 
@@ -168,3 +168,33 @@ async def test_the_sign_in_page_offers_guest_access_when_it_is_on(
     assert started.status == 303
     assert started.headers["Location"] == "/shop"
     assert (await guest.request("GET", "/verify")).headers["X-Auth-Kind"] == "guest"
+
+
+async def test_a_guest_cannot_upgrade_once_guests_are_closed(
+    make_client: Callable[..., Awaitable[AppClient]],
+) -> None:
+    open_ = Browser(await make_client(**GUESTS))
+    started = (await open_.request("POST", "/guests")).json()
+    closed = Browser(await make_client(GUESTS="false"))  # the same installation, reconfigured
+    bearer = {"Authorization": f"Bearer {started['access_token']}"}
+
+    answer = await closed.request(
+        "POST",
+        "/me/upgrade",
+        json={"email": "ada@example.com", "password": PASSWORD},
+        headers=bearer,
+    )
+
+    assert (answer.status, problem_type(answer)) == (403, "registration-closed")
+
+
+async def test_an_empty_guest_form_needs_its_form_token(
+    make_browser: Callable[..., Awaitable[Browser]],
+) -> None:
+    browser = await make_browser(**GUESTS)
+
+    answer = await browser.request(
+        "POST", "/guests", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+
+    assert (answer.status, problem_type(answer)) == (403, "form-token-invalid")

@@ -384,3 +384,52 @@ async def test_the_denied_page_tells_an_unverified_user_what_to_do(
 
     assert page.status == 403
     assert "<h1>Verify your email address</h1>" in page.text
+
+
+async def test_a_reset_link_dies_when_the_address_or_password_changes(
+    browser: Browser, clock: FakeClock
+) -> None:
+    await browser.logged_in()
+    before_password = await reset_link(browser)
+    await browser.request(
+        "PUT",
+        "/me/password",
+        json={"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD},
+    )
+    clock.advance(seconds=61)
+    before_email = await reset_link(browser)
+    await browser.request(
+        "PATCH", "/me", json={"email": "lovelace@example.com", "currentPassword": NEW_PASSWORD}
+    )
+
+    for token in (before_password, before_email):
+        answer = await browser.request(
+            "POST", "/password-reset/confirm", json={"token": token, "newPassword": "taken over!"}
+        )
+        assert (answer.status, problem_type(answer)) == (400, "link-invalid")
+    assert (await browser.login("lovelace@example.com", NEW_PASSWORD)).status == 200
+
+
+async def test_a_deleted_clients_mails_are_not_sent(browser: Browser) -> None:
+    await browser.logged_in()
+    await reset_link(browser)
+
+    assert (await browser.request("DELETE", "/me")).status == 204
+
+    assert await mails(browser.http) == []
+
+
+async def test_an_empty_form_post_still_needs_its_form_token(browser: Browser) -> None:
+    await browser.logged_in()
+
+    answer = await browser.request(
+        "POST",
+        "/me/email-verification",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    text = await browser.request(
+        "POST", "/me/email-verification", headers={"Content-Type": "text/plain"}
+    )
+
+    assert answer.status == 415  # /me takes JSON only
+    assert text.status == 415

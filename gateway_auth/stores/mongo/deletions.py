@@ -22,7 +22,14 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from gateway_auth.mirror import RevocationSnapshot
-from gateway_auth.models import CLIENT_KINDS, DeletionEvent, MailEvent, OutboxEvent, event_from_json
+from gateway_auth.models import (
+    CLIENT_KINDS,
+    DELETION_TYPE,
+    DeletionEvent,
+    MailEvent,
+    OutboxEvent,
+    event_from_json,
+)
 from gateway_auth.stores.base import DeletionOutcome, PendingEvent, StoreStats
 from gateway_auth.stores.mongo.clients import live
 from gateway_auth.stores.mongo.database import Doc, loaded, stored, translated
@@ -63,6 +70,10 @@ class MongoDeletions(MongoSessions):
         await self._revoke_sessions(client_id, now, keep=None)
         async with translated():
             await self._tokens.delete_many({"client_id": {"$eq": client_id}})
+            # Its mails are not sent any more: they would carry its address and dead links.
+            await self._outbox.delete_many(
+                {"client_id": {"$eq": client_id}, "payload.type": {"$ne": DELETION_TYPE}}
+            )
         return "deleted" if result.modified_count else "already_deleted"
 
     async def queue_event(self, event: MailEvent) -> None:

@@ -7,7 +7,14 @@ import sqlite3
 from datetime import datetime
 
 from gateway_auth.mirror import RevocationSnapshot
-from gateway_auth.models import CLIENT_KINDS, DeletionEvent, MailEvent, OutboxEvent, event_from_json
+from gateway_auth.models import (
+    CLIENT_KINDS,
+    DELETION_TYPE,
+    DeletionEvent,
+    MailEvent,
+    OutboxEvent,
+    event_from_json,
+)
 from gateway_auth.stores.base import DeletionOutcome, PendingEvent, StoreStats
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms
 from gateway_auth.stores.sqlite.sessions import revoke_sessions
@@ -38,6 +45,11 @@ class SqliteDeletions(SqliteDatabase):
                 (event.id, client_id, json.dumps(event.to_json()), now),
             )
             await db.execute("DELETE FROM account_tokens WHERE client_id = ?", (client_id,))
+            # Its mails are not sent any more: they would carry its address and dead links.
+            await db.execute(
+                "DELETE FROM outbox WHERE client_id = ? AND json_extract(payload, '$.type') != ?",
+                (client_id, DELETION_TYPE),
+            )
             await revoke_sessions(db, client_id, now, keep=None)
         return "deleted"
 
