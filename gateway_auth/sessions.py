@@ -28,6 +28,7 @@ from gateway_auth.regulation import Attempt, Regulator, password_epoch, source_k
 from gateway_auth.revocations import Revocations
 from gateway_auth.stores.base import ClientStore, Rotation, SessionStore
 from gateway_auth.tokens import (
+    AccessClaims,
     AccessTokens,
     client_secret_matches,
     new_refresh_token,
@@ -254,6 +255,13 @@ class Sessions:
             elevated_until=session.elevated_until,
         )
         return IssuedAccess(client, session, access, expires_in, _seconds_left(session, now))
+
+    def steps_up(self, client: Client, claims: AccessClaims | None) -> bool:
+        """Whether the client holds an elevated scope that this token does not have in force."""
+        if claims is None or client.kind == "service":
+            return False
+        elevated = self._tokens.elevated_scopes
+        return any(s in elevated and s not in claims.scopes for s in client.scopes)
 
     def scopes_in_force(self, client: Client, session: Session) -> tuple[str, ...]:
         """The client's scopes that a token issued now for this session would carry."""

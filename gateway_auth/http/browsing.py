@@ -110,7 +110,9 @@ def unverified(request: web.Request, email: str) -> web.Response:
 def reauthenticate(request: web.Request, email: str, original: str | None) -> web.Response:
     """The 403 page of a step-up scope no longer in force: confirm the password, come back."""
     urls = request.app[PAGES].urls
-    if original is not None:
+    if original is None:
+        original = _original_url(request)  # nginx's error_page keeps the request it refused
+    else:
         domains, ports = return_domains(request), return_ports(request)
         original = safe_return_url(original, domains, fallback="", https_ports=ports) or None
     elevate = f"{request.app[SETTINGS].public_url or ''}{urls.elevate}"

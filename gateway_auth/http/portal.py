@@ -27,6 +27,7 @@ from gateway_auth.http.appkeys import (
 from gateway_auth.http.bodies import Body, string_fields
 from gateway_auth.http.browsing import (
     denied,
+    reauthenticate,
     see_other,
     signed_in,
     signed_in_to,
@@ -212,6 +213,9 @@ async def denied_page(request: web.Request) -> web.Response:
     required = request.app[SETTINGS].require_verified_email
     if required and client.kind == "user" and not client.email_verified:
         return unverified(request, client.email)
+    if request.app[SESSIONS].steps_up(client, token_verdict(request).claims):
+        # It holds an elevated scope not in force: most likely what was refused.
+        return reauthenticate(request, client.email, None)
     return denied(request, client.email, suspended=False, original=None)
 
 

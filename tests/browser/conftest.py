@@ -161,6 +161,8 @@ def site(
             "GATEWAY_AUTH_APP_NAME": "Example Corp",
             # Every browser of the module signs in from 127.0.0.1, through the gateway.
             "GATEWAY_AUTH_RATE_LIMIT_PER_IP": "10000/minute",
+            "GATEWAY_AUTH_GUESTS": "true",
+            "GATEWAY_AUTH_ELEVATED_SCOPES": "payments:write",
         }
     )
     extra = os.environ.get(SCREENSHOTS_ENV)

@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from gateway_auth.http.appkeys import LINKS, REVOCATIONS, STORE
+from gateway_auth.accounts import NewClient
+from gateway_auth.http.appkeys import ACCOUNTS, LINKS, REVOCATIONS, STORE
 from gateway_auth.models import MailEvent
 from tests.browser.conftest import Site, accessibility_violations, fits_a_phone
 from tests.support import PASSWORD, free_port
@@ -400,3 +401,55 @@ def test_the_mailed_link_verifies_the_address(page: Page, site: Site) -> None:
     expect(page.get_by_text("Verified", exact=True)).to_be_visible()
     page.goto(f"{site.url}/app")
     assert upstream_saw(page)["headers"]["x-auth-email-verified"] == ["true"]
+
+
+def test_a_guest_starts_with_one_click_and_keeps_its_id_when_it_signs_up(
+    page: Page, site: Site
+) -> None:
+    email = f"guest-{site.kind}@example.com"
+    page.goto(f"{site.url}/app")
+    page.get_by_role("button", name="Continue as a guest").click()
+
+    expect(page).to_have_url(f"{site.url}/app")
+    seen = upstream_saw(page)["headers"]
+    assert seen["x-auth-kind"] == ["guest"]
+    guest_id = seen["x-auth-user-id"][0]
+    status = page.evaluate(
+        """async ([url, email, password]) => (await fetch(url, {method: "POST",
+            headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({email, password})})).status""",
+        [f"{site.url}/auth/me/upgrade", email, PASSWORD],
+    )
+    assert status == 200
+    page.goto(f"{site.url}/app")
+    seen = upstream_saw(page)["headers"]
+    assert (seen["x-auth-kind"], seen["x-auth-user-id"]) == (["user"], [guest_id])
+    assert site.json_login(email, PASSWORD) == 200
+
+
+def test_a_fresh_password_puts_an_elevated_scope_in_force_for_a_while(
+    page: Page, site: Site
+) -> None:
+    email = f"payer-{site.kind}@example.com"
+    app = site.stack.app
+    assert app is not None
+    new = NewClient(email, PASSWORD)
+    site.stack.call(app[ACCOUNTS].create(new, kind="user", scopes=["payments:write"]))
+    page.goto(f"{site.url}/auth/login?rd={quote(site.url + '/app', safe='')}")
+    sign_in(page, email)
+    assert upstream_saw(page)["headers"].get("x-auth-scopes", [""]) == [""]  # nginx: none
+
+    page.goto(f"{site.url}/auth/elevate?rd={quote(site.url + '/app', safe='')}")
+    expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+    check_page(page, site, "elevate")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_text("The password is incorrect.")).to_be_visible()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
+
+    expect(page).to_have_url(f"{site.url}/app")
+    assert upstream_saw(page)["headers"]["x-auth-scopes"] == ["payments:write"]
+    site.stack.clock.advance(minutes=10, seconds=1)
+    page.goto(f"{site.url}/app")
+    assert upstream_saw(page)["headers"].get("x-auth-scopes", [""]) == [""]  # nginx: none

@@ -201,3 +201,14 @@ async def test_an_ended_elevation_no_longer_matches_an_access_rules_subject(
     assert during.status == 200
     assert after.status == 403, (after.status, after.headers, after.text)
     assert problem_type(after) == "access-denied"
+
+
+async def test_nginx_s_403_page_offers_the_re_authentication(
+    make_client: Callable[..., Awaitable[AppClient]],
+) -> None:
+    browser = await payer(await make_client(**STEP_UP))
+
+    page = await browser.page("/denied")  # nginx's error_page 403 after /verify refused
+
+    assert page.status == 403
+    assert "Confirm my password" in page.text
