@@ -18,7 +18,6 @@ from gateway_auth.errors import (
     NotAGuest,
     NotAServiceClient,
     RegistrationClosed,
-    SessionNotFound,
     StoreUnavailable,
     Unauthenticated,
     WrongPassword,
@@ -107,9 +106,9 @@ class Accounts:
         clock: Clock,
         registration_open: bool,
         outbox_written: Callable[[], None] = lambda: None,
-        links: AccountLinks | None = None,
+        links: AccountLinks,
+        sessions: SessionStore,
         guests: GuestPolicy | None = None,
-        sessions: SessionStore | None = None,
         elevation_ttl: timedelta = timedelta(minutes=10),
     ) -> None:
         self._clients = clients
@@ -308,8 +307,7 @@ class Accounts:
             ),
         )
         if updated is not None and new_address:
-            if self._links is not None:
-                await self._links.forget_links(updated.id)
+            await self._links.forget_links(updated.id)
             await self._send_verification(updated, origin)
         return updated or identity.client
 
@@ -322,8 +320,7 @@ class Accounts:
         now = self._clock()
         new_hash = await self._hasher.hash(new, source=source_key(origin.ip))
         await self._clients.set_password_hash(identity.client.id, new_hash, now)
-        if self._links is not None:  # a reset link mailed before must not undo this
-            await self._links.forget_links(identity.client.id)
+        await self._links.forget_links(identity.client.id)  # an older reset link must not undo it
         revoked = await self._revocations.revoke_client_sessions(
             identity.client.id, keep=identity.session_id
         )
@@ -335,8 +332,6 @@ class Accounts:
         """Step-up: after a fresh password, the ELEVATED_SCOPES the client holds are in force
         for this session for ELEVATION_TTL (refreshes do not extend it; ending the session
         ends it). Counted like any password confirmation."""
-        if self._sessions is None:
-            raise SessionNotFound
         await self._confirm_password(identity, password, origin)
         now = self._clock()
         session = await self._sessions.elevate_session(
@@ -366,8 +361,6 @@ class Accounts:
     async def _send_verification(self, client: Client, origin: Origin) -> None:
         """Mail a verification link; the account change stands even if the mail cannot be
         queued now (the client can ask for the link again)."""
-        if self._links is None:
-            return
         try:
             await self._links.send_verification(client, origin.locale)
         except StoreUnavailable:

@@ -171,19 +171,21 @@ class EmailTaken(GatewayAuthError):
 class LinkInvalid(GatewayAuthError):
     """A mailed link's token that is unknown, replaced by a newer one, or for someone gone."""
 
-    default_message = "This link is not valid. Ask for a new one; only the newest link works."
+    default_message = (
+        "Only the newest link works, and only for the address it was sent to. Ask for a new one."
+    )
 
 
 class LinkExpired(LinkInvalid):
     """A mailed link's token past its expiry."""
 
-    default_message = "This link has expired. Ask for a new one."
+    default_message = "Links work for a limited time. Ask for a new one."
 
 
 class LinkUsed(LinkInvalid):
     """A mailed link's token that was used already (each works once)."""
 
-    default_message = "This link was used already. Ask for a new one if you still need it."
+    default_message = "Each link works once. Ask for a new one if you still need it."
 
 
 class EmailUnverified(GatewayAuthError):

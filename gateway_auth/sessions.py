@@ -265,12 +265,7 @@ class Sessions:
 
     def scopes_in_force(self, client: Client, session: Session) -> tuple[str, ...]:
         """The client's scopes that a token issued now for this session would carry."""
-        elevated = self._tokens.elevated_scopes
-        if client.kind == "service" or not elevated:
-            return client.scopes
-        now = self._clock()
-        stepped_up = session.elevated_until is not None and session.elevated_until > now
-        return tuple(s for s in client.scopes if s not in elevated or stepped_up)
+        return self._tokens.in_force(client, session.elevated_until, self._clock())[0]
 
     def session_of(self, access_token: str) -> str | None:
         """The session id in a genuine access token, expired or not; None for anything else."""
@@ -300,11 +295,7 @@ class Sessions:
         session = self._new_session(client, origin, now, now + lifetime, now + lifetime)
         await self._sessions.add_session(session, new_refresh_token(session.id)[1])  # unusable
         token, expires_in = self._tokens.issue(
-            client,
-            session.id,
-            now,
-            not_after=session.absolute_expires_at,
-            elevated_until=session.elevated_until,
+            client, session.id, now, not_after=session.absolute_expires_at
         )
         log_event(log, "service_token_issued", client_id=client.id, session_id=session.id)
         return IssuedToken(client, token, expires_in)

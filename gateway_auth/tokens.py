@@ -97,12 +97,7 @@ class AccessTokens:
         scopes are all in force."""
         issued_at = int(now.timestamp())
         expires_at = min(issued_at + self.ttl_seconds, int(not_after.timestamp()))
-        scopes, elevations = list(client.scopes), {}
-        if self.elevated_scopes and client.kind != "service":
-            until = int(elevated_until.timestamp()) if elevated_until else 0
-            until = until if until > issued_at else 0
-            elevations = {s: until for s in client.scopes if s in self.elevated_scopes}
-            scopes = [s for s in client.scopes if s not in elevations or until]
+        scopes, elevations = self.in_force(client, elevated_until, now)
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
@@ -129,6 +124,18 @@ class AccessTokens:
         if key.algorithm == "ES256":
             token = _low_s(token)
         return token, expires_at - issued_at
+
+    def in_force(
+        self, client: Client, elevated_until: datetime | None, now: datetime
+    ) -> tuple[tuple[str, ...], dict[str, int]]:
+        """The client's scopes in force at ``now`` for a session elevated until then, and each
+        elevated scope it holds with the Unix time its elevation ends (0: not elevated)."""
+        if not self.elevated_scopes or client.kind == "service":
+            return client.scopes, {}
+        until = int(elevated_until.timestamp()) if elevated_until else 0
+        until = until if until > int(now.timestamp()) else 0
+        elevations = {s: until for s in client.scopes if s in self.elevated_scopes}
+        return tuple(s for s in client.scopes if s not in elevations or until), elevations
 
     def decode(self, token: str, now: datetime, *, allow_expired: bool = False) -> AccessClaims:
         """Verify signature, header and claims; Unauthenticated on any flaw."""

@@ -217,7 +217,7 @@ class Verifier:
             claims=claims,
             scopes=frozenset(scopes),
             usable_until=float(claims.expires_at + LEEWAY_SECONDS),
-            allow=_allow(identity_headers(claims, scopes) | _NOT_CACHED, claims),
+            allow=_allow(identity_headers(claims) | _NOT_CACHED, claims),
             session_key="session:" + claims.session_id,
             client_key="client:" + claims.client_id,
             unverified=self._require_verified
@@ -269,12 +269,9 @@ def _allow(headers: dict[str, str], claims: AccessClaims | None) -> Verdict:
 BYPASS = _allow(dict.fromkeys(IDENTITY_HEADERS, "") | _NOT_CACHED, None)
 
 
-def identity_headers(
-    claims: AccessClaims, in_force: tuple[str, ...] | None = None
-) -> dict[str, str]:
-    """Every identity header, empty when unknown, so a gateway copying them overwrites spoofs;
-    ``in_force`` are the scopes that hold now (an elevation may have ended since issue)."""
-    scopes = ",".join(claims.scopes if in_force is None else in_force)
+def identity_headers(claims: AccessClaims) -> dict[str, str]:
+    """Every identity header, empty when unknown, so a gateway copying them overwrites spoofs."""
+    scopes = ",".join(claims.scopes)
     return {
         "X-Auth-User-Id": claims.client_id,
         "X-Auth-Email": claims.email,

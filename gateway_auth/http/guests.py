@@ -29,24 +29,25 @@ _NO_STORE = {hdrs.CACHE_CONTROL: "no-store"}
 async def start_guest(request: web.Request) -> web.Response:
     """``POST /guests``: a new guest client, signed in (201 with tokens, or cookies)."""
     body = await read_body(request, allow_form=True, optional=True)
-    fields = body.fields
+    form: dict[str, str | None] | None = None
     if body.is_form:
-        fields = string_fields(request.app[PAGES].tokens.check(request, fields), optional=("rd",))
-    cookies = fields.get("cookies", False) if not body.is_form else True
-    if not isinstance(cookies, bool):
+        form = string_fields(
+            request.app[PAGES].tokens.check(request, body.fields), optional=("rd",)
+        )
+    cookies = body.fields.get("cookies", False)
+    if not body.is_form and not isinstance(cookies, bool):
         raise ValidationFailed([FieldError("cookies", "must be true or false")])
     if not body.is_form:
-        string_fields({k: v for k, v in fields.items() if k != "cookies"})  # nothing else
+        string_fields({k: v for k, v in body.fields.items() if k != "cookies"})  # nothing else
     accounts = request.app[ACCOUNTS]
     caller = origin(request)
     client = await accounts.create_guest(caller)
     issued = await request.app[SESSIONS].start(
         client, caller, persistent=True, not_after=accounts.guest_expiry(client)
     )
-    if body.is_form:
-        rd = fields.get("rd")
+    if form is not None:
         return_to = safe_return_url(
-            rd if isinstance(rd, str) else None,
+            form.get("rd"),
             return_domains(request),
             fallback="",
             https_ports=return_ports(request),
