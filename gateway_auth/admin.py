@@ -1,33 +1,66 @@
-"""Operators' actions on clients: find, create, suspend, restore, delete, end sessions.
+"""Operators' actions on clients: find, create, change, suspend, restore, delete, reset a
+password, list and end sessions.
 
-No aiohttp here. Every action names the acting client and leaves one structured audit line;
-every action is idempotent, and the ones that take access away reach ``/verify`` at once
-through ``Revocations``.
+No aiohttp here. Every action names the acting client (an id, or ``cli``) and leaves one
+structured audit line; every action is idempotent, and the ones that take access away reach
+``/verify`` at once through ``Revocations``. None of them may leave the installation without an
+active admin.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from gateway_auth.accounts import Accounts, CreatedService, NewClient, NewService
 from gateway_auth.clock import Clock
-from gateway_auth.errors import ClientNotFound, FieldError, ValidationFailed
+from gateway_auth.errors import (
+    ClientNotFound,
+    FieldError,
+    LastAdmin,
+    SessionNotFound,
+    ValidationFailed,
+)
+from gateway_auth.lifecycle import AccountLinks
 from gateway_auth.logging import log_event
-from gateway_auth.models import Client, ClientKind, iso
+from gateway_auth.models import Client, ClientKind, Session, iso
 from gateway_auth.regulation import Regulator
 from gateway_auth.revocations import Revocations
-from gateway_auth.stores.base import ClientQuery, ClientStore, DeletionStore, StoreStats
-from gateway_auth.validation import email_key
+from gateway_auth.stores.base import (
+    ClientQuery,
+    ClientStore,
+    DeletionStore,
+    ProfileField,
+    SessionStore,
+    StoreStats,
+)
+from gateway_auth.validation import check, email_key, reason_problem
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 200
+ADMIN_SCOPE = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeChange:
+    """Replace a client's scopes (``replace``), or add and remove some."""
+
+    replace: tuple[str, ...] | None = None
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+
+    def applied(self, scopes: Sequence[str]) -> tuple[str, ...]:
+        """The scopes after the change, in their order, added ones last."""
+        base = self.replace if self.replace is not None else tuple(scopes)
+        kept = [scope for scope in base if scope not in self.remove]
+        return tuple(dict.fromkeys([*kept, *self.add]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +88,24 @@ class Admin:
         *,
         clients: ClientStore,
         deletions: DeletionStore,
+        sessions: SessionStore,
         accounts: Accounts,
+        links: AccountLinks,
         revocations: Revocations,
         regulator: Regulator,
         clock: Clock,
     ) -> None:
         self._clients = clients
         self._deletions = deletions
+        self._sessions = sessions
         self._accounts = accounts
+        self._links = links
         self._revocations = revocations
         self._regulator = regulator
         self._clock = clock
+        # Checking "another admin remains" and acting on it are one step in this process, so
+        # two admins suspending each other cannot both succeed here.
+        self._admins_change = asyncio.Lock()
 
     async def list_clients(
         self, found: ClientFilter, *, limit: int, cursor: str | None
@@ -91,8 +131,18 @@ class Admin:
             raise ClientNotFound
         return client
 
+    async def find(self, reference: str) -> Client:
+        """A live client by id or, when it holds an ``@``, by email address (as normalised for
+        sign-in); ClientNotFound otherwise."""
+        if "@" not in reference:
+            return await self.get(reference)
+        credentials = await self._clients.get_credentials(email_key(reference))
+        if credentials is None:
+            raise ClientNotFound
+        return credentials.client
+
     async def create_user(
-        self, actor: Client, new: NewClient, *, kind: ClientKind, scopes: Sequence[str]
+        self, actor: str, new: NewClient, *, kind: ClientKind, scopes: Sequence[str]
     ) -> Client:
         """A client with a password (``user`` or ``guest``), with any scopes."""
         client = await self._accounts.create(new, kind=kind, scopes=scopes)
@@ -100,28 +150,82 @@ class Admin:
         return client
 
     async def create_service(
-        self, actor: Client, new: NewService, *, scopes: Sequence[str]
+        self, actor: str, new: NewService, *, scopes: Sequence[str]
     ) -> CreatedService:
         """A service client and its secret, shown once."""
         created = await self._accounts.create_service(new, scopes=scopes)
         self._audit(actor, "create", created.client.id, kind="service", scopes=list(scopes))
         return created
 
-    async def rotate_secret(self, actor: Client, client_id: str) -> str:
+    async def update(
+        self,
+        actor: str,
+        client_id: str,
+        values: Mapping[ProfileField, str | None],
+        scopes: ScopeChange | None = None,
+    ) -> Client:
+        """Change names, email address and scopes. A scope taken away takes every session of the
+        client with it, so no token still carrying it is accepted anywhere; added scopes arrive
+        with the next token."""
+        async with self._admins_change:
+            client = await self.get(client_id)
+            new_scopes = scopes.applied(client.scopes) if scopes is not None else None
+            if new_scopes is not None and ADMIN_SCOPE not in new_scopes:
+                await self._keep_an_admin(client)
+            updated = await self._accounts.amend(client, values, new_scopes)
+        removed = [scope for scope in client.scopes if scope not in updated.scopes]
+        ended = await self._revocations.revoke_client_sessions(client_id) if removed else []
+        self._audit(
+            actor,
+            "update",
+            client_id,
+            fields=list(values),
+            added=[scope for scope in updated.scopes if scope not in client.scopes],
+            removed=removed,
+            sessions_revoked=len(ended),
+        )
+        return updated
+
+    async def start_password_reset(self, actor: str, client_id: str) -> datetime:
+        """Mail the user a reset link now (the user, not the operator, chooses the password);
+        when the link stops working."""
+        client = await self.get(client_id)
+        expires_at = await self._links.send_reset(client)
+        self._audit(actor, "password_reset", client_id)
+        return expires_at
+
+    async def sessions(self, client_id: str) -> list[Session]:
+        """The client's active sessions, newest first."""
+        await self.get(client_id)
+        return await self._sessions.list_sessions(client_id, self._clock())
+
+    async def end_session(self, actor: str, client_id: str, session_id: str) -> None:
+        """End one of the client's sessions everywhere; ending it again is fine."""
+        await self.get(client_id)
+        session = await self._sessions.get_session(session_id)
+        if session is None or session.client_id != client_id:
+            raise SessionNotFound
+        await self._revocations.revoke_session(session_id)
+        self._audit(actor, "end_session", client_id, session_id=session_id)
+
+    async def rotate_secret(self, actor: str, client_id: str) -> str:
         """A new secret for a service client; its old secret and tokens stop working."""
         secret = await self._accounts.rotate_secret(await self.get(client_id))
         self._audit(actor, "rotate_secret", client_id)
         return secret
 
-    async def suspend(self, actor: Client, client_id: str, reason: str | None) -> Client:
+    async def suspend(self, actor: str, client_id: str, reason: str | None) -> Client:
         """Suspend until lifted (it never lapses); repeating keeps the first reason."""
-        client = await self._revocations.suspend_client(client_id, reason)
+        check({"reason": reason_problem(reason)})  # a bad reason is told before anything else
+        async with self._admins_change:
+            await self._keep_an_admin(await self.get(client_id))
+            client = await self._revocations.suspend_client(client_id, reason)
         if client is None:
             raise ClientNotFound
         self._audit(actor, "suspend", client_id, reason=client.suspend_reason)
         return client
 
-    async def unsuspend(self, actor: Client, client_id: str) -> Client:
+    async def unsuspend(self, actor: str, client_id: str) -> Client:
         """Lift a suspension; lifting none is fine."""
         client = await self._revocations.unsuspend_client(client_id)
         if client is None:
@@ -134,21 +238,26 @@ class Admin:
         client = await self.get(client_id)
         return await self._regulator.locked(email_key(client.email))
 
-    async def unlock(self, actor: Client, client_id: str) -> Client:
+    async def unlock(self, actor: str, client_id: str) -> Client:
         """Lift the lockout at once: clients that never signed in may try the password again."""
         client = await self.get(client_id)
         await self._regulator.lift(email_key(client.email))
         self._audit(actor, "unlock", client_id)
         return client
 
-    async def delete(self, actor: Client, client_id: str) -> None:
+    async def delete(self, actor: str, client_id: str) -> str:
         """Delete with one deletion event; deleting again is fine, an unknown id is not."""
-        outcome = await self._accounts.delete(client_id)
+        async with self._admins_change:
+            client = await self._clients.get_client(client_id)
+            if client is not None:
+                await self._keep_an_admin(client)
+            outcome = await self._accounts.delete(client_id)
         if outcome == "unknown":
             raise ClientNotFound
         self._audit(actor, "delete", client_id, outcome=outcome)
+        return outcome
 
-    async def revoke_sessions(self, actor: Client, client_id: str) -> int:
+    async def revoke_sessions(self, actor: str, client_id: str) -> int:
         """End every session (and service token) of a client everywhere; how many ended."""
         await self.get(client_id)
         revoked = await self._revocations.revoke_client_sessions(client_id)
@@ -159,9 +268,19 @@ class Admin:
         """Counts of clients by kind, suspended, active sessions and the outbox backlog."""
         return await self._deletions.stats(self._clock())
 
+    async def _keep_an_admin(self, client: Client) -> None:
+        """LastAdmin if ``client`` is the only active client holding the admin scope."""
+        if ADMIN_SCOPE not in client.scopes or client.suspended:
+            return
+        admins = await self._clients.list_clients(
+            ClientQuery(limit=2, suspended=False, scope=ADMIN_SCOPE)
+        )
+        if all(admin.id == client.id for admin in admins):
+            raise LastAdmin
+
     @staticmethod
-    def _audit(actor: Client, action: str, client_id: str, **details: Any) -> None:
-        fields = {"action": action, "actor": actor.id, "client_id": client_id, **details}
+    def _audit(actor: str, action: str, client_id: str, **details: Any) -> None:
+        fields = {"action": action, "actor": actor, "client_id": client_id, **details}
         log_event(log, "admin_action", logging.INFO, **fields)
 
 

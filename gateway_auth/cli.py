@@ -1,8 +1,7 @@
-"""The ``gateway-auth`` command: serve, and manage clients from the shell."""
+"""The ``gateway-auth`` command: serve, and manage clients from the shell (click)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import errno
@@ -14,21 +13,23 @@ import re
 import signal
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
+import click
 from aiohttp import web
 
 from gateway_auth import __version__, rules_cli
-from gateway_auth.accounts import CreatedService, NewClient, NewService
+from gateway_auth.accounts import NewClient, NewService
+from gateway_auth.admin import ScopeChange
 from gateway_auth.app import create_app
 from gateway_auth.clock import system_clock
 from gateway_auth.datadir import ensure_data_dir
 from gateway_auth.errors import (
     ClientNotFound,
-    FieldError,
     GatewayAuthError,
     StoreUnavailable,
     ValidationFailed,
@@ -36,164 +37,124 @@ from gateway_auth.errors import (
 from gateway_auth.http.access_log import AccessLogger, quiet_refused_requests
 from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.http.fastpath import GatewayRunner
-from gateway_auth.http.views import client_view
+from gateway_auth.http.views import client_view, session_view
 from gateway_auth.keys import load_key_ring
 from gateway_auth.logging import configure_logging, log_event
-from gateway_auth.models import CLIENT_KINDS, Client
+from gateway_auth.models import CLIENT_KINDS, Client, iso
 from gateway_auth.services import Services, access_control, event_sink, open_services
 from gateway_auth.settings import PREFIX, ConfigurationError, Settings
-from gateway_auth.stores.base import ClientQuery, PendingEvent
+from gateway_auth.stores.base import ClientQuery, PendingEvent, ProfileField
 from gateway_auth.transfer import export_to, import_into
-from gateway_auth.validation import email_key
 from gateway_auth.workers import Supervisor
 
 log = logging.getLogger("gateway_auth")
-EXIT_FAILED, EXIT_CONFIG = 1, 2
+EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
+EXIT_CONFIG = EXIT_USAGE  # a configuration the command cannot run with, as a usage error
 SHUTDOWN_SECONDS = 10.0
+ACTOR = "cli"  # how the command line appears in admin audit lines
+T = TypeVar("T")
+
+
+class CommandFailed(click.ClickException):
+    """A problem that is not the configuration's, said plainly: exit status 1."""
+
+    exit_code = EXIT_FAILED
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"gateway-auth: {self.format_message()}", err=True)
+
+
+class CalledWrongly(CommandFailed):
+    """The command cannot run as it was called (like a usage error): exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(slots=True)
+class Invocation:
+    """What every command gets: the environment, read into Settings on first use."""
+
+    environ: Mapping[str, str]
+    _settings: Settings | None = None
+
+    def settings(self, *, serving: bool = False) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env(self.environ)
+            configure_logging(
+                self._settings.log_format, logging.INFO if serving else logging.WARNING
+            )
+        return self._settings
+
+
+pass_invocation = click.make_pass_decorator(Invocation)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    """Run the command line; returns the exit status (never a traceback for a known problem)."""
+    invocation = Invocation(os.environ if environ is None else environ)
     try:
-        settings = Settings.from_env(os.environ if environ is None else environ)
-        configure_logging(
-            settings.log_format, logging.INFO if args.command == "serve" else logging.WARNING
+        status = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="gateway-auth",
+            standalone_mode=False,
+            obj=invocation,
         )
-        return int(args.run(args, settings))
-    except ConfigurationError as exc:
-        print(f"gateway-auth: {exc}", file=sys.stderr)
+    except (click.exceptions.Abort, KeyboardInterrupt, EOFError):  # Ctrl-C, Ctrl-D
+        click.echo("\ngateway-auth: cancelled; nothing was changed", err=True)
+        return EXIT_CANCELLED
+    except (click.ClickException, ConfigurationError, GatewayAuthError) as exc:
+        return _explain(exc, invocation)
+    return status if isinstance(status, int) else 0
+
+
+def _explain(exc: Exception, invocation: Invocation) -> int:
+    """Say what went wrong on stderr; the exit status it deserves."""
+    if isinstance(exc, click.ClickException):
+        exc.show()
+        return exc.exit_code
+    if isinstance(exc, ConfigurationError):
+        click.echo(f"gateway-auth: {exc}", err=True)
         return EXIT_CONFIG
-    except ValidationFailed as exc:
+    if isinstance(exc, ValidationFailed):
         for error in exc.errors:
-            print(f"gateway-auth: {error.field} {error.message}", file=sys.stderr)
-        return EXIT_FAILED
-    except GatewayAuthError as exc:
-        print(f"gateway-auth: {exc.message}", file=sys.stderr)
-        return EXIT_FAILED
+            click.echo(f"gateway-auth: {error.field} {error.message}", err=True)
+    elif isinstance(exc, StoreUnavailable):
+        click.echo(f"gateway-auth: {exc.message}", err=True)
+        click.echo(f"gateway-auth: check that {_backends(invocation)} can be reached", err=True)
+    elif isinstance(exc, GatewayAuthError):
+        click.echo(f"gateway-auth: {exc.message}", err=True)
+    return EXIT_FAILED
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="gateway-auth",
-        description="API-gateway auth sidecar. Configured by GATEWAY_AUTH_* environment variables.",
-    )
-    parser.add_argument("--version", action="version", version=f"gateway-auth {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = commands.add_parser("serve", help="run the HTTP server")
-    serve.set_defaults(run=_serve)
-
-    clients = commands.add_parser("clients", help="manage clients in the store")
-    client_commands = clients.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = client_commands.add_parser(
-        "create",
-        help="create a client (e.g. the first admin); a service client's secret is printed once",
-    )
-    create.add_argument("--email", required=True)
-    create.add_argument(
-        "--kind",
-        choices=CLIENT_KINDS,
-        default="user",
-        help="user (default), guest, or service (gets a client secret instead of a password)",
-    )
-    create.add_argument(
-        "--scope",
-        action="append",
-        default=[],
-        metavar="SCOPE",
-        help="grant a scope; repeat for several (e.g. --scope admin)",
-    )
-    create.add_argument("--first-name")
-    create.add_argument("--last-name")
-    create.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="read the password from the first line of standard input",
-    )
-    create.set_defaults(run=_clients_create)
-    listing = client_commands.add_parser("list", help="list clients")
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    listing.set_defaults(run=_clients_list)
-    suspend = client_commands.add_parser(
-        "suspend", help="suspend a client: refused at every gateway at once"
-    )
-    suspend.add_argument("id")
-    suspend.add_argument("--reason", help="kept with the client record")
-    suspend.set_defaults(run=_clients_suspend)
-    unsuspend = client_commands.add_parser("unsuspend", help="lift a client's suspension")
-    unsuspend.add_argument("id")
-    unsuspend.set_defaults(run=_clients_unsuspend)
-    verify_email = client_commands.add_parser(
-        "verify-email",
-        help="mark a client's email address verified (as if it had followed the mailed link)",
-    )
-    verify_email.add_argument("id")
-    verify_email.add_argument(
-        "--unverified", action="store_true", help="mark it unverified instead"
-    )
-    verify_email.set_defaults(run=_clients_verify_email)
-    unlock = client_commands.add_parser(
-        "unlock",
-        help="lift a password lockout: clients that never signed in may try again at once",
-    )
-    unlock.add_argument("id")
-    unlock.set_defaults(run=_clients_unlock)
-    delete = client_commands.add_parser(
-        "delete", help="delete a client: refused everywhere at once, deletion event queued"
-    )
-    delete.add_argument("id")
-    delete.set_defaults(run=_clients_delete)
-
-    export = commands.add_parser(
-        "export",
-        help="write every client, session and pending event as JSON Lines (hashes included)",
-    )
-    export.add_argument(
-        "--output",
-        "-o",
-        type=Path,
-        metavar="FILE",
-        help="a new file, created readable by you only (default: standard output)",
-    )
-    export.set_defaults(run=_export)
-    load = commands.add_parser(
-        "import", help="load an export into the configured store (safe to run again)"
-    )
-    load.add_argument("file", type=Path, metavar="FILE", help="an export file, or - for stdin")
-    load.set_defaults(run=_import)
-
-    rules_cli.add_commands(commands, _services)
-
-    _add_event_commands(commands)
-    return parser
+def _backends(invocation: Invocation) -> str:
+    """Which backends a StoreUnavailable can be about, by the names the operator set."""
+    settings = invocation._settings
+    named = []
+    if settings is not None and settings.mongodb_uri is not None:
+        named.append(f"MongoDB ({PREFIX}MONGODB_URI)")
+    if settings is not None and settings.redis_url is not None:
+        named.append(f"Redis ({PREFIX}REDIS_URL)")
+    return " and ".join(named) or "the data directory's database"
 
 
-def _add_event_commands(commands: Any) -> None:
-    events = commands.add_parser(
-        "events", help="deletion, password-reset and email-verification events"
-    )
-    event_commands = events.add_subparsers(dest="action", required=True, metavar="ACTION")
-    pending = event_commands.add_parser("list", help="events waiting in the outbox")
-    _show_links_option(pending)
-    pending.set_defaults(run=_events_list)
-    tail = event_commands.add_parser("tail", help="print events from the Redis stream as they come")
-    tail.add_argument(
-        "--from-start", action="store_true", help="print the whole stream first, then follow it"
-    )
-    _show_links_option(tail)
-    tail.set_defaults(run=_events_tail)
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    help="API-gateway auth sidecar. Configured by GATEWAY_AUTH_* environment variables.\n\n"
+    "Clients are named by id or by email address wherever a command takes CLIENT.",
+)
+@click.version_option(__version__, prog_name="gateway-auth", message="%(prog)s %(version)s")
+def cli() -> None:
+    """The command group."""
 
 
-def _show_links_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--show-links",
-        action="store_true",
-        help="print mail events' links whole (each holds a live single-use token)",
-    )
+# ---------------------------------------------------------------- serve
 
 
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
+@cli.command()
+@pass_invocation
+def serve(invocation: Invocation) -> int:
+    """Run the HTTP server (WORKERS processes) until SIGTERM or Ctrl-C."""
+    settings = invocation.settings(serving=True)
     access_control(settings)  # a bad rules file stops start-up here, every problem listed
     if settings.workers == 1:
         return serve_one(settings)
@@ -270,46 +231,107 @@ def _serve_worker(settings: Settings) -> None:
     sys.exit(serve_one(settings, reuse_port=True))
 
 
-def _clients_create(args: argparse.Namespace, settings: Settings) -> int:
-    if args.kind == "service":
-        return _services_create(args, settings)
-    password = _read_password(args.password_stdin, sys.stdin)
+# ---------------------------------------------------------------- clients
 
-    async def create() -> Client:
+
+@cli.group()
+def clients() -> None:
+    """Manage clients in the store (every change reaches running servers at once)."""
+
+
+def _with_services(invocation: Invocation, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Open the command line's services, do ``work`` with them, close them."""
+    settings = invocation.settings()
+
+    async def run() -> T:
         async with _services(settings) as services:
-            new = NewClient(args.email, password, args.first_name, args.last_name)
-            return await services.accounts.create(new, kind=args.kind, scopes=args.scope)
+            return await work(services)
 
-    return _print_client(asyncio.run(create()))
-
-
-def _services_create(args: argparse.Namespace, settings: Settings) -> int:
-    async def create() -> CreatedService:
-        async with _services(settings) as services:
-            new = NewService(args.email, args.first_name, args.last_name)
-            return await services.accounts.create_service(new, scopes=args.scope)
-
-    created = asyncio.run(create())
-    view = {**client_view(created.client), "clientSecret": created.secret}
-    print(json.dumps(view, ensure_ascii=False))
-    print("gateway-auth: the client secret is shown only this once", file=sys.stderr)
-    return 0
+    return asyncio.run(run())
 
 
-def _clients_list(args: argparse.Namespace, settings: Settings) -> int:
-    async def everyone() -> list[Client]:
+async def _client_id(services: Services, reference: str) -> str:
+    """The id a CLIENT argument names: an id as given, an email address looked up."""
+    return (await services.admin.find(reference)).id if "@" in reference else reference
+
+
+_SCOPE = click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="SCOPE",
+    help="grant a scope; repeat for several (e.g. --scope admin)",
+)
+
+
+@clients.command("create")
+@click.option("--email", required=True)
+@click.option(
+    "--kind",
+    type=click.Choice(CLIENT_KINDS),
+    default="user",
+    show_default=True,
+    help="user, guest, or service (gets a client secret instead of a password)",
+)
+@_SCOPE
+@click.option("--first-name")
+@click.option("--last-name")
+@click.option(
+    "--password-stdin", is_flag=True, help="read the password from the first line of stdin"
+)
+@pass_invocation
+def clients_create(
+    invocation: Invocation,
+    *,
+    email: str,
+    kind: str,
+    scopes: tuple[str, ...],
+    first_name: str | None,
+    last_name: str | None,
+    password_stdin: bool,
+) -> int:
+    """Create a client (e.g. the first admin); a service client's secret is printed once."""
+    if kind == "service":
+        service = NewService(email, first_name, last_name)
+        created = _with_services(
+            invocation, lambda s: s.admin.create_service(ACTOR, service, scopes=scopes)
+        )
+        _echo_json({**client_view(created.client), "clientSecret": created.secret})
+        click.echo("gateway-auth: the client secret is shown only this once", err=True)
+        return 0
+    new = NewClient(email, _read_password(password_stdin, sys.stdin), first_name, last_name)
+    client = _with_services(
+        invocation,
+        lambda s: s.admin.create_user(ACTOR, new, kind=kind, scopes=scopes),  # type: ignore[arg-type]
+    )
+    return _print_client(client)
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.option("--scope", help="only clients holding this scope")
+@click.option("--kind", type=click.Choice(CLIENT_KINDS), help="only clients of this kind")
+@pass_invocation
+def clients_list(invocation: Invocation, as_json: bool, scope: str | None, kind: str | None) -> int:
+    """List clients, oldest first."""
+
+    async def everyone(services: Services) -> list[Client]:
         found: list[Client] = []
-        async with _services(settings) as services:
-            while page := await services.store.list_clients(
-                ClientQuery(500, (found[-1].created_at, found[-1].id) if found else None)
-            ):
-                found.extend(page)
+        while page := await services.store.list_clients(
+            ClientQuery(
+                500,
+                (found[-1].created_at, found[-1].id) if found else None,
+                kind=kind,  # type: ignore[arg-type]
+                scope=scope,
+            )
+        ):
+            found.extend(page)
         return found
 
-    clients = asyncio.run(everyone())
-    if args.json:
-        for client in clients:
-            print(json.dumps(client_view(client), ensure_ascii=False))
+    found = _with_services(invocation, everyone)
+    if as_json:
+        for client in found:
+            _echo_json(client_view(client))
         return 0
     rows = [("ID", "EMAIL", "KIND", "SCOPES", "SUSPENDED", "CREATED")]
     rows += [
@@ -321,123 +343,319 @@ def _clients_list(args: argparse.Namespace, settings: Settings) -> int:
             "yes" if c.suspended else "no",
             c.created_at.strftime("%Y-%m-%d %H:%M"),
         )
-        for c in clients
+        for c in found
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+    _echo_table(rows)
+    return 0
+
+
+@clients.command("show")
+@click.argument("client")
+@pass_invocation
+def clients_show(invocation: Invocation, client: str) -> int:
+    """Print one client as JSON."""
+    return _print_client(_with_services(invocation, lambda s: s.admin.find(client)))
+
+
+@clients.command("update")
+@click.argument("client")
+@click.option("--email", help="a new address (unverified until its mailed link is followed)")
+@click.option("--first-name", help='a new first name ("" clears it)')
+@click.option("--last-name", help='a new last name ("" clears it)')
+@click.option("--add-scope", multiple=True, metavar="SCOPE", help="grant a scope; repeatable")
+@click.option(
+    "--remove-scope",
+    multiple=True,
+    metavar="SCOPE",
+    help="take a scope away (ends the client's sessions); repeatable",
+)
+@click.option(
+    "--set-scopes",
+    metavar="A,B",
+    help='replace every scope with these ("" for none); not with --add/--remove-scope',
+)
+@pass_invocation
+def clients_update(
+    invocation: Invocation,
+    *,
+    client: str,
+    email: str | None,
+    first_name: str | None,
+    last_name: str | None,
+    add_scope: tuple[str, ...],
+    remove_scope: tuple[str, ...],
+    set_scopes: str | None,
+) -> int:
+    """Change a client's names, email address or scopes."""
+    if set_scopes is not None and (add_scope or remove_scope):
+        raise click.UsageError("--set-scopes replaces every scope: use it alone")
+    values: dict[ProfileField, str | None] = {}
+    if email is not None:
+        values["email"] = email
+    for name, value in (("first_name", first_name), ("last_name", last_name)):
+        if value is not None:
+            values[name] = value or None  # type: ignore[index]
+    change = None
+    if set_scopes is not None:
+        change = ScopeChange(tuple(s.strip() for s in set_scopes.split(",") if s.strip()))
+    elif add_scope or remove_scope:
+        change = ScopeChange(add=add_scope, remove=remove_scope)
+    if not values and change is None:
+        raise click.UsageError("nothing to change: give --email, a name or a scope option")
+
+    async def update(services: Services) -> Client:
+        return await services.admin.update(
+            ACTOR, await _client_id(services, client), values, change
+        )
+
+    return _print_client(_with_services(invocation, update))
+
+
+@clients.command("suspend")
+@click.argument("client")
+@click.option("--reason", help="kept with the client record")
+@pass_invocation
+def clients_suspend(invocation: Invocation, client: str, reason: str | None) -> int:
+    """Suspend a client: refused at every gateway at once."""
+
+    async def suspend(services: Services) -> Client:
+        return await services.admin.suspend(ACTOR, (await _client_id(services, client)), reason)
+
+    return _print_client(_with_services(invocation, suspend))
+
+
+@clients.command("unsuspend")
+@click.argument("client")
+@pass_invocation
+def clients_unsuspend(invocation: Invocation, client: str) -> int:
+    """Lift a client's suspension."""
+
+    async def unsuspend(services: Services) -> Client:
+        return await services.admin.unsuspend(ACTOR, (await _client_id(services, client)))
+
+    return _print_client(_with_services(invocation, unsuspend))
+
+
+@clients.command("verify-email")
+@click.argument("client")
+@click.option("--unverified", is_flag=True, help="mark it unverified instead")
+@pass_invocation
+def clients_verify_email(invocation: Invocation, client: str, unverified: bool) -> int:
+    """Mark a client's address verified (as if it had followed the mailed link)."""
+
+    async def mark(services: Services) -> Client:
+        client_id = await _client_id(services, client)
+        return await services.links.mark_verified(client_id, not unverified)
+
+    return _print_client(_with_services(invocation, mark))
+
+
+@clients.command("reset-password")
+@click.argument("client")
+@pass_invocation
+def clients_reset_password(invocation: Invocation, client: str) -> int:
+    """Mail the user a password-reset link (the user chooses the new password)."""
+
+    async def reset(services: Services) -> tuple[Client, str]:
+        found = await services.admin.find(client)
+        return found, iso(await services.admin.start_password_reset(ACTOR, found.id))
+
+    found, expires_at = _with_services(invocation, reset)
+    click.echo(
+        f"gateway-auth: a reset link for {found.email} is queued; it works until {expires_at}",
+        err=True,
+    )
+    if invocation.settings().redis_url is None:
+        click.echo(
+            f"gateway-auth: it waits in the outbox until {PREFIX}REDIS_URL is set and a mailer "
+            "reads the stream (gateway-auth events list)",
+            err=True,
         )
     return 0
 
 
-def _clients_suspend(args: argparse.Namespace, settings: Settings) -> int:
-    async def suspend() -> Client | None:
-        async with _services(settings) as services:
-            return await services.revocations.suspend_client(args.id, args.reason)
+@clients.command("sessions")
+@click.argument("client")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@pass_invocation
+def clients_sessions(invocation: Invocation, client: str, as_json: bool) -> int:
+    """List a client's active sessions, newest first."""
 
-    return _print_client(asyncio.run(suspend()))
+    async def sessions(services: Services) -> list[Any]:
+        return await services.admin.sessions(await _client_id(services, client))
 
-
-def _clients_unsuspend(args: argparse.Namespace, settings: Settings) -> int:
-    async def unsuspend() -> Client | None:
-        async with _services(settings) as services:
-            return await services.revocations.unsuspend_client(args.id)
-
-    return _print_client(asyncio.run(unsuspend()))
-
-
-def _clients_verify_email(args: argparse.Namespace, settings: Settings) -> int:
-    async def mark() -> Client:
-        async with _services(settings) as services:
-            return await services.links.mark_verified(args.id, not args.unverified)
-
-    return _print_client(asyncio.run(mark()))
-
-
-def _clients_unlock(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.redis_url is None:
-        # Without Redis each server counts failures in its own memory, out of this process's
-        # reach.
-        print(
-            f"gateway-auth: without {PREFIX}REDIS_URL, lockouts live in each server's memory; "
-            f"lift this one with DELETE /admin/clients/{args.id}/lockout on the server",
-            file=sys.stderr,
+    found = _with_services(invocation, sessions)
+    if as_json:
+        for session in found:
+            _echo_json(session_view(session, ""))
+        return 0
+    rows = [("SESSION", "LAST USED", "EXPIRES", "IP", "DEVICE")]
+    rows += [
+        (
+            s.id,
+            s.last_used_at.strftime("%Y-%m-%d %H:%M"),
+            s.expires_at.strftime("%Y-%m-%d %H:%M"),
+            s.ip or "-",
+            (s.user_agent or "-")[:60],
         )
-        return EXIT_FAILED
-
-    async def unlock() -> Client | None:
-        async with _services(settings) as services:
-            client = await services.store.get_client(args.id)
-            if client is not None:
-                await services.regulator.lift(email_key(client.email))
-                log_event(log, "admin_action", action="unlock", actor="cli", client_id=client.id)
-            return client
-
-    return _print_client(asyncio.run(unlock()))
+        for s in found
+    ]
+    _echo_table(rows)
+    return 0
 
 
-def _clients_delete(args: argparse.Namespace, settings: Settings) -> int:
-    async def delete() -> str:
-        async with _services(settings) as services:
-            return await services.accounts.delete(args.id)
+@clients.command("end-session")
+@click.argument("client")
+@click.argument("session", required=False)
+@click.option("--all", "every", is_flag=True, help="end every session of the client")
+@pass_invocation
+def clients_end_session(
+    invocation: Invocation, client: str, session: str | None, every: bool
+) -> int:
+    """End one session of a client (or --all of them) at every gateway at once."""
+    if (session is None) == (not every):
+        raise click.UsageError("give a SESSION id (see clients sessions), or --all")
 
-    outcome = asyncio.run(delete())
-    if outcome == "unknown":
-        raise ClientNotFound
+    async def end(services: Services) -> int:
+        client_id = await _client_id(services, client)
+        if every:
+            return await services.admin.revoke_sessions(ACTOR, client_id)
+        await services.admin.end_session(ACTOR, client_id, session or "")
+        return 1
+
+    ended = _with_services(invocation, end)
+    click.echo(f"gateway-auth: ended {ended} session{'' if ended == 1 else 's'}", err=True)
+    return 0
+
+
+@clients.command("unlock")
+@click.argument("client")
+@pass_invocation
+def clients_unlock(invocation: Invocation, client: str) -> int:
+    """Lift a password lockout: clients that never signed in may try again at once."""
+    no_redis = invocation.settings().redis_url is None
+
+    async def unlock(services: Services) -> Client:
+        found = await services.admin.find(client)
+        if no_redis:
+            # Without Redis each server counts failures in its own memory, out of this
+            # process's reach.
+            raise CommandFailed(
+                f"without {PREFIX}REDIS_URL, lockouts live in each server's memory; "
+                f"lift this one with DELETE /admin/clients/{found.id}/lockout on the server"
+            )
+        return await services.admin.unlock(ACTOR, found.id)
+
+    return _print_client(_with_services(invocation, unlock))
+
+
+@clients.command("delete")
+@click.argument("client")
+@pass_invocation
+def clients_delete(invocation: Invocation, client: str) -> int:
+    """Delete a client: refused everywhere at once, deletion event queued."""
+
+    async def delete(services: Services) -> str:
+        return await services.admin.delete(ACTOR, await _client_id(services, client))
+
+    outcome = _with_services(invocation, delete)
     if outcome == "already_deleted":
-        print(f"gateway-auth: client {args.id} was already deleted", file=sys.stderr)
-    elif settings.redis_url is None:
-        print(
-            "gateway-auth: deleted; its event waits in the outbox until GATEWAY_AUTH_REDIS_URL "
+        click.echo(f"gateway-auth: client {client} was already deleted", err=True)
+    elif invocation.settings().redis_url is None:
+        click.echo(
+            f"gateway-auth: deleted; its event waits in the outbox until {PREFIX}REDIS_URL "
             "is set (gateway-auth events list)",
-            file=sys.stderr,
+            err=True,
         )
     return 0
 
 
-def _export(args: argparse.Namespace, settings: Settings) -> int:
-    async def export(out: TextIO) -> Counter[str]:
-        async with _services(settings) as services:
-            return await export_to(services.store, out, system_clock())
+# ---------------------------------------------------------------- export and import
 
-    if args.output is None:
-        written = asyncio.run(export(sys.stdout))
+
+@cli.command("export")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="a new file, created readable by you only (default: standard output)",
+)
+@pass_invocation
+def export(invocation: Invocation, output: Path | None) -> int:
+    """Write every client, session and pending event as JSON Lines (hashes included)."""
+    settings = invocation.settings()
+    progress = _Progress("exported")
+
+    async def run(out: TextIO) -> Counter[str]:
+        async with _services(settings) as services:
+            return await export_to(services.store, out, system_clock(), progress)
+
+    if output is None:
+        written = asyncio.run(run(sys.stdout))
     else:
         try:
             # The file holds every password hash: new (never overwriting), and private.
-            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:
-            raise ConfigurationError(
-                [f"{args.output}: cannot be created ({exc.strerror})"]
-            ) from None
+            raise CommandFailed(f"{output}: cannot be created ({exc.strerror})") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                written = asyncio.run(export(out))
+                written = asyncio.run(run(out))
         except BaseException:
-            args.output.unlink()  # a partial export must not pass for a whole one
+            output.unlink()  # a partial export must not pass for a whole one
             raise
-    print(f"gateway-auth: exported {_counts(written)}", file=sys.stderr)
+    progress.done()
+    click.echo(f"gateway-auth: exported {_counts(written)}", err=True)
     return 0
 
 
-def _import(args: argparse.Namespace, settings: Settings) -> int:
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@pass_invocation
+def import_(invocation: Invocation, file: Path) -> int:
+    """Load an export (FILE, or - for stdin) into the configured store; safe to run again."""
+    settings = invocation.settings()
+    progress = _Progress("imported")
+
     async def load(lines: Iterable[str]) -> Counter[str]:
         async with _services(settings) as services:
-            return await import_into(services.store, lines)
+            return await import_into(services.store, lines, progress)
 
     try:
-        if str(args.file) == "-":
+        if str(file) == "-":
             loaded = asyncio.run(load(sys.stdin))
         else:
-            with args.file.open(encoding="utf-8") as lines:
+            with file.open(encoding="utf-8") as lines:
                 loaded = asyncio.run(load(lines))
     except OSError as exc:
-        raise ConfigurationError([f"{args.file}: cannot be read ({exc.strerror})"]) from None
+        raise CommandFailed(f"{file}: cannot be read ({exc.strerror})") from None
     except UnicodeDecodeError:
-        raise ConfigurationError([f"{args.file}: is not UTF-8 text"]) from None
-    print(f"gateway-auth: imported {_counts(loaded)}", file=sys.stderr)
+        raise CommandFailed(f"{file}: is not UTF-8 text") from None
+    progress.done()
+    click.echo(f"gateway-auth: imported {_counts(loaded)}", err=True)
     return 0
+
+
+class _Progress:
+    """A running count on the terminal (stderr) while a transfer goes on; silent when stderr
+    is not a terminal, so scripts and logs get only the summary line."""
+
+    def __init__(self, verb: str) -> None:
+        self._verb = verb
+        self._shown = False
+        self._terminal = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self._terminal:
+            return
+        of = f" of {total:,}" if total is not None else ""
+        click.echo(f"\rgateway-auth: {self._verb} {done:,}{of} records", err=True, nl=False)
+        self._shown = True
+
+    def done(self) -> None:
+        if self._shown:
+            click.echo(err=True)
 
 
 def _counts(counted: Counter[str]) -> str:
@@ -449,16 +667,35 @@ def _counts(counted: Counter[str]) -> str:
     return ", ".join(parts)
 
 
-def _events_list(args: argparse.Namespace, settings: Settings) -> int:
-    async def pending() -> list[PendingEvent]:
-        async with _services(settings) as services:
-            return await services.store.pending_events(10_000)
+# ---------------------------------------------------------------- events
 
-    for entry in asyncio.run(pending()):
+
+@cli.group()
+def events() -> None:
+    """Deletion, password-reset and email-verification events."""
+
+
+_SHOW_LINKS = click.option(
+    "--show-links",
+    is_flag=True,
+    help="print mail events' links whole (each holds a live single-use token)",
+)
+
+
+@events.command("list")
+@_SHOW_LINKS
+@pass_invocation
+def events_list(invocation: Invocation, show_links: bool) -> int:
+    """Events waiting in the outbox."""
+
+    async def pending(services: Services) -> list[PendingEvent]:
+        return await services.store.pending_events(10_000)
+
+    for entry in _with_services(invocation, pending):
         line = {**entry.event.to_json(), "attempts": entry.attempts}
-        if "link" in line and not args.show_links:
+        if "link" in line and not show_links:
             line["link"] = _TOKEN_IN_LINK.sub(_HIDDEN, str(line["link"]))
-        print(json.dumps(line, ensure_ascii=False))
+        _echo_json(line)
     return 0
 
 
@@ -466,7 +703,13 @@ _TOKEN_IN_LINK = re.compile(r"token=[^&\"]*")
 _HIDDEN = "token=(hidden: --show-links)"
 
 
-def _events_tail(args: argparse.Namespace, settings: Settings) -> int:
+@events.command("tail")
+@click.option("--from-start", is_flag=True, help="print the whole stream first, then follow it")
+@_SHOW_LINKS
+@pass_invocation
+def events_tail(invocation: Invocation, from_start: bool, show_links: bool) -> int:
+    """Print events from the Redis stream as they come, until Ctrl-C."""
+    settings = invocation.settings()
     if settings.redis_url is None:
         raise ConfigurationError(["events tail reads the Redis stream: set GATEWAY_AUTH_REDIS_URL"])
 
@@ -479,10 +722,11 @@ def _events_tail(args: argparse.Namespace, settings: Settings) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
         try:
-            async for event in sink.follow(from_start=args.from_start):
+            async for event in sink.follow(from_start=from_start):
                 if event is not None:
-                    shown = event if args.show_links else _TOKEN_IN_LINK.sub(_HIDDEN, event)
-                    print(shown, flush=True)
+                    shown = event if show_links else _TOKEN_IN_LINK.sub(_HIDDEN, event)
+                    click.echo(shown)
+                    sys.stdout.flush()
                 if stop.is_set():
                     break
         finally:
@@ -493,21 +737,54 @@ def _events_tail(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- completion
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script: eval "$(gateway-auth completion bash)"."""
+    from click.shell_completion import get_completion_class  # noqa: PLC0415 - only here
+
+    completer = get_completion_class(shell)
+    if completer is None:  # pragma: no cover - click ships all three
+        raise CommandFailed(f"no completion for {shell}")
+    click.echo(completer(cli, {}, "gateway-auth", "_GATEWAY_AUTH_COMPLETE").source())
+
+
+cli.add_command(rules_cli.rules)
+
+
+# ---------------------------------------------------------------- helpers
+
+
 def _print_client(client: Client | None) -> int:
     if client is None:
         raise ClientNotFound
-    print(json.dumps(client_view(client), ensure_ascii=False))
+    _echo_json(client_view(client))
     return 0
+
+
+def _echo_json(value: object) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False))
+
+
+def _echo_table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 def _read_password(from_stdin: bool, stdin: TextIO) -> str:
     if from_stdin:
         return stdin.readline().rstrip("\r\n")
     if not stdin.isatty():
-        raise ConfigurationError(["no terminal to ask for the password; use --password-stdin"])
+        raise CalledWrongly("no terminal to ask for the password; pipe it in with --password-stdin")
     password = getpass.getpass("Password: ")
     if getpass.getpass("Repeat password: ") != password:
-        raise ValidationFailed([FieldError("password", "the two entries do not match")])
+        raise CommandFailed("the two passwords do not match; nothing was created")
     return password
 
 

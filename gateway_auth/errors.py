@@ -217,6 +217,21 @@ class ReauthenticationRequired(GatewayAuthError):
     )
 
 
+class NotAUser(GatewayAuthError):
+    """Only users have a password to reset (guests have none, service clients a secret)."""
+
+    default_message = "Only users have a password; a service client's secret is rotated instead."
+
+
+class LastAdmin(GatewayAuthError):
+    """The change would leave no active client holding the admin scope."""
+
+    default_message = (
+        "This is the last active client holding the admin scope; give another client the "
+        "admin scope first."
+    )
+
+
 class SessionNotFound(GatewayAuthError):
     """No such session among the caller's own."""
 

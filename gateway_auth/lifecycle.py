@@ -19,7 +19,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway_auth.clock import Clock
@@ -29,6 +29,7 @@ from gateway_auth.errors import (
     LinkExpired,
     LinkInvalid,
     LinkUsed,
+    NotAUser,
 )
 from gateway_auth.logging import log_event, mask_email
 from gateway_auth.models import Client, MailEvent
@@ -111,6 +112,14 @@ class AccountLinks:
         check({"email": email_problem(email)})
         await self._regulator.admit(origin.attempt)
         self._spawn(self._mail_reset(email_key(email), origin.locale))
+
+    async def send_reset(self, client: Client) -> datetime:
+        """An operator's reset: mail the user a link at once (the user chooses the password;
+        the old one keeps working until then); when the link stops working."""
+        if client.kind != "user":
+            raise NotAUser
+        async with self._deciding:
+            return await self._mail(client, "password-reset", None)
 
     async def reset_password(self, token: str, new_password: str, origin: Origin) -> Client:
         """Set a new password from a reset link: the token is used up, every session of the
@@ -201,7 +210,7 @@ class AccountLinks:
             and self._clock() - last.created_at < RESEND_AFTER
         )
 
-    async def _mail(self, client: Client, purpose: TokenPurpose, locale: str | None) -> None:
+    async def _mail(self, client: Client, purpose: TokenPurpose, locale: str | None) -> datetime:
         now = self._clock()
         ttl = self.policy.reset_ttl if purpose == "password-reset" else self.policy.verification_ttl
         token = secrets.token_urlsafe(32)
@@ -226,6 +235,7 @@ class AccountLinks:
         await self._outbox.queue_event(event)
         self._outbox_written()
         log_event(log, "mail_queued", type=event.type, client_id=client.id, event_id=event.id)
+        return event.expires_at
 
     async def _use(self, token: str, purpose: TokenPurpose) -> AccountToken:
         redemption = await self._tokens.use_account_token(token_hash(token), purpose, self._clock())

@@ -2,102 +2,102 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import sys
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
+
 from gateway_auth.access_file import RulesFileError, load_rules
 from gateway_auth.access_rules import Asked
-from gateway_auth.errors import ClientNotFound, FieldError, ValidationFailed
+from gateway_auth.errors import FieldError, ValidationFailed
 from gateway_auth.models import Client
+from gateway_auth.services import open_services
 from gateway_auth.settings import PREFIX, ConfigurationError, Settings
 from gateway_auth.tokens import AccessClaims
 
 EXIT_FAILED = 1
-# How the command line opens its services (cli._services): the store, for --client.
-ServicesFor = Callable[[Settings], AbstractAsyncContextManager[Any]]
 
 
-def add_commands(commands: Any, services: ServicesFor) -> None:
-    """The ``rules`` command and its actions, on the main parser's subcommands."""
-    rules = commands.add_parser("rules", help="access rules (RULES_FILE): check and explain")
-    rule_commands = rules.add_subparsers(dest="action", required=True, metavar="ACTION")
-    check = rule_commands.add_parser(
-        "check", help="load a rules file as the server would: every problem, with its line"
-    )
-    check.add_argument("file", type=Path, metavar="FILE")
-    check.set_defaults(run=_rules_check)
-    explain = rule_commands.add_parser(
-        "explain", help="which rule decides a request, and why (the others are skipped)"
-    )
-    explain.add_argument(
-        "url",
-        metavar="URL",
-        help="the original request's URL, e.g. https://app.example.com/billing/",
-    )
-    explain.add_argument("--method", default="GET", help="the original method (default GET)")
-    who = explain.add_mutually_exclusive_group()
-    who.add_argument("--client", metavar="ID", help="as this client of the store would be")
-    who.add_argument(
-        "--scopes", metavar="A,B", help="as a signed-in user holding these scopes would be"
-    )
-    explain.add_argument("--ip", metavar="ADDR", help="the original client's address")
-    explain.add_argument(
-        "--file", type=Path, metavar="FILE", help="a rules file (default: RULES_FILE)"
-    )
-    explain.set_defaults(run=_rules_explain, open_services=services)
+@click.group()
+def rules() -> None:
+    """Access rules (RULES_FILE): check and explain."""
 
 
-def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
+@rules.command("check")
+@click.argument("file", type=click.Path(path_type=Path))
+def rules_check(file: Path) -> int:
+    """Load a rules file as the server would: every problem, with its line."""
     try:
-        rules = load_rules(args.file)
+        loaded = load_rules(file)
     except RulesFileError as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print(f"gateway-auth: {args.file}: {len(exc.problems)} problem(s)", file=sys.stderr)
+            click.echo(problem, err=True)
+        click.echo(f"gateway-auth: {file}: {len(exc.problems)} problem(s)", err=True)
         return EXIT_FAILED
-    print(f"{args.file}: {len(rules.rules)} rules, default policy {rules.default.policy}")
+    click.echo(f"{file}: {len(loaded.rules)} rules, default policy {loaded.default.policy}")
     return 0
 
 
-def _rules_explain(args: argparse.Namespace, settings: Settings) -> int:
-    path = args.file or settings.rules_file
+@rules.command("explain")
+@click.argument("url")
+@click.option("--method", default="GET", show_default=True, help="the original method")
+@click.option("--client", metavar="CLIENT", help="as this client of the store (id or email)")
+@click.option("--scopes", metavar="A,B", help="as a signed-in user holding these scopes")
+@click.option("--ip", metavar="ADDR", help="the original client's address")
+@click.option(
+    "--file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="a rules file (default: RULES_FILE)",
+)
+@click.pass_obj
+def rules_explain(
+    invocation: Any,
+    *,
+    url: str,
+    method: str,
+    client: str | None,
+    scopes: str | None,
+    ip: str | None,
+    file: Path | None,
+) -> int:
+    """Which rule decides a request to URL (e.g. https://app.example.com/billing/), and why."""
+    if client is not None and scopes is not None:
+        raise click.UsageError("--client and --scopes name who asks: give one")
+    settings: Settings = invocation.settings()
+    path = file or settings.rules_file
     if path is None:
         raise ConfigurationError([f"no rules to explain: set {PREFIX}RULES_FILE or give --file"])
     try:
-        rules = load_rules(path)
+        loaded = load_rules(path)
     except RulesFileError as exc:
         raise ConfigurationError(exc.problems) from None
-    url = urlsplit(args.url)
-    if url.scheme not in ("http", "https") or not url.hostname:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed([FieldError("URL", "must be an absolute http(s) URL")])
-    claims = _explained_client(args, settings)
-    asked = Asked(url.hostname, args.method.upper(), url.path or "/", args.ip)
-    print(f"rules: {path}")
-    for line in rules.explain(asked, claims):
-        print(line)
+    claims = _explained_client(settings, client, scopes)
+    asked = Asked(parts.hostname, method.upper(), parts.path or "/", ip)
+    click.echo(f"rules: {path}")
+    for line in loaded.explain(asked, claims):
+        click.echo(line)
     return 0
 
 
-def _explained_client(args: argparse.Namespace, settings: Settings) -> AccessClaims | None:
+def _explained_client(
+    settings: Settings, reference: str | None, scopes: str | None
+) -> AccessClaims | None:
     """Who asks: a client of the store, a user with the scopes given, or nobody signed in."""
-    if args.scopes is not None:
-        scopes = tuple(s.strip() for s in args.scopes.split(",") if s.strip())
-        return AccessClaims("(a user)", "", "", "user", scopes, "", 0)
-    if args.client is None:
+    if scopes is not None:
+        held = tuple(s.strip() for s in scopes.split(",") if s.strip())
+        return AccessClaims("(a user)", "", "", "user", held, "", 0)
+    if reference is None:
         return None
 
-    async def find() -> Client | None:
-        async with args.open_services(settings) as services:
-            found: Client | None = await services.store.get_client(args.client)
-            return found
+    async def find() -> Client:
+        async with open_services(settings, role="tool") as services:
+            return await services.admin.find(reference)
 
     client = asyncio.run(find())
-    if client is None:
-        raise ClientNotFound
     return AccessClaims(client.id, "", "", client.kind, client.scopes, client.email, 0)

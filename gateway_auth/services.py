@@ -254,7 +254,9 @@ async def open_services(
             admin=Admin(
                 clients=store,
                 deletions=store,
+                sessions=store,
                 accounts=accounts,
+                links=links,
                 revocations=revocations,
                 regulator=regulator,
                 clock=clock,

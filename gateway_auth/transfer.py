@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TextIO, TypeVar
 
@@ -39,11 +39,17 @@ from gateway_auth.stores.base import (
 
 FORMAT, VERSION = "gateway-auth-export", 1
 IMPORT_BATCH = 500
+PROGRESS_EVERY = 1000
+# Told (records done, records in all when known) as a long transfer goes on.
+Progress = Callable[[int, int | None], None] | None
 T = TypeVar("T")
 
 
-async def export_to(store: TransferStore, out: TextIO, now: datetime) -> Counter[str]:
-    """Write the header and every record; how many of each type were written.
+async def export_to(
+    store: TransferStore, out: TextIO, now: datetime, progress: Progress = None
+) -> Counter[str]:
+    """Write the header and every record; how many of each type were written (``progress``
+    hears the running total every PROGRESS_EVERY records).
 
     A session or outbox entry whose client the export has not seen (it was created after the
     clients were read, on a store without snapshots) is left out, so the file always imports.
@@ -60,14 +66,22 @@ async def export_to(store: TransferStore, out: TextIO, now: datetime) -> Counter
         kind, payload = encode(record)
         out.write(_line({"type": kind, **payload}))
         written[kind] += 1
+        if progress is not None and written.total() % PROGRESS_EVERY == 0:
+            progress(written.total(), None)
     return written
 
 
-async def import_into(store: TransferStore, lines: Iterable[str]) -> Counter[str]:
-    """Check every line, then write every record (in batches); how many of each type."""
+async def import_into(
+    store: TransferStore, lines: Iterable[str], progress: Progress = None
+) -> Counter[str]:
+    """Check every line, then write every record (in batches); how many of each type
+    (``progress`` hears how many are written, of how many, after each batch)."""
     records = read_export(lines)
     for start in range(0, len(records), IMPORT_BATCH):
-        await store.import_records(records[start : start + IMPORT_BATCH])
+        batch = records[start : start + IMPORT_BATCH]
+        await store.import_records(batch)
+        if progress is not None:
+            progress(start + len(batch), len(records))
     return Counter(encode(record)[0] for record in records)
 
 

@@ -28,9 +28,8 @@ MAX_SCOPES_LENGTH = 1024  # the scopes joined by spaces, as in the token's ``sco
 MAX_IDENTITY_CLAIMS_BYTES = 2300
 
 _EMAIL_FORBIDDEN = re.compile(r"[\s<>()\[\],;:\"\\]")
-_SCOPE = re.compile(
-    r"[A-Za-z0-9_.:/\-]{1,64}"
-)  # no commas or spaces: both separate scopes on the wire
+SCOPE_PATTERN = r"[A-Za-z0-9_.:/\-]{1,64}"  # no commas or spaces: both separate scopes
+_SCOPE = re.compile(SCOPE_PATTERN)
 
 
 def normalise_password(password: str) -> str:

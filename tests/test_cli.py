@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from gateway_auth.cli import main
-from gateway_auth.http.appkeys import SETTINGS
+from gateway_auth.http.appkeys import SETTINGS, STORE
 from gateway_auth.services import open_services
 from gateway_auth.settings import Settings
 from tests.support import (
@@ -444,6 +444,45 @@ def test_clients_create_refuses_two_different_entries(
     assert capsys.readouterr().out == ""  # nothing was created
 
 
+@pytest.mark.parametrize("interrupt", ["ctrl-d", "ctrl-c"])
+def test_ctrl_d_or_ctrl_c_at_the_password_prompt_cancels_cleanly(
+    tmp_path: Path, interrupt: str
+) -> None:
+    main_fd, terminal_fd = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway_auth", "clients", "create", "--email", "ada@example.com"],
+        cwd=tmp_path,
+        env=server_environment(BCRYPT_ROUNDS="4"),
+        stdin=terminal_fd,
+        stdout=subprocess.PIPE,
+        stderr=terminal_fd,
+        start_new_session=True,
+    )
+    os.close(terminal_fd)
+    seen = b""
+    while b"assword: " not in seen:
+        seen += os.read(main_fd, 1024)
+    if interrupt == "ctrl-d":
+        os.write(main_fd, b"\x04")  # end of input at the prompt, as the terminal sends it
+    else:
+        process.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
+    output, _ = process.communicate(timeout=30)
+    while True:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:  # the other side is closed: everything written has been read
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(main_fd)
+
+    assert process.returncode == 130
+    assert output == b""
+    assert b"gateway-auth: cancelled; nothing was changed" in seen
+    assert b"Traceback" not in seen
+
+
 async def test_a_cli_suspension_reaches_a_running_embedded_server_within_a_second(
     http: AppClient, browser: Browser
 ) -> None:
@@ -524,3 +563,126 @@ def test_tail_hides_the_tokens_of_the_json_lines_it_prints() -> None:
     shown = _TOKEN_IN_LINK.sub(_HIDDEN, line)
 
     assert json.loads(shown)["link"] == "https://a.example/x?token=(hidden: --show-links)"
+
+
+async def _cli(environ: dict[str, str], *args: str) -> int:
+    return await asyncio.to_thread(main, list(args), environ)
+
+
+async def test_operators_change_scopes_and_names_by_email_and_a_removed_scope_bites_at_once(
+    http: AppClient, browser: Browser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await browser.logged_in()
+    environ = {"GATEWAY_AUTH_DATA_DIR": str(http.app[SETTINGS].data_dir)}
+
+    added = await _cli(
+        environ, "clients", "update", "ADA@example.com", "--add-scope", "billing",
+        "--first-name", "Ada",
+    )  # fmt: skip
+    after_adding = json.loads(capsys.readouterr().out)
+    await browser.login()  # a new session: its token carries the new scope
+    allowed = await browser.request("GET", "/verify?scope=billing")
+    removed = await _cli(
+        environ, "clients", "update", "ada@example.com", "--remove-scope", "billing"
+    )
+    after_removing = json.loads(capsys.readouterr().out)
+    both = await _cli(
+        environ, "clients", "update", "ada@example.com", "--set-scopes", "a", "--add-scope", "b"
+    )
+
+    assert added == removed == 0
+    assert after_adding["scopes"] == ["billing"]
+    assert after_adding["firstName"] == "Ada"
+    assert allowed.status == 200
+    assert after_removing["scopes"] == []
+    for _ in range(30):
+        if (await browser.request("GET", "/verify")).status == 401:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the scope taken away by the CLI still passed /verify after 3 s")
+    assert both == 2
+    assert "--set-scopes replaces every scope" in capsys.readouterr().err
+
+
+async def test_operators_list_and_end_sessions_and_start_a_reset_from_the_shell(
+    http: AppClient, browser: Browser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await browser.logged_in()
+    environ = {"GATEWAY_AUTH_DATA_DIR": str(http.app[SETTINGS].data_dir)}
+
+    listed = await _cli(environ, "clients", "sessions", "ada@example.com", "--json")
+    sessions = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    ended = await _cli(environ, "clients", "end-session", "ada@example.com", sessions[0]["id"])
+    ended_message = capsys.readouterr().err
+    unknown = await _cli(environ, "clients", "end-session", "ada@example.com", "nope")
+    unknown_message = capsys.readouterr().err
+    reset = await _cli(environ, "clients", "reset-password", "ada@example.com")
+    reset_message = capsys.readouterr().err
+    pending = await http.app[STORE].pending_events(10)
+
+    assert listed == ended == reset == 0
+    assert len(sessions) == 1
+    assert "ended 1 session" in ended_message
+    for _ in range(30):
+        if (await browser.request("GET", "/verify")).status == 401:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the session ended by the CLI still passed /verify after 3 s")
+    assert unknown == 1
+    assert unknown_message.strip() == "gateway-auth: No such session."
+    assert "a reset link for ada@example.com is queued" in reset_message
+    assert [p.event.type for p in pending][-1] == "password-reset-requested"
+
+
+def test_the_last_admin_is_kept_and_unknown_emails_are_named(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _create(environ, monkeypatch, "--email", "root@example.com", "--scope", "admin")
+    capsys.readouterr()
+
+    suspend = main(["clients", "suspend", "root@example.com"], environ)
+    suspend_err = capsys.readouterr().err
+    delete = main(["clients", "delete", "root@example.com"], environ)
+    delete_err = capsys.readouterr().err
+    demote = main(["clients", "update", "root@example.com", "--set-scopes", ""], environ)
+    demote_err = capsys.readouterr().err
+    unknown = main(["clients", "show", "nobody@example.com"], environ)
+    unknown_err = capsys.readouterr().err
+
+    assert suspend == delete == demote == unknown == 1
+    assert "last active client holding the admin scope" in suspend_err
+    assert suspend_err == delete_err == demote_err
+    assert unknown_err.strip() == "gateway-auth: No such client."
+
+
+def test_shell_completion_scripts_complete_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["completion", "bash"], {})
+    script = capsys.readouterr().out
+    env = {**server_environment(), "COMP_WORDS": "gateway-auth clients su", "COMP_CWORD": "2",
+           "_GATEWAY_AUTH_COMPLETE": "bash_complete"}  # fmt: skip
+    completed = subprocess.run(
+        [sys.executable, "-m", "gateway_auth"], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert status == 0
+    assert "_GATEWAY_AUTH_COMPLETE=bash_complete" in script
+    assert completed.stdout.split() == ["plain,suspend"]
+
+
+def test_an_unreachable_redis_is_named_not_called_a_configuration_problem(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _create(environ, monkeypatch, "--email", "ada@example.com")
+    capsys.readouterr()
+    unreachable = {**environ, "GATEWAY_AUTH_REDIS_URL": "redis://127.0.0.1:1/0"}
+
+    status = main(["clients", "suspend", "ada@example.com"], unreachable)
+    err = capsys.readouterr().err
+
+    assert status == 1
+    assert "Redis could not be told" in err
+    assert "check that Redis (GATEWAY_AUTH_REDIS_URL) can be reached" in err
+    assert "invalid configuration" not in err
+    assert "Traceback" not in err

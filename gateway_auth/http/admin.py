@@ -8,15 +8,20 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from gateway_auth.accounts import NewClient, NewService
-from gateway_auth.admin import MAX_PAGE, ClientFilter
+from gateway_auth.admin import ADMIN_SCOPE, MAX_PAGE, ClientFilter, ScopeChange
 from gateway_auth.errors import FieldError, InsufficientScope, ValidationFailed
 from gateway_auth.http.appkeys import ADMIN
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import authenticate
-from gateway_auth.http.views import client_view, json_response, not_cached
-from gateway_auth.models import CLIENT_KINDS, Client, ClientKind
+from gateway_auth.http.views import (
+    PROFILE_FIELDS,
+    client_view,
+    json_response,
+    not_cached,
+    session_view,
+)
+from gateway_auth.models import CLIENT_KINDS, Client, ClientKind, iso
 
-ADMIN_SCOPE = "admin"
 DEFAULT_PAGE = 50
 _PAGE_SIZE = re.compile(r"[0-9]{1,6}")
 _LIST_PARAMS = frozenset({"email", "suspended", "kind", "cursor", "limit"})
@@ -74,7 +79,7 @@ async def create_client(request: web.Request) -> web.Response:
     if kind == "service":
         fields = string_fields(body, required=("email",), optional=names, nullable=names)
         service = NewService(fields["email"] or "", fields.get("firstName"), fields.get("lastName"))
-        created = await admin.create_service(actor, service, scopes=scopes)
+        created = await admin.create_service(actor.id, service, scopes=scopes)
         view = {**client_view(created.client), "clientSecret": created.secret}
         return not_cached(json_response(view, status=201))
     fields = string_fields(body, required=("email", "password"), optional=names, nullable=names)
@@ -84,15 +89,50 @@ async def create_client(request: web.Request) -> web.Response:
         fields.get("firstName"),
         fields.get("lastName"),
     )
-    client = await admin.create_user(actor, new, kind=kind, scopes=scopes)
+    client = await admin.create_user(actor.id, new, kind=kind, scopes=scopes)
     return json_response(client_view(client), status=201)
+
+
+async def update_client(request: web.Request) -> web.Response:
+    """``PATCH /admin/clients/{id}``: names, email (no password asked; the new address gets a
+    verification link) and scopes: ``scopes`` replaces them, ``addScopes`` and ``removeScopes``
+    change some. Taking a scope away ends the client's sessions."""
+    actor = await acting_admin(request)
+    body = dict((await read_body(request)).fields)
+    change = _scope_change(body)
+    fields = string_fields(body, optional=PROFILE_FIELDS, nullable=("firstName", "lastName"))
+    values = {PROFILE_FIELDS[name]: value for name, value in fields.items()}
+    client = await request.app[ADMIN].update(actor.id, request.match_info["id"], values, change)
+    return json_response(client_view(client))
+
+
+async def start_password_reset(request: web.Request) -> web.Response:
+    """``POST /admin/clients/{id}/password-reset``: mail the user a reset link now."""
+    actor = await acting_admin(request)
+    expires_at = await request.app[ADMIN].start_password_reset(actor.id, request.match_info["id"])
+    return json_response({"linkExpiresAt": iso(expires_at)}, status=202)
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    """``GET /admin/clients/{id}/sessions``: the client's active sessions, newest first."""
+    await acting_admin(request)
+    sessions = await request.app[ADMIN].sessions(request.match_info["id"])
+    return json_response({"sessions": [session_view(s, "") for s in sessions]})
+
+
+async def end_session(request: web.Request) -> web.Response:
+    """``DELETE /admin/clients/{id}/sessions/{sessionId}``: that session ends everywhere."""
+    actor = await acting_admin(request)
+    match = request.match_info
+    await request.app[ADMIN].end_session(actor.id, match["id"], match["sessionId"])
+    return web.Response(status=204)
 
 
 async def rotate_secret(request: web.Request) -> web.Response:
     """``POST /admin/clients/{id}/secret``: a new secret, shown once; the old one stops."""
     actor = await acting_admin(request)
     client_id = request.match_info["id"]
-    secret = await request.app[ADMIN].rotate_secret(actor, client_id)
+    secret = await request.app[ADMIN].rotate_secret(actor.id, client_id)
     return not_cached(json_response({"clientId": client_id, "clientSecret": secret}))
 
 
@@ -101,14 +141,14 @@ async def suspend(request: web.Request) -> web.Response:
     actor = await acting_admin(request)
     body = await read_body(request, optional=True)
     reason = string_fields(body.fields, optional=("reason",), nullable=("reason",)).get("reason")
-    client = await request.app[ADMIN].suspend(actor, request.match_info["id"], reason)
+    client = await request.app[ADMIN].suspend(actor.id, request.match_info["id"], reason)
     return json_response(client_view(client))
 
 
 async def unsuspend(request: web.Request) -> web.Response:
     """``DELETE /admin/clients/{id}/suspension``."""
     actor = await acting_admin(request)
-    client = await request.app[ADMIN].unsuspend(actor, request.match_info["id"])
+    client = await request.app[ADMIN].unsuspend(actor.id, request.match_info["id"])
     return json_response(client_view(client))
 
 
@@ -123,21 +163,21 @@ async def get_lockout(request: web.Request) -> web.Response:
 async def lift_lockout(request: web.Request) -> web.Response:
     """``DELETE /admin/clients/{id}/lockout``: let every client try the password again now."""
     actor = await acting_admin(request)
-    await request.app[ADMIN].unlock(actor, request.match_info["id"])
+    await request.app[ADMIN].unlock(actor.id, request.match_info["id"])
     return web.Response(status=204)
 
 
 async def delete_client(request: web.Request) -> web.Response:
     """``DELETE /admin/clients/{id}``: deletion and its event; repeating it is harmless."""
     actor = await acting_admin(request)
-    await request.app[ADMIN].delete(actor, request.match_info["id"])
+    await request.app[ADMIN].delete(actor.id, request.match_info["id"])
     return web.Response(status=204)
 
 
 async def revoke_sessions(request: web.Request) -> web.Response:
     """``DELETE /admin/clients/{id}/sessions``: every session and token of the client ends."""
     actor = await acting_admin(request)
-    await request.app[ADMIN].revoke_sessions(actor, request.match_info["id"])
+    await request.app[ADMIN].revoke_sessions(actor.id, request.match_info["id"])
     return web.Response(status=204)
 
 
@@ -180,6 +220,31 @@ def _kind_and_scopes(body: dict[str, object]) -> tuple[ClientKind, list[str]]:
     if errors or kind is None:
         raise ValidationFailed(errors)
     return kind, [str(scope) for scope in scopes]
+
+
+def _scope_change(body: dict[str, object]) -> ScopeChange | None:
+    """Take ``scopes``, ``addScopes`` and ``removeScopes`` out of the body."""
+    lists: dict[str, tuple[str, ...]] = {}
+    errors = []
+    for name in ("scopes", "addScopes", "removeScopes"):
+        if name not in body:
+            continue
+        value = body.pop(name)
+        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+            errors.append(FieldError(name, "must be a list of strings"))
+        else:
+            lists[name] = tuple(value)
+    if "scopes" in lists and len(lists) > 1:
+        errors.append(
+            FieldError("scopes", "replaces every scope: give addScopes/removeScopes without it")
+        )
+    if errors:
+        raise ValidationFailed(errors)
+    if not lists:
+        return None
+    return ScopeChange(
+        lists.get("scopes"), lists.get("addScopes", ()), lists.get("removeScopes", ())
+    )
 
 
 def _kind(value: object) -> ClientKind | None:

@@ -9,14 +9,7 @@ from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.browsing import see_other
 from gateway_auth.http.callers import authenticate, origin
 from gateway_auth.http.navigation import wants_page
-from gateway_auth.http.views import client_view, json_response, session_view
-from gateway_auth.stores.base import ProfileField
-
-_PROFILE_FIELDS: dict[str, ProfileField] = {
-    "email": "email",
-    "firstName": "first_name",
-    "lastName": "last_name",
-}
+from gateway_auth.http.views import PROFILE_FIELDS, client_view, json_response, session_view
 
 
 async def get_me(request: web.Request) -> web.Response:
@@ -33,10 +26,10 @@ async def patch_me(request: web.Request) -> web.Response:
     body = await read_body(request)
     fields = string_fields(
         body.fields,
-        optional=(*_PROFILE_FIELDS, "currentPassword"),
+        optional=(*PROFILE_FIELDS, "currentPassword"),
         nullable=("firstName", "lastName"),
     )
-    values = {_PROFILE_FIELDS[k]: v for k, v in fields.items() if k in _PROFILE_FIELDS}
+    values = {PROFILE_FIELDS[k]: v for k, v in fields.items() if k in PROFILE_FIELDS}
     client = await request.app[ACCOUNTS].update_profile(
         identity, values, origin(request), current_password=fields.get("currentPassword")
     )

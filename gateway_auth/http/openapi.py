@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway_auth import __version__
 from gateway_auth.http.openapi_portal import FORMS, form_content, portal_paths
+from gateway_auth.validation import MAX_SCOPES, SCOPE_PATTERN
 from gateway_auth.verify import IDENTITY_HEADERS
 
 Schema = dict[str, Any]
@@ -24,6 +25,7 @@ _OPTIONAL_TEXT = {"type": ["string", "null"]}
 _EMAIL = {"type": "string", "format": "email", "maxLength": 254}
 _PASSWORD = {"type": "string", "minLength": 8, "maxLength": 1024}
 _ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+_SCOPE = {"type": "string", "pattern": f"^{SCOPE_PATTERN}$"}
 
 
 def _ref(name: str) -> Schema:
@@ -210,10 +212,27 @@ SCHEMAS: dict[str, Schema] = {
         ["email"],
         email=_EMAIL,
         kind={"enum": ["user", "service", "guest"], "default": "user"},
-        scopes={"type": "array", "items": {"type": "string"}, "default": []},
+        scopes={"type": "array", "items": _SCOPE, "default": [], "maxItems": MAX_SCOPES},
         password={**_PASSWORD, "description": "required unless kind is service"},
         firstName=_OPTIONAL_TEXT,
         lastName=_OPTIONAL_TEXT,
+    ),
+    "ClientChange": _object(
+        [],
+        firstName=_OPTIONAL_TEXT,
+        lastName=_OPTIONAL_TEXT,
+        email={**_EMAIL, "description": "no password asked; the new address gets a link"},
+        scopes={
+            "type": "array",
+            "items": _SCOPE,
+            "description": "replaces every scope; not with addScopes or removeScopes",
+        },
+        addScopes={"type": "array", "items": _SCOPE},
+        removeScopes={
+            "type": "array",
+            "items": _SCOPE,
+            "description": "a scope taken away ends the client's sessions at once",
+        },
     ),
     "ClientSecret": _object(
         ["clientId", "clientSecret"],
@@ -682,17 +701,26 @@ def paths() -> dict[str, dict[str, Schema]]:
                 parameters=_CLIENT_ID,
                 security=_ADMIN,
             ),
+            "patch": _op(
+                "Change a client's names, email address and scopes",
+                {"200": client, **_problems(400, 401, 403, 404, 409, 413, 415, 422, 503)},
+                parameters=_CLIENT_ID,
+                requestBody=_body(_ref("ClientChange")),
+                security=_ADMIN,
+                description="409 `last-admin` when no other active client would hold admin.",
+            ),
             "delete": _op(
                 "Delete a client (idempotent); its deletion event follows",
-                {"204": _NO_CONTENT, **_problems(401, 403, 404, 503)},
+                {"204": _NO_CONTENT, **_problems(401, 403, 404, 409, 503)},
                 parameters=_CLIENT_ID,
                 security=_ADMIN,
+                description="409 `last-admin` for the only active client holding admin.",
             ),
         },
         "/admin/clients/{id}/suspension": {
             "put": _op(
                 "Suspend: refused at every gateway at once",
-                {"200": client, **_problems(400, 401, 403, 404, 413, 415, 422, 503)},
+                {"200": client, **_problems(400, 401, 403, 404, 409, 413, 415, 422, 503)},
                 parameters=_CLIENT_ID,
                 requestBody=_body(_object([], reason=_OPTIONAL_TEXT), required=False),
                 security=_ADMIN,
@@ -730,9 +758,45 @@ def paths() -> dict[str, dict[str, Schema]]:
             ),
         },
         "/admin/clients/{id}/sessions": {
+            "get": _op(
+                "The client's active sessions",
+                {
+                    "200": _json(
+                        _object(["sessions"], sessions={"type": "array", "items": _ref("Session")}),
+                        "Newest first",
+                    ),
+                    **_problems(401, 403, 404, 503),
+                },
+                parameters=_CLIENT_ID,
+                security=_ADMIN,
+            ),
             "delete": _op(
                 "End every session and token of a client",
                 {"204": _NO_CONTENT, **_problems(401, 403, 404, 503)},
+                parameters=_CLIENT_ID,
+                security=_ADMIN,
+            ),
+        },
+        "/admin/clients/{id}/sessions/{sessionId}": {
+            "delete": _op(
+                "End one session of the client at every gateway (idempotent)",
+                {"204": _NO_CONTENT, **_problems(401, 403, 404, 503)},
+                parameters=[
+                    *_CLIENT_ID,
+                    {"name": "sessionId", "in": "path", "required": True, "schema": _ID},
+                ],
+                security=_ADMIN,
+            )
+        },
+        "/admin/clients/{id}/password-reset": {
+            "post": _op(
+                "Mail the user a password-reset link now; the user chooses the password",
+                {
+                    "202": _json(
+                        _object(["linkExpiresAt"], linkExpiresAt=_TIME), "The link is queued"
+                    ),
+                    **_problems(401, 403, 404, 409, 503),
+                },
                 parameters=_CLIENT_ID,
                 security=_ADMIN,
             )

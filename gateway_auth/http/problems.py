@@ -23,12 +23,14 @@ from gateway_auth.errors import (
     InvalidClient,
     InvalidCredentials,
     InvalidRefreshToken,
+    LastAdmin,
     LinkExpired,
     LinkInvalid,
     LinkUsed,
     MalformedRequest,
     NotAGuest,
     NotAServiceClient,
+    NotAUser,
     PayloadTooLarge,
     ReauthenticationRequired,
     RefreshTokenSuperseded,
@@ -96,6 +98,8 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
         403, "reauthentication-required", "Re-authentication required", "insufficient_scope"
     ),
     NotAGuest: Kind(409, "not-a-guest", "Not a guest"),
+    NotAUser: Kind(409, "not-a-user", "Not a user"),
+    LastAdmin: Kind(409, "last-admin", "Last admin"),
     UnsupportedGrantType: Kind(
         400, "unsupported-grant-type", "Unsupported grant type", "unsupported_grant_type"
     ),

@@ -8,6 +8,13 @@ from typing import Any
 from aiohttp import web
 
 from gateway_auth.models import Client, Session, iso
+from gateway_auth.stores.base import ProfileField
+
+PROFILE_FIELDS: dict[str, ProfileField] = {
+    "email": "email",
+    "firstName": "first_name",
+    "lastName": "last_name",
+}  # the API's names for what a client may change of its profile
 
 
 def client_view(client: Client) -> dict[str, Any]:

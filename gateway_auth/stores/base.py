@@ -36,6 +36,7 @@ class ClientQuery:
     email_prefix: str | None = None  # normalised like ``validation.email_key``
     suspended: bool | None = None
     kind: ClientKind | None = None
+    scope: str | None = None  # only clients holding this scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ class ProfileChanges:
     updated_at: datetime
     values: Mapping[ProfileField, str | None]
     email_verified: bool | None = None  # set with a new address: it is not verified yet
+    scopes: tuple[str, ...] | None = None  # an operator's new set of scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +181,8 @@ class ClientStore(Protocol):
         """Replace a live client's password hash."""
 
     async def update_profile(self, client_id: str, changes: ProfileChanges) -> Client | None:
-        """Apply changes to a live client; EmailTaken on an email clash; None if gone."""
+        """Apply changes (names, email, scopes) to a live client in one update; EmailTaken on an
+        email clash; None if gone."""
 
     async def set_suspended(self, client_id: str, suspension: Suspension) -> Client | None:
         """Suspend or restore a live client (idempotent); None if there is no such client."""

@@ -19,6 +19,10 @@ ROUTES = [
     ("PUT", "/admin/clients/someone/suspension"),
     ("DELETE", "/admin/clients/someone/suspension"),
     ("DELETE", "/admin/clients/someone/sessions"),
+    ("GET", "/admin/clients/someone/sessions"),
+    ("DELETE", "/admin/clients/someone/sessions/some-session"),
+    ("PATCH", "/admin/clients/someone"),
+    ("POST", "/admin/clients/someone/password-reset"),
     ("POST", "/admin/clients/someone/secret"),
     ("GET", "/admin/stats"),
 ]
@@ -66,7 +70,7 @@ async def test_an_unknown_id_is_404_with_the_problem_shape(
 ) -> None:
     await admin(http, browser)
 
-    response = await browser.request(method, path)
+    response = await browser.request(method, path, json={})
 
     assert response.status == 404
     assert response.json() == {
@@ -311,3 +315,223 @@ async def test_every_admin_action_leaves_an_audit_line_naming_the_actor(
     ]
     assert {f["actor"] for f in fields} == {root_id}
     assert {f["client_id"] for f in fields} == {ada_id}
+
+
+async def admin_actions(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    return [
+        r.__dict__["gateway_auth_fields"]
+        for r in caplog.records
+        if r.getMessage() == "admin_action"
+    ]
+
+
+async def test_scopes_are_added_removed_and_replaced(http: AppClient, browser: Browser) -> None:
+    await admin(http, browser)
+    ada_id = await user(browser)
+    path = f"/admin/clients/{ada_id}"
+
+    added = await browser.request("PATCH", path, json={"addScopes": ["read", "write", "read"]})
+    removed = await browser.request("PATCH", path, json={"removeScopes": ["write", "absent"]})
+    replaced = await browser.request("PATCH", path, json={"scopes": ["billing", "audit"]})
+    stored = await http.app[STORE].get_client(ada_id)
+
+    assert added.status == removed.status == replaced.status == 200
+    assert added.json()["scopes"] == ["read", "write"]
+    assert removed.json()["scopes"] == ["read"]
+    assert replaced.json()["scopes"] == ["billing", "audit"]
+    assert stored is not None
+    assert stored.scopes == ("billing", "audit")
+
+
+async def test_a_scope_taken_away_is_refused_at_verify_at_once(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+    ada_id = await user(browser)
+    await browser.request("PATCH", f"/admin/clients/{ada_id}", json={"addScopes": ["billing"]})
+    ada = Browser(http)
+    assert (await ada.login()).status == 200
+    before = await ada.request("GET", "/verify?scope=billing")
+
+    await browser.request("PATCH", f"/admin/clients/{ada_id}", json={"removeScopes": ["billing"]})
+    after = await ada.request("GET", "/verify?scope=billing")
+    again = Browser(http)
+    await again.login()
+    signed_in_again = await again.request("GET", "/verify?scope=billing")
+    plain = await again.request("GET", "/verify")
+
+    assert before.status == 200
+    assert after.status == 401
+    assert signed_in_again.status == 403
+    assert plain.status == 200
+    assert "billing" not in plain.headers["X-Auth-Scopes"]
+
+
+async def test_names_and_email_change_without_a_password_and_the_new_address_gets_a_link(
+    http: AppClient, browser: Browser, clock: FakeClock
+) -> None:
+    await admin(http, browser)
+    ada_id = await user(browser)
+    await http.app[STORE].set_email_verified(ada_id, "ada@example.com", True, clock())
+
+    response = await browser.request(
+        "PATCH",
+        f"/admin/clients/{ada_id}",
+        json={"email": "ada@new.example", "firstName": "Ada", "lastName": None},
+    )
+    pending = await http.app[STORE].pending_events(10)
+    old_address = await Browser(http).login("ada@example.com")
+    new_address = await Browser(http).login("ada@new.example")
+
+    assert response.status == 200
+    assert response.json()["email"] == "ada@new.example"
+    assert response.json()["firstName"] == "Ada"
+    assert response.json()["emailVerified"] is False
+    assert [(p.event.type, p.event.to_json()["email"]) for p in pending] == [
+        ("email-verification-requested", "ada@new.example")
+    ]
+    assert old_address.status == 401
+    assert new_address.status == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"scopes": "admin"}, "scopes"),
+        ({"addScopes": ["no spaces"]}, "scopes"),
+        ({"scopes": ["a"], "addScopes": ["b"]}, "scopes"),
+        ({"email": "not an address"}, "email"),
+        ({"email": "root@example.com"}, "email"),
+        ({"firstName": 5}, "firstName"),
+        ({"kind": "service"}, "kind"),
+        ({"password": PASSWORD}, "password"),
+    ],
+)
+async def test_bad_changes_name_the_field_and_change_nothing(
+    http: AppClient, browser: Browser, body: dict[str, object], field: str
+) -> None:
+    await admin(http, browser)
+    ada_id = await user(browser)
+    before = await http.app[STORE].get_client(ada_id)
+
+    response = await browser.request("PATCH", f"/admin/clients/{ada_id}", json=body)
+
+    assert response.status in (409, 422), response.text
+    if response.status == 422:
+        assert field in [e["field"] for e in response.json()["errors"]]
+    else:
+        assert response.json()["type"] == "urn:gateway-auth:problem:email-taken"
+    assert await http.app[STORE].get_client(ada_id) == before
+
+
+async def test_an_operator_reset_mails_the_user_a_link_and_the_old_password_still_works(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+    ada_id = await user(browser)
+    service = await create(browser, email="svc@example.com", kind="service")
+
+    response = await browser.request("POST", f"/admin/clients/{ada_id}/password-reset")
+    pending = await http.app[STORE].pending_events(10)
+    refused = await browser.request("POST", f"/admin/clients/{service['id']}/password-reset")
+
+    assert response.status == 202
+    assert "linkExpiresAt" in response.json()
+    assert [(p.event.type, p.event.client_id) for p in pending] == [
+        ("password-reset-requested", ada_id)
+    ]
+    assert "/password-reset/confirm?token=" in str(pending[0].event.to_json()["link"])
+    assert (await Browser(http).login()).status == 200
+    assert refused.status == 409
+    assert refused.json()["type"] == "urn:gateway-auth:problem:not-a-user"
+
+
+async def test_an_operator_lists_a_clients_sessions_and_ends_one(
+    http: AppClient, browser: Browser, clock: FakeClock
+) -> None:
+    ada_id, ada = await admin_and_ada(http, browser)
+    clock.advance(seconds=1)
+    phone = Browser(http)
+    await phone.login()
+    path = f"/admin/clients/{ada_id}/sessions"
+
+    listed = await browser.request("GET", path)
+    sessions = listed.json()["sessions"]
+    newest = sessions[0]["id"]
+    ended = await browser.request("DELETE", f"{path}/{newest}")
+    ended_again = await browser.request("DELETE", f"{path}/{newest}")
+    someone_elses = await browser.request("DELETE", f"{path}/not-a-session")
+    remaining = await browser.request("GET", path)
+
+    assert listed.status == 200
+    assert len(sessions) == 2
+    assert {"id", "createdAt", "lastUsedAt", "expiresAt", "userAgent", "ip"} <= set(sessions[0])
+    assert ended.status == ended_again.status == 204
+    assert someone_elses.status == 404
+    assert (await phone.request("GET", "/verify")).status == 401
+    assert (await ada.request("GET", "/verify")).status == 200
+    assert [s["id"] for s in remaining.json()["sessions"]] == [sessions[1]["id"]]
+
+
+async def test_a_session_of_another_client_cannot_be_ended_through_this_one(
+    http: AppClient, browser: Browser
+) -> None:
+    ada_id, ada = await admin_and_ada(http, browser)
+    bob_id = await user(browser, "bob@example.com")
+    ada_session = (await browser.request("GET", f"/admin/clients/{ada_id}/sessions")).json()[
+        "sessions"
+    ][0]["id"]
+
+    response = await browser.request("DELETE", f"/admin/clients/{bob_id}/sessions/{ada_session}")
+
+    assert response.status == 404
+    assert (await ada.request("GET", "/verify")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("PUT", "/suspension", None),
+        ("DELETE", "", None),
+        ("PATCH", "", {"removeScopes": ["admin"]}),
+        ("PATCH", "", {"scopes": ["billing"]}),
+    ],
+)
+async def test_the_last_admin_cannot_be_suspended_deleted_or_lose_the_scope(
+    http: AppClient, browser: Browser, method: str, suffix: str, body: object
+) -> None:
+    await admin(http, browser)
+    root_id = (await browser.request("GET", "/me")).json()["id"]
+    other = await create(browser, email="ops@example.com", password=PASSWORD, scopes=["admin"])
+    await browser.request("PUT", f"/admin/clients/{other['id']}/suspension")
+
+    refused = await browser.request(method, f"/admin/clients/{root_id}{suffix}", json=body)
+    await browser.request("DELETE", f"/admin/clients/{other['id']}/suspension")
+    allowed = await browser.request(method, f"/admin/clients/{root_id}{suffix}", json=body)
+
+    assert refused.status == 409
+    assert refused.json()["type"] == "urn:gateway-auth:problem:last-admin"
+    assert allowed.status in (200, 204)
+
+
+async def test_the_new_admin_actions_leave_audit_lines(
+    http: AppClient, browser: Browser, caplog: pytest.LogCaptureFixture
+) -> None:
+    ada_id, _ = await admin_and_ada(http, browser)
+    root_id = (await browser.request("GET", "/me")).json()["id"]
+    caplog.set_level(logging.INFO, logger="gateway_auth.admin")
+    session = (await browser.request("GET", f"/admin/clients/{ada_id}/sessions")).json()[
+        "sessions"
+    ][0]["id"]
+
+    await browser.request("PATCH", f"/admin/clients/{ada_id}", json={"addScopes": ["read"]})
+    await browser.request("PATCH", f"/admin/clients/{ada_id}", json={"removeScopes": ["read"]})
+    await browser.request("POST", f"/admin/clients/{ada_id}/password-reset")
+    await browser.request("DELETE", f"/admin/clients/{ada_id}/sessions/{session}")
+
+    fields = await admin_actions(caplog)
+    assert [f["action"] for f in fields] == ["update", "update", "password_reset", "end_session"]
+    assert fields[0]["added"] == ["read"]
+    assert fields[1]["removed"] == ["read"]
+    assert fields[1]["sessions_revoked"] == 1
+    assert {f["actor"] for f in fields} == {root_id}

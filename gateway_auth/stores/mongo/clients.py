@@ -89,6 +89,8 @@ class MongoClients(MongoDatabase):
             values["email_skeleton"] = email_skeleton(values["email"] or "")
         if changes.email_verified is not None:
             values["email_verified"] = changes.email_verified
+        if changes.scopes is not None:
+            values["scopes"] = list(changes.scopes)
         values["updated_at"] = stored(changes.updated_at)
         async with translated(on_conflict=EmailTaken):
             doc = await self._clients.find_one_and_update(
@@ -129,6 +131,8 @@ class MongoClients(MongoDatabase):
             where["suspended"] = {"$eq": query.suspended}
         if query.kind is not None:
             where["kind"] = {"$eq": query.kind}
+        if query.scope is not None:
+            where["scopes"] = {"$eq": query.scope}  # matches an array holding it
         async with translated():
             cursor = self._clients.find(where).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
             docs = await cursor.limit(query.limit).to_list(None)

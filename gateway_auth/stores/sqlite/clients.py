@@ -110,6 +110,9 @@ class SqliteClients(SqliteDatabase):
         if changes.email_verified is not None:
             columns.append("email_verified = ?")
             params.append(int(changes.email_verified))
+        if changes.scopes is not None:
+            columns.append("scopes = ?")
+            params.append(json.dumps(changes.scopes))
         # Column names come from the fixed _PROFILE_COLUMNS whitelist, never from input.
         sql = f"UPDATE clients SET {', '.join([*columns, 'updated_at = ?'])}"  # noqa: S608
         async with (
@@ -160,6 +163,9 @@ class SqliteClients(SqliteDatabase):
         if query.kind is not None:
             where.append("kind = ?")
             params.append(query.kind)
+        if query.scope is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(clients.scopes) WHERE value = ?)")
+            params.append(query.scope)
         # Only fixed condition strings are joined; every value is a parameter.
         sql = f"SELECT * FROM clients WHERE {' AND '.join(where)}"  # noqa: S608
         rows = await self._fetch_all(
