@@ -20,6 +20,7 @@ from gateway_auth.http import (
     guests,
     links,
     me,
+    oauth,
     ops,
     portal,
     token,
@@ -43,6 +44,7 @@ from gateway_auth.http.appkeys import (
     SESSIONS,
     SETTINGS,
     STORE,
+    TOKEN_AUTHORITY,
     TRUSTED_PEERS,
     VERIFIER,
 )
@@ -142,6 +144,13 @@ def routes(base: str) -> list[web.RouteDef]:
             f"{base}/account/sessions/{{id}}/end", account.end_session, name="account_end_session"
         ),
         web.post(f"{base}/token", token.token, name="token"),
+        web.post(f"{base}/revoke", oauth.revoke, name="revoke"),
+        web.post(f"{base}/introspect", oauth.introspect, name="introspect"),
+        web.get(
+            f"{base}/.well-known/oauth-authorization-server",
+            oauth.server_metadata,
+            name="oauth_metadata",
+        ),
         web.post(f"{base}/guests", guests.start_guest, name="guests"),
         web.post(f"{base}/me/upgrade", guests.upgrade, name="me_upgrade"),
         web.post(f"{base}/me/elevate", elevation.elevate, name="me_elevate"),
@@ -206,6 +215,7 @@ def _services(
             app[ACCOUNTS] = opened.accounts
             app[LINKS] = opened.links
             app[ADMIN] = opened.admin
+            app[TOKEN_AUTHORITY] = opened.oauth
             log_event(
                 log,
                 "started",

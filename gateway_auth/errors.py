@@ -238,6 +238,12 @@ class SessionNotFound(GatewayAuthError):
     default_message = "No such session."
 
 
+class InvalidScope(GatewayAuthError):
+    """A grant asks for a scope the client does not hold (RFC 6749 ``invalid_scope``)."""
+
+    default_message = "The requested scope is not held by this client."
+
+
 class UnsupportedGrantType(GatewayAuthError):
     """A ``grant_type`` the token endpoint does not offer."""
 

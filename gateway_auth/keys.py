@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from gateway_auth.datadir import write_private_file
 from gateway_auth.logging import log_event
@@ -26,8 +26,13 @@ log = logging.getLogger(__name__)
 SECRET_FILE = "jwt-secret"
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)
 
-PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
-PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
+PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+# RSA for downstream libraries that know only RS256/PS256: 2048 bits at least (NIST SP 800-57),
+# 3072 at most, so that the largest access token with its signature (384 bytes) still fits a
+# 4096-byte cookie (tests/http/test_hostile_input.py).
+RSA_BITS = (2048, 3072)
+RSA_ALGORITHMS = frozenset({"RS256", "PS256"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +70,7 @@ class KeyRing:
         """A key for another use (signing form tokens), derived from the current signing key,
         so every instance sharing the signing key agrees on it without another setting."""
         material = self.current.sign_with
-        if isinstance(material, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        if isinstance(material, PrivateKey):
             material = material.private_bytes(
                 serialization.Encoding.DER,
                 serialization.PrivateFormat.PKCS8,
@@ -180,7 +185,10 @@ def _load_pem(block: bytes, path: Path, algorithm: Algorithm, *, private: bool) 
     except (ValueError, TypeError) as exc:
         raise ConfigurationError([f"{path}: not a usable unencrypted PEM key ({exc})"]) from None
     if not _fits(key.public_key() if private else key, algorithm):
-        expected = "an Ed25519 key" if algorithm == "EdDSA" else "a P-256 (prime256v1) EC key"
+        expected = {
+            "EdDSA": "an Ed25519 key",
+            "ES256": "a P-256 (prime256v1) EC key",
+        }.get(algorithm, f"an RSA key of {RSA_BITS[0]} to {RSA_BITS[1]} bits")
         raise ConfigurationError([f"{path}: {algorithm} needs {expected}"])
     return key
 
@@ -188,19 +196,27 @@ def _load_pem(block: bytes, path: Path, algorithm: Algorithm, *, private: bool) 
 def _fits(public: object, algorithm: Algorithm) -> bool:
     if algorithm == "EdDSA":
         return isinstance(public, ed25519.Ed25519PublicKey)
+    if algorithm in RSA_ALGORITHMS:
+        return (
+            isinstance(public, rsa.RSAPublicKey) and RSA_BITS[0] <= public.key_size <= RSA_BITS[1]
+        )
     return isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, ec.SECP256R1)
 
 
 def _jwk(public: PublicKey) -> dict[str, Any]:
     if isinstance(public, ed25519.Ed25519PublicKey):
         return OKPAlgorithm.to_jwk(public, as_dict=True)
+    if isinstance(public, rsa.RSAPublicKey):
+        return RSAAlgorithm.to_jwk(public, as_dict=True)
     return ECAlgorithm.to_jwk(public, as_dict=True)
 
 
 def _thumbprint(public: PublicKey) -> str:
     """RFC 7638 JWK thumbprint: the required members, sorted, hashed."""
     jwk = _jwk(public)
-    members = ("crv", "kty", "x") if jwk["kty"] == "OKP" else ("crv", "kty", "x", "y")
+    members = {"OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}.get(
+        jwk["kty"], ("crv", "kty", "x", "y")
+    )
     canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
     return _b64(hashlib.sha256(canonical.encode()).digest())
 

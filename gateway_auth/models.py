@@ -56,6 +56,8 @@ class Session:
     persistent: bool = True
     # Step-up: the ELEVATED_SCOPES are in force for this session until then (a fresh password).
     elevated_until: datetime | None = None
+    # The grant's scope (RFC 6749 3.3): None for every scope the client holds, else only these.
+    scopes: tuple[str, ...] | None = None
 
     def is_active(self, now: datetime) -> bool:
         """Not revoked, and neither the sliding nor the absolute limit has passed."""

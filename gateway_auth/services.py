@@ -39,6 +39,7 @@ from gateway_auth.lifecycle import AccountLinks, LinkPolicy
 from gateway_auth.logging import log_event
 from gateway_auth.metrics import Metrics
 from gateway_auth.mirror import RevocationMirror
+from gateway_auth.oauth import TokenAuthority
 from gateway_auth.passwords import PasswordHasher
 from gateway_auth.regulation import Regulator, regulator_for
 from gateway_auth.revocations import MirrorSync, Revocations
@@ -80,6 +81,7 @@ class Services:
     sessions: Sessions
     accounts: Accounts
     links: AccountLinks
+    oauth: TokenAuthority
     admin: Admin
     access: AccessControl | None  # RULES_FILE's rules (servers only)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
@@ -251,6 +253,9 @@ async def open_services(
             ),
             accounts=accounts,
             links=links,
+            oauth=TokenAuthority(
+                clients=store, sessions=store, tokens=tokens, revocations=revocations, clock=clock
+            ),
             admin=Admin(
                 clients=store,
                 deletions=store,

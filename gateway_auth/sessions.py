@@ -23,6 +23,7 @@ from gateway_auth.errors import (
 from gateway_auth.logging import log_event, mask_email
 from gateway_auth.metrics import Metrics
 from gateway_auth.models import Client, Session
+from gateway_auth.oauth import granted, requested_scopes
 from gateway_auth.passwords import PasswordHasher
 from gateway_auth.regulation import Attempt, Regulator, password_epoch, source_key
 from gateway_auth.revocations import Revocations
@@ -94,6 +95,7 @@ class IssuedToken:
     client: Client
     access_token: str
     expires_in: int
+    scopes: tuple[str, ...] = ()  # the scopes it carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +142,19 @@ class Sessions:
         self._metrics = metrics or Metrics()
 
     async def login(
-        self, email: str, password: str, origin: Origin, *, persistent: bool = True
+        self,
+        email: str,
+        password: str,
+        origin: Origin,
+        *,
+        persistent: bool = True,
+        scope: str | None = None,
     ) -> IssuedSession:
         """Check credentials and open a session; one generic failure for every reason.
 
         ``persistent`` is "Keep me signed in": whether the session's cookies outlive the browser.
+        ``scope`` (OAuth's) narrows the grant to some of the client's scopes; it is checked only
+        after the password, so it tells nothing about an account to someone without it.
         """
         account = email_key(email)
         logins = self._metrics.logins
@@ -168,18 +178,22 @@ class Sessions:
             raise InvalidCredentials  # the failure was counted by begin()
         await regulator.succeeded(counter)
         client = credentials.client
+        granted = requested_scopes(scope, client.scopes)
         if self._hasher.needs_rehash(stored_hash):
             stored_hash = await self._hasher.hash(password)
             await self._clients.set_password_hash(client.id, stored_hash, self._clock())
-        issued = await self.start(client, origin, persistent=persistent)
+        issued = await self.start(client, origin, persistent=persistent, granted=granted)
         log_event(log, "login_succeeded", client_id=client.id, session_id=issued.session.id)
         logins["success"].inc()
         # Trusted from now on (regulation), until the password changes.
         device = regulator.devices.issue(account, password_epoch(stored_hash))
         return replace(issued, device_token=device)
 
-    async def refresh(self, refresh_token: str, origin: Origin) -> IssuedSession:
-        """Rotate the refresh token and issue a new access token."""
+    async def refresh(
+        self, refresh_token: str, origin: Origin, *, scope: str | None = None
+    ) -> IssuedSession:
+        """Rotate the refresh token and issue a new access token; ``scope`` narrows this access
+        token to part of the grant (RFC 6749 section 6), the grant itself stays."""
         now = self._clock()
         session_id = refresh_token_session(refresh_token)
         session = await self._sessions.get_session(session_id) if session_id else None
@@ -188,6 +202,7 @@ class Sessions:
         client = await self._clients.get_client(session.client_id)
         if client is None or client.suspended:
             raise InvalidRefreshToken
+        narrowed = requested_scopes(scope, granted(client, session))
         new_token, new_hash = new_refresh_token(session.id)
         result = await self._sessions.rotate_refresh_token(
             Rotation(
@@ -199,7 +214,7 @@ class Sessions:
             )
         )
         if result.outcome == "rotated" and result.session is not None:
-            return self._issue(client, result.session, new_token, now)
+            return self._issue(client, result.session, new_token, now, narrowed)
         if result.outcome == "reused" and result.rotated_at is not None:
             if now - result.rotated_at <= REUSE_GRACE:
                 raise RefreshTokenSuperseded
@@ -253,6 +268,7 @@ class Sessions:
             now,
             not_after=session.absolute_expires_at,
             elevated_until=session.elevated_until,
+            granted=session.scopes,
         )
         return IssuedAccess(client, session, access, expires_in, _seconds_left(session, now))
 
@@ -265,7 +281,9 @@ class Sessions:
 
     def scopes_in_force(self, client: Client, session: Session) -> tuple[str, ...]:
         """The client's scopes that a token issued now for this session would carry."""
-        return self._tokens.in_force(client, session.elevated_until, self._clock())[0]
+        return self._tokens.in_force(client, session.elevated_until, self._clock(), session.scopes)[
+            0
+        ]
 
     def session_of(self, access_token: str) -> str | None:
         """The session id in a genuine access token, expired or not; None for anything else."""
@@ -274,9 +292,29 @@ class Sessions:
         except Unauthenticated:
             return None
 
-    async def client_credentials(self, client_id: str, secret: str, origin: Origin) -> IssuedToken:
+    async def client_credentials(
+        self, client_id: str, secret: str, origin: Origin, *, scope: str | None = None
+    ) -> IssuedToken:
         """A service client's access token, in a session of its own lifetime, so that revoking
-        the client's sessions, suspending or deleting it ends the token at once everywhere.
+        the client's sessions, suspending or deleting it ends the token at once everywhere;
+        ``scope`` narrows it to some of the client's scopes."""
+        client = await self.authenticate_client(client_id, secret, origin)
+        granted_scopes = requested_scopes(scope, client.scopes)
+        now = self._clock()
+        lifetime = timedelta(seconds=self._tokens.ttl_seconds)
+        session = replace(
+            self._new_session(client, origin, now, now + lifetime, now + lifetime),
+            scopes=granted_scopes,
+        )
+        await self._sessions.add_session(session, new_refresh_token(session.id)[1])  # unusable
+        token, expires_in = self._tokens.issue(
+            client, session.id, now, not_after=session.absolute_expires_at, granted=granted_scopes
+        )
+        log_event(log, "service_token_issued", client_id=client.id, session_id=session.id)
+        return IssuedToken(client, token, expires_in, self.scopes_in_force(client, session))
+
+    async def authenticate_client(self, client_id: str, secret: str, origin: Origin) -> Client:
+        """The live, unsuspended service client these credentials prove; InvalidClient else.
 
         No address limit here: a secret of 256 random bits is not guessed online, and services
         behind one egress address must not be refused because a neighbour is noisy."""
@@ -290,15 +328,7 @@ class Sessions:
         if client.suspended:
             log_event(log, "client_authentication_failed", client_id=client.id, reason="suspended")
             raise InvalidClient("This client is suspended.")
-        now = self._clock()
-        lifetime = timedelta(seconds=self._tokens.ttl_seconds)
-        session = self._new_session(client, origin, now, now + lifetime, now + lifetime)
-        await self._sessions.add_session(session, new_refresh_token(session.id)[1])  # unusable
-        token, expires_in = self._tokens.issue(
-            client, session.id, now, not_after=session.absolute_expires_at
-        )
-        log_event(log, "service_token_issued", client_id=client.id, session_id=session.id)
-        return IssuedToken(client, token, expires_in)
+        return client
 
     async def authenticate(self, access_token: str) -> Identity:
         """The live client and session behind an access token, checked against the store."""
@@ -351,9 +381,11 @@ class Sessions:
         *,
         persistent: bool,
         not_after: datetime | None = None,
+        granted: tuple[str, ...] | None = None,
     ) -> IssuedSession:
         """Open a session for a client whose password was just checked or chosen (or a new
-        guest's, which ends with the guest at ``not_after``)."""
+        guest's, which ends with the guest at ``not_after``), for the ``granted`` scopes (None:
+        every scope the client holds)."""
         now = self._clock()
         policy = self._policy
         absolute = now + policy.max_age
@@ -367,6 +399,7 @@ class Sessions:
             absolute,
             persistent=persistent,
         )
+        session = replace(session, scopes=granted)
         refresh_token, refresh_hash = new_refresh_token(session.id)
         await self._sessions.add_session(session, refresh_hash)
         return self._issue(client, session, refresh_token, now)
@@ -395,14 +428,21 @@ class Sessions:
         )
 
     def _issue(
-        self, client: Client, session: Session, refresh_token: str, now: datetime
+        self,
+        client: Client,
+        session: Session,
+        refresh_token: str,
+        now: datetime,
+        narrowed: tuple[str, ...] | None = None,
     ) -> IssuedSession:
+        scopes = session.scopes if narrowed is None else narrowed
         access_token, access_expires_in = self._tokens.issue(
             client,
             session.id,
             now,
             not_after=session.absolute_expires_at,
             elevated_until=session.elevated_until,
+            granted=scopes,
         )
         return IssuedSession(
             client=client,
@@ -411,7 +451,7 @@ class Sessions:
             access_expires_in=access_expires_in,
             refresh_token=refresh_token,
             refresh_expires_in=_seconds_left(session, now),
-            scopes=self.scopes_in_force(client, session),
+            scopes=self.scopes_in_force(client, replace(session, scopes=scopes)),
         )
 
 

@@ -16,7 +16,7 @@ from limits import parse_many
 
 from gateway_auth.addresses import ip_network
 
-Algorithm = Literal["HS256", "EdDSA", "ES256"]
+Algorithm = Literal["HS256", "EdDSA", "ES256", "RS256", "PS256"]
 SameSite = Literal["Lax", "Strict", "None"]
 PREFIX = "GATEWAY_AUTH_"
 # Variables under this prefix belong to the test suite, not to the server.
@@ -134,7 +134,10 @@ def choice(text: str, choices: Mapping[str, T]) -> T:
 
 
 def algorithm(text: str) -> Algorithm:
-    return choice(text, {"hs256": "HS256", "eddsa": "EdDSA", "es256": "ES256"})
+    return choice(
+        text,
+        {"hs256": "HS256", "eddsa": "EdDSA", "es256": "ES256", "rs256": "RS256", "ps256": "PS256"},
+    )
 
 
 def samesite(text: str) -> SameSite:

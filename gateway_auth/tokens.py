@@ -48,6 +48,7 @@ class AccessClaims:
     # Step-up: each elevated scope the client holds, with when its elevation ends (0: not
     # elevated). ``scopes`` lists those in force when the token was issued.
     elevations: tuple[tuple[str, int], ...] = ()
+    issued_at: int = 0
 
 
 class AccessTokens:
@@ -87,6 +88,7 @@ class AccessTokens:
         *,
         not_after: datetime,
         elevated_until: datetime | None = None,
+        granted: tuple[str, ...] | None = None,
     ) -> tuple[str, int]:
         """A signed access token and its lifetime in seconds, never outliving ``not_after``.
 
@@ -94,14 +96,16 @@ class AccessTokens:
         elevated, and ``elev`` says until when each is (0: not now), so that ``/verify`` can
         tell "re-authenticate" from "not allowed" and stop honouring one when it ends, however
         long the token still lives. Service clients have no password to step up with: their
-        scopes are all in force."""
+        scopes are all in force. ``granted`` narrows the scopes to a grant's (OAuth's
+        ``scope``); ``client_id`` is RFC 9068's (each client is its own OAuth client)."""
         issued_at = int(now.timestamp())
         expires_at = min(issued_at + self.ttl_seconds, int(not_after.timestamp()))
-        scopes, elevations = self.in_force(client, elevated_until, now)
+        scopes, elevations = self.in_force(client, elevated_until, now, granted)
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
             "sub": client.id,
+            "client_id": client.id,
             "sid": session_id,
             "jti": uuid.uuid4().hex,
             "iat": issued_at,
@@ -126,16 +130,22 @@ class AccessTokens:
         return token, expires_at - issued_at
 
     def in_force(
-        self, client: Client, elevated_until: datetime | None, now: datetime
+        self,
+        client: Client,
+        elevated_until: datetime | None,
+        now: datetime,
+        granted: tuple[str, ...] | None = None,
     ) -> tuple[tuple[str, ...], dict[str, int]]:
-        """The client's scopes in force at ``now`` for a session elevated until then, and each
-        elevated scope it holds with the Unix time its elevation ends (0: not elevated)."""
+        """The client's scopes (those of the grant, when it names some) in force at ``now`` for
+        a session elevated until then, and each elevated scope among them with the Unix time
+        its elevation ends (0: not elevated)."""
+        held = client.scopes if granted is None else tuple(s for s in client.scopes if s in granted)
         if not self.elevated_scopes or client.kind == "service":
-            return client.scopes, {}
+            return held, {}
         until = int(elevated_until.timestamp()) if elevated_until else 0
         until = until if until > int(now.timestamp()) else 0
-        elevations = {s: until for s in client.scopes if s in self.elevated_scopes}
-        return tuple(s for s in client.scopes if s not in elevations or until), elevations
+        elevations = {s: until for s in held if s in self.elevated_scopes}
+        return tuple(s for s in held if s not in elevations or until), elevations
 
     def decode(self, token: str, now: datetime, *, allow_expired: bool = False) -> AccessClaims:
         """Verify signature, header and claims; Unauthenticated on any flaw."""
@@ -230,6 +240,7 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
         name=payload.get("name", ""),
         email_verified=payload.get("email_verified", False),
         elevations=tuple(elev.items()),
+        issued_at=payload["iat"],
     )
 
 

@@ -143,6 +143,7 @@ def encode(record: Record) -> tuple[str, dict[str, Any]]:
                 "ip": s.ip,
                 "revokedAt": _iso(s.revoked_at),
                 "persistent": s.persistent,
+                "scopes": list(s.scopes) if s.scopes is not None else None,
                 "refreshHash": record.refresh_hash,
                 "rotated": [{"hash": h, "at": iso(at)} for h, at in record.rotated],
             }
@@ -191,8 +192,8 @@ def _decode(f: _Fields) -> Record:
     if kind == "session":
         f.only(
             "type", "id", "clientId", "createdAt", "lastUsedAt", "expiresAt",
-            "absoluteExpiresAt", "userAgent", "ip", "revokedAt", "persistent", "refreshHash",
-            "rotated",
+            "absoluteExpiresAt", "userAgent", "ip", "revokedAt", "persistent", "scopes",
+            "refreshHash", "rotated",
         )  # fmt: skip
         session = Session(
             id=f.text("id"),
@@ -206,6 +207,10 @@ def _decode(f: _Fields) -> Record:
             revoked_at=f.optional_moment("revokedAt"),
             # Absent in exports made before "Keep me signed in": such sessions were persistent.
             persistent=f.value("persistent", bool) if "persistent" in f.values else True,
+            # Absent or null: the grant covers every scope the client holds.
+            scopes=tuple(f.each("scopes", str, "strings"))
+            if f.values.get("scopes") is not None
+            else None,
         )
         rotated = tuple(
             (f.nested(entry).text("hash"), f.nested(entry).moment("at"))

@@ -23,8 +23,9 @@ MAX_NAME_LENGTH = 100
 MAX_SCOPES = 32
 MAX_SCOPES_LENGTH = 1024  # the scopes joined by spaces, as in the token's ``scope`` claim
 # The email, name and scope claims together, as PyJWT writes them (JSON, non-ASCII escaped as
-# \uXXXX): beside the fixed claims, the header, base64url and an ES256/EdDSA signature, this
-# keeps the access cookie under 4096 bytes even with long names in a non-Latin script.
+# \uXXXX): beside the fixed claims, the header, base64url and a signature (up to RS256 with
+# a 3072-bit key), this keeps the access cookie under 4096 bytes even with long names in a
+# non-Latin script.
 MAX_IDENTITY_CLAIMS_BYTES = 2300
 
 _EMAIL_FORBIDDEN = re.compile(r"[\s<>()\[\],;:\"\\]")

@@ -299,7 +299,10 @@ def _readme_block(name: str) -> str:
 
 def _run_readme(name: str, port: int, cwd: Path) -> str:
     require_binary("curl")
-    return _bash(_readme_block(name).replace("127.0.0.1:8000", f"127.0.0.1:{port}"), cwd).stdout
+    script = _readme_block(name).replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    # The block runs where the server runs, not in a checkout: the same command, this Python's.
+    script = script.replace(".venv/bin/gateway-auth", f"{sys.executable} -m gateway_auth")
+    return _bash(script, cwd).stdout
 
 
 def _bash(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -334,9 +337,14 @@ def test_the_readme_walkthrough_works_as_pasted(
     assert after_status == "401"
     assert (tmp_path / "data" / "gateway-auth.db").exists()  # DATA_DIR defaults to ./data
 
-    programs = _run_readme("programs", port, tmp_path).splitlines()
-    assert json.loads(programs[0])["email"] == "ada@example.com"
-    assert json.loads(programs[1])["token_type"] == "Bearer"
+    token, me = _run_readme("programs", port, tmp_path).splitlines()
+    assert json.loads(token)["scope"] == "reports"
+    assert json.loads(me)["email"] == "reports@services.example"
+    assert json.loads(me)["kind"] == "service"
+
+    first_party = _run_readme("first-party", port, tmp_path).splitlines()
+    assert json.loads(first_party[0])["email"] == "ada@example.com"
+    assert json.loads(first_party[1])["token_type"] == "Bearer"
 
 
 def test_serve_stops_cleanly_on_sigterm(server: tuple[int, subprocess.Popen[str]]) -> None:

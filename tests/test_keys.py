@@ -5,15 +5,19 @@ from __future__ import annotations
 import base64
 import logging
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from gateway_auth.datadir import ensure_data_dir, write_private_file
 from gateway_auth.keys import SECRET_FILE, _thumbprint, load_key_ring
+from gateway_auth.models import Client
 from gateway_auth.settings import ConfigurationError, Settings
+from gateway_auth.tokens import AccessTokens
 from tests.support import JWT_SECRET, OTHER_JWT_SECRET, PEPPER
 
 
@@ -82,6 +86,8 @@ def test_the_kid_is_the_rfc_7638_thumbprint() -> None:
     [
         ("EdDSA", ed25519.Ed25519PrivateKey.generate(), {"kty": "OKP", "crv": "Ed25519"}),
         ("ES256", ec.generate_private_key(ec.SECP256R1()), {"kty": "EC", "crv": "P-256"}),
+        ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048), {"kty": "RSA"}),
+        ("PS256", rsa.generate_private_key(public_exponent=65537, key_size=3072), {"kty": "RSA"}),
     ],
 )
 def test_asymmetric_keys_load_and_publish_a_jwks(
@@ -108,6 +114,9 @@ def test_asymmetric_keys_load_and_publish_a_jwks(
         ("ES256", ed25519.Ed25519PrivateKey.generate(), "P-256"),
         ("EdDSA", ec.generate_private_key(ec.SECP256R1()), "Ed25519"),
         ("EdDSA", rsa.generate_private_key(public_exponent=65537, key_size=2048), "Ed25519"),
+        ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=1024), "2048 to 3072"),  # noqa: S505
+        ("PS256", rsa.generate_private_key(public_exponent=65537, key_size=4096), "2048 to 3072"),
+        ("RS256", ec.generate_private_key(ec.SECP256R1()), "an RSA key"),
     ],
 )
 def test_a_key_of_the_wrong_type_stops_start_up(
@@ -196,3 +205,59 @@ def test_a_placeholder_among_the_previous_keys_stops_start_up(tmp_path: Path) ->
         load_key_ring(
             _settings(tmp_path, JWT_SECRET=JWT_SECRET, JWT_PREVIOUS_KEYS_FILE=str(previous))
         )
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "PS256"])
+def test_rsa_tokens_verify_downstream_from_the_jwks_and_survive_a_rotation(
+    tmp_path: Path, algorithm: str
+) -> None:
+    old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in "ab")
+    (tmp_path / "old.pem").write_bytes(_pem(old))
+    (tmp_path / "new.pem").write_bytes(_pem(new))
+    (tmp_path / "previous.pem").write_bytes(_pem(old.public_key(), private=False))
+    before = load_key_ring(
+        _settings(tmp_path, JWT_ALGORITHM=algorithm, JWT_PRIVATE_KEY_FILE=str(tmp_path / "old.pem"))
+    )
+    after = load_key_ring(
+        _settings(
+            tmp_path,
+            JWT_ALGORITHM=algorithm,
+            JWT_PRIVATE_KEY_FILE=str(tmp_path / "new.pem"),
+            JWT_PREVIOUS_KEYS_FILE=str(tmp_path / "previous.pem"),
+        )
+    )
+    now = datetime.now(UTC)
+    client = Client(
+        id="c1",
+        email="ada@example.com",
+        kind="user",
+        scopes=("read",),
+        first_name=None,
+        last_name=None,
+        suspended=False,
+        suspended_at=None,
+        suspend_reason=None,
+        created_at=now,
+        updated_at=now,
+    )
+    not_after = now + timedelta(hours=1)
+    old_token, _ = AccessTokens(before, issuer="i", audience="a", ttl=timedelta(minutes=15)).issue(
+        client, "s1", now, not_after=not_after
+    )
+    tokens_now = AccessTokens(after, issuer="i", audience="a", ttl=timedelta(minutes=15))
+    new_token, _ = tokens_now.issue(client, "s2", now, not_after=not_after)
+
+    jwks = {jwk["kid"]: jwt.PyJWK(jwk) for jwk in after.jwks()["keys"]}
+    for token in (old_token, new_token):
+        kid = jwt.get_unverified_header(token)["kid"]
+        claims = jwt.decode(
+            token,
+            jwks[kid].key,
+            algorithms=[algorithm],
+            audience="a",
+            options={"verify_exp": False},
+        )
+        assert claims["client_id"] == "c1"
+        assert tokens_now.decode(token, now).session_id in ("s1", "s2")
+    assert len(jwks) == 2
+    assert {jwk["alg"] for jwk in after.jwks()["keys"]} == {algorithm}

@@ -146,7 +146,7 @@ def test_cookie_domain_is_normalised() -> None:
         ({"PUBLIC_URL": "ftp://auth.example.com"}, "absolute http(s) URL"),
         ({"LOGIN_URL": "//evil.example.com/login"}, "absolute http(s) URL or a path"),
         ({"BASE_PATH": "auth"}, "/auth"),
-        ({"JWT_ALGORITHM": "RS256"}, "must be one of HS256, EdDSA, ES256"),
+        ({"JWT_ALGORITHM": "RS384"}, "must be one of HS256, EdDSA, ES256, RS256, PS256"),
         ({"JWT_ALGORITHM": "EdDSA"}, "JWT_PRIVATE_KEY_FILE: required for EdDSA"),
         ({"JWT_PRIVATE_KEY_FILE": "/nonexistent/key.pem"}, "cannot be read"),
         ({"WORKERS": "2"}, "needs GATEWAY_AUTH_REDIS_URL"),

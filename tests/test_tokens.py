@@ -96,6 +96,7 @@ def test_issued_tokens_carry_every_claim_and_decode() -> None:
         "iss",
         "aud",
         "sub",
+        "client_id",
         "sid",
         "jti",
         "iat",
@@ -107,6 +108,7 @@ def test_issued_tokens_carry_every_claim_and_decode() -> None:
         "email_verified",
         "ver",
     }
+    assert payload["client_id"] == payload["sub"]  # RFC 9068: each client is its own OAuth client
     assert payload["email_verified"] is False
     assert claims.email_verified is False
 

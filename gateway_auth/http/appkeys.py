@@ -16,6 +16,7 @@ from gateway_auth.http.pages import Pages
 from gateway_auth.keys import KeyRing
 from gateway_auth.lifecycle import AccountLinks
 from gateway_auth.metrics import Metrics
+from gateway_auth.oauth import TokenAuthority
 from gateway_auth.revocations import MirrorSync, Revocations
 from gateway_auth.services import Services
 from gateway_auth.sessions import Sessions
@@ -32,6 +33,7 @@ SESSIONS = web.AppKey("sessions", Sessions)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 LINKS = web.AppKey("links", AccountLinks)
 ADMIN = web.AppKey("admin", Admin)
+TOKEN_AUTHORITY = web.AppKey("token_authority", TokenAuthority)
 OUTBOX_RELAY = web.AppKey("outbox_relay", OutboxRelay)
 REVOCATIONS = web.AppKey("revocations", Revocations)
 MIRROR_SYNC = web.AppKey("mirror_sync", MirrorSync)

@@ -26,7 +26,7 @@ from gateway_auth.settings import Settings
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # /verify answers about someone else's request (a gateway asks with the original method and
 # headers), and /token serves programs: neither acts on a browser's cookies by itself.
-NOT_BROWSER_ROUTES = VERIFY_ROUTES | {"token"}
+NOT_BROWSER_ROUTES = VERIFY_ROUTES | {"token", "revoke", "introspect"}  # OAuth: programs
 FORM_FIELD = "csrf"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{43}")
 _TOKEN = re.compile(r"[0-9a-f]{64}")  # ASCII only: compare_digest refuses other text

@@ -24,9 +24,9 @@ from gateway_auth.http.problems import (
 from gateway_auth.logging import log_event, request_id
 
 log = logging.getLogger(__name__)
-OAUTH_ROUTES = frozenset({"token"})
+OAUTH_ROUTES = frozenset({"token", "revoke", "introspect"})
 # Their answers are for programs (/token) or for the gateway, which /verify renders itself.
-NO_PAGE_ROUTES = VERIFY_ROUTES | {"token"}
+NO_PAGE_ROUTES = VERIFY_ROUTES | OAUTH_ROUTES
 
 
 # Defaults every response gets unless its handler chose otherwise. Server names no product

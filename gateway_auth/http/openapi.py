@@ -120,6 +120,7 @@ SCHEMAS: dict[str, Schema] = {
                 "invalid_grant",
                 "unsupported_grant_type",
                 "invalid_scope",
+                "insufficient_scope",
                 "temporarily_unavailable",
                 "server_error",
             ]
@@ -139,6 +140,86 @@ SCHEMAS: dict[str, Schema] = {
             "grants, and the account's lockout spares this program",
         },
     ),
+    "TokenRequest": {
+        "type": "object",
+        "required": ["grant_type"],
+        "properties": {
+            "grant_type": {"enum": ["client_credentials", "refresh_token", "password"]},
+            "scope": {
+                "type": "string",
+                "description": "space-separated scopes the token is narrowed to (default: all the "
+                "client holds, or the grant's); asking for one not held is invalid_scope",
+            },
+            "client_id": {"type": "string", "description": "client_credentials, without Basic"},
+            "client_secret": {"type": "string", "description": "client_credentials"},
+            "refresh_token": {"type": "string", "description": "refresh_token grant"},
+            "username": {"type": "string", "description": "password grant: the email address"},
+            "password": {"type": "string", "description": "password grant"},
+            "device_token": {"type": "string", "description": "password grant"},
+        },
+        "description": "RFC 6749: other parameters are ignored, and empty ones count as absent.",
+    },
+    "TokenParameter": {
+        "type": "object",
+        "required": ["token"],
+        "properties": {
+            "token": {"type": "string", "description": "an access or a refresh token"},
+            "token_type_hint": {
+                "type": "string",
+                "description": "access_token or refresh_token: which to look for first",
+            },
+            "client_id": {"type": "string"},
+            "client_secret": {"type": "string"},
+        },
+    },
+    "Introspection": {
+        "type": "object",
+        "required": ["active"],
+        "properties": {
+            "active": {"type": "boolean"},
+            "token_type": {"enum": ["Bearer", "refresh_token"]},
+            "scope": {"type": "string"},
+            "client_id": _ID,
+            "sub": _ID,
+            "username": {"type": "string", "description": "the client's email address"},
+            "kind": {"enum": ["user", "service", "guest"]},
+            "sid": {"type": "string", "description": "the session (grant) the token belongs to"},
+            "iss": {"type": "string"},
+            "aud": {"type": "string"},
+            "exp": {"type": "integer"},
+            "iat": {"type": "integer"},
+            "nbf": {"type": "integer"},
+            "jti": {"type": "string"},
+        },
+        "description": 'RFC 7662; an inactive token is only `{"active": false}`.',
+    },
+    "ServerMetadata": {
+        "type": "object",
+        "required": ["issuer", "token_endpoint", "jwks_uri", "response_types_supported"],
+        "properties": {
+            name: {"type": "string"}
+            for name in (
+                "issuer",
+                "token_endpoint",
+                "jwks_uri",
+                "revocation_endpoint",
+                "introspection_endpoint",
+                "service_documentation",
+            )
+        }
+        | {
+            name: {"type": "array", "items": {"type": "string"}}
+            for name in (
+                "grant_types_supported",
+                "response_types_supported",
+                "token_endpoint_auth_methods_supported",
+                "revocation_endpoint_auth_methods_supported",
+                "introspection_endpoint_auth_methods_supported",
+                "access_token_signing_alg_values_supported",
+            )
+        },
+        "description": "RFC 8414",
+    },
     "Registration": _object(
         ["email", "password"],
         email=_EMAIL,
@@ -299,6 +380,46 @@ _ADMIN: list[dict[str, list[str]]] = [
     {"bearer": [], "adminScope": []},
 ]
 _CLIENT_ID = [{"name": "id", "in": "path", "required": True, "schema": _ID}]
+
+
+_OAUTH_ERRORS = {
+    400: "invalid_request, invalid_grant, invalid_scope, unsupported_grant_type",
+    401: "invalid_client (`WWW-Authenticate: Basic`)",
+    403: "insufficient_scope",
+    413: "invalid_request: the body is too large",
+    415: "invalid_request: not form-encoded or JSON",
+    429: "temporarily_unavailable (`Retry-After`)",
+    503: "temporarily_unavailable (`Retry-After`)",
+}
+
+
+_OAUTH_SCOPES = {
+    "admin": "the /admin API",
+    "introspect": "POST /introspect",
+}  # the others are the installation's own
+
+
+def _oauth_errors(statuses: tuple[int, ...]) -> dict[str, Schema]:
+    """RFC 6749 section 5.2 error answers, as the OAuth endpoints give them."""
+    return {
+        str(status): {
+            "description": _OAUTH_ERRORS[status],
+            "content": {"application/json": {"schema": _ref("OAuthError")}},
+        }
+        for status in statuses
+    }
+
+
+def _oauth_body(name: str) -> Schema:
+    """An OAuth request: form-encoded as RFC 6749 says, or the same fields as JSON."""
+    schema = _ref(name)
+    return {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": schema},
+            "application/json": {"schema": schema},
+        },
+    }
 
 
 def _op(summary: str, responses: dict[str, Schema], **extra: Any) -> Schema:
@@ -462,43 +583,47 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "OAuth 2 token endpoint: password, refresh_token, client_credentials",
                 {
                     "200": _json(_ref("Token"), "Issued"),
-                    **{
-                        str(status): {
-                            "description": description,
-                            "content": {"application/json": {"schema": _ref("OAuthError")}},
-                        }
-                        for status, description in (
-                            (400, "invalid_request, invalid_grant, unsupported_grant_type"),
-                            (401, "invalid_client (`WWW-Authenticate: Basic`)"),
-                            (429, "temporarily_unavailable (`Retry-After`)"),
-                            (503, "temporarily_unavailable (`Retry-After`)"),
-                        )
-                    },
+                    **_oauth_errors((400, 401, 413, 415, 429, 503)),
                 },
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/x-www-form-urlencoded": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["grant_type"],
-                                "properties": {
-                                    name: {"type": "string"}
-                                    for name in (
-                                        "grant_type",
-                                        "username",
-                                        "password",
-                                        "refresh_token",
-                                        "client_id",
-                                        "client_secret",
-                                        "device_token",
-                                    )
-                                },
-                            }
-                        }
-                    },
-                },
+                requestBody=_oauth_body("TokenRequest"),
                 security=[{}, {"clientBasic": []}],
+                description="Programs should use client_credentials (service clients). The "
+                "password grant is a first-party convenience for this installation's own "
+                "programs (RFC 9700 advises against it elsewhere).",
+            )
+        },
+        "/revoke": {
+            "post": _op(
+                "RFC 7009: end a token's session (its refresh token and access tokens) at "
+                "every gateway",
+                {
+                    "200": {"description": "Revoked, or it was not a live token"},
+                    **_oauth_errors((400, 401, 413, 415, 503)),
+                },
+                requestBody=_oauth_body("TokenParameter"),
+                security=[{}, {"clientBasic": []}],
+                description="Anyone holding a user's or guest's token may revoke it; a service "
+                "client's token is revoked only with that client's credentials.",
+            )
+        },
+        "/introspect": {
+            "post": _op(
+                "RFC 7662: whether a token is live now, and whose it is",
+                {
+                    "200": _json(_ref("Introspection"), "The answer"),
+                    **_oauth_errors((400, 401, 403, 413, 415, 503)),
+                },
+                requestBody=_oauth_body("TokenParameter"),
+                security=[{"clientBasic": []}, {"oauth2": ["introspect"]}],
+                description="For clients holding the `introspect` scope (client credentials "
+                "or a bearer token). Revocations, suspensions and deletions show at once.",
+            )
+        },
+        "/.well-known/oauth-authorization-server": {
+            "get": _op(
+                "RFC 8414 authorization server metadata",
+                {"200": _json(_ref("ServerMetadata"), "The metadata")},
+                security=[],
             )
         },
         "/me": {
@@ -885,6 +1010,14 @@ def document(base_path: str = "") -> Schema:
                     "name": "__Secure-gateway_auth_refresh",
                 },
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "oauth2": {
+                    "type": "oauth2",
+                    "description": "tokens from /token; scopes are the installation's own",
+                    "flows": {
+                        "clientCredentials": {"tokenUrl": "token", "scopes": _OAUTH_SCOPES},
+                        "password": {"tokenUrl": "token", "scopes": _OAUTH_SCOPES},
+                    },
+                },
                 "clientBasic": {
                     "type": "http",
                     "scheme": "basic",

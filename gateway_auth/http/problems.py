@@ -23,6 +23,7 @@ from gateway_auth.errors import (
     InvalidClient,
     InvalidCredentials,
     InvalidRefreshToken,
+    InvalidScope,
     LastAdmin,
     LinkExpired,
     LinkInvalid,
@@ -100,6 +101,7 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
     NotAGuest: Kind(409, "not-a-guest", "Not a guest"),
     NotAUser: Kind(409, "not-a-user", "Not a user"),
     LastAdmin: Kind(409, "last-admin", "Last admin"),
+    InvalidScope: Kind(400, "invalid-scope", "Invalid scope", "invalid_scope"),
     UnsupportedGrantType: Kind(
         400, "unsupported-grant-type", "Unsupported grant type", "unsupported_grant_type"
     ),
@@ -145,12 +147,15 @@ def oauth_error(exc: GatewayAuthError) -> web.Response:
         description = "; ".join(f"{e.field} {e.message}" for e in exc.errors)
     status = kind.status if kind.status in (413, 415, 429, 503) else 400
     headers = _headers(exc)
+    error = kind.oauth_error
     if kind.oauth_error == "invalid_grant":
         status = 400  # RFC 6749: a bad grant is 400; 401 is for client authentication
+    elif isinstance(exc, InsufficientScope):
+        status, error = 403, "insufficient_scope"  # authenticated, not allowed (RFC 6750 3.1)
     elif kind.oauth_error == "invalid_client":
         status = 401
         headers["WWW-Authenticate"] = BASIC_CHALLENGE
-    body = {"error": kind.oauth_error, "error_description": description}
+    body = {"error": error, "error_description": description}
     return web.json_response(body, status=status, headers=headers, dumps=_dumps)
 
 

@@ -24,34 +24,41 @@ from gateway_auth.sessions import IssuedSession
 
 
 async def token(request: web.Request) -> web.Response:
-    """Grant types ``password``, ``refresh_token`` and ``client_credentials``."""
-    params = _parameters((await read_body(request, allow_form=True)).fields)
+    """Grant types ``client_credentials``, ``refresh_token`` and ``password``, each with an
+    optional ``scope`` that narrows the token to some of the client's scopes."""
+    params = parameters((await read_body(request, allow_form=True)).fields)
     grant_type = params.get("grant_type")
     sessions = request.app[SESSIONS]
     if grant_type == "client_credentials":
-        client_id, secret = _client_credentials(request.headers.get(hdrs.AUTHORIZATION), params)
-        service = await sessions.client_credentials(client_id, secret, origin(request))
+        client_id, secret = client_credentials(request.headers.get(hdrs.AUTHORIZATION), params)
+        service = await sessions.client_credentials(
+            client_id, secret, origin(request), scope=params.get("scope")
+        )
         return not_cached(
             json_response(
                 {
                     "access_token": service.access_token,
                     "token_type": "Bearer",
                     "expires_in": service.expires_in,
-                    "scope": " ".join(service.client.scopes),
+                    "scope": " ".join(service.scopes),
                 }
             )
         )
     if grant_type == "password":
-        _require(params, "username", "password")
+        require(params, "username", "password")
         # A program proves it signed in before with the device_token it was given then (the
         # account's lockout spares it), as a browser does with the device cookie.
         caller = origin(request)
         if "device_token" in params:
             caller = replace(caller, devices=(params["device_token"], *caller.devices))
-        issued = await sessions.login(params["username"], params["password"], caller)
+        issued = await sessions.login(
+            params["username"], params["password"], caller, scope=params.get("scope")
+        )
     elif grant_type == "refresh_token":
-        _require(params, "refresh_token")
-        issued = await sessions.refresh(params["refresh_token"], origin(request))
+        require(params, "refresh_token")
+        issued = await sessions.refresh(
+            params["refresh_token"], origin(request), scope=params.get("scope")
+        )
     elif grant_type is None:
         raise MalformedRequest("grant_type is required.")
     else:
@@ -59,7 +66,7 @@ async def token(request: web.Request) -> web.Response:
     return not_cached(json_response(_token_response(issued)))
 
 
-def _client_credentials(authorization: str | None, params: dict[str, str]) -> tuple[str, str]:
+def client_credentials(authorization: str | None, params: dict[str, str]) -> tuple[str, str]:
     """HTTP Basic (RFC 6749 2.3.1: each part form-urlencoded) or form fields, not both."""
     in_form = "client_id" in params or "client_secret" in params
     if authorization is None:
@@ -83,7 +90,7 @@ def _client_credentials(authorization: str | None, params: dict[str, str]) -> tu
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-def _parameters(fields: Mapping[str, object]) -> dict[str, str]:
+def parameters(fields: Mapping[str, object]) -> dict[str, str]:
     """RFC 6749 section 3.2: unknown parameters are ignored, empty ones count as omitted."""
     wrong = [FieldError(k, "must be a string") for k, v in fields.items() if not isinstance(v, str)]
     if wrong:
@@ -91,7 +98,7 @@ def _parameters(fields: Mapping[str, object]) -> dict[str, str]:
     return {key: value for key, value in fields.items() if isinstance(value, str) and value}
 
 
-def _require(params: dict[str, str], *names: str) -> None:
+def require(params: dict[str, str], *names: str) -> None:
     missing = [FieldError(name, "is required") for name in names if name not in params]
     if missing:
         raise ValidationFailed(missing)

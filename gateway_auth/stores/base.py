@@ -218,6 +218,9 @@ class SessionStore(Protocol):
     async def get_session(self, session_id: str) -> Session | None:
         """A session by id, revoked or not."""
 
+    async def refresh_hash(self, session_id: str) -> str | None:
+        """The hash of the session's current refresh token, or None for no such session."""
+
     async def rotate_refresh_token(self, rotation: Rotation) -> RotationResult:
         """Atomically swap the refresh hash; of two concurrent rotations only one succeeds."""
 

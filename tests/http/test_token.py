@@ -24,7 +24,7 @@ async def _password_grant(browser: Browser, **extra: str) -> dict[str, object]:
 async def test_password_grant_issues_access_and_refresh_tokens(browser: Browser) -> None:
     await browser.register()
 
-    body = await _password_grant(browser, scope="ignored", client_id="cli")
+    body = await _password_grant(browser, client_id="cli")
 
     assert set(body) == {
         "access_token",

@@ -51,6 +51,14 @@ class MongoSessions(MongoDatabase):
             doc = await self._sessions.find_one({"_id": {"$eq": session_id}}, {"rotated": 0})
         return session_from(doc) if doc else None
 
+    async def refresh_hash(self, session_id: str) -> str | None:
+        """The hash of the session's current refresh token."""
+        async with translated():
+            doc = await self._sessions.find_one(
+                {"_id": {"$eq": session_id}}, {"refresh_hash": 1, "_id": 0}
+            )
+        return str(doc["refresh_hash"]) if doc else None
+
     async def rotate_refresh_token(self, rotation: Rotation) -> RotationResult:
         """Swap the hash only while it is current: the conditional update decides every race."""
         now = stored(rotation.now)
@@ -177,6 +185,7 @@ def session_doc(session: Session, refresh_hash: str, rotated: list[Doc]) -> Doc:
         "ip": session.ip,
         "revoked_at": optional_stored(session.revoked_at),
         "persistent": session.persistent,
+        "scopes": list(session.scopes) if session.scopes is not None else None,
         "rotated": rotated,
     }
 
@@ -195,4 +204,5 @@ def session_from(doc: Doc) -> Session:
         revoked_at=optional_loaded(doc.get("revoked_at")),
         persistent=doc.get("persistent", True),  # sessions from before the choice existed
         elevated_until=optional_loaded(doc.get("elevated_until")),
+        scopes=tuple(doc["scopes"]) if doc.get("scopes") is not None else None,
     )

@@ -109,6 +109,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Step-up: until when a session's elevated scopes are in force.
         "ALTER TABLE sessions ADD COLUMN elevated_until INTEGER",
     ),
+    (
+        # 7: a grant narrowed by OAuth's scope parameter (NULL: every scope the client holds).
+        "ALTER TABLE sessions ADD COLUMN scopes TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime
 
@@ -20,8 +21,8 @@ class SqliteSessions(SqliteDatabase):
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO sessions (id, client_id, refresh_hash, created_at, last_used_at,"
-                " expires_at, absolute_expires_at, user_agent, ip, revoked_at, persistent)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                " expires_at, absolute_expires_at, user_agent, ip, revoked_at, persistent, scopes)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
                 (
                     session.id,
                     session.client_id,
@@ -33,8 +34,14 @@ class SqliteSessions(SqliteDatabase):
                     session.user_agent,
                     session.ip,
                     int(session.persistent),
+                    scopes_text(session.scopes),
                 ),
             )
+
+    async def refresh_hash(self, session_id: str) -> str | None:
+        """The hash of the session's current refresh token."""
+        row = await self._fetch_one("SELECT refresh_hash FROM sessions WHERE id = ?", (session_id,))
+        return str(row["refresh_hash"]) if row else None
 
     async def get_session(self, session_id: str) -> Session | None:
         """A session by id, revoked or not."""
@@ -153,4 +160,10 @@ def session_from_row(row: sqlite3.Row) -> Session:
         revoked_at=optional_dt(row["revoked_at"]),
         persistent=bool(row["persistent"]),
         elevated_until=optional_dt(row["elevated_until"]),
+        scopes=tuple(json.loads(row["scopes"])) if row["scopes"] is not None else None,
     )
+
+
+def scopes_text(scopes: tuple[str, ...] | None) -> str | None:
+    """A grant's scopes as stored: a JSON list, or NULL for all the client holds."""
+    return json.dumps(scopes) if scopes is not None else None

@@ -20,7 +20,7 @@ from gateway_auth.stores.base import (
 from gateway_auth.stores.sqlite.clients import client_from_row
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt, optional_ms
 from gateway_auth.stores.sqlite.deletions import pending_from_row
-from gateway_auth.stores.sqlite.sessions import session_from_row
+from gateway_auth.stores.sqlite.sessions import scopes_text, session_from_row
 
 _CLIENT_COLUMNS = (
     "id, email, email_key, email_skeleton, kind, scopes, first_name, last_name, password_hash,"
@@ -29,7 +29,7 @@ _CLIENT_COLUMNS = (
 )
 _SESSION_COLUMNS = (
     "id, client_id, refresh_hash, created_at, last_used_at, expires_at, absolute_expires_at,"
-    " user_agent, ip, revoked_at, persistent"
+    " user_agent, ip, revoked_at, persistent, scopes"
 )
 
 
@@ -110,6 +110,7 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
                 s.ip,
                 optional_ms(s.revoked_at),
                 int(s.persistent),
+                scopes_text(s.scopes),
             )
             await db.execute(_upsert("sessions", _SESSION_COLUMNS), values)
             await db.executemany(
