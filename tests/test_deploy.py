@@ -171,17 +171,25 @@ def test_env_example_holds_no_usable_secret_and_compose_refuses_it_as_copied() -
 
 def test_the_kubernetes_secret_example_cannot_start_a_server() -> None:
     secret = load(DEPLOY / "kubernetes" / "secret.example.yaml")["stringData"]
+    (deployment,) = load_all(DEPLOY / "kubernetes" / "base" / "deployment.yaml")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    # The environment the Deployment builds from the Secret's keys.
+    environ = {
+        item["name"]: secret[item["valueFrom"]["secretKeyRef"]["key"]]
+        for item in container["env"]
+        if "valueFrom" in item
+    }
 
     with pytest.raises(ConfigurationError, match="JWT_SECRET: required"):
-        Settings.from_env(secret | {"GATEWAY_AUTH_MONGODB_URI": "mongodb://mongo:27017"})
+        Settings.from_env(environ | {"GATEWAY_AUTH_MONGODB_URI": "mongodb://mongo:27017"})
     assert set(secret.values()) == {""}
 
 
 def test_every_shipped_production_shape_closes_registration() -> None:
     compose = load(ROOT / "docker-compose.yml")
-    deployment = load_all(DEPLOY / "kubernetes" / "gateway-auth.yaml")[0]
+    deployment = load_all(DEPLOY / "kubernetes" / "base" / "deployment.yaml")[0]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    k8s_env = {item["name"]: item["value"] for item in container["env"]}
+    k8s_env = {item["name"]: item.get("value") for item in container["env"]}
 
     assert compose["x-gateway-auth-env"]["GATEWAY_AUTH_REGISTRATION"] == "closed"
     assert k8s_env["GATEWAY_AUTH_REGISTRATION"] == "closed"
@@ -346,7 +354,12 @@ def test_every_same_site_recipe_agrees_on_the_base_path() -> None:
 def test_kubernetes_manifests_hold_the_deployment_service_secret_and_ingress() -> None:
     documents = [
         doc
-        for name in ("gateway-auth.yaml", "app-ingress.yaml", "secret.example.yaml")
+        for name in (
+            "base/deployment.yaml",
+            "base/service.yaml",
+            "ingress-nginx/app-ingress.yaml",
+            "secret.example.yaml",
+        )
         for doc in yaml.safe_load_all((DEPLOY / "kubernetes" / name).read_text())
     ]
     by_kind = {(doc["kind"], doc["metadata"]["name"]): doc for doc in documents}
@@ -356,11 +369,11 @@ def test_kubernetes_manifests_hold_the_deployment_service_secret_and_ingress() -
     assert deployment["securityContext"]["runAsNonRoot"] is True
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["envFrom"] == [{"secretRef": {"name": "gateway-auth"}}]
+    from_secret = {
+        e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e
+    }
     secret = by_kind[("Secret", "gateway-auth")]["stringData"]
-    assert {"GATEWAY_AUTH_JWT_SECRET", "GATEWAY_AUTH_MONGODB_URI", "GATEWAY_AUTH_REDIS_URL"} <= set(
-        secret
-    )
+    assert from_secret == set(secret) == {"jwt-secret", "mongodb-uri", "redis-url"}
     assert ("Service", "gateway-auth") in by_kind
     annotations = by_kind[("Ingress", "app")]["metadata"]["annotations"]
     prefix = "nginx.ingress.kubernetes.io/"
