@@ -27,8 +27,9 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from gateway_auth.accounts import NewClient
-from gateway_auth.http.appkeys import ACCOUNTS, CLOCK, STORE
+from gateway_auth.http.appkeys import ACCOUNTS, CLOCK, SETTINGS, STORE
 from gateway_auth.stores.base import Suspension
+from tests import conformance
 
 PASSWORD = "correct horse battery staple"
 # Signing secrets as `openssl rand -base64 32` makes them: start-up refuses anything weaker.
@@ -100,6 +101,16 @@ class Browser:
             method, path, headers=headers, allow_redirects=False, **kwargs
         ) as raw:
             response = await Response.read(raw)
+        # Every answer must be one the OpenAPI document describes (tests/conformance.py).
+        undocumented = conformance.problems(
+            self.http.app[SETTINGS].base_path,
+            method,
+            str(path),
+            response.status,
+            response.headers.get("Content-Type", ""),
+            response.text,
+        )
+        assert not undocumented, undocumented
         self.last_set_cookies = response.set_cookies
         for morsel in response.set_cookies:
             if morsel["max-age"] == "0":

@@ -61,7 +61,8 @@ def test_no_generated_request_reaches_a_server_error_or_breaks_the_schema(
                 "run",
                 f"http://127.0.0.1:{port}/openapi.json",
                 "--checks",
-                "not_a_server_error,response_schema_conformance",
+                "not_a_server_error,response_schema_conformance,status_code_conformance,"
+                "content_type_conformance",
                 "--max-examples",
                 str(EXAMPLES),
                 "--header",

@@ -1,9 +1,12 @@
 """The OpenAPI 3.1 description of every route, served at ``GET /openapi.json``.
 
 Written as data beside the handlers rather than derived from them: the handlers validate by
-hand, so a generator would have nothing to read. ``tests/http/test_openapi.py`` keeps the two
-honest by comparing the operations here with the router's, and ``docs/api.md`` is rendered
-from this document (``python -m gateway_auth.http.openapi``).
+hand, so a generator would have nothing to read. Three things keep the two honest:
+``tests/http/test_openapi.py`` compares the operations here with the router's; every answer
+the HTTP suite gets is checked against this document (``tests/conformance.py``: a status it
+does not list, or a JSON body off its schema, fails the test that got it); and schemathesis
+fuzzes a live server from it (``tests/test_fuzz.py``). ``docs/api.md`` is rendered from this
+document (``python -m gateway_auth.http.openapi``).
 """
 
 from __future__ import annotations
@@ -13,15 +16,20 @@ import sys
 from typing import Any
 
 from gateway_auth import __version__
+from gateway_auth.admin import MAX_PAGE
 from gateway_auth.http.openapi_portal import FORMS, form_content, portal_paths
-from gateway_auth.validation import MAX_SCOPES, SCOPE_PATTERN
+from gateway_auth.validation import MAX_NAME_LENGTH, MAX_SCOPES, SCOPE_PATTERN
 from gateway_auth.verify import IDENTITY_HEADERS
 
 Schema = dict[str, Any]
 ANY_METHOD = "x-any-method"  # /verify answers every method; the document lists it under get
 
 _TIME = {"type": "string", "format": "date-time", "examples": ["2026-11-20T12:00:00.000Z"]}
-_OPTIONAL_TEXT = {"type": ["string", "null"]}
+_OPTIONAL_TEXT = {
+    "type": ["string", "null"],
+    "description": f"at most {MAX_NAME_LENGTH} characters once trimmed, no control characters; "
+    "empty or null: none",
+}
 _EMAIL = {"type": "string", "format": "email", "maxLength": 254}
 _PASSWORD = {"type": "string", "minLength": 8, "maxLength": 1024}
 _ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
@@ -333,6 +341,14 @@ SCHEMAS: dict[str, Schema] = {
         outboxBacklog={"type": "integer"},
     ),
 }
+SCHEMAS["CreatedService"] = {
+    **SCHEMAS["Client"],
+    "required": [*SCHEMAS["Client"]["required"], "clientSecret"],
+    "properties": {
+        **SCHEMAS["Client"]["properties"],
+        "clientSecret": {"type": "string", "pattern": "^gas_", "description": "shown once"},
+    },
+}
 
 _PROBLEM_STATUSES = {
     400: "Malformed request (not JSON, a duplicate key, NaN, not an object), or a mailed "
@@ -472,7 +488,13 @@ def paths() -> dict[str, dict[str, Schema]]:
                         "schema": {"type": "string"},
                         "description": "required scope(s); repeat or comma-separate",
                     },
-                    {"name": "redirect", "in": "query", "schema": {"type": "boolean"}},
+                    {
+                        "name": "redirect",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "`true`, `1` or `yes` (any case): a browser's page load "
+                        "is redirected to sign in; any other value is not",
+                    },
                 ],
                 security=_COOKIE,
                 **{ANY_METHOD: True},
@@ -534,7 +556,13 @@ def paths() -> dict[str, dict[str, Schema]]:
         "/login": {
             "get": _op(
                 "The sign-in page",
-                {"200": {"description": "HTML", "content": {"text/html": {}}}},
+                {
+                    "200": {"description": "HTML", "content": {"text/html": {}}},
+                    "303": {
+                        "description": "A browser signed in already, or whose session the "
+                        "refresh hop can renew, goes on to `rd`"
+                    },
+                },
                 parameters=[{"name": "rd", "in": "query", "schema": {"type": "string"}}],
             ),
             "post": _op(
@@ -629,7 +657,11 @@ def paths() -> dict[str, dict[str, Schema]]:
         "/me": {
             "get": _op(
                 "The signed-in client",
-                {"200": client, **_problems(401, 403, 503)},
+                {
+                    "200": client,
+                    "303": {"description": "A person navigating here: on to the account page"},
+                    **_problems(401, 403, 503),
+                },
                 security=_COOKIE,
             ),
             "patch": _op(
@@ -749,6 +781,7 @@ def paths() -> dict[str, dict[str, Schema]]:
                         _object(["sessions"], sessions={"type": "array", "items": _ref("Session")}),
                         "Newest first",
                     ),
+                    "303": {"description": "A person navigating here: on to the account page"},
                     **_problems(401, 403, 503),
                 },
                 security=_COOKIE,
@@ -797,7 +830,7 @@ def paths() -> dict[str, dict[str, Schema]]:
                     {
                         "name": "limit",
                         "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                     },
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                 ],
@@ -807,11 +840,8 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "Create a client of any kind; a service client's secret is shown once",
                 {
                     "201": _json(
-                        {
-                            "allOf": [_ref("Client")],
-                            "properties": {"clientSecret": {"type": "string"}},
-                        },
-                        "Created",
+                        {"oneOf": [_ref("Client"), _ref("CreatedService")]},
+                        "Created; a service client comes with its secret, shown this once",
                     ),
                     **_problems(400, 401, 403, 409, 413, 415, 422, 503),
                 },

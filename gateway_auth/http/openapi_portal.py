@@ -75,14 +75,24 @@ def _page(summary: str, *statuses: int, **extra: Any) -> Schema:
 def _account_form(summary: str, *fields: str, **extra: Any) -> Schema:
     schema = _form(list(fields), **dict.fromkeys(fields, _TEXT))
     body = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
-    return _page(summary, 401, 403, 422, 429, requestBody=body, **extra)
+    operation = _page(summary, requestBody=body, **extra)
+    # A browser gets the form again; anything else that posts here, a problem document.
+    for status, description in _REFUSALS.items():
+        operation["responses"][str(status)] = {
+            "description": description,
+            "content": {"text/html": {}, "application/problem+json": {"schema": _ref("Problem")}},
+        }
+    return operation
 
 
 _REFUSALS = {
+    400: "Not a form post a browser would send (a problem document)",
     401: "The form again: a wrong current password",
     403: "The form token or origin was refused, registration is closed, or the account is "
     "suspended (or not allowed)",
     422: "The form again, each problem beside its field",
+    413: "The form is too large",
+    415: "Not a form (`application/x-www-form-urlencoded`)",
     429: "The form again: too many wrong passwords (`Retry-After`)",
 }
 
