@@ -15,6 +15,7 @@ from gateway_auth.clock import Clock
 from gateway_auth.errors import (
     ClientNotFound,
     GuestsClosed,
+    LastAdmin,
     NotAGuest,
     NotAServiceClient,
     RegistrationClosed,
@@ -81,6 +82,7 @@ class GuestPolicy:
     ttl: timedelta = timedelta(days=30)
 
 
+ADMIN_SCOPE = "admin"
 GUEST_DOMAIN = "guest.invalid"  # RFC 2606: never delivered, so nothing is mailed to a guest
 
 
@@ -405,6 +407,22 @@ class Accounts:
             self._outbox_written()
             log_event(log, "client_deleted", client_id=client_id, event_id=event.id)
         return outcome
+
+    async def keep_an_admin(self, client: Client) -> None:
+        """LastAdmin if ``client`` is the only active client holding the admin scope (checked
+        before suspending, deleting or demoting it, by an operator or by itself)."""
+        if ADMIN_SCOPE not in client.scopes or client.suspended:
+            return
+        admins = await self._clients.list_clients(
+            ClientQuery(limit=2, suspended=False, scope=ADMIN_SCOPE)
+        )
+        if all(admin.id == client.id for admin in admins):
+            raise LastAdmin
+
+    async def delete_self(self, identity: Identity) -> None:
+        """The client deletes its own account (``DELETE /me``), unless it is the last admin."""
+        await self.keep_an_admin(identity.client)
+        await self.delete(identity.client.id)
 
     async def _send_verification(self, client: Client, locale: str | None) -> None:
         """Mail a verification link; the account change stands even if the mail cannot be

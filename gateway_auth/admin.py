@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway_auth.accounts import Accounts, CreatedService, NewClient, NewService
+from gateway_auth.accounts import ADMIN_SCOPE, Accounts, CreatedService, NewClient, NewService
 from gateway_auth.clock import Clock
 from gateway_auth.errors import (
     ClientNotFound,
     FieldError,
-    LastAdmin,
     SessionNotFound,
     ValidationFailed,
 )
@@ -45,7 +44,6 @@ from gateway_auth.validation import check, email_key, reason_problem
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 200
-ADMIN_SCOPE = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,19 +169,23 @@ class Admin:
             client = await self.get(client_id)
             new_scopes = scopes.applied(client.scopes) if scopes is not None else None
             if new_scopes is not None and ADMIN_SCOPE not in new_scopes:
-                await self._keep_an_admin(client)
+                await self._accounts.keep_an_admin(client)
             updated = await self._accounts.amend(client, values, new_scopes)
         removed = [scope for scope in client.scopes if scope not in updated.scopes]
-        ended = await self._revocations.revoke_client_sessions(client_id) if removed else []
-        self._audit(
-            actor,
-            "update",
-            client_id,
-            fields=list(values),
-            added=[scope for scope in updated.scopes if scope not in client.scopes],
-            removed=removed,
-            sessions_revoked=len(ended),
-        )
+        ended: list[str] = []
+        try:  # the change is made: its audit line is written even if the revocation fails
+            if removed:
+                ended = await self._revocations.revoke_client_sessions(client_id)
+        finally:
+            self._audit(
+                actor,
+                "update",
+                client_id,
+                fields=list(values),
+                added=[scope for scope in updated.scopes if scope not in client.scopes],
+                removed=removed,
+                sessions_revoked=len(ended),
+            )
         return updated
 
     async def start_password_reset(self, actor: str, client_id: str) -> datetime:
@@ -218,7 +220,7 @@ class Admin:
         """Suspend until lifted (it never lapses); repeating keeps the first reason."""
         check({"reason": reason_problem(reason)})  # a bad reason is told before anything else
         async with self._admins_change:
-            await self._keep_an_admin(await self.get(client_id))
+            await self._accounts.keep_an_admin(await self.get(client_id))
             client = await self._revocations.suspend_client(client_id, reason)
         if client is None:
             raise ClientNotFound
@@ -250,7 +252,7 @@ class Admin:
         async with self._admins_change:
             client = await self._clients.get_client(client_id)
             if client is not None:
-                await self._keep_an_admin(client)
+                await self._accounts.keep_an_admin(client)
             outcome = await self._accounts.delete(client_id)
         if outcome == "unknown":
             raise ClientNotFound
@@ -267,16 +269,6 @@ class Admin:
     async def stats(self) -> StoreStats:
         """Counts of clients by kind, suspended, active sessions and the outbox backlog."""
         return await self._deletions.stats(self._clock())
-
-    async def _keep_an_admin(self, client: Client) -> None:
-        """LastAdmin if ``client`` is the only active client holding the admin scope."""
-        if ADMIN_SCOPE not in client.scopes or client.suspended:
-            return
-        admins = await self._clients.list_clients(
-            ClientQuery(limit=2, suspended=False, scope=ADMIN_SCOPE)
-        )
-        if all(admin.id == client.id for admin in admins):
-            raise LastAdmin
 
     @staticmethod
     def _audit(actor: str, action: str, client_id: str, **details: Any) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import getpass
+import io
 import json
 import logging
 import os
@@ -100,7 +101,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             obj=invocation,
         )
     except (click.exceptions.Abort, KeyboardInterrupt, EOFError):  # Ctrl-C, Ctrl-D
-        click.echo("\ngateway-auth: cancelled; nothing was changed", err=True)
+        click.echo(
+            "\ngateway-auth: interrupted; what was already written stays (an import can be "
+            "run again)",
+            err=True,
+        )
         return EXIT_CANCELLED
     except (click.ClickException, ConfigurationError, GatewayAuthError) as exc:
         return _explain(exc, invocation)
@@ -622,16 +627,13 @@ def import_(invocation: Invocation, file: Path) -> int:
         async with _services(settings) as services:
             return await import_into(services.store, lines, progress)
 
-    try:
-        if str(file) == "-":
-            loaded = asyncio.run(load(sys.stdin))
-        else:
-            with file.open(encoding="utf-8") as lines:
-                loaded = asyncio.run(load(lines))
+    try:  # only reading the file here: a store's own errors are told as such
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
     except OSError as exc:
         raise CommandFailed(f"{file}: cannot be read ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise CommandFailed(f"{file}: is not UTF-8 text") from None
+    loaded = asyncio.run(load(io.StringIO(text)))
     progress.done()
     click.echo(f"gateway-auth: imported {_counts(loaded)}", err=True)
     return 0

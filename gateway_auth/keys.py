@@ -188,7 +188,7 @@ def _load_pem(block: bytes, path: Path, algorithm: Algorithm, *, private: bool) 
         expected = {
             "EdDSA": "an Ed25519 key",
             "ES256": "a P-256 (prime256v1) EC key",
-        }.get(algorithm, f"an RSA key of {RSA_BITS[0]} to {RSA_BITS[1]} bits")
+        }.get(algorithm, f"an RSA key of {RSA_BITS[0]} to {RSA_BITS[1]} bits with e = 65537")
         raise ConfigurationError([f"{path}: {algorithm} needs {expected}"])
     return key
 
@@ -197,9 +197,9 @@ def _fits(public: object, algorithm: Algorithm) -> bool:
     if algorithm == "EdDSA":
         return isinstance(public, ed25519.Ed25519PublicKey)
     if algorithm in RSA_ALGORITHMS:
-        return (
-            isinstance(public, rsa.RSAPublicKey) and RSA_BITS[0] <= public.key_size <= RSA_BITS[1]
-        )
+        if not isinstance(public, rsa.RSAPublicKey):
+            return False
+        return RSA_BITS[0] <= public.key_size <= RSA_BITS[1] and public.public_numbers().e == 65537
     return isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, ec.SECP256R1)
 
 

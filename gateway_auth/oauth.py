@@ -68,7 +68,9 @@ class TokenAuthority:
         tokens: AccessTokens,
         revocations: Revocations,
         clock: Clock,
+        require_verified_email: bool = False,
     ) -> None:
+        self._require_verified_email = require_verified_email
         self._clients = clients
         self._sessions = sessions
         self._tokens = tokens
@@ -82,6 +84,8 @@ class TokenAuthority:
         if found is None:
             return INACTIVE
         client, session = found.client, found.session
+        if self._require_verified_email and client.kind == "user" and not client.email_verified:
+            return INACTIVE  # /verify refuses it too
         base: dict[str, Any] = {
             "active": True,
             "client_id": client.id,
@@ -97,7 +101,10 @@ class TokenAuthority:
             return {
                 **base,
                 "token_type": "Bearer",
-                "scope": " ".join(claims.scopes),
+                # As /verify reads it now: an elevation that ended is no longer in force.
+                "scope": " ".join(
+                    s for s in claims.scopes_at(self._clock().timestamp()) if s in client.scopes
+                ),
                 "exp": claims.expires_at,
                 "iat": claims.issued_at,
                 "nbf": claims.issued_at,

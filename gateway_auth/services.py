@@ -254,7 +254,12 @@ async def open_services(
             accounts=accounts,
             links=links,
             oauth=TokenAuthority(
-                clients=store, sessions=store, tokens=tokens, revocations=revocations, clock=clock
+                clients=store,
+                sessions=store,
+                tokens=tokens,
+                revocations=revocations,
+                clock=clock,
+                require_verified_email=settings.require_verified_email,
             ),
             admin=Admin(
                 clients=store,

@@ -5,6 +5,7 @@ No aiohttp here: callers pass plain values and get plain values or domain errors
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -104,6 +105,9 @@ class Identity:
 
     client: Client
     session_id: str
+    # What the presented token may do now: its scopes (narrowed by the grant, elevated ones
+    # only while in force) that the client still holds. Checks of a scope read these.
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +206,18 @@ class Sessions:
         client = await self._clients.get_client(session.client_id)
         if client is None or client.suspended:
             raise InvalidRefreshToken
-        narrowed = requested_scopes(scope, granted(client, session))
+        presented = refresh_token_hash(refresh_token)
+        narrowed = None
+        # Only the holder of the current refresh token learns whether a scope is held.
+        if scope is not None and hmac.compare_digest(
+            await self._sessions.refresh_hash(session.id) or "", presented
+        ):
+            narrowed = requested_scopes(scope, granted(client, session))
         new_token, new_hash = new_refresh_token(session.id)
         result = await self._sessions.rotate_refresh_token(
             Rotation(
                 session_id=session.id,
-                presented_hash=refresh_token_hash(refresh_token),
+                presented_hash=presented,
                 new_hash=new_hash,
                 now=now,
                 expires_at=min(now + self._policy.refresh_ttl, session.absolute_expires_at),
@@ -344,7 +354,8 @@ class Sessions:
             raise Unauthenticated("The session has ended.")
         if client.suspended or self._mirror.is_suspended(client.id):
             raise ClientSuspended
-        return Identity(client, session.id)
+        in_force = claims.scopes_at(now.timestamp())
+        return Identity(client, session.id, tuple(s for s in in_force if s in client.scopes))
 
     async def logout(self, access_token: str) -> None:
         """End the token's session; an expired but genuine token still identifies it."""

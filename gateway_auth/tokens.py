@@ -50,6 +50,14 @@ class AccessClaims:
     elevations: tuple[tuple[str, int], ...] = ()
     issued_at: int = 0
 
+    def scopes_at(self, now: float) -> tuple[str, ...]:
+        """The token's scopes still in force at ``now``: an elevated one only while its
+        elevation lasts."""
+        if not self.elevations:
+            return self.scopes
+        ends = dict(self.elevations)
+        return tuple(s for s in self.scopes if s not in ends or ends[s] > now)
+
 
 class AccessTokens:
     """Issues and verifies access JWTs exactly as the design pins them down."""

@@ -208,9 +208,7 @@ class Verifier:
         except Unauthenticated:
             return None  # not cached: a bad token must not evict good ones
         in_force = {s for s, until in claims.elevations if until > now}
-        scopes = tuple(
-            s for s in claims.scopes if s not in dict(claims.elevations) or s in in_force
-        )
+        scopes = claims.scopes_at(now)
         if scopes != claims.scopes:  # for every reader of the claims (rules' subjects too)
             claims = replace(claims, scopes=scopes)
         verified = _Verified(

@@ -410,8 +410,8 @@ def test_a_corrupt_database_file_is_explained(
     assert "cannot use the database" in capsys.readouterr().err
 
 
-def _create_on_a_terminal(tmp_path: Path, *answers: str) -> tuple[int, str]:
-    """Run ``clients create`` with a pseudo-terminal as stdin, typing ``answers`` at its prompts."""
+def _create_with_a_terminal(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``clients create`` with a pseudo-terminal as stdin and stderr; the pty's other end."""
     main_fd, terminal_fd = os.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway_auth", "clients", "create", "--email", "ada@example.com"],
@@ -423,6 +423,12 @@ def _create_on_a_terminal(tmp_path: Path, *answers: str) -> tuple[int, str]:
         start_new_session=True,  # no controlling terminal: getpass uses the pty on stdin
     )
     os.close(terminal_fd)
+    return process, main_fd
+
+
+def _create_on_a_terminal(tmp_path: Path, *answers: str) -> tuple[int, str]:
+    """Run ``clients create`` with a pseudo-terminal as stdin, typing ``answers`` at its prompts."""
+    process, main_fd = _create_with_a_terminal(tmp_path)
     seen = b""
     for answer in answers:
         while b"assword: " not in seen:
@@ -456,17 +462,7 @@ def test_clients_create_refuses_two_different_entries(
 def test_ctrl_d_or_ctrl_c_at_the_password_prompt_cancels_cleanly(
     tmp_path: Path, interrupt: str
 ) -> None:
-    main_fd, terminal_fd = os.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway_auth", "clients", "create", "--email", "ada@example.com"],
-        cwd=tmp_path,
-        env=server_environment(BCRYPT_ROUNDS="4"),
-        stdin=terminal_fd,
-        stdout=subprocess.PIPE,
-        stderr=terminal_fd,
-        start_new_session=True,
-    )
-    os.close(terminal_fd)
+    process, main_fd = _create_with_a_terminal(tmp_path)
     seen = b""
     while b"assword: " not in seen:
         seen += os.read(main_fd, 1024)
@@ -487,7 +483,7 @@ def test_ctrl_d_or_ctrl_c_at_the_password_prompt_cancels_cleanly(
 
     assert process.returncode == 130
     assert output == b""
-    assert b"gateway-auth: cancelled; nothing was changed" in seen
+    assert b"gateway-auth: interrupted; what was already written stays" in seen
     assert b"Traceback" not in seen
 
 
@@ -577,6 +573,8 @@ async def _cli(environ: dict[str, str], *args: str) -> int:
     return await asyncio.to_thread(main, list(args), environ)
 
 
+# Another process's change lands between the two listeners' answers to one poll.
+@pytest.mark.no_parity
 async def test_operators_change_scopes_and_names_by_email_and_a_removed_scope_bites_at_once(
     http: AppClient, browser: Browser, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -613,6 +611,8 @@ async def test_operators_change_scopes_and_names_by_email_and_a_removed_scope_bi
     assert "--set-scopes replaces every scope" in capsys.readouterr().err
 
 
+# Another process's change lands between the two listeners' answers to one poll.
+@pytest.mark.no_parity
 async def test_operators_list_and_end_sessions_and_start_a_reset_from_the_shell(
     http: AppClient, browser: Browser, capsys: pytest.CaptureFixture[str]
 ) -> None:

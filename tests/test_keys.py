@@ -117,6 +117,7 @@ def test_asymmetric_keys_load_and_publish_a_jwks(
         ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=1024), "2048 to 3072"),  # noqa: S505
         ("PS256", rsa.generate_private_key(public_exponent=65537, key_size=4096), "2048 to 3072"),
         ("RS256", ec.generate_private_key(ec.SECP256R1()), "an RSA key"),
+        ("RS256", rsa.generate_private_key(public_exponent=3, key_size=2048), "e = 65537"),
     ],
 )
 def test_a_key_of_the_wrong_type_stops_start_up(

@@ -236,3 +236,28 @@ def test_a_bearer_token_holding_introspect_may_introspect(server: Server) -> Non
     assert answer["active"] is True
     assert answer["client_id"] == resource_id
     assert answer["kind"] == "service"
+
+
+def test_a_token_narrowed_by_scope_cannot_do_what_it_left_out(server: Server) -> None:
+    client_id, secret = server.service("admin", "introspect", "read")
+    oauth = server.session(client_id, secret)
+    narrowed = oauth.fetch_token(
+        f"{server.base}/token", grant_type="client_credentials", scope="read"
+    )
+    full = oauth.fetch_token(f"{server.base}/token", grant_type="client_credentials")
+
+    def call(token: str, path: str, data: bytes | None = None) -> int:
+        request = urllib.request.Request(  # noqa: S310 - http to the test server
+            f"{server.base}{path}", data=data, headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                return int(response.status)
+        except urllib.error.HTTPError as refused:
+            return int(refused.code)
+
+    introspect = f"token={full['access_token']}".encode()
+    assert call(narrowed["access_token"], "/admin/stats") == 403
+    assert call(narrowed["access_token"], "/introspect", introspect) == 403
+    assert call(full["access_token"], "/admin/stats") == 200
+    assert call(full["access_token"], "/introspect", introspect) == 200

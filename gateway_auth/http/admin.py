@@ -7,8 +7,8 @@ import re
 from aiohttp import web
 from multidict import MultiMapping
 
-from gateway_auth.accounts import NewClient, NewService
-from gateway_auth.admin import ADMIN_SCOPE, MAX_PAGE, ClientFilter, ScopeChange
+from gateway_auth.accounts import ADMIN_SCOPE, NewClient, NewService
+from gateway_auth.admin import MAX_PAGE, ClientFilter, ScopeChange
 from gateway_auth.errors import FieldError, InsufficientScope, ValidationFailed
 from gateway_auth.http.appkeys import ADMIN
 from gateway_auth.http.bodies import read_body, string_fields
@@ -29,9 +29,10 @@ _BOOLEANS = {"true": True, "false": False}
 
 
 async def acting_admin(request: web.Request) -> Client:
-    """The caller, if it holds the admin scope now (read from the store, not the token)."""
+    """The caller, if it holds the admin scope now (in the store) and its token carries it (a
+    token narrowed by ``scope`` without admin is no admin's)."""
     identity = await authenticate(request)
-    if ADMIN_SCOPE not in identity.client.scopes:
+    if ADMIN_SCOPE not in identity.scopes:
         raise InsufficientScope("This route needs the admin scope.")
     return identity.client
 

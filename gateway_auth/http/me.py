@@ -39,7 +39,7 @@ async def patch_me(request: web.Request) -> web.Response:
 async def delete_me(request: web.Request) -> web.Response:
     """``DELETE /me``: delete the account; a deletion event is queued for downstream services."""
     identity = await authenticate(request)
-    await request.app[ACCOUNTS].delete(identity.client.id)
+    await request.app[ACCOUNTS].delete_self(identity)
     return _no_content(request, clear_cookies=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import hdrs, web
 
-from gateway_auth.errors import InsufficientScope, InvalidClient, ValidationFailed
+from gateway_auth.errors import InsufficientScope, InvalidClient, Unauthenticated, ValidationFailed
 from gateway_auth.http.appkeys import SESSIONS, SETTINGS, TOKEN_AUTHORITY
 from gateway_auth.http.bodies import read_body
 from gateway_auth.http.callers import origin
@@ -33,14 +33,15 @@ async def introspect(request: web.Request) -> web.Response:
     params = parameters((await read_body(request, allow_form=True)).fields)
     authorization = request.headers.get(hdrs.AUTHORIZATION, "")
     if authorization[:7].lower() == "bearer ":
-        identity = await request.app[SESSIONS].authenticate(authorization[7:].strip())
-        caller = identity.client
+        try:
+            identity = await request.app[SESSIONS].authenticate(authorization[7:].strip())
+        except Unauthenticated:
+            raise InvalidClient("The bearer token is not valid.") from None
+        held = identity.scopes  # what this token may do, not all the client holds
     else:
         found = await _authenticated_client(request, params, required=True)
-        if found is None:  # required=True never gives None; kept for the type checker
-            raise InvalidClient
-        caller = found
-    if INTROSPECT_SCOPE not in caller.scopes:
+        held = found.scopes if found is not None else ()
+    if INTROSPECT_SCOPE not in held:
         raise InsufficientScope("Introspection needs the introspect scope.")
     require(params, "token")
     answer = await request.app[TOKEN_AUTHORITY].introspect(

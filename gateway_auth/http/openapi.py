@@ -672,7 +672,8 @@ def paths() -> dict[str, dict[str, Schema]]:
             ),
             "delete": _op(
                 "Delete the account; a client-data-deletion-request event follows",
-                {"204": _NO_CONTENT, **_problems(401, 403, 503)},
+                {"204": _NO_CONTENT, **_problems(401, 403, 409, 503)},
+                description="409 `last-admin` for the only active client holding admin.",
                 security=_COOKIE,
             ),
         },

@@ -535,3 +535,17 @@ async def test_the_new_admin_actions_leave_audit_lines(
     assert fields[1]["removed"] == ["read"]
     assert fields[1]["sessions_revoked"] == 1
     assert {f["actor"] for f in fields} == {root_id}
+
+
+async def test_the_last_admin_cannot_delete_its_own_account(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+
+    refused = await browser.request("DELETE", "/me")
+    await create(browser, email="ops@example.com", password=PASSWORD, scopes=["admin"])
+    allowed = await browser.request("DELETE", "/me")
+
+    assert refused.status == 409
+    assert refused.json()["type"] == "urn:gateway-auth:problem:last-admin"
+    assert allowed.status == 204

@@ -290,3 +290,30 @@ async def test_only_service_clients_have_a_secret_to_rotate(
 
     assert response.status == 409
     assert response.json()["type"] == "urn:gateway-auth:problem:not-a-service-client"
+
+
+async def test_a_forged_refresh_token_learns_nothing_about_scopes(browser: Browser) -> None:
+    await browser.register()
+    body = await _password_grant(browser)
+    session_id = str(body["refresh_token"]).split(".")[0]
+    forged = f"{session_id}.{'A' * 43}"
+
+    response = await browser.request(
+        "POST",
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": forged, "scope": "admin"},
+    )
+    genuine = await browser.request(
+        "POST",
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "scope": "admin",
+        },
+    )
+
+    assert response.status == 400
+    assert response.json()["error"] == "invalid_grant"
+    assert genuine.status == 400
+    assert genuine.json()["error"] == "invalid_scope"
