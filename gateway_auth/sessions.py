@@ -87,6 +87,7 @@ class IssuedAccess:
     access_token: str
     access_expires_in: int
     refresh_expires_in: int
+    scopes: tuple[str, ...] = ()  # the scopes the new token has in force
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,18 +270,33 @@ class Sessions:
         session = await self._sessions.get_session(claims.session_id)
         if session is None or session.client_id != client.id or not session.is_active(now):
             return None
-        return self._access_alone(client, session, now)
+        # No wider than the token it replaces (a refresh may have narrowed it): its scopes,
+        # and its elevated ones, which step-up may just have put in force.
+        held = (*claims.scopes, *(scope for scope, _ in claims.elevations))
+        return self._access_alone(client, session, now, held)
 
-    def _access_alone(self, client: Client, session: Session, now: datetime) -> IssuedAccess:
+    def _access_alone(
+        self,
+        client: Client,
+        session: Session,
+        now: datetime,
+        narrowed: tuple[str, ...] | None = None,
+    ) -> IssuedAccess:
+        scopes = session.scopes
+        if narrowed is not None:
+            scopes = tuple(s for s in narrowed if scopes is None or s in scopes)
         access, expires_in = self._tokens.issue(
             client,
             session.id,
             now,
             not_after=session.absolute_expires_at,
             elevated_until=session.elevated_until,
-            granted=session.scopes,
+            granted=scopes,
         )
-        return IssuedAccess(client, session, access, expires_in, _seconds_left(session, now))
+        in_force = self._tokens.in_force(client, session.elevated_until, now, scopes)[0]
+        return IssuedAccess(
+            client, session, access, expires_in, _seconds_left(session, now), in_force
+        )
 
     def steps_up(self, client: Client, claims: AccessClaims | None) -> bool:
         """Whether the client holds an elevated scope that this token does not have in force."""

@@ -39,7 +39,11 @@ async def elevate(request: web.Request) -> web.Response:
     reissued = await request.app[SESSIONS].reissue(identity.client, access_token(request))
     answer: dict[str, object] = {
         "elevatedUntil": iso(session.elevated_until) if session.elevated_until else None,
-        "scopes": list(request.app[SESSIONS].scopes_in_force(identity.client, session)),
+        "scopes": list(
+            reissued.scopes
+            if reissued is not None
+            else request.app[SESSIONS].scopes_in_force(identity.client, session)
+        ),
     }
     bearer = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")[0].lower() == "bearer"
     if reissued is not None and bearer:

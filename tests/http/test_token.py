@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote_plus
 
 import pytest
@@ -317,3 +318,40 @@ async def test_a_forged_refresh_token_learns_nothing_about_scopes(browser: Brows
     assert response.json()["error"] == "invalid_grant"
     assert genuine.status == 400
     assert genuine.json()["error"] == "invalid_scope"
+
+
+async def test_stepping_up_keeps_a_narrowed_token_narrow(
+    make_browser: Callable[..., Awaitable[Browser]],
+) -> None:
+    browser = await make_browser(ELEVATED_SCOPES="write")
+    await admin(browser.http, browser)
+    created = await browser.request(
+        "POST",
+        "/admin/clients",
+        json={"email": "ada@example.com", "password": PASSWORD, "scopes": ["read", "write"]},
+    )
+    assert created.status == 201
+    body = await _password_grant(browser, scope="read write")
+    narrowed = await browser.request(
+        "POST",
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "scope": "read",
+        },
+    )
+    bearer = {"Authorization": f"Bearer {narrowed.json()['access_token']}"}
+
+    elevated = await browser.request(
+        "POST", "/me/elevate", json={"password": PASSWORD}, headers=bearer
+    )
+    token = elevated.json()["access_token"]
+    write = await browser.request(
+        "GET", "/verify?scope=write", headers={"Authorization": f"Bearer {token}"}
+    )
+
+    assert narrowed.json()["scope"] == "read"
+    assert elevated.status == 200
+    assert elevated.json()["scopes"] == ["read"]
+    assert write.status == 403
