@@ -2,7 +2,8 @@
 password, list and end sessions.
 
 No aiohttp here. Every action names the acting client (an id, or ``cli``) and leaves one
-structured audit line; every action is idempotent, and the ones that take access away reach
+structured audit line; every action but the password reset (each mails a new link, which
+replaces the last) is idempotent, and the ones that take access away reach
 ``/verify`` at once through ``Revocations``. None of them may leave the installation without an
 active admin.
 """

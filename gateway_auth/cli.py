@@ -260,6 +260,17 @@ async def _client_id(services: Services, reference: str) -> str:
     return (await services.admin.find(reference)).id if "@" in reference else reference
 
 
+def _on_client(
+    invocation: Invocation, reference: str, action: Callable[[Services, str], Awaitable[T]]
+) -> T:
+    """Do ``action`` with the services and the id that the CLIENT argument names."""
+
+    async def work(services: Services) -> T:
+        return await action(services, await _client_id(services, reference))
+
+    return _with_services(invocation, work)
+
+
 _SCOPE = click.option(
     "--scope",
     "scopes",
@@ -408,12 +419,9 @@ def clients_update(
     if not values and change is None:
         raise click.UsageError("nothing to change: give --email, a name or a scope option")
 
-    async def update(services: Services) -> Client:
-        return await services.admin.update(
-            ACTOR, await _client_id(services, client), values, change
-        )
-
-    return _print_client(_with_services(invocation, update))
+    return _print_client(
+        _on_client(invocation, client, lambda s, cid: s.admin.update(ACTOR, cid, values, change))
+    )
 
 
 @clients.command("suspend")
@@ -423,10 +431,9 @@ def clients_update(
 def clients_suspend(invocation: Invocation, client: str, reason: str | None) -> int:
     """Suspend a client: refused at every gateway at once."""
 
-    async def suspend(services: Services) -> Client:
-        return await services.admin.suspend(ACTOR, (await _client_id(services, client)), reason)
-
-    return _print_client(_with_services(invocation, suspend))
+    return _print_client(
+        _on_client(invocation, client, lambda s, cid: s.admin.suspend(ACTOR, cid, reason))
+    )
 
 
 @clients.command("unsuspend")
@@ -435,10 +442,9 @@ def clients_suspend(invocation: Invocation, client: str, reason: str | None) -> 
 def clients_unsuspend(invocation: Invocation, client: str) -> int:
     """Lift a client's suspension."""
 
-    async def unsuspend(services: Services) -> Client:
-        return await services.admin.unsuspend(ACTOR, (await _client_id(services, client)))
-
-    return _print_client(_with_services(invocation, unsuspend))
+    return _print_client(
+        _on_client(invocation, client, lambda s, cid: s.admin.unsuspend(ACTOR, cid))
+    )
 
 
 @clients.command("verify-email")
@@ -448,11 +454,9 @@ def clients_unsuspend(invocation: Invocation, client: str) -> int:
 def clients_verify_email(invocation: Invocation, client: str, unverified: bool) -> int:
     """Mark a client's address verified (as if it had followed the mailed link)."""
 
-    async def mark(services: Services) -> Client:
-        client_id = await _client_id(services, client)
-        return await services.links.mark_verified(client_id, not unverified)
-
-    return _print_client(_with_services(invocation, mark))
+    return _print_client(
+        _on_client(invocation, client, lambda s, cid: s.links.mark_verified(cid, not unverified))
+    )
 
 
 @clients.command("reset-password")
@@ -486,10 +490,7 @@ def clients_reset_password(invocation: Invocation, client: str) -> int:
 def clients_sessions(invocation: Invocation, client: str, as_json: bool) -> int:
     """List a client's active sessions, newest first."""
 
-    async def sessions(services: Services) -> list[Any]:
-        return await services.admin.sessions(await _client_id(services, client))
-
-    found = _with_services(invocation, sessions)
+    found = _on_client(invocation, client, lambda s, cid: s.admin.sessions(cid))
     if as_json:
         for session in found:
             _echo_json(session_view(session, ""))
@@ -521,14 +522,13 @@ def clients_end_session(
     if (session is None) == (not every):
         raise click.UsageError("give a SESSION id (see clients sessions), or --all")
 
-    async def end(services: Services) -> int:
-        client_id = await _client_id(services, client)
+    async def end(services: Services, client_id: str) -> int:
         if every:
             return await services.admin.revoke_sessions(ACTOR, client_id)
         await services.admin.end_session(ACTOR, client_id, session or "")
         return 1
 
-    ended = _with_services(invocation, end)
+    ended = _on_client(invocation, client, end)
     click.echo(f"gateway-auth: ended {ended} session{'' if ended == 1 else 's'}", err=True)
     return 0
 
@@ -560,10 +560,7 @@ def clients_unlock(invocation: Invocation, client: str) -> int:
 def clients_delete(invocation: Invocation, client: str) -> int:
     """Delete a client: refused everywhere at once, deletion event queued."""
 
-    async def delete(services: Services) -> str:
-        return await services.admin.delete(ACTOR, await _client_id(services, client))
-
-    outcome = _with_services(invocation, delete)
+    outcome = _on_client(invocation, client, lambda s, cid: s.admin.delete(ACTOR, cid))
     if outcome == "already_deleted":
         click.echo(f"gateway-auth: client {client} was already deleted", err=True)
     elif invocation.settings().redis_url is None:
