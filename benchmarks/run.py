@@ -31,7 +31,7 @@ from pathlib import Path
 
 from tokens import garbage, mint
 
-from gateway_auth.passwords import HASHING_NICENESS, QUEUE_PER_WORKER, default_workers
+from gateway_auth.signin.passwords import HASHING_NICENESS, QUEUE_PER_WORKER, default_workers
 
 HERE = Path(__file__).resolve().parent
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))

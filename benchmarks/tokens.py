@@ -7,9 +7,9 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gateway_auth.keys import load_key_ring
+from gateway_auth.config.keys import load_key_ring
+from gateway_auth.config.settings import Settings
 from gateway_auth.models import Client
-from gateway_auth.settings import Settings
 from gateway_auth.tokens import AccessTokens
 
 LIFETIME = timedelta(hours=2)  # longer than any benchmark run

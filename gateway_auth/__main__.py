@@ -1,5 +1,5 @@
 """``python -m gateway_auth`` is the ``gateway-auth`` command."""
 
-from gateway_auth.cli import main
+from gateway_auth.cli.main import main
 
 raise SystemExit(main())

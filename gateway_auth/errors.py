@@ -283,3 +283,15 @@ class InvalidExport(GatewayAuthError):
 
     def __init__(self, line: int, problem: str) -> None:
         super().__init__(f"line {line}: {problem}")
+
+
+class ConfigurationError(Exception):
+    """Start-up refused: every configuration problem found, listed together."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        return f"invalid configuration ({len(self.problems)} problem(s)):\n{lines}"

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 ClientKind = Literal["user", "service", "guest"]
 CLIENT_KINDS: tuple[ClientKind, ...] = ("user", "service", "guest")
+ProfileField = Literal["email", "first_name", "last_name"]  # what an owner may change
 DELETION_TYPE = "client-data-deletion-request"
+DeltaOp = Literal["suspend", "unsuspend", "revoke"]
+_OPS: frozenset[str] = frozenset({"suspend", "unsuspend", "revoke"})
+MAX_DELTA_KEYS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,3 +172,116 @@ def parse_iso(text: str) -> datetime:
 def iso(moment: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, e.g. ``2026-11-20T12:00:00.000Z``."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """Who is trying a password: their address, the device tokens they hold, and, for a
+    password confirmation, the session they are already signed in with."""
+
+    source: str = ""
+    devices: tuple[str, ...] = ()
+    session: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a login or refresh comes from (recorded on the session), and the device token the
+    client holds, if any (see ``regulation``)."""
+
+    ip: str
+    user_agent: str
+    devices: tuple[str, ...] = ()  # device tokens presented (a planted one may come first)
+    locale: str | None = None  # the first language the client asked for, for mails
+
+    @property
+    def attempt(self) -> Attempt:
+        """This origin as a password attempt."""
+        return Attempt(self.ip, self.devices)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated caller: the live client and the session its token belongs to."""
+
+    client: Client
+    session_id: str
+    # What the presented token may do now: its scopes (narrowed by the grant, elevated ones
+    # only while in force) that the client still holds. Checks of a scope read these.
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationSnapshot:
+    """What the store says is revoked: read at start-up and on every embedded resync."""
+
+    suspended_clients: frozenset[str] = frozenset()
+    revoked_sessions: tuple[tuple[str, datetime], ...] = ()
+    deleted_clients: tuple[tuple[str, datetime], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorState:
+    """A whole mirror's content: suspended client ids, and revoked keys with their expiry."""
+
+    suspended: frozenset[str] = frozenset()
+    revoked: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_snapshot(cls, snapshot: RevocationSnapshot, retention: float) -> MirrorState:
+        """The state a store snapshot describes, each revocation kept for ``retention`` seconds."""
+        revoked: dict[str, float] = {}
+        entries = [(f"session:{sid}", at) for sid, at in snapshot.revoked_sessions]
+        entries += [(f"client:{cid}", at) for cid, at in snapshot.deleted_clients]
+        for key, at in entries:
+            revoked[key] = max(revoked.get(key, 0.0), at.timestamp() + retention)
+        return cls(snapshot.suspended_clients, revoked)
+
+    def covers(self, other: MirrorState) -> bool:
+        """True when this state refuses everything ``other`` refuses, at least as long."""
+        revoked = self.revoked
+        return self.suspended >= other.suspended and all(
+            revoked.get(key, 0.0) >= until for key, until in other.revoked.items()
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """One change to every mirror; its JSON form travels on the Redis channel."""
+
+    op: DeltaOp
+    client_id: str = ""
+    keys: tuple[str, ...] = ()
+    until: float = 0.0
+
+    def to_json(self) -> str:
+        """The compact JSON published on ``gateway-auth:revocations``."""
+        if self.op == "revoke":
+            return json.dumps({"op": "revoke", "keys": list(self.keys), "until": self.until})
+        return json.dumps({"op": self.op, "clientId": self.client_id})
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Delta | None:
+        """Parse a published delta; None for anything malformed (it is logged and skipped)."""
+        try:
+            data: Any = json.loads(raw)
+            op = data["op"]
+            if op not in _OPS:
+                return None
+            if op == "revoke":
+                keys, until = data["keys"], data["until"]
+                valid = (
+                    isinstance(keys, list)
+                    and 0 < len(keys) <= MAX_DELTA_KEYS
+                    and all(
+                        isinstance(k, str) and k.startswith(("session:", "client:")) for k in keys
+                    )
+                    and type(until) in (int, float)
+                )
+                return cls("revoke", keys=tuple(keys), until=float(until)) if valid else None
+            client_id = data["clientId"]
+            return (
+                cls(op, client_id=client_id) if isinstance(client_id, str) and client_id else None
+            )
+        except (ValueError, TypeError, KeyError):
+            return None

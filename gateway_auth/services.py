@@ -3,7 +3,10 @@ regulator and every service on top, opened in order and closed in reverse.
 
 The aiohttp application, the fast ``/verify`` listener, the command line and the tests all get
 their services from ``open_services``, so a new entry point cannot wire them differently (in
-the spirit of hynek/svcs: one registry of how things are made, health checks beside it).
+the spirit of hynek/svcs). Each resource registers its close on one exit stack, and its health
+check, as it is opened: shutdown (in reverse order) and ``/readyz`` follow from what was
+opened, not from a list kept by hand. The data directory is prepared, and the signing keys
+loaded, here and nowhere else.
 
 Two roles: ``server`` also starts the password-hashing pool, loads the revocation mirror before
 anything is served and runs the background tasks (mirror sync, outbox relay, session pruning);
@@ -15,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,37 +30,54 @@ from typing import Literal
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway_auth.access_control import AccessControl
-from gateway_auth.access_file import RulesFileError
-from gateway_auth.accounts import Accounts, GuestPolicy
-from gateway_auth.admin import Admin
+from gateway_auth.access.control import AccessControl
+from gateway_auth.access.rules_file import RulesFileError
+from gateway_auth.access.verifier import Verifier
+from gateway_auth.accounts.admin import Admin
+from gateway_auth.accounts.clients import Accounts, GuestPolicy
+from gateway_auth.accounts.links import AccountLinks, LinkPolicy
 from gateway_auth.clock import Clock, system_clock
-from gateway_auth.datadir import ensure_data_dir
-from gateway_auth.errors import StoreUnavailable
-from gateway_auth.events import OutboxRelay
-from gateway_auth.keys import KeyRing, load_key_ring
-from gateway_auth.lifecycle import AccountLinks, LinkPolicy
+from gateway_auth.config.datadir import ensure_data_dir
+from gateway_auth.config.keys import KeyRing, load_key_ring
+from gateway_auth.config.settings import PREFIX, Settings
+from gateway_auth.errors import ConfigurationError, StoreUnavailable
 from gateway_auth.logging import log_event
 from gateway_auth.metrics import Metrics
-from gateway_auth.mirror import RevocationMirror
-from gateway_auth.oauth import TokenAuthority
-from gateway_auth.passwords import PasswordHasher
-from gateway_auth.regulation import Regulator, regulator_for
-from gateway_auth.revocations import MirrorSync, Revocations
-from gateway_auth.sessions import SessionPolicy, Sessions
-from gateway_auth.settings import PREFIX, ConfigurationError, Settings
+from gateway_auth.outbox import OutboxRelay
+from gateway_auth.revocation.mirror import RevocationMirror
+from gateway_auth.revocation.revocations import Revocations
+from gateway_auth.revocation.sync import MirrorSync
+from gateway_auth.signin.oauth import TokenAuthority
+from gateway_auth.signin.passwords import PasswordHasher
+from gateway_auth.signin.regulation import Regulator, regulator_for
+from gateway_auth.signin.sessions import SessionPolicy, Sessions
 from gateway_auth.stores.base import EventSink, RevocationBus, Store
 from gateway_auth.stores.configured import StoreOpener, open_store
 from gateway_auth.stores.redis import RedisRevocationBus, connect
 from gateway_auth.stores.redis_events import RedisEventSink
 from gateway_auth.tokens import AccessTokens
-from gateway_auth.verify import Verifier
 
+# StoreOpener and open_store are the application factory's too: it opens no store itself.
+__all__ = [
+    "HealthCheck",
+    "Role",
+    "Services",
+    "StoreOpener",
+    "access_control",
+    "access_tokens",
+    "event_sink",
+    "open_services",
+    "open_store",
+    "revocation_bus",
+]
 log = logging.getLogger(__name__)
 Role = Literal["server", "tool"]
 PRUNE_EVERY = 3600.0
 GUEST_SWEEP_EVERY = 600.0
 PRUNE_AFTER = timedelta(days=1)
+
+
+HealthCheck = Callable[[], Awaitable[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +105,11 @@ class Services:
     oauth: TokenAuthority
     admin: Admin
     access: AccessControl | None  # RULES_FILE's rules (servers only)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+    checks: Mapping[str, HealthCheck] = field(default_factory=dict, repr=False)
 
     async def health(self) -> dict[str, str]:
-        """Each backend's state for ``/readyz``: ``ok`` or why not."""
-        try:
-            await self.store.ping()
-            checks = {"store": "ok"}
-        except StoreUnavailable:
-            checks = {"store": "unavailable"}
-        max_staleness = self.settings.max_staleness.total_seconds()
-        checks["revocations"] = await self.sync.health(max_staleness)
-        return checks
+        """Each backend's state for ``/readyz``: ``ok`` or why not, as each was registered."""
+        return {name: await check() for name, check in self.checks.items()}
 
 
 def revocation_bus(settings: Settings) -> RevocationBus | None:
@@ -141,7 +155,6 @@ async def open_services(
     *,
     role: Role = "server",
     clock: Clock = system_clock,
-    keys: KeyRing | None = None,
     metrics: Metrics | None = None,
     hasher: PasswordHasher | None = None,
     hasher_workers: int | None = None,
@@ -154,21 +167,29 @@ async def open_services(
     server = role == "server"
     access = access_control(settings) if server else None
     ensure_data_dir(settings.data_dir)
-    keys = keys or load_key_ring(settings)
+    keys = load_key_ring(settings)
     metrics = metrics or Metrics()
     tokens = access_tokens(settings, keys)
     mirror = RevocationMirror(settings.access_token_ttl)
-    bus = revocation_bus(settings)
-    sink = event_sink(settings) if server else None
-    if hasher is None:
-        hasher = PasswordHasher.from_settings(settings, workers=hasher_workers if server else 1)
-    # Rate-limit counters get connections of their own: a slow limit must not hold up the
-    # revocation channel, nor the other way round.
-    limits_redis = connect(settings.redis_url.reveal()) if settings.redis_url else None
-    services: Services | None = None
-    store: Store | None = None
-    try:
+    checks: dict[str, HealthCheck] = {}
+    async with contextlib.AsyncExitStack() as stack:
         store = await store_opener(settings)
+        stack.push_async_callback(store.close)
+        checks["store"] = functools.partial(_store_health, store)
+        # Rate-limit counters get connections of their own: a slow limit must not hold up the
+        # revocation channel, nor the other way round.
+        limits_redis = connect(settings.redis_url.reveal()) if settings.redis_url else None
+        if limits_redis is not None:
+            stack.push_async_callback(_close_redis, limits_redis)
+        bus = revocation_bus(settings)
+        if bus is not None:
+            stack.push_async_callback(_close_quietly, bus)
+        sink = event_sink(settings) if server else None
+        if sink is not None:
+            stack.push_async_callback(_close_quietly, sink)
+        if hasher is None:
+            hasher = PasswordHasher.from_settings(settings, workers=hasher_workers if server else 1)
+        stack.callback(hasher.close)
         if server:
             await hasher.start()
         regulator = regulator_for(
@@ -188,6 +209,8 @@ async def open_services(
             require_broadcast=not server,
         )
         sync = MirrorSync(mirror, source=store, bus=bus, clock=clock)
+        max_staleness = settings.max_staleness.total_seconds()
+        checks["revocations"] = functools.partial(sync.health, max_staleness)
         relay = OutboxRelay(store, sink, clock, metrics=metrics)
         links = AccountLinks(
             clients=store,
@@ -202,6 +225,7 @@ async def open_services(
             ),
             outbox_written=relay.wake,
         )
+        stack.push_async_callback(links.settle)
         accounts = Accounts(
             clients=store,
             deletions=store,
@@ -227,7 +251,7 @@ async def open_services(
             verifier=Verifier(
                 tokens,
                 mirror,
-                max_staleness=settings.max_staleness.total_seconds(),
+                max_staleness=max_staleness,
                 cache_size=settings.token_cache_size,
                 require_verified_email=settings.require_verified_email,
             ),
@@ -271,27 +295,16 @@ async def open_services(
                 regulator=regulator,
                 clock=clock,
             ),
+            checks=checks,
         )
         if server:
-            await _start(services)
+            await _start(services, stack)
         yield services
-    finally:
-        if services is not None:
-            await _stop(services._tasks)
-            await services.links.settle()
-        hasher.close()
-        for connection in (bus, sink):
-            if connection is not None:
-                with contextlib.suppress(StoreUnavailable):
-                    await connection.close()
-        if limits_redis is not None:
-            await _close_redis(limits_redis)
-        if store is not None:
-            await store.close()
 
 
-async def _start(services: Services) -> None:
-    """Load the mirror, then start the background work a server does."""
+async def _start(services: Services, stack: contextlib.AsyncExitStack) -> None:
+    """Load the mirror, then start the background work a server does (each task stopped on
+    the way out before anything it uses is closed)."""
     metrics, mirror, hasher = services.metrics, services.mirror, services.hasher
     metrics.watch(
         hash_queue=lambda: hasher.in_flight,
@@ -308,27 +321,34 @@ async def _start(services: Services) -> None:
         metrics.access_reloads.read = lambda: access.reloads
     await services.sync.resync()  # serve from a loaded mirror; if Redis is down, /verify is 503
     settings = services.settings
-    services._tasks.extend(
-        (
-            asyncio.create_task(services.sync.run()),
-            asyncio.create_task(services.relay.run()),
-            asyncio.create_task(
-                _prune_sessions(services.store, services.clock, settings.access_token_ttl)
-            ),
-            asyncio.create_task(_remove_expired_guests(services.accounts)),
-        )
-    )
-    if access is not None:
-        services._tasks.append(asyncio.create_task(access.watch()))
+    background = [
+        services.sync.run(),
+        services.relay.run(),
+        _prune_sessions(services.store, services.clock, settings.access_token_ttl),
+        _remove_expired_guests(services.accounts),
+        *([access.watch()] if access is not None else []),
+    ]
+    for work in background:
+        stack.push_async_callback(_stop, asyncio.create_task(work))
 
 
-async def _stop(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    tasks.clear()
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _store_health(store: Store) -> str:
+    try:
+        await store.ping()
+    except StoreUnavailable:
+        return "unavailable"
+    return "ok"
+
+
+async def _close_quietly(connection: RevocationBus | EventSink) -> None:
+    with contextlib.suppress(StoreUnavailable):
+        await connection.close()
 
 
 async def _close_redis(redis: Redis) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 
 import jwt
 
+from gateway_auth.config.keys import KeyRing
 from gateway_auth.errors import Unauthenticated
-from gateway_auth.keys import KeyRing
 from gateway_auth.models import CLIENT_KINDS, Client, ClientKind
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068

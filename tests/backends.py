@@ -14,7 +14,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect
 
-from gateway_auth.settings import Settings
+from gateway_auth.config.settings import Settings
 from gateway_auth.stores.base import Store
 from gateway_auth.stores.configured import StoreOpener, open_store
 from gateway_auth.stores.mongo import MongoStore

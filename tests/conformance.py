@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import jsonschema
 
-from gateway_auth.http.openapi import ANY_METHOD, document
+from gateway_auth.http.openapi.document import ANY_METHOD, document
 
 _JSON_TYPES = ("application/json", "application/problem+json")
 

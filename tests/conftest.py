@@ -3,14 +3,17 @@ and a cookie-keeping browser."""
 
 from __future__ import annotations
 
+import logging
+import signal
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from gateway_auth.app import create_app
+from gateway_auth.config.settings import Settings
+from gateway_auth.http.app import create_app
 from gateway_auth.http.appkeys import SETTINGS
-from gateway_auth.settings import Settings
+from gateway_auth.logging import JsonFormatter, TextFormatter
 from gateway_auth.stores.configured import StoreOpener, open_store
 from tests.backends import stores_header
 from tests.support import AppClient, Browser, FakeClock, RedisServer
@@ -43,6 +46,30 @@ def make_settings(data_dir: Path) -> Callable[..., Settings]:
         return Settings.from_env(environ)
 
     return make
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the processes the tests start Ctrl-C as a terminal's foreground job has it.
+
+    A suite started in the background by a shell without job control (``make test &`` in a
+    script, a CI step) inherits SIGINT ignored, and so does every process it starts: Python
+    keeps an inherited SIG_IGN, and a command waiting at a password prompt would then sit out
+    the Ctrl-C a test presses.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Undo a command's ``configure_logging`` (tests call ``main`` in-process): its handler
+    writes to the stderr pytest captured for that one test, closed once the test ends."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    ours = (JsonFormatter, TextFormatter)
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h.formatter, ours)]
+    root.setLevel(level)
 
 
 def pytest_report_header() -> str:

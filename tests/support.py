@@ -26,8 +26,8 @@ import redis as redis_sync
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from gateway_auth.accounts import NewClient
-from gateway_auth.http.appkeys import ACCOUNTS, CLOCK, SETTINGS, STORE
+from gateway_auth.accounts.clients import NewClient
+from gateway_auth.http.appkeys import SERVICES, SETTINGS
 from gateway_auth.stores.base import Suspension
 from tests import conformance
 
@@ -173,13 +173,15 @@ class Browser:
 
 async def store_suspends(http: AppClient, client_id: str) -> None:
     """Set the suspended flag in the store only, as another instance's write would land."""
-    await http.app[STORE].set_suspended(client_id, Suspension(True, http.app[CLOCK]()))
+    await http.app[SERVICES].store.set_suspended(
+        client_id, Suspension(True, http.app[SERVICES].clock())
+    )
 
 
 async def admin(http: AppClient, browser: Browser) -> Browser:
     """Log ``browser`` in as root@example.com, holding the admin and billing scopes."""
     new = NewClient("root@example.com", PASSWORD, "Ada", "Lovelace")
-    await http.app[ACCOUNTS].create(new, kind="user", scopes=["admin", "billing"])
+    await http.app[SERVICES].accounts.create(new, kind="user", scopes=["admin", "billing"])
     response = await browser.login("root@example.com")
     assert response.status == 200
     return browser

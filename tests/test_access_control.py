@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway_auth.access_control import AccessControl
+from gateway_auth.access.control import AccessControl
 
 DENY = "default_policy: deny\n"
 RULES = DENY + "rules:\n  - {name: health, paths: [/health], policy: bypass}\n"

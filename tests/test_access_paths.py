@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway_auth.access_paths import upstream_host, upstream_path
+from gateway_auth.access.paths import upstream_host, upstream_path
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway_auth.access_file import RulesFileError, load_rules, parse_rules
-from gateway_auth.access_rules import AccessRules, Asked, Selection
+from gateway_auth.access.rules import AccessRules, Asked, Selection
+from gateway_auth.access.rules_file import RulesFileError, load_rules, parse_rules
 from gateway_auth.tokens import AccessClaims
 
 DEPLOY_RULES = Path(__file__).resolve().parent.parent / "deploy" / "rules" / "company.yaml"

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from gateway_auth.addresses import ip_address, ip_network
-from gateway_auth.settings_parsing import networks
+from gateway_auth.config.parsing import networks
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway_auth.cli import main
-from gateway_auth.http.appkeys import SETTINGS, STORE
+from gateway_auth.cli.data import hide_tokens
+from gateway_auth.cli.main import main
+from gateway_auth.config.settings import Settings
+from gateway_auth.http.appkeys import SERVICES, SETTINGS
 from gateway_auth.services import open_services
-from gateway_auth.settings import Settings
 from tests.support import (
     PASSWORD,
     AppClient,
@@ -560,11 +561,9 @@ def test_each_request_gets_one_access_line_with_its_route_and_request_id(
 
 
 def test_tail_hides_the_tokens_of_the_json_lines_it_prints() -> None:
-    from gateway_auth.cli import _HIDDEN, _TOKEN_IN_LINK  # noqa: PLC0415 - the masking alone
-
     line = '{"type": "password-reset-requested", "link": "https://a.example/x?token=abc-_1"}'
 
-    shown = _TOKEN_IN_LINK.sub(_HIDDEN, line)
+    shown = hide_tokens(line)
 
     assert json.loads(shown)["link"] == "https://a.example/x?token=(hidden: --show-links)"
 
@@ -627,7 +626,7 @@ async def test_operators_list_and_end_sessions_and_start_a_reset_from_the_shell(
     unknown_message = capsys.readouterr().err
     reset = await _cli(environ, "clients", "reset-password", "ada@example.com")
     reset_message = capsys.readouterr().err
-    pending = await http.app[STORE].pending_events(10)
+    pending = await http.app[SERVICES].store.pending_events(10)
 
     assert listed == ended == reset == 0
     assert len(sessions) == 1

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway_auth.settings import ConfigurationError, Settings
-from gateway_auth.verify import IDENTITY_HEADERS
+from gateway_auth.access.verdict import IDENTITY_HEADERS
+from gateway_auth.config.settings import Settings
+from gateway_auth.errors import ConfigurationError
 from tests.support import (
     JWT_SECRET,
     PEPPER,

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from gateway_auth.http.display import ago, day, device_name
+from gateway_auth.http.portal.display import ago, day, device_name
 from tests.support import present
 
 NOW = present()

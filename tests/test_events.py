@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from gateway_auth.http.appkeys import CLOCK, STORE
+from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.models import DeletionEvent, iso
 from gateway_auth.stores.redis_events import RedisEventSink, stream_key
 from tests.support import (
@@ -91,7 +91,7 @@ async def test_a_deletion_reaches_a_subscriber_and_a_consumer_group_exactly_as_d
     assert len(event["id"]) == 32
     assert event["clientId"] == client_id
     assert event["kind"] == "user"
-    assert event["occurredAt"] == iso(browser.http.app[CLOCK]())
+    assert event["occurredAt"] == iso(browser.http.app[SERVICES].clock())
     assert published == json.dumps(event)  # DESIGN's spacing: ", " and ": "
     assert messages == {CHANNEL: published, "user-delete": client_id}
     assert delivered[0][1][0][1] == {b"event": published.encode()}
@@ -117,7 +117,7 @@ async def test_a_repeated_delete_sends_one_event_and_frees_the_email_once_publis
     again = await Browser(app).register("ada@example.com")
 
     assert len(await stream_events(redis)) == 1
-    pending = await app.app[STORE].pending_events(10)
+    pending = await app.app[SERVICES].store.pending_events(10)
     assert [p for p in pending if isinstance(p.event, DeletionEvent)] == []
     assert again.status == 201  # the record is purged once the event is out
 
@@ -133,7 +133,7 @@ async def test_an_event_written_while_redis_is_down_arrives_when_it_returns(
     await asyncio.sleep(1)
     # The registration's verification mail may have gone out before Redis stopped; the deletion
     # drops it from the outbox if not.
-    pending = await browser.http.app[STORE].pending_events(10)
+    pending = await browser.http.app[SERVICES].store.pending_events(10)
     redis_server.start()
     client = aioredis.Redis.from_url(redis_server.url)
     try:

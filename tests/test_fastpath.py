@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from gateway_auth.http.appkeys import SETTINGS
-from gateway_auth.http.fastpath import FastVerify, FrontServer
+from gateway_auth.http.verify.fastpath import FastVerify, FrontServer
 from gateway_auth.logging import FIELDS
 from tests.support import PASSWORD, AppClient, Browser, admin
 from tests.wire import Connection, Exchange, GatewayTestServer, exchange
@@ -403,10 +403,10 @@ async def test_routine_answers_are_counted_not_logged_and_refusals_with_a_reason
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     connection = await connect()
-    caplog.set_level(logging.INFO, logger="gateway_auth.access")
+    caplog.set_level(logging.INFO, logger="gateway_auth.requests")
     await connection.send(verify_with(signed_in) + VERIFY)  # 200, and 401 with no token
     assert [(await connection.answer()).status for _ in range(2)] == [200, 401]
-    assert not [r for r in caplog.records if r.name == "gateway_auth.access"]
+    assert not [r for r in caplog.records if r.name == "gateway_auth.requests"]
 
     await connection.send(
         b"GET /verify?scope=payroll HTTP/1.1\r\nHost: a\r\nCookie: "
@@ -415,7 +415,7 @@ async def test_routine_answers_are_counted_not_logged_and_refusals_with_a_reason
     )
     assert (await connection.answer()).status == 403
 
-    logged = [r for r in caplog.records if r.name == "gateway_auth.access"]
+    logged = [r for r in caplog.records if r.name == "gateway_auth.requests"]
     assert len(logged) == 1
     assert logged[0].getMessage() == "request"
     assert getattr(logged[0], FIELDS)["status"] == 403

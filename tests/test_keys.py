@@ -13,10 +13,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from gateway_auth.datadir import ensure_data_dir, write_private_file
-from gateway_auth.keys import SECRET_FILE, _thumbprint, load_key_ring
+from gateway_auth.config.datadir import ensure_data_dir, write_private_file
+from gateway_auth.config.keys import SECRET_FILE, _thumbprint, load_key_ring
+from gateway_auth.config.settings import Settings
+from gateway_auth.errors import ConfigurationError
 from gateway_auth.models import Client
-from gateway_auth.settings import ConfigurationError, Settings
 from gateway_auth.tokens import AccessTokens
 from tests.support import JWT_SECRET, OTHER_JWT_SECRET, PEPPER
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, validate
 
-from gateway_auth.verify import IDENTITY_HEADERS
+from gateway_auth.access.verdict import IDENTITY_HEADERS
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES = ROOT / "deploy" / "kubernetes"

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from limits import RateLimitItemPerMinute
 
 from gateway_auth.errors import StoreUnavailable
-from gateway_auth.limiting import Limiter
+from gateway_auth.signin.limiting import Limiter
 from gateway_auth.stores.redis import as_text, connect
 from tests.support import FakeClock, RedisServer
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from gateway_auth.mirror import Delta, MirrorState, RevocationMirror, RevocationSnapshot
+from gateway_auth.models import Delta, MirrorState, RevocationSnapshot
+from gateway_auth.revocation.mirror import RevocationMirror
 from tests.support import present
 
 T0 = present()

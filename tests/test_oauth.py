@@ -17,7 +17,7 @@ import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
-from gateway_auth.cli import main
+from gateway_auth.cli.main import main
 from tests.support import PASSWORD, start_server, stop_server
 
 

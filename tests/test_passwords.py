@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway_auth.errors import ServiceBusy
-from gateway_auth.passwords import HASHING_NICENESS, PasswordHasher, default_workers
+from gateway_auth.signin.passwords import HASHING_NICENESS, PasswordHasher, default_workers
 
 
 @pytest.fixture

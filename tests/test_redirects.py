@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from gateway_auth.redirects import host_allowed, https_only, safe_return_url
+from gateway_auth.http.redirects import host_allowed, https_only, safe_return_url
 
 ALLOWED = ("example.com", "xn--bcher-kva.example")
 SAFE, ROOT = "unchanged", "/"

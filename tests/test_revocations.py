@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from gateway_auth.datadir import ensure_data_dir
+from gateway_auth.config.datadir import ensure_data_dir
 from gateway_auth.errors import StoreUnavailable
-from gateway_auth.mirror import RevocationMirror
 from gateway_auth.models import Client, DeletionEvent
-from gateway_auth.revocations import MirrorSync, Revocations
+from gateway_auth.revocation.mirror import RevocationMirror
+from gateway_auth.revocation.revocations import Revocations
+from gateway_auth.revocation.sync import MirrorSync
 from gateway_auth.stores.redis import (
     BUILT_KEY,
     REVOCATIONS_CHANNEL,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway_auth.cli import main
+from gateway_auth.cli.main import main
 from tests.support import (
     RedisServer,
     launch_server,

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway_auth.accounts import Accounts, NewClient
+from gateway_auth.accounts.clients import Accounts, NewClient
+from gateway_auth.config.settings import Settings
 from gateway_auth.errors import InvalidCredentials, InvalidRefreshToken, ValidationFailed
-from gateway_auth.passwords import PasswordHasher
+from gateway_auth.models import Origin
 from gateway_auth.services import open_services
-from gateway_auth.sessions import Origin, Sessions
-from gateway_auth.settings import Settings
+from gateway_auth.signin.passwords import PasswordHasher
+from gateway_auth.signin.sessions import Sessions
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
 from tests.support import PASSWORD, FakeClock
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway_auth.redis_urls import SentinelTarget
-from gateway_auth.settings import ConfigurationError, Settings, parse_duration
+from gateway_auth.config.redis_urls import SentinelTarget
+from gateway_auth.config.settings import Settings, parse_duration
+from gateway_auth.errors import ConfigurationError
 from tests.support import JWT_SECRET, PEPPER
 
 

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway_auth.config.keys import KeyRing, SigningKey, hmac_key
 from gateway_auth.errors import Unauthenticated
-from gateway_auth.keys import KeyRing, SigningKey, hmac_key
 from gateway_auth.tokens import MAX_ACCESS_TOKEN_LENGTH, AccessTokens, is_canonical_jws
 from tests.support import present
 from tests.test_tokens import CLIENT, SECRET

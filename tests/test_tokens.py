@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from gateway_auth.config.keys import KeyRing, SigningKey, hmac_key
 from gateway_auth.errors import Unauthenticated
-from gateway_auth.keys import KeyRing, SigningKey, hmac_key
 from gateway_auth.models import Client
 from gateway_auth.tokens import (
     AccessTokens,

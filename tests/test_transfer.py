@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway_auth.app import create_app
-from gateway_auth.cli import main
+from gateway_auth.cli.main import main
+from gateway_auth.config.settings import Settings
 from gateway_auth.errors import EmailTaken, InvalidExport
-from gateway_auth.http.appkeys import STORE
+from gateway_auth.http.app import create_app
+from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.models import DeletionEvent, iso
-from gateway_auth.settings import Settings
 from gateway_auth.stores.base import Rotation, Store, Suspension
-from gateway_auth.transfer import export_to, import_into, read_export
+from gateway_auth.stores.export import export_to, import_into, read_export
 from tests.backends import store_opener
 from tests.records import T0, a_client, a_mail_event, a_session
 from tests.support import JWT_SECRET, PASSWORD, AppClient, Browser, FakeClock
@@ -111,7 +111,7 @@ async def test_after_the_move_clients_keep_their_password_and_their_session(
     async with store_opener("sqlite") as sqlite, store_opener("mongo-emulated") as mongo:
         before = await aiohttp_client(create_app(settings, clock=clock, store_opener=sqlite))
         browser = await Browser(before).logged_in()
-        records = await _export(before.app[STORE])
+        records = await _export(before.app[SERVICES].store)
         await before.close()
 
         imported = await mongo(settings)

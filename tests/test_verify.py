@@ -7,11 +7,11 @@ import dataclasses
 import time
 from datetime import datetime, timedelta
 
-from gateway_auth.keys import KeyRing, hmac_key
-from gateway_auth.mirror import MirrorState, RevocationMirror
-from gateway_auth.models import Client
+from gateway_auth.access.verifier import Verifier
+from gateway_auth.config.keys import KeyRing, hmac_key
+from gateway_auth.models import Client, MirrorState
+from gateway_auth.revocation.mirror import RevocationMirror
 from gateway_auth.tokens import AccessClaims, AccessTokens
-from gateway_auth.verify import Verifier
 from tests.support import present
 
 NOW = present()

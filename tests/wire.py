@@ -13,7 +13,7 @@ from aiohttp import TraceConfig, TraceRequestEndParams
 from aiohttp.test_utils import TestServer
 from aiohttp.web_runner import BaseRunner
 
-from gateway_auth.http.fastpath import FrontServer, GatewayRunner
+from gateway_auth.http.verify.fastpath import FrontServer, GatewayRunner
 
 READ_TIMEOUT = 10.0
 

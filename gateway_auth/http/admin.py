@@ -7,10 +7,10 @@ import re
 from aiohttp import web
 from multidict import MultiMapping
 
-from gateway_auth.accounts import ADMIN_SCOPE, NewClient, NewService
-from gateway_auth.admin import MAX_PAGE, ClientFilter, ScopeChange
+from gateway_auth.accounts.admin import MAX_PAGE, ClientFilter, ScopeChange
+from gateway_auth.accounts.clients import ADMIN_SCOPE, NewClient, NewService
 from gateway_auth.errors import FieldError, InsufficientScope, ValidationFailed
-from gateway_auth.http.appkeys import ADMIN
+from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import authenticate
 from gateway_auth.http.views import (
@@ -54,7 +54,7 @@ async def list_clients(request: web.Request) -> web.Response:
         errors.append(FieldError("limit", f"must be a whole number from 1 to {MAX_PAGE}"))
     if errors:
         raise ValidationFailed(errors)
-    page = await request.app[ADMIN].list_clients(
+    page = await request.app[SERVICES].admin.list_clients(
         ClientFilter(params.get("email") or None, suspended, _kind(kind)),
         limit=int(limit),
         cursor=params.get("cursor") or None,
@@ -67,7 +67,9 @@ async def list_clients(request: web.Request) -> web.Response:
 async def get_client(request: web.Request) -> web.Response:
     """``GET /admin/clients/{id}``."""
     await acting_admin(request)
-    return json_response(client_view(await request.app[ADMIN].get(request.match_info["id"])))
+    return json_response(
+        client_view(await request.app[SERVICES].admin.get(request.match_info["id"]))
+    )
 
 
 async def create_client(request: web.Request) -> web.Response:
@@ -75,7 +77,7 @@ async def create_client(request: web.Request) -> web.Response:
     actor = await acting_admin(request)
     body = dict((await read_body(request)).fields)
     kind, scopes = _kind_and_scopes(body)
-    admin = request.app[ADMIN]
+    admin = request.app[SERVICES].admin
     names = ("firstName", "lastName")
     if kind == "service":
         fields = string_fields(body, required=("email",), optional=names, nullable=names)
@@ -103,21 +105,25 @@ async def update_client(request: web.Request) -> web.Response:
     change = _scope_change(body)
     fields = string_fields(body, optional=PROFILE_FIELDS, nullable=("firstName", "lastName"))
     values = {PROFILE_FIELDS[name]: value for name, value in fields.items()}
-    client = await request.app[ADMIN].update(actor.id, request.match_info["id"], values, change)
+    client = await request.app[SERVICES].admin.update(
+        actor.id, request.match_info["id"], values, change
+    )
     return json_response(client_view(client))
 
 
 async def start_password_reset(request: web.Request) -> web.Response:
     """``POST /admin/clients/{id}/password-reset``: mail the user a reset link now."""
     actor = await acting_admin(request)
-    expires_at = await request.app[ADMIN].start_password_reset(actor.id, request.match_info["id"])
+    expires_at = await request.app[SERVICES].admin.start_password_reset(
+        actor.id, request.match_info["id"]
+    )
     return json_response({"linkExpiresAt": iso(expires_at)}, status=202)
 
 
 async def list_sessions(request: web.Request) -> web.Response:
     """``GET /admin/clients/{id}/sessions``: the client's active sessions, newest first."""
     await acting_admin(request)
-    sessions = await request.app[ADMIN].sessions(request.match_info["id"])
+    sessions = await request.app[SERVICES].admin.sessions(request.match_info["id"])
     return json_response({"sessions": [session_view(s, "") for s in sessions]})
 
 
@@ -125,7 +131,7 @@ async def end_session(request: web.Request) -> web.Response:
     """``DELETE /admin/clients/{id}/sessions/{sessionId}``: that session ends everywhere."""
     actor = await acting_admin(request)
     match = request.match_info
-    await request.app[ADMIN].end_session(actor.id, match["id"], match["sessionId"])
+    await request.app[SERVICES].admin.end_session(actor.id, match["id"], match["sessionId"])
     return web.Response(status=204)
 
 
@@ -133,7 +139,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
     """``POST /admin/clients/{id}/secret``: a new secret, shown once; the old one stops."""
     actor = await acting_admin(request)
     client_id = request.match_info["id"]
-    secret = await request.app[ADMIN].rotate_secret(actor.id, client_id)
+    secret = await request.app[SERVICES].admin.rotate_secret(actor.id, client_id)
     return not_cached(json_response({"clientId": client_id, "clientSecret": secret}))
 
 
@@ -142,14 +148,14 @@ async def suspend(request: web.Request) -> web.Response:
     actor = await acting_admin(request)
     body = await read_body(request, optional=True)
     reason = string_fields(body.fields, optional=("reason",), nullable=("reason",)).get("reason")
-    client = await request.app[ADMIN].suspend(actor.id, request.match_info["id"], reason)
+    client = await request.app[SERVICES].admin.suspend(actor.id, request.match_info["id"], reason)
     return json_response(client_view(client))
 
 
 async def unsuspend(request: web.Request) -> web.Response:
     """``DELETE /admin/clients/{id}/suspension``."""
     actor = await acting_admin(request)
-    client = await request.app[ADMIN].unsuspend(actor.id, request.match_info["id"])
+    client = await request.app[SERVICES].admin.unsuspend(actor.id, request.match_info["id"])
     return json_response(client_view(client))
 
 
@@ -157,35 +163,35 @@ async def get_lockout(request: web.Request) -> web.Response:
     """``GET /admin/clients/{id}/lockout``: whether untrusted clients are locked out, and how
     long for."""
     await acting_admin(request)
-    retry_after = await request.app[ADMIN].lockout(request.match_info["id"])
+    retry_after = await request.app[SERVICES].admin.lockout(request.match_info["id"])
     return json_response({"locked": retry_after is not None, "retryAfter": retry_after})
 
 
 async def lift_lockout(request: web.Request) -> web.Response:
     """``DELETE /admin/clients/{id}/lockout``: let every client try the password again now."""
     actor = await acting_admin(request)
-    await request.app[ADMIN].unlock(actor.id, request.match_info["id"])
+    await request.app[SERVICES].admin.unlock(actor.id, request.match_info["id"])
     return web.Response(status=204)
 
 
 async def delete_client(request: web.Request) -> web.Response:
     """``DELETE /admin/clients/{id}``: deletion and its event; repeating it is harmless."""
     actor = await acting_admin(request)
-    await request.app[ADMIN].delete(actor.id, request.match_info["id"])
+    await request.app[SERVICES].admin.delete(actor.id, request.match_info["id"])
     return web.Response(status=204)
 
 
 async def revoke_sessions(request: web.Request) -> web.Response:
     """``DELETE /admin/clients/{id}/sessions``: every session and token of the client ends."""
     actor = await acting_admin(request)
-    await request.app[ADMIN].revoke_sessions(actor.id, request.match_info["id"])
+    await request.app[SERVICES].admin.revoke_sessions(actor.id, request.match_info["id"])
     return web.Response(status=204)
 
 
 async def stats(request: web.Request) -> web.Response:
     """``GET /admin/stats``."""
     await acting_admin(request)
-    counts = await request.app[ADMIN].stats()
+    counts = await request.app[SERVICES].admin.stats()
     return json_response(
         {
             "clients": dict(counts.clients_by_kind),

@@ -7,12 +7,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 
+from gateway_auth.access.forwarded import MalformedForwarding, client_ip, forwarded_host
 from gateway_auth.errors import Unauthenticated
-from gateway_auth.http.appkeys import COOKIES, SESSIONS, SETTINGS, TRUSTED_PEERS
-from gateway_auth.http.credentials import cookie_values, token_in
-from gateway_auth.http.forwarded import MalformedForwarding, client_ip, forwarded_host
-from gateway_auth.redirects import https_only
-from gateway_auth.sessions import Identity, Origin
+from gateway_auth.http.appkeys import COOKIES, SERVICES, SETTINGS, TRUSTED_PEERS
+from gateway_auth.http.cookies import cookie_values, token_in
+from gateway_auth.http.redirects import https_only
+from gateway_auth.models import Identity, Origin
 from gateway_auth.tokens import refresh_token_session
 
 
@@ -29,7 +29,7 @@ def refresh_cookie(request: web.Request) -> str | None:
     own session, expired or not: nobody is signed in to someone else's session that way.
     """
     access = access_token(request)
-    session_id = request.app[SESSIONS].session_of(access) if access else None
+    session_id = request.app[SERVICES].sessions.session_of(access) if access else None
     if session_id is None:
         return None
     sent = cookie_values(request.headers, request.app[COOKIES].refresh_name)
@@ -41,7 +41,7 @@ async def authenticate(request: web.Request) -> Identity:
     token = access_token(request)
     if token is None:
         raise Unauthenticated
-    return await request.app[SESSIONS].authenticate(token)
+    return await request.app[SERVICES].sessions.authenticate(token)
 
 
 def origin(request: web.Request) -> Origin:

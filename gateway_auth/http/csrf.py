@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 
+from gateway_auth.access.forwarded import MalformedForwarding, TrustedPeers, forwarded_host
+from gateway_auth.config.settings import Settings
 from gateway_auth.errors import CrossSiteRequest, FormTokenInvalid
-from gateway_auth.http.credentials import bearer_token
-from gateway_auth.http.forward_auth import VERIFY_ROUTES
-from gateway_auth.http.forwarded import MalformedForwarding, TrustedPeers, forwarded_host
-from gateway_auth.settings import Settings
+from gateway_auth.http.cookies import bearer_token
+from gateway_auth.http.verify.answers import VERIFY_ROUTES
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # /verify answers about someone else's request (a gateway asks with the original method and

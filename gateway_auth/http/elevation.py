@@ -8,9 +8,8 @@ from collections.abc import Mapping
 from aiohttp import hdrs, web
 
 from gateway_auth.errors import TooManyAttempts, WrongPassword
-from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, PAGES, SESSIONS
+from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
-from gateway_auth.http.browsing import see_other, signed_in
 from gateway_auth.http.callers import (
     access_token,
     authenticate,
@@ -18,11 +17,11 @@ from gateway_auth.http.callers import (
     return_domains,
     return_ports,
 )
-from gateway_auth.http.pages import retry_text
+from gateway_auth.http.portal.browsing import see_other, signed_in
+from gateway_auth.http.portal.pages import retry_text
+from gateway_auth.http.redirects import safe_return_url
 from gateway_auth.http.views import json_response
-from gateway_auth.models import iso
-from gateway_auth.redirects import safe_return_url
-from gateway_auth.sessions import Identity
+from gateway_auth.models import Identity, iso
 
 
 async def elevate(request: web.Request) -> web.Response:
@@ -33,16 +32,16 @@ async def elevate(request: web.Request) -> web.Response:
         return await _elevate_form(request, body.fields)
     identity = await authenticate(request)
     fields = string_fields(body.fields, required=("password",))
-    session = await request.app[ACCOUNTS].elevate(
+    session = await request.app[SERVICES].accounts.elevate(
         identity, fields["password"] or "", origin(request)
     )
-    reissued = await request.app[SESSIONS].reissue(identity.client, access_token(request))
+    reissued = await request.app[SERVICES].sessions.reissue(identity.client, access_token(request))
     answer: dict[str, object] = {
         "elevatedUntil": iso(session.elevated_until) if session.elevated_until else None,
         "scopes": list(
             reissued.scopes
             if reissued is not None
-            else request.app[SESSIONS].scopes_in_force(identity.client, session)
+            else request.app[SERVICES].sessions.scopes_in_force(identity.client, session)
         ),
     }
     bearer = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")[0].lower() == "bearer"
@@ -76,7 +75,9 @@ async def _elevate_form(request: web.Request, raw: Mapping[str, object]) -> web.
     if isinstance(identity, web.Response):
         return identity
     try:
-        await request.app[ACCOUNTS].elevate(identity, fields["password"] or "", origin(request))
+        await request.app[SERVICES].accounts.elevate(
+            identity, fields["password"] or "", origin(request)
+        )
     except WrongPassword:
         errors = {"password": "The password is incorrect."}
         return _form(request, identity, rd, errors=errors, status=401)
@@ -85,7 +86,7 @@ async def _elevate_form(request: web.Request, raw: Mapping[str, object]) -> web.
         response = _form(request, identity, rd, alert=alert, status=429)
         response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
         return response
-    reissued = await request.app[SESSIONS].reissue(identity.client, access_token(request))
+    reissued = await request.app[SERVICES].sessions.reissue(identity.client, access_token(request))
     response = see_other(rd or request.app[PAGES].urls.home)
     if reissued is not None:
         request.app[COOKIES].set(response, reissued)
@@ -107,7 +108,7 @@ def _form(
     alert: str | None = None,
     status: int = 200,
 ) -> web.Response:
-    minutes = max(1, int(request.app[ACCOUNTS].elevation_ttl.total_seconds() // 60))
+    minutes = max(1, int(request.app[SERVICES].accounts.elevation_ttl.total_seconds() // 60))
     return request.app[PAGES].render(
         request,
         "elevate.html",

@@ -9,9 +9,8 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 from gateway_auth.errors import FieldError, ValidationFailed
-from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, PAGES, SESSIONS
+from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
-from gateway_auth.http.browsing import signed_in_to
 from gateway_auth.http.callers import (
     access_token,
     authenticate,
@@ -19,9 +18,10 @@ from gateway_auth.http.callers import (
     return_domains,
     return_ports,
 )
+from gateway_auth.http.portal.browsing import signed_in_to
+from gateway_auth.http.redirects import safe_return_url
 from gateway_auth.http.views import client_view, json_response
-from gateway_auth.redirects import safe_return_url
-from gateway_auth.sessions import IssuedAccess, IssuedSession
+from gateway_auth.signin.sessions import IssuedAccess, IssuedSession
 
 _NO_STORE = {hdrs.CACHE_CONTROL: "no-store"}
 
@@ -39,10 +39,10 @@ async def start_guest(request: web.Request) -> web.Response:
         raise ValidationFailed([FieldError("cookies", "must be true or false")])
     if not body.is_form:
         string_fields({k: v for k, v in body.fields.items() if k != "cookies"})  # nothing else
-    accounts = request.app[ACCOUNTS]
+    accounts = request.app[SERVICES].accounts
     caller = origin(request)
     client = await accounts.create_guest(caller)
-    issued = await request.app[SESSIONS].start(
+    issued = await request.app[SERVICES].sessions.start(
         client, caller, persistent=True, not_after=accounts.guest_expiry(client)
     )
     if form is not None:
@@ -67,11 +67,11 @@ async def upgrade(request: web.Request) -> web.Response:
     identity = await authenticate(request)
     body = await read_body(request)
     fields = string_fields(body.fields, required=("email", "password"))
-    client = await request.app[ACCOUNTS].upgrade_guest(
+    client = await request.app[SERVICES].accounts.upgrade_guest(
         identity, fields["email"] or "", fields["password"] or "", origin(request)
     )
     # The session's next token says "user"; this caller gets one at once.
-    reissued = await request.app[SESSIONS].reissue(client, access_token(request))
+    reissued = await request.app[SERVICES].sessions.reissue(client, access_token(request))
     if reissued is None:
         return json_response(client_view(client))
     if _bearer(request):

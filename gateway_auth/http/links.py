@@ -16,11 +16,11 @@ from gateway_auth.errors import (
     TooManyAttempts,
     ValidationFailed,
 )
-from gateway_auth.http.appkeys import COOKIES, LINKS, PAGES, SESSIONS
+from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
 from gateway_auth.http.bodies import Body, read_body, string_fields
-from gateway_auth.http.browsing import see_other
 from gateway_auth.http.callers import access_token, origin
-from gateway_auth.http.pages import retry_text
+from gateway_auth.http.portal.browsing import see_other
+from gateway_auth.http.portal.pages import retry_text
 from gateway_auth.http.views import json_response
 
 # The one answer to every reset request, whether or not an account uses the address.
@@ -42,7 +42,7 @@ async def request_reset(request: web.Request) -> web.Response:
     if body.is_form:
         return await _request_reset_form(request, body)
     fields = string_fields(body.fields, required=("email",))
-    await request.app[LINKS].request_password_reset(fields["email"] or "", origin(request))
+    await request.app[SERVICES].links.request_password_reset(fields["email"] or "", origin(request))
     return json_response(RESET_ACCEPTED, status=202)
 
 
@@ -57,7 +57,7 @@ async def confirm_reset(request: web.Request) -> web.Response:
     if body.is_form:
         return await _confirm_reset_form(request, body)
     fields = string_fields(body.fields, required=("token", "newPassword"))
-    await request.app[LINKS].reset_password(
+    await request.app[SERVICES].links.reset_password(
         _token(fields["token"]), fields["newPassword"] or "", origin(request)
     )
     return web.Response(status=204)
@@ -80,16 +80,16 @@ async def confirm_verification(request: web.Request) -> web.Response:
     body = await read_body(request, allow_form=True)
     if not body.is_form:
         token = _token(string_fields(body.fields, required=("token",))["token"])
-        await request.app[LINKS].verify_email(token, origin(request))
+        await request.app[SERVICES].links.verify_email(token, origin(request))
         return json_response({"emailVerified": True})
     fields = request.app[PAGES].tokens.check(request, body.fields)
     token = _token(string_fields(fields, required=("token",))["token"])
     urls = request.app[PAGES].urls
     try:
-        client = await request.app[LINKS].verify_email(token, origin(request))
+        client = await request.app[SERVICES].links.verify_email(token, origin(request))
     except (LinkInvalid, TooManyAttempts) as exc:
         return _link_refused(request, exc, again=urls.home)
-    reissued = await request.app[SESSIONS].reissue(client, access_token(request))
+    reissued = await request.app[SERVICES].sessions.reissue(client, access_token(request))
     if reissued is None:  # someone else's browser, or nobody signed in: sign in to carry on
         return see_other(urls.login_saying("email_verified"))
     response = see_other(f"{urls.home}?done=verified")
@@ -103,7 +103,7 @@ async def _request_reset_form(request: web.Request, body: Body) -> web.Response:
     )
     email = fields["email"] or ""
     try:
-        await request.app[LINKS].request_password_reset(email, origin(request))
+        await request.app[SERVICES].links.request_password_reset(email, origin(request))
     except ValidationFailed:
         return _reset_form(
             request,
@@ -130,7 +130,9 @@ async def _confirm_reset_form(request: web.Request, body: Body) -> web.Response:
         errors = {"newPasswordConfirmation": "The two passwords do not match."}
         return _new_password_form(request, token=token, errors=errors, status=422)
     try:
-        await request.app[LINKS].reset_password(token, fields["newPassword"] or "", origin(request))
+        await request.app[SERVICES].links.reset_password(
+            token, fields["newPassword"] or "", origin(request)
+        )
     except ValidationFailed as exc:
         errors = {"newPassword": f"New password {exc.errors[0].message}."}
         return _new_password_form(request, token=token, errors=errors, status=422)

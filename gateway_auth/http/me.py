@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway_auth.http.appkeys import ACCOUNTS, COOKIES, LINKS, PAGES, SESSIONS
+from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
-from gateway_auth.http.browsing import see_other
 from gateway_auth.http.callers import authenticate, origin
 from gateway_auth.http.navigation import wants_page
+from gateway_auth.http.portal.browsing import see_other
 from gateway_auth.http.views import PROFILE_FIELDS, client_view, json_response, session_view
 
 
@@ -30,7 +30,7 @@ async def patch_me(request: web.Request) -> web.Response:
         nullable=("firstName", "lastName"),
     )
     values = {PROFILE_FIELDS[k]: v for k, v in fields.items() if k in PROFILE_FIELDS}
-    client = await request.app[ACCOUNTS].update_profile(
+    client = await request.app[SERVICES].accounts.update_profile(
         identity, values, origin(request), current_password=fields.get("currentPassword")
     )
     return json_response(client_view(client))
@@ -39,7 +39,7 @@ async def patch_me(request: web.Request) -> web.Response:
 async def delete_me(request: web.Request) -> web.Response:
     """``DELETE /me``: delete the account; a deletion event is queued for downstream services."""
     identity = await authenticate(request)
-    await request.app[ACCOUNTS].delete_self(identity)
+    await request.app[SERVICES].accounts.delete_self(identity)
     return _no_content(request, clear_cookies=True)
 
 
@@ -48,7 +48,7 @@ async def put_password(request: web.Request) -> web.Response:
     identity = await authenticate(request)
     body = await read_body(request)
     fields = string_fields(body.fields, required=("currentPassword", "newPassword"))
-    await request.app[ACCOUNTS].change_password(
+    await request.app[SERVICES].accounts.change_password(
         identity, fields["currentPassword"] or "", fields["newPassword"] or "", origin(request)
     )
     return _no_content(request)
@@ -59,7 +59,9 @@ async def send_verification(request: web.Request) -> web.Response:
     mail was due (at most one a minute; none once the address is verified)."""
     identity = await authenticate(request)
     string_fields((await read_body(request, optional=True)).fields)  # no fields at all
-    sent = await request.app[LINKS].send_verification(identity.client, origin(request).locale)
+    sent = await request.app[SERVICES].links.send_verification(
+        identity.client, origin(request).locale
+    )
     verified = identity.client.email_verified
     return json_response({"sent": sent, "emailVerified": verified}, status=202)
 
@@ -69,7 +71,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     if wants_page(request.headers):
         return see_other(f"{request.app[PAGES].urls.home}#sessions")
     identity = await authenticate(request)
-    sessions = await request.app[SESSIONS].active(identity)
+    sessions = await request.app[SERVICES].sessions.active(identity)
     return json_response({"sessions": [session_view(s, identity.session_id) for s in sessions]})
 
 
@@ -77,14 +79,14 @@ async def delete_session(request: web.Request) -> web.Response:
     """``DELETE /me/sessions/{id}``: end one of the caller's sessions (404 for anyone else's)."""
     identity = await authenticate(request)
     session_id = request.match_info["id"]
-    await request.app[SESSIONS].revoke(identity, session_id)
+    await request.app[SERVICES].sessions.revoke(identity, session_id)
     return _no_content(request, clear_cookies=session_id == identity.session_id)
 
 
 async def delete_sessions(request: web.Request) -> web.Response:
     """``DELETE /me/sessions``: end every session of the caller, this one included."""
     identity = await authenticate(request)
-    await request.app[SESSIONS].revoke_all(identity)
+    await request.app[SERVICES].sessions.revoke_all(identity)
     return _no_content(request, clear_cookies=True)
 
 

@@ -10,9 +10,8 @@ from aiohttp import hdrs, web, web_response
 from aiohttp.typedefs import Handler
 
 from gateway_auth.errors import GatewayAuthError, ServiceBusy
-from gateway_auth.http.appkeys import METRICS, ORIGINS, PAGES
+from gateway_auth.http.appkeys import ORIGINS, PAGES, SERVICES
 from gateway_auth.http.csrf import UNSAFE_METHODS
-from gateway_auth.http.forward_auth import VERIFY_ROUTES
 from gateway_auth.http.navigation import wants_page
 from gateway_auth.http.problems import (
     PROBLEM_JSON,
@@ -21,6 +20,7 @@ from gateway_auth.http.problems import (
     oauth_error,
     problem,
 )
+from gateway_auth.http.verify.answers import VERIFY_ROUTES
 from gateway_auth.logging import log_event, request_id
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ async def http_policy(request: web.Request, handler: Handler) -> web.StreamRespo
         response = request.app[PAGES].problem_page(request, response)
     response.headers[REQUEST_ID_HEADER] = rid
     resource = request.match_info.route.resource
-    request.app[METRICS].requests.observe(
+    request.app[SERVICES].metrics.requests.observe(
         resource.canonical if resource else "unmatched",
         request.method,
         response.status,
@@ -83,7 +83,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
     except GatewayAuthError as exc:
         if isinstance(exc, ServiceBusy):
-            request.app[METRICS].hash_rejections.inc()
+            request.app[SERVICES].metrics.hash_rejections.inc()
         response = oauth_error(exc) if _route_name(request) in OAUTH_ROUTES else problem(exc)
     except web.HTTPException as exc:
         if exc.status < 400:

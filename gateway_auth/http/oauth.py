@@ -6,13 +6,13 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 from gateway_auth.errors import InsufficientScope, InvalidClient, Unauthenticated, ValidationFailed
-from gateway_auth.http.appkeys import SESSIONS, SETTINGS, TOKEN_AUTHORITY
+from gateway_auth.http.appkeys import SERVICES, SETTINGS
 from gateway_auth.http.bodies import read_body
 from gateway_auth.http.callers import origin
 from gateway_auth.http.token import client_credentials, parameters, require
 from gateway_auth.http.views import json_response, not_cached
 from gateway_auth.models import Client
-from gateway_auth.oauth import INTROSPECT_SCOPE, metadata
+from gateway_auth.signin.oauth import INTROSPECT_SCOPE, metadata
 
 
 async def revoke(request: web.Request) -> web.Response:
@@ -21,9 +21,7 @@ async def revoke(request: web.Request) -> web.Response:
     params = parameters((await read_body(request, allow_form=True)).fields)
     require(params, "token")
     caller = await _authenticated_client(request, params, required=False)
-    await request.app[TOKEN_AUTHORITY].revoke(
-        params["token"], params.get("token_type_hint"), caller
-    )
+    await request.app[SERVICES].oauth.revoke(params["token"], params.get("token_type_hint"), caller)
     return not_cached(web.Response(status=200))
 
 
@@ -34,7 +32,7 @@ async def introspect(request: web.Request) -> web.Response:
     authorization = request.headers.get(hdrs.AUTHORIZATION, "")
     if authorization[:7].lower() == "bearer ":
         try:
-            identity = await request.app[SESSIONS].authenticate(authorization[7:].strip())
+            identity = await request.app[SERVICES].sessions.authenticate(authorization[7:].strip())
         except Unauthenticated:
             raise InvalidClient("The bearer token is not valid.") from None
         held = identity.scopes  # what this token may do, not all the client holds
@@ -44,7 +42,7 @@ async def introspect(request: web.Request) -> web.Response:
     if INTROSPECT_SCOPE not in held:
         raise InsufficientScope("Introspection needs the introspect scope.")
     require(params, "token")
-    answer = await request.app[TOKEN_AUTHORITY].introspect(
+    answer = await request.app[SERVICES].oauth.introspect(
         params["token"], params.get("token_type_hint")
     )
     return not_cached(json_response(answer))
@@ -78,4 +76,6 @@ async def _authenticated_client(
         client_id, secret = client_credentials(authorization, params)
     except ValidationFailed:
         raise InvalidClient from None
-    return await request.app[SESSIONS].authenticate_client(client_id, secret, origin(request))
+    return await request.app[SERVICES].sessions.authenticate_client(
+        client_id, secret, origin(request)
+    )

@@ -7,8 +7,8 @@ import asyncio
 from aiohttp import web
 
 from gateway_auth.errors import StoreUnavailable
-from gateway_auth.http.appkeys import CLOCK, KEYS, METRICS, SERVICES, SETTINGS, STORE
-from gateway_auth.http.openapi import document
+from gateway_auth.http.appkeys import SERVICES, SETTINGS
+from gateway_auth.http.openapi.document import document
 from gateway_auth.http.views import json_response
 from gateway_auth.metrics import CONTENT_TYPE
 
@@ -43,11 +43,11 @@ async def metrics(request: web.Request) -> web.Response:
     app = request.app
     try:
         async with asyncio.timeout(BACKLOG_TIMEOUT):
-            stats = await app[STORE].stats(app[CLOCK]())
-        app[METRICS].outbox_backlog.set(stats.outbox_backlog)
+            stats = await app[SERVICES].store.stats(app[SERVICES].clock())
+        app[SERVICES].metrics.outbox_backlog.set(stats.outbox_backlog)
     except (StoreUnavailable, TimeoutError):
         pass  # the gauge keeps its last value; gateway_auth_http_requests shows the 503s
-    response = web.Response(body=app[METRICS].render())
+    response = web.Response(body=app[SERVICES].metrics.render())
     response.headers["Content-Type"] = CONTENT_TYPE
     return response
 
@@ -59,6 +59,6 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def jwks(request: web.Request) -> web.Response:
     """``GET /.well-known/jwks.json``: public keys for downstream verification (none for HS256)."""
-    response = json_response(request.app[KEYS].jwks())
+    response = json_response(request.app[SERVICES].keys.jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -16,11 +16,11 @@ from gateway_auth.errors import (
     UnsupportedGrantType,
     ValidationFailed,
 )
-from gateway_auth.http.appkeys import SESSIONS
+from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.http.bodies import read_body
 from gateway_auth.http.callers import origin
 from gateway_auth.http.views import json_response, not_cached
-from gateway_auth.sessions import IssuedSession
+from gateway_auth.signin.sessions import IssuedSession
 
 
 async def token(request: web.Request) -> web.Response:
@@ -28,7 +28,7 @@ async def token(request: web.Request) -> web.Response:
     optional ``scope`` that narrows the token to some of the client's scopes."""
     params = parameters((await read_body(request, allow_form=True)).fields)
     grant_type = params.get("grant_type")
-    sessions = request.app[SESSIONS]
+    sessions = request.app[SERVICES].sessions
     if grant_type == "client_credentials":
         client_id, secret = client_credentials(request.headers.get(hdrs.AUTHORIZATION), params)
         service = await sessions.client_credentials(

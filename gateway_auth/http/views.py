@@ -7,8 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway_auth.models import Client, Session, iso
-from gateway_auth.stores.base import ProfileField
+from gateway_auth.models import Client, ProfileField, Session, iso
 
 PROFILE_FIELDS: dict[str, ProfileField] = {
     "email": "email",

@@ -12,18 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from gateway_auth.mirror import Delta, MirrorState, RevocationSnapshot
 from gateway_auth.models import (
     Client,
     ClientKind,
     Credentials,
     DeletionEvent,
+    Delta,
     MailEvent,
+    MirrorState,
     OutboxEvent,
+    ProfileField,
+    RevocationSnapshot,
     Session,
 )
 
-ProfileField = Literal["email", "first_name", "last_name"]
 DeletionOutcome = Literal["deleted", "already_deleted", "unknown"]
 
 

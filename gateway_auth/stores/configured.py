@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from gateway_auth.datadir import ensure_data_dir
-from gateway_auth.settings import Settings
+from gateway_auth.config.datadir import ensure_data_dir
+from gateway_auth.config.settings import Settings
 from gateway_auth.stores.base import Store
 from gateway_auth.stores.mongo import MongoStore
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore

@@ -22,10 +22,10 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from gateway_auth.config.redis_urls import SENTINEL_SCHEME, SentinelTarget
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.logging import log_event
-from gateway_auth.mirror import Delta, MirrorState
-from gateway_auth.redis_urls import SENTINEL_SCHEME, SentinelTarget
+from gateway_auth.models import Delta, MirrorState
 
 log = logging.getLogger(__name__)
 SUSPENDED_KEY = "gateway-auth:suspended"

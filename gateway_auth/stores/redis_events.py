@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
+from gateway_auth.config.redis_urls import SENTINEL_SCHEME
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.models import MAIL_PURPOSES, DeletionEvent, OutboxEvent
-from gateway_auth.redis_urls import SENTINEL_SCHEME
 from gateway_auth.stores.redis import as_text, connect, translated
 
 STREAM_PREFIX = "gateway-auth:events:"

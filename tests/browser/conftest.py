@@ -26,9 +26,9 @@ from aiohttp import web
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from gateway_auth.app import create_app
-from gateway_auth.http.fastpath import GatewayRunner
-from gateway_auth.settings import Settings
+from gateway_auth.config.settings import Settings
+from gateway_auth.http.app import create_app
+from gateway_auth.http.verify.fastpath import GatewayRunner
 from tests.recipes import BASE_PATH, GATEWAYS, echo_app, gateway
 from tests.support import PASSWORD, FakeClock, free_port, require_binary
 

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from gateway_auth.accounts import NewClient
-from gateway_auth.http.appkeys import ACCOUNTS, LINKS, REVOCATIONS, STORE
+from gateway_auth.accounts.clients import NewClient
+from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.models import MailEvent
 from tests.browser.conftest import Site, accessibility_violations, fits_a_phone
 from tests.support import PASSWORD, free_port
@@ -251,7 +251,7 @@ def test_a_suspended_account_sees_a_page_saying_so(page: Page, site: Site) -> No
     sign_in(page, email)
     client_id = upstream_saw(page)["headers"]["x-auth-user-id"][0]
     assert site.stack.app is not None
-    site.stack.call(site.stack.app[REVOCATIONS].suspend_client(client_id))
+    site.stack.call(site.stack.app[SERVICES].revocations.suspend_client(client_id))
 
     response = page.goto(f"{site.url}/app")
 
@@ -338,8 +338,8 @@ def mailed_token(site: Site, purpose: str, email: str) -> str:
     assert app is not None
 
     async def newest() -> str:
-        await app[LINKS].settle()
-        pending = await app[STORE].pending_events(1000)
+        await app[SERVICES].links.settle()
+        pending = await app[SERVICES].store.pending_events(1000)
         links = [
             p.event.link
             for p in pending
@@ -434,7 +434,7 @@ def test_a_fresh_password_puts_an_elevated_scope_in_force_for_a_while(
     app = site.stack.app
     assert app is not None
     new = NewClient(email, PASSWORD)
-    site.stack.call(app[ACCOUNTS].create(new, kind="user", scopes=["payments:write"]))
+    site.stack.call(app[SERVICES].accounts.create(new, kind="user", scopes=["payments:write"]))
     page.goto(f"{site.url}/auth/login?rd={quote(site.url + '/app', safe='')}")
     sign_in(page, email)
     assert upstream_saw(page)["headers"].get("x-auth-scopes", [""]) == [""]  # nginx: none

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from gateway_auth.settings import Settings
+from gateway_auth.config.settings import Settings
 from gateway_auth.stores.base import Store
 from tests.backends import STORES, store_opener
 

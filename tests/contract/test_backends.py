@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from gateway_auth.events import OutboxRelay
-from gateway_auth.mirror import RevocationMirror
 from gateway_auth.models import DeletionEvent
-from gateway_auth.revocations import MirrorSync, Revocations
+from gateway_auth.outbox import OutboxRelay
+from gateway_auth.revocation.mirror import RevocationMirror
+from gateway_auth.revocation.revocations import Revocations
+from gateway_auth.revocation.sync import MirrorSync
 from gateway_auth.stores.base import Store
 from gateway_auth.stores.redis import RedisRevocationBus
 from gateway_auth.stores.redis_events import RedisEventSink, stream_key

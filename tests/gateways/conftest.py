@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientError, ClientSession, web
 
-from gateway_auth.app import create_app
-from gateway_auth.http.fastpath import GatewayRunner
-from gateway_auth.settings import Settings
+from gateway_auth.config.settings import Settings
+from gateway_auth.http.app import create_app
+from gateway_auth.http.verify.fastpath import GatewayRunner
 from tests.recipes import BASE_PATH, echo_app, gateway
 from tests.support import PASSWORD, FakeClock, free_port
 

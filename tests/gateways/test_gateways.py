@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from gateway_auth.accounts import NewClient
-from gateway_auth.http.appkeys import ACCOUNTS, REVOCATIONS
+from gateway_auth.accounts.clients import NewClient
+from gateway_auth.http.appkeys import SERVICES
 from tests.gateways.conftest import ACCESS_COOKIE, Stack
 from tests.support import PAGE_LOAD, PASSWORD, FakeClock
 
@@ -92,9 +92,9 @@ async def test_suspension_and_logout_bite_on_the_very_next_request(
     assert status == 200
     client_id = body["headers"]["x-auth-user-id"][0]
 
-    await stack.app[REVOCATIONS].suspend_client(client_id)
+    await stack.app[SERVICES].revocations.suspend_client(client_id)
     suspended, _, _ = await fetch(stack, f"{gateway}/app", Cookie=cookie)
-    await stack.app[REVOCATIONS].unsuspend_client(client_id)
+    await stack.app[SERVICES].revocations.unsuspend_client(client_id)
     restored, _, _ = await fetch(stack, f"{gateway}/app", Cookie=cookie)
     await stack.logout(cookie)
     logged_out, _, _ = await fetch(stack, f"{gateway}/app", Cookie=cookie, **API_CALL)
@@ -154,7 +154,7 @@ async def test_an_expired_access_cookie_goes_through_the_refresh_hop_and_back(
 async def test_a_refused_page_load_shows_who_is_signed_in(stack: Stack, gateway: str) -> None:
     cookie = await stack.login()
     _, _, body = await fetch(stack, f"{gateway}/app", Cookie=cookie)
-    await stack.app[REVOCATIONS].suspend_client(body["headers"]["x-auth-user-id"][0])
+    await stack.app[SERVICES].revocations.suspend_client(body["headers"]["x-auth-user-id"][0])
 
     refused, headers, page = await fetch(stack, f"{gateway}/app", Cookie=cookie, **PAGE_LOAD)
 
@@ -188,7 +188,7 @@ async def test_the_admin_api_token_and_verify_are_not_on_the_apps_origin(
 ) -> None:
     """A script on the app's origin must not reach the admin API with an admin's cookie."""
     new = NewClient("root@example.com", PASSWORD, None, None)
-    await stack.app[ACCOUNTS].create(new, kind="user", scopes=["admin"])
+    await stack.app[SERVICES].accounts.create(new, kind="user", scopes=["admin"])
     cookie = await stack.login("root@example.com")
 
     status, _, body = await fetch(stack, f"{gateway}{path}", Cookie=cookie)

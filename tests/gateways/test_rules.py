@@ -12,8 +12,8 @@ import pytest
 from aiohttp import ClientSession, TCPConnector
 from yarl import URL
 
-from gateway_auth.accounts import NewClient
-from gateway_auth.http.appkeys import ACCOUNTS
+from gateway_auth.accounts.clients import NewClient
+from gateway_auth.http.appkeys import SERVICES
 from tests.gateways.conftest import Stack
 from tests.gateways.test_gateways import API_CALL, SPOOFS, fetch
 from tests.support import PAGE_LOAD, PASSWORD
@@ -50,7 +50,7 @@ async def client_http(stack: Stack) -> AsyncIterator[ClientSession]:
 
 async def user(stack: Stack, email: str, *scopes: str) -> str:
     """A user holding ``scopes``, signed in: the access cookie."""
-    await stack.app[ACCOUNTS].create(
+    await stack.app[SERVICES].accounts.create(
         NewClient(email, PASSWORD, None, None), kind="user", scopes=list(scopes)
     )
     return await stack.login(email)

@@ -12,9 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from yarl import URL
 
-from gateway_auth.accounts import NewClient
-from gateway_auth.http.appkeys import ACCOUNTS, SERVICES
-from gateway_auth.verify import IDENTITY_HEADERS
+from gateway_auth.access.verdict import IDENTITY_HEADERS
+from gateway_auth.accounts.clients import NewClient
+from gateway_auth.http.appkeys import SERVICES
 from tests.support import PAGE_LOAD, PASSWORD, Browser, Response
 
 COMPANY = Path(__file__).resolve().parents[2] / "deploy" / "rules" / "company.yaml"
@@ -50,7 +50,7 @@ async def ask(
 
 async def user_with(browser: Browser, email: str, *scopes: str) -> Browser:
     """A signed-in user holding ``scopes``."""
-    await browser.http.app[ACCOUNTS].create(
+    await browser.http.app[SERVICES].accounts.create(
         NewClient(email, PASSWORD, None, None), kind="user", scopes=list(scopes)
     )
     signed_in = Browser(browser.http)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from gateway_auth.http.appkeys import STORE
+from gateway_auth.http.appkeys import SERVICES
 from tests.support import PASSWORD, AppClient, Browser, FakeClock, admin
 
 ROUTES = [
@@ -209,7 +209,7 @@ async def test_suspension_bites_at_once_persists_and_is_idempotent(
     verify = await ada.request("GET", "/verify")
     login = await Browser(http).login()
     refresh = await ada.request("POST", "/refresh")
-    stored = await http.app[STORE].get_client(ada_id)
+    stored = await http.app[SERVICES].store.get_client(ada_id)
 
     assert first.status == again.status == 200
     assert again.json()["suspendReason"] == "chargeback"
@@ -260,7 +260,7 @@ async def test_deleting_is_immediate_idempotent_and_queues_one_event(
 
     first = await browser.request("DELETE", f"/admin/clients/{ada_id}")
     again = await browser.request("DELETE", f"/admin/clients/{ada_id}")
-    pending = await http.app[STORE].pending_events(10)
+    pending = await http.app[SERVICES].store.pending_events(10)
 
     assert first.status == again.status == 204
     assert (await ada.request("GET", "/verify")).status == 401
@@ -293,7 +293,7 @@ async def test_every_admin_action_leaves_an_audit_line_naming_the_actor(
 ) -> None:
     await admin(http, browser)
     root_id = (await browser.request("GET", "/me")).json()["id"]
-    caplog.set_level(logging.INFO, logger="gateway_auth.admin")
+    caplog.set_level(logging.INFO, logger="gateway_auth.accounts.admin")
     ada_id = await user(browser)
 
     for method, suffix in [
@@ -333,7 +333,7 @@ async def test_scopes_are_added_removed_and_replaced(http: AppClient, browser: B
     added = await browser.request("PATCH", path, json={"addScopes": ["read", "write", "read"]})
     removed = await browser.request("PATCH", path, json={"removeScopes": ["write", "absent"]})
     replaced = await browser.request("PATCH", path, json={"scopes": ["billing", "audit"]})
-    stored = await http.app[STORE].get_client(ada_id)
+    stored = await http.app[SERVICES].store.get_client(ada_id)
 
     assert added.status == removed.status == replaced.status == 200
     assert added.json()["scopes"] == ["read", "write"]
@@ -372,14 +372,14 @@ async def test_names_and_email_change_without_a_password_and_the_new_address_get
 ) -> None:
     await admin(http, browser)
     ada_id = await user(browser)
-    await http.app[STORE].set_email_verified(ada_id, "ada@example.com", True, clock())
+    await http.app[SERVICES].store.set_email_verified(ada_id, "ada@example.com", True, clock())
 
     response = await browser.request(
         "PATCH",
         f"/admin/clients/{ada_id}",
         json={"email": "ada@new.example", "firstName": "Ada", "lastName": None},
     )
-    pending = await http.app[STORE].pending_events(10)
+    pending = await http.app[SERVICES].store.pending_events(10)
     old_address = await Browser(http).login("ada@example.com")
     new_address = await Browser(http).login("ada@new.example")
 
@@ -412,7 +412,7 @@ async def test_bad_changes_name_the_field_and_change_nothing(
 ) -> None:
     await admin(http, browser)
     ada_id = await user(browser)
-    before = await http.app[STORE].get_client(ada_id)
+    before = await http.app[SERVICES].store.get_client(ada_id)
 
     response = await browser.request("PATCH", f"/admin/clients/{ada_id}", json=body)
 
@@ -421,7 +421,7 @@ async def test_bad_changes_name_the_field_and_change_nothing(
         assert field in [e["field"] for e in response.json()["errors"]]
     else:
         assert response.json()["type"] == "urn:gateway-auth:problem:email-taken"
-    assert await http.app[STORE].get_client(ada_id) == before
+    assert await http.app[SERVICES].store.get_client(ada_id) == before
 
 
 async def test_an_operator_reset_mails_the_user_a_link_and_the_old_password_still_works(
@@ -432,7 +432,7 @@ async def test_an_operator_reset_mails_the_user_a_link_and_the_old_password_stil
     service = await create(browser, email="svc@example.com", kind="service")
 
     response = await browser.request("POST", f"/admin/clients/{ada_id}/password-reset")
-    pending = await http.app[STORE].pending_events(10)
+    pending = await http.app[SERVICES].store.pending_events(10)
     refused = await browser.request("POST", f"/admin/clients/{service['id']}/password-reset")
 
     assert response.status == 202
@@ -519,7 +519,7 @@ async def test_the_new_admin_actions_leave_audit_lines(
 ) -> None:
     ada_id, _ = await admin_and_ada(http, browser)
     root_id = (await browser.request("GET", "/me")).json()["id"]
-    caplog.set_level(logging.INFO, logger="gateway_auth.admin")
+    caplog.set_level(logging.INFO, logger="gateway_auth.accounts.admin")
     session = (await browser.request("GET", f"/admin/clients/{ada_id}/sessions")).json()[
         "sessions"
     ][0]["id"]

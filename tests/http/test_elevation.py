@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
-from gateway_auth.accounts import NewClient, NewService
-from gateway_auth.http.appkeys import ACCOUNTS
+from gateway_auth.accounts.clients import NewClient, NewService
+from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.tokens import client_secret_hash
 from tests.support import PAGE_LOAD, PASSWORD, AppClient, Browser, FakeClock, Response
 
@@ -23,7 +23,7 @@ def problem_type(response: Response) -> str:
 
 async def payer(http: AppClient) -> Browser:
     new = NewClient("ada@example.com", PASSWORD, "Ada", None)
-    await http.app[ACCOUNTS].create(new, kind="user", scopes=["payments:write", "billing"])
+    await http.app[SERVICES].accounts.create(new, kind="user", scopes=["payments:write", "billing"])
     browser = Browser(http)
     assert (await browser.login()).status == 200
     return browser
@@ -160,7 +160,7 @@ async def test_service_clients_hold_elevated_scopes_plainly(
     make_client: Callable[..., Awaitable[AppClient]],
 ) -> None:
     http = await make_client(**STEP_UP)
-    created = await http.app[ACCOUNTS].create_service(
+    created = await http.app[SERVICES].accounts.create_service(
         NewService("svc@example.com"), scopes=["payments:write"]
     )
     assert client_secret_hash(created.secret)

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from gateway_auth.http.forwarded import client_ip, original_client
+from gateway_auth.access.forwarded import client_ip, original_client
 from tests.support import PASSWORD, Browser
 
 TRUSTED = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"))

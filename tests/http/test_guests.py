@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from gateway_auth.http.appkeys import ACCOUNTS, STORE
+from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.models import DeletionEvent
 from tests.support import PASSWORD, AppClient, Browser, FakeClock, Response
 
@@ -76,7 +76,7 @@ async def test_a_browser_guest_gets_cookies_and_upgrades_keeping_its_id(
     assert verify.headers["X-Auth-Scopes"] == ""
     assert (again.status, problem_type(again)) == (409, "not-a-guest")
     assert (await Browser(browser.http).login("ada@example.com")).status == 200
-    pending = await browser.http.app[STORE].pending_events(10)
+    pending = await browser.http.app[SERVICES].store.pending_events(10)
     assert [p.event.type for p in pending] == ["email-verification-requested"]
 
 
@@ -123,10 +123,10 @@ async def test_expired_guests_are_deleted_with_their_events(
     young = (await browser.request("POST", "/guests")).json()
     clock.advance(days=1, seconds=1)
 
-    removed = await browser.http.app[ACCOUNTS].remove_expired_guests()
+    removed = await browser.http.app[SERVICES].accounts.remove_expired_guests()
 
     assert removed == 1
-    store = browser.http.app[STORE]
+    store = browser.http.app[SERVICES].store
     assert await store.get_client(old["client"]["id"]) is None
     assert await store.get_client(young["client"]["id"]) is not None
     assert await store.get_client(upgraded.json()["client"]["id"]) is not None

@@ -9,9 +9,9 @@ import logging
 
 import pytest
 
-from gateway_auth.accounts import Accounts
+from gateway_auth.accounts.clients import Accounts
 from gateway_auth.errors import StoreUnavailable
-from gateway_auth.http.appkeys import STORE
+from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.logging import JsonFormatter
 from gateway_auth.validation import (
     MAX_IDENTITY_CLAIMS_BYTES,
@@ -183,7 +183,7 @@ async def test_a_store_error_logs_no_email(
 ) -> None:
     # Were a malformed address ever to reach the store, its error text would quote it.
     try:  # SQLite cannot encode it (a store error); the MongoDB emulation finds nobody
-        found = await http.app[STORE].get_credentials("secret-name\ud800@example.com")
+        found = await http.app[SERVICES].store.get_credentials("secret-name\ud800@example.com")
     except StoreUnavailable:
         found = None
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
-from gateway_auth.http.appkeys import LINKS, STORE
+from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.models import MailEvent, MailPurpose
 from gateway_auth.stores.base import Suspension
 from tests.support import PAGE_LOAD, PASSWORD, AppClient, Browser, FakeClock, Response, admin
@@ -19,8 +19,8 @@ VERIFY: MailPurpose = "email-verification-requested"
 
 async def mails(http: AppClient, purpose: MailPurpose | None = None) -> list[MailEvent]:
     """The mail events waiting in the outbox (no Redis here), oldest first."""
-    await http.app[LINKS].settle()  # reset requests are handled after their answer
-    pending = await http.app[STORE].pending_events(100)
+    await http.app[SERVICES].links.settle()  # reset requests are handled after their answer
+    pending = await http.app[SERVICES].store.pending_events(100)
     found = [p.event for p in pending if isinstance(p.event, MailEvent)]
     return [e for e in found if purpose is None or e.type == purpose]
 
@@ -44,7 +44,7 @@ async def test_a_reset_request_answers_alike_for_every_address_and_mails_only_us
 ) -> None:
     await browser.register()
     eve = (await browser.register("eve@example.com")).json()
-    await browser.http.app[STORE].set_suspended(eve["id"], Suspension(True, clock()))
+    await browser.http.app[SERVICES].store.set_suspended(eve["id"], Suspension(True, clock()))
 
     answers = [
         await browser.request("POST", "/password-reset", json={"email": email})

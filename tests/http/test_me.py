@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway_auth.http.appkeys import CLOCK, STORE
+from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.models import DeletionEvent, iso
 from tests.support import PASSWORD, Browser
 
@@ -228,7 +228,7 @@ async def test_delete_me_removes_the_account_and_queues_one_event(browser: Brows
     assert response.cookie(ACCESS)["max-age"] == "0"
     assert (await browser.http.get("/me", headers={"Cookie": f"{ACCESS}={access}"})).status == 401
     assert (await browser.login()).status == 401
-    store = browser.http.app[STORE]
+    store = browser.http.app[SERVICES].store
     pending = [p for p in await store.pending_events(10) if isinstance(p.event, DeletionEvent)]
     assert len(pending) == 1
     event = pending[0].event.to_json()
@@ -237,7 +237,7 @@ async def test_delete_me_removes_the_account_and_queues_one_event(browser: Brows
     assert event["version"] == 1
     assert event["clientId"] == me["id"]
     assert event["kind"] == "user"
-    assert event["occurredAt"] == iso(browser.http.app[CLOCK]())
+    assert event["occurredAt"] == iso(browser.http.app[SERVICES].clock())
     assert await store.get_client(me["id"]) is None
     assert await store.get_password_hash(me["id"]) is None  # scrubbed at once
 

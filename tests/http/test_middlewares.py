@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from gateway_auth.app import create_app
-from gateway_auth.http.appkeys import STORE
-from gateway_auth.settings import Settings
+from gateway_auth.config.settings import Settings
+from gateway_auth.http.app import create_app
+from gateway_auth.http.appkeys import SERVICES
 from tests.support import (
     PASSWORD,
     AppClient,
@@ -162,7 +162,7 @@ async def test_a_failed_store_is_503_without_the_driver_message(
     http: AppClient, browser: Browser
 ) -> None:
     await browser.register()
-    await http.app[STORE].close()  # the connection dies under the running app
+    await http.app[SERVICES].store.close()  # the connection dies under the running app
 
     login = await browser.login()
     ready = await browser.request("GET", "/readyz")

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from gateway_auth.http.appkeys import REVOCATIONS
+from gateway_auth.http.appkeys import SERVICES
 from tests.support import PAGE_LOAD, PASSWORD, Browser, FakeClock, admin
 
 TOKEN_FIELD = re.compile(r'name="csrf" value="[0-9a-f]{64}"')
@@ -664,7 +664,7 @@ async def test_the_denied_page_for_nginx_names_the_account(browser: Browser) -> 
 async def test_a_suspended_account_sees_why(browser: Browser) -> None:
     await browser.logged_in()
     client_id = (await browser.request("GET", "/me")).json()["id"]
-    await browser.http.app[REVOCATIONS].suspend_client(client_id)
+    await browser.http.app[SERVICES].revocations.suspend_client(client_id)
 
     home = await browser.page("/")
     verify = await browser.request(

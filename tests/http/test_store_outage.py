@@ -4,7 +4,7 @@ Retry-After (never 401, which would sign people out), nothing is counted against
 
 from __future__ import annotations
 
-from gateway_auth.http.appkeys import STORE
+from gateway_auth.http.appkeys import SERVICES
 from tests.http.test_observability import scrape
 from tests.support import PASSWORD, AppClient, Browser, admin
 
@@ -19,7 +19,7 @@ async def test_a_store_outage_is_503_everywhere_and_verify_keeps_answering(
     cookies_before = dict(user.cookies)
     before = await scrape(browser)
 
-    await http.app[STORE].close()  # the connection dies under the running app
+    await http.app[SERVICES].store.close()  # the connection dies under the running app
     answers = {
         "login": await Browser(http).login(),
         "wrong password": await Browser(http).login(password="not the password"),

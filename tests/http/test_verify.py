@@ -8,10 +8,10 @@ from urllib.parse import quote
 
 import pytest
 
-from gateway_auth.http.appkeys import CLOCK, REVOCATIONS, SETTINGS, STORE
+from gateway_auth.access.verdict import IDENTITY_HEADERS
+from gateway_auth.http.appkeys import SERVICES, SETTINGS
 from gateway_auth.stores.base import Suspension
 from gateway_auth.stores.configured import StoreOpener
-from gateway_auth.verify import IDENTITY_HEADERS
 from tests.support import OTHER_JWT_SECRET, PASSWORD, AppClient, Browser, FakeClock, admin
 from tests.wire import exchange
 
@@ -183,9 +183,9 @@ async def test_suspension_is_403_at_once_and_lifting_it_restores_access(
     await browser.logged_in()
     client_id = (await browser.request("GET", "/verify")).headers["X-Auth-User-Id"]
 
-    await http.app[REVOCATIONS].suspend_client(client_id, "abuse")
+    await http.app[SERVICES].revocations.suspend_client(client_id, "abuse")
     suspended = await browser.request("GET", "/verify")
-    await http.app[REVOCATIONS].unsuspend_client(client_id)
+    await http.app[SERVICES].revocations.unsuspend_client(client_id)
     restored = await browser.request("GET", "/verify")
 
     assert suspended.status == 403
@@ -229,7 +229,7 @@ async def test_a_suspension_written_by_another_process_applies_within_about_a_se
     # Another instance's worth of writer: its own connection to the same file or database.
     other = await store_opener(http.app[SETTINGS])
     try:
-        await other.set_suspended(client_id, Suspension(True, http.app[CLOCK]()))
+        await other.set_suspended(client_id, Suspension(True, http.app[SERVICES].clock()))
     finally:
         await other.close()
 
@@ -246,7 +246,7 @@ async def test_without_its_source_the_mirror_serves_then_fails_closed(
 ) -> None:
     http = await make_client(MAX_STALENESS="1s")
     browser = await Browser(http).logged_in()
-    await http.app[STORE].close()  # every resync fails from now on
+    await http.app[SERVICES].store.close()  # every resync fails from now on
 
     at_once = await browser.request("GET", "/verify")
     await asyncio.sleep(1.5)

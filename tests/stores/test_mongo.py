@@ -17,7 +17,7 @@ from mongomock_motor import AsyncMongoMockClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gateway_auth.emails import email_key, email_skeleton
-from gateway_auth.settings import ConfigurationError
+from gateway_auth.errors import ConfigurationError
 from gateway_auth.stores.mongo import MongoStore
 from gateway_auth.stores.mongo.clients import client_doc
 from tests.records import a_client, a_mail_event, a_session

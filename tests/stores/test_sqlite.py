@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway_auth.datadir import ensure_data_dir
+from gateway_auth.config.datadir import ensure_data_dir
 from gateway_auth.emails import email_key, email_skeleton
-from gateway_auth.settings import ConfigurationError
+from gateway_auth.errors import ConfigurationError
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
 from gateway_auth.stores.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.records import a_client

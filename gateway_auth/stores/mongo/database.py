@@ -21,10 +21,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
+from gateway_auth.config.settings import PREFIX
 from gateway_auth.emails import email_key, email_skeleton
-from gateway_auth.errors import GatewayAuthError, StoreUnavailable
+from gateway_auth.errors import ConfigurationError, GatewayAuthError, StoreUnavailable
 from gateway_auth.logging import log_event
-from gateway_auth.settings import PREFIX, ConfigurationError
 
 log = logging.getLogger(__name__)
 # Unique among clients that have a skeleton: an instance of an older release, during a rolling

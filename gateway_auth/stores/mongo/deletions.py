@@ -21,13 +21,13 @@ from datetime import datetime
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from gateway_auth.mirror import RevocationSnapshot
 from gateway_auth.models import (
     CLIENT_KINDS,
     DELETION_TYPE,
     DeletionEvent,
     MailEvent,
     OutboxEvent,
+    RevocationSnapshot,
     event_from_json,
 )
 from gateway_auth.stores.base import DeletionOutcome, PendingEvent, StoreStats

@@ -14,10 +14,9 @@ from typing import Any, Self
 
 import aiosqlite
 
-from gateway_auth.datadir import create_private_file
-from gateway_auth.errors import GatewayAuthError, StoreUnavailable
+from gateway_auth.config.datadir import create_private_file
+from gateway_auth.errors import ConfigurationError, GatewayAuthError, StoreUnavailable
 from gateway_auth.logging import log_event
-from gateway_auth.settings import ConfigurationError
 from gateway_auth.stores.sqlite.schema import migrate
 
 log = logging.getLogger(__name__)

@@ -6,13 +6,13 @@ import json
 import sqlite3
 from datetime import datetime
 
-from gateway_auth.mirror import RevocationSnapshot
 from gateway_auth.models import (
     CLIENT_KINDS,
     DELETION_TYPE,
     DeletionEvent,
     MailEvent,
     OutboxEvent,
+    RevocationSnapshot,
     event_from_json,
 )
 from gateway_auth.stores.base import DeletionOutcome, PendingEvent, StoreStats

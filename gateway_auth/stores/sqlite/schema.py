@@ -7,8 +7,8 @@ import logging
 import aiosqlite
 
 from gateway_auth.emails import email_key, email_skeleton
+from gateway_auth.errors import ConfigurationError
 from gateway_auth.logging import log_event
-from gateway_auth.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The access rules and the /verify decision: pure, no aiohttp, no store."""

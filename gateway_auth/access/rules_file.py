@@ -1,0 +1,415 @@
+"""The rules file (``RULES_FILE``): YAML in, compiled ``AccessRules`` out, or every problem with
+its line and rule.
+
+The shape is declared once, as pydantic models; a problem pydantic finds is reported at the
+line of the YAML node it is about (PyYAML's node marks), so an operator reads
+``rules.yaml:14: rule 3 (billing): scopes[0]: ...`` rather than a path into a data structure.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from gateway_auth.access.paths import upstream_path
+from gateway_auth.access.regexes import compile_regex
+from gateway_auth.access.rules import (
+    AccessRules,
+    PathKind,
+    PathPattern,
+    Rule,
+    Selection,
+    Subject,
+)
+from gateway_auth.addresses import ip_network
+from gateway_auth.models import ClientKind
+from gateway_auth.validation import scope_problem
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+_METHOD = re.compile(r"[A-Z]{1,32}")
+Loc = tuple[int | str, ...]
+
+
+class RulesFileError(Exception):
+    """A rules file that cannot be used: every problem, each with its line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
+
+
+def _name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError("1-64 letters, digits or _ . -, starting with a letter or digit")
+    return value
+
+
+def _host(value: str) -> str:
+    host = value.lower().rstrip(".")
+    bare = host.removeprefix("*.")
+    if ":" in bare.strip("[]") and not bare.startswith("["):
+        raise ValueError(f"{value!r}: write a host without its port (rules match every port)")
+    if bare.startswith("[") and bare.endswith("]"):
+        _address(bare[1:-1], value)
+    elif not _HOSTNAME.fullmatch(bare) or (host.startswith("*.") and "." not in bare):
+        raise ValueError(
+            f"{value!r}: a host name (app.example.com), *. and a domain (*.example.com: "
+            "every name below it), or an IP address; international names in their xn-- form"
+        )
+    return host
+
+
+def _address(text: str, value: str) -> None:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        raise ValueError(f"{value!r}: not an IPv6 address") from None
+
+
+def _method(value: str) -> str:
+    method = value.upper()
+    if not _METHOD.fullmatch(method):
+        raise ValueError(f"{value!r}: an HTTP method such as GET or DELETE")
+    return method
+
+
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        try:
+            loose = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"{value!r}: a network such as 10.0.0.0/8 or 2001:db8::/32") from None
+        raise ValueError(f"{value!r} has host bits set: did you mean {loose}?") from None
+    return value
+
+
+def _scope(value: str) -> str:
+    problem = scope_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r}: {problem}")
+    return value
+
+
+def _path(value: str) -> str:
+    resolved = upstream_path(value)
+    if not value.startswith("/") or resolved is None or resolved.rstrip("/") != value.rstrip("/"):
+        raise ValueError(
+            f"{value!r}: a path as the upstream resolves it (starting with /, no . or .. "
+            "segments, no // or ;, characters as they are rather than percent-encoded)"
+        )
+    return value
+
+
+def _path_spec(value: object) -> tuple[PathKind, str]:
+    """A path as the file writes it: a prefix as a plain string, or one of ``exact:``,
+    ``glob:`` and ``regex:``."""
+    if isinstance(value, str):
+        return "prefix", _path(value)
+    if not (isinstance(value, dict) and len(value) == 1):
+        raise ValueError("a path prefix (/billing), or one of exact:, glob: or regex: and a path")
+    ((kind, text),) = value.items()
+    if not isinstance(text, str):
+        raise ValueError(f"{kind}: the path as a string")  # noqa: TRY004 - pydantic wants ValueError
+    if kind == "exact":
+        return "exact", _path(text)
+    if kind == "glob":
+        if not text.startswith("/"):
+            raise ValueError(f"{text!r}: a glob starting with /")
+        return "glob", text
+    if kind == "regex":
+        try:
+            compile_regex(text)
+        except ValueError as exc:
+            raise ValueError(
+                f"{text!r}: not a regular expression RE2 can run ({exc}; RE2 has no "
+                "lookarounds or backreferences, and runs in linear time)"
+            ) from None
+        return "regex", text
+    raise ValueError(f"{kind!r}: a path is a prefix, or exact:, glob: or regex:")
+
+
+Name = Annotated[str, AfterValidator(_name)]
+Host = Annotated[str, AfterValidator(_host)]
+Method = Annotated[str, AfterValidator(_method)]
+Network = Annotated[str, AfterValidator(_network)]
+Scope = Annotated[str, AfterValidator(_scope)]
+PathSpec = Annotated[tuple[str, str], BeforeValidator(_path_spec)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SubjectSpec(_Model):
+    """Who a rule is about (any of each list given; every list given must hold)."""
+
+    kinds: list[ClientKind] = Field(default_factory=list)
+    clients: list[str] = Field(default_factory=list)
+    scopes: list[Scope] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something(self) -> SubjectSpec:
+        if not (self.kinds or self.clients or self.scopes):
+            raise ValueError("name kinds, clients or scopes")
+        return self
+
+
+class RuleSpec(_Model):
+    """One rule as written."""
+
+    name: Name
+    hosts: list[Host] = Field(default_factory=list)
+    paths: list[PathSpec] = Field(default_factory=list)
+    methods: list[Method] = Field(default_factory=list)
+    networks: list[Network] = Field(default_factory=list)
+    subject: SubjectSpec | None = None
+    policy: Literal["bypass", "deny", "authenticated"] | None = None
+    scopes: list[Scope] | None = None
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> RuleSpec:
+        if (self.policy is None) == (self.scopes is None):
+            raise ValueError(
+                "give either policy (bypass, deny or authenticated) or scopes (the scopes a "
+                "client must hold), and not both"
+            )
+        if self.scopes == []:
+            raise ValueError("scopes: name at least one (or use policy: authenticated)")
+        return self
+
+
+class RulesSpec(_Model):
+    """The whole file."""
+
+    default_policy: Literal["bypass", "deny", "authenticated"]
+    case_sensitive: bool = True
+    rules: list[RuleSpec] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Lines:
+    """The line (1-based) of every node of the document, by its path."""
+
+    by_loc: dict[Loc, int]
+
+    def of(self, loc: Loc) -> int:
+        while loc not in self.by_loc and loc:
+            loc = loc[:-1]
+        return self.by_loc.get(loc, 1)
+
+
+MAX_BYTES = 1 << 20  # a rules file is a few kilobytes; far more is a mistake
+MAX_NODES = 50_000  # values, lists and mappings after aliases are expanded
+
+
+def load_rules(path: Path) -> AccessRules:
+    """The rules file at ``path``, compiled; RulesFileError listing every problem."""
+    return parse_rules(read_rules_file(path), str(path))
+
+
+def read_rules_file(path: Path) -> bytes:
+    """The file's bytes; RulesFileError when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise RulesFileError([f"{path}: cannot be read ({exc.strerror})"]) from None
+
+
+def parse_rules(data: bytes | str, source: str) -> AccessRules:
+    """Rules from YAML ``data`` (``source`` names it in problems)."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if len(raw) > MAX_BYTES:
+        raise RulesFileError([f"{source}: {len(raw)} bytes: a rules file has at most 1 MiB"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RulesFileError([f"{source}: is not UTF-8 text"]) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise RulesFileError([f"{source}:1: empty: a rules file needs at least default_policy"])
+        reader = _Reader(loader)
+        document = reader.plain(root, ())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise RulesFileError([f"{source}:{line}: not valid YAML: {reason}"]) from None
+    except RecursionError:
+        raise RulesFileError([f"{source}: nested too deeply to be a rules file"]) from None
+    except _TooLarge:
+        raise RulesFileError(
+            [f"{source}: more than {MAX_NODES} values once its aliases are expanded"]
+        ) from None
+    problems, lines = reader.problems, reader.lines
+    try:
+        spec = RulesSpec.model_validate(document)
+    except ValidationError as exc:
+        problems += [_problem(error, document, lines) for error in exc.errors()]
+        raise RulesFileError(_by_line(problems, source)) from None
+    problems += _duplicates(spec, lines)
+    if problems:
+        raise RulesFileError(_by_line(problems, source))
+    return _compiled(spec, lines)
+
+
+def _by_line(problems: list[tuple[int, str]], source: str) -> list[str]:
+    """``source:line: problem``, in the order of the file."""
+    return [f"{source}:{line}: {text}" for line, text in sorted(problems, key=lambda p: p[0])]
+
+
+class _TooLarge(Exception):
+    """More nodes than MAX_NODES (aliases can multiply a small file)."""
+
+
+class _Reader:
+    """The document as plain data (scalars typed as SafeLoader types them), noting each
+    node's line; a key given twice in one mapping is a problem (YAML would keep the last
+    quietly), and so is a value no rules file has (a tag, a timestamp)."""
+
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self.loader = loader
+        self.lines = _Lines({})
+        self.problems: list[tuple[int, str]] = []
+        self.nodes = 0
+
+    def plain(self, node: yaml.Node, loc: Loc) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _TooLarge
+        self.lines.by_loc[loc] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.scalar(key_node)
+                line = key_node.start_mark.line + 1
+                if key is _UNREADABLE:
+                    continue
+                if not isinstance(key, str | int):
+                    self.problems.append((line, f"{key!r}: not a key"))
+                    continue
+                if key in result:
+                    self.problems.append((line, f"{key} is given twice"))
+                result[key] = self.plain(value_node, (*loc, key))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.plain(item, (*loc, index)) for index, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def scalar(self, node: yaml.Node) -> Any:
+        line = node.start_mark.line + 1
+        if not isinstance(node, yaml.ScalarNode):
+            self.problems.append((line, "a list or mapping cannot be a key"))
+            return _UNREADABLE
+        if node.tag == "tag:yaml.org,2002:merge":
+            self.problems.append((line, "<<: merge keys are not supported: write the keys out"))
+            return _UNREADABLE
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError):
+            self.problems.append((line, f"{node.value!r}: cannot be read as {node.tag}"))
+            return _UNREADABLE
+
+
+_UNREADABLE = object()  # a value the problems already name
+
+
+def _problem(error: Any, data: Any, lines: _Lines) -> tuple[int, str]:
+    loc: Loc = tuple(error["loc"])
+    line, where = lines.of(loc), ""
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        where = _rule_label(data, loc[1])
+        loc = loc[2:]
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    field = field.lstrip(".")
+    return line, f"{where}{field + ': ' if field else ''}{_message(error)}"
+
+
+def _rule_label(data: Any, index: int) -> str:
+    rules = data.get("rules") if isinstance(data, dict) else None
+    rule = rules[index] if isinstance(rules, list) and index < len(rules) else None
+    name = rule.get("name") if isinstance(rule, dict) else None
+    return f"rule {index + 1}" + (f" ({name})" if isinstance(name, str) else "") + ": "
+
+
+def _message(error: Any) -> str:
+    kind, message = error["type"], str(error["msg"])
+    if kind == "extra_forbidden":
+        return "not a setting a rules file knows (a typo?)"
+    if kind == "missing":
+        return "required"
+    if kind == "literal_error":
+        return message.replace("Input should be", "one of")
+    if kind in ("model_type", "dict_type"):
+        return "a mapping (name: ..., policy: ... and the conditions)"
+    return message.removeprefix("Value error, ")
+
+
+def _duplicates(spec: RulesSpec, lines: _Lines) -> list[tuple[int, str]]:
+    seen: dict[str, int] = {}
+    problems = []
+    for index, rule in enumerate(spec.rules):
+        if rule.name in seen:
+            problems.append(
+                (
+                    lines.of(("rules", index, "name")),
+                    f"rule {index + 1} ({rule.name}): name: rule {seen[rule.name] + 1} has "
+                    "this name already (names label the metrics)",
+                )
+            )
+        seen.setdefault(rule.name, index)
+    return problems
+
+
+def _compiled(spec: RulesSpec, lines: _Lines) -> AccessRules:
+    case = spec.case_sensitive
+    rules = []
+    for index, rule in enumerate(spec.rules):
+        if rule.policy is None:
+            selection = Selection(rule.name, "scopes", frozenset(rule.scopes or ()))
+        else:
+            selection = Selection(rule.name, rule.policy)
+        subject = rule.subject
+        rules.append(
+            Rule(
+                name=rule.name,
+                line=lines.of(("rules", index)),
+                selection=selection,
+                hosts=frozenset(h for h in rule.hosts if not h.startswith("*.")),
+                domains=tuple(h[1:] for h in rule.hosts if h.startswith("*.")),
+                paths=tuple(
+                    PathPattern.compile(kind, text, case_sensitive=case)  # type: ignore[arg-type]
+                    for kind, text in rule.paths
+                ),
+                methods=frozenset(rule.methods),
+                networks=tuple(ip_network(n) for n in rule.networks),
+                subject=None
+                if subject is None
+                else Subject(
+                    frozenset(subject.kinds), frozenset(subject.clients), frozenset(subject.scopes)
+                ),
+            )
+        )
+    return AccessRules(tuple(rules), Selection("(default)", spec.default_policy), case)

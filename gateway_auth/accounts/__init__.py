@@ -1,0 +1,1 @@
+"""Accounts: registering, changing and deleting clients, operators' actions, mailed links."""

@@ -1,0 +1,1 @@
+"""The ``gateway-auth`` command line."""

@@ -1,0 +1,1 @@
+"""Configuration: settings, their parsing, signing keys and the data directory."""

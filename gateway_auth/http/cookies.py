@@ -1,0 +1,142 @@
+"""How a token travels: read from the ``Authorization`` header or the cookies, and the session
+cookies set and cleared (every name and attribute decided here, once).
+
+The readers are plain functions of the headers (no application state), shared by the /verify
+hot path, the origin check and the handlers. Header names are looked up in lower case:
+aiohttp's headers ignore case, and the fast listener's are a plain dict of lower-cased names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiohttp import hdrs, web
+from multidict import CIMultiDictProxy
+
+from gateway_auth.config.settings import Settings
+from gateway_auth.signin.regulation import DEVICE_TOKEN_LIFETIME
+from gateway_auth.signin.sessions import IssuedAccess, IssuedSession
+
+DEVICE_COOKIE_SECONDS = int(DEVICE_TOKEN_LIFETIME.total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class CookiePolicy:
+    """Names and attributes of the access and refresh cookies."""
+
+    access_name: str
+    refresh_name: str
+    device_name: str
+    refresh_path: str
+    domain: str | None
+    secure: bool
+    samesite: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CookiePolicy:
+        """The policy the COOKIE_* settings describe."""
+        return cls(
+            access_name=settings.cookie_name,
+            refresh_name=settings.refresh_cookie_name,
+            device_name=settings.device_cookie_name,
+            refresh_path=f"{settings.base_path}/refresh",
+            domain=settings.cookie_domain,
+            secure=settings.cookie_secure,
+            samesite=settings.cookie_samesite,
+        )
+
+    def set(self, response: web.StreamResponse, issued: IssuedSession | IssuedAccess) -> None:
+        """Set both cookies for a fresh or refreshed session.
+
+        Both live as long as the session may (or, without "Keep me signed in", until the
+        browser closes), the access cookie too: the token inside expires within minutes, and
+        an expired one is what tells ``/verify`` to send the browser to the refresh hop.
+        """
+        lifetime = issued.refresh_expires_in if issued.session.persistent else None
+        # The access cookie's path is "/" whatever BASE_PATH is: the gateway forwards it from
+        # requests to every protected service, and /verify reads it there.
+        self._set(response, self.access_name, issued.access_token, "/", lifetime)
+        if isinstance(issued, IssuedSession):  # an access token alone leaves the refresh cookie
+            self._set(
+                response, self.refresh_name, issued.refresh_token, self.refresh_path, lifetime
+            )
+            if issued.device_token:
+                self.set_device(response, issued.device_token)
+
+    def set_device(self, response: web.StreamResponse, device_token: str) -> None:
+        """The device cookie (``regulation``): host-only, kept a year (its token's lifetime),
+        and left alone by logout, because it vouches for the browser rather than a session."""
+        response.set_cookie(
+            self.device_name,
+            device_token,
+            path="/",
+            max_age=DEVICE_COOKIE_SECONDS,
+            secure=self.secure,
+            httponly=True,
+            samesite=self.samesite,
+        )
+
+    def clear(self, response: web.StreamResponse) -> None:
+        """Expire both cookies with the attributes they were set with, so browsers match them."""
+        for name, path in ((self.access_name, "/"), (self.refresh_name, self.refresh_path)):
+            self._set(response, name, "", path, 0)
+            response.cookies[name]["expires"] = "Thu, 01 Jan 1970 00:00:00 GMT"
+
+    def _set(
+        self, response: web.StreamResponse, name: str, value: str, path: str, max_age: int | None
+    ) -> None:
+        response.set_cookie(
+            name,
+            value,
+            path=path,
+            domain=self.domain,
+            max_age=max_age,
+            secure=self.secure,
+            httponly=True,
+            samesite=self.samesite,
+        )
+
+
+def token_in(headers: Mapping[str, str], cookie_name: str) -> str | None:
+    """``access_token`` from bare headers, reading only the one cookie (the /verify hot path).
+
+    A request that says ``Bearer`` is judged by that token alone, even an empty one: falling
+    back to the cookie would let a header that only looks like a bearer call (and so skips
+    the origin check) act with the browser's cookie.
+    """
+    if "authorization" in headers and (bearer := bearer_token(headers)) is not None:
+        return bearer or None
+    cookies = headers.get("cookie")
+    if not cookies:
+        return None
+    prefix = cookie_name + "="
+    for pair in cookies.split(";"):
+        pair = pair.strip()  # noqa: PLW2901 - the trimmed pair is all that is used
+        if pair.startswith(prefix):
+            return pair[len(prefix) :] or None
+    return None
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (``""`` when it holds none), or None
+    when the request does not use the Bearer scheme at all."""
+    authorization = headers.get("authorization")
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def cookie_values(headers: CIMultiDictProxy[str], name: str) -> list[str]:
+    """Every value sent for the cookie ``name``, in order: a sibling subdomain may have
+    planted a second cookie of the same name beside the browser's own."""
+    prefix = name + "="
+    values: list[str] = []
+    for header in headers.getall(hdrs.COOKIE, ()):
+        values += [
+            pair.strip()[len(prefix) :]
+            for pair in header.split(";")
+            if pair.strip().startswith(prefix)
+        ]
+    return [value for value in values if value]

@@ -1,0 +1,1 @@
+"""The portal: pages for people (sign-in, registration, the account home)."""

@@ -1,0 +1,248 @@
+"""Rendering the portal's pages: Jinja2 templates that escape everything by default, one inline
+style sheet allowed by its hash, no script at all, and a form token in every page.
+
+The Content-Security-Policy allows nothing but that style sheet, the logo, and forms posting
+back to gateway-auth (or to an allowed return domain, which a sign-in redirects to).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from aiohttp import hdrs, web
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from gateway_auth.config.parsing import logo_type
+from gateway_auth.config.settings import Settings
+from gateway_auth.http.csrf import FormTokens
+from gateway_auth.logging import REQUEST_ID
+
+HTML = "text/html"
+# Every link on a page is same-origin or a return URL: tell neither where the user came from,
+# but keep Origin on our own form posts (under "no-referrer" browsers send "Origin: null").
+REFERRER_POLICY = "same-origin"
+
+
+@dataclass(frozen=True, slots=True)
+class Brand:
+    """What makes the pages a team's own: its name and optional logo (a URL or a data URI)."""
+
+    name: str
+    logo: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PortalUrls:
+    """Where the portal's pages and forms live, under BASE_PATH."""
+
+    base: str
+
+    @property
+    def home(self) -> str:
+        """The signed-in home, where a sign-in without a return URL lands."""
+        return f"{self.base}/"
+
+    @property
+    def login(self) -> str:
+        """The sign-in page and form."""
+        return f"{self.base}/login"
+
+    @property
+    def register(self) -> str:
+        """The registration page and form."""
+        return f"{self.base}/register"
+
+    @property
+    def logout(self) -> str:
+        """The sign-out confirmation and form."""
+        return f"{self.base}/logout"
+
+    @property
+    def verify(self) -> str:
+        """The forward-auth endpoint gateways call."""
+        return f"{self.base}/verify"
+
+    @property
+    def refresh(self) -> str:
+        """The hop that renews an expired access cookie and sends the browser back."""
+        return f"{self.base}/refresh"
+
+    @property
+    def profile(self) -> str:
+        """The name form's action."""
+        return f"{self.base}/account/profile"
+
+    @property
+    def email(self) -> str:
+        """The email form's action."""
+        return f"{self.base}/account/email"
+
+    @property
+    def password(self) -> str:
+        """The password form's action."""
+        return f"{self.base}/account/password"
+
+    @property
+    def elevate(self) -> str:
+        """The re-authentication page and form (step-up)."""
+        return f"{self.base}/elevate"
+
+    @property
+    def guests(self) -> str:
+        """The "continue as a guest" form's action."""
+        return f"{self.base}/guests"
+
+    @property
+    def password_reset(self) -> str:
+        """The "forgot your password" page and form."""
+        return f"{self.base}/password-reset"
+
+    @property
+    def password_reset_confirm(self) -> str:
+        """Where a reset link leads: the new-password form."""
+        return f"{self.base}/password-reset/confirm"
+
+    @property
+    def email_verification_confirm(self) -> str:
+        """Where a verification link leads: the confirm button."""
+        return f"{self.base}/email-verification/confirm"
+
+    @property
+    def resend_verification(self) -> str:
+        """The account page's "send the link again" form's action."""
+        return f"{self.base}/account/email-verification"
+
+    @property
+    def end_others(self) -> str:
+        """The "sign out everywhere else" form's action."""
+        return f"{self.base}/account/sessions/end-others"
+
+    def end_session(self, session_id: str) -> str:
+        """The "sign out this one" form's action for one session."""
+        return f"{self.base}/account/sessions/{session_id}/end"
+
+    def login_saying(self, notice: str, return_to: str | None = None) -> str:
+        """The sign-in page showing one of its fixed notices (``signed_out``, ...)."""
+        query = {"rd": return_to} if return_to else {}
+        return f"{self.login}?{urlencode({**query, 'notice': notice})}"
+
+    @staticmethod
+    def with_return(path: str, return_to: str | None) -> str:
+        """``path?rd=...`` when there is somewhere to return to."""
+        return f"{path}?{urlencode({'rd': return_to})}" if return_to else path
+
+
+class Pages:
+    """Renders templates into complete, locked-down HTML responses."""
+
+    def __init__(self, settings: Settings, tokens: FormTokens) -> None:
+        self._env = Environment(
+            loader=PackageLoader("gateway_auth", "web/templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        style = (files("gateway_auth") / "web" / "portal.css").read_text().strip()
+        self._css = Markup(style)  # noqa: S704 - our own file, never input
+        self.tokens = tokens
+        self.urls = PortalUrls(settings.base_path)
+        self.brand = Brand(settings.app_name, _logo(settings))
+        self.csp = _policy(settings, style, self.brand.logo)
+
+    def render(
+        self,
+        request: web.Request,
+        template: str,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        **context: Any,
+    ) -> web.Response:
+        """A page, with this browser's form token in ``csrf`` (its cookie set when new)."""
+        nonce, fresh = self.tokens.nonce(request)
+        context.setdefault("wide", False)
+        text = self._env.get_template(template).render(
+            css=self._css, brand=self.brand, urls=self.urls, csrf=self.tokens.sign(nonce), **context
+        )
+        response = web.Response(
+            text=text, status=status, headers=headers, content_type=HTML, charset="utf-8"
+        )
+        response.headers["Content-Security-Policy"] = self.csp
+        response.headers["Referrer-Policy"] = REFERRER_POLICY
+        if fresh:
+            self.tokens.remember(response, nonce)
+        return response
+
+    def problem_page(self, request: web.Request, problem: web.Response) -> web.Response:
+        """The page a person sees instead of a problem+json answer: same status and headers."""
+        body = json.loads(problem.text or "{}")
+        status = problem.status
+        heading, detail = PAGE_WORDS.get(status, (body.get("title"), body.get("detail")))
+        kept = ("Allow", "Retry-After", "WWW-Authenticate", hdrs.LOCATION)
+        headers = {name: problem.headers[name] for name in kept if name in problem.headers}
+        return self.render(
+            request,
+            "error.html",
+            status=status,
+            headers=headers,
+            title=heading or "Error",
+            status_text=str(status),
+            heading=heading or "Something went wrong",
+            detail=detail or "",
+            retry=retry_text(headers.get("Retry-After")),
+            next_url=self.urls.login if status == 401 else self.urls.home,
+            next_label="Sign in" if status == 401 else "Go to your account",
+            request_id=REQUEST_ID.get() if status >= 500 else None,
+        )
+
+
+# Words for people where the problem's own are written for programs.
+PAGE_WORDS = {
+    404: ("Page not found", "There is no page at this address."),
+    405: ("Not possible here", "This page cannot be used that way. Go back and try again."),
+}
+
+
+def retry_text(retry_after: str | None) -> str | None:
+    """``Retry-After`` in words a person reads: the same for every account and every cause."""
+    if not retry_after or not retry_after.isdigit():
+        return None
+    seconds = int(retry_after)
+    if seconds < 90:
+        return "Please wait a moment, then try again."
+    minutes = -(-seconds // 60)
+    return f"Please wait {minutes} minutes, then try again."
+
+
+def _logo(settings: Settings) -> str | None:
+    if settings.logo_file is not None:
+        data = settings.logo_file.read_bytes()
+        return f"data:{logo_type(data)};base64,{base64.b64encode(data).decode()}"
+    return settings.logo_url
+
+
+def _policy(settings: Settings, style: str, logo: str | None) -> str:
+    style_hash = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    images = ["'self'"]
+    if logo and logo.startswith("data:"):
+        images.append("data:")
+    elif logo and urlsplit(logo).scheme in ("http", "https"):
+        parts = urlsplit(logo)
+        images.append(f"{parts.scheme}://{parts.netloc}")
+    # A sign-in form redirects to its return URL, and browsers hold redirects after a form
+    # submission to form-action too: allow the return domains, any port, their subdomains.
+    targets = ["'self'"]
+    for domain in settings.allowed_redirect_domains:
+        targets += [f"{domain}:*", f"*.{domain}:*"]
+    return (
+        f"default-src 'none'; style-src 'sha256-{style_hash}'; img-src {' '.join(images)}; "
+        f"form-action {' '.join(targets)}; frame-ancestors 'none'; base-uri 'none'"
+    )

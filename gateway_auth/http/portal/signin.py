@@ -1,0 +1,298 @@
+"""Signing in and registering: the pages, and the two POSTs the JSON API shares with them.
+
+``POST /login`` and ``POST /register`` read their body once: a JSON body gets JSON (the tokens
+travel only in cookies), the portal's form gets a page or a redirect. Either way the cookies are
+set by ``CookiePolicy``, and nothing else. Pages are plain forms with a form token, no script.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from aiohttp import hdrs, web
+
+from gateway_auth.accounts.clients import NewClient
+from gateway_auth.errors import (
+    EmailTaken,
+    FieldError,
+    InvalidCredentials,
+    RegistrationClosed,
+    TooManyAttempts,
+    ValidationFailed,
+)
+from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES, SETTINGS
+from gateway_auth.http.bodies import Body, read_body, string_fields
+from gateway_auth.http.callers import origin, return_domains, return_ports
+from gateway_auth.http.portal.browsing import (
+    denied,
+    reauthenticate,
+    see_other,
+    signed_in,
+    signed_in_to,
+    token_verdict,
+    unverified,
+)
+from gateway_auth.http.portal.pages import PortalUrls, retry_text
+from gateway_auth.http.problems import WWW_AUTHENTICATE
+from gateway_auth.http.redirects import safe_return_url
+from gateway_auth.http.views import client_view, json_response
+
+# Fixed messages a redirect may ask a page to show (never text taken from the URL).
+NOTICES = {
+    "signed_out": "You are signed out.",
+    "session_ended": "Your session has ended. Please sign in again.",
+    "password_reset": "Your password was changed and you were signed out everywhere. "
+    "Sign in with your new password.",
+    "email_verified": "Your email address is verified. Sign in to carry on.",
+}
+LABELS = {
+    "email": "Email",
+    "password": "Password",
+    "firstName": "First name",
+    "lastName": "Last name",
+}
+
+
+class SignIn(NamedTuple):
+    """What a sign-in asks, from either body; ``return_to`` is the form's (None: JSON)."""
+
+    email: str
+    password: str
+    remember: bool
+    return_to: str | None
+
+
+async def login_page(request: web.Request) -> web.Response:
+    """``GET /login``: the sign-in form; someone already signed in goes straight on, and a
+    browser whose access cookie merely expired goes through the refresh hop first (for a
+    gateway that sends every 401 here, as ingress-nginx's ``auth-signin`` does)."""
+    return_to = _safe(request, request.query.get("rd"), fallback="")
+    outcome = token_verdict(request).outcome
+    notice_key = request.query.get("notice", "")
+    if outcome == "allow":
+        return see_other(return_to or _urls(request).home)
+    if outcome == "expired" and notice_key != "session_ended":  # the hop sent us: no loop
+        return see_other(PortalUrls.with_return(_urls(request).refresh, return_to or None))
+    notice = NOTICES.get(notice_key)
+    return _login_form(request, return_to=return_to, notice=notice)
+
+
+async def login(request: web.Request) -> web.Response:
+    """``POST /login``: JSON (``remember``, default true, chooses cookies that outlive the
+    browser) or the sign-in form (back to the return URL with cookies, or the form again,
+    saying why)."""
+    body = await read_body(request, allow_form=True)
+    asked = _sign_in_form(request, body) if body.is_form else _sign_in_json(body)
+    try:
+        issued = await request.app[SERVICES].sessions.login(
+            asked.email, asked.password, origin(request), persistent=asked.remember
+        )
+    except (InvalidCredentials, TooManyAttempts) as exc:
+        if asked.return_to is None:
+            raise  # a program: the problem as it is
+        return _sign_in_refused(request, asked, exc)
+    if asked.return_to is not None:
+        return signed_in_to(request, issued, asked.return_to)
+    response = json_response(
+        {"client": client_view(issued.client), "expiresIn": issued.access_expires_in}
+    )
+    request.app[COOKIES].set(response, issued)
+    return response
+
+
+def _sign_in_json(body: Body) -> SignIn:
+    remember = body.fields.get("remember", True)
+    if not isinstance(remember, bool):
+        raise ValidationFailed([FieldError("remember", "must be true or false")])
+    fields = string_fields(
+        {k: v for k, v in body.fields.items() if k != "remember"}, required=("email", "password")
+    )
+    return SignIn(fields["email"] or "", fields["password"] or "", remember, None)
+
+
+def _sign_in_form(request: web.Request, body: Body) -> SignIn:
+    fields = _form(request, body, required=("email", "password"), optional=("rd", "remember"))
+    return SignIn(
+        fields["email"] or "",
+        fields["password"] or "",
+        fields.get("remember") == "on",
+        _safe(request, fields.get("rd"), fallback=""),
+    )
+
+
+def _sign_in_refused(
+    request: web.Request, asked: SignIn, exc: InvalidCredentials | TooManyAttempts
+) -> web.Response:
+    """The sign-in form again, saying why: the same words for every account, known or not
+    (the throttle counts both alike)."""
+    headers: dict[str, str]
+    if isinstance(exc, InvalidCredentials):
+        alert = "The email address or password is incorrect."
+        status, headers = 401, {hdrs.WWW_AUTHENTICATE: WWW_AUTHENTICATE}
+    else:
+        alert = (
+            "Too many failed attempts to sign in to this account. "
+            if exc.by == "account"
+            else "Too many sign-in attempts from your network. "
+        ) + (retry_text(str(exc.retry_after)) or "")
+        status, headers = 429, {hdrs.RETRY_AFTER: str(exc.retry_after)}
+    return _login_form(
+        request,
+        return_to=asked.return_to or "",
+        email=asked.email,
+        remember=asked.remember,
+        alert=alert,
+        status=status,
+        headers=headers,
+    )
+
+
+async def register_page(request: web.Request) -> web.Response:
+    """``GET /register``: the registration form, or why there is none."""
+    if request.app[SETTINGS].registration != "open":
+        raise RegistrationClosed
+    return _register_form(request, return_to=_safe(request, request.query.get("rd"), ""))
+
+
+async def register(request: web.Request) -> web.Response:
+    """``POST /register``: JSON creates a user account (no scopes, no session); the portal's
+    form also signs the new account in at once, or shows the form with errors beside each
+    field."""
+    body = await read_body(request, allow_form=True)
+    if body.is_form:
+        return await _register_by_form(request, body)
+    names = ("firstName", "lastName")
+    fields = string_fields(
+        body.fields, required=("email", "password"), optional=names, nullable=names
+    )
+    client = await request.app[SERVICES].accounts.register(
+        NewClient(
+            email=fields["email"] or "",
+            password=fields["password"] or "",
+            first_name=fields.get("firstName"),
+            last_name=fields.get("lastName"),
+        ),
+        origin(request),
+    )
+    return json_response(client_view(client), status=201)
+
+
+async def _register_by_form(request: web.Request, body: Body) -> web.Response:
+    fields = _form(
+        request,
+        body,
+        required=("email", "password", "passwordConfirmation"),
+        optional=("firstName", "lastName", "rd", "remember"),
+    )
+    values = {name: fields.get(name) or "" for name in ("email", "firstName", "lastName")}
+    remember = fields.get("remember") == "on"
+    return_to = _safe(request, fields.get("rd"), fallback="")
+    errors: dict[str, str] = {}
+    if fields["password"] != fields["passwordConfirmation"]:
+        errors["passwordConfirmation"] = "The two passwords do not match."
+    else:
+        password = fields["password"] or ""
+        new = NewClient(values["email"], password, fields.get("firstName"), fields.get("lastName"))
+        services = request.app[SERVICES]
+        try:
+            client = await services.accounts.register(new, origin(request))
+            issued = await services.sessions.start(client, origin(request), persistent=remember)
+            return signed_in_to(request, issued, return_to)
+        except ValidationFailed as exc:
+            errors = {e.field: f"{LABELS.get(e.field, e.field)} {e.message}." for e in exc.errors}
+        except EmailTaken:
+            errors["email"] = "This email address is already registered; sign in instead."
+    return _register_form(
+        request, return_to=return_to, values=values, errors=errors, remember=remember, status=422
+    )
+
+
+async def denied_page(request: web.Request) -> web.Response:
+    """``GET /denied``: what nginx shows for a 403 from ``/verify`` (``error_page 403``)."""
+    identity = await signed_in(request, here=_urls(request).home)
+    if isinstance(identity, web.Response):
+        return identity  # not signed in at all, or suspended (that page is a 403 too)
+    client = identity.client
+    required = request.app[SETTINGS].require_verified_email
+    if required and client.kind == "user" and not client.email_verified:
+        return unverified(request, client.email)
+    if request.app[SERVICES].sessions.steps_up(client, token_verdict(request).claims):
+        # It holds an elevated scope not in force: most likely what was refused.
+        return reauthenticate(request, client.email, None)
+    return denied(request, client.email, suspended=False, original=None)
+
+
+def _form(
+    request: web.Request,
+    body: Body,
+    *,
+    required: tuple[str, ...] = (),
+    optional: tuple[str, ...] = (),
+) -> dict[str, str | None]:
+    fields = request.app[PAGES].tokens.check(request, body.fields)
+    return string_fields(fields, required=required, optional=optional)
+
+
+def _safe(request: web.Request, candidate: str | None, fallback: str) -> str:
+    return safe_return_url(
+        candidate, return_domains(request), fallback=fallback, https_ports=return_ports(request)
+    )
+
+
+def _urls(request: web.Request) -> PortalUrls:
+    return request.app[PAGES].urls
+
+
+def _login_form(
+    request: web.Request,
+    *,
+    return_to: str,
+    email: str = "",
+    remember: bool = False,
+    alert: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    urls = _urls(request)
+    return request.app[PAGES].render(
+        request,
+        "login.html",
+        status=status,
+        headers=headers,
+        title="Sign in",
+        rd=return_to,
+        email=email,
+        remember=remember,
+        alert=alert,
+        notice=notice,
+        registration_open=request.app[SETTINGS].registration == "open",
+        reset_url=urls.password_reset,
+        guests=request.app[SETTINGS].guests and request.app[SETTINGS].registration == "open",
+        register_url=PortalUrls.with_return(urls.register, return_to),
+    )
+
+
+def _register_form(
+    request: web.Request,
+    *,
+    return_to: str,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    remember: bool = False,
+    status: int = 200,
+) -> web.Response:
+    errors = errors or {}
+    return request.app[PAGES].render(
+        request,
+        "register.html",
+        status=status,
+        title="Create an account",
+        rd=return_to,
+        values=values or {"email": "", "firstName": "", "lastName": ""},
+        errors=errors,
+        focus=next(iter(errors), "email"),  # the first field to correct, else the first field
+        remember=remember,
+        alert="Please correct the fields marked below." if errors else None,
+        login_url=PortalUrls.with_return(_urls(request).login, return_to),
+    )

@@ -1,0 +1,1 @@
+"""Signing in: sessions, OAuth grants, passwords, and the regulation of guessing."""
