@@ -25,8 +25,8 @@ test: $(STAMP)
 # depend on today's date. Tests that start external servers are left out: libfaketime cannot
 # run redis-server.
 test-future: $(STAMP)
-	faketime -f '+1y' $(BIN)/python -m pytest -q -p no:cacheprovider tests/contract tests/http -k 'not redis'
-	faketime -f '+10y' $(BIN)/python -m pytest -q -p no:cacheprovider tests/contract tests/http -k 'not redis'
+	faketime -f '+1y' $(BIN)/python -m pytest -q -p no:cacheprovider tests/contract tests/http/api -k 'not redis'
+	faketime -f '+10y' $(BIN)/python -m pytest -q -p no:cacheprovider tests/contract tests/http/api -k 'not redis'
 
 # The long schemathesis run (make test runs a short one): more examples per operation, and
 # the stateful phase that chains operations through their links.

@@ -14,31 +14,35 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness import (
+    CONNECTIONS,
+    DURATION,
+    HERE,
+    ROUNDS,
+    SECRET,
+    Run,
+    ensure_wrk,
+    gateway,
+    load,
+    load_beside_busy_core,
+    load_with_logins,
+    median_run,
+    nginx_recipe,
+    nginx_sites,
+    redis_server,
+    rss_of_port,
+    server,
+    servers,
+)
 from tokens import garbage, mint
 
-from gateway_auth.signin.passwords import HASHING_NICENESS, QUEUE_PER_WORKER, default_workers
-
-HERE = Path(__file__).resolve().parent
-DURATION = int(os.environ.get("BENCH_DURATION", "10"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
-CONNECTIONS = 64
-SECRET = "QmT0bX3n7Vh2Lw9Ea5RsYk1Zc8Pf4Ju6Dg0Hi3No"  # a fixed, random-looking key
-PASSWORD = "correct horse battery staple"
 # A cookie of the length a real access token has, for the baselines, which do not read it.
 SAMPLE_COOKIE = "gateway_auth=" + "x" * 485
 DISTINCT = 10_000
@@ -48,62 +52,6 @@ FORWARDED = (
     "X-Forwarded-For: 192.0.2.10\r\n"
 )
 MILLION = int(os.environ.get("BENCH_MILLION", "1000000"))
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log error;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    upstream static {{ server 127.0.0.1:{static}; keepalive 64; }}
-    upstream gateway_auth {{ server 127.0.0.1:{auth}; keepalive 64; }}
-    server {{
-        listen 127.0.0.1:{static};
-        location / {{ return 200; }}
-    }}
-    server {{
-        listen 127.0.0.1:{proxied};
-        location / {{
-            proxy_pass http://static;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-    server {{
-        listen 127.0.0.1:{checked};
-        location / {{
-            auth_request /_verify;
-            proxy_pass http://static;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-        location = /_verify {{
-            internal;
-            proxy_pass http://gateway_auth/verify;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-        }}
-    }}
-}}
-"""
-
-
-@dataclass
-class Run:
-    name: str
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    non_2xx: int
-    socket_errors: int
 
 
 def main() -> int:
@@ -162,10 +110,30 @@ def main() -> int:
                 wrk, port, distinct
             )
             results["verify_beside_busy_core"] = load_beside_busy_core(wrk, port, distinct)
-            with nginx(work / "nginx", port) as (static, proxied, checked):
-                results["nginx_return_200"] = load(wrk, "nginx_return_200", static, cookie)
-                results["nginx_proxy"] = load(wrk, "nginx_proxy", proxied, cookie)
-                results["nginx_auth_request"] = load(wrk, "nginx_auth_request", checked, cookie)
+        # The shipped deploy/nginx recipe in front of gateway-auth (BASE_PATH=/auth, as the
+        # recipe expects), beside the same recipe whose auth answer costs nothing: nginx's own
+        # return 200 answers its /auth/verify. Alternating rounds, as the budget's pairs.
+        with (
+            nginx_sites(work / "nginx") as (static, proxied),
+            gateway(work / "recipe-auth", {**env, "BASE_PATH": "/auth"}) as (auth, auth_cookie),
+            nginx_recipe(work / "recipe", auth, static) as checked,
+            nginx_recipe(work / "recipe-free", static, static) as free,
+        ):
+            results["nginx_return_200"] = load(wrk, "nginx_return_200", static, cookie)
+            results["nginx_proxy"] = load(wrk, "nginx_proxy", proxied, cookie)
+            recipe_rounds = [
+                {
+                    "nginx_recipe": load(wrk, "nginx_recipe", checked, auth_cookie, path="/"),
+                    "nginx_recipe_free_auth": load(
+                        wrk, "nginx_recipe_free_auth", free, auth_cookie, path="/"
+                    ),
+                }
+                for _ in range(ROUNDS)
+            ]
+            results |= {
+                name: median_run([r[name] for r in recipe_rounds]) for name in recipe_rounds[0]
+            }
+            rounds = [{**a, **b} for a, b in zip(rounds, recipe_rounds, strict=True)]
         with gateway(work / "embedded", {}) as (port, cookie):
             results["verify_embedded"] = load(wrk, "verify_embedded", port, cookie)
         with servers([sys.executable, str(HERE / "bare.py"), "{port}"], 2) as port:
@@ -223,281 +191,6 @@ def fifty_rules(directory: Path) -> Path:
     return path
 
 
-def median_run(runs: list[Run]) -> Run:
-    """Each figure's median over the rounds."""
-    return Run(
-        runs[0].name,
-        requests_per_s=statistics.median(r.requests_per_s for r in runs),
-        p50_ms=statistics.median(r.p50_ms for r in runs),
-        p99_ms=statistics.median(r.p99_ms for r in runs),
-        non_2xx=sum(r.non_2xx for r in runs),
-        socket_errors=sum(r.socket_errors for r in runs),
-    )
-
-
-def ensure_wrk() -> str:
-    return ensure("wrk", "wrk")
-
-
-def ensure(command: str, package: str) -> str:
-    """The path of ``command``, installed with apt (as root) when it is missing."""
-    where = f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/local/sbin"
-    path = shutil.which(command, path=where)
-    if path:
-        return path
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True)
-        return shutil.which(command, path=where) or sys.exit(f"{package} did not install")
-    sys.exit(f"make bench needs {command}: install it with your package manager ({package})")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_ready(port: int, path: str = "/verify") -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1).close()
-        except urllib.error.HTTPError:
-            return  # it answers, with an error status: ready all the same
-        except OSError:
-            time.sleep(0.1)
-        else:
-            return
-    sys.exit(f"nothing answered on port {port}")
-
-
-@contextmanager
-def server(
-    command: list[str], env: dict[str, str] | None = None, port: int | None = None
-) -> Iterator[int]:
-    port = port or free_port()
-    process = subprocess.Popen(
-        [part.replace("{port}", str(port)) for part in command],
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(port, "/healthz" if "gateway_auth" in command else "/verify")
-        yield port
-    finally:
-        process.terminate()
-        process.wait(30)
-
-
-@contextmanager
-def servers(command: list[str], count: int) -> Iterator[int]:
-    port = free_port()
-    with server(command, port=port), server(command, port=port):
-        yield port
-
-
-@contextmanager
-def redis_server(directory: Path) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    time.sleep(0.3)
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.kill()
-        process.wait()
-
-
-@contextmanager
-def gateway(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[int, str]]:
-    port = free_port()
-    settings = {
-        "PORT": str(port),
-        "DATA_DIR": str(data_dir),
-        "COOKIE_SECURE": "false",
-        "LOG_FORMAT": "json",
-        # The login load comes from one address: let it hash, as logins from many would.
-        "RATE_LIMIT_PER_IP": "100000000/minute",
-        **env,
-    }
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_AUTH_")}
-    environ |= {f"GATEWAY_AUTH_{k}": v for k, v in settings.items()}
-    with server([sys.executable, "-m", "gateway_auth", "serve"], environ, port=port):
-        yield port, login(port)
-
-
-def login(port: int) -> str:
-    body = json.dumps({"email": "bench@example.com", "password": PASSWORD}).encode()
-    for path in ("/register", "/login"):
-        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST")
-        request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                cookie = response.headers.get("Set-Cookie", "")
-        except urllib.error.HTTPError:
-            cookie = ""
-    return cookie.split(";")[0]
-
-
-def load(
-    wrk: str,
-    name: str,
-    port: int,
-    cookie: str,
-    *,
-    tokens: Path | None = None,
-    path: str = "/verify",
-    requests: int = 0,
-    rps: float = 0,
-    headers: str = "",
-) -> Run:
-    """wrk against ``path``: with ``cookie`` on every request, or the next of ``tokens`` (and
-    then ``headers``, raw lines, too)."""
-    duration = max(DURATION, int(requests / max(rps, 1)) + 1) if requests else DURATION
-    script = HERE / ("tokens.lua" if tokens else "report.lua")
-    command = [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", str(script)]
-    if cookie:
-        command += ["-H", f"Cookie: {cookie}"]
-    env = {**os.environ, "BENCH_REPORT": str(HERE / "report.lua")}
-    if tokens:
-        env["BENCH_TOKENS"] = str(tokens)
-        env["BENCH_HEADERS"] = headers
-    output = subprocess.run(
-        [*command, f"http://127.0.0.1:{port}{path}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    ).stdout
-    return parsed(name, output)
-
-
-def parsed(name: str, output: str) -> Run:
-    """The figures in the JSON line report.lua makes wrk print last."""
-    data = json.loads(output.strip().splitlines()[-1])
-    return Run(
-        name,
-        requests_per_s=round(data["requests"] / (data["duration_us"] / 1e6)),
-        p50_ms=data["p50_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
-        non_2xx=data["non_2xx"],
-        socket_errors=data["socket_errors"],
-    )
-
-
-def load_with_logins(wrk: str, port: int, tokens: Path) -> tuple[Run, Run]:
-    """/verify while logins keep the hashing pool busy, and those logins. As many logins are
-    in flight as one address may have hashing (a quarter of the pool's places), so every
-    worker hashes all the time and none is refused: more would measure a flood of 429s."""
-    workers = default_workers()
-    concurrent = max(1, workers * (1 + QUEUE_PER_WORKER) // 4)
-    logins = subprocess.Popen(
-        [
-            wrk,
-            "-t1",
-            f"-c{concurrent}",
-            f"-d{DURATION + 2}s",
-            "-s",
-            str(HERE / "login.lua"),
-            f"http://127.0.0.1:{port}/login",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "BENCH_REPORT": str(HERE / "report.lua")},
-    )
-    time.sleep(1)
-    try:
-        verify = load(wrk, "verify_during_logins", port, "", tokens=tokens)
-    finally:
-        output, _ = logins.communicate()
-    return verify, parsed("logins_during_verify", output)
-
-
-def load_beside_busy_core(wrk: str, port: int, tokens: Path) -> Run:
-    """/verify while another process spins on a core at the hashing threads' niceness: what a
-    busy second core alone costs on this machine, without any login in gateway-auth."""
-    spinner = subprocess.Popen(
-        [sys.executable, "-c", f"import os\nos.nice({HASHING_NICENESS})\nwhile True: pass"]
-    )
-    try:
-        return load(wrk, "verify_beside_busy_core", port, "", tokens=tokens)
-    finally:
-        spinner.kill()
-        spinner.wait()
-
-
-@contextmanager
-def nginx(directory: Path, auth: int) -> Iterator[tuple[int, int, int]]:
-    """nginx with three sites: ``return 200`` (the ceiling, and the upstream of the others), a
-    plain proxy to it, and the same proxy behind ``auth_request`` to gateway-auth on ``auth``."""
-    binary = ensure("nginx", "nginx-light")
-    directory.mkdir()
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (directory / sub).mkdir()
-    static, proxied, checked = free_port(), free_port(), free_port()
-    conf = directory / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(dir=directory, static=static, proxied=proxied, checked=checked, auth=auth)
-    )
-    process = subprocess.Popen(
-        [binary, "-c", str(conf), "-p", str(directory), "-e", str(directory / "error.log")]
-    )
-    try:
-        for port in (static, proxied, checked):
-            wait_ready(port, "/")
-        yield static, proxied, checked
-    finally:
-        process.terminate()
-        process.wait(30)
-
-
-def rss_of_port(port: int) -> int:
-    """Resident memory (kB) of the process listening on ``port``; 0 when none is found."""
-    pid = listener_pid(port)
-    return rss_kb(pid) if pid else 0
-
-
-def listener_pid(port: int) -> int | None:
-    """The process listening on ``port``, found by its socket's inode."""
-    inode_hex = f"{port:04X}"
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[1].endswith(":" + inode_hex) and fields[3] == "0A":
-                inodes.add(f"socket:[{fields[9]}]")
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-        except OSError:
-            continue
-        if links & inodes:
-            return int(pid)
-    return None
-
-
-def rss_kb(pid: int) -> int:
-    """Resident memory (kB) of ``pid``."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(row for row in status.splitlines() if row.startswith("VmRSS")).split()[1])
-
-
 def summarise(
     results: dict[str, Run],
     rounds: list[dict[str, Run]],
@@ -548,8 +241,12 @@ def summarise(
             ratio(verify.requests_per_s, rps["nginx_return_200"]),
             "(ceiling)",
         ),
-        "nginx_auth_request_vs_nginx_proxy_rps": (
-            ratio(rps["nginx_auth_request"], rps["nginx_proxy"]),
+        "nginx_recipe_vs_free_auth_rps": (
+            paired("nginx_recipe", "nginx_recipe_free_auth"),
+            "(information)",
+        ),
+        "nginx_recipe_vs_nginx_proxy_rps": (
+            ratio(rps["nginx_recipe"], rps["nginx_proxy"]),
             "(information)",
         ),
         "p99_during_logins_vs_busy_core": (

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from run import (
+from harness import (
     HERE,
     PASSWORD,
     SECRET,

@@ -15,9 +15,11 @@ from gateway_auth.http.app import create_app
 from gateway_auth.http.appkeys import SETTINGS
 from gateway_auth.logging import JsonFormatter, TextFormatter
 from gateway_auth.stores.configured import StoreOpener, open_store
-from tests.backends import stores_header
-from tests.support import AppClient, Browser, FakeClock, RedisServer
-from tests.wire import GatewayTestServer, parity_check
+from tests.support.browser import AppClient, Browser
+from tests.support.clock import FakeClock
+from tests.support.processes import RedisServer
+from tests.support.stores import stores_header
+from tests.support.wire import GatewayTestServer, parity_check
 
 
 @pytest.fixture

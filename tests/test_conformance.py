@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conformance import problems
+from tests.support.conformance import problems
 
 JSON = "application/json; charset=utf-8"
 PROBLEM = "application/problem+json"

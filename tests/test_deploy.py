@@ -24,16 +24,10 @@ import yaml
 from gateway_auth.access.verdict import IDENTITY_HEADERS
 from gateway_auth.config.settings import Settings
 from gateway_auth.errors import ConfigurationError
-from tests.support import (
-    JWT_SECRET,
-    PEPPER,
-    free_port,
-    require_binary,
-    start_server,
-    stop_server,
-)
+from tests.support.credentials import JWT_SECRET, PEPPER
+from tests.support.processes import free_port, require_binary, start_server, stop_server
+from tests.support.project import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 COMPOSE_ENV = {"GATEWAY_AUTH_JWT_SECRET": JWT_SECRET, "MONGO_PASSWORD": PEPPER}
 

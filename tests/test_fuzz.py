@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import PASSWORD, server_environment, start_server, stop_server
+from tests.support.credentials import PASSWORD
+from tests.support.processes import server_environment, start_server, stop_server
 
 EXAMPLES = int(os.environ.get("GATEWAY_AUTH_TEST_FUZZ_EXAMPLES", "15"))
 LONG = EXAMPLES > 100

@@ -13,8 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +20,9 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
-from tests.support import (
-    PASSWORD,
-    RedisServer,
-    server_environment,
-    start_server,
-    stop_server,
-)
+from tests.support.credentials import PASSWORD
+from tests.support.instances import call, gateway_auth_cli, login, statuses, wait_until
+from tests.support.processes import RedisServer, server_environment, start_server, stop_server
 
 PROPAGATION = 0.1  # DESIGN: enforced at every other instance within 100 ms
 
@@ -39,52 +33,6 @@ class Cluster:
     b: int
     settings: dict[str, str]
     cwd: Path
-
-
-def call(
-    port: int, method: str, path: str, body: object = None, cookie: str = ""
-) -> tuple[int, dict[str, str], bytes]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if cookie:
-        request.add_header("Cookie", cookie)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - http only
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
-def gateway_auth_cli(settings: dict[str, str], *args: str) -> None:
-    """Run the CLI as another process on the servers' configuration."""
-    subprocess.run(
-        [sys.executable, "-m", "gateway_auth", *args],
-        env=server_environment(**settings),
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
-def login(port: int, email: str) -> str:
-    call(port, "POST", "/register", {"email": email, "password": PASSWORD})
-    status, headers, _ = call(port, "POST", "/login", {"email": email, "password": PASSWORD})
-    assert status == 200
-    return headers["Set-Cookie"].split(";")[0]
-
-
-def statuses(port: int, cookie: str, count: int = 10) -> set[int]:
-    return {call(port, "GET", "/verify", cookie=cookie)[0] for _ in range(count)}
-
-
-def wait_until(port: int, cookie: str, expected: int, within: float) -> None:
-    deadline = time.monotonic() + within
-    while statuses(port, cookie, 4) != {expected}:
-        if time.monotonic() > deadline:
-            pytest.fail(f"/verify did not settle on {expected} within {within} s")
-        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, validate
 
 from gateway_auth.access.verdict import IDENTITY_HEADERS
+from tests.support.project import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES = ROOT / "deploy" / "kubernetes"
-SCHEMAS = Path(__file__).resolve().parent / "schemas"
+SCHEMAS = ROOT / "tests" / "schemas"
 KUBERNETES_VERSION = "1.34"
 CLUSTER_SCOPED = frozenset({"Namespace"})
 FILES = sorted(

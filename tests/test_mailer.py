@@ -8,11 +8,9 @@ import asyncio
 import importlib.util
 import re
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,9 +19,13 @@ import pytest
 import redis.asyncio as aioredis
 from aiosmtpd.controller import Controller
 
-from tests.support import PASSWORD, Browser, RedisServer, free_port
+from tests.support.browser import Browser
+from tests.support.credentials import PASSWORD
+from tests.support.processes import RedisServer, free_port
+from tests.support.project import EXAMPLES
+from tests.support.waiting import eventually
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mailer.py"
+EXAMPLE = EXAMPLES / "mailer.py"
 NEW_PASSWORD = "a brand new passphrase"
 
 
@@ -70,11 +72,13 @@ async def mail_until(
     module: ModuleType, redis: aioredis.Redis, settings: Any, inbox: Inbox, count: int
 ) -> EmailMessage:
     """Run the mailer until the inbox holds ``count`` mails; the last one."""
-    deadline = time.monotonic() + 15
-    while len(inbox.mails) < count:
-        if time.monotonic() > deadline:
-            pytest.fail(f"{count} mail(s) expected, {len(inbox.mails)} arrived")
+
+    async def delivered() -> bool:
         await module.mail_once(redis, settings, block_ms=100)
+        return len(inbox.mails) >= count
+
+    if len(inbox.mails) < count:
+        await eventually(delivered, within=15, what=f"{count} mail(s) in the inbox")
     return inbox.mails[-1]
 
 

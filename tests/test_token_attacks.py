@@ -21,13 +21,14 @@ from hypothesis import strategies as st
 from gateway_auth.config.keys import KeyRing, SigningKey, hmac_key
 from gateway_auth.errors import Unauthenticated
 from gateway_auth.tokens import MAX_ACCESS_TOKEN_LENGTH, AccessTokens, is_canonical_jws
-from tests.support import present
-from tests.test_tokens import CLIENT, SECRET
+from tests.support.clock import present
+from tests.support.credentials import HMAC_SECRET
+from tests.support.records import TOKEN_CLIENT
 
 NOW = present()
 ED_PRIVATE = ed25519.Ed25519PrivateKey.generate()
 RINGS = {
-    "HS256": KeyRing("HS256", hmac_key(SECRET)),
+    "HS256": KeyRing("HS256", hmac_key(HMAC_SECRET)),
     "EdDSA": KeyRing("EdDSA", SigningKey("ed", "EdDSA", ED_PRIVATE, ED_PRIVATE.public_key())),
 }
 _ES_PRIVATE = ec.generate_private_key(ec.SECP256R1())
@@ -45,7 +46,7 @@ def _tokens(alg: str = "HS256") -> AccessTokens:
 
 
 def _issued(alg: str = "HS256") -> str:
-    return _tokens(alg).issue(CLIENT, "s1", NOW, not_after=NOW + timedelta(days=1))[0]
+    return _tokens(alg).issue(TOKEN_CLIENT, "s1", NOW, not_after=NOW + timedelta(days=1))[0]
 
 
 def _b64(data: bytes) -> str:
@@ -140,7 +141,7 @@ def test_unused_bits_in_the_last_character_are_refused() -> None:
 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
 def test_alg_none_is_refused_in_any_case(alg: str) -> None:
-    header = {"alg": alg, "kid": hmac_key(SECRET).kid, "typ": "at+jwt"}
+    header = {"alg": alg, "kid": hmac_key(HMAC_SECRET).kid, "typ": "at+jwt"}
     payload = jwt.decode(_issued(), options={"verify_signature": False})
     unsigned = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
 
@@ -189,7 +190,7 @@ def test_a_hostile_kid_is_refused(kid: Any) -> None:
     [
         {"jku": "https://attacker.example/jwks.json"},
         {"x5u": "https://attacker.example/cert.pem"},
-        {"jwk": {"kty": "oct", "k": _b64(SECRET)}},
+        {"jwk": {"kty": "oct", "k": _b64(HMAC_SECRET)}},
         {"x5c": ["MIIB"]},
         {"crit": ["exp"]},
         {"crit": ["b64"], "b64": False},
@@ -221,9 +222,9 @@ def test_wrong_audience_or_issuer_is_refused(claims: dict[str, Any]) -> None:
     payload = {name: value for name, value in payload.items() if value is not None}
     token = jwt.encode(
         payload,
-        SECRET,
+        HMAC_SECRET,
         algorithm="HS256",
-        headers={"kid": hmac_key(SECRET).kid, "typ": "at+jwt"},
+        headers={"kid": hmac_key(HMAC_SECRET).kid, "typ": "at+jwt"},
     )
 
     assert _refused(token)

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from gateway_auth.config.keys import KeyRing, SigningKey, hmac_key
 from gateway_auth.errors import Unauthenticated
-from gateway_auth.models import Client
 from gateway_auth.tokens import (
     AccessTokens,
     new_refresh_token,
@@ -25,27 +24,15 @@ from gateway_auth.tokens import (
     refresh_token_hash,
     refresh_token_session,
 )
-from tests.support import present
+from tests.support.clock import present
+from tests.support.credentials import HMAC_SECRET
+from tests.support.records import TOKEN_CLIENT
 
 NOW = present()
-SECRET = b"s" * 32
-CLIENT = Client(
-    id="c1",
-    email="ada@example.com",
-    kind="user",
-    scopes=("admin", "reports:read"),
-    first_name=None,
-    last_name=None,
-    suspended=False,
-    suspended_at=None,
-    suspend_reason=None,
-    created_at=NOW,
-    updated_at=NOW,
-)
 
 
 def _tokens(ring: KeyRing | None = None) -> AccessTokens:
-    ring = ring or KeyRing("HS256", hmac_key(SECRET))
+    ring = ring or KeyRing("HS256", hmac_key(HMAC_SECRET))
     return AccessTokens(
         ring, issuer="gateway-auth", audience="gateway-auth", ttl=timedelta(minutes=15)
     )
@@ -70,8 +57,10 @@ def _claims(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if v is not None}
 
 
-def _sign(claims: dict[str, Any], *, key: Any = SECRET, alg: str = "HS256", **header: Any) -> str:
-    header = {"kid": hmac_key(SECRET).kid, "typ": "at+jwt", **header}
+def _sign(
+    claims: dict[str, Any], *, key: Any = HMAC_SECRET, alg: str = "HS256", **header: Any
+) -> str:
+    header = {"kid": hmac_key(HMAC_SECRET).kid, "typ": "at+jwt", **header}
     return jwt.encode(
         claims, key, algorithm=alg, headers={k: v for k, v in header.items() if v is not None}
     )
@@ -79,18 +68,22 @@ def _sign(claims: dict[str, Any], *, key: Any = SECRET, alg: str = "HS256", **he
 
 def test_issued_tokens_carry_every_claim_and_decode() -> None:
     tokens = _tokens()
-    token, expires_in = tokens.issue(CLIENT, "s1", NOW, not_after=NOW + timedelta(days=30))
+    token, expires_in = tokens.issue(TOKEN_CLIENT, "s1", NOW, not_after=NOW + timedelta(days=30))
 
     header = jwt.get_unverified_header(token)
     claims = tokens.decode(token, NOW)
 
     assert expires_in == 900
-    assert header == {"alg": "HS256", "kid": hmac_key(SECRET).kid, "typ": "at+jwt"}
+    assert header == {"alg": "HS256", "kid": hmac_key(HMAC_SECRET).kid, "typ": "at+jwt"}
     assert (claims.client_id, claims.session_id, claims.kind) == ("c1", "s1", "user")
     assert claims.scopes == ("admin", "reports:read")
     assert claims.email == "ada@example.com"
     payload = jwt.decode(
-        token, SECRET, algorithms=["HS256"], audience="gateway-auth", options={"verify_exp": False}
+        token,
+        HMAC_SECRET,
+        algorithms=["HS256"],
+        audience="gateway-auth",
+        options={"verify_exp": False},
     )
     assert set(payload) == {
         "iss",
@@ -114,7 +107,9 @@ def test_issued_tokens_carry_every_claim_and_decode() -> None:
 
 
 def test_a_token_never_outlives_its_session() -> None:
-    token, expires_in = _tokens().issue(CLIENT, "s1", NOW, not_after=NOW + timedelta(minutes=5))
+    token, expires_in = _tokens().issue(
+        TOKEN_CLIENT, "s1", NOW, not_after=NOW + timedelta(minutes=5)
+    )
 
     assert expires_in == 300
     assert _tokens().decode(token, NOW).expires_at == int(NOW.timestamp()) + 300
@@ -155,7 +150,7 @@ def test_tokens_that_deviate_are_refused(claims: dict[str, Any], header: dict[st
 
 def test_alg_none_is_refused() -> None:
     header = base64.urlsafe_b64encode(
-        json.dumps({"alg": "none", "typ": "at+jwt", "kid": hmac_key(SECRET).kid}).encode()
+        json.dumps({"alg": "none", "typ": "at+jwt", "kid": hmac_key(HMAC_SECRET).kid}).encode()
     ).rstrip(b"=")
     body = base64.urlsafe_b64encode(json.dumps(_claims()).encode()).rstrip(b"=")
 
@@ -224,7 +219,7 @@ def test_previous_keys_still_verify_tokens_they_signed() -> None:
     token = jwt.encode(
         _claims(), b"o" * 32, algorithm="HS256", headers={"kid": old.kid, "typ": "at+jwt"}
     )
-    rotated = KeyRing("HS256", hmac_key(SECRET), (hmac_key(b"o" * 32, signing=False),))
+    rotated = KeyRing("HS256", hmac_key(HMAC_SECRET), (hmac_key(b"o" * 32, signing=False),))
 
     assert _tokens(rotated).decode(token, NOW).client_id == "c1"
     with pytest.raises(Unauthenticated):
@@ -253,22 +248,22 @@ def test_malformed_refresh_tokens_name_no_session(token: str) -> None:
 def test_the_verified_email_claim_is_a_boolean_and_may_be_absent() -> None:
     tokens = _tokens()
     verified, _ = tokens.issue(
-        replace(CLIENT, email_verified=True), "s1", NOW, not_after=NOW + timedelta(days=30)
+        replace(TOKEN_CLIENT, email_verified=True), "s1", NOW, not_after=NOW + timedelta(days=30)
     )
     assert tokens.decode(verified, NOW).email_verified is True
     payload = jwt.decode(
         verified,
-        SECRET,
+        HMAC_SECRET,
         algorithms=["HS256"],
         audience="gateway-auth",
         options={"verify_exp": False},
     )
-    header = {"kid": hmac_key(SECRET).kid, "typ": "at+jwt"}
+    header = {"kid": hmac_key(HMAC_SECRET).kid, "typ": "at+jwt"}
     for value, expected in (("true", None), (1, None), (None, False)):
         claims = {k: v for k, v in payload.items() if k != "email_verified"}
         if value is not None:
             claims["email_verified"] = value
-        token = jwt.encode(claims, SECRET, algorithm="HS256", headers=header)
+        token = jwt.encode(claims, HMAC_SECRET, algorithm="HS256", headers=header)
         if expected is None:  # a string or number is no boolean: the token is refused
             with pytest.raises(Unauthenticated):
                 tokens.decode(token, NOW)

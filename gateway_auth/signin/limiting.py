@@ -52,7 +52,7 @@ def parse_limits(text: str) -> tuple[RateLimitItem, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class Allowance:
     """Whether a hit fitted, and if not, in how many seconds to retry."""
 
     allowed: bool
@@ -99,7 +99,7 @@ class Limiter:
         self._shared_failing = False
         self._local_fallback = local_fallback
 
-    async def hit(self, items: Sequence[RateLimitItem], *key: str) -> Verdict:
+    async def hit(self, items: Sequence[RateLimitItem], *key: str) -> Allowance:
         """Count one hit against every item; refused when any is exhausted (nothing counted),
         with the longest wait of those exhausted (retrying after a shorter one would fail)."""
         refusals = [v for item in items if not (v := await self.check(item, *key)).allowed]
@@ -110,18 +110,18 @@ class Limiter:
             # passed the check above, only as many as there are places get one.
             if not await self._acquire(item, *key):
                 return await self.check(item, *key)
-        return Verdict(True)
+        return Allowance(True)
 
-    async def check(self, item: RateLimitItem, *key: str) -> Verdict:
+    async def check(self, item: RateLimitItem, *key: str) -> Allowance:
         """Whether one more hit would fit, counting nothing."""
         allowed, _ = await self._each(lambda limiter: limiter.test(item, *key))
         if allowed:
-            return Verdict(True)
+            return Allowance(True)
         stats, shared = await self._each(lambda limiter: limiter.get_window_stats(item, *key))
         # The moving window reports in its storage's time (ours is the injected clock); the
         # sliding window counter always in the wall clock's.
         now = self._clock().timestamp() if self._exact and not shared else time.time()
-        return Verdict(False, max(1, math.ceil(stats.reset_time - now)))
+        return Allowance(False, max(1, math.ceil(stats.reset_time - now)))
 
     async def _acquire(self, item: RateLimitItem, *key: str) -> bool:
         acquired, _ = await self._each(lambda limiter: limiter.hit(item, *key))

@@ -16,8 +16,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from gateway_auth.accounts.clients import NewClient
 from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.models import MailEvent
-from tests.browser.conftest import Site, accessibility_violations, fits_a_phone
-from tests.support import PASSWORD, free_port
+from tests.support.chromium import Site, accessibility_violations, fits_a_phone
+from tests.support.credentials import PASSWORD
+from tests.support.processes import free_port
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
 

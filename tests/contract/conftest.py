@@ -8,7 +8,7 @@ import pytest
 
 from gateway_auth.config.settings import Settings
 from gateway_auth.stores.base import Store
-from tests.backends import STORES, store_opener
+from tests.support.stores import STORES, store_opener
 
 
 @pytest.fixture(params=STORES)

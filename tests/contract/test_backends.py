@@ -20,9 +20,10 @@ from gateway_auth.revocation.sync import MirrorSync
 from gateway_auth.stores.base import Store
 from gateway_auth.stores.redis import RedisRevocationBus
 from gateway_auth.stores.redis_events import RedisEventSink, stream_key
-from tests.records import a_client, a_session
-from tests.support import FakeClock, RedisServer
-from tests.test_revocations import eventually
+from tests.support.clock import FakeClock
+from tests.support.processes import RedisServer
+from tests.support.records import a_client, a_session
+from tests.support.waiting import eventually
 
 TTL = timedelta(minutes=15)
 CHANNEL = "client-data-deletion-request"

@@ -12,7 +12,7 @@ import pytest
 from gateway_auth.errors import EmailTaken
 from gateway_auth.models import DeletionEvent
 from gateway_auth.stores.base import ClientQuery, ProfileChanges, Rotation, Store, Suspension
-from tests.records import T0, a_client, a_mail_event, a_session, an_account_token
+from tests.support.records import T0, a_client, a_mail_event, a_session, an_account_token
 
 
 async def test_emails_are_unique_after_normalisation(store: Store) -> None:

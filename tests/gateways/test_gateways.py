@@ -3,25 +3,16 @@ upstream, each running its recipe from deploy/ as shipped."""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from gateway_auth.accounts.clients import NewClient
 from gateway_auth.http.appkeys import SERVICES
-from tests.gateways.conftest import ACCESS_COOKIE, Stack
-from tests.support import PAGE_LOAD, PASSWORD, FakeClock
-
-SPOOFS = {
-    "X-Auth-User-Id": "evil",
-    "X-Auth-Email": "evil@example.com",
-    "X-Auth-Scopes": "admin",
-    "Remote-User": "evil",
-    "Remote-Name": "Evil",
-    "Remote-Groups": "admin",
-}
-API_CALL = {"Accept": "application/json"}
+from tests.support.browser import PAGE_LOAD
+from tests.support.clock import FakeClock
+from tests.support.credentials import PASSWORD
+from tests.support.gateways import ACCESS_COOKIE, API_CALL, SPOOFS, Stack, fetch
 
 
 @pytest.fixture(params=["nginx", "caddy", "traefik", "envoy"])
@@ -29,13 +20,6 @@ def gateway(request: pytest.FixtureRequest) -> str:
     """The gateway's base URL."""
     port: int = request.getfixturevalue(request.param)
     return f"http://127.0.0.1:{port}"
-
-
-async def fetch(stack: Stack, url: str, **headers: str) -> tuple[int, Any, dict[str, Any]]:
-    async with stack.http.get(url, headers=headers, allow_redirects=False) as response:
-        json = response.status == 200 and response.content_type == "application/json"
-        body = await response.json() if json else {"text": await response.text()}
-        return response.status, response.headers, body
 
 
 async def test_the_upstream_gets_the_real_identity_and_never_a_spoofed_one(

@@ -14,11 +14,11 @@ from yarl import URL
 
 from gateway_auth.accounts.clients import NewClient
 from gateway_auth.http.appkeys import SERVICES
-from tests.gateways.conftest import Stack
-from tests.gateways.test_gateways import API_CALL, SPOOFS, fetch
-from tests.support import PAGE_LOAD, PASSWORD
+from tests.support.browser import PAGE_LOAD
+from tests.support.credentials import PASSWORD
+from tests.support.gateways import API_CALL, SPOOFS, Stack, fetch
+from tests.support.project import COMPANY_RULES
 
-COMPANY = Path(__file__).resolve().parents[2] / "deploy" / "rules" / "company.yaml"
 # The client connects from 127.0.0.2, the gateways reach gateway-auth from 127.0.0.1: only
 # they are trusted, so a client's own X-Forwarded-For entries count for nothing.
 CLIENT_ADDRESS = "127.0.0.2"
@@ -28,7 +28,7 @@ CLIENT_ADDRESS = "127.0.0.2"
 def stack_settings(tmp_path: Path) -> dict[str, str]:
     """The company rules, with the staff app on the address the tests reach the gateways at."""
     rules = tmp_path / "rules.yaml"
-    rules.write_text(COMPANY.read_text().replace("app.example.com", "127.0.0.1"))
+    rules.write_text(COMPANY_RULES.read_text().replace("app.example.com", "127.0.0.1"))
     return {"RULES_FILE": str(rules), "TRUSTED_PROXIES": "127.0.0.1/32"}
 
 

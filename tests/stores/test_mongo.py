@@ -20,8 +20,9 @@ from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import ConfigurationError
 from gateway_auth.stores.mongo import MongoStore
 from gateway_auth.stores.mongo.clients import client_doc
-from tests.records import a_client, a_mail_event, a_session
-from tests.support import JWT_SECRET, free_port, server_environment
+from tests.support.credentials import JWT_SECRET
+from tests.support.processes import free_port, server_environment
+from tests.support.records import a_client, a_mail_event, a_session
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import ConfigurationError
 from gateway_auth.stores.sqlite import DATABASE_FILE, SqliteStore
 from gateway_auth.stores.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.records import a_client
+from tests.support.records import a_client
 
 
 @pytest.fixture
