@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from gateway_auth.config.datadir import ensure_data_dir
 from gateway_auth.config.settings import Settings
 from gateway_auth.stores.base import Store
 from gateway_auth.stores.mongo import MongoStore
@@ -14,7 +13,8 @@ StoreOpener = Callable[[Settings], Awaitable[Store]]
 
 
 async def open_store(settings: Settings) -> Store:
-    """Open (and prepare: migrations, indexes) the configured store."""
+    """Open (and prepare: migrations, indexes) the configured store; the data directory is
+    ``open_services``' to prepare."""
     if settings.mongodb_uri is not None:
         return await MongoStore.open(settings.mongodb_uri.reveal(), settings.mongodb_database)
-    return await SqliteStore.open(ensure_data_dir(settings.data_dir) / DATABASE_FILE)
+    return await SqliteStore.open(settings.data_dir / DATABASE_FILE)

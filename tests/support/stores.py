@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect
 
+from gateway_auth.config.datadir import ensure_data_dir
 from gateway_auth.config.settings import Settings
 from gateway_auth.stores.base import Store
 from gateway_auth.stores.configured import StoreOpener, open_store
@@ -40,7 +41,12 @@ async def store_opener(kind: str) -> AsyncIterator[StoreOpener]:
     shares its data, as instances sharing one file or one database do; closing a store cuts
     its connection, so later calls fail as after an outage. What it made is removed after."""
     if kind == "sqlite":
-        yield open_store
+
+        async def sqlite(settings: Settings) -> Store:
+            ensure_data_dir(settings.data_dir)  # as open_services prepares it
+            return await open_store(settings)
+
+        yield sqlite
     elif kind == "mongo-emulated":
         emulation: Any = AsyncMongoMockClient(tz_aware=True)
 
