@@ -69,17 +69,11 @@ async def connect_to() -> AsyncIterator[Callable[[AppClient], Awaitable[Connecti
 
 
 @pytest.fixture
-async def connect(http: AppClient) -> AsyncIterator[Callable[[], Awaitable[Connection]]]:
-    opened: list[Connection] = []
-
-    async def open_one() -> Connection:
-        connection = await Connection.open(http.server.port or 0)
-        opened.append(connection)
-        return connection
-
-    yield open_one
-    for connection in opened:
-        await connection.close()
+def connect(
+    http: AppClient, connect_to: Callable[[AppClient], Awaitable[Connection]]
+) -> Callable[[], Awaitable[Connection]]:
+    """Raw connections to the test's server, closed after the test."""
+    return lambda: connect_to(http)
 
 
 def assert_ours(answer: Exchange) -> None:
