@@ -75,9 +75,7 @@ Role = Literal["server", "tool"]
 PRUNE_EVERY = 3600.0
 GUEST_SWEEP_EVERY = 600.0
 PRUNE_AFTER = timedelta(days=1)
-
-
-HealthCheck = Callable[[], Awaitable[str]]
+HealthCheck = Callable[[], Awaitable[str]]  # "ok", or what is wrong
 
 
 @dataclass(frozen=True, slots=True)

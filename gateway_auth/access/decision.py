@@ -88,8 +88,8 @@ class Decision:
                 )
             except MalformedForwarding:
                 return UNAUTHENTICATED, None if control is None else AMBIGUOUS
-        if control is None:
-            return self._verify(check.token, check.scopes), None
+        if control is None:  # the default policy: most requests, so no call more than needed
+            return self.verifier.verify(check.token, check.scopes, self._now(), _monotonic()), None
         # Only a gateway may say which request it asks about, and only without guessing.
         if original is None or original.host is None or original.route is None:
             return AMBIGUOUS_VERDICT, AMBIGUOUS

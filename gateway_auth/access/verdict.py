@@ -38,7 +38,6 @@ IDENTITY_HEADERS = (
     "Remote-Name",
     "Remote-Groups",
 )
-
 NO_SCOPES: frozenset[str] = frozenset()
 
 
@@ -110,8 +109,3 @@ def identity_headers(claims: AccessClaims) -> dict[str, str]:
         "Remote-Name": claims.name,
         "Remote-Groups": scopes,
     }
-
-
-def required_scopes(values: list[str]) -> frozenset[str]:
-    """``?scope=a&scope=b`` and ``?scope=a,b`` alike; blanks ignored."""
-    return frozenset(s.strip() for value in values for s in value.split(",") if s.strip())

@@ -51,11 +51,17 @@ class Invocation:
     _settings: Settings | None = None
 
     def settings(self, *, serving: bool = False) -> Settings:
+        """The settings (read once), with logging set up for a server or a short command."""
         if self._settings is None:
             self._settings = Settings.from_env(self.environ)
             configure_logging(
                 self._settings.log_format, logging.INFO if serving else logging.WARNING
             )
+        return self._settings
+
+    @property
+    def read(self) -> Settings | None:
+        """The settings, if a command has read them (None before, or when they failed)."""
         return self._settings
 
 
@@ -96,6 +102,7 @@ def tool_services(settings: Settings) -> AbstractAsyncContextManager[Services]:
 
 
 def print_client(client: Client | None) -> int:
+    """Print a client as JSON (exit status 0); a client that is not there is an error."""
     if client is None:
         raise ClientNotFound
     echo_json(client_view(client))
@@ -103,10 +110,12 @@ def print_client(client: Client | None) -> int:
 
 
 def echo_json(value: object) -> None:
+    """One JSON line on stdout, non-ASCII as it is."""
     click.echo(json.dumps(value, ensure_ascii=False))
 
 
 def echo_table(rows: Sequence[tuple[str, ...]]) -> None:
+    """Rows as aligned columns on stdout."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo(

@@ -68,7 +68,7 @@ def _explain(exc: Exception, invocation: Invocation) -> int:
 
 def _backends(invocation: Invocation) -> str:
     """Which backends a StoreUnavailable can be about, by the names the operator set."""
-    settings = invocation._settings
+    settings = invocation.read
     named = []
     if settings is not None and settings.mongodb_uri is not None:
         named.append(f"MongoDB ({PREFIX}MONGODB_URI)")

@@ -31,7 +31,7 @@ PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPri
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 # RSA for downstream libraries that know only RS256/PS256: 2048 bits at least (NIST SP 800-57),
 # 3072 at most, so that the largest access token with its signature (384 bytes) still fits a
-# 4096-byte cookie (tests/http/test_hostile_input.py).
+# 4096-byte cookie (tests/http/api/test_hostile_input.py).
 RSA_BITS = (2048, 3072)
 RSA_ALGORITHMS = frozenset({"RS256", "PS256"})
 

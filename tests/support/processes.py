@@ -298,20 +298,21 @@ def launch_server(cwd: Path, **settings: str) -> tuple[int, subprocess.Popen[str
 
 
 def wait_until_healthy(port: int, process: subprocess.Popen[str]) -> None:
-    """Until the server on ``port`` answers /healthz; fails the test if it exits or hangs."""
+    """Until the server on ``port`` answers /healthz; fails the test, with everything the server
+    printed, if it exits or does not answer in time."""
 
-    def answers() -> bool:
+    def answers_or_exited() -> bool:
         if process.poll() is not None:
-            pytest.fail(f"server did not start: {stop_server(process)}")
+            return True
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                 return True
         except OSError:
             return False
 
-    try:
-        until(answers, within=20, what=f"gateway-auth answering /healthz on port {port}")
-    except pytest.fail.Exception:
+    with contextlib.suppress(pytest.fail.Exception):  # said below, with the server's output
+        until(answers_or_exited, within=20, what=f"gateway-auth answering on port {port}")
+    if process.poll() is not None or not accepts(port):
         pytest.fail(f"server did not start: {stop_server(process)}")
 
 

@@ -2,11 +2,12 @@
 
 Written as data beside the handlers rather than derived from them: the handlers validate by
 hand, so a generator would have nothing to read. Three things keep the two honest:
-``tests/http/test_openapi.py`` compares the operations here with the router's; every answer
-the HTTP suite gets is checked against this document (``tests/conformance.py``: a status it
-does not list, or a JSON body off its schema, fails the test that got it); and schemathesis
-fuzzes a live server from it (``tests/test_fuzz.py``). ``docs/api.md`` is rendered from this
-document (``docs/api_markdown.py``). Each area's operations are in a module of their own here.
+``tests/http/api/test_openapi.py`` compares the operations here with the router's; every
+answer the HTTP suite gets is checked against this document (``tests/support/conformance.py``:
+a status it does not list, or a JSON body off its schema, fails the test that got it); and
+schemathesis fuzzes a live server from it (``tests/test_fuzz.py``). ``docs/api.md`` is rendered
+from this document (``docs/api_markdown.py``). Each area's operations are in a module of their
+own here.
 """
 
 from __future__ import annotations

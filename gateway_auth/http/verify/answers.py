@@ -32,7 +32,7 @@ from gateway_auth.access.forwarded import (
     Peer,
     original_request,
 )
-from gateway_auth.access.verdict import Outcome, Verdict
+from gateway_auth.access.verdict import NO_SCOPES, Outcome, Verdict
 from gateway_auth.errors import (
     AccessDenied,
     AmbiguousRequest,
@@ -145,15 +145,11 @@ class ForwardAuth:
         request target, raw: nothing, ``?`` and the query (whose ``scope`` is read), or
         Envoy's ``/`` and the original path and query. ``headers`` are read by lower-case
         names."""
-        return Check(
-            method,
-            headers,
-            peer,
-            scheme,
-            token_in(headers, self._cookie_name),
-            verify_target.required(target),
-            verify_target.original_path(target),
-        )
+        token = token_in(headers, self._cookie_name)
+        if not target:  # the plain /verify: most requests
+            return Check(method, headers, peer, scheme, token, NO_SCOPES)
+        scopes, original = verify_target.required(target), verify_target.original_path(target)
+        return Check(method, headers, peer, scheme, token, scopes, original)
 
     def decide(self, check: Check) -> tuple[Verdict, str | None]:
         """The verdict on ``check`` and the access rule that gave it (None without a rules

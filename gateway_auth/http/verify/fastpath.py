@@ -2,12 +2,14 @@
 in front of aiohttp, on the same port.
 
 Every connection starts here. A bodiless ``/verify`` request is answered at once from bytes
-prepared when its token was first verified (refusals from templates made at start-up): the
-decision is ``ForwardAuth``'s, the same one aiohttp's handler uses. Anything else (another
-path, a request with a body, an Upgrade, a person's page that must be rendered, a form of
-HTTP this listener does not serve) is handed to aiohttp with its bytes intact, on the same
-connection, which aiohttp then keeps: ``transport.set_protocol`` to a protocol from aiohttp's
-own factory, fed the buffered bytes from the start of that request.
+prepared when its token was first verified (refusals from templates made at start-up): it is
+decided through ``ForwardAuth``, as aiohttp's handler decides. Anything else (another path, a
+request with a body, an Upgrade, a form of HTTP this listener does not serve) is handed to
+aiohttp with its bytes intact, on the same connection, which aiohttp then keeps:
+``transport.set_protocol`` to a protocol from aiohttp's own factory, fed the buffered bytes
+from the start of that request. A ``/verify`` request decided here that only aiohttp can
+answer (a person's page to render) is passed with its decision (``handed_over``), so aiohttp
+renders it without deciding again.
 
 The request boundary is what makes the hand-over safe. This listener reads one request head
 at a time (up to the first blank line) and parses exactly those bytes; llhttp refuses bare
@@ -649,7 +651,8 @@ class FastVerify(asyncio.Protocol):
 def _idle(handler: asyncio.Protocol) -> bool:
     """Whether aiohttp's protocol has answered everything it was given and waits for more.
 
-    Read from its private state (pinned aiohttp; tests/test_fastpath.py notices a change):
+    Read from its private state (pinned aiohttp; tests/http/verify/test_fastpath.py notices a
+    change):
     when the state cannot be read, it counts as busy, which is always correct, only slower.
     """
     waiter = getattr(handler, "_waiter", None)

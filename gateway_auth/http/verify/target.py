@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from urllib.parse import parse_qs
 
-from gateway_auth.access.verdict import NO_SCOPES, required_scopes
+from gateway_auth.access.verdict import NO_SCOPES
 
 _TRUE = frozenset({"1", "true", "yes"})
 
@@ -31,3 +31,8 @@ def _query(query_string: str) -> tuple[frozenset[str], bool]:
     params = parse_qs(query_string)
     redirect = params.get("redirect", [""])[-1].lower() in _TRUE
     return required_scopes(params.get("scope", [])), redirect
+
+
+def required_scopes(values: list[str]) -> frozenset[str]:
+    """``?scope=a&scope=b`` and ``?scope=a,b`` alike; blanks ignored."""
+    return frozenset(s.strip() for value in values for s in value.split(",") if s.strip())
