@@ -115,7 +115,7 @@ class Decision:
             return BYPASS
         if selection.scopes:
             required = selection.scopes | required
-        return self._verify(check.token, required)
+        return self.verifier.verify(check.token, required, self._now(), _monotonic())
 
     def _select(self, candidates: Candidates, check: Check) -> tuple[Selection, Verdict | None]:
         """The rule for this client (its network, who it is), and its identity if read."""
