@@ -171,6 +171,9 @@ async def open_services(
     mirror = RevocationMirror(settings.access_token_ttl)
     checks: dict[str, HealthCheck] = {}
     async with contextlib.AsyncExitStack() as stack:
+        if hasher is None:
+            hasher = PasswordHasher.from_settings(settings, workers=hasher_workers if server else 1)
+        stack.callback(hasher.close)
         store = await store_opener(settings)
         stack.push_async_callback(store.close)
         checks["store"] = functools.partial(_store_health, store)
@@ -179,15 +182,12 @@ async def open_services(
         limits_redis = connect(settings.redis_url.reveal()) if settings.redis_url else None
         if limits_redis is not None:
             stack.push_async_callback(_close_redis, limits_redis)
-        bus = revocation_bus(settings)
-        if bus is not None:
-            stack.push_async_callback(_close_quietly, bus)
         sink = event_sink(settings) if server else None
         if sink is not None:
             stack.push_async_callback(_close_quietly, sink)
-        if hasher is None:
-            hasher = PasswordHasher.from_settings(settings, workers=hasher_workers if server else 1)
-        stack.callback(hasher.close)
+        bus = revocation_bus(settings)
+        if bus is not None:  # closed before the sink, as ever
+            stack.push_async_callback(_close_quietly, bus)
         if server:
             await hasher.start()
         regulator = regulator_for(

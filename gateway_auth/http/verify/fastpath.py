@@ -409,6 +409,9 @@ class FastVerify(asyncio.Protocol):
         if headers is not None and self._aiohttp is not None and _idle(self._aiohttp):
             self._detach()
         if headers is None or self._aiohttp is not None:
+            # Undecided: aiohttp decides it, and no decision made here may stay for it (a
+            # request aiohttp answered without its handler would leave one on the connection).
+            self._handed_over = None
             return self._pass(buffer, size)
         method = self._parser.get_method().decode("ascii")
         status = self._verify(method, headers)
@@ -500,11 +503,17 @@ class FastVerify(asyncio.Protocol):
         self._respond(verdict, answer, rid, method == "HEAD")
         return 200 if answer is None else answer.refusal.status
 
-    def handed_over(self, method: str, target: str) -> HandedOver | None:
-        """The decision on the request aiohttp is answering, when this listener made it (the
-        request's method and raw target must match: anything else is decided afresh)."""
+    def handed_over(self, protocol: object, method: str, target: str) -> HandedOver | None:
+        """The decision on the request aiohttp's ``protocol`` is answering, when this listener
+        made it: it was the one request passed since, to that protocol, with that method and
+        raw target; anything else is decided afresh."""
         handed, self._handed_over = self._handed_over, None
-        if handed is None or handed.method != method or handed.target != target:
+        if (
+            handed is None
+            or protocol is not self._aiohttp
+            or handed.method != method
+            or handed.target != target
+        ):
             return None
         return handed
 
@@ -557,6 +566,7 @@ class FastVerify(asyncio.Protocol):
         assert handler is not None  # noqa: S101 - only called while attached
         self._aiohttp = None
         self._aiohttp_paused = False
+        self._handed_over = None  # its requests are answered: nothing of theirs may stay
         self._front.attached -= 1
         handler.transport = None  # type: ignore[attr-defined]  # so it does not close it
         handler.connection_lost(None)
@@ -568,6 +578,7 @@ class FastVerify(asyncio.Protocol):
         self._front.open.discard(self)
         self._front.attached -= 1
         self._transport = self._aiohttp = None
+        self._handed_over = None
         transport.set_protocol(handler)
         if self._reading_paused:  # aiohttp keeps its own account from here
             transport.resume_reading()

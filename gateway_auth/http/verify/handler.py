@@ -32,7 +32,7 @@ async def verify(request: web.Request) -> web.Response:
     transport = request.transport
     listener = transport.get_protocol() if transport is not None else None
     handed = (
-        listener.handed_over(request.method, request.raw_path)
+        listener.handed_over(request.protocol, request.method, request.raw_path)
         if isinstance(listener, FastVerify)
         else None
     )

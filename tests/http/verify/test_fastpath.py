@@ -467,6 +467,42 @@ async def test_a_refused_page_load_is_decided_once_and_rendered_by_aiohttp(
     assert http.app[SERVICES].metrics.verify_decisions["forbidden_scope"].value == 1
 
 
+@pytest.mark.no_parity
+@pytest.mark.parametrize(
+    "then",
+    [
+        b"",  # in the same write, while aiohttp still answers the first
+        b"Content-Length: 2\r\n\r\nhi",  # later, with a body: straight to aiohttp
+    ],
+)
+async def test_a_decision_aiohttp_never_used_is_never_applied_to_another_request(
+    signed_in: str, connect: Callable[[], Awaitable[Connection]], then: bytes
+) -> None:
+    # aiohttp answers an Expect it does not know with 417 before any handler runs: the
+    # decision this listener made for that page load must die with it.
+    connection = await connect()
+    page = "Accept: text/html\r\nSec-Fetch-Mode: navigate\r\n"
+    first = (
+        f"GET /verify?scope=nope HTTP/1.1\r\nHost: a\r\n{page}Cookie: {signed_in}\r\n"
+        "Expect: bogus\r\n\r\n"
+    ).encode()
+    nobody = f"GET /verify?scope=nope HTTP/1.1\r\nHost: a\r\n{page}".encode()
+    second = nobody + (then or b"\r\n")
+
+    if then:
+        await connection.send(first)
+        refused = await connection.answer()
+        await connection.send(second)
+    else:
+        await connection.send(first + second)
+        refused = await connection.answer()
+    answer = await connection.answer()
+
+    assert refused.status == 417
+    assert answer.status == 401  # nobody is signed in on this request
+    assert b"root@example.com" not in answer.body
+
+
 async def test_a_bad_request_behind_one_aiohttp_still_answers_waits_its_turn(
     connect: Callable[[], Awaitable[Connection]],
 ) -> None:
