@@ -83,10 +83,13 @@ class RedisEventSink:
         deletion = isinstance(event, DeletionEvent)
         channel = self.channel if isinstance(event, DeletionEvent) else event.type
         maxlen = STREAM_MAXLEN if deletion else MAIL_STREAM_MAXLEN
-        with translated():
-            # One connection for the writes and the WAIT: WAIT counts only the writes made on
-            # the connection that asks.
-            async with self._redis.client() as connection:
+        # One connection for the writes and the WAIT: WAIT counts only the writes made on
+        # the connection that asks. Not ``async with``: redis-py's context manager leaves the
+        # connection taken (and warns) when a shutdown cancels the relay while it enters or
+        # leaves; ``aclose`` lets the connection go before it awaits anything.
+        connection = self._redis.client()
+        try:
+            with translated():
                 async with connection.pipeline(transaction=True) as pipe:
                     pipe.publish(channel, body)
                     pipe.xadd(stream_key(channel), {"event": body}, maxlen=maxlen, approximate=True)
@@ -95,6 +98,9 @@ class RedisEventSink:
                     await pipe.execute()
                 if self._replicas and not await _replicated(connection):
                     raise StoreUnavailable("No Redis replica confirmed the event; it is retried.")
+        finally:
+            with translated():
+                await connection.aclose(close_connection_pool=False)
 
     async def follow(self, *, from_start: bool = False) -> AsyncIterator[str | None]:
         """Each event's JSON as it is appended to any of the streams (after the existing ones,
