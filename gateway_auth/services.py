@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 Role = Literal["server", "tool"]
 PRUNE_EVERY = 3600.0
 GUEST_SWEEP_EVERY = 600.0
+STOP_RETRY_SECONDS = 5.0  # a task still running this long after a cancel swallowed it
 PRUNE_AFTER = timedelta(days=1)
 HealthCheck = Callable[[], Awaitable[str]]  # "ok", or what is wrong
 
@@ -331,7 +332,14 @@ async def _start(services: Services, stack: contextlib.AsyncExitStack) -> None:
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
+    """Cancel a background task and wait until it ends: cancelled again every few seconds should
+    it swallow a cancellation (a library that turns one into its own error), so a shutdown
+    always finishes."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=STOP_RETRY_SECONDS)
+        if not task.done():
+            log_event(log, "task_ignored_cancellation", level=logging.WARNING, task=task.get_name())
     with contextlib.suppress(asyncio.CancelledError):
         await task
 

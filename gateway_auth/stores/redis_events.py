@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from gateway_auth.config.redis_urls import SENTINEL_SCHEME
 from gateway_auth.errors import StoreUnavailable
@@ -99,7 +101,10 @@ class RedisEventSink:
                 if self._replicas and not await _replicated(connection):
                     raise StoreUnavailable("No Redis replica confirmed the event; it is retried.")
         finally:
-            with translated():
+            # Never in ``translated``: a failure to let go of a connection to a Redis that is
+            # gone must not replace what is propagating (a shutdown's CancelledError turned
+            # into StoreUnavailable is swallowed by the relay's retry, and the shutdown waits).
+            with contextlib.suppress(RedisError, OSError):
                 await connection.aclose(close_connection_pool=False)
 
     async def follow(self, *, from_start: bool = False) -> AsyncIterator[str | None]:
