@@ -223,6 +223,9 @@ async def test_a_deleted_client_is_refused_at_once(http: AppClient, browser: Bro
     assert response.status == 401
 
 
+# The mirror's resync may apply the other writer's suspension between an answer and its twin's
+# (the parity check asks a second time), so the two may rightly differ for that one request.
+@pytest.mark.no_parity
 async def test_a_suspension_written_by_another_process_applies_within_about_a_second(
     http: AppClient, browser: Browser, store_opener: StoreOpener
 ) -> None:
