@@ -217,6 +217,48 @@ class ReauthenticationRequired(GatewayAuthError):
     )
 
 
+class SecondFactorRequired(GatewayAuthError):
+    """The password was right and the account has a second factor: the sign-in goes on at
+    ``POST /login/second-factor`` in the same browser (no token, no session yet)."""
+
+    default_message = (
+        "This account has a second factor: send a code from the authenticator app (or a "
+        "recovery code) to POST /login/second-factor within five minutes."
+    )
+
+
+class WrongCode(GatewayAuthError):
+    """A second-factor or recovery code that is wrong, already used, or out of time."""
+
+    default_message = "The code is incorrect or was already used."
+
+
+class SignInExpired(GatewayAuthError):
+    """No half-finished sign-in in this browser, or it is older than five minutes."""
+
+    default_message = "The sign-in took too long or did not start here; sign in again."
+
+
+class SecondFactorsOff(GatewayAuthError):
+    """SECOND_FACTOR=off: no enrolment, no second step."""
+
+    default_message = "Second factors are turned off on this server."
+
+
+class FactorExists(GatewayAuthError):
+    """An authenticator app is already set up; remove it before adding another."""
+
+    default_message = "An authenticator app is already set up for this account; remove it first."
+
+
+class SecretsUnreadable(GatewayAuthError):
+    """A sealed second-factor secret does not open with ENCRYPTION_KEY (a changed key)."""
+
+    default_message = (
+        "The server cannot read second-factor secrets right now; its operator has been told."
+    )
+
+
 class NotAUser(GatewayAuthError):
     """Only users have a password to reset (guests have none, service clients a secret)."""
 

@@ -63,10 +63,50 @@ class Session:
     elevated_until: datetime | None = None
     # The grant's scope (RFC 6749 3.3): None for every scope the client holds, else only these.
     scopes: tuple[str, ...] | None = None
+    # How the sign-in that opened it was proved (RFC 8176 values, as the tokens' ``amr``);
+    # empty for sessions from before second factors, and for service clients.
+    amr: tuple[str, ...] = ()
 
     def is_active(self, now: datetime) -> bool:
         """Not revoked, and neither the sliding nor the absolute limit has passed."""
         return self.revoked_at is None and now < self.expires_at and now < self.absolute_expires_at
+
+
+# RFC 8176's authentication method references that gateway-auth issues.
+AMR_PASSWORD, AMR_OTP, AMR_HARDWARE_KEY, AMR_SOFTWARE_KEY, AMR_USER_PRESENCE, AMR_MFA = (
+    "pwd",
+    "otp",
+    "hwk",
+    "swk",
+    "user",
+    "mfa",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TotpFactor:
+    """An authenticator app's shared secret, sealed (``factors.sealing``): usable once
+    ``confirmed_at`` is set; ``last_step`` is the newest RFC 6238 time step accepted, so no
+    code is taken twice."""
+
+    client_id: str
+    sealed_secret: str
+    created_at: datetime
+    confirmed_at: datetime | None = None
+    last_step: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactors:
+    """What an account has besides its password (never a secret in clear)."""
+
+    totp: TotpFactor | None = None
+    recovery_codes_left: int = 0
+
+    @property
+    def enrolled(self) -> bool:
+        """Whether a sign-in to this account needs a second step."""
+        return self.totp is not None and self.totp.confirmed_at is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,19 +38,23 @@ from gateway_auth.accounts.clients import Accounts, GuestPolicy
 from gateway_auth.accounts.links import AccountLinks, LinkPolicy
 from gateway_auth.clock import Clock, system_clock
 from gateway_auth.config.datadir import ensure_data_dir
-from gateway_auth.config.keys import KeyRing, load_key_ring
+from gateway_auth.config.keys import KeyRing, load_encryption_key, load_key_ring
 from gateway_auth.config.settings import PREFIX, Settings
 from gateway_auth.errors import ConfigurationError, StoreUnavailable
+from gateway_auth.factors.sealing import SecretBox
+from gateway_auth.factors.service import SecondFactorService
 from gateway_auth.logging import log_event
 from gateway_auth.metrics import Metrics
 from gateway_auth.outbox import OutboxRelay
 from gateway_auth.revocation.mirror import RevocationMirror
 from gateway_auth.revocation.revocations import Revocations
 from gateway_auth.revocation.sync import MirrorSync
+from gateway_auth.signin.issued import SessionPolicy
 from gateway_auth.signin.oauth import TokenAuthority
 from gateway_auth.signin.passwords import PasswordHasher
+from gateway_auth.signin.pending import PendingSignIns
 from gateway_auth.signin.regulation import Regulator, regulator_for
-from gateway_auth.signin.sessions import SessionPolicy, Sessions
+from gateway_auth.signin.sessions import Sessions
 from gateway_auth.stores.base import EventSink, RevocationBus, Store
 from gateway_auth.stores.configured import StoreOpener, open_store
 from gateway_auth.stores.redis import RedisRevocationBus, connect
@@ -100,6 +104,7 @@ class Services:
     relay: OutboxRelay
     sessions: Sessions
     accounts: Accounts
+    factors: SecondFactorService
     links: AccountLinks
     oauth: TokenAuthority
     admin: Admin
@@ -167,6 +172,7 @@ async def open_services(
     access = access_control(settings) if server else None
     ensure_data_dir(settings.data_dir)
     keys = load_key_ring(settings)
+    encryption_key = load_encryption_key(settings)
     metrics = metrics or Metrics()
     tokens = access_tokens(settings, keys)
     mirror = RevocationMirror(settings.access_token_ttl)
@@ -240,6 +246,16 @@ async def open_services(
             sessions=store,
             elevation_ttl=settings.elevation_ttl,
         )
+        factors = SecondFactorService(
+            store=store,
+            clients=store,
+            box=SecretBox(encryption_key) if encryption_key is not None else None,
+            regulator=regulator,
+            clock=clock,
+            policy=settings.second_factor,
+            issuer=settings.app_name,
+            confirm_password=accounts.confirm_password,
+        )
         services = Services(
             settings=settings,
             clock=clock,
@@ -272,9 +288,12 @@ async def open_services(
                 regulator=regulator,
                 policy=SessionPolicy(settings.refresh_token_ttl, settings.session_max_age),
                 clock=clock,
+                factors=factors,
+                pending=PendingSignIns(keys.derived_secret("pending sign-in"), clock),
                 metrics=metrics,
             ),
             accounts=accounts,
+            factors=factors,
             links=links,
             oauth=TokenAuthority(
                 clients=store,

@@ -49,6 +49,10 @@ class AccessClaims:
     # elevated). ``scopes`` lists those in force when the token was issued.
     elevations: tuple[tuple[str, int], ...] = ()
     issued_at: int = 0
+    # How the sign-in was proved (RFC 8176) and when (OpenID Connect's auth_time); empty and 0
+    # in tokens of service clients and of sessions opened before second factors.
+    amr: tuple[str, ...] = ()
+    auth_time: int = 0
 
     def scopes_at(self, now: float) -> tuple[str, ...]:
         """The token's scopes still in force at ``now``: an elevated one only while its
@@ -97,6 +101,8 @@ class AccessTokens:
         not_after: datetime,
         elevated_until: datetime | None = None,
         granted: tuple[str, ...] | None = None,
+        amr: tuple[str, ...] = (),
+        auth_time: datetime | None = None,
     ) -> tuple[str, int]:
         """A signed access token and its lifetime in seconds, never outliving ``not_after``.
 
@@ -105,7 +111,8 @@ class AccessTokens:
         tell "re-authenticate" from "not allowed" and stop honouring one when it ends, however
         long the token still lives. Service clients have no password to step up with: their
         scopes are all in force. ``granted`` narrows the scopes to a grant's (OAuth's
-        ``scope``); ``client_id`` is RFC 9068's (each client is its own OAuth client)."""
+        ``scope``); ``client_id`` is RFC 9068's (each client is its own OAuth client); ``amr``
+        and ``auth_time`` say how and when the session's sign-in was proved."""
         issued_at = int(now.timestamp())
         expires_at = min(issued_at + self.ttl_seconds, int(not_after.timestamp()))
         scopes, elevations = self.in_force(client, elevated_until, now, granted)
@@ -127,6 +134,10 @@ class AccessTokens:
         }
         if elevations:
             claims["elev"] = elevations
+        if amr:
+            claims["amr"] = list(amr)
+        if auth_time is not None:
+            claims["auth_time"] = int(auth_time.timestamp())
         name = display_name(client)
         if name:  # optional: gateways pass it on as Remote-Name
             claims["name"] = name
@@ -232,6 +243,11 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
     # Optional: tokens issued by a release before email verification lack it (unverified).
     if type(payload.get("email_verified", False)) is not bool:
         raise TypeError("claim types")
+    amr = payload.get("amr", [])
+    if not isinstance(amr, list) or not all(isinstance(method, str) for method in amr):
+        raise TypeError("claim types")
+    if type(payload.get("auth_time", 0)) is not int:
+        raise TypeError("claim types")
     elev = payload.get("elev", {})
     if not isinstance(elev, dict) or not all(
         isinstance(k, str) and type(v) is int for k, v in elev.items()
@@ -249,6 +265,8 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
         email_verified=payload.get("email_verified", False),
         elevations=tuple(elev.items()),
         issued_at=payload["iat"],
+        amr=tuple(amr),
+        auth_time=payload.get("auth_time", 0),
     )
 
 

@@ -24,12 +24,16 @@ import yaml
 from gateway_auth.access.verdict import IDENTITY_HEADERS
 from gateway_auth.config.settings import Settings
 from gateway_auth.errors import ConfigurationError
-from tests.support.credentials import JWT_SECRET, PEPPER
+from tests.support.credentials import ENCRYPTION_KEY, JWT_SECRET, PEPPER
 from tests.support.processes import free_port, require_binary, start_server, stop_server
 from tests.support.project import ROOT
 
 DEPLOY = ROOT / "deploy"
-COMPOSE_ENV = {"GATEWAY_AUTH_JWT_SECRET": JWT_SECRET, "MONGO_PASSWORD": PEPPER}
+COMPOSE_ENV = {
+    "GATEWAY_AUTH_JWT_SECRET": JWT_SECRET,
+    "GATEWAY_AUTH_ENCRYPTION_KEY": ENCRYPTION_KEY,
+    "MONGO_PASSWORD": PEPPER,
+}
 
 
 def load(path: Path) -> Any:
@@ -156,12 +160,17 @@ def test_env_example_holds_no_usable_secret_and_compose_refuses_it_as_copied() -
     copied = config()
     password_set = config(MONGO_PASSWORD=PEPPER)
 
-    assert values == {"GATEWAY_AUTH_JWT_SECRET": "", "MONGO_PASSWORD": ""}
+    assert values == {
+        "GATEWAY_AUTH_JWT_SECRET": "",
+        "GATEWAY_AUTH_ENCRYPTION_KEY": "",
+        "MONGO_PASSWORD": "",
+    }
     assert copied.returncode != 0
     assert "in .env" in copied.stderr
     assert password_set.returncode != 0
-    assert "set GATEWAY_AUTH_JWT_SECRET in .env (see .env.example)" in password_set.stderr
+    assert "in .env (see .env.example)" in password_set.stderr  # a secret is still empty
     assert "openssl rand -base64 48" in (ROOT / ".env.example").read_text()
+    assert "openssl rand -base64 32" in (ROOT / ".env.example").read_text()
 
 
 def test_the_kubernetes_secret_example_cannot_start_a_server() -> None:
@@ -368,7 +377,9 @@ def test_kubernetes_manifests_hold_the_deployment_service_secret_and_ingress() -
         e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e
     }
     secret = by_kind[("Secret", "gateway-auth")]["stringData"]
-    assert from_secret == set(secret) == {"jwt-secret", "mongodb-uri", "redis-url"}
+    assert (
+        from_secret == set(secret) == {"jwt-secret", "encryption-key", "mongodb-uri", "redis-url"}
+    )
     assert ("Service", "gateway-auth") in by_kind
     annotations = by_kind[("Ingress", "app")]["metadata"]["annotations"]
     prefix = "nginx.ingress.kubernetes.io/"

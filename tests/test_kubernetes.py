@@ -165,9 +165,10 @@ def test_the_kustomize_base_renders_valid_objects_with_the_image_and_secrets_par
         "GATEWAY_AUTH_MONGODB_URI": {"name": "gateway-auth", "key": "mongodb-uri"},
         "GATEWAY_AUTH_REDIS_URL": {"name": "gateway-auth", "key": "redis-url"},
         "GATEWAY_AUTH_JWT_SECRET": {"name": "gateway-auth", "key": "jwt-secret"},
+        "GATEWAY_AUTH_ENCRYPTION_KEY": {"name": "gateway-auth", "key": "encryption-key"},
     }
     (secret,) = documents(KUBERNETES / "secret.example.yaml")
-    assert set(secret["stringData"]) == {"mongodb-uri", "redis-url", "jwt-secret"}
+    assert set(secret["stringData"]) == {"mongodb-uri", "redis-url", "jwt-secret", "encryption-key"}
     assert {d["metadata"].get("namespace") for d in rendered} == {None, "gateway-auth"}
 
 

@@ -296,7 +296,7 @@ class Accounts:
         )
         check({_first_field(values): _profile_claims_problem(identity.client, values)})
         if "email" in values:
-            await self._confirm_password(identity, current_password or "", origin)
+            await self.confirm_password(identity, current_password or "", origin)
         cleaned = {
             name: (value or "").strip() if name == "email" else clean_name(value)
             for name, value in values.items()
@@ -372,7 +372,7 @@ class Accounts:
     ) -> None:
         """Replace the password and end every other session of the client."""
         check({"newPassword": password_problem(new)})
-        await self._confirm_password(identity, current, origin)
+        await self.confirm_password(identity, current, origin)
         now = self._clock()
         new_hash = await self._hasher.hash(new, source=source_key(origin.ip))
         await self._clients.set_password_hash(identity.client.id, new_hash, now)
@@ -388,7 +388,7 @@ class Accounts:
         """Step-up: after a fresh password, the ELEVATED_SCOPES the client holds are in force
         for this session for ELEVATION_TTL (refreshes do not extend it; ending the session
         ends it). Counted like any password confirmation."""
-        await self._confirm_password(identity, password, origin)
+        await self.confirm_password(identity, password, origin)
         now = self._clock()
         session = await self._sessions.elevate_session(
             identity.session_id, now + self.elevation_ttl, now
@@ -438,7 +438,8 @@ class Accounts:
         except StoreUnavailable:
             log_event(log, "mail_not_queued", level=logging.WARNING, client_id=client.id)
 
-    async def _confirm_password(self, identity: Identity, password: str, origin: Origin) -> None:
+    async def confirm_password(self, identity: Identity, password: str, origin: Origin) -> None:
+        """WrongPassword unless ``password`` is the signed-in client's (counted per session)."""
         # A stolen access token must not become a way to guess the password: confirmations are
         # counted per session (it proves a sign-in already), so neither an attacker's guesses
         # nor a noisy neighbour's address can stop the owner changing their password.

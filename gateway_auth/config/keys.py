@@ -18,13 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from gateway_auth.config.datadir import write_private_file
-from gateway_auth.config.secret_strength import weakness
+from gateway_auth.config.secret_strength import decode_key, encryption_key_problem, weakness
 from gateway_auth.config.settings import PREFIX, Algorithm, Settings
 from gateway_auth.errors import ConfigurationError
 from gateway_auth.logging import log_event
 
 log = logging.getLogger(__name__)
 SECRET_FILE = "jwt-secret"
+ENCRYPTION_KEY_FILE = "encryption-key"
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)
 
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -134,6 +135,46 @@ def _generated_secret(data_dir: Path) -> bytes:
             advice=f"set {PREFIX}JWT_SECRET to share one key across instances",
         )
     return path.read_bytes().strip()
+
+
+def load_encryption_key(settings: Settings) -> bytes | None:
+    """The key second-factor secrets are sealed with: ENCRYPTION_KEY, ENCRYPTION_KEY_FILE, or
+    on the embedded default one generated in the data directory (kept as the signing secret
+    is). None when second factors are off and no key is set."""
+    if settings.encryption_key is not None:
+        text = settings.encryption_key.reveal()
+    elif settings.encryption_key_file is not None:
+        text = _read(settings.encryption_key_file).decode(errors="replace").strip()
+        if problem := encryption_key_problem(text):
+            raise ConfigurationError([f"{PREFIX}ENCRYPTION_KEY_FILE: {problem}"])
+    elif settings.second_factor == "off":
+        return None
+    elif settings.embedded:
+        text = _generated_encryption_key(settings.data_dir / ENCRYPTION_KEY_FILE)
+    else:  # Settings.from_env already refuses this; kept for settings built by hand
+        raise ConfigurationError([f"{PREFIX}ENCRYPTION_KEY: required when not embedded"])
+    key = decode_key(text)
+    if key is None or encryption_key_problem(text):
+        raise ConfigurationError([f"{PREFIX}ENCRYPTION_KEY: must be 32 bytes in base64"])
+    return key
+
+
+def _generated_encryption_key(path: Path) -> str:
+    try:
+        created = write_private_file(path, base64.b64encode(secrets.token_bytes(32)))
+    except OSError as exc:
+        raise ConfigurationError([f"{path}: cannot be written ({exc.strerror})"]) from None
+    if created:
+        log_event(
+            log,
+            "encryption_key_generated",
+            path=str(path),
+            advice=f"keep it with the database; set {PREFIX}ENCRYPTION_KEY in production",
+        )
+    text = _read(path).decode(errors="replace").strip()
+    if problem := encryption_key_problem(text):
+        raise ConfigurationError([f"{path}: {problem}"])
+    return text
 
 
 def _private_key(path: Path, algorithm: Algorithm) -> SigningKey:

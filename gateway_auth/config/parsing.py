@@ -293,3 +293,7 @@ def limits(text: str) -> str:
             "hour or day; several separated by ';')"
         )
     return text.strip()
+
+
+def second_factor(text: str) -> Literal["off", "optional", "required"]:
+    return choice(text, {"off": "off", "optional": "optional", "required": "required"})

@@ -8,6 +8,7 @@ example carries fails at least one.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import math
 import re
@@ -61,3 +62,26 @@ def _mostly_sequential(secret: str) -> bool:
     """``abcdef…``, ``0123…``, ``zyxw…``: neighbours one code point apart, most of the way."""
     steps = [abs(ord(b) - ord(a)) for a, b in itertools.pairwise(secret)]
     return bool(steps) and steps.count(1) > len(steps) / 2
+
+
+ENCRYPTION_KEY_BYTES = 32
+
+
+def encryption_key_problem(text: str) -> str | None:
+    """What is wrong with an ENCRYPTION_KEY value, or None: it must be 32 random bytes in
+    base64 (standard or URL-safe), as ``openssl rand -base64 32`` prints."""
+    key = decode_key(text)
+    if key is None or len(key) != ENCRYPTION_KEY_BYTES:
+        return "must be 32 bytes in base64; generate one with: openssl rand -base64 32"
+    if len(set(key)) < 16:
+        return "looks hand-made (too few distinct bytes); generate one with openssl rand"
+    return None
+
+
+def decode_key(text: str) -> bytes | None:
+    """Base64 in either alphabet, padded or not; None for anything else."""
+    cleaned = text.strip().replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
+    except ValueError:
+        return None

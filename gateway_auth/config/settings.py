@@ -22,7 +22,7 @@ from gateway_auth.config.parsing import (
 )
 from gateway_auth.config.redis_urls import SCHEMES as REDIS_SCHEMES
 from gateway_auth.config.redis_urls import SENTINEL_SCHEME, SentinelTarget
-from gateway_auth.config.secret_strength import weakness
+from gateway_auth.config.secret_strength import encryption_key_problem, weakness
 from gateway_auth.errors import ConfigurationError
 
 _MONGODB_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}")
@@ -98,6 +98,10 @@ class Settings:
     guest_ttl: timedelta = timedelta(days=30)  # then a guest is deleted (with its event)
     elevated_scopes: tuple[str, ...] = ()  # held, but in force only after a fresh password
     elevation_ttl: timedelta = timedelta(minutes=10)
+    # Second factors: off, optional (people may add one), required (everyone must have one).
+    second_factor: Literal["off", "optional", "required"] = "optional"
+    encryption_key: Secret | None = None  # seals TOTP secrets (AES-256-GCM), base64 of 32 bytes
+    encryption_key_file: Path | None = None  # the same, read from a file
 
     @property
     def links_base(self) -> str:
@@ -204,6 +208,9 @@ class Settings:
             guest_ttl=r.duration("GUEST_TTL", d.guest_ttl),
             elevated_scopes=r.parse("ELEVATED_SCOPES", d.elevated_scopes, values.scope_list),
             elevation_ttl=r.duration("ELEVATION_TTL", d.elevation_ttl),
+            second_factor=r.parse("SECOND_FACTOR", d.second_factor, values.second_factor),
+            encryption_key=r.secret("ENCRYPTION_KEY"),
+            encryption_key_file=r.parse("ENCRYPTION_KEY_FILE", None, values.readable_file),
         )
         r.problems.extend(_cross_checks(settings))
         r.problems.extend(r.unknown_variables())
@@ -225,7 +232,12 @@ def _default_redirect_domains(cookie_domain: str | None, public_url: str | None)
 
 def _cross_checks(s: Settings) -> list[str]:
     """Problems that involve more than one variable."""
-    problems = [*_backend_checks(s), *_key_checks(s), *_cookie_checks(s)]
+    problems = [
+        *_backend_checks(s),
+        *_key_checks(s),
+        *_encryption_checks(s),
+        *_cookie_checks(s),
+    ]
     if s.logo_url is not None and s.logo_file is not None:
         problems.append(f"{PREFIX}LOGO_URL and {PREFIX}LOGO_FILE: set one or the other")
     for name, value in (("JWT_ISSUER", s.jwt_issuer), ("JWT_AUDIENCE", s.jwt_audience)):
@@ -304,6 +316,29 @@ def _key_checks(s: Settings) -> list[str]:
         problems.append(f"{p}PASSWORD_PEPPER: must be at least 16 bytes long")
     elif s.password_pepper is not None and (weak := weakness(s.password_pepper.reveal())):
         problems.append(f"{p}PASSWORD_PEPPER: {weak}; generate one with: openssl rand -base64 32")
+    return problems
+
+
+def _encryption_checks(s: Settings) -> list[str]:
+    p = PREFIX
+    problems = []
+    if s.encryption_key is not None and s.encryption_key_file is not None:
+        problems.append(f"{p}ENCRYPTION_KEY and {p}ENCRYPTION_KEY_FILE: set one or the other")
+    elif s.encryption_key is not None and (
+        bad := encryption_key_problem(s.encryption_key.reveal())
+    ):
+        problems.append(f"{p}ENCRYPTION_KEY: {bad}")
+    elif (
+        s.encryption_key is None
+        and s.encryption_key_file is None
+        and not s.embedded
+        and s.second_factor != "off"
+    ):
+        problems.append(
+            f"{p}ENCRYPTION_KEY or {p}ENCRYPTION_KEY_FILE: required when accounts are not"
+            f" embedded (it seals second-factor secrets; every instance needs the same one);"
+            f" generate one with: openssl rand -base64 32, or set {p}SECOND_FACTOR=off"
+        )
     return problems
 
 

@@ -26,7 +26,7 @@ from gateway_auth.http.bodies import MAX_BODY_BYTES
 from gateway_auth.http.cookies import CookiePolicy
 from gateway_auth.http.csrf import FormTokens, OriginPolicy
 from gateway_auth.http.middlewares import http_policy
-from gateway_auth.http.portal import account, session, signin
+from gateway_auth.http.portal import account, factors, session, signin
 from gateway_auth.http.portal.pages import Pages
 from gateway_auth.http.verify import handler as verify
 from gateway_auth.http.verify.answers import ForwardAuth
@@ -68,6 +68,10 @@ def routes(base: str) -> list[web.RouteDef]:
         web.post(f"{base}/register", signin.register, name="register"),
         web.get(f"{base}/login", signin.login_page, name="login_page"),
         web.post(f"{base}/login", signin.login, name="login"),
+        web.get(
+            f"{base}/login/second-factor", factors.second_factor_page, name="second_factor_page"
+        ),
+        web.post(f"{base}/login/second-factor", factors.second_factor, name="second_factor"),
         web.get(f"{base}/refresh", session.refresh_hop, name="refresh_hop"),
         web.post(f"{base}/refresh", session.refresh, name="refresh"),
         web.get(f"{base}/logout", session.logout_page, name="logout_page"),
@@ -106,6 +110,17 @@ def routes(base: str) -> list[web.RouteDef]:
         ),
         web.post(
             f"{base}/account/sessions/{{id}}/end", account.end_session, name="account_end_session"
+        ),
+        web.get(f"{base}/account/two-factor", factors.two_factor_page, name="two_factor"),
+        web.post(f"{base}/account/two-factor/totp", factors.begin_totp, name="totp_begin"),
+        web.post(
+            f"{base}/account/two-factor/totp/confirm", factors.confirm_totp, name="totp_confirm"
+        ),
+        web.post(f"{base}/account/two-factor/totp/remove", factors.remove_totp, name="totp_remove"),
+        web.post(
+            f"{base}/account/two-factor/recovery-codes",
+            factors.replace_recovery_codes,
+            name="recovery_codes",
         ),
         web.post(f"{base}/token", token.token, name="token"),
         web.post(f"{base}/revoke", oauth.revoke, name="revoke"),

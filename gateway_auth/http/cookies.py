@@ -15,10 +15,12 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDictProxy
 
 from gateway_auth.config.settings import Settings
+from gateway_auth.signin.issued import IssuedAccess, IssuedSession
+from gateway_auth.signin.pending import LIFETIME as PENDING_LIFETIME
 from gateway_auth.signin.regulation import DEVICE_TOKEN_LIFETIME
-from gateway_auth.signin.sessions import IssuedAccess, IssuedSession
 
 DEVICE_COOKIE_SECONDS = int(DEVICE_TOKEN_LIFETIME.total_seconds())
+PENDING_COOKIE_SECONDS = int(PENDING_LIFETIME.total_seconds())
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +30,9 @@ class CookiePolicy:
     access_name: str
     refresh_name: str
     device_name: str
+    pending_name: str  # a sign-in waiting for its second factor
     refresh_path: str
+    pending_path: str
     domain: str | None
     secure: bool
     samesite: str
@@ -40,7 +44,9 @@ class CookiePolicy:
             access_name=settings.cookie_name,
             refresh_name=settings.refresh_cookie_name,
             device_name=settings.device_cookie_name,
+            pending_name=_pending_name(settings),
             refresh_path=f"{settings.base_path}/refresh",
+            pending_path=f"{settings.base_path}/login",
             domain=settings.cookie_domain,
             secure=settings.cookie_secure,
             samesite=settings.cookie_samesite,
@@ -77,6 +83,35 @@ class CookiePolicy:
             samesite=self.samesite,
         )
 
+    def set_pending(self, response: web.StreamResponse, token: str) -> None:
+        """The half-finished sign-in: host-only, only for the sign-in path, five minutes."""
+        response.set_cookie(
+            self.pending_name,
+            token,
+            path=self.pending_path,
+            max_age=PENDING_COOKIE_SECONDS,
+            secure=self.secure,
+            httponly=True,
+            samesite=self.samesite,
+        )
+
+    def clear_pending(self, response: web.StreamResponse) -> None:
+        """The sign-in is finished (or abandoned): its cookie goes."""
+        response.set_cookie(
+            self.pending_name,
+            "",
+            path=self.pending_path,
+            max_age=0,
+            expires="Thu, 01 Jan 1970 00:00:00 GMT",
+            secure=self.secure,
+            httponly=True,
+            samesite=self.samesite,
+        )
+
+    def pending(self, request: web.Request) -> str | None:
+        """The half-finished sign-in's token this browser holds, if any."""
+        return request.cookies.get(self.pending_name) or None
+
     def clear(self, response: web.StreamResponse) -> None:
         """Expire both cookies with the attributes they were set with, so browsers match them."""
         for name, path in ((self.access_name, "/"), (self.refresh_name, self.refresh_path)):
@@ -96,6 +131,12 @@ class CookiePolicy:
             httponly=True,
             samesite=self.samesite,
         )
+
+
+def _pending_name(settings: Settings) -> str:
+    """``__Secure-`` (its path is not ``/``, so ``__Host-`` cannot be), host-only."""
+    name = settings.cookie_name.removeprefix("__Host-").removeprefix("__Secure-")
+    return ("__Secure-" if settings.cookie_secure else "") + name + "_signin"
 
 
 def token_in(headers: Mapping[str, str], cookie_name: str) -> str | None:

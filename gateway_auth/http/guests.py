@@ -21,7 +21,7 @@ from gateway_auth.http.callers import (
 from gateway_auth.http.portal.browsing import signed_in_to
 from gateway_auth.http.redirects import safe_return_url
 from gateway_auth.http.views import client_view, json_response
-from gateway_auth.signin.sessions import IssuedAccess, IssuedSession
+from gateway_auth.signin.issued import IssuedAccess, IssuedSession
 
 _NO_STORE = {hdrs.CACHE_CONTROL: "no-store"}
 
@@ -43,7 +43,7 @@ async def start_guest(request: web.Request) -> web.Response:
     caller = origin(request)
     client = await accounts.create_guest(caller)
     issued = await request.app[SERVICES].sessions.start(
-        client, caller, persistent=True, not_after=accounts.guest_expiry(client)
+        client, caller, persistent=True, not_after=accounts.guest_expiry(client), amr=()
     )
     if form is not None:
         return_to = safe_return_url(

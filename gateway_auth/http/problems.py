@@ -16,6 +16,7 @@ from gateway_auth.errors import (
     CrossSiteRequest,
     EmailTaken,
     EmailUnverified,
+    FactorExists,
     FormTokenInvalid,
     GatewayAuthError,
     GuestsClosed,
@@ -37,14 +38,19 @@ from gateway_auth.errors import (
     RefreshTokenSuperseded,
     RegistrationClosed,
     RevocationStateStale,
+    SecondFactorRequired,
+    SecondFactorsOff,
+    SecretsUnreadable,
     ServiceBusy,
     SessionNotFound,
+    SignInExpired,
     StoreUnavailable,
     TooManyAttempts,
     Unauthenticated,
     UnsupportedGrantType,
     UnsupportedMediaType,
     ValidationFailed,
+    WrongCode,
     WrongPassword,
 )
 
@@ -101,6 +107,16 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
     NotAGuest: Kind(409, "not-a-guest", "Not a guest"),
     NotAUser: Kind(409, "not-a-user", "Not a user"),
     LastAdmin: Kind(409, "last-admin", "Last admin"),
+    SecondFactorRequired: Kind(
+        401, "second-factor-required", "Second factor required", "invalid_grant"
+    ),
+    WrongCode: Kind(401, "wrong-code", "Wrong code"),
+    SignInExpired: Kind(401, "sign-in-expired", "Sign-in expired"),
+    SecondFactorsOff: Kind(404, "second-factors-off", "Second factors off"),
+    FactorExists: Kind(409, "factor-exists", "Authenticator app already set up"),
+    SecretsUnreadable: Kind(
+        503, "secrets-unreadable", "Secrets unreadable", "temporarily_unavailable"
+    ),
     InvalidScope: Kind(400, "invalid-scope", "Invalid scope", "invalid_scope"),
     UnsupportedGrantType: Kind(
         400, "unsupported-grant-type", "Unsupported grant type", "unsupported_grant_type"

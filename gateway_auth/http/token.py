@@ -20,7 +20,7 @@ from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.http.bodies import read_body
 from gateway_auth.http.callers import origin
 from gateway_auth.http.views import json_response, not_cached
-from gateway_auth.signin.sessions import IssuedSession
+from gateway_auth.signin.issued import IssuedSession
 
 
 async def token(request: web.Request) -> web.Response:

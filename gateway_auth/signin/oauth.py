@@ -96,6 +96,9 @@ class TokenAuthority:
             "kind": client.kind,
             "sid": session.id,
         }
+        if session.amr:  # how and when the session's sign-in was proved (RFC 8176, OIDC)
+            base["amr"] = list(session.amr)
+            base["auth_time"] = int(session.created_at.timestamp())
         if found.claims is not None:
             claims = found.claims
             return {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from gateway_auth.clock import Clock
@@ -17,16 +17,28 @@ from gateway_auth.errors import (
     InvalidCredentials,
     InvalidRefreshToken,
     RefreshTokenSuperseded,
+    SecondFactorRequired,
     SessionNotFound,
+    SignInExpired,
     TooManyAttempts,
     Unauthenticated,
 )
+from gateway_auth.factors.service import SecondFactorService
 from gateway_auth.logging import log_event, mask_email
 from gateway_auth.metrics import Metrics
-from gateway_auth.models import Client, Identity, Origin, Session
+from gateway_auth.models import AMR_MFA, AMR_PASSWORD, Client, Identity, Origin, Session
 from gateway_auth.revocation.revocations import Revocations
+from gateway_auth.signin.issued import (
+    IssuedAccess,
+    IssuedSession,
+    IssuedToken,
+    SecondStep,
+    SessionPolicy,
+    seconds_left,
+)
 from gateway_auth.signin.oauth import granted, requested_scopes
 from gateway_auth.signin.passwords import PasswordHasher
+from gateway_auth.signin.pending import PendingSignIn, PendingSignIns
 from gateway_auth.signin.regulation import Regulator, password_epoch, source_key
 from gateway_auth.stores.base import ClientStore, Rotation, SessionStore
 from gateway_auth.tokens import (
@@ -47,51 +59,6 @@ MAX_USER_AGENT = 512
 REUSE_GRACE = timedelta(seconds=10)
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedSession:
-    """The tokens handed out by a login or refresh, with their lifetimes in seconds."""
-
-    client: Client
-    session: Session
-    access_token: str
-    access_expires_in: int
-    refresh_token: str
-    refresh_expires_in: int
-    device_token: str | None = None  # after a password login: the client's new device token
-    scopes: tuple[str, ...] = ()  # those in force in the access token (step-up aside)
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedAccess:
-    """A new access token alone, for a browser whose refresh token lost a race a moment ago:
-    its refresh cookie stays as it is (the winner's, or the one it still holds)."""
-
-    client: Client
-    session: Session
-    access_token: str
-    access_expires_in: int
-    refresh_expires_in: int
-    scopes: tuple[str, ...] = ()  # the scopes the new token has in force
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    """A service client's access token (no refresh token: it asks again with its secret)."""
-
-    client: Client
-    access_token: str
-    expires_in: int
-    scopes: tuple[str, ...] = ()  # the scopes it carries
-
-
-@dataclass(frozen=True, slots=True)
-class SessionPolicy:
-    """How long sessions last: sliding idle limit and absolute limit."""
-
-    refresh_ttl: timedelta
-    max_age: timedelta
-
-
 class Sessions:
     """Opens, extends, checks and ends sessions."""
 
@@ -106,6 +73,8 @@ class Sessions:
         regulator: Regulator,
         policy: SessionPolicy,
         clock: Clock,
+        factors: SecondFactorService,
+        pending: PendingSignIns,
         metrics: Metrics | None = None,
     ) -> None:
         self._clients = clients
@@ -117,6 +86,8 @@ class Sessions:
         self._regulator = regulator
         self._policy = policy
         self._clock = clock
+        self.factors = factors
+        self._pending = pending
         self._metrics = metrics or Metrics()
 
     async def login(
@@ -128,12 +99,33 @@ class Sessions:
         persistent: bool = True,
         scope: str | None = None,
     ) -> IssuedSession:
+        """``sign_in`` for a caller with no second step (a program: OAuth's password grant):
+        an account with a second factor is refused with SecondFactorRequired."""
+        issued = await self.sign_in(
+            email, password, origin, persistent=persistent, scope=scope, second_step=False
+        )
+        if isinstance(issued, SecondStep):  # sign_in refuses first; this keeps the type honest
+            raise SecondFactorRequired
+        return issued
+
+    async def sign_in(
+        self,
+        email: str,
+        password: str,
+        origin: Origin,
+        *,
+        persistent: bool = True,
+        scope: str | None = None,
+        second_step: bool = True,
+    ) -> IssuedSession | SecondStep:
         """Check credentials and open a session; one generic failure for every reason.
 
         ``persistent`` is "Keep me signed in": whether the session's cookies outlive the browser.
         ``scope`` (OAuth's) narrows the grant to some of the client's scopes; it is checked only
-        after the password, so it tells nothing about an account to someone without it.
-        """
+        after the password, so it tells nothing about an account to someone without it. An
+        account with a second factor gets a SecondStep (SecondFactorRequired without
+        ``second_step``) and its failure stays counted until the code is right, so the
+        password alone never buys more guesses."""
         account = email_key(email)
         logins = self._metrics.logins
         attempt = origin.attempt
@@ -154,17 +146,53 @@ class Sessions:
             log_event(log, "login_failed", reason=reason, email=mask_email(email))
             logins[reason or "bad_password"].inc()
             raise InvalidCredentials  # the failure was counted by begin()
-        await regulator.succeeded(counter)
         client = credentials.client
         granted = requested_scopes(scope, client.scopes)
         if self._hasher.needs_rehash(stored_hash):
             stored_hash = await self._hasher.hash(password)
             await self._clients.set_password_hash(client.id, stored_hash, self._clock())
-        issued = await self.start(client, origin, persistent=persistent, granted=granted)
-        log_event(log, "login_succeeded", client_id=client.id, session_id=issued.session.id)
-        logins["success"].inc()
+        if (await self.factors.of(client)).enrolled:
+            if not second_step:
+                raise SecondFactorRequired(
+                    "This account has a second factor: sign in through the portal, or give "
+                    "the program a service client (client credentials) of its own."
+                )
+            log_event(log, "login_second_factor_asked", client_id=client.id)
+            pending = PendingSignIn(client.id, (AMR_PASSWORD,), persistent)
+            return SecondStep(client, self._pending.issue(pending))
+        await regulator.succeeded(counter)
+        return await self._signed_in(client, origin, persistent, granted, (AMR_PASSWORD,))
+
+    async def finish_login(
+        self, pending_token: str | None, code: str, origin: Origin
+    ) -> IssuedSession:
+        """The second step: a code from the authenticator app or a recovery code, for the
+        sign-in ``pending_token`` began; SignInExpired when it is gone or over five minutes
+        old, WrongCode (counted) when the code is not right."""
+        pending = self._pending.read(pending_token)
+        client = await self._clients.get_client(pending.client_id)
+        if client is None or client.suspended:
+            raise SignInExpired
+        used = await self.factors.check(client, code, origin.attempt)
+        amr = (*pending.amr, used.method, AMR_MFA)
+        return await self._signed_in(client, origin, pending.persistent, None, amr)
+
+    async def _signed_in(
+        self,
+        client: Client,
+        origin: Origin,
+        persistent: bool,
+        granted: tuple[str, ...] | None,
+        amr: tuple[str, ...],
+    ) -> IssuedSession:
+        issued = await self.start(client, origin, persistent=persistent, granted=granted, amr=amr)
+        log_event(
+            log, "login_succeeded", client_id=client.id, session_id=issued.session.id, amr=amr
+        )
+        self._metrics.logins["success"].inc()
         # Trusted from now on (regulation), until the password changes.
-        device = regulator.devices.issue(account, password_epoch(stored_hash))
+        stored_hash = await self._clients.get_password_hash(client.id)
+        device = self._regulator.devices.issue(email_key(client.email), password_epoch(stored_hash))
         return replace(issued, device_token=device)
 
     async def refresh(
@@ -265,10 +293,12 @@ class Sessions:
             not_after=session.absolute_expires_at,
             elevated_until=session.elevated_until,
             granted=scopes,
+            amr=session.amr,
+            auth_time=session.created_at if session.amr else None,
         )
         in_force = self._tokens.in_force(client, session.elevated_until, now, scopes)[0]
         return IssuedAccess(
-            client, session, access, expires_in, _seconds_left(session, now), in_force
+            client, session, access, expires_in, seconds_left(session, now), in_force
         )
 
     def steps_up(self, client: Client, claims: AccessClaims | None) -> bool:
@@ -382,10 +412,11 @@ class Sessions:
         persistent: bool,
         not_after: datetime | None = None,
         granted: tuple[str, ...] | None = None,
+        amr: tuple[str, ...] = (AMR_PASSWORD,),
     ) -> IssuedSession:
         """Open a session for a client whose password was just checked or chosen (or a new
         guest's, which ends with the guest at ``not_after``), for the ``granted`` scopes (None:
-        every scope the client holds)."""
+        every scope the client holds), proved by ``amr``."""
         now = self._clock()
         policy = self._policy
         absolute = now + policy.max_age
@@ -399,7 +430,7 @@ class Sessions:
             absolute,
             persistent=persistent,
         )
-        session = replace(session, scopes=granted)
+        session = replace(session, scopes=granted, amr=amr)
         refresh_token, refresh_hash = new_refresh_token(session.id)
         await self._sessions.add_session(session, refresh_hash)
         return self._issue(client, session, refresh_token, now)
@@ -443,6 +474,8 @@ class Sessions:
             not_after=session.absolute_expires_at,
             elevated_until=session.elevated_until,
             granted=scopes,
+            amr=session.amr,
+            auth_time=session.created_at if session.amr else None,
         )
         return IssuedSession(
             client=client,
@@ -450,14 +483,9 @@ class Sessions:
             access_token=access_token,
             access_expires_in=access_expires_in,
             refresh_token=refresh_token,
-            refresh_expires_in=_seconds_left(session, now),
+            refresh_expires_in=seconds_left(session, now),
             scopes=self.scopes_in_force(client, replace(session, scopes=scopes)),
         )
-
-
-def _seconds_left(session: Session, now: datetime) -> int:
-    """How long the session's refresh cookie may still live."""
-    return max(0, int((session.expires_at - now).total_seconds()))
 
 
 def _refusal(client: Client | None, password_ok: bool) -> str | None:

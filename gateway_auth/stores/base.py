@@ -23,7 +23,9 @@ from gateway_auth.models import (
     OutboxEvent,
     ProfileField,
     RevocationSnapshot,
+    SecondFactors,
     Session,
+    TotpFactor,
 )
 
 DeletionOutcome = Literal["deleted", "already_deleted", "unknown"]
@@ -159,7 +161,17 @@ class Tombstone:
     deleted_at: datetime
 
 
-Record = ClientRecord | SessionRecord | PendingEvent | Tombstone
+@dataclass(frozen=True, slots=True)
+class FactorRecord:
+    """A client's second factors as stored: the TOTP secret still sealed, recovery codes as
+    their hashes."""
+
+    client_id: str
+    totp: TotpFactor | None
+    recovery_hashes: tuple[str, ...]
+
+
+Record = ClientRecord | SessionRecord | PendingEvent | Tombstone | FactorRecord
 
 
 class ClientStore(Protocol):
@@ -271,6 +283,37 @@ class AccountTokenStore(Protocol):
         """Delete tokens that expired before ``before``; how many."""
 
 
+class FactorStore(Protocol):
+    """Second factors: each client's TOTP secret (sealed) and recovery codes (hashed). Every
+    use is one conditional write, so of two concurrent uses of a code only one succeeds."""
+
+    async def second_factors(self, client_id: str) -> SecondFactors:
+        """What the client has (nothing for an unknown client)."""
+
+    async def put_totp(self, factor: TotpFactor) -> bool:
+        """Keep an unconfirmed secret, replacing an unconfirmed one; False (nothing written)
+        while a confirmed one is in place."""
+
+    async def confirm_totp(
+        self, client_id: str, sealed_secret: str, step: int, now: datetime
+    ) -> bool:
+        """Confirm the unconfirmed secret ``sealed_secret`` with the step of its first code;
+        False if that secret is no longer the one pending."""
+
+    async def use_totp_step(self, client_id: str, step: int) -> bool:
+        """Accept a code of ``step`` from a confirmed secret, only if no code of this step or a
+        later one was accepted (RFC 6238 section 5.2: replay)."""
+
+    async def remove_totp(self, client_id: str) -> bool:
+        """Drop the client's secret, confirmed or not; False if there was none."""
+
+    async def replace_recovery_codes(self, client_id: str, hashes: Sequence[str]) -> None:
+        """The client's recovery codes become exactly these (none: no codes)."""
+
+    async def use_recovery_code(self, client_id: str, code_hash: str) -> bool:
+        """Spend one recovery code; False if the client has no such unspent code."""
+
+
 class DeletionStore(Protocol):
     """The outbox: deleting clients (mark deleted, revoke sessions and queue the event, in one
     step) and queueing mail events."""
@@ -305,8 +348,9 @@ class TransferStore(Protocol):
     """Everything a store holds, out and in, so an installation can move to another store."""
 
     def export_records(self) -> AsyncIterator[Record]:
-        """Every client (deleted ones too), then every session, every pending outbox entry and
-        every tombstone; clients come first so an import can check references."""
+        """Every client (deleted ones too), then every session, every pending outbox entry,
+        every tombstone and every client's second factors; clients come first so an import
+        can check references."""
 
     async def import_records(self, records: Sequence[Record]) -> None:
         """Insert each record, replacing one with the same id (so a re-run after an interruption
@@ -324,6 +368,7 @@ class Store(
     ClientStore,
     SessionStore,
     AccountTokenStore,
+    FactorStore,
     DeletionStore,
     TransferStore,
     RevocationSource,

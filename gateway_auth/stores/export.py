@@ -2,9 +2,10 @@
 Lines, ``gateway-auth import`` checks a whole file before it writes anything, then upserts.
 
 The first line is a header ``{"format": "gateway-auth-export", "version": 1, ...}``; every other
-line is one record with a ``type`` of ``client``, ``session``, ``outbox`` or ``tombstone``.
-Password, refresh-token and client-secret hashes travel as stored, so clients keep their
-passwords and sessions; the file is as sensitive as the store itself.
+line is one record with a ``type`` of ``client``, ``session``, ``outbox``, ``tombstone`` or
+``second-factors``. Password, refresh-token, client-secret and recovery-code hashes travel as
+stored, so clients keep their passwords and sessions, and TOTP secrets only sealed with
+ENCRYPTION_KEY; the file is as sensitive as the store itself.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from gateway_auth.models import (
     MailEvent,
     OutboxEvent,
     Session,
+    TotpFactor,
     iso,
 )
 from gateway_auth.stores.base import (
     ClientRecord,
+    FactorRecord,
     PendingEvent,
     Record,
     SessionRecord,
@@ -60,7 +63,7 @@ async def export_to(
     async for record in store.export_records():
         if isinstance(record, ClientRecord):
             clients.add(record.client.id)
-        elif isinstance(record, SessionRecord) and record.session.client_id not in clients:
+        elif (owner := _owner(record)) is not None and owner not in clients:
             written["skipped"] += 1
             continue
         kind, payload = encode(record)
@@ -69,6 +72,15 @@ async def export_to(
         if progress is not None and written.total() % PROGRESS_EVERY == 0:
             progress(written.total(), None)
     return written
+
+
+def _owner(record: Record) -> str | None:
+    """The client a session or second-factor record belongs to (None for other records)."""
+    if isinstance(record, SessionRecord):
+        return record.session.client_id
+    if isinstance(record, FactorRecord):
+        return record.client_id
+    return None
 
 
 async def import_into(
@@ -103,6 +115,10 @@ def read_export(lines: Iterable[str]) -> list[Record]:
         elif isinstance(record, SessionRecord) and record.session.client_id not in clients:
             raise InvalidExport(
                 number, f"session {record.session.id} belongs to a client not in the file"
+            )
+        elif isinstance(record, FactorRecord) and record.client_id not in clients:
+            raise InvalidExport(
+                number, f"second factors of {record.client_id}: a client not in the file"
             )
         records.append(record)
     if number == 0:
@@ -144,6 +160,7 @@ def encode(record: Record) -> tuple[str, dict[str, Any]]:
                 "revokedAt": _iso(s.revoked_at),
                 "persistent": s.persistent,
                 "scopes": list(s.scopes) if s.scopes is not None else None,
+                "amr": list(s.amr),
                 "refreshHash": record.refresh_hash,
                 "rotated": [{"hash": h, "at": iso(at)} for h, at in record.rotated],
             }
@@ -155,6 +172,21 @@ def encode(record: Record) -> tuple[str, dict[str, Any]]:
             }
         case Tombstone():
             return "tombstone", {"id": record.client_id, "deletedAt": iso(record.deleted_at)}
+        case FactorRecord(totp=totp):
+            # The secret stays sealed: only the same ENCRYPTION_KEY opens it after an import.
+            sealed = None
+            if totp is not None:
+                sealed = {
+                    "sealedSecret": totp.sealed_secret,
+                    "createdAt": iso(totp.created_at),
+                    "confirmedAt": _iso(totp.confirmed_at),
+                    "lastStep": totp.last_step,
+                }
+            return "second-factors", {
+                "clientId": record.client_id,
+                "totp": sealed,
+                "recoveryCodeHashes": list(record.recovery_hashes),
+            }
 
 
 def _decode(f: _Fields) -> Record:
@@ -193,7 +225,7 @@ def _decode(f: _Fields) -> Record:
         f.only(
             "type", "id", "clientId", "createdAt", "lastUsedAt", "expiresAt",
             "absoluteExpiresAt", "userAgent", "ip", "revokedAt", "persistent", "scopes",
-            "refreshHash", "rotated",
+            "amr", "refreshHash", "rotated",
         )  # fmt: skip
         session = Session(
             id=f.text("id"),
@@ -211,6 +243,8 @@ def _decode(f: _Fields) -> Record:
             scopes=tuple(f.each("scopes", str, "strings"))
             if f.values.get("scopes") is not None
             else None,
+            # Absent in exports made before second factors.
+            amr=tuple(f.each("amr", str, "strings")) if "amr" in f.values else (),
         )
         rotated = tuple(
             (f.nested(entry).text("hash"), f.nested(entry).moment("at"))
@@ -226,7 +260,23 @@ def _decode(f: _Fields) -> Record:
     if kind == "tombstone":
         f.only("type", "id", "deletedAt")
         return Tombstone(f.text("id"), f.moment("deletedAt"))
-    raise f.problem("type must be client, session, outbox or tombstone")
+    if kind == "second-factors":
+        f.only("type", "clientId", "totp", "recoveryCodeHashes")
+        client_id = f.text("clientId")
+        totp = None
+        if f.values.get("totp") is not None:
+            t = f.nested(f.value("totp", dict))
+            t.only("sealedSecret", "createdAt", "confirmedAt", "lastStep")
+            totp = TotpFactor(
+                client_id,
+                t.text("sealedSecret"),
+                t.moment("createdAt"),
+                t.optional_moment("confirmedAt"),
+                t.value("lastStep", int),
+            )
+        hashes = tuple(f.each("recoveryCodeHashes", str, "strings"))
+        return FactorRecord(client_id, totp, hashes)
+    raise f.problem("type must be client, session, outbox, tombstone or second-factors")
 
 
 def _outbox_event(f: _Fields, event: _Fields) -> OutboxEvent:

@@ -358,7 +358,12 @@ def test_serve_stops_cleanly_on_sigterm(server: tuple[int, subprocess.Popen[str]
 
     assert process.returncode == 0
     events = [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
-    assert events[:3] == ["jwt_secret_generated", "started", "listening"]
+    assert events[:4] == [
+        "jwt_secret_generated",
+        "encryption_key_generated",
+        "started",
+        "listening",
+    ]
 
 
 def test_serve_refuses_to_start_on_bad_configuration(tmp_path: Path) -> None:

@@ -14,12 +14,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from gateway_auth.config.datadir import ensure_data_dir, write_private_file
-from gateway_auth.config.keys import SECRET_FILE, _thumbprint, load_key_ring
+from gateway_auth.config.keys import (
+    ENCRYPTION_KEY_FILE,
+    SECRET_FILE,
+    _thumbprint,
+    load_encryption_key,
+    load_key_ring,
+)
 from gateway_auth.config.settings import Settings
 from gateway_auth.errors import ConfigurationError
 from gateway_auth.models import Client
 from gateway_auth.tokens import AccessTokens
-from tests.support.credentials import JWT_SECRET, OTHER_JWT_SECRET, PEPPER
+from tests.support.credentials import ENCRYPTION_KEY, JWT_SECRET, OTHER_JWT_SECRET, PEPPER
 
 
 def _pem(key: object, *, private: bool = True) -> bytes:
@@ -263,3 +269,30 @@ def test_rsa_tokens_verify_downstream_from_the_jwks_and_survive_a_rotation(
         assert tokens_now.decode(token, now).session_id in ("s1", "s2")
     assert len(jwks) == 2
     assert {jwk["alg"] for jwk in after.jwks()["keys"]} == {algorithm}
+
+
+def test_the_embedded_default_generates_a_private_encryption_key_once(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+
+    first = load_encryption_key(settings)
+    second = load_encryption_key(settings)
+
+    key_file = settings.data_dir / ENCRYPTION_KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert first is not None
+    assert len(first) == 32
+    assert first == second == base64.b64decode(key_file.read_bytes())
+
+
+def test_a_configured_encryption_key_is_used_and_nothing_is_generated(tmp_path: Path) -> None:
+    from_setting = load_encryption_key(_settings(tmp_path, ENCRYPTION_KEY=ENCRYPTION_KEY))
+    key_file = tmp_path / "encryption.key"
+    key_file.write_text(ENCRYPTION_KEY + "\n")
+    from_file = load_encryption_key(_settings(tmp_path, ENCRYPTION_KEY_FILE=str(key_file)))
+    key_file.write_text("AAAA\n")
+
+    assert from_setting == from_file == base64.b64decode(ENCRYPTION_KEY)
+    assert not (tmp_path / "data" / ENCRYPTION_KEY_FILE).exists()
+    with pytest.raises(ConfigurationError, match="ENCRYPTION_KEY_FILE: must be 32 bytes"):
+        load_encryption_key(_settings(tmp_path, ENCRYPTION_KEY_FILE=str(key_file)))
+    assert load_encryption_key(_settings(tmp_path, SECOND_FACTOR="off")) is None

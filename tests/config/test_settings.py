@@ -14,7 +14,7 @@ import pytest
 from gateway_auth.config.redis_urls import SentinelTarget
 from gateway_auth.config.settings import Settings, parse_duration
 from gateway_auth.errors import ConfigurationError
-from tests.support.credentials import JWT_SECRET, PEPPER
+from tests.support.credentials import ENCRYPTION_KEY, JWT_SECRET, PEPPER
 
 
 def test_defaults_match_the_design() -> None:
@@ -153,6 +153,16 @@ def test_cookie_domain_is_normalised() -> None:
         ({"WORKERS": "2"}, "needs GATEWAY_AUTH_REDIS_URL"),
         ({"MONGODB_URI": "mongodb://db"}, "JWT_SECRET: required when accounts are not embedded"),
         ({"MONGODB_URI": "postgres://db"}, "must be a mongodb:// or mongodb+srv:// URI"),
+        (
+            {"MONGODB_URI": "mongodb://db", "JWT_SECRET": JWT_SECRET},
+            "ENCRYPTION_KEY or GATEWAY_AUTH_ENCRYPTION_KEY_FILE: required when accounts are not"
+            " embedded",
+        ),
+        ({"ENCRYPTION_KEY": "c2hvcnQ="}, "ENCRYPTION_KEY: must be 32 bytes in base64"),
+        ({"ENCRYPTION_KEY": "not base64 at all!"}, "ENCRYPTION_KEY: must be 32 bytes in base64"),
+        ({"ENCRYPTION_KEY": "A" * 43}, "ENCRYPTION_KEY: looks hand-made"),
+        ({"ENCRYPTION_KEY": ENCRYPTION_KEY, "ENCRYPTION_KEY_FILE": __file__}, "one or the other"),
+        ({"SECOND_FACTOR": "sometimes"}, "off, optional, required"),
         ({"MONGODB_DATABASE": "a/b"}, "MONGODB_DATABASE: 1 to 63 letters"),
         ({"MONGODB_DATABASE": "x" * 64}, "MONGODB_DATABASE: 1 to 63 letters"),
         ({"BCRYPT_ROUNDS": "3"}, "from 4 to 31"),

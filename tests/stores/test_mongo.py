@@ -20,7 +20,7 @@ from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import ConfigurationError
 from gateway_auth.stores.mongo import MongoStore
 from gateway_auth.stores.mongo.clients import client_doc
-from tests.support.credentials import JWT_SECRET
+from tests.support.credentials import ENCRYPTION_KEY, JWT_SECRET
 from tests.support.processes import free_port, server_environment
 from tests.support.records import a_client, a_mail_event, a_session
 
@@ -155,7 +155,10 @@ def test_serve_on_an_unreachable_mongodb_exits_with_a_clear_message(tmp_path: Pa
     port = free_port()  # nothing listens: connections are refused at once
     uri = f"mongodb://ada:hunter2-secret@127.0.0.1:{port}/?serverSelectionTimeoutMS=300"
     environment = server_environment(
-        MONGODB_URI=uri, JWT_SECRET=JWT_SECRET, DATA_DIR=str(tmp_path / "data")
+        MONGODB_URI=uri,
+        JWT_SECRET=JWT_SECRET,
+        ENCRYPTION_KEY=ENCRYPTION_KEY,
+        DATA_DIR=str(tmp_path / "data"),
     )
 
     done = subprocess.run(

@@ -44,7 +44,7 @@ CHROMIUM_ARGS = [
 ]
 # Set to a directory (e.g. docs/images) to also keep the README's screenshots there.
 SCREENSHOTS_ENV = "GATEWAY_AUTH_TEST_SCREENSHOTS"
-README_SHOTS = ("sign-in", "home")
+README_SHOTS = frozenset({"sign-in", "home", "totp-enrol", "recovery-codes", "second-factor"})
 _accounts = itertools.count(1)
 
 

@@ -7,4 +7,5 @@ PASSWORD = "correct horse battery staple"
 JWT_SECRET = "7seTkoTj_pU64USdnDTkrzwkTQdbgrtpTKt5wqi_fuo"
 OTHER_JWT_SECRET = "OHOOBKS3Tar4bDD-Q-sKteYjzdcC6tQHpvLDiG7AN7E"
 PEPPER = "e5uxttIYFpG7tipeIW0VoKGif4M-pzoJ"
+ENCRYPTION_KEY = "q8J0f3m1Yx9b2T6kLw4NvP7sRz0aE5uH1cD8gK3jMiA="  # openssl rand -base64 32
 HMAC_SECRET = b"s" * 32  # an HS256 key for the token tests

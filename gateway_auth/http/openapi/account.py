@@ -63,8 +63,34 @@ def paths() -> dict[str, dict[str, Schema]]:
                 },
                 requestBody=request_body(ref("Credentials"), form="SignInForm"),
                 description="A form that fails is answered with the sign-in page again (401, "
-                "429), the email kept.",
+                "429), the email kept. An account with a second factor gets 401 "
+                "`second-factor-required` (a form: 303 to /login/second-factor) and a cookie "
+                "for the sign-in path holding the half-finished sign-in.",
             ),
+        },
+        "/login/second-factor": {
+            "post": operation(
+                "The sign-in's second step: a code finishes the sign-in POST /login began in "
+                "this client (its cookie); the tokens arrive as cookies",
+                {
+                    "200": json_answer(
+                        strict_object(
+                            ["client", "expiresIn"],
+                            client=ref("Client"),
+                            expiresIn={"type": "integer"},
+                        ),
+                        "Signed in; Set-Cookie carries the access, refresh and device cookies",
+                    ),
+                    "303": {
+                        "description": "Form posts: signed in, on to `rd`; or back to the "
+                        "sign-in page when the five minutes are over"
+                    },
+                    **problems(400, 401, 403, 413, 415, 422, 429, 503),
+                },
+                requestBody=request_body(ref("SecondFactorCode"), form="SecondFactorForm"),
+                description="401 `wrong-code` for a wrong or reused code (counted like a wrong "
+                "password), 401 `sign-in-expired` when no sign-in waits in this client.",
+            )
         },
         "/refresh": {
             "post": operation(

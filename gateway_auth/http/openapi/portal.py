@@ -40,6 +40,7 @@ FORMS: dict[str, Schema] = {
     "PasswordResetForm": _form(["email"], email=_TEXT),
     "GuestForm": _form([], rd=_RETURN),
     "ElevationForm": _form(["password"], password=_TEXT, rd=_RETURN),
+    "SecondFactorForm": _form(["code"], code=_TEXT, rd=_RETURN),
     "NewPasswordForm": _form(
         ["token", "newPassword", "newPasswordConfirmation"],
         token=_TEXT,
@@ -72,12 +73,13 @@ def _page(summary: str, *statuses: int, **extra: Any) -> Schema:
     return {"summary": summary, "responses": responses, "tags": ["portal"], **extra}
 
 
-def _account_form(summary: str, *fields: str, **extra: Any) -> Schema:
+def _account_form(summary: str, *fields: str, conflict: bool = False, **extra: Any) -> Schema:
     schema = _form(list(fields), **dict.fromkeys(fields, _TEXT))
     body = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
     operation = _page(summary, requestBody=body, **extra)
+    refusals = {**_REFUSALS, **({409: _CONFLICT} if conflict else {})}
     # A browser gets the form again; anything else that posts here, a problem document.
-    for status, description in _REFUSALS.items():
+    for status, description in refusals.items():
         operation["responses"][str(status)] = {
             "description": description,
             "content": {"text/html": {}, "application/problem+json": {"schema": _ref("Problem")}},
@@ -85,9 +87,10 @@ def _account_form(summary: str, *fields: str, **extra: Any) -> Schema:
     return operation
 
 
+_CONFLICT = "The two-step page again: the app is set up already, or not yet"
 _REFUSALS = {
     400: "Not a form post a browser would send (a problem document)",
-    401: "The form again: a wrong current password",
+    401: "The form again: a wrong current password or code",
     403: "The form token or origin was refused, registration is closed, or the account is "
     "suspended (or not allowed)",
     422: "The form again, each problem beside its field",
@@ -140,6 +143,38 @@ def portal_paths() -> dict[str, dict[str, Schema]]:
             )
         },
         "/account/sessions/end-others": {"post": _account_form("Sign out everywhere else")},
+        "/login/second-factor": {
+            "get": _page(
+                "The sign-in's second step: a code from the authenticator app or a recovery "
+                "code (without a sign-in waiting in this browser: back to the sign-in page)",
+                parameters=_RD,
+            )
+        },
+        "/account/two-factor": {"get": _page("Two-step sign-in: the authenticator app", 403)},
+        "/account/two-factor/totp": {
+            "post": _account_form(
+                "Start setting up an authenticator app: the page shows its QR code and key",
+                conflict=True,
+            )
+        },
+        "/account/two-factor/totp/confirm": {
+            "post": _account_form(
+                "Turn two-step sign-in on with the app's first code; the recovery codes are "
+                "shown once on the page that answers",
+                "code",
+                conflict=True,
+            )
+        },
+        "/account/two-factor/totp/remove": {
+            "post": _account_form("Remove the authenticator app and recovery codes", "password")
+        },
+        "/account/two-factor/recovery-codes": {
+            "post": _account_form(
+                "Replace the recovery codes (shown once on the page that answers)",
+                "password",
+                conflict=True,
+            )
+        },
         "/account/sessions/{id}/end": {
             "post": _account_form("Sign out one session", parameters=session_id)
         },

@@ -160,6 +160,12 @@ SCHEMAS: dict[str, Schema] = {
             "username": {"type": "string", "description": "the client's email address"},
             "kind": {"enum": ["user", "service", "guest"]},
             "sid": {"type": "string", "description": "the session (grant) the token belongs to"},
+            "amr": {
+                "type": "array",
+                "items": {"enum": ["pwd", "otp", "hwk", "swk", "user", "mfa"]},
+                "description": "how the session's sign-in was proved (RFC 8176)",
+            },
+            "auth_time": {"type": "integer", "description": "when it was proved (Unix time)"},
             "iss": {"type": "string"},
             "aud": {"type": "string"},
             "exp": {"type": "integer"},
@@ -211,6 +217,13 @@ SCHEMAS: dict[str, Schema] = {
             "type": "boolean",
             "default": True,
             "description": "cookies that outlive the browser (false: until it closes)",
+        },
+    ),
+    "SecondFactorCode": strict_object(
+        ["code"],
+        code={
+            "type": "string",
+            "description": "six digits from the authenticator app, or a recovery code",
         },
     ),
     **FORMS,

@@ -205,6 +205,10 @@ async def _page(
         }
         for s in ordered
     ]
+    factors = request.app[SERVICES].factors
+    two_factor = None  # not offered
+    if factors.policy != "off" and client.kind == "user":
+        two_factor = (await factors.of(client)).enrolled
     shown = {"firstName": client.first_name or "", "lastName": client.last_name or "", "email": ""}
     shown.update({k: v or "" for k, v in (values or {}).items() if k in shown})
     return request.app[PAGES].render(
@@ -225,6 +229,7 @@ async def _page(
         notice=notice,
         alert=alert or ("Please correct the field marked below." if errors else None),
         verification_required=request.app[SETTINGS].require_verified_email,
+        two_factor=two_factor,
     )
 
 

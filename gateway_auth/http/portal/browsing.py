@@ -18,7 +18,7 @@ from gateway_auth.http.callers import access_token, return_domains, return_ports
 from gateway_auth.http.portal.pages import PortalUrls
 from gateway_auth.http.redirects import safe_return_url
 from gateway_auth.models import Identity
-from gateway_auth.signin.sessions import IssuedSession
+from gateway_auth.signin.issued import IssuedSession
 
 
 def token_verdict(request: web.Request) -> Verdict:

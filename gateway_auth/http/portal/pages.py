@@ -55,6 +55,36 @@ class PortalUrls:
         return f"{self.base}/login"
 
     @property
+    def second_factor(self) -> str:
+        """The sign-in's second step: a code from the authenticator app or a recovery code."""
+        return f"{self.base}/login/second-factor"
+
+    @property
+    def two_factor(self) -> str:
+        """The account's two-step sign-in page."""
+        return f"{self.base}/account/two-factor"
+
+    @property
+    def totp(self) -> str:
+        """Start setting up an authenticator app."""
+        return f"{self.base}/account/two-factor/totp"
+
+    @property
+    def totp_confirm(self) -> str:
+        """Confirm the authenticator app with its first code."""
+        return f"{self.base}/account/two-factor/totp/confirm"
+
+    @property
+    def totp_remove(self) -> str:
+        """Remove the authenticator app."""
+        return f"{self.base}/account/two-factor/totp/remove"
+
+    @property
+    def recovery_codes(self) -> str:
+        """Replace the recovery codes."""
+        return f"{self.base}/account/two-factor/recovery-codes"
+
+    @property
     def register(self) -> str:
         """The registration page and form."""
         return f"{self.base}/register"

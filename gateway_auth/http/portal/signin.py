@@ -17,6 +17,7 @@ from gateway_auth.errors import (
     FieldError,
     InvalidCredentials,
     RegistrationClosed,
+    SecondFactorRequired,
     TooManyAttempts,
     ValidationFailed,
 )
@@ -33,9 +34,10 @@ from gateway_auth.http.portal.browsing import (
     unverified,
 )
 from gateway_auth.http.portal.pages import PortalUrls, retry_text
-from gateway_auth.http.problems import WWW_AUTHENTICATE
+from gateway_auth.http.problems import WWW_AUTHENTICATE, problem
 from gateway_auth.http.redirects import safe_return_url
 from gateway_auth.http.views import client_view, json_response
+from gateway_auth.signin.issued import SecondStep
 
 # Fixed messages a redirect may ask a page to show (never text taken from the URL).
 NOTICES = {
@@ -44,6 +46,7 @@ NOTICES = {
     "password_reset": "Your password was changed and you were signed out everywhere. "
     "Sign in with your new password.",
     "email_verified": "Your email address is verified. Sign in to carry on.",
+    "signin_expired": "The sign-in took too long or was started elsewhere. Please sign in again.",
 }
 LABELS = {
     "email": "Email",
@@ -84,19 +87,33 @@ async def login(request: web.Request) -> web.Response:
     body = await read_body(request, allow_form=True)
     asked = _sign_in_form(request, body) if body.is_form else _sign_in_json(body)
     try:
-        issued = await request.app[SERVICES].sessions.login(
+        issued = await request.app[SERVICES].sessions.sign_in(
             asked.email, asked.password, origin(request), persistent=asked.remember
         )
     except (InvalidCredentials, TooManyAttempts) as exc:
         if asked.return_to is None:
             raise  # a program: the problem as it is
         return _sign_in_refused(request, asked, exc)
+    if isinstance(issued, SecondStep):
+        return _second_step(request, issued, asked.return_to)
     if asked.return_to is not None:
         return signed_in_to(request, issued, asked.return_to)
     response = json_response(
         {"client": client_view(issued.client), "expiresIn": issued.access_expires_in}
     )
     request.app[COOKIES].set(response, issued)
+    return response
+
+
+def _second_step(request: web.Request, step: SecondStep, return_to: str | None) -> web.Response:
+    """On to the code: the form to its page, a program a 401 saying where to send it; either
+    way with the cookie that holds the half-finished sign-in."""
+    if return_to is not None:
+        urls = request.app[PAGES].urls
+        response = see_other(PortalUrls.with_return(urls.second_factor, return_to or None))
+    else:
+        response = problem(SecondFactorRequired())
+    request.app[COOKIES].set_pending(response, step.pending_token)
     return response
 
 

@@ -62,6 +62,7 @@ class MongoDatabase:
         self._outbox: AsyncCollection[Doc] = db["outbox"]
         self._tombstones: AsyncCollection[Doc] = db["tombstones"]
         self._tokens: AsyncCollection[Doc] = db["account_tokens"]
+        self._factors: AsyncCollection[Doc] = db["second_factors"]  # one per client, by its id
         self._db = db
         self._close = close
 

@@ -186,6 +186,7 @@ def session_doc(session: Session, refresh_hash: str, rotated: list[Doc]) -> Doc:
         "revoked_at": optional_stored(session.revoked_at),
         "persistent": session.persistent,
         "scopes": list(session.scopes) if session.scopes is not None else None,
+        "amr": list(session.amr),
         "rotated": rotated,
     }
 
@@ -205,4 +206,5 @@ def session_from(doc: Doc) -> Session:
         persistent=doc.get("persistent", True),  # sessions from before the choice existed
         elevated_until=optional_loaded(doc.get("elevated_until")),
         scopes=tuple(doc["scopes"]) if doc.get("scopes") is not None else None,
+        amr=tuple(doc.get("amr") or ()),  # sessions from before second factors have none
     )

@@ -11,7 +11,14 @@ from collections.abc import AsyncIterator, Sequence
 from pymongo import ASCENDING
 
 from gateway_auth.errors import EmailTaken
-from gateway_auth.stores.base import ClientRecord, PendingEvent, Record, SessionRecord, Tombstone
+from gateway_auth.stores.base import (
+    ClientRecord,
+    FactorRecord,
+    PendingEvent,
+    Record,
+    SessionRecord,
+    Tombstone,
+)
 from gateway_auth.stores.mongo.clients import client_doc, client_from
 from gateway_auth.stores.mongo.database import (
     MongoDatabase,
@@ -22,6 +29,7 @@ from gateway_auth.stores.mongo.database import (
     translated,
 )
 from gateway_auth.stores.mongo.deletions import outbox_doc, pending_from
+from gateway_auth.stores.mongo.factors import totp_doc, totp_from
 from gateway_auth.stores.mongo.sessions import ROTATED_KEPT, session_doc, session_from
 
 _BY_CREATION = [("created_at", ASCENDING), ("_id", ASCENDING)]
@@ -47,6 +55,9 @@ class MongoTransfer(MongoDatabase):
                 yield pending_from(doc)
             async for doc in self._tombstones.find().sort([("deleted_at", 1), ("_id", 1)]):
                 yield Tombstone(doc["_id"], loaded(doc["deleted_at"]))
+            async for doc in self._factors.find().sort([("_id", 1)]):
+                totp = totp_from(doc["_id"], doc.get("totp"))
+                yield FactorRecord(doc["_id"], totp, tuple(doc.get("recovery", ())))
 
     async def import_records(self, records: Sequence[Record]) -> None:
         """Replace-or-insert each record by id; EmailTaken on an email owned by another id."""
@@ -79,3 +90,8 @@ class MongoTransfer(MongoDatabase):
                     {"$setOnInsert": {"deleted_at": stored(record.deleted_at)}},
                     upsert=True,
                 )
+            case FactorRecord(totp=totp):
+                doc = {"recovery": sorted(set(record.recovery_hashes))}
+                if totp is not None:
+                    doc["totp"] = totp_doc(totp)
+                await self._factors.replace_one({"_id": record.client_id}, doc, upsert=True)

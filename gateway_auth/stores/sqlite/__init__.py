@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway_auth.stores.sqlite.clients import SqliteClients
 from gateway_auth.stores.sqlite.deletions import SqliteDeletions
+from gateway_auth.stores.sqlite.factors import SqliteFactors
 from gateway_auth.stores.sqlite.sessions import SqliteSessions
 from gateway_auth.stores.sqlite.tokens import SqliteAccountTokens
 from gateway_auth.stores.sqlite.transfer import SqliteTransfer
@@ -12,7 +13,12 @@ DATABASE_FILE = "gateway-auth.db"
 
 
 class SqliteStore(
-    SqliteClients, SqliteSessions, SqliteAccountTokens, SqliteDeletions, SqliteTransfer
+    SqliteClients,
+    SqliteSessions,
+    SqliteAccountTokens,
+    SqliteFactors,
+    SqliteDeletions,
+    SqliteTransfer,
 ):
     """Every store protocol over one SQLite file."""
 

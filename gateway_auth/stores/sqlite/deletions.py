@@ -45,6 +45,8 @@ class SqliteDeletions(SqliteDatabase):
                 (event.id, client_id, json.dumps(event.to_json()), now),
             )
             await db.execute("DELETE FROM account_tokens WHERE client_id = ?", (client_id,))
+            await db.execute("DELETE FROM second_factors WHERE client_id = ?", (client_id,))
+            await db.execute("DELETE FROM recovery_codes WHERE client_id = ?", (client_id,))
             # Its mails are not sent any more: they would carry its address and dead links.
             await db.execute(
                 "DELETE FROM outbox WHERE client_id = ? AND json_extract(payload, '$.type') != ?",

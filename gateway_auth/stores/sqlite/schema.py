@@ -113,6 +113,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # 7: a grant narrowed by OAuth's scope parameter (NULL: every scope the client holds).
         "ALTER TABLE sessions ADD COLUMN scopes TEXT",
     ),
+    (
+        # 8: second factors. A TOTP secret sealed with ENCRYPTION_KEY (AES-GCM), the newest
+        # time step accepted (replay), recovery codes as salted SHA-256; and how each session's
+        # sign-in was proved (RFC 8176 amr, a JSON list).
+        """CREATE TABLE second_factors (
+            client_id TEXT PRIMARY KEY REFERENCES clients (id) ON DELETE CASCADE,
+            totp_secret TEXT NOT NULL,
+            totp_created_at INTEGER NOT NULL,
+            totp_confirmed_at INTEGER,
+            totp_last_step INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE recovery_codes (
+            client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+            hash TEXT NOT NULL,
+            PRIMARY KEY (client_id, hash)
+        )""",
+        "ALTER TABLE sessions ADD COLUMN amr TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

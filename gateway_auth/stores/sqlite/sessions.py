@@ -21,8 +21,8 @@ class SqliteSessions(SqliteDatabase):
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO sessions (id, client_id, refresh_hash, created_at, last_used_at,"
-                " expires_at, absolute_expires_at, user_agent, ip, revoked_at, persistent, scopes)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                " expires_at, absolute_expires_at, user_agent, ip, revoked_at, persistent, scopes,"
+                " amr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
                 (
                     session.id,
                     session.client_id,
@@ -35,6 +35,7 @@ class SqliteSessions(SqliteDatabase):
                     session.ip,
                     int(session.persistent),
                     scopes_text(session.scopes),
+                    amr_text(session.amr),
                 ),
             )
 
@@ -161,9 +162,15 @@ def session_from_row(row: sqlite3.Row) -> Session:
         persistent=bool(row["persistent"]),
         elevated_until=optional_dt(row["elevated_until"]),
         scopes=tuple(json.loads(row["scopes"])) if row["scopes"] is not None else None,
+        amr=tuple(json.loads(row["amr"])) if row["amr"] else (),
     )
 
 
 def scopes_text(scopes: tuple[str, ...] | None) -> str | None:
     """A grant's scopes as stored: a JSON list, or NULL for all the client holds."""
     return json.dumps(scopes) if scopes is not None else None
+
+
+def amr_text(amr: tuple[str, ...]) -> str | None:
+    """How a session's sign-in was proved, as stored: a JSON list, or NULL for none known."""
+    return json.dumps(amr) if amr else None

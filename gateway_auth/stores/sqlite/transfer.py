@@ -12,6 +12,7 @@ from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import EmailTaken
 from gateway_auth.stores.base import (
     ClientRecord,
+    FactorRecord,
     PendingEvent,
     Record,
     SessionRecord,
@@ -20,7 +21,8 @@ from gateway_auth.stores.base import (
 from gateway_auth.stores.sqlite.clients import client_from_row
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt, optional_ms
 from gateway_auth.stores.sqlite.deletions import pending_from_row
-from gateway_auth.stores.sqlite.sessions import scopes_text, session_from_row
+from gateway_auth.stores.sqlite.factors import totp_from_row
+from gateway_auth.stores.sqlite.sessions import amr_text, scopes_text, session_from_row
 
 _CLIENT_COLUMNS = (
     "id, email, email_key, email_skeleton, kind, scopes, first_name, last_name, password_hash,"
@@ -29,7 +31,7 @@ _CLIENT_COLUMNS = (
 )
 _SESSION_COLUMNS = (
     "id, client_id, refresh_hash, created_at, last_used_at, expires_at, absolute_expires_at,"
-    " user_agent, ip, revoked_at, persistent, scopes"
+    " user_agent, ip, revoked_at, persistent, scopes, amr"
 )
 
 
@@ -57,6 +59,8 @@ class SqliteTransfer(SqliteDatabase):
             async with db.execute("SELECT * FROM tombstones ORDER BY deleted_at, id") as rows:
                 async for row in rows:
                     yield Tombstone(row["id"], dt(row["deleted_at"]))
+            async for record in _factor_records(db):
+                yield record
 
     async def import_records(self, records: Sequence[Record]) -> None:
         """Upsert every record in one transaction; EmailTaken on an email owned by another id."""
@@ -111,6 +115,7 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
                 optional_ms(s.revoked_at),
                 int(s.persistent),
                 scopes_text(s.scopes),
+                amr_text(s.amr),
             )
             await db.execute(_upsert("sessions", _SESSION_COLUMNS), values)
             await db.executemany(
@@ -127,6 +132,40 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
                 "INSERT OR IGNORE INTO tombstones (id, deleted_at) VALUES (?, ?)",
                 (record.client_id, ms(record.deleted_at)),
             )
+
+        case FactorRecord(totp=totp):
+            await db.execute("DELETE FROM second_factors WHERE client_id = ?", (record.client_id,))
+            if totp is not None:
+                await db.execute(
+                    "INSERT INTO second_factors (client_id, totp_secret, totp_created_at,"
+                    " totp_confirmed_at, totp_last_step) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        record.client_id,
+                        totp.sealed_secret,
+                        ms(totp.created_at),
+                        optional_ms(totp.confirmed_at),
+                        totp.last_step,
+                    ),
+                )
+            await db.execute("DELETE FROM recovery_codes WHERE client_id = ?", (record.client_id,))
+            await db.executemany(
+                "INSERT OR IGNORE INTO recovery_codes (client_id, hash) VALUES (?, ?)",
+                [(record.client_id, code_hash) for code_hash in record.recovery_hashes],
+            )
+
+
+async def _factor_records(db: aiosqlite.Connection) -> AsyncIterator[FactorRecord]:
+    """Each client's second factors, in client order."""
+    async with db.execute("SELECT * FROM second_factors") as rows:
+        secrets = {row["client_id"]: totp_from_row(row) for row in await rows.fetchall()}
+    async with db.execute(
+        "SELECT client_id, hash FROM recovery_codes ORDER BY client_id, hash"
+    ) as rows:
+        codes: dict[str, list[str]] = {}
+        for row in await rows.fetchall():
+            codes.setdefault(row["client_id"], []).append(row["hash"])
+    for client_id in sorted(secrets.keys() | codes.keys()):
+        yield FactorRecord(client_id, secrets.get(client_id), tuple(codes.get(client_id, ())))
 
 
 async def _imported_skeleton(db: aiosqlite.Connection, client_id: str, email: str) -> str:

@@ -1,0 +1,1 @@
+"""Second factors: authenticator apps (TOTP), recovery codes, and the secrets sealed at rest."""

@@ -1,0 +1,286 @@
+"""Two-step sign-in for people: the sign-in's second step, and the account's page for adding
+and removing an authenticator app and replacing recovery codes.
+
+``POST /login/second-factor`` reads JSON or the form, like ``POST /login``: a program gets
+JSON and cookies, a browser a redirect or the page again. The account forms post and then
+show a page (the recovery codes appear once, on the page that answers the post).
+"""
+
+from __future__ import annotations
+
+from aiohttp import hdrs, web
+
+from gateway_auth.errors import (
+    FactorExists,
+    SecondFactorsOff,
+    SignInExpired,
+    TooManyAttempts,
+    WrongCode,
+    WrongPassword,
+)
+from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
+from gateway_auth.http.bodies import read_body, string_fields
+from gateway_auth.http.callers import origin, return_domains, return_ports
+from gateway_auth.http.portal.browsing import see_other, signed_in, signed_in_to
+from gateway_auth.http.portal.pages import PortalUrls, retry_text
+from gateway_auth.http.redirects import safe_return_url
+from gateway_auth.http.views import client_view, json_response
+from gateway_auth.models import Identity
+
+WRONG_CODE = "That code is not right, or was already used. Try the newest code in the app."
+NOTICES = {
+    "added": "Two-step sign-in is on. You will be asked for a code when you sign in.",
+    "removed": "The authenticator app was removed. Two-step sign-in is off.",
+}
+
+
+async def second_factor_page(request: web.Request) -> web.Response:
+    """``GET /login/second-factor``: the code form, for a browser halfway through signing in
+    (anyone else goes back to the sign-in page)."""
+    return_to = _safe(request, request.query.get("rd"))
+    if request.app[COOKIES].pending(request) is None:
+        return see_other(request.app[PAGES].urls.login_saying("signin_expired", return_to))
+    return _code_form(request, return_to=return_to)
+
+
+async def second_factor(request: web.Request) -> web.Response:
+    """``POST /login/second-factor``: the code finishes the sign-in that the password began
+    in this browser; JSON ``{code}`` or the form."""
+    body = await read_body(request, allow_form=True)
+    if body.is_form:
+        checked = request.app[PAGES].tokens.check(request, body.fields)
+        fields = string_fields(checked, required=("code",), optional=("rd",))
+        return_to: str | None = _safe(request, fields.get("rd"))
+    else:
+        fields = string_fields(body.fields, required=("code",))
+        return_to = None
+    cookies = request.app[COOKIES]
+    try:
+        issued = await request.app[SERVICES].sessions.finish_login(
+            cookies.pending(request), fields["code"] or "", origin(request)
+        )
+    except SignInExpired:
+        if return_to is None:
+            raise
+        response = see_other(request.app[PAGES].urls.login_saying("signin_expired", return_to))
+        cookies.clear_pending(response)
+        return response
+    except (WrongCode, TooManyAttempts) as exc:
+        if return_to is None:
+            raise
+        return _refused(request, return_to, exc)
+    if return_to is not None:
+        response = signed_in_to(request, issued, return_to)
+    else:
+        response = json_response(
+            {"client": client_view(issued.client), "expiresIn": issued.access_expires_in}
+        )
+        cookies.set(response, issued)
+    cookies.clear_pending(response)
+    return response
+
+
+async def two_factor_page(request: web.Request) -> web.Response:
+    """``GET /account/two-factor``: what protects the account besides its password."""
+    identity = await signed_in(request, here=request.app[PAGES].urls.two_factor)
+    if isinstance(identity, web.Response):
+        return identity
+    notice = NOTICES.get(request.query.get("done", ""))
+    return await _status_page(request, identity, notice=notice)
+
+
+async def begin_totp(request: web.Request) -> web.Response:
+    """``POST /account/two-factor/totp``: a new secret, shown as a QR code and as text."""
+    form = await _signed_in_form(request)
+    if isinstance(form, web.Response):
+        return form
+    identity = form[0]
+    try:
+        enrolment = await request.app[SERVICES].factors.begin_totp(identity.client)
+    except (FactorExists, SecondFactorsOff) as exc:
+        return await _status_page(request, identity, alert=exc.message, status=409)
+    return _enrol_page(request, enrolment.secret, enrolment.qr_svg)
+
+
+async def confirm_totp(request: web.Request) -> web.Response:
+    """``POST /account/two-factor/totp/confirm``: the app's first code turns it on; the
+    recovery codes are shown once on the page that answers."""
+    form = await _signed_in_form(request, required=("code",))
+    if isinstance(form, web.Response):
+        return form
+    identity, fields = form
+    factors = request.app[SERVICES].factors
+    try:
+        codes = await factors.confirm_totp(identity, fields["code"] or "", origin(request))
+    except (WrongCode, TooManyAttempts) as exc:
+        pending = await factors.pending_totp(identity.client)
+        if pending is None:
+            return await _status_page(request, identity, alert=exc.message, status=409)
+        status, alert = (401, WRONG_CODE) if isinstance(exc, WrongCode) else _throttled(exc)
+        response = _enrol_page(request, pending.secret, pending.qr_svg, error=alert, status=status)
+        if isinstance(exc, TooManyAttempts):
+            response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
+        return response
+    if not codes:
+        return see_other(f"{request.app[PAGES].urls.two_factor}?done=added")
+    return _codes_page(request, codes, first=True)
+
+
+async def remove_totp(request: web.Request) -> web.Response:
+    """``POST /account/two-factor/totp/remove``: after the password, the app and the recovery
+    codes go."""
+    form = await _signed_in_form(request, required=("password",))
+    if isinstance(form, web.Response):
+        return form
+    identity, fields = form
+    try:
+        await request.app[SERVICES].factors.remove_totp(
+            identity, fields["password"] or "", origin(request)
+        )
+    except (WrongPassword, TooManyAttempts) as exc:
+        return await _password_refused(request, identity, exc, "removePassword")
+    return see_other(f"{request.app[PAGES].urls.two_factor}?done=removed")
+
+
+async def replace_recovery_codes(request: web.Request) -> web.Response:
+    """``POST /account/two-factor/recovery-codes``: after the password, ten new codes, shown
+    once; the old ones stop working."""
+    form = await _signed_in_form(request, required=("password",))
+    if isinstance(form, web.Response):
+        return form
+    identity, fields = form
+    try:
+        codes = await request.app[SERVICES].factors.replace_recovery_codes(
+            identity, fields["password"] or "", origin(request)
+        )
+    except (WrongPassword, TooManyAttempts) as exc:
+        return await _password_refused(request, identity, exc, "codesPassword")
+    except WrongCode as exc:
+        return await _status_page(request, identity, alert=exc.message, status=409)
+    return _codes_page(request, codes, first=False)
+
+
+def _refused(
+    request: web.Request, return_to: str, exc: WrongCode | TooManyAttempts
+) -> web.Response:
+    if isinstance(exc, WrongCode):
+        return _code_form(request, return_to=return_to, error=WRONG_CODE, status=401)
+    status, alert = _throttled(exc)
+    response = _code_form(request, return_to=return_to, alert=alert, status=status)
+    response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
+    return response
+
+
+def _throttled(exc: TooManyAttempts) -> tuple[int, str]:
+    cause = (
+        "Too many wrong codes or passwords for this account. "
+        if exc.by == "account"
+        else "Too many attempts from your network. "
+    )
+    return 429, cause + (retry_text(str(exc.retry_after)) or "")
+
+
+async def _password_refused(
+    request: web.Request, identity: Identity, exc: WrongPassword | TooManyAttempts, field: str
+) -> web.Response:
+    if isinstance(exc, WrongPassword):
+        errors = {field: "The password is incorrect."}
+        return await _status_page(request, identity, errors=errors, status=401)
+    status, alert = _throttled(exc)
+    response = await _status_page(request, identity, alert=alert, status=status)
+    response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
+    return response
+
+
+async def _signed_in_form(
+    request: web.Request, *, required: tuple[str, ...] = ()
+) -> tuple[Identity, dict[str, str | None]] | web.Response:
+    body = await read_body(request, allow_form=True)
+    fields = request.app[PAGES].tokens.check(request, body.fields)
+    identity = await signed_in(request, here=request.app[PAGES].urls.two_factor)
+    if isinstance(identity, web.Response):
+        return identity
+    return identity, string_fields(fields, required=required)
+
+
+async def _status_page(
+    request: web.Request,
+    identity: Identity,
+    *,
+    notice: str | None = None,
+    alert: str | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> web.Response:
+    factors = await request.app[SERVICES].factors.of(identity.client)
+    return request.app[PAGES].render(
+        request,
+        "two_factor.html",
+        status=status,
+        title="Two-step sign-in",
+        enrolled=factors.enrolled,
+        codes_left=factors.recovery_codes_left,
+        available=request.app[SERVICES].factors.policy != "off" and identity.client.kind == "user",
+        notice=notice,
+        alert=alert or ("Please correct the field marked below." if errors else None),
+        errors=errors or {},
+        focus=next(iter(errors or {}), None),
+    )
+
+
+def _enrol_page(
+    request: web.Request,
+    secret: str,
+    qr_svg: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    return request.app[PAGES].render(
+        request,
+        "totp_enrol.html",
+        status=status,
+        title="Set up an authenticator app",
+        secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        qr_svg=qr_svg,
+        errors={"code": error} if error and status == 401 else {},
+        alert=error,
+        headers={hdrs.CACHE_CONTROL: "no-store"},
+    )
+
+
+def _codes_page(request: web.Request, codes: list[str], *, first: bool) -> web.Response:
+    return request.app[PAGES].render(
+        request,
+        "recovery_codes.html",
+        title="Your recovery codes",
+        codes=codes,
+        first=first,
+        headers={hdrs.CACHE_CONTROL: "no-store"},
+    )
+
+
+def _code_form(
+    request: web.Request,
+    *,
+    return_to: str,
+    error: str | None = None,
+    alert: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    return request.app[PAGES].render(
+        request,
+        "second_factor.html",
+        status=status,
+        title="Enter your code",
+        rd=return_to,
+        errors={"code": error} if error else {},
+        alert=alert or error,
+        restart=PortalUrls.with_return(request.app[PAGES].urls.login, return_to or None),
+    )
+
+
+def _safe(request: web.Request, candidate: str | None) -> str:
+    return safe_return_url(
+        candidate, return_domains(request), fallback="", https_ports=return_ports(request)
+    )

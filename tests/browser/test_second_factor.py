@@ -1,0 +1,96 @@
+"""Two-step sign-in in real Chromium through nginx, Caddy and Traefik: an authenticator app set
+up on the account page (the test computes its codes with pyotp), then a sign-in with the
+password and a code, a recovery code that works once, and the upstream told how the session
+was proved."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_journeys import check_page, sign_in, upstream_saw
+from tests.support.chromium import Site
+
+
+def set_up_an_app(page: Page, site: Site) -> tuple[pyotp.TOTP, list[str]]:
+    """From the account page: the app (its secret read off the page) and the recovery codes."""
+    page.goto(f"{site.url}/auth/")
+    page.get_by_role("link", name="Set up two-step sign-in").click()
+    expect(page.get_by_role("heading", name="Two-step sign-in")).to_be_visible()
+    check_page(page, site, "two-factor-off")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    expect(page.get_by_role("heading", name="Set up an authenticator app")).to_be_visible()
+    expect(page.locator(".qr svg")).to_be_visible()
+    check_page(page, site, "totp-enrol")
+    secret = page.locator(".app-key code").inner_text().replace(" ", "")
+    app = pyotp.TOTP(secret)
+    page.get_by_label("Code from the app").fill(app.at(site.stack.clock()))
+    page.get_by_role("button", name="Turn on two-step sign-in").click()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    check_page(page, site, "recovery-codes")
+    codes = page.locator(".codes code").all_inner_texts()
+    page.get_by_role("link", name="I have saved them").click()
+    expect(page.get_by_role("heading", name="Recovery codes")).to_be_visible()
+    check_page(page, site, "two-factor-on")
+    site.stack.clock.advance(seconds=30)  # the confirming code is spent
+    return app, codes
+
+
+def sign_out(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/auth/logout")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_a_sign_in_asks_for_the_apps_code_and_the_upstream_sees_it(page: Page, site: Site) -> None:
+    email = site.account()
+    page.goto(f"{site.url}/app")
+    sign_in(page, email)
+    expect(page).to_have_url(f"{site.url}/app")
+    assert upstream_saw(page)["headers"]["x-auth-amr"] == ["pwd"]
+    app, codes = set_up_an_app(page, site)
+    sign_out(page, site)
+
+    page.goto(f"{site.url}/reports?x=1")
+    sign_in(page, email)
+    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+    assert re.search(r"/auth/login/second-factor\?rd=", page.url)
+    check_page(page, site, "second-factor")
+    page.get_by_label("Code").fill("000000")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("That code is not right")
+    expect(page.get_by_label("Code")).to_be_focused()
+    check_page(page, site, "second-factor-error")
+    page.get_by_label("Code").fill(app.at(site.stack.clock()))
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page).to_have_url(f"{site.url}/reports?x=1")
+    seen = upstream_saw(page)
+    assert seen["headers"]["x-auth-email"] == [email]
+    assert seen["headers"]["x-auth-amr"] == ["pwd,otp,mfa"]
+    assert len(codes) == 10
+
+
+def test_a_recovery_code_signs_in_once_when_the_phone_is_lost(page: Page, site: Site) -> None:
+    email = site.account()
+    page.goto(f"{site.url}/app")
+    sign_in(page, email)
+    _, codes = set_up_an_app(page, site)
+    sign_out(page, site)
+
+    page.goto(f"{site.url}/app")
+    sign_in(page, email)
+    page.get_by_label("Code").fill(codes[0])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{site.url}/app")
+    sign_out(page, site)
+    page.goto(f"{site.url}/app")
+    sign_in(page, email)
+    page.get_by_label("Code").fill(codes[0])
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("That code is not right")
+    page.goto(f"{site.url}/auth/account/two-factor")
+    expect(page).to_have_url(re.compile(r"/auth/login\?rd="))  # still not signed in

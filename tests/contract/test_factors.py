@@ -1,0 +1,117 @@
+"""The store contract for second factors: a TOTP secret waits for its first code, each time
+step is accepted once, recovery codes are spent once, and deletion and transfer keep them
+straight, on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+from gateway_auth.models import DeletionEvent, SecondFactors, TotpFactor
+from gateway_auth.stores.base import FactorRecord, Store
+from tests.support.records import T0, a_client, a_session
+
+LATER = T0 + timedelta(minutes=1)
+
+
+def a_secret(sealed: str = "v1.k.sealed-1", client_id: str = "c1") -> TotpFactor:
+    return TotpFactor(client_id, sealed, T0)
+
+
+async def test_a_secret_waits_for_its_first_code_and_then_stays(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    assert await store.second_factors("c1") == SecondFactors()
+
+    assert await store.put_totp(a_secret("v1.k.first"))
+    assert await store.put_totp(a_secret("v1.k.second"))  # an unconfirmed one is replaced
+    assert not await store.confirm_totp("c1", "v1.k.first", 100, LATER)  # not the pending one
+    assert await store.confirm_totp("c1", "v1.k.second", 100, LATER)
+    assert not await store.put_totp(a_secret("v1.k.third"))  # a confirmed one stays
+
+    factors = await store.second_factors("c1")
+    assert factors.enrolled
+    assert factors.totp == TotpFactor("c1", "v1.k.second", T0, LATER, 100)
+
+
+async def test_each_time_step_is_accepted_once_and_never_an_older_one(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.put_totp(a_secret())
+    assert not await store.use_totp_step("c1", 101)  # not confirmed yet
+    await store.confirm_totp("c1", "v1.k.sealed-1", 100, LATER)
+
+    assert not await store.use_totp_step("c1", 100)  # the confirming code's step
+    assert await store.use_totp_step("c1", 101)
+    assert not await store.use_totp_step("c1", 101)
+    assert not await store.use_totp_step("c1", 99)
+    results = await asyncio.gather(*(store.use_totp_step("c1", 102) for _ in range(5)))
+    assert results.count(True) == 1
+    assert (await store.second_factors("c1")).totp == TotpFactor(
+        "c1", "v1.k.sealed-1", T0, LATER, 102
+    )
+
+
+async def test_recovery_codes_are_spent_once_and_replaced_as_a_set(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_client(a_client("c2", "eve@example.com"), "hash")
+    await store.replace_recovery_codes("c1", ["h1", "h2", "h3"])
+
+    assert (await store.second_factors("c1")).recovery_codes_left == 3
+    assert not await store.use_recovery_code("c2", "h1")  # another client's code
+    results = await asyncio.gather(*(store.use_recovery_code("c1", "h1") for _ in range(4)))
+    assert results.count(True) == 1
+    assert (await store.second_factors("c1")).recovery_codes_left == 2
+
+    await store.replace_recovery_codes("c1", ["h4"])
+    assert not await store.use_recovery_code("c1", "h2")
+    assert await store.use_recovery_code("c1", "h4")
+    assert (await store.second_factors("c1")).recovery_codes_left == 0
+
+
+async def test_removing_the_secret_leaves_nothing_to_use(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.put_totp(a_secret())
+    await store.confirm_totp("c1", "v1.k.sealed-1", 100, LATER)
+
+    assert await store.remove_totp("c1")
+    assert not await store.remove_totp("c1")
+    assert not await store.use_totp_step("c1", 200)
+    assert (await store.second_factors("c1")).totp is None
+    assert await store.put_totp(a_secret("v1.k.again"))  # and a new one can be set up
+
+
+async def test_deleting_a_client_drops_its_second_factors(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.put_totp(a_secret())
+    await store.confirm_totp("c1", "v1.k.sealed-1", 100, LATER)
+    await store.replace_recovery_codes("c1", ["h1"])
+
+    await store.delete_client("c1", DeletionEvent("e1", "c1", "user", LATER))
+
+    assert await store.second_factors("c1") == SecondFactors()
+    assert [r async for r in store.export_records() if isinstance(r, FactorRecord)] == []
+
+
+async def test_second_factors_and_session_amr_survive_an_export_and_import(
+    store: Store,
+) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_session(replace(a_session(), amr=("pwd", "otp", "mfa")), "refresh-hash")
+    await store.put_totp(a_secret())
+    await store.confirm_totp("c1", "v1.k.sealed-1", 100, LATER)
+    await store.replace_recovery_codes("c1", ["h2", "h1"])
+    records = [record async for record in store.export_records()]
+    factors = [r for r in records if isinstance(r, FactorRecord)]
+    assert factors == [
+        FactorRecord("c1", TotpFactor("c1", "v1.k.sealed-1", T0, LATER, 100), ("h1", "h2"))
+    ]
+
+    await store.remove_totp("c1")
+    await store.replace_recovery_codes("c1", [])
+    await store.import_records(records)
+
+    assert (await store.second_factors("c1")).totp == factors[0].totp
+    assert await store.use_recovery_code("c1", "h2")
+    session = await store.get_session(a_session().id)
+    assert session is not None
+    assert session.amr == ("pwd", "otp", "mfa")

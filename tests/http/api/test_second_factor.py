@@ -1,0 +1,317 @@
+"""Two-step sign-in over HTTP on every store: an authenticator app set up on the account page,
+the sign-in's second step (form and JSON), each code once, recovery codes once, wrong codes
+regulated like passwords, the session's amr at /verify, and secrets kept out of logs and
+exports."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from urllib.parse import quote
+
+import pyotp
+import pytest
+
+from gateway_auth.accounts.clients import NewClient
+from gateway_auth.http.appkeys import SERVICES
+from gateway_auth.stores.export import export_to
+from tests.support.browser import PAGE_LOAD, AppClient, Browser, Response
+from tests.support.clock import FakeClock
+from tests.support.credentials import PASSWORD
+
+APP = "/reports?tab=1"
+RD = quote(APP, safe="")
+_SECRET = re.compile(r'<p class="app-key"><code>([A-Z2-7 ]+)</code>')
+_CODES = re.compile(r"<li><code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</code></li>")
+
+
+def problem_type(response: Response) -> str:
+    return str(response.json()["type"]).removeprefix("urn:gateway-auth:problem:")
+
+
+async def enrolled(http: AppClient, clock: FakeClock) -> tuple[Browser, pyotp.TOTP, list[str]]:
+    """Ada, signed in by form, sets up an authenticator app: (her browser, the app, her
+    recovery codes)."""
+    await http.app[SERVICES].accounts.create(
+        NewClient("ada@example.com", PASSWORD, "Ada", None), kind="user", scopes=["reports"]
+    )
+    browser = Browser(http)
+    assert (await browser.signed_in_by_form()).status == 303
+    status = await browser.page("/account/two-factor")
+    enrol = await browser.submit(status, "/account/two-factor/totp", {})
+    secret = _SECRET.search(enrol.text)
+    assert secret, enrol.text
+    app = pyotp.TOTP(secret[1].replace(" ", ""))
+    wrong = await browser.submit(enrol, "/account/two-factor/totp/confirm", {"code": "000000"})
+    shown = await browser.submit(
+        enrol, "/account/two-factor/totp/confirm", {"code": app.at(clock())}
+    )
+    assert wrong.status == 401, wrong.text
+    assert "That code is not right" in wrong.text
+    assert shown.status == 200, shown.text
+    codes = _CODES.findall(shown.text)
+    assert len(codes) == 10
+    assert shown.headers["Cache-Control"] == "no-store"
+    clock.advance(seconds=30)  # the code that confirmed the app is spent
+    return browser, app, codes
+
+
+async def sign_out(browser: Browser) -> None:
+    page = await browser.page("/logout")
+    assert (await browser.submit(page, "/logout", {})).status == 303
+
+
+async def password_step(browser: Browser) -> Response:
+    page = await browser.page(f"/login?rd={RD}")
+    return await browser.submit(
+        page, "/login", {"email": "ada@example.com", "password": PASSWORD, "rd": APP}
+    )
+
+
+async def code_step(browser: Browser, code: str) -> Response:
+    page = await browser.page(f"/login/second-factor?rd={RD}")
+    return await browser.submit(page, "/login/second-factor", {"code": code, "rd": APP})
+
+
+async def test_an_app_set_up_on_the_account_page_asks_for_a_code_after_the_password(
+    http: AppClient, clock: FakeClock
+) -> None:
+    browser, app, _ = await enrolled(http, clock)
+    home = await browser.page("/")
+    await sign_out(browser)
+
+    first = await password_step(browser)
+    pending = next(m for m in first.set_cookies if m.key.endswith("_signin"))
+    between = await browser.request("GET", "/verify")
+    page = await browser.page(f"/login/second-factor?rd={RD}")
+    done = await code_step(browser, app.at(clock()))
+    verified = await browser.request("GET", "/verify")
+
+    assert "Manage two-step sign-in" in home.text
+    assert first.status == 303
+    assert first.headers["Location"] == f"/login/second-factor?rd={RD}"
+    assert [m.key for m in first.set_cookies] == [pending.key]  # no session cookie yet
+    assert (pending["path"], pending["httponly"], pending["max-age"]) == ("/login", True, "300")
+    assert between.status == 401
+    assert page.status == 200
+    assert 'autocomplete="one-time-code"' in page.text
+    assert done.status == 303
+    assert done.headers["Location"] == APP
+    assert any(m.key == pending.key and m["max-age"] == "0" for m in done.set_cookies)
+    assert verified.status == 200
+    assert verified.headers["X-Auth-AMR"] == "pwd,otp,mfa"
+    assert verified.headers["X-Auth-Scopes"] == "reports"
+
+
+async def test_a_code_works_once_and_only_near_its_time(http: AppClient, clock: FakeClock) -> None:
+    browser, app, _ = await enrolled(http, clock)
+    await sign_out(browser)
+    code = app.at(clock())
+    await password_step(browser)
+    assert (await code_step(browser, code)).status == 303
+    await sign_out(browser)
+
+    await password_step(browser)
+    replayed = await code_step(browser, code)
+    stale = await code_step(browser, app.at(clock() - timedelta(seconds=90)))
+    early = await code_step(browser, app.at(clock() + timedelta(seconds=90)))
+    clock.advance(seconds=60)
+    # The step before now's: never used, and later than the one used above.
+    skewed = await code_step(browser, app.at(clock() - timedelta(seconds=30)))
+
+    for refused in (replayed, stale, early):
+        assert refused.status == 401, refused.text
+        assert "That code is not right, or was already used" in refused.text
+    assert skewed.status == 303
+
+
+async def test_a_recovery_code_signs_in_once(http: AppClient, clock: FakeClock) -> None:
+    browser, _, codes = await enrolled(http, clock)
+    await sign_out(browser)
+
+    await password_step(browser)
+    used = await code_step(browser, codes[3].upper())
+    await sign_out(browser)
+    await password_step(browser)
+    again = await code_step(browser, codes[3])
+    page = await browser.page("/account/two-factor") if again.status == 303 else None
+
+    assert used.status == 303
+    assert (await browser.request("GET", "/verify")).status == 401
+    assert again.status == 401
+    assert page is None
+
+
+async def test_programs_take_the_second_step_in_json(http: AppClient, clock: FakeClock) -> None:
+    _, app, _ = await enrolled(http, clock)
+    program = Browser(http)
+
+    asked = await program.login()
+    no_cookie = await Browser(http).request(
+        "POST", "/login/second-factor", json={"code": app.at(clock())}
+    )
+    wrong = await program.request("POST", "/login/second-factor", json={"code": "12345x"})
+    done = await program.request("POST", "/login/second-factor", json={"code": app.at(clock())})
+    me = await program.request("GET", "/me")
+    introspected = await http.app[SERVICES].oauth.introspect(program.access_cookie(), None)
+
+    assert (asked.status, problem_type(asked)) == (401, "second-factor-required")
+    assert "POST /login/second-factor" in asked.json()["detail"]
+    assert [m.key for m in asked.set_cookies] == [
+        m.key for m in asked.set_cookies if m.key.endswith("_signin")
+    ]
+    assert (no_cookie.status, problem_type(no_cookie)) == (401, "sign-in-expired")
+    assert (wrong.status, problem_type(wrong)) == (401, "wrong-code")
+    assert done.status == 200
+    assert done.json()["client"]["email"] == "ada@example.com"
+    assert me.status == 200
+    assert introspected["amr"] == ["pwd", "otp", "mfa"]
+    assert introspected["auth_time"] == int(clock().timestamp())
+
+
+async def test_a_sign_in_waits_five_minutes_for_its_code(http: AppClient, clock: FakeClock) -> None:
+    browser, app, _ = await enrolled(http, clock)
+    await sign_out(browser)
+
+    await password_step(browser)
+    clock.advance(minutes=5, seconds=1)
+    late = await code_step(browser, app.at(clock()))
+
+    assert late.status == 303
+    assert late.headers["Location"].startswith("/login?")
+    assert "notice=signin_expired" in late.headers["Location"]
+    assert (await browser.request("GET", "/verify")).status == 401
+
+
+async def test_wrong_codes_count_like_wrong_passwords(
+    make_client: Callable[..., Awaitable[AppClient]], clock: FakeClock
+) -> None:
+    http = await make_client(LOCKOUT_ATTEMPTS="4")
+    browser, _, _ = await enrolled(http, clock)
+    await sign_out(browser)
+    browser.cookies = {k: v for k, v in browser.cookies.items() if not k.endswith("_device")}
+
+    await password_step(browser)  # right, but counted as a failure until the code is
+    wrongs = [await code_step(browser, "000000") for _ in range(4)]
+    again = await password_step(browser)
+    unknown = Browser(http)
+    for _ in range(4):
+        await unknown.login("nobody@example.com", "wrong password")
+    locked_unknown = await unknown.login("nobody@example.com", "wrong password")
+    locked = await browser.login()
+
+    assert [w.status for w in wrongs] == [401, 401, 401, 429]  # the password was the first
+    assert "Too many wrong codes or passwords" in wrongs[3].text
+    assert wrongs[3].headers["Retry-After"]
+    assert again.status == 429
+    assert (locked.status, locked_unknown.status) == (429, 429)
+    assert locked.json()["detail"] == locked_unknown.json()["detail"]  # one message for all
+
+
+async def test_the_password_grant_refuses_an_account_with_a_second_factor(
+    http: AppClient, clock: FakeClock
+) -> None:
+    await enrolled(http, clock)
+
+    response = await Browser(http).request(
+        "POST",
+        "/token",
+        data={"grant_type": "password", "username": "ada@example.com", "password": PASSWORD},
+    )
+
+    assert response.status == 400
+    assert response.json()["error"] == "invalid_grant"
+    assert "service client" in response.json()["error_description"]
+
+
+async def test_removing_the_app_needs_the_password_and_turns_the_step_off(
+    http: AppClient, clock: FakeClock
+) -> None:
+    browser, _, _ = await enrolled(http, clock)
+    page = await browser.page("/account/two-factor")
+
+    wrong = await browser.submit(
+        page, "/account/two-factor/totp/remove", {"password": "not the password"}
+    )
+    removed = await browser.submit(page, "/account/two-factor/totp/remove", {"password": PASSWORD})
+    await sign_out(browser)
+    again = await password_step(browser)
+
+    assert wrong.status == 401
+    assert "The password is incorrect" in wrong.text
+    assert removed.status == 303
+    assert (await http.app[SERVICES].store.second_factors(await _ada(http))).totp is None
+    assert again.status == 303
+    assert again.headers["Location"] == APP
+    verified = await browser.request("GET", "/verify")
+    assert verified.headers["X-Auth-AMR"] == "pwd"
+
+
+async def test_new_recovery_codes_replace_the_old_ones(http: AppClient, clock: FakeClock) -> None:
+    browser, _, old = await enrolled(http, clock)
+    page = await browser.page("/account/two-factor")
+
+    shown = await browser.submit(page, "/account/two-factor/recovery-codes", {"password": PASSWORD})
+    new = _CODES.findall(shown.text)
+    await sign_out(browser)
+    await password_step(browser)
+    refused = await code_step(browser, old[0])
+    accepted = await code_step(browser, new[0])
+
+    assert "10 left" in page.text
+    assert shown.status == 200
+    assert len(new) == 10
+    assert not set(new) & set(old)
+    assert refused.status == 401
+    assert accepted.status == 303
+
+
+async def test_the_secret_stays_out_of_logs_and_exports(
+    http: AppClient, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    browser, app, codes = await enrolled(http, clock)
+    await sign_out(browser)
+    await password_step(browser)
+    await code_step(browser, app.at(clock()))
+    out = io.StringIO()
+    await export_to(http.app[SERVICES].store, out, clock())
+    exported = [json.loads(line) for line in out.getvalue().splitlines()]
+
+    factors = next(r for r in exported if r.get("type") == "second-factors")
+    assert factors["totp"]["sealedSecret"].startswith("v1.")
+    assert len(factors["recoveryCodeHashes"]) == 10
+    for secret in (app.secret, *codes):
+        assert secret not in out.getvalue()
+        assert secret not in caplog.text
+    assert "second_factor_added" in caplog.text
+
+
+async def test_with_second_factors_off_there_is_nothing_to_set_up(
+    make_client: Callable[..., Awaitable[AppClient]],
+) -> None:
+    http = await make_client(SECOND_FACTOR="off")
+    browser = Browser(http)
+    await browser.register()
+    await browser.signed_in_by_form()
+
+    home = await browser.page("/")
+    page = await browser.page("/account/two-factor")
+    begun = await browser.submit(home, "/account/two-factor/totp", {})  # a forged post
+
+    assert "two-step" not in home.text.lower()
+    assert "not available" in page.text
+    assert begun.status == 409
+
+
+async def _ada(http: AppClient) -> str:
+    credentials = await http.app[SERVICES].store.get_credentials("ada@example.com")
+    assert credentials is not None
+    return str(credentials.client.id)
+
+
+_ = PAGE_LOAD
