@@ -312,6 +312,7 @@ async def open_services(
                 revocations=revocations,
                 regulator=regulator,
                 clock=clock,
+                factors=factors,
             ),
             checks=checks,
         )

@@ -1,5 +1,5 @@
 """Operators' actions on clients: find, create, change, suspend, restore, delete, reset a
-password, list and end sessions.
+password or the second factors, list and end sessions.
 
 No aiohttp here. Every action names the acting client (an id, or ``cli``) and leaves one
 structured audit line; every action but the password reset (each mails a new link, which
@@ -35,8 +35,9 @@ from gateway_auth.errors import (
     SessionNotFound,
     ValidationFailed,
 )
+from gateway_auth.factors.service import SecondFactorService
 from gateway_auth.logging import log_event
-from gateway_auth.models import Client, ClientKind, ProfileField, Session, iso
+from gateway_auth.models import Client, ClientKind, ProfileField, SecondFactors, Session, iso
 from gateway_auth.revocation.revocations import Revocations
 from gateway_auth.signin.regulation import Regulator
 from gateway_auth.stores.base import (
@@ -98,8 +99,10 @@ class Admin:
         revocations: Revocations,
         regulator: Regulator,
         clock: Clock,
+        factors: SecondFactorService,
     ) -> None:
         self._clients = clients
+        self._factors = factors
         self._deletions = deletions
         self._sessions = sessions
         self._accounts = accounts
@@ -252,6 +255,18 @@ class Admin:
         await self._regulator.lift(email_key(client.email))
         self._audit(actor, "unlock", client_id)
         return client
+
+    async def second_factors(self, client_id: str) -> SecondFactors:
+        """What protects the client besides its password (never a secret)."""
+        return await self._factors.of(await self.get(client_id))
+
+    async def reset_second_factors(self, actor: str, client_id: str) -> bool:
+        """Remove the client's authenticator app and recovery codes (a lost phone and lost
+        codes), so the password alone signs in again; whether there was anything."""
+        client = await self.get(client_id)
+        removed = await self._factors.reset(client)
+        self._audit(actor, "reset_second_factors", client_id, removed=removed)
+        return removed
 
     async def delete(self, actor: str, client_id: str) -> str:
         """Delete with one deletion event; deleting again is fine, an unknown id is not."""

@@ -1,4 +1,5 @@
-"""``gateway-auth clients``: create, list, show, change, suspend, unlock and delete clients."""
+"""``gateway-auth clients``: create, list, show, change, suspend, unlock, reset second factors
+and delete clients."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from gateway_auth.cli.invocation import (
     with_services,
 )
 from gateway_auth.config.settings import PREFIX
-from gateway_auth.http.views import client_view, session_view
+from gateway_auth.http.views import client_view, second_factors_view, session_view
 from gateway_auth.models import CLIENT_KINDS, Client, ProfileField, iso
 from gateway_auth.services import Services
 from gateway_auth.stores.base import ClientQuery
@@ -132,8 +133,15 @@ def clients_list(invocation: Invocation, as_json: bool, scope: str | None, kind:
 @click.argument("client")
 @pass_invocation
 def clients_show(invocation: Invocation, client: str) -> int:
-    """Print one client as JSON."""
-    return print_client(with_services(invocation, lambda s: s.admin.find(client)))
+    """Print one client as JSON, with its second factors (never a secret)."""
+
+    async def show(services: Services) -> dict[str, object]:
+        found = await services.admin.find(client)
+        factors = await services.admin.second_factors(found.id)
+        return {**client_view(found), "secondFactors": second_factors_view(factors)}
+
+    echo_json(with_services(invocation, show))
+    return 0
 
 
 @clients.command("update")
@@ -313,6 +321,18 @@ def clients_unlock(invocation: Invocation, client: str) -> int:
         return await services.admin.unlock(ACTOR, found.id)
 
     return print_client(with_services(invocation, unlock))
+
+
+@clients.command("reset-second-factor")
+@click.argument("client")
+@pass_invocation
+def clients_reset_second_factor(invocation: Invocation, client: str) -> int:
+    """Remove a client's authenticator app and recovery codes (a lost phone): the password
+    alone signs in again. Check who is asking first."""
+    removed = on_client(invocation, client, lambda s, cid: s.admin.reset_second_factors(ACTOR, cid))
+    said = "removed its second factors" if removed else "it had no second factor"
+    click.echo(f"gateway-auth: {client}: {said}", err=True)
+    return 0
 
 
 @clients.command("delete")

@@ -18,6 +18,7 @@ from gateway_auth.http.views import (
     client_view,
     json_response,
     not_cached,
+    second_factors_view,
     session_view,
 )
 from gateway_auth.models import CLIENT_KINDS, Client, ClientKind, iso
@@ -171,6 +172,22 @@ async def lift_lockout(request: web.Request) -> web.Response:
     """``DELETE /admin/clients/{id}/lockout``: let every client try the password again now."""
     actor = await acting_admin(request)
     await request.app[SERVICES].admin.unlock(actor.id, request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def get_second_factors(request: web.Request) -> web.Response:
+    """``GET /admin/clients/{id}/second-factors``: what protects the client besides its
+    password (never a secret)."""
+    await acting_admin(request)
+    factors = await request.app[SERVICES].admin.second_factors(request.match_info["id"])
+    return json_response(second_factors_view(factors))
+
+
+async def reset_second_factors(request: web.Request) -> web.Response:
+    """``DELETE /admin/clients/{id}/second-factors``: the authenticator app and recovery codes
+    go; the password alone signs in again."""
+    actor = await acting_admin(request)
+    await request.app[SERVICES].admin.reset_second_factors(actor.id, request.match_info["id"])
     return web.Response(status=204)
 
 

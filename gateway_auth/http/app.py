@@ -157,6 +157,8 @@ def routes(base: str) -> list[web.RouteDef]:
         web.delete(f"{base}/admin/clients/{{id}}/suspension", admin.unsuspend),
         web.get(f"{base}/admin/clients/{{id}}/lockout", admin.get_lockout),
         web.delete(f"{base}/admin/clients/{{id}}/lockout", admin.lift_lockout),
+        web.get(f"{base}/admin/clients/{{id}}/second-factors", admin.get_second_factors),
+        web.delete(f"{base}/admin/clients/{{id}}/second-factors", admin.reset_second_factors),
         web.delete(
             f"{base}/admin/clients/{{id}}/sessions", admin.revoke_sessions, name="admin_sessions"
         ),

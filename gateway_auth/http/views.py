@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway_auth.models import Client, ProfileField, Session, iso
+from gateway_auth.models import Client, ProfileField, SecondFactors, Session, iso
 
 PROFILE_FIELDS: dict[str, ProfileField] = {
     "email": "email",
@@ -59,3 +59,11 @@ def not_cached(response: web.Response) -> web.Response:
     answers that carry a token or a secret."""
     response.headers["Pragma"] = "no-cache"
     return response
+
+
+def second_factors_view(factors: SecondFactors) -> dict[str, object]:
+    """What an operator sees of a client's second factors: never a secret."""
+    return {
+        "authenticatorApp": factors.enrolled,
+        "recoveryCodesLeft": factors.recovery_codes_left,
+    }

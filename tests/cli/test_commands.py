@@ -702,3 +702,34 @@ def test_an_unreachable_redis_is_named_not_called_a_configuration_problem(
 
 async def verify_status_is(browser: Browser, status: int) -> bool:
     return (await browser.request("GET", "/verify")).status == status
+
+
+async def test_operators_see_and_reset_second_factors_from_the_shell(
+    http: AppClient, browser: Browser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await browser.logged_in()
+    ada = (await browser.request("GET", "/me")).json()["id"]
+    factors = http.app[SERVICES].factors
+    enrolment = await factors.begin_totp(await http.app[SERVICES].admin.get(ada))
+    store = http.app[SERVICES].store
+    sealed = (await store.second_factors(ada)).totp
+    assert sealed is not None
+    await store.confirm_totp(ada, sealed.sealed_secret, 1, http.app[SERVICES].clock())
+    await store.replace_recovery_codes(ada, ["h1", "h2"])
+    environ = {"GATEWAY_AUTH_DATA_DIR": str(http.app[SETTINGS].data_dir)}
+
+    shown = await _cli(environ, "clients", "show", "ada@example.com")
+    before = json.loads(capsys.readouterr().out)
+    reset = await _cli(environ, "clients", "reset-second-factor", "ada@example.com")
+    reset_message = capsys.readouterr().err
+    again = await _cli(environ, "clients", "reset-second-factor", "ada@example.com")
+    again_message = capsys.readouterr().err
+    await _cli(environ, "clients", "show", ada)
+    after = json.loads(capsys.readouterr().out)
+
+    assert shown == reset == again == 0
+    assert before["secondFactors"] == {"authenticatorApp": True, "recoveryCodesLeft": 2}
+    assert enrolment.secret not in json.dumps(before)
+    assert "removed its second factors" in reset_message
+    assert "it had no second factor" in again_message
+    assert after["secondFactors"] == {"authenticatorApp": False, "recoveryCodesLeft": 0}

@@ -136,6 +136,24 @@ def paths() -> dict[str, dict[str, Schema]]:
                 security=ADMIN,
             ),
         },
+        "/admin/clients/{id}/second-factors": {
+            "get": operation(
+                "What protects the client besides its password (never a secret)",
+                {
+                    "200": json_answer(ref("SecondFactors"), "The second factors"),
+                    **problems(401, 403, 404, 503),
+                },
+                parameters=CLIENT_ID,
+                security=ADMIN,
+            ),
+            "delete": operation(
+                "Remove the authenticator app and recovery codes (a lost phone): the password "
+                "alone signs in again",
+                {"204": NO_CONTENT, **problems(401, 403, 404, 503)},
+                parameters=CLIENT_ID,
+                security=ADMIN,
+            ),
+        },
         "/admin/clients/{id}/sessions": {
             "get": operation(
                 "The client's active sessions",

@@ -219,6 +219,11 @@ SCHEMAS: dict[str, Schema] = {
             "description": "cookies that outlive the browser (false: until it closes)",
         },
     ),
+    "SecondFactors": strict_object(
+        ["authenticatorApp", "recoveryCodesLeft"],
+        authenticatorApp={"type": "boolean", "description": "set up and confirmed"},
+        recoveryCodesLeft={"type": "integer", "minimum": 0},
+    ),
     "SecondFactorCode": strict_object(
         ["code"],
         code={

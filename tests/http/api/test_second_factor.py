@@ -19,7 +19,7 @@ import pytest
 from gateway_auth.accounts.clients import NewClient
 from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.stores.export import export_to
-from tests.support.browser import PAGE_LOAD, AppClient, Browser, Response
+from tests.support.browser import PAGE_LOAD, AppClient, Browser, Response, admin
 from tests.support.clock import FakeClock
 from tests.support.credentials import PASSWORD
 
@@ -315,3 +315,25 @@ async def _ada(http: AppClient) -> str:
 
 
 _ = PAGE_LOAD
+
+
+async def test_an_operator_resets_a_lost_phone_and_the_password_alone_signs_in(
+    http: AppClient, clock: FakeClock
+) -> None:
+    browser, _, _ = await enrolled(http, clock)
+    ada = await _ada(http)
+    await sign_out(browser)
+    root = await admin(http, Browser(http))
+
+    before = await root.request("GET", f"/admin/clients/{ada}/second-factors")
+    reset = await root.request("DELETE", f"/admin/clients/{ada}/second-factors")
+    again = await root.request("DELETE", f"/admin/clients/{ada}/second-factors")
+    after = await root.request("GET", f"/admin/clients/{ada}/second-factors")
+    unknown = await root.request("DELETE", "/admin/clients/nobody/second-factors")
+    signed_in = await password_step(browser)
+
+    assert before.json() == {"authenticatorApp": True, "recoveryCodesLeft": 10}
+    assert (reset.status, again.status) == (204, 204)
+    assert after.json() == {"authenticatorApp": False, "recoveryCodesLeft": 0}
+    assert unknown.status == 404
+    assert signed_in.headers["Location"] == APP
