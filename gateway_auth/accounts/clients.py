@@ -384,11 +384,10 @@ class Accounts:
             log, "password_changed", client_id=identity.client.id, sessions_revoked=len(revoked)
         )
 
-    async def elevate(self, identity: Identity, password: str, origin: Origin) -> Session:
-        """Step-up: after a fresh password, the ELEVATED_SCOPES the client holds are in force
-        for this session for ELEVATION_TTL (refreshes do not extend it; ending the session
-        ends it). Counted like any password confirmation."""
-        await self.confirm_password(identity, password, origin)
+    async def elevate_confirmed(self, identity: Identity) -> Session:
+        """Step-up, once the person is confirmed (``SecondFactorService.confirm``: a code, or
+        the password): the ELEVATED_SCOPES the client holds are in force for this session for
+        ELEVATION_TTL (refreshes do not extend it; ending the session ends it)."""
         now = self._clock()
         session = await self._sessions.elevate_session(
             identity.session_id, now + self.elevation_ttl, now

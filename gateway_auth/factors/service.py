@@ -13,7 +13,14 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from gateway_auth.clock import Clock
-from gateway_auth.errors import FactorExists, SecondFactorsOff, WrongCode
+from gateway_auth.errors import (
+    FactorExists,
+    FieldError,
+    SecondFactorRequired,
+    SecondFactorsOff,
+    ValidationFailed,
+    WrongCode,
+)
 from gateway_auth.factors import recovery, totp
 from gateway_auth.factors.sealing import SecretBox
 from gateway_auth.logging import log_event
@@ -159,6 +166,24 @@ class SecondFactorService:
             return False
         await self._remove(client)
         return True
+
+    async def confirm(
+        self, identity: Identity, origin: Origin, *, password: str | None, code: str | None
+    ) -> None:
+        """Confirm that the signed-in person is at the keyboard (step-up): a code from the
+        app when the account has one, for then the password alone is not enough; else the
+        password. Counted per session, as every confirmation is."""
+        client = identity.client
+        if (await self.of(client)).enrolled:
+            if code is None:
+                raise SecondFactorRequired(
+                    "This account has an authenticator app: confirm with a code from it."
+                )
+            await self.check(client, code, replace(origin.attempt, session=identity.session_id))
+            return
+        if password is None:
+            raise ValidationFailed([FieldError("password", "is required")])
+        await self._confirm_password(identity, password, origin)
 
     async def check(self, client: Client, code: str, attempt: Attempt) -> CodeUsed:
         """Accept a code from the authenticator app (each time step once) or a recovery code

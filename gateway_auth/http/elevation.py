@@ -1,5 +1,6 @@
-"""Step-up: ``POST /me/elevate {password}`` and the portal's ``/elevate`` page put a session's
-ELEVATED_SCOPES in force for ELEVATION_TTL; the caller's token is replaced at once."""
+"""Step-up: ``POST /me/elevate {password}`` (``{code}`` for an account with an authenticator
+app, whose password alone is then not enough) and the portal's ``/elevate`` page put a
+session's ELEVATED_SCOPES in force for ELEVATION_TTL; the caller's token is replaced at once."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from collections.abc import Mapping
 
 from aiohttp import hdrs, web
 
-from gateway_auth.errors import TooManyAttempts, WrongPassword
+from gateway_auth.errors import (
+    FieldError,
+    TooManyAttempts,
+    ValidationFailed,
+    WrongCode,
+    WrongPassword,
+)
 from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import (
@@ -31,10 +38,15 @@ async def elevate(request: web.Request) -> web.Response:
     if body.is_form:
         return await _elevate_form(request, body.fields)
     identity = await authenticate(request)
-    fields = string_fields(body.fields, required=("password",))
-    session = await request.app[SERVICES].accounts.elevate(
-        identity, fields["password"] or "", origin(request)
+    fields = string_fields(body.fields, optional=("password", "code"))
+    if ("password" in fields) == ("code" in fields):
+        problem = "send either the password or a code from the authenticator app"
+        raise ValidationFailed([FieldError("password", problem)])
+    services = request.app[SERVICES]
+    await services.factors.confirm(
+        identity, origin(request), password=fields.get("password"), code=fields.get("code")
     )
+    session = await services.accounts.elevate_confirmed(identity)
     reissued = await request.app[SERVICES].sessions.reissue(identity.client, access_token(request))
     answer: dict[str, object] = {
         "elevatedUntil": iso(session.elevated_until) if session.elevated_until else None,
@@ -59,33 +71,42 @@ async def elevate(request: web.Request) -> web.Response:
 
 
 async def elevate_page(request: web.Request) -> web.Response:
-    """``GET /elevate?rd=``: confirm the password to go on to ``rd``."""
+    """``GET /elevate?rd=``: confirm the password (or a code from the app) to go on to
+    ``rd``."""
     identity = await signed_in(request)
     if isinstance(identity, web.Response):
         return identity
-    return _form(request, identity, _return(request, request.query.get("rd")))
+    return await _form(request, identity, _return(request, request.query.get("rd")))
 
 
 async def _elevate_form(request: web.Request, raw: Mapping[str, object]) -> web.Response:
     fields = string_fields(
-        request.app[PAGES].tokens.check(request, raw), required=("password",), optional=("rd",)
+        request.app[PAGES].tokens.check(request, raw), optional=("password", "code", "rd")
     )
     rd = _return(request, fields.get("rd"))
     identity = await signed_in(request, here=request.app[PAGES].urls.elevate)
     if isinstance(identity, web.Response):
         return identity
+    services = request.app[SERVICES]
+    with_code = (await services.factors.of(identity.client)).enrolled
+    field = "code" if with_code else "password"
     try:
-        await request.app[SERVICES].accounts.elevate(
-            identity, fields["password"] or "", origin(request)
+        await services.factors.confirm(
+            identity,
+            origin(request),
+            password=fields.get("password") or "" if not with_code else None,
+            code=fields.get("code") or "" if with_code else None,
         )
-    except WrongPassword:
-        errors = {"password": "The password is incorrect."}
-        return _form(request, identity, rd, errors=errors, status=401)
+    except (WrongPassword, WrongCode):
+        wrong = "That code is not right, or was already used." if with_code else None
+        errors = {field: wrong or "The password is incorrect."}
+        return await _form(request, identity, rd, errors=errors, status=401)
     except TooManyAttempts as exc:
-        alert = "Too many wrong passwords. " + (retry_text(str(exc.retry_after)) or "")
-        response = _form(request, identity, rd, alert=alert, status=429)
+        alert = "Too many wrong attempts. " + (retry_text(str(exc.retry_after)) or "")
+        response = await _form(request, identity, rd, alert=alert, status=429)
         response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
         return response
+    await services.accounts.elevate_confirmed(identity)
     reissued = await request.app[SERVICES].sessions.reissue(identity.client, access_token(request))
     response = see_other(rd or request.app[PAGES].urls.home)
     if reissued is not None:
@@ -99,7 +120,7 @@ def _return(request: web.Request, candidate: str | None) -> str:
     )
 
 
-def _form(
+async def _form(
     request: web.Request,
     identity: Identity,
     rd: str,
@@ -108,7 +129,9 @@ def _form(
     alert: str | None = None,
     status: int = 200,
 ) -> web.Response:
-    minutes = max(1, int(request.app[SERVICES].accounts.elevation_ttl.total_seconds() // 60))
+    services = request.app[SERVICES]
+    minutes = max(1, int(services.accounts.elevation_ttl.total_seconds() // 60))
+    with_code = (await services.factors.of(identity.client)).enrolled
     return request.app[PAGES].render(
         request,
         "elevate.html",
@@ -119,4 +142,5 @@ def _form(
         rd=rd,
         errors=errors or {},
         alert=alert,
+        with_code=with_code,
     )

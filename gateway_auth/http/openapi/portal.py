@@ -39,7 +39,7 @@ FORMS: dict[str, Schema] = {
     "SignOutForm": _form([], rd=_RETURN),
     "PasswordResetForm": _form(["email"], email=_TEXT),
     "GuestForm": _form([], rd=_RETURN),
-    "ElevationForm": _form(["password"], password=_TEXT, rd=_RETURN),
+    "ElevationForm": _form([], password=_TEXT, code=_TEXT, rd=_RETURN),
     "SecondFactorForm": _form(["code"], code=_TEXT, rd=_RETURN),
     "NewPasswordForm": _form(
         ["token", "newPassword", "newPasswordConfirmation"],

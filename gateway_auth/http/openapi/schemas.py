@@ -274,7 +274,18 @@ SCHEMAS: dict[str, Schema] = {
         expiresIn={"type": "integer", "description": "with cookies: the access cookie's life"},
     ),
     "Upgrade": strict_object(["email", "password"], email=EMAIL, password=PASSWORD),
-    "Elevation": strict_object(["password"], password={"type": "string"}),
+    "Elevation": {
+        **strict_object(
+            [],
+            password={"type": "string"},
+            code={
+                "type": "string",
+                "description": "from the authenticator app, or a recovery code",
+            },
+        ),
+        "description": "Exactly one: the password, or (for an account with an authenticator "
+        "app, whose password alone is then refused with 401 `second-factor-required`) a code.",
+    },
     "Elevated": strict_object(
         ["elevatedUntil", "scopes"],
         elevatedUntil={"oneOf": [TIME, {"type": "null"}]},

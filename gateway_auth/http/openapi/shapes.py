@@ -131,8 +131,8 @@ def operation(summary: str, responses: dict[str, Schema], **extra: Any) -> Schem
 def elevation() -> Schema:
     """``POST /me/elevate`` and the portal's ``POST /elevate``: one operation, two paths."""
     return operation(
-        "Step up: after a fresh password, the session's ELEVATED_SCOPES are in force "
-        "for ELEVATION_TTL",
+        "Step up: after a fresh password (or a code from the authenticator app), the "
+        "session's ELEVATED_SCOPES are in force for ELEVATION_TTL",
         {
             "200": json_answer(ref("Elevated"), "In force; the caller's token is replaced"),
             "303": {"description": "Form posts: on to `rd`"},

@@ -337,3 +337,49 @@ async def test_an_operator_resets_a_lost_phone_and_the_password_alone_signs_in(
     assert after.json() == {"authenticatorApp": False, "recoveryCodesLeft": 0}
     assert unknown.status == 404
     assert signed_in.headers["Location"] == APP
+
+
+async def test_step_up_takes_a_code_and_no_longer_the_password_alone(
+    make_client: Callable[..., Awaitable[AppClient]], clock: FakeClock
+) -> None:
+    http = await make_client(ELEVATED_SCOPES="reports")
+    browser, app, _ = await enrolled(http, clock)
+    page = await browser.page("/elevate?rd=%2Freports")
+
+    before = await browser.request("GET", "/verify?scope=reports")
+    password_alone = await browser.request("POST", "/me/elevate", json={"password": PASSWORD})
+    both = await browser.request(
+        "POST", "/me/elevate", json={"password": PASSWORD, "code": app.at(clock())}
+    )
+    wrong = await browser.submit(page, "/elevate", {"code": "000000", "rd": "/reports"})
+    confirmed = await browser.submit(page, "/elevate", {"code": app.at(clock()), "rd": "/reports"})
+    after = await browser.request("GET", "/verify?scope=reports")
+
+    assert 'autocomplete="one-time-code"' in page.text
+    assert "Enter the code your authenticator app shows" in page.text
+    assert (before.status, problem_type(before)) == (403, "reauthentication-required")
+    assert (password_alone.status, problem_type(password_alone)) == (401, "second-factor-required")
+    assert (both.status, problem_type(both)) == (422, "validation-failed")
+    assert wrong.status == 401
+    assert "That code is not right" in wrong.text
+    assert confirmed.status == 303
+    assert confirmed.headers["Location"] == "/reports"
+    assert after.status == 200
+
+
+async def test_step_up_without_an_app_still_takes_the_password(
+    make_client: Callable[..., Awaitable[AppClient]],
+) -> None:
+    http = await make_client(ELEVATED_SCOPES="reports")
+    await http.app[SERVICES].accounts.create(
+        NewClient("ada@example.com", PASSWORD, "Ada", None), kind="user", scopes=["reports"]
+    )
+    browser = Browser(http)
+    assert (await browser.login()).status == 200
+
+    code_instead = await browser.request("POST", "/me/elevate", json={"code": "123456"})
+    password = await browser.request("POST", "/me/elevate", json={"password": PASSWORD})
+
+    assert (code_instead.status, problem_type(code_instead)) == (422, "validation-failed")
+    assert password.status == 200
+    assert password.json()["scopes"] == ["reports"]
