@@ -251,6 +251,7 @@ async def open_services(
             clients=store,
             box=SecretBox(encryption_key) if encryption_key is not None else None,
             regulator=regulator,
+            revocations=revocations,
             clock=clock,
             policy=settings.second_factor,
             issuer=settings.app_name,

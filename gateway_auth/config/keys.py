@@ -140,17 +140,21 @@ def _generated_secret(data_dir: Path) -> bytes:
 def load_encryption_key(settings: Settings) -> bytes | None:
     """The key second-factor secrets are sealed with: ENCRYPTION_KEY, ENCRYPTION_KEY_FILE, or
     on the embedded default one generated in the data directory (kept as the signing secret
-    is). None when second factors are off and no key is set."""
+    is). None when second factors are off and there is no key."""
     if settings.encryption_key is not None:
         text = settings.encryption_key.reveal()
     elif settings.encryption_key_file is not None:
         text = _read(settings.encryption_key_file).decode(errors="replace").strip()
         if problem := encryption_key_problem(text):
             raise ConfigurationError([f"{PREFIX}ENCRYPTION_KEY_FILE: {problem}"])
+    elif settings.embedded:
+        generated = settings.data_dir / ENCRYPTION_KEY_FILE
+        if settings.second_factor == "off" and not generated.exists():
+            return None  # nothing was ever sealed here, and nothing will be
+        # Off still reads it: apps set up before keep guarding their accounts.
+        text = _generated_encryption_key(generated)
     elif settings.second_factor == "off":
         return None
-    elif settings.embedded:
-        text = _generated_encryption_key(settings.data_dir / ENCRYPTION_KEY_FILE)
     else:  # Settings.from_env already refuses this; kept for settings built by hand
         raise ConfigurationError([f"{PREFIX}ENCRYPTION_KEY: required when not embedded"])
     key = decode_key(text)

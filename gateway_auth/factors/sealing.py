@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import logging
 import os
 
@@ -28,6 +29,7 @@ class SecretBox:
 
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
+        self._key = key
         self.key_id = hashlib.sha256(b"gateway-auth sealing key id:" + key).hexdigest()[:8]
 
     def seal(self, secret: bytes, owner: str) -> str:
@@ -36,17 +38,31 @@ class SecretBox:
         sealed = nonce + self._aead.encrypt(nonce, secret, owner.encode())
         return f"{VERSION}.{self.key_id}.{base64.urlsafe_b64encode(sealed).decode()}"
 
+    def digest(self, purpose: str, message: str) -> str:
+        """HMAC-SHA256 of ``message`` under a key derived from this one for ``purpose``: a
+        hash that a copy of the data alone cannot be searched with."""
+        key = hmac.new(self._key, f"gateway-auth {purpose}".encode(), hashlib.sha256).digest()
+        return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+    def try_open(self, sealed: str, owner: str) -> bytes | None:
+        """The secret, or None when it does not open (another key or owner, altered)."""
+        version, _, rest = sealed.partition(".")
+        key_id, _, payload = rest.partition(".")
+        if version != VERSION or key_id != self.key_id:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(payload)
+            return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], owner.encode())
+        except (ValueError, InvalidTag):
+            return None
+
     def open(self, sealed: str, owner: str) -> bytes:
         """The secret; SecretsUnreadable (logged, never with the value) when it was sealed
         with another key or for another owner, or was altered."""
-        version, _, rest = sealed.partition(".")
-        key_id, _, payload = rest.partition(".")
-        if version == VERSION and key_id == self.key_id:
-            try:
-                raw = base64.urlsafe_b64decode(payload)
-                return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], owner.encode())
-            except (ValueError, InvalidTag):
-                pass
+        opened = self.try_open(sealed, owner)
+        if opened is not None:
+            return opened
+        key_id = sealed.partition(".")[2].partition(".")[0]
         log_event(
             log,
             "sealed_secret_unreadable",

@@ -7,17 +7,21 @@ guesses at six digits.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Literal
 
 from gateway_auth.clock import Clock
 from gateway_auth.errors import (
     FactorExists,
     FieldError,
+    NotAUser,
     SecondFactorRequired,
     SecondFactorsOff,
+    SecretsUnreadable,
     ValidationFailed,
     WrongCode,
 )
@@ -33,11 +37,14 @@ from gateway_auth.models import (
     SecondFactors,
     TotpFactor,
 )
+from gateway_auth.revocation.revocations import Revocations
 from gateway_auth.signin.regulation import Regulator, password_epoch
 from gateway_auth.stores.base import ClientStore, FactorStore
 from gateway_auth.validation import email_key
 
 log = logging.getLogger(__name__)
+ENROLMENT_TTL = timedelta(minutes=15)
+START_AGAIN = "Start again: this set-up has expired or was begun elsewhere."
 Policy = Literal["off", "optional", "required"]
 # Confirms the caller's password before a factor is removed or codes are replaced (Accounts').
 PasswordCheck = Callable[[Identity, str, Origin], Awaitable[None]]
@@ -51,11 +58,13 @@ async def _no_notice(client: Client, what: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class TotpEnrolment:
-    """What the enrolment page shows: the secret as text and as a QR code."""
+    """What the enrolment page shows: the secret as text and as a QR code, and the ticket its
+    form posts back (the secret sealed for this session, for ENROLMENT_TTL)."""
 
     secret: str
     uri: str
     qr_svg: str
+    ticket: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +86,7 @@ class SecondFactorService:
         clients: ClientStore,
         box: SecretBox | None,
         regulator: Regulator,
+        revocations: Revocations,
         clock: Clock,
         policy: Policy,
         issuer: str,
@@ -87,6 +97,7 @@ class SecondFactorService:
         self._clients = clients
         self._box = box
         self._regulator = regulator
+        self._revocations = revocations
         self._clock = clock
         self.policy: Policy = policy if box is not None else "off"
         self._issuer = issuer
@@ -94,50 +105,55 @@ class SecondFactorService:
         self._notify = notify
 
     async def of(self, client: Client) -> SecondFactors:
-        """What ``client`` has (nothing while second factors are off)."""
-        if self.policy == "off" or client.kind == "service":
+        """What ``client`` has. SECOND_FACTOR=off stops new enrolments only: an app set up
+        before still guards its account."""
+        if client.kind == "service":
             return SecondFactors()
         return await self._store.second_factors(client.id)
 
-    async def begin_totp(self, client: Client) -> TotpEnrolment:
-        """A new secret waiting for its first code (replacing one that never got it);
-        FactorExists while a confirmed one is in place."""
-        box = self._sealer()
-        secret = totp.new_secret()
-        factor = TotpFactor(client.id, box.seal(secret.encode(), _owner(client)), self._clock())
-        if not await self._store.put_totp(factor):
-            raise FactorExists
-        return self._enrolment(client, secret)
-
-    async def pending_totp(self, client: Client) -> TotpEnrolment | None:
-        """The secret waiting for its first code, to show again; None if there is none."""
-        factor = (await self.of(client)).totp
-        if factor is None or factor.confirmed_at is not None:
-            return None
-        secret = self._sealer().open(factor.sealed_secret, _owner(client)).decode()
-        return self._enrolment(client, secret)
-
-    async def confirm_totp(self, identity: Identity, code: str, origin: Origin) -> list[str]:
-        """Confirm the waiting secret with a first code; the new recovery codes when the
-        account had none (shown once), else an empty list. Counted like a password."""
+    async def begin_totp(self, identity: Identity, password: str, origin: Origin) -> TotpEnrolment:
+        """A new secret for this session to confirm with a first code, after the password (a
+        stolen session alone cannot add an app and lock the owner out). Nothing is stored
+        until the code: the secret travels sealed in the enrolment form's ticket."""
         client = identity.client
-        factor = (await self.of(client)).totp
-        if factor is None or factor.confirmed_at is not None:
-            raise WrongCode("Start again: there is no authenticator app waiting to be confirmed.")
+        self._enrollable(client)
+        await self._confirm_password(identity, password, origin)
+        if (await self.of(client)).enrolled:
+            raise FactorExists
+        secret = totp.new_secret()
+        issued = int(self._clock().timestamp())
+        plain = json.dumps({"secret": secret, "issued": issued}).encode()
+        ticket = self._sealer().seal(plain, _ticket_owner(identity))
+        return self._enrolment(client, secret, ticket)
+
+    def enrolment(self, identity: Identity, ticket: str) -> TotpEnrolment:
+        """The enrolment a ticket of this session stands for, to show again; WrongCode
+        ("start again") when it is not this session's or is over ENROLMENT_TTL old."""
+        return self._enrolment(identity.client, self._ticket_secret(identity, ticket), ticket)
+
+    async def confirm_totp(
+        self, identity: Identity, ticket: str, code: str, origin: Origin
+    ) -> list[str]:
+        """Turn the app on with its first code (counted like a password), end the account's
+        other sessions (whoever had them signed in with the password alone), and return ten
+        new recovery codes, shown once."""
+        client = identity.client
+        self._enrollable(client)
+        secret = self._ticket_secret(identity, ticket)
         attempt = replace(origin.attempt, session=identity.session_id)
         counter = await self._regulator.begin(email_key(client.email), attempt, "")
-        secret = self._sealer().open(factor.sealed_secret, _owner(client)).decode()
-        step = totp.matching_step(secret, code, self._clock())
-        if step is None or not await self._store.confirm_totp(
-            client.id, factor.sealed_secret, step, self._clock()
-        ):
+        now = self._clock()
+        step = totp.matching_step(secret, code, now)
+        if step is None:
             log_event(log, "second_factor_confirmation_failed", client_id=client.id)
             raise WrongCode
         await self._regulator.succeeded(counter)
+        sealed = self._sealer().seal(secret.encode(), _owner(client))
+        if not await self._store.put_totp(TotpFactor(client.id, sealed, now, now, step)):
+            raise FactorExists
         log_event(log, "second_factor_added", client_id=client.id, factor="totp")
-        codes: list[str] = []
-        if (await self._store.second_factors(client.id)).recovery_codes_left == 0:
-            codes = await self._replace_codes(client)
+        await self._revocations.revoke_client_sessions(client.id, keep=identity.session_id)
+        codes = await self._replace_codes(client)
         await self._notify(client, "second-factor-added")
         return codes
 
@@ -213,9 +229,7 @@ class SecondFactorService:
         if not factors.enrolled or factors.totp is None:
             return None
         if recovery.looks_like_a_code(code):
-            if not await self._store.use_recovery_code(
-                client.id, recovery.code_hash(client.id, code)
-            ):
+            if not await self._store.use_recovery_code(client.id, self._code_hash(client, code)):
                 return None
             left = (await self._store.second_factors(client.id)).recovery_codes_left
             return CodeUsed(AMR_OTP, left)
@@ -228,7 +242,7 @@ class SecondFactorService:
     async def _replace_codes(self, client: Client) -> list[str]:
         codes = recovery.new_codes()
         await self._store.replace_recovery_codes(
-            client.id, [recovery.code_hash(client.id, code) for code in codes]
+            client.id, [self._code_hash(client, code) for code in codes]
         )
         log_event(log, "recovery_codes_replaced", client_id=client.id)
         return codes
@@ -239,16 +253,44 @@ class SecondFactorService:
         log_event(log, "second_factor_removed", client_id=client.id, factor="totp")
         await self._notify(client, "second-factor-removed")
 
-    def _enrolment(self, client: Client, secret: str) -> TotpEnrolment:
+    def _code_hash(self, client: Client, code: str) -> str:
+        return self._sealer().digest("recovery code", recovery.hashed_form(client.id, code))
+
+    def _enrolment(self, client: Client, secret: str, ticket: str) -> TotpEnrolment:
         uri = totp.provisioning_uri(secret, client.email, self._issuer)
-        return TotpEnrolment(secret, uri, totp.qr_svg(uri))
+        return TotpEnrolment(secret, uri, totp.qr_svg(uri), ticket)
+
+    def _ticket_secret(self, identity: Identity, ticket: str) -> str:
+        self._enrollable(identity.client)
+        opened = self._sealer().try_open(ticket, _ticket_owner(identity))
+        try:
+            enrolment = json.loads(opened or b"")
+            secret, issued = enrolment["secret"], enrolment["issued"]
+        except (ValueError, TypeError, KeyError):
+            raise WrongCode(START_AGAIN) from None
+        if not isinstance(secret, str) or type(issued) is not int:
+            raise WrongCode(START_AGAIN)
+        if self._clock().timestamp() - issued > ENROLMENT_TTL.total_seconds():
+            raise WrongCode(START_AGAIN)
+        return secret
+
+    def _enrollable(self, client: Client) -> None:
+        if self.policy == "off":
+            raise SecondFactorsOff
+        if client.kind != "user":  # guests have no password to remove an app with
+            raise NotAUser("Only accounts with a password can add an authenticator app.")
 
     def _sealer(self) -> SecretBox:
-        if self._box is None or self.policy == "off":
-            raise SecondFactorsOff
+        if self._box is None:
+            raise SecretsUnreadable
         return self._box
 
 
 def _owner(client: Client) -> str:
     """What a client's TOTP secret is sealed for."""
     return f"totp:{client.id}"
+
+
+def _ticket_owner(identity: Identity) -> str:
+    """What an enrolment ticket is sealed for: this client, in this session."""
+    return f"totp-enrolment:{identity.client.id}:{identity.session_id}"

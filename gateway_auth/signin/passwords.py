@@ -22,6 +22,7 @@ import bcrypt
 
 from gateway_auth.config.settings import Settings
 from gateway_auth.errors import ServiceBusy, TooManyAttempts
+from gateway_auth.models import Client
 from gateway_auth.validation import normalise_password
 
 # Used when PASSWORD_PEPPER is unset. Changing it would invalidate every stored password.
@@ -149,3 +150,14 @@ class PasswordHasher:
             held = self._by_source.pop(source) - 1
             if held:
                 self._by_source[source] = held
+
+
+def login_refusal(client: Client | None, password_ok: bool) -> str | None:
+    """Why a login is refused (for the log only), or None."""
+    if client is None:
+        return "unknown_email"
+    if not password_ok:
+        return "bad_password"
+    if client.suspended:
+        return "suspended"
+    return None

@@ -3,7 +3,8 @@
 Nothing of it is stored: it travels as a short token (HS256 with a key derived from the signing
 key, so every instance reads it) in a cookie only the sign-in path sees, which binds it to the
 browser that gave the password. It opens no session and carries no scope; it lasts five
-minutes, and only the second factor turns it into a session.
+minutes, names the password it followed (a changed password retires it), is spent by the one
+second step that succeeds, and only the second factor turns it into a session.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class PendingSignIn:
     client_id: str
     amr: tuple[str, ...]
     persistent: bool
+    password_epoch: str  # ``regulation.password_epoch`` of the password that was right
+    token_id: str = ""  # set when read: what spending the token marks
 
 
 class PendingSignIns:
@@ -37,7 +40,7 @@ class PendingSignIns:
     def __init__(self, key: bytes, clock: Clock) -> None:
         self._key = key
         self._clock = clock
-        self._jwt = jwt.PyJWT({"require": ["sub", "exp", "iat", "aud", "amr", "rem"]})
+        self._jwt = jwt.PyJWT({"require": ["sub", "exp", "iat", "aud", "amr", "rem", "pwe", "jti"]})
 
     def issue(self, pending: PendingSignIn) -> str:
         """A token for ``pending``, valid for LIFETIME."""
@@ -47,6 +50,7 @@ class PendingSignIns:
             "aud": _AUDIENCE,
             "amr": list(pending.amr),
             "rem": pending.persistent,
+            "pwe": pending.password_epoch,
             "iat": now,
             "exp": now + int(LIFETIME.total_seconds()),
             "jti": secrets.token_hex(8),
@@ -79,7 +83,9 @@ class PendingSignIns:
             and all(isinstance(method, str) for method in amr)
             and isinstance(remember, bool)
             and isinstance(client_id, str)
+            and isinstance(claims["pwe"], str)
+            and isinstance(claims["jti"], str)
         )
         if not valid:
             raise SignInExpired
-        return PendingSignIn(client_id, tuple(amr), remember)
+        return PendingSignIn(client_id, tuple(amr), remember, claims["pwe"], claims["jti"])

@@ -147,6 +147,13 @@ class Regulator:
         """The password was right: this client starts with a clean slate."""
         await self._limiter.clear(self._lockout, *counter)
 
+    async def spend(self, token_id: str, lifetime: timedelta) -> bool:
+        """Mark a single-use sign-in token spent; False when it was spent already (in Redis,
+        so at every instance, when there is one; else in this process)."""
+        once = RateLimitItemPerSecond(1, max(1, int(lifetime.total_seconds())))
+        allowance = await self._limiter.hit((once,), "spent", self._name(token_id))
+        return allowance.allowed
+
     async def lift(self, account: str) -> None:
         """An operator's override: untrusted clients may try ``account`` again at once."""
         await self._limiter.clear(self._lockout, "account", self._name(account))

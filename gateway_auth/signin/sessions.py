@@ -37,7 +37,8 @@ from gateway_auth.signin.issued import (
     seconds_left,
 )
 from gateway_auth.signin.oauth import granted, requested_scopes
-from gateway_auth.signin.passwords import PasswordHasher
+from gateway_auth.signin.passwords import PasswordHasher, login_refusal
+from gateway_auth.signin.pending import LIFETIME as PENDING_LIFETIME
 from gateway_auth.signin.pending import PendingSignIn, PendingSignIns
 from gateway_auth.signin.regulation import Regulator, password_epoch, source_key
 from gateway_auth.stores.base import ClientStore, Rotation, SessionStore
@@ -141,7 +142,7 @@ class Sessions:
         # Always exactly one bcrypt check, against a dummy hash when the email is unknown,
         # so the time taken does not tell whether an account exists.
         password_ok = await self._hasher.verify(password, stored_hash, source=source_key(origin.ip))
-        reason = _refusal(credentials.client if credentials else None, password_ok)
+        reason = login_refusal(credentials.client if credentials else None, password_ok)
         if reason or credentials is None or stored_hash is None:
             log_event(log, "login_failed", reason=reason, email=mask_email(email))
             logins[reason or "bad_password"].inc()
@@ -158,7 +159,9 @@ class Sessions:
                     "the program a service client (client credentials) of its own."
                 )
             log_event(log, "login_second_factor_asked", client_id=client.id)
-            pending = PendingSignIn(client.id, (AMR_PASSWORD,), persistent)
+            pending = PendingSignIn(
+                client.id, (AMR_PASSWORD,), persistent, password_epoch(stored_hash)
+            )
             return SecondStep(client, self._pending.issue(pending))
         await regulator.succeeded(counter)
         return await self._signed_in(client, origin, persistent, granted, (AMR_PASSWORD,))
@@ -173,7 +176,12 @@ class Sessions:
         client = await self._clients.get_client(pending.client_id)
         if client is None or client.suspended:
             raise SignInExpired
+        stored_hash = await self._clients.get_password_hash(client.id)
+        if not hmac.compare_digest(pending.password_epoch, password_epoch(stored_hash)):
+            raise SignInExpired  # the password changed since: sign in with the new one
         used = await self.factors.check(client, code, origin.attempt)
+        if not await self._regulator.spend(pending.token_id, PENDING_LIFETIME):
+            raise SignInExpired  # this half-finished sign-in already became a session
         amr = (*pending.amr, used.method, AMR_MFA)
         return await self._signed_in(client, origin, pending.persistent, None, amr)
 
@@ -486,14 +494,3 @@ class Sessions:
             refresh_expires_in=seconds_left(session, now),
             scopes=self.scopes_in_force(client, replace(session, scopes=scopes)),
         )
-
-
-def _refusal(client: Client | None, password_ok: bool) -> str | None:
-    """Why a login is refused (for the log only), or None."""
-    if client is None:
-        return "unknown_email"
-    if not password_ok:
-        return "bad_password"
-    if client.suspended:
-        return "suspended"
-    return None

@@ -291,14 +291,8 @@ class FactorStore(Protocol):
         """What the client has (nothing for an unknown client)."""
 
     async def put_totp(self, factor: TotpFactor) -> bool:
-        """Keep an unconfirmed secret, replacing an unconfirmed one; False (nothing written)
-        while a confirmed one is in place."""
-
-    async def confirm_totp(
-        self, client_id: str, sealed_secret: str, step: int, now: datetime
-    ) -> bool:
-        """Confirm the unconfirmed secret ``sealed_secret`` with the step of its first code;
-        False if that secret is no longer the one pending."""
+        """Keep the client's secret as ``factor`` says (confirmed by its first code, with
+        that code's step); False (nothing written) while a confirmed one is in place."""
 
     async def use_totp_step(self, client_id: str, step: int) -> bool:
         """Accept a code of ``step`` from a confirmed secret, only if no code of this step or a

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.test_journeys import check_page, sign_in, upstream_saw
 from tests.support.chromium import Site
+from tests.support.credentials import PASSWORD
 
 
 def set_up_an_app(page: Page, site: Site) -> tuple[pyotp.TOTP, list[str]]:
@@ -20,6 +21,7 @@ def set_up_an_app(page: Page, site: Site) -> tuple[pyotp.TOTP, list[str]]:
     page.get_by_role("link", name="Set up two-step sign-in").click()
     expect(page.get_by_role("heading", name="Two-step sign-in")).to_be_visible()
     check_page(page, site, "two-factor-off")
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Set up an authenticator app").click()
     expect(page.get_by_role("heading", name="Set up an authenticator app")).to_be_visible()
     expect(page.locator(".qr svg")).to_be_visible()

@@ -22,6 +22,7 @@ from gateway_auth.cli.data import hide_tokens
 from gateway_auth.cli.main import main
 from gateway_auth.config.settings import Settings
 from gateway_auth.http.appkeys import SERVICES, SETTINGS
+from gateway_auth.models import TotpFactor
 from gateway_auth.services import open_services
 from tests.support.browser import AppClient, Browser
 from tests.support.credentials import PASSWORD
@@ -709,12 +710,8 @@ async def test_operators_see_and_reset_second_factors_from_the_shell(
 ) -> None:
     await browser.logged_in()
     ada = (await browser.request("GET", "/me")).json()["id"]
-    factors = http.app[SERVICES].factors
-    enrolment = await factors.begin_totp(await http.app[SERVICES].admin.get(ada))
-    store = http.app[SERVICES].store
-    sealed = (await store.second_factors(ada)).totp
-    assert sealed is not None
-    await store.confirm_totp(ada, sealed.sealed_secret, 1, http.app[SERVICES].clock())
+    store, now = http.app[SERVICES].store, http.app[SERVICES].clock()
+    await store.put_totp(TotpFactor(ada, "v1.k.SEALED-SECRET", now, now, 1))
     await store.replace_recovery_codes(ada, ["h1", "h2"])
     environ = {"GATEWAY_AUTH_DATA_DIR": str(http.app[SETTINGS].data_dir)}
 
@@ -729,7 +726,7 @@ async def test_operators_see_and_reset_second_factors_from_the_shell(
 
     assert shown == reset == again == 0
     assert before["secondFactors"] == {"authenticatorApp": True, "recoveryCodesLeft": 2}
-    assert enrolment.secret not in json.dumps(before)
+    assert "SEALED-SECRET" not in json.dumps(before)
     assert "removed its second factors" in reset_message
     assert "it had no second factor" in again_message
     assert after["secondFactors"] == {"authenticatorApp": False, "recoveryCodesLeft": 0}

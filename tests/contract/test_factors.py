@@ -1,5 +1,5 @@
-"""The store contract for second factors: a TOTP secret waits for its first code, each time
-step is accepted once, recovery codes are spent once, and deletion and transfer keep them
+"""The store contract for second factors: a confirmed TOTP secret stays until removed, each
+time step is accepted once, recovery codes are spent once, and deletion and transfer keep them
 straight, on every backend."""
 
 from __future__ import annotations
@@ -16,29 +16,25 @@ LATER = T0 + timedelta(minutes=1)
 
 
 def a_secret(sealed: str = "v1.k.sealed-1", client_id: str = "c1") -> TotpFactor:
-    return TotpFactor(client_id, sealed, T0)
+    """A secret confirmed by its first code, of time step 100."""
+    return TotpFactor(client_id, sealed, T0, LATER, 100)
 
 
-async def test_a_secret_waits_for_its_first_code_and_then_stays(store: Store) -> None:
+async def test_a_confirmed_secret_is_kept_until_it_is_removed(store: Store) -> None:
     await store.add_client(a_client(), "hash")
     assert await store.second_factors("c1") == SecondFactors()
 
     assert await store.put_totp(a_secret("v1.k.first"))
-    assert await store.put_totp(a_secret("v1.k.second"))  # an unconfirmed one is replaced
-    assert not await store.confirm_totp("c1", "v1.k.first", 100, LATER)  # not the pending one
-    assert await store.confirm_totp("c1", "v1.k.second", 100, LATER)
-    assert not await store.put_totp(a_secret("v1.k.third"))  # a confirmed one stays
+    assert not await store.put_totp(a_secret("v1.k.second"))  # a confirmed one stays
 
     factors = await store.second_factors("c1")
     assert factors.enrolled
-    assert factors.totp == TotpFactor("c1", "v1.k.second", T0, LATER, 100)
+    assert factors.totp == TotpFactor("c1", "v1.k.first", T0, LATER, 100)
 
 
 async def test_each_time_step_is_accepted_once_and_never_an_older_one(store: Store) -> None:
     await store.add_client(a_client(), "hash")
     await store.put_totp(a_secret())
-    assert not await store.use_totp_step("c1", 101)  # not confirmed yet
-    await store.confirm_totp("c1", "v1.k.sealed-1", 100, LATER)
 
     assert not await store.use_totp_step("c1", 100)  # the confirming code's step
     assert await store.use_totp_step("c1", 101)
@@ -71,7 +67,6 @@ async def test_recovery_codes_are_spent_once_and_replaced_as_a_set(store: Store)
 async def test_removing_the_secret_leaves_nothing_to_use(store: Store) -> None:
     await store.add_client(a_client(), "hash")
     await store.put_totp(a_secret())
-    await store.confirm_totp("c1", "v1.k.sealed-1", 100, LATER)
 
     assert await store.remove_totp("c1")
     assert not await store.remove_totp("c1")
@@ -83,7 +78,6 @@ async def test_removing_the_secret_leaves_nothing_to_use(store: Store) -> None:
 async def test_deleting_a_client_drops_its_second_factors(store: Store) -> None:
     await store.add_client(a_client(), "hash")
     await store.put_totp(a_secret())
-    await store.confirm_totp("c1", "v1.k.sealed-1", 100, LATER)
     await store.replace_recovery_codes("c1", ["h1"])
 
     await store.delete_client("c1", DeletionEvent("e1", "c1", "user", LATER))
@@ -98,7 +92,6 @@ async def test_second_factors_and_session_amr_survive_an_export_and_import(
     await store.add_client(a_client(), "hash")
     await store.add_session(replace(a_session(), amr=("pwd", "otp", "mfa")), "refresh-hash")
     await store.put_totp(a_secret())
-    await store.confirm_totp("c1", "v1.k.sealed-1", 100, LATER)
     await store.replace_recovery_codes("c1", ["h2", "h1"])
     records = [record async for record in store.export_records()]
     factors = [r for r in records if isinstance(r, FactorRecord)]

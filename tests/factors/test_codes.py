@@ -57,13 +57,19 @@ def test_the_secret_and_its_qr_code_are_what_apps_take() -> None:
 
 def test_recovery_codes_are_ten_distinct_and_match_in_any_spelling() -> None:
     codes = recovery.new_codes()
+    box = SecretBox(KEY)
+
+    def stored(client_id: str, code: str) -> str:
+        return box.digest("recovery code", recovery.hashed_form(client_id, code))
 
     assert len(set(codes)) == recovery.COUNT == 10
     assert all(len(code) == 14 and code.count("-") == 2 for code in codes)
     code = codes[0]
     spellings = (code.upper(), code.replace("-", " "), f"  {code.replace('-', '')} ")
-    assert {recovery.code_hash("c1", s) for s in spellings} == {recovery.code_hash("c1", code)}
-    assert recovery.code_hash("c2", code) != recovery.code_hash("c1", code)  # salted
+    assert {stored("c1", s) for s in spellings} == {stored("c1", code)}
+    assert stored("c2", code) != stored("c1", code)  # bound to the client
+    other = SecretBox(OTHER_KEY).digest("recovery code", recovery.hashed_form("c1", code))
+    assert other != stored("c1", code)  # and to the key: a copy of the data is not enough
     assert all(recovery.looks_like_a_code(s) for s in spellings)
     assert not recovery.looks_like_a_code("123456")
 

@@ -153,25 +153,30 @@ def portal_paths() -> dict[str, dict[str, Schema]]:
         "/account/two-factor": {"get": _page("Two-step sign-in: the authenticator app", 403)},
         "/account/two-factor/totp": {
             "post": _account_form(
-                "Start setting up an authenticator app: the page shows its QR code and key",
+                "After the password, start setting up an authenticator app: the page shows its "
+                "QR code and key, and its form carries the set-up's ticket",
+                "setupPassword",
                 conflict=True,
             )
         },
         "/account/two-factor/totp/confirm": {
             "post": _account_form(
                 "Turn two-step sign-in on with the app's first code; the recovery codes are "
-                "shown once on the page that answers",
+                "shown once on the page that answers; the account's other sessions end",
                 "code",
+                "ticket",
                 conflict=True,
             )
         },
         "/account/two-factor/totp/remove": {
-            "post": _account_form("Remove the authenticator app and recovery codes", "password")
+            "post": _account_form(
+                "Remove the authenticator app and recovery codes", "removePassword"
+            )
         },
         "/account/two-factor/recovery-codes": {
             "post": _account_form(
                 "Replace the recovery codes (shown once on the page that answers)",
-                "password",
+                "codesPassword",
                 conflict=True,
             )
         },

@@ -12,12 +12,14 @@ from aiohttp import hdrs, web
 
 from gateway_auth.errors import (
     FactorExists,
+    NotAUser,
     SecondFactorsOff,
     SignInExpired,
     TooManyAttempts,
     WrongCode,
     WrongPassword,
 )
+from gateway_auth.factors.service import TotpEnrolment
 from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import origin, return_domains, return_ports
@@ -29,7 +31,6 @@ from gateway_auth.models import Identity
 
 WRONG_CODE = "That code is not right, or was already used. Try the newest code in the app."
 NOTICES = {
-    "added": "Two-step sign-in is on. You will be asked for a code when you sign in.",
     "removed": "The authenticator app was removed. Two-step sign-in is off.",
 }
 
@@ -90,52 +91,60 @@ async def two_factor_page(request: web.Request) -> web.Response:
 
 
 async def begin_totp(request: web.Request) -> web.Response:
-    """``POST /account/two-factor/totp``: a new secret, shown as a QR code and as text."""
-    form = await _signed_in_form(request)
+    """``POST /account/two-factor/totp``: after the password, a new secret, shown as a QR code
+    and as text (nothing is stored until its first code)."""
+    form = await _signed_in_form(request, required=("setupPassword",))
     if isinstance(form, web.Response):
         return form
-    identity = form[0]
+    identity, fields = form
     try:
-        enrolment = await request.app[SERVICES].factors.begin_totp(identity.client)
-    except (FactorExists, SecondFactorsOff) as exc:
+        enrolment = await request.app[SERVICES].factors.begin_totp(
+            identity, fields["setupPassword"] or "", origin(request)
+        )
+    except (WrongPassword, TooManyAttempts) as exc:
+        return await _password_refused(request, identity, exc, "setupPassword")
+    except (FactorExists, SecondFactorsOff, NotAUser) as exc:
         return await _status_page(request, identity, alert=exc.message, status=409)
-    return _enrol_page(request, enrolment.secret, enrolment.qr_svg)
+    return _enrol_page(request, enrolment)
 
 
 async def confirm_totp(request: web.Request) -> web.Response:
-    """``POST /account/two-factor/totp/confirm``: the app's first code turns it on; the
-    recovery codes are shown once on the page that answers."""
-    form = await _signed_in_form(request, required=("code",))
+    """``POST /account/two-factor/totp/confirm``: the app's first code turns it on and ends
+    the account's other sessions; the recovery codes are shown once on the page that
+    answers."""
+    form = await _signed_in_form(request, required=("code", "ticket"))
     if isinstance(form, web.Response):
         return form
     identity, fields = form
     factors = request.app[SERVICES].factors
+    ticket = fields["ticket"] or ""
     try:
-        codes = await factors.confirm_totp(identity, fields["code"] or "", origin(request))
+        codes = await factors.confirm_totp(identity, ticket, fields["code"] or "", origin(request))
     except (WrongCode, TooManyAttempts) as exc:
-        pending = await factors.pending_totp(identity.client)
-        if pending is None:
-            return await _status_page(request, identity, alert=exc.message, status=409)
+        try:
+            enrolment = factors.enrolment(identity, ticket)
+        except WrongCode as expired:
+            return await _status_page(request, identity, alert=expired.message, status=409)
         status, alert = (401, WRONG_CODE) if isinstance(exc, WrongCode) else _throttled(exc)
-        response = _enrol_page(request, pending.secret, pending.qr_svg, error=alert, status=status)
+        response = _enrol_page(request, enrolment, error=alert, status=status)
         if isinstance(exc, TooManyAttempts):
             response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
         return response
-    if not codes:
-        return see_other(f"{request.app[PAGES].urls.two_factor}?done=added")
+    except (FactorExists, SecondFactorsOff, NotAUser) as exc:
+        return await _status_page(request, identity, alert=exc.message, status=409)
     return _codes_page(request, codes, first=True)
 
 
 async def remove_totp(request: web.Request) -> web.Response:
     """``POST /account/two-factor/totp/remove``: after the password, the app and the recovery
     codes go."""
-    form = await _signed_in_form(request, required=("password",))
+    form = await _signed_in_form(request, required=("removePassword",))
     if isinstance(form, web.Response):
         return form
     identity, fields = form
     try:
         await request.app[SERVICES].factors.remove_totp(
-            identity, fields["password"] or "", origin(request)
+            identity, fields["removePassword"] or "", origin(request)
         )
     except (WrongPassword, TooManyAttempts) as exc:
         return await _password_refused(request, identity, exc, "removePassword")
@@ -145,13 +154,13 @@ async def remove_totp(request: web.Request) -> web.Response:
 async def replace_recovery_codes(request: web.Request) -> web.Response:
     """``POST /account/two-factor/recovery-codes``: after the password, ten new codes, shown
     once; the old ones stop working."""
-    form = await _signed_in_form(request, required=("password",))
+    form = await _signed_in_form(request, required=("codesPassword",))
     if isinstance(form, web.Response):
         return form
     identity, fields = form
     try:
         codes = await request.app[SERVICES].factors.replace_recovery_codes(
-            identity, fields["password"] or "", origin(request)
+            identity, fields["codesPassword"] or "", origin(request)
         )
     except (WrongPassword, TooManyAttempts) as exc:
         return await _password_refused(request, identity, exc, "codesPassword")
@@ -230,19 +239,20 @@ async def _status_page(
 
 def _enrol_page(
     request: web.Request,
-    secret: str,
-    qr_svg: str,
+    enrolment: TotpEnrolment,
     *,
     error: str | None = None,
     status: int = 200,
 ) -> web.Response:
+    secret = enrolment.secret
     return request.app[PAGES].render(
         request,
         "totp_enrol.html",
         status=status,
         title="Set up an authenticator app",
         secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
-        qr_svg=qr_svg,
+        qr_svg=enrolment.qr_svg,
+        ticket=enrolment.ticket,
         errors={"code": error} if error and status == 401 else {},
         alert=error,
         headers={hdrs.CACHE_CONTROL: "no-store"},

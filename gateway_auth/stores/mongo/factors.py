@@ -4,7 +4,6 @@ TOTP secret and the recovery codes' hashes, so every use is one conditional upda
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
@@ -45,19 +44,6 @@ class MongoFactors(MongoDatabase):
             except DuplicateKeyError:
                 return False
         return True
-
-    async def confirm_totp(
-        self, client_id: str, sealed_secret: str, step: int, now: datetime
-    ) -> bool:
-        """Confirm the pending secret, if it is still this one."""
-        return await self._changed(
-            {
-                "_id": {"$eq": client_id},
-                "totp.secret": {"$eq": sealed_secret},
-                "totp.confirmed_at": None,
-            },
-            {"$set": {"totp.confirmed_at": stored(now), "totp.last_step": step}},
-        )
 
     async def use_totp_step(self, client_id: str, step: int) -> bool:
         """One conditional update: confirmed, and no code of this step or later taken."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
 
 from gateway_auth.models import SecondFactors, TotpFactor
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt, optional_ms
@@ -28,14 +27,16 @@ class SqliteFactors(SqliteDatabase):
         return SecondFactors(totp_from_row(row) if row else None, left)
 
     async def put_totp(self, factor: TotpFactor) -> bool:
-        """Insert, or replace an unconfirmed secret; a confirmed one stays."""
+        """Insert, or replace an unconfirmed secret (none is written any more, but a database
+        may hold one); a confirmed one stays."""
         async with self._transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO second_factors (client_id, totp_secret, totp_created_at,"
                 " totp_confirmed_at, totp_last_step) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (client_id) DO UPDATE SET totp_secret = excluded.totp_secret,"
-                " totp_created_at = excluded.totp_created_at, totp_confirmed_at = NULL,"
-                " totp_last_step = 0 WHERE totp_confirmed_at IS NULL",
+                " totp_created_at = excluded.totp_created_at,"
+                " totp_confirmed_at = excluded.totp_confirmed_at,"
+                " totp_last_step = excluded.totp_last_step WHERE totp_confirmed_at IS NULL",
                 (
                     factor.client_id,
                     factor.sealed_secret,
@@ -45,16 +46,6 @@ class SqliteFactors(SqliteDatabase):
                 ),
             )
             return cursor.rowcount == 1
-
-    async def confirm_totp(
-        self, client_id: str, sealed_secret: str, step: int, now: datetime
-    ) -> bool:
-        """Confirm the pending secret, if it is still this one."""
-        return await self._changed(
-            "UPDATE second_factors SET totp_confirmed_at = ?, totp_last_step = ?"
-            " WHERE client_id = ? AND totp_secret = ? AND totp_confirmed_at IS NULL",
-            (ms(now), step, client_id, sealed_secret),
-        )
 
     async def use_totp_step(self, client_id: str, step: int) -> bool:
         """One conditional update: confirmed, and no code of this step or later taken."""

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import pyotp
@@ -26,6 +27,7 @@ from tests.support.credentials import PASSWORD
 APP = "/reports?tab=1"
 RD = quote(APP, safe="")
 _SECRET = re.compile(r'<p class="app-key"><code>([A-Z2-7 ]+)</code>')
+_TICKET = re.compile(r'name="ticket" value="([^"]+)"')
 _CODES = re.compile(r"<li><code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</code></li>")
 
 
@@ -41,23 +43,40 @@ async def enrolled(http: AppClient, clock: FakeClock) -> tuple[Browser, pyotp.TO
     )
     browser = Browser(http)
     assert (await browser.signed_in_by_form()).status == 303
-    status = await browser.page("/account/two-factor")
-    enrol = await browser.submit(status, "/account/two-factor/totp", {})
-    secret = _SECRET.search(enrol.text)
-    assert secret, enrol.text
-    app = pyotp.TOTP(secret[1].replace(" ", ""))
-    wrong = await browser.submit(enrol, "/account/two-factor/totp/confirm", {"code": "000000"})
-    shown = await browser.submit(
-        enrol, "/account/two-factor/totp/confirm", {"code": app.at(clock())}
-    )
+    enrol = await begin(browser)
+    app = pyotp.TOTP(secret_on(enrol))
+    wrong = await confirm(browser, enrol, "000000")
+    shown = await confirm(browser, enrol, app.at(clock()))
     assert wrong.status == 401, wrong.text
     assert "That code is not right" in wrong.text
+    assert secret_on(wrong) == app.secret  # the same set-up, shown again
     assert shown.status == 200, shown.text
     codes = _CODES.findall(shown.text)
     assert len(codes) == 10
     assert shown.headers["Cache-Control"] == "no-store"
     clock.advance(seconds=30)  # the code that confirmed the app is spent
     return browser, app, codes
+
+
+async def begin(browser: Browser, password: str = PASSWORD) -> Response:
+    """The set-up form of the two-step page, with the password."""
+    status = await browser.page("/account/two-factor")
+    return await browser.submit(status, "/account/two-factor/totp", {"setupPassword": password})
+
+
+async def confirm(browser: Browser, enrol: Response, code: str) -> Response:
+    """The enrolment page's form: its ticket and a code."""
+    ticket = _TICKET.search(enrol.text)
+    assert ticket, enrol.text
+    return await browser.submit(
+        enrol, "/account/two-factor/totp/confirm", {"code": code, "ticket": ticket[1]}
+    )
+
+
+def secret_on(page: Response) -> str:
+    found = _SECRET.search(page.text)
+    assert found, page.text
+    return found[1].replace(" ", "")
 
 
 async def sign_out(browser: Browser) -> None:
@@ -235,9 +254,11 @@ async def test_removing_the_app_needs_the_password_and_turns_the_step_off(
     page = await browser.page("/account/two-factor")
 
     wrong = await browser.submit(
-        page, "/account/two-factor/totp/remove", {"password": "not the password"}
+        page, "/account/two-factor/totp/remove", {"removePassword": "not the password"}
     )
-    removed = await browser.submit(page, "/account/two-factor/totp/remove", {"password": PASSWORD})
+    removed = await browser.submit(
+        page, "/account/two-factor/totp/remove", {"removePassword": PASSWORD}
+    )
     await sign_out(browser)
     again = await password_step(browser)
 
@@ -255,7 +276,9 @@ async def test_new_recovery_codes_replace_the_old_ones(http: AppClient, clock: F
     browser, _, old = await enrolled(http, clock)
     page = await browser.page("/account/two-factor")
 
-    shown = await browser.submit(page, "/account/two-factor/recovery-codes", {"password": PASSWORD})
+    shown = await browser.submit(
+        page, "/account/two-factor/recovery-codes", {"codesPassword": PASSWORD}
+    )
     new = _CODES.findall(shown.text)
     await sign_out(browser)
     await password_step(browser)
@@ -301,7 +324,7 @@ async def test_with_second_factors_off_there_is_nothing_to_set_up(
 
     home = await browser.page("/")
     page = await browser.page("/account/two-factor")
-    begun = await browser.submit(home, "/account/two-factor/totp", {})  # a forged post
+    begun = await browser.submit(home, "/account/two-factor/totp", {"setupPassword": PASSWORD})
 
     assert "two-step" not in home.text.lower()
     assert "not available" in page.text
@@ -383,3 +406,109 @@ async def test_step_up_without_an_app_still_takes_the_password(
     assert (code_instead.status, problem_type(code_instead)) == (422, "validation-failed")
     assert password.status == 200
     assert password.json()["scopes"] == ["reports"]
+
+
+async def test_a_stolen_session_alone_cannot_add_an_app(http: AppClient, clock: FakeClock) -> None:
+    await http.app[SERVICES].accounts.create(
+        NewClient("ada@example.com", PASSWORD, "Ada", None), kind="user", scopes=[]
+    )
+    owner, thief = Browser(http), Browser(http)
+    await owner.signed_in_by_form()
+    await thief.signed_in_by_form()  # as if it held a copy of a session's cookies
+
+    guessed = await begin(thief, "not the password")
+    enrol = await begin(owner)
+    # The owner's set-up, posted from another session: its ticket is bound to the owner's.
+    thief_page = await thief.page("/account/two-factor")
+    ticket = _TICKET.search(enrol.text)
+    assert ticket
+    crossed = await thief.submit(
+        thief_page,
+        "/account/two-factor/totp/confirm",
+        {"code": pyotp.TOTP(secret_on(enrol)).at(clock()), "ticket": ticket[1]},
+    )
+    forged = await thief.submit(
+        thief_page, "/account/two-factor/totp/confirm", {"code": "123456", "ticket": "v1.x.y"}
+    )
+
+    assert guessed.status == 401
+    assert "The password is incorrect" in guessed.text
+    assert (crossed.status, forged.status) == (409, 409)
+    assert "Start again" in crossed.text
+    assert secret_on(enrol) not in crossed.text
+    assert not (await http.app[SERVICES].store.second_factors(await _ada(http))).enrolled
+
+
+async def test_turning_the_app_on_ends_every_other_session(
+    http: AppClient, clock: FakeClock
+) -> None:
+    await http.app[SERVICES].accounts.create(
+        NewClient("ada@example.com", PASSWORD, "Ada", None), kind="user", scopes=[]
+    )
+    elsewhere = Browser(http)
+    assert (await elsewhere.login()).status == 200
+    browser = Browser(http)
+    await browser.signed_in_by_form()
+
+    enrol = await begin(browser)
+    shown = await confirm(browser, enrol, pyotp.TOTP(secret_on(enrol)).at(clock()))
+
+    assert shown.status == 200
+    assert "signed out everywhere else" in shown.text
+    assert (await browser.request("GET", "/me")).status == 200
+    assert (await elsewhere.request("GET", "/me")).status == 401
+
+
+async def test_a_half_finished_sign_in_dies_with_a_password_change_and_works_once(
+    http: AppClient, clock: FakeClock
+) -> None:
+    browser, app, _ = await enrolled(http, clock)
+    await sign_out(browser)
+    await password_step(browser)
+    stolen = dict(browser.cookies)  # the sign-in cookie, as a phishing proxy would keep it
+
+    assert (await code_step(browser, app.at(clock()))).status == 303
+    replayer = Browser(http, cookies=stolen)
+    clock.advance(seconds=30)
+    replayed = await replayer.request(
+        "POST", "/login/second-factor", json={"code": app.at(clock())}
+    )
+    await sign_out(browser)
+    await password_step(browser)
+    await http.app[SERVICES].store.set_password_hash(await _ada(http), "a new hash", clock())
+    clock.advance(seconds=30)
+    after_change = await browser.request(
+        "POST", "/login/second-factor", json={"code": app.at(clock())}
+    )
+
+    assert (replayed.status, problem_type(replayed)) == (401, "sign-in-expired")
+    assert (after_change.status, problem_type(after_change)) == (401, "sign-in-expired")
+
+
+async def test_guests_cannot_add_an_app(make_client: Callable[..., Awaitable[AppClient]]) -> None:
+    http = await make_client(GUESTS="true")
+    guest = Browser(http)
+    page = await guest.page("/login")
+    await guest.submit(page, "/guests", {})
+
+    two_factor = await guest.page("/account/two-factor")
+    # The page offers nothing; a forged post, with the sign-in page's form token:
+    begun = await guest.submit(page, "/account/two-factor/totp", {"setupPassword": "x"})
+
+    assert "not available" in two_factor.text
+    assert begun.status in (401, 409)
+    assert '<p class="app-key">' not in begun.text  # no secret shown
+
+
+async def test_turning_second_factors_off_keeps_the_apps_already_set_up(
+    make_client: Callable[..., Awaitable[AppClient]], clock: FakeClock, data_dir: Path
+) -> None:
+    browser, _, _ = await enrolled(await make_client(), clock)
+    off = await make_client(SECOND_FACTOR="off")  # the same data directory and key
+    again = Browser(off)
+
+    answer = await again.login()
+
+    assert (answer.status, problem_type(answer)) == (401, "second-factor-required")
+    assert (data_dir / "encryption-key").exists()
+    assert browser.cookies
