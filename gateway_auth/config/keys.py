@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,20 @@ def hmac_key(secret: bytes, *, signing: bool = True) -> SigningKey:
 
 
 def _generated_secret(data_dir: Path) -> bytes:
-    path = data_dir / SECRET_FILE
+    return _generated(
+        data_dir / SECRET_FILE,
+        lambda: secrets.token_urlsafe(32).encode(),
+        "jwt_secret_generated",
+        f"set {PREFIX}JWT_SECRET to share one key across instances",
+        logging.WARNING,
+    )
+
+
+def _generated(
+    path: Path, content: Callable[[], bytes], event: str, advice: str, level: int
+) -> bytes:
+    """Key material generated in the data directory: read when it is there, else written once
+    (of processes starting together, the first writer wins) and announced in the log."""
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:
@@ -123,18 +137,12 @@ def _generated_secret(data_dir: Path) -> bytes:
     except OSError as exc:
         raise ConfigurationError([f"{path}: cannot be read ({exc.strerror})"]) from None
     try:
-        created = write_private_file(path, secrets.token_urlsafe(32).encode())
+        created = write_private_file(path, content())
     except OSError as exc:
         raise ConfigurationError([f"{path}: cannot be written ({exc.strerror})"]) from None
     if created:
-        log_event(
-            log,
-            "jwt_secret_generated",
-            level=logging.WARNING,
-            path=str(path),
-            advice=f"set {PREFIX}JWT_SECRET to share one key across instances",
-        )
-    return path.read_bytes().strip()
+        log_event(log, event, level=level, path=str(path), advice=advice)
+    return _read(path).strip()
 
 
 def load_encryption_key(settings: Settings) -> bytes | None:
@@ -164,18 +172,13 @@ def load_encryption_key(settings: Settings) -> bytes | None:
 
 
 def _generated_encryption_key(path: Path) -> str:
-    try:
-        created = write_private_file(path, base64.b64encode(secrets.token_bytes(32)))
-    except OSError as exc:
-        raise ConfigurationError([f"{path}: cannot be written ({exc.strerror})"]) from None
-    if created:
-        log_event(
-            log,
-            "encryption_key_generated",
-            path=str(path),
-            advice=f"keep it with the database; set {PREFIX}ENCRYPTION_KEY in production",
-        )
-    text = _read(path).decode(errors="replace").strip()
+    text = _generated(
+        path,
+        lambda: base64.b64encode(secrets.token_bytes(32)),
+        "encryption_key_generated",
+        f"keep it with the database; set {PREFIX}ENCRYPTION_KEY in production",
+        logging.INFO,
+    ).decode(errors="replace")
     if problem := encryption_key_problem(text):
         raise ConfigurationError([f"{path}: {problem}"])
     return text

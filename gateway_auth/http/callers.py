@@ -11,7 +11,7 @@ from gateway_auth.access.forwarded import MalformedForwarding, client_ip, forwar
 from gateway_auth.errors import Unauthenticated
 from gateway_auth.http.appkeys import COOKIES, SERVICES, SETTINGS, TRUSTED_PEERS
 from gateway_auth.http.cookies import cookie_values, token_in
-from gateway_auth.http.redirects import https_only
+from gateway_auth.http.redirects import https_only, safe_return_url
 from gateway_auth.models import Identity, Origin
 from gateway_auth.tokens import refresh_token_session
 
@@ -105,3 +105,11 @@ def return_ports(request: web.Request) -> frozenset[int] | None:
     """The ports (https only) return URLs may use when every configured origin is https."""
     settings = request.app[SETTINGS]
     return https_only((settings.public_url, *settings.allowed_origins))
+
+
+def return_url(request: web.Request, candidate: str | None, fallback: str = "") -> str:
+    """``candidate`` (an ``rd``) when it is a safe place to send this request's browser back
+    to, else ``fallback``: never an open redirect."""
+    return safe_return_url(
+        candidate, return_domains(request), fallback=fallback, https_ports=return_ports(request)
+    )

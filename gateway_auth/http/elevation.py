@@ -21,12 +21,10 @@ from gateway_auth.http.callers import (
     access_token,
     authenticate,
     origin,
-    return_domains,
-    return_ports,
+    return_url,
 )
 from gateway_auth.http.portal.browsing import see_other, signed_in
 from gateway_auth.http.portal.pages import retry_text
-from gateway_auth.http.redirects import safe_return_url
 from gateway_auth.http.views import json_response
 from gateway_auth.models import Identity, iso
 
@@ -76,14 +74,14 @@ async def elevate_page(request: web.Request) -> web.Response:
     identity = await signed_in(request)
     if isinstance(identity, web.Response):
         return identity
-    return await _form(request, identity, _return(request, request.query.get("rd")))
+    return await _form(request, identity, return_url(request, request.query.get("rd")))
 
 
 async def _elevate_form(request: web.Request, raw: Mapping[str, object]) -> web.Response:
     fields = string_fields(
         request.app[PAGES].tokens.check(request, raw), optional=("password", "code", "rd")
     )
-    rd = _return(request, fields.get("rd"))
+    rd = return_url(request, fields.get("rd"))
     identity = await signed_in(request, here=request.app[PAGES].urls.elevate)
     if isinstance(identity, web.Response):
         return identity
@@ -112,12 +110,6 @@ async def _elevate_form(request: web.Request, raw: Mapping[str, object]) -> web.
     if reissued is not None:
         request.app[COOKIES].set(response, reissued)
     return response
-
-
-def _return(request: web.Request, candidate: str | None) -> str:
-    return safe_return_url(
-        candidate, return_domains(request), fallback="", https_ports=return_ports(request)
-    )
 
 
 async def _form(

@@ -20,9 +20,8 @@ from gateway_auth.errors import (
     WrongPassword,
 )
 from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES, SETTINGS
-from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import origin
-from gateway_auth.http.portal.browsing import see_other, signed_in
+from gateway_auth.http.portal.browsing import see_other, signed_in, signed_in_form
 from gateway_auth.http.portal.display import ago, day, device_names
 from gateway_auth.http.portal.pages import retry_text
 from gateway_auth.http.views import client_view
@@ -166,13 +165,8 @@ async def end_other_sessions(request: web.Request) -> web.Response:
 async def _signed_in_form(
     request: web.Request, *, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()
 ) -> tuple[Identity, dict[str, str | None]] | web.Response:
-    """The checked form of a signed-in person, or the answer for someone who is not."""
-    body = await read_body(request, allow_form=True)
-    fields = request.app[PAGES].tokens.check(request, body.fields)
-    identity = await signed_in(request, here=request.app[PAGES].urls.home)
-    if isinstance(identity, web.Response):
-        return identity
-    return identity, string_fields(fields, required=required, optional=optional)
+    home = request.app[PAGES].urls.home
+    return await signed_in_form(request, here=home, required=required, optional=optional)
 
 
 async def _page(

@@ -14,6 +14,7 @@ from gateway_auth.access.forwarded import MalformedForwarding, original_request
 from gateway_auth.access.verdict import Verdict
 from gateway_auth.errors import ClientSuspended, Unauthenticated
 from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES, SETTINGS, TRUSTED_PEERS
+from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import access_token, return_domains, return_ports
 from gateway_auth.http.portal.pages import PortalUrls
 from gateway_auth.http.redirects import safe_return_url
@@ -47,6 +48,23 @@ async def signed_in(request: web.Request, *, here: str | None = None) -> Identit
         return denied(request, email, suspended=True, original=None)
     except Unauthenticated:
         return see_other(PortalUrls.with_return(urls.login, here))
+
+
+async def signed_in_form(
+    request: web.Request,
+    *,
+    here: str,
+    required: tuple[str, ...] = (),
+    optional: tuple[str, ...] = (),
+) -> tuple[Identity, dict[str, str | None]] | web.Response:
+    """The checked form of a signed-in person (its form token first), or the answer for
+    someone who is not; ``here`` is the page to come back to after signing in."""
+    body = await read_body(request, allow_form=True)
+    fields = request.app[PAGES].tokens.check(request, body.fields)
+    identity = await signed_in(request, here=here)
+    if isinstance(identity, web.Response):
+        return identity
+    return identity, string_fields(fields, required=required, optional=optional)
 
 
 def signed_in_to(request: web.Request, issued: IssuedSession, return_to: str) -> web.Response:

@@ -22,10 +22,14 @@ from gateway_auth.errors import (
 from gateway_auth.factors.service import TotpEnrolment
 from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
-from gateway_auth.http.callers import origin, return_domains, return_ports
-from gateway_auth.http.portal.browsing import see_other, signed_in, signed_in_to
+from gateway_auth.http.callers import origin, return_url
+from gateway_auth.http.portal.browsing import (
+    see_other,
+    signed_in,
+    signed_in_form,
+    signed_in_to,
+)
 from gateway_auth.http.portal.pages import PortalUrls, retry_text
-from gateway_auth.http.redirects import safe_return_url
 from gateway_auth.http.views import client_view, json_response
 from gateway_auth.models import Identity
 
@@ -38,7 +42,7 @@ NOTICES = {
 async def second_factor_page(request: web.Request) -> web.Response:
     """``GET /login/second-factor``: the code form, for a browser halfway through signing in
     (anyone else goes back to the sign-in page)."""
-    return_to = _safe(request, request.query.get("rd"))
+    return_to = return_url(request, request.query.get("rd"))
     if request.app[COOKIES].pending(request) is None:
         return see_other(request.app[PAGES].urls.login_saying("signin_expired", return_to))
     return _code_form(request, return_to=return_to)
@@ -51,7 +55,7 @@ async def second_factor(request: web.Request) -> web.Response:
     if body.is_form:
         checked = request.app[PAGES].tokens.check(request, body.fields)
         fields = string_fields(checked, required=("code",), optional=("rd",))
-        return_to: str | None = _safe(request, fields.get("rd"))
+        return_to: str | None = return_url(request, fields.get("rd"))
     else:
         fields = string_fields(body.fields, required=("code",))
         return_to = None
@@ -204,12 +208,8 @@ async def _password_refused(
 async def _signed_in_form(
     request: web.Request, *, required: tuple[str, ...] = ()
 ) -> tuple[Identity, dict[str, str | None]] | web.Response:
-    body = await read_body(request, allow_form=True)
-    fields = request.app[PAGES].tokens.check(request, body.fields)
-    identity = await signed_in(request, here=request.app[PAGES].urls.two_factor)
-    if isinstance(identity, web.Response):
-        return identity
-    return identity, string_fields(fields, required=required)
+    here = request.app[PAGES].urls.two_factor
+    return await signed_in_form(request, here=here, required=required)
 
 
 async def _status_page(
@@ -287,10 +287,4 @@ def _code_form(
         errors={"code": error} if error else {},
         alert=alert or error,
         restart=PortalUrls.with_return(request.app[PAGES].urls.login, return_to or None),
-    )
-
-
-def _safe(request: web.Request, candidate: str | None) -> str:
-    return safe_return_url(
-        candidate, return_domains(request), fallback="", https_ports=return_ports(request)
     )

@@ -13,13 +13,11 @@ from gateway_auth.http.callers import (
     access_token,
     origin,
     refresh_cookie,
-    return_domains,
-    return_ports,
+    return_url,
 )
 from gateway_auth.http.portal.browsing import see_other, token_verdict
 from gateway_auth.http.portal.pages import PortalUrls
 from gateway_auth.http.problems import problem
-from gateway_auth.http.redirects import safe_return_url
 from gateway_auth.http.views import json_response
 
 
@@ -30,7 +28,7 @@ async def refresh_hop(request: web.Request) -> web.Response:
     long as its refresh token without any script; with no live session, to the sign-in page.
     """
     urls = _urls(request)
-    return_to = _safe(request, request.query.get("rd"), fallback=urls.home)
+    return_to = return_url(request, request.query.get("rd"), fallback=urls.home)
     sign_in = urls.login_saying("session_ended", return_to)
     token = refresh_cookie(request)
     if token is None:
@@ -70,7 +68,7 @@ async def refresh(request: web.Request) -> web.Response:
 async def logout_page(request: web.Request) -> web.Response:
     """``GET /logout``: a confirmation, so a link (``…/logout?rd=…``) signs nobody out alone."""
     urls = _urls(request)
-    return_to = _safe(request, request.query.get("rd"), fallback="")
+    return_to = return_url(request, request.query.get("rd"), fallback="")
     claims = token_verdict(request).claims  # absent when no session is left to end
     return request.app[PAGES].render(
         request,
@@ -97,15 +95,9 @@ async def logout(request: web.Request) -> web.Response:
         response = web.Response(status=204)
     else:
         signed_out = _urls(request).login_saying("signed_out")
-        response = see_other(_safe(request, form.get("rd"), fallback=signed_out))
+        response = see_other(return_url(request, form.get("rd"), fallback=signed_out))
     request.app[COOKIES].clear(response)
     return response
-
-
-def _safe(request: web.Request, candidate: str | None, fallback: str) -> str:
-    return safe_return_url(
-        candidate, return_domains(request), fallback=fallback, https_ports=return_ports(request)
-    )
 
 
 def _urls(request: web.Request) -> PortalUrls:

@@ -23,7 +23,7 @@ from gateway_auth.errors import (
 )
 from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES, SETTINGS
 from gateway_auth.http.bodies import Body, read_body, string_fields
-from gateway_auth.http.callers import origin, return_domains, return_ports
+from gateway_auth.http.callers import origin, return_url
 from gateway_auth.http.portal.browsing import (
     denied,
     reauthenticate,
@@ -35,7 +35,6 @@ from gateway_auth.http.portal.browsing import (
 )
 from gateway_auth.http.portal.pages import PortalUrls, retry_text
 from gateway_auth.http.problems import WWW_AUTHENTICATE, problem
-from gateway_auth.http.redirects import safe_return_url
 from gateway_auth.http.views import client_view, json_response
 from gateway_auth.signin.issued import SecondStep
 
@@ -69,7 +68,7 @@ async def login_page(request: web.Request) -> web.Response:
     """``GET /login``: the sign-in form; someone already signed in goes straight on, and a
     browser whose access cookie merely expired goes through the refresh hop first (for a
     gateway that sends every 401 here, as ingress-nginx's ``auth-signin`` does)."""
-    return_to = _safe(request, request.query.get("rd"), fallback="")
+    return_to = return_url(request, request.query.get("rd"), fallback="")
     outcome = token_verdict(request).outcome
     notice_key = request.query.get("notice", "")
     if outcome == "allow":
@@ -133,7 +132,7 @@ def _sign_in_form(request: web.Request, body: Body) -> SignIn:
         fields["email"] or "",
         fields["password"] or "",
         fields.get("remember") == "on",
-        _safe(request, fields.get("rd"), fallback=""),
+        return_url(request, fields.get("rd"), fallback=""),
     )
 
 
@@ -168,7 +167,7 @@ async def register_page(request: web.Request) -> web.Response:
     """``GET /register``: the registration form, or why there is none."""
     if request.app[SETTINGS].registration != "open":
         raise RegistrationClosed
-    return _register_form(request, return_to=_safe(request, request.query.get("rd"), ""))
+    return _register_form(request, return_to=return_url(request, request.query.get("rd"), ""))
 
 
 async def register(request: web.Request) -> web.Response:
@@ -203,7 +202,7 @@ async def _register_by_form(request: web.Request, body: Body) -> web.Response:
     )
     values = {name: fields.get(name) or "" for name in ("email", "firstName", "lastName")}
     remember = fields.get("remember") == "on"
-    return_to = _safe(request, fields.get("rd"), fallback="")
+    return_to = return_url(request, fields.get("rd"), fallback="")
     errors: dict[str, str] = {}
     if fields["password"] != fields["passwordConfirmation"]:
         errors["passwordConfirmation"] = "The two passwords do not match."
@@ -248,12 +247,6 @@ def _form(
 ) -> dict[str, str | None]:
     fields = request.app[PAGES].tokens.check(request, body.fields)
     return string_fields(fields, required=required, optional=optional)
-
-
-def _safe(request: web.Request, candidate: str | None, fallback: str) -> str:
-    return safe_return_url(
-        candidate, return_domains(request), fallback=fallback, https_ports=return_ports(request)
-    )
 
 
 def _urls(request: web.Request) -> PortalUrls:
