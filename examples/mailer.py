@@ -1,9 +1,11 @@
-"""Send gateway-auth's mails: password-reset and email-verification links, over SMTP.
+"""Send gateway-auth's mails: password-reset and email-verification links, and security
+notices, over SMTP.
 
-gateway-auth sends no mail itself. For each ``password-reset-requested`` and
-``email-verification-requested`` event it appends the event to a Redis stream
+gateway-auth sends no mail itself. For each ``password-reset-requested``,
+``email-verification-requested`` and ``security-notice`` event it appends the event to a Redis
+stream
 (``gateway-auth:events:<type>``, and PUBLISHes it too). This mailer reads both streams through a
-consumer group, so a link requested while the mailer is down is mailed when it is back:
+consumer group, so a mail asked for while the mailer is down is sent when it is back:
 
 - ``XREADGROUP`` hands each new entry to one mailer of the group (run several if you like);
 - ``XACK`` once the SMTP server has accepted the mail, then ``XDEL`` (the link is a live token,
@@ -45,6 +47,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 STREAMS = (
     "gateway-auth:events:password-reset-requested",
     "gateway-auth:events:email-verification-requested",
+    "gateway-auth:events:security-notice",
 )
 SEEN_FOR_SECONDS = 7 * 24 * 3600  # remember mailed event ids this long
 BLOCK_MS = 5000
@@ -64,6 +67,41 @@ WORDS = {
 }
 
 
+NOT_YOU = (
+    "\n\nIf this was you, there is nothing to do. If it was not, reset your password now and "
+    "tell your administrator: someone may have access to your account.\n"
+)
+# A security-notice's reason -> (subject, what happened).
+NOTICES = {
+    "second-factor-added": (
+        "Two-step sign-in was turned on",
+        "An authenticator app was added to your account; signing in now asks for its code.",
+    ),
+    "second-factor-removed": (
+        "Two-step sign-in was turned off",
+        "The authenticator app and recovery codes were removed from your account; your "
+        "password alone signs in now.",
+    ),
+    "recovery-code-used": (
+        "A recovery code was used",
+        "Someone signed in to your account with one of your recovery codes.",
+    ),
+    "recovery-codes-replaced": (
+        "New recovery codes were made",
+        "New recovery codes were made for your account; the old ones no longer work.",
+    ),
+    "password-changed": ("Your password was changed", "The password of your account changed."),
+    "password-reset": (
+        "Your password was reset",
+        "The password of your account was reset with a mailed link.",
+    ),
+    "email-changed": (
+        "Your email address was changed",
+        "The email address of your account changed; this address no longer signs in.",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Smtp:
     """Where and how mails are sent."""
@@ -79,9 +117,15 @@ class Smtp:
 
 def message(event: dict[str, Any], sender: str) -> EmailMessage:
     """The mail for one event."""
-    subject, text = WORDS[event["type"]]
-    expires = datetime.fromisoformat(event["expiresAt"].replace("Z", "+00:00"))
     greeting = f"Hello {event['name']},\n\n" if event.get("name") else "Hello,\n\n"
+    if event["type"] == "security-notice":
+        subject, happened = NOTICES[event["reason"]]
+        when = _moment(event["occurredAt"]).strftime("%Y-%m-%d %H:%M UTC")
+        body = f"{happened} ({when}){NOT_YOU}"
+    else:
+        subject, text = WORDS[event["type"]]
+        expires = _moment(event["expiresAt"]).strftime("%Y-%m-%d %H:%M UTC")
+        body = text.format(link=event["link"], expires=expires)
     mail = EmailMessage()
     mail["Subject"] = subject
     mail["From"] = sender
@@ -90,9 +134,17 @@ def message(event: dict[str, Any], sender: str) -> EmailMessage:
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
     if event.get("locale"):
         mail["Content-Language"] = event["locale"]
-    when = expires.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    mail.set_content(greeting + text.format(link=event["link"], expires=when))
+    mail.set_content(greeting + body)
     return mail
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def still_due(event: dict[str, Any]) -> bool:
+    """A link past its expiry is not mailed; a notice always is."""
+    return "expiresAt" not in event or _moment(event["expiresAt"]) > datetime.now(UTC)
 
 
 def send(mail: EmailMessage, smtp: Smtp) -> None:
@@ -106,7 +158,7 @@ def send(mail: EmailMessage, smtp: Smtp) -> None:
 
 
 async def ensure_groups(redis: aioredis.Redis, group: str) -> None:
-    """Create the consumer group on both streams once, from the start, so nothing is missed."""
+    """Create the consumer group on every stream once, from the start, so nothing is missed."""
     for stream in STREAMS:
         try:
             await redis.xgroup_create(stream, group, id="0", mkstream=True)
@@ -140,18 +192,17 @@ async def mail_once(
     for stream, entry_id, fields in entries:
         event = json.loads(fields[b"event"])
         seen = f"{group}:mail-seen:{event['id']}"
-        expires = datetime.fromisoformat(event["expiresAt"].replace("Z", "+00:00"))
-        if not await redis.exists(seen) and expires > datetime.now(UTC):
+        if not await redis.exists(seen) and still_due(event):
             await asyncio.to_thread(send, message(event, smtp.sender), smtp)  # raises: no ACK
             await redis.set(seen, 1, ex=SEEN_FOR_SECONDS)
             sent += 1
         await redis.xack(stream, group, entry_id)
-        await redis.xdel(stream, entry_id)  # its link is a live token: keep it no longer
+        await redis.xdel(stream, entry_id)  # a link is a live token: keep none longer
     return sent
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description="Mail gateway-auth's links over SMTP.")
+    parser = argparse.ArgumentParser(description="Mail gateway-auth's links and notices.")
     parser.add_argument("--redis-url", default="redis://localhost:6379/0")
     parser.add_argument("--group", default="mailer")
     parser.add_argument("--consumer", default=socket.gethostname())

@@ -193,14 +193,80 @@ class MailEvent:
         )
 
 
-OutboxEvent = DeletionEvent | MailEvent
-EVENT_TYPES = (DELETION_TYPE, *MAIL_PURPOSES)
+NOTICE_TYPE = "security-notice"
+NoticeReason = Literal[
+    "second-factor-added",
+    "second-factor-removed",
+    "recovery-code-used",
+    "recovery-codes-replaced",
+    "password-changed",
+    "password-reset",
+    "email-changed",
+]
+NOTICE_REASONS: tuple[NoticeReason, ...] = (
+    "second-factor-added",
+    "second-factor-removed",
+    "recovery-code-used",
+    "recovery-codes-replaced",
+    "password-changed",
+    "password-reset",
+    "email-changed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeEvent:
+    """Tells a person that something changed on their account, in case it was not them: a
+    ``security-notice`` for a mailer, published at least once. It carries no link."""
+
+    id: str
+    client_id: str
+    email: str  # where to send it (for a changed address: the old one, and the new one)
+    name: str
+    reason: NoticeReason
+    locale: str | None
+    occurred_at: datetime
+    type: str = NOTICE_TYPE
+
+    def to_json(self) -> dict[str, object]:
+        """The wire format of a ``security-notice`` event."""
+        return {
+            "type": NOTICE_TYPE,
+            "version": 1,
+            "id": self.id,
+            "clientId": self.client_id,
+            "email": self.email,
+            "name": self.name,
+            "reason": self.reason,
+            "locale": self.locale,
+            "occurredAt": iso(self.occurred_at),
+        }
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> NoticeEvent:
+        """The event ``to_json`` described (as kept in an outbox)."""
+        return cls(
+            payload["id"],
+            payload["clientId"],
+            payload["email"],
+            payload["name"],
+            payload["reason"],
+            payload["locale"],
+            parse_iso(payload["occurredAt"]),
+        )
+
+
+OutboxEvent = DeletionEvent | MailEvent | NoticeEvent
+QueuedMail = MailEvent | NoticeEvent  # what a mailer sends
+EVENT_TYPES = (DELETION_TYPE, *MAIL_PURPOSES, NOTICE_TYPE)
 
 
 def event_from_json(payload: Mapping[str, Any]) -> OutboxEvent:
-    """Either kind of outbox event, by its ``type``."""
+    """Any kind of outbox event, by its ``type``."""
     if payload.get("type") == DELETION_TYPE:
         return DeletionEvent.from_json(payload)
+    if payload.get("type") == NOTICE_TYPE:
+        return NoticeEvent.from_json(payload)
     return MailEvent.from_json(payload)
 
 

@@ -36,6 +36,7 @@ from gateway_auth.access.verifier import Verifier
 from gateway_auth.accounts.admin import Admin
 from gateway_auth.accounts.clients import Accounts, GuestPolicy
 from gateway_auth.accounts.links import AccountLinks, LinkPolicy
+from gateway_auth.accounts.notices import Notices
 from gateway_auth.clock import Clock, system_clock
 from gateway_auth.config.datadir import ensure_data_dir
 from gateway_auth.config.keys import KeyRing, load_encryption_key, load_key_ring
@@ -217,6 +218,7 @@ async def open_services(
         max_staleness = settings.max_staleness.total_seconds()
         checks["revocations"] = functools.partial(sync.health, max_staleness)
         relay = OutboxRelay(store, sink, clock, metrics=metrics)
+        notices = Notices(outbox=store, clock=clock, outbox_written=relay.wake)
         links = AccountLinks(
             clients=store,
             tokens=store,
@@ -229,6 +231,7 @@ async def open_services(
                 settings.links_base, settings.password_reset_ttl, settings.email_verification_ttl
             ),
             outbox_written=relay.wake,
+            notices=notices,
         )
         stack.push_async_callback(links.settle)
         accounts = Accounts(
@@ -245,6 +248,7 @@ async def open_services(
             guests=GuestPolicy(settings.guests, settings.guest_scopes, settings.guest_ttl),
             sessions=store,
             elevation_ttl=settings.elevation_ttl,
+            notices=notices,
         )
         factors = SecondFactorService(
             store=store,
@@ -256,6 +260,7 @@ async def open_services(
             policy=settings.second_factor,
             issuer=settings.app_name,
             confirm_password=accounts.confirm_password,
+            notify=notices.send,
         )
         services = Services(
             settings=settings,

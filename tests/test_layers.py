@@ -223,3 +223,15 @@ def test_one_forbidden_import_more_is_caught(module: str, line: str, rule: str) 
     broken = [problem for problem in broken_rules(texts) if problem.startswith(f"{module} ")]
 
     assert any(rule in problem for problem in broken), broken
+
+
+def test_no_test_module_imports_another() -> None:
+    tests = PACKAGE.parent / "tests"
+    found = []
+    for path in sorted(tests.rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                last = node.module.rpartition(".")[2]
+                if node.module.startswith("tests.") and last.startswith("test_"):
+                    found.append(f"{path.relative_to(tests)} imports {node.module}")
+    assert found == []

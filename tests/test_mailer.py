@@ -1,6 +1,6 @@
 """examples/mailer.py end to end: gateway-auth publishes mail events through a real
-redis-server, the mailer sends them to a real SMTP server (aiosmtpd) started here, and the
-link in the mail that arrives works exactly once."""
+redis-server, the mailer sends them to a real SMTP server (aiosmtpd) started here, the link in
+the mail that arrives works exactly once, and the password reset is told in a notice."""
 
 from __future__ import annotations
 
@@ -132,7 +132,14 @@ async def test_the_mailer_delivers_links_that_work_once(
     assert (used.status, again.status) == (204, 400)
     assert (await browser.login("ada@example.com", PASSWORD)).status == 401
     assert (await browser.login("ada@example.com", NEW_PASSWORD)).status == 200
+    notice = await mail_until(module, redis, settings, inbox, 3)
+    told = notice.get_body(("plain",))
+    assert told is not None
+    assert notice["To"] == "ada@example.com"
+    assert notice["Subject"] == "Your password was reset"
+    assert "If it was not, reset your password now" in told.get_content()
+    assert "http" not in told.get_content()  # a notice carries no link
     # Delivered at least once, mailed once: a redelivered entry is not mailed again.
     await asyncio.sleep(0)
     assert await module.mail_once(redis, settings, block_ms=100, min_idle_ms=0) == 0
-    assert len(inbox.mails) == 2
+    assert len(inbox.mails) == 3

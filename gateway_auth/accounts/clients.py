@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from gateway_auth.accounts.links import AccountLinks
+from gateway_auth.accounts.notices import Notices
 from gateway_auth.clock import Clock
 from gateway_auth.errors import (
     ClientNotFound,
@@ -30,6 +31,7 @@ from gateway_auth.models import (
     ClientKind,
     DeletionEvent,
     Identity,
+    NoticeReason,
     Origin,
     ProfileField,
     Session,
@@ -118,8 +120,10 @@ class Accounts:
         sessions: SessionStore,
         guests: GuestPolicy | None = None,
         elevation_ttl: timedelta = timedelta(minutes=10),
+        notices: Notices | None = None,
     ) -> None:
         self._clients = clients
+        self._notices = notices
         self._deletions = deletions
         self._hasher = hasher
         self._revocations = revocations
@@ -317,6 +321,7 @@ class Accounts:
         if updated is not None and new_address:
             await self._links.forget_links(updated.id)
             await self._send_verification(updated, origin.locale)
+            await self._notice(updated, "email-changed", identity.client.email, origin.locale)
         return updated or identity.client
 
     async def amend(
@@ -365,6 +370,7 @@ class Accounts:
         if new_address:
             await self._links.forget_links(updated.id)
             await self._send_verification(updated, None)
+            await self._notice(updated, "email-changed", client.email, None)
         return updated
 
     async def change_password(
@@ -383,6 +389,7 @@ class Accounts:
         log_event(
             log, "password_changed", client_id=identity.client.id, sessions_revoked=len(revoked)
         )
+        await self._notice(identity.client, "password-changed", None, origin.locale)
 
     async def elevate_confirmed(self, identity: Identity) -> Session:
         """Step-up, once the person is confirmed (``SecondFactorService.confirm``: a code, or
@@ -428,6 +435,13 @@ class Accounts:
         """The client deletes its own account (``DELETE /me``), unless it is the last admin."""
         await self.keep_an_admin(identity.client)
         await self.delete(identity.client.id)
+
+    async def _notice(
+        self, client: Client, reason: NoticeReason, email: str | None, locale: str | None
+    ) -> None:
+        """A security notice to the client (at ``email``: for a new address, the old one)."""
+        if self._notices is not None:
+            await self._notices.send(client, reason, email=email, locale=locale)
 
     async def _send_verification(self, client: Client, locale: str | None) -> None:
         """Mail a verification link; the account change stands even if the mail cannot be

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from gateway_auth.accounts.notices import Notices
 from gateway_auth.clock import Clock
 from gateway_auth.errors import (
     ClientNotFound,
@@ -90,8 +91,10 @@ class AccountLinks:
         clock: Clock,
         policy: LinkPolicy,
         outbox_written: Callable[[], None] = lambda: None,
+        notices: Notices | None = None,
     ) -> None:
         self._clients = clients
+        self._notices = notices
         self._tokens = tokens
         self._outbox = outbox
         self._hasher = hasher
@@ -139,6 +142,8 @@ class AccountLinks:
                 or client
             )
         log_event(log, "password_reset", client_id=client.id, sessions_revoked=len(revoked))
+        if self._notices is not None:
+            await self._notices.send(client, "password-reset", locale=origin.locale)
         return client
 
     async def send_verification(self, client: Client, locale: str | None = None) -> bool:

@@ -33,6 +33,7 @@ from gateway_auth.models import (
     Attempt,
     Client,
     Identity,
+    NoticeReason,
     Origin,
     SecondFactors,
     TotpFactor,
@@ -49,10 +50,10 @@ Policy = Literal["off", "optional", "required"]
 # Confirms the caller's password before a factor is removed or codes are replaced (Accounts').
 PasswordCheck = Callable[[Identity, str, Origin], Awaitable[None]]
 # Told what happened to an account's factors, for a notice to its owner.
-Notify = Callable[[Client, str], Awaitable[None]]
+Notify = Callable[[Client, NoticeReason], Awaitable[None]]
 
 
-async def _no_notice(client: Client, what: str) -> None:
+async def _no_notice(client: Client, reason: NoticeReason) -> None:
     return None
 
 

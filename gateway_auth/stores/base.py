@@ -18,10 +18,10 @@ from gateway_auth.models import (
     Credentials,
     DeletionEvent,
     Delta,
-    MailEvent,
     MirrorState,
     OutboxEvent,
     ProfileField,
+    QueuedMail,
     RevocationSnapshot,
     SecondFactors,
     Session,
@@ -315,7 +315,7 @@ class DeletionStore(Protocol):
     async def delete_client(self, client_id: str, event: DeletionEvent) -> DeletionOutcome:
         """Delete and queue ``event``; a client already deleted gets no second event."""
 
-    async def queue_event(self, event: MailEvent) -> None:
+    async def queue_event(self, event: QueuedMail) -> None:
         """Write a mail event to the outbox for the relay to publish."""
 
     async def pending_events(self, limit: int) -> list[PendingEvent]:

@@ -22,9 +22,12 @@ from gateway_auth.models import (
     DELETION_TYPE,
     EVENT_TYPES,
     MAIL_PURPOSES,
+    NOTICE_REASONS,
+    NOTICE_TYPE,
     Client,
     DeletionEvent,
     MailEvent,
+    NoticeEvent,
     OutboxEvent,
     Session,
     TotpFactor,
@@ -292,6 +295,22 @@ def _outbox_event(f: _Fields, event: _Fields) -> OutboxEvent:
             raise f.problem("event has an unknown kind")
         return DeletionEvent(
             event.text("id"), event.text("clientId"), event_kind, event.moment("occurredAt")
+        )
+    if event_type == NOTICE_TYPE:
+        event.only(
+            "type", "version", "id", "clientId", "email", "name", "reason", "locale", "occurredAt"
+        )  # fmt: skip
+        reason = event.text("reason")
+        if reason not in NOTICE_REASONS:
+            raise f.problem(f"notice reason must be one of {', '.join(NOTICE_REASONS)}")
+        return NoticeEvent(
+            id=event.text("id"),
+            client_id=event.text("clientId"),
+            email=event.text("email"),
+            name=event.value("name", str),
+            reason=NOTICE_REASONS[NOTICE_REASONS.index(reason)],
+            locale=event.optional("locale", str),
+            occurred_at=event.moment("occurredAt"),
         )
     event.only(
         "type", "version", "id", "clientId", "email", "name", "link", "expiresAt", "locale",

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from gateway_auth.config.redis_urls import SENTINEL_SCHEME
 from gateway_auth.errors import StoreUnavailable
-from gateway_auth.models import MAIL_PURPOSES, DeletionEvent, OutboxEvent
+from gateway_auth.models import MAIL_PURPOSES, NOTICE_TYPE, DeletionEvent, OutboxEvent
 from gateway_auth.stores.redis import as_text, connect, translated
 
 STREAM_PREFIX = "gateway-auth:events:"
@@ -67,7 +67,8 @@ class RedisEventSink:
         self._redis = client
         self.channel = channel
         self.stream = stream_key(channel)
-        self.streams = (self.stream, *(stream_key(purpose) for purpose in MAIL_PURPOSES))
+        mails = (*MAIL_PURPOSES, NOTICE_TYPE)
+        self.streams = (self.stream, *(stream_key(purpose) for purpose in mails))
         self._legacy_channel = legacy_channel
         self._replicas = replicas
 

@@ -3,7 +3,6 @@ recipes: sign in and come back, stay signed in, sign out, register, and the page
 
 from __future__ import annotations
 
-import json
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
@@ -16,33 +15,11 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from gateway_auth.accounts.clients import NewClient
 from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.models import MailEvent
-from tests.support.chromium import Site, accessibility_violations, fits_a_phone
+from tests.support.chromium import Site, check_page, sign_in, upstream_saw
 from tests.support.credentials import PASSWORD
 from tests.support.processes import free_port
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
-
-
-def sign_in(page: Page, email: str, *, password: str = PASSWORD, remember: bool = False) -> None:
-    """Fill in and submit the sign-in form shown on ``page``."""
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    if remember:
-        page.get_by_label("Keep me signed in").check()
-    page.get_by_role("button", name="Sign in").click()
-
-
-def upstream_saw(page: Page) -> dict[str, Any]:
-    """What the echoing app received, as it shows it."""
-    seen: dict[str, Any] = json.loads(page.locator("body").inner_text())
-    return seen
-
-
-def check_page(page: Page, site: Site, name: str) -> None:
-    """Every portal page: a screenshot, nothing axe-core objects to, and fit for a phone."""
-    site.screenshot(page, name)
-    assert accessibility_violations(page) == [], name
-    assert fits_a_phone(page), f"{name} scrolls sideways at 375 px"
 
 
 def test_a_protected_page_sends_you_to_sign_in_and_back(page: Page, site: Site) -> None:

@@ -10,8 +10,7 @@ import re
 import pyotp
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_journeys import check_page, sign_in, upstream_saw
-from tests.support.chromium import Site
+from tests.support.chromium import Site, check_page, sign_in, upstream_saw
 from tests.support.credentials import PASSWORD
 
 

@@ -18,7 +18,7 @@ from gateway_auth.config.settings import Settings
 from gateway_auth.errors import EmailTaken, InvalidExport
 from gateway_auth.http.app import create_app
 from gateway_auth.http.appkeys import SERVICES
-from gateway_auth.models import DeletionEvent, iso
+from gateway_auth.models import DeletionEvent, NoticeEvent, TotpFactor, iso
 from gateway_auth.stores.base import Rotation, Store, Suspension
 from gateway_auth.stores.export import export_to, import_into, read_export
 from tests.support.browser import AppClient, Browser
@@ -48,6 +48,11 @@ async def _populate(store: Store) -> None:
     purged = (await store.claim_events(T0, T0, 10))[-1].event
     await store.complete_event(purged, T0)
     await store.queue_event(a_mail_event("m1", "c1"))  # a mail event waiting too
+    notice = NoticeEvent("n1", "c1", "ada@example.com", "Ada", "password-changed", None, T0)
+    await store.queue_event(notice)  # and a security notice
+    await store.add_session(replace(a_session("s3"), amr=("pwd", "otp", "mfa")), "h3")
+    await store.put_totp(TotpFactor("c1", "v1.k.sealed", T0, T0, 7))
+    await store.replace_recovery_codes("c1", ["r2", "r1"])
 
 
 async def _export(store: Store) -> list[str]:
@@ -84,9 +89,10 @@ async def test_sqlite_to_mongodb_and_back_loses_nothing(
     assert first == second == third
     types = [json.loads(line)["type"] for line in first]
     assert types.count("client") == 4  # ada, svc, g, and gone (deleted, its event pending)
-    assert types.count("session") == 2
-    assert types.count("outbox") == 2  # the deletion and the mail event
+    assert types.count("session") == 3
+    assert types.count("outbox") == 3  # the deletion, the mail event and the notice
     assert types.count("tombstone") == 1
+    assert types.count("second-factors") == 1
     ada = json.loads(first[0])
     assert ada["passwordHash"] == "$2b$04$pw"
     assert ada["emailVerified"] is True
@@ -95,6 +101,12 @@ async def test_sqlite_to_mongodb_and_back_loses_nothing(
     session = next(json.loads(line) for line in first if '"id":"s1"' in line)
     assert session["refreshHash"] == "h1"
     assert session["rotated"] == [{"hash": "h0", "at": iso(T0)}]
+    notice = next(json.loads(line)["event"] for line in first if "security-notice" in line)
+    assert notice["reason"] == "password-changed"
+    factors = next(json.loads(line) for line in first if "second-factors" in line)
+    assert factors["totp"]["sealedSecret"] == "v1.k.sealed"
+    assert factors["recoveryCodeHashes"] == ["r1", "r2"]
+    assert '"amr":["pwd","otp","mfa"]' in next(line for line in first if '"id":"s3"' in line)
     gone = next(json.loads(line) for line in first if '"id":"gone"' in line)
     assert (gone["firstName"], gone["passwordHash"]) == (None, None)  # scrubbed on deletion
 

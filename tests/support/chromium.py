@@ -169,3 +169,25 @@ def fits_a_phone(page: Page) -> bool:
     width: int = page.evaluate("document.documentElement.scrollWidth")
     page.set_viewport_size({"width": 1024, "height": 768})
     return width <= 375
+
+
+def sign_in(page: Page, email: str, *, password: str = PASSWORD, remember: bool = False) -> None:
+    """Fill in and submit the sign-in form shown on ``page``."""
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    if remember:
+        page.get_by_label("Keep me signed in").check()
+    page.get_by_role("button", name="Sign in").click()
+
+
+def upstream_saw(page: Page) -> dict[str, Any]:
+    """What the echoing app received, as it shows it."""
+    seen: dict[str, Any] = json.loads(page.locator("body").inner_text())
+    return seen
+
+
+def check_page(page: Page, site: Site, name: str) -> None:
+    """Every portal page: a screenshot, nothing axe-core objects to, and fit for a phone."""
+    site.screenshot(page, name)
+    assert accessibility_violations(page) == [], name
+    assert fits_a_phone(page), f"{name} scrolls sideways at 375 px"

@@ -27,6 +27,7 @@ from gateway_auth.models import (
     DeletionEvent,
     MailEvent,
     OutboxEvent,
+    QueuedMail,
     RevocationSnapshot,
     event_from_json,
 )
@@ -77,7 +78,7 @@ class MongoDeletions(MongoSessions):
             )
         return "deleted" if result.modified_count else "already_deleted"
 
-    async def queue_event(self, event: MailEvent) -> None:
+    async def queue_event(self, event: QueuedMail) -> None:
         """Write a mail event to the outbox."""
         async with translated():
             await self._outbox.insert_one(outbox_doc(PendingEvent(event, 0, event.occurred_at)))

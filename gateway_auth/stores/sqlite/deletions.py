@@ -10,8 +10,8 @@ from gateway_auth.models import (
     CLIENT_KINDS,
     DELETION_TYPE,
     DeletionEvent,
-    MailEvent,
     OutboxEvent,
+    QueuedMail,
     RevocationSnapshot,
     event_from_json,
 )
@@ -55,7 +55,7 @@ class SqliteDeletions(SqliteDatabase):
             await revoke_sessions(db, client_id, now, keep=None)
         return "deleted"
 
-    async def queue_event(self, event: MailEvent) -> None:
+    async def queue_event(self, event: QueuedMail) -> None:
         """Write a mail event to the outbox."""
         async with self._transaction() as db:
             await db.execute(

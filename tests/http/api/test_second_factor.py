@@ -19,6 +19,7 @@ import pytest
 
 from gateway_auth.accounts.clients import NewClient
 from gateway_auth.http.appkeys import SERVICES
+from gateway_auth.models import NoticeEvent
 from gateway_auth.stores.export import export_to
 from tests.support.browser import PAGE_LOAD, AppClient, Browser, Response, admin
 from tests.support.clock import FakeClock
@@ -512,3 +513,52 @@ async def test_turning_second_factors_off_keeps_the_apps_already_set_up(
     assert (answer.status, problem_type(answer)) == (401, "second-factor-required")
     assert (data_dir / "encryption-key").exists()
     assert browser.cookies
+
+
+async def notices(http: AppClient) -> list[tuple[str, str]]:
+    """The security notices waiting in the outbox: (reason, address)."""
+    pending = await http.app[SERVICES].store.pending_events(100)
+    return [(p.event.reason, p.event.email) for p in pending if isinstance(p.event, NoticeEvent)]
+
+
+async def test_the_owner_is_told_of_every_change_to_how_they_sign_in(
+    http: AppClient, clock: FakeClock
+) -> None:
+    browser, _, codes = await enrolled(http, clock)
+    page = await browser.page("/account/two-factor")
+    await browser.submit(page, "/account/two-factor/recovery-codes", {"codesPassword": PASSWORD})
+    await sign_out(browser)
+    await password_step(browser)
+    await code_step(browser, codes[0])  # an old code: refused, no notice
+    ada = await _ada(http)
+    root = await admin(http, Browser(http))
+    await root.request("DELETE", f"/admin/clients/{ada}/second-factors")
+    await browser.login()
+    await browser.request(
+        "PUT",
+        "/me/password",
+        json={"currentPassword": PASSWORD, "newPassword": "another good passphrase"},
+    )
+    await browser.request(
+        "PATCH",
+        "/me",
+        json={"email": "lovelace@example.com", "currentPassword": "another good passphrase"},
+    )
+
+    # All within one tick of the test's clock: the outbox's order among them is the ids'.
+    assert sorted(await notices(http)) == [
+        ("email-changed", "ada@example.com"),  # the old address
+        ("password-changed", "ada@example.com"),
+        ("recovery-codes-replaced", "ada@example.com"),
+        ("second-factor-added", "ada@example.com"),
+        ("second-factor-removed", "ada@example.com"),
+    ]
+
+
+async def test_a_used_recovery_code_is_told_to_the_owner(http: AppClient, clock: FakeClock) -> None:
+    browser, _, codes = await enrolled(http, clock)
+    await sign_out(browser)
+    await password_step(browser)
+    await code_step(browser, codes[5])
+
+    assert (await notices(http))[-1] == ("recovery-code-used", "ada@example.com")
