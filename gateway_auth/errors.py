@@ -233,6 +233,16 @@ class WrongCode(GatewayAuthError):
     default_message = "The code is incorrect or was already used."
 
 
+class CodesLocked(GatewayAuthError):
+    """Too many wrong codes in a row for this account's app (NIST SP 800-63B 5.2.2): only a
+    recovery code, or an operator's reset, opens it again."""
+
+    default_message = (
+        "Too many wrong codes for this account's authenticator app. Sign in with one of your "
+        "recovery codes, or ask an administrator to reset two-step sign-in."
+    )
+
+
 class SignInExpired(GatewayAuthError):
     """No half-finished sign-in in this browser, or it is older than five minutes."""
 

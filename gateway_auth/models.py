@@ -87,13 +87,14 @@ AMR_PASSWORD, AMR_OTP, AMR_HARDWARE_KEY, AMR_SOFTWARE_KEY, AMR_USER_PRESENCE, AM
 class TotpFactor:
     """An authenticator app's shared secret, sealed (``factors.sealing``): usable once
     ``confirmed_at`` is set; ``last_step`` is the newest RFC 6238 time step accepted, so no
-    code is taken twice."""
+    code is taken twice; ``failures`` counts wrong codes in a row, however slowly they come."""
 
     client_id: str
     sealed_secret: str
     created_at: datetime
     confirmed_at: datetime | None = None
     last_step: int = 0
+    failures: int = 0  # wrong codes since the last right one (recovery codes included)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Literal
 
 from gateway_auth.clock import Clock
 from gateway_auth.errors import (
+    CodesLocked,
     FactorExists,
     FieldError,
     NotAUser,
@@ -45,6 +46,8 @@ from gateway_auth.validation import email_key
 
 log = logging.getLogger(__name__)
 ENROLMENT_TTL = timedelta(minutes=15)
+# Wrong codes in a row before only a recovery code is taken (NIST SP 800-63B 5.2.2: at most 100).
+MAX_CODE_FAILURES = 100
 START_AGAIN = "Start again: this set-up has expired or was begun elsewhere."
 Policy = Literal["off", "optional", "required"]
 # Confirms the caller's password before a factor is removed or codes are replaced (Accounts').
@@ -205,16 +208,24 @@ class SecondFactorService:
     async def check(self, client: Client, code: str, attempt: Attempt) -> CodeUsed:
         """Accept a code from the authenticator app (each time step once) or a recovery code
         (each once); WrongCode otherwise, counted like a wrong password, TooManyAttempts
-        when the account's or the address's limit is reached."""
+        when the account's or the address's limit is reached. After MAX_CODE_FAILURES wrong
+        codes in a row, however slowly they came, only a recovery code is taken (CodesLocked)."""
+        app = (await self.of(client)).totp
+        locked = app is not None and app.failures >= MAX_CODE_FAILURES
+        if locked and not recovery.looks_like_a_code(code):
+            log_event(log, "second_factor_locked", level=logging.WARNING, client_id=client.id)
+            raise CodesLocked
         stored_hash = await self._clients.get_password_hash(client.id)
         account = email_key(client.email)
         counter = await self._regulator.begin(account, attempt, password_epoch(stored_hash))
         used = await self._accepted(client, code)
         if used is None:
-            log_event(log, "second_factor_failed", client_id=client.id)
+            failures = await self._store.count_code_failure(client.id)
+            log_event(log, "second_factor_failed", client_id=client.id, failures=failures)
             raise WrongCode
         await self._regulator.succeeded(counter)
         if used.recovery_codes_left is not None:
+            await self._store.clear_code_failures(client.id)
             log_event(
                 log,
                 "recovery_code_used",

@@ -13,6 +13,7 @@ from gateway_auth.errors import (
     AmbiguousRequest,
     ClientNotFound,
     ClientSuspended,
+    CodesLocked,
     CrossSiteRequest,
     EmailTaken,
     EmailUnverified,
@@ -112,6 +113,7 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
     ),
     WrongCode: Kind(401, "wrong-code", "Wrong code"),
     SignInExpired: Kind(401, "sign-in-expired", "Sign-in expired"),
+    CodesLocked: Kind(403, "codes-locked", "Codes locked"),
     SecondFactorsOff: Kind(404, "second-factors-off", "Second factors off"),
     FactorExists: Kind(409, "factor-exists", "Authenticator app already set up"),
     SecretsUnreadable: Kind(

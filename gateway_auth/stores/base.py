@@ -296,7 +296,13 @@ class FactorStore(Protocol):
 
     async def use_totp_step(self, client_id: str, step: int) -> bool:
         """Accept a code of ``step`` from a confirmed secret, only if no code of this step or a
-        later one was accepted (RFC 6238 section 5.2: replay)."""
+        later one was accepted (RFC 6238 section 5.2: replay); the failures count restarts."""
+
+    async def count_code_failure(self, client_id: str) -> int:
+        """One more wrong code for the client's app; the count now (0: there is no app)."""
+
+    async def clear_code_failures(self, client_id: str) -> None:
+        """A right code of another kind (a recovery code): the count restarts."""
 
     async def remove_totp(self, client_id: str) -> bool:
         """Drop the client's secret, confirmed or not; False if there was none."""

@@ -184,6 +184,7 @@ def encode(record: Record) -> tuple[str, dict[str, Any]]:
                     "createdAt": iso(totp.created_at),
                     "confirmedAt": _iso(totp.confirmed_at),
                     "lastStep": totp.last_step,
+                    "failures": totp.failures,
                 }
             return "second-factors", {
                 "clientId": record.client_id,
@@ -269,13 +270,14 @@ def _decode(f: _Fields) -> Record:
         totp = None
         if f.values.get("totp") is not None:
             t = f.nested(f.value("totp", dict))
-            t.only("sealedSecret", "createdAt", "confirmedAt", "lastStep")
+            t.only("sealedSecret", "createdAt", "confirmedAt", "lastStep", "failures")
             totp = TotpFactor(
                 client_id,
                 t.text("sealedSecret"),
                 t.moment("createdAt"),
                 t.optional_moment("confirmedAt"),
                 t.value("lastStep", int),
+                t.value("failures", int) if "failures" in t.values else 0,
             )
         hashes = tuple(f.each("recoveryCodeHashes", str, "strings"))
         return FactorRecord(client_id, totp, hashes)

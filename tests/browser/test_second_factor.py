@@ -11,7 +11,7 @@ import pyotp
 from playwright.sync_api import Page, expect
 
 from tests.support.chromium import Site, check_page, sign_in, upstream_saw
-from tests.support.credentials import PASSWORD
+from tests.support.credentials import PASSWORD, wrong_code
 
 
 def set_up_an_app(page: Page, site: Site) -> tuple[pyotp.TOTP, list[str]]:
@@ -59,7 +59,7 @@ def test_a_sign_in_asks_for_the_apps_code_and_the_upstream_sees_it(page: Page, s
     expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
     assert re.search(r"/auth/login/second-factor\?rd=", page.url)
     check_page(page, site, "second-factor")
-    page.get_by_label("Code").fill("000000")
+    page.get_by_label("Code").fill(wrong_code(app, site.stack.clock()))
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("That code is not right")
     expect(page.get_by_label("Code")).to_be_focused()

@@ -108,3 +108,25 @@ async def test_second_factors_and_session_amr_survive_an_export_and_import(
     session = await store.get_session(a_session().id)
     assert session is not None
     assert session.amr == ("pwd", "otp", "mfa")
+
+
+async def test_wrong_codes_in_a_row_are_counted_until_a_right_one(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    assert await store.count_code_failure("c1") == 0  # no app, nothing to count
+    await store.put_totp(a_secret())
+
+    counts = [await store.count_code_failure("c1") for _ in range(3)]
+    at_once = await asyncio.gather(*(store.count_code_failure("c1") for _ in range(5)))
+    assert (await store.second_factors("c1")).totp.failures == 8  # type: ignore[union-attr]
+    await store.use_totp_step("c1", 101)
+    after_a_code = (await store.second_factors("c1")).totp
+    await store.count_code_failure("c1")
+    await store.clear_code_failures("c1")
+    cleared = (await store.second_factors("c1")).totp
+
+    assert counts == [1, 2, 3]
+    assert sorted(at_once) == [4, 5, 6, 7, 8]
+    assert after_a_code is not None
+    assert after_a_code.failures == 0
+    assert cleared is not None
+    assert cleared.failures == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 from gateway_auth.errors import (
+    CodesLocked,
     FactorExists,
     NotAUser,
     SecondFactorsOff,
@@ -70,7 +71,7 @@ async def second_factor(request: web.Request) -> web.Response:
         response = see_other(request.app[PAGES].urls.login_saying("signin_expired", return_to))
         cookies.clear_pending(response)
         return response
-    except (WrongCode, TooManyAttempts) as exc:
+    except (WrongCode, TooManyAttempts, CodesLocked) as exc:
         if return_to is None:
             raise
         return _refused(request, return_to, exc)
@@ -174,10 +175,12 @@ async def replace_recovery_codes(request: web.Request) -> web.Response:
 
 
 def _refused(
-    request: web.Request, return_to: str, exc: WrongCode | TooManyAttempts
+    request: web.Request, return_to: str, exc: WrongCode | TooManyAttempts | CodesLocked
 ) -> web.Response:
     if isinstance(exc, WrongCode):
         return _code_form(request, return_to=return_to, error=WRONG_CODE, status=401)
+    if isinstance(exc, CodesLocked):
+        return _code_form(request, return_to=return_to, alert=exc.message, status=403)
     status, alert = _throttled(exc)
     response = _code_form(request, return_to=return_to, alert=alert, status=status)
     response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from gateway_auth.models import SecondFactors, TotpFactor
@@ -53,7 +54,24 @@ class MongoFactors(MongoDatabase):
                 "totp.confirmed_at": {"$ne": None},
                 "totp.last_step": {"$lt": step},
             },
-            {"$set": {"totp.last_step": step}},
+            {"$set": {"totp.last_step": step, "totp.failures": 0}},
+        )
+
+    async def count_code_failure(self, client_id: str) -> int:
+        """``$inc`` on the app, reading the count back."""
+        async with translated():
+            doc = await self._factors.find_one_and_update(
+                {"_id": {"$eq": client_id}, "totp": {"$ne": None}},
+                {"$inc": {"totp.failures": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+        return int(doc["totp"]["failures"]) if doc else 0
+
+    async def clear_code_failures(self, client_id: str) -> None:
+        """Restart the count."""
+        await self._changed(
+            {"_id": {"$eq": client_id}, "totp.failures": {"$gt": 0}},
+            {"$set": {"totp.failures": 0}},
         )
 
     async def remove_totp(self, client_id: str) -> bool:
@@ -91,6 +109,7 @@ def totp_doc(factor: TotpFactor) -> Doc:
         "created_at": stored(factor.created_at),
         "confirmed_at": optional_stored(factor.confirmed_at),
         "last_step": factor.last_step,
+        "failures": factor.failures,
     }
 
 
@@ -104,4 +123,5 @@ def totp_from(client_id: str, doc: Any) -> TotpFactor | None:
         created_at=loaded(doc["created_at"]),
         confirmed_at=optional_loaded(doc.get("confirmed_at")),
         last_step=int(doc.get("last_step", 0)),
+        failures=int(doc.get("failures", 0)),
     )

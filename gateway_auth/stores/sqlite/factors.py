@@ -32,17 +32,19 @@ class SqliteFactors(SqliteDatabase):
         async with self._transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO second_factors (client_id, totp_secret, totp_created_at,"
-                " totp_confirmed_at, totp_last_step) VALUES (?, ?, ?, ?, ?)"
+                " totp_confirmed_at, totp_last_step, totp_failures) VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (client_id) DO UPDATE SET totp_secret = excluded.totp_secret,"
                 " totp_created_at = excluded.totp_created_at,"
                 " totp_confirmed_at = excluded.totp_confirmed_at,"
-                " totp_last_step = excluded.totp_last_step WHERE totp_confirmed_at IS NULL",
+                " totp_last_step = excluded.totp_last_step, totp_failures = 0"
+                " WHERE totp_confirmed_at IS NULL",
                 (
                     factor.client_id,
                     factor.sealed_secret,
                     ms(factor.created_at),
                     optional_ms(factor.confirmed_at),
                     factor.last_step,
+                    factor.failures,
                 ),
             )
             return cursor.rowcount == 1
@@ -50,9 +52,28 @@ class SqliteFactors(SqliteDatabase):
     async def use_totp_step(self, client_id: str, step: int) -> bool:
         """One conditional update: confirmed, and no code of this step or later taken."""
         return await self._changed(
-            "UPDATE second_factors SET totp_last_step = ? WHERE client_id = ?"
+            "UPDATE second_factors SET totp_last_step = ?, totp_failures = 0 WHERE client_id = ?"
             " AND totp_confirmed_at IS NOT NULL AND totp_last_step < ?",
             (step, client_id, step),
+        )
+
+    async def count_code_failure(self, client_id: str) -> int:
+        """Add one, in one statement, and read the count back."""
+        async with (
+            self._transaction() as db,
+            db.execute(
+                "UPDATE second_factors SET totp_failures = totp_failures + 1 WHERE client_id = ?"
+                " RETURNING totp_failures",
+                (client_id,),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def clear_code_failures(self, client_id: str) -> None:
+        """Restart the count."""
+        await self._changed(
+            "UPDATE second_factors SET totp_failures = 0 WHERE client_id = ?", (client_id,)
         )
 
     async def remove_totp(self, client_id: str) -> bool:
@@ -88,4 +109,5 @@ def totp_from_row(row: sqlite3.Row) -> TotpFactor:
         created_at=dt(row["totp_created_at"]),
         confirmed_at=optional_dt(row["totp_confirmed_at"]),
         last_step=int(row["totp_last_step"]),
+        failures=int(row["totp_failures"]),
     )

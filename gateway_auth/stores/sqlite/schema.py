@@ -131,6 +131,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "ALTER TABLE sessions ADD COLUMN amr TEXT",
     ),
+    (
+        # 9: wrong codes in a row for an app, so a slow guesser meets a limit too.
+        "ALTER TABLE second_factors ADD COLUMN totp_failures INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

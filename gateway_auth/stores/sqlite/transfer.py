@@ -138,13 +138,15 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
             if totp is not None:
                 await db.execute(
                     "INSERT INTO second_factors (client_id, totp_secret, totp_created_at,"
-                    " totp_confirmed_at, totp_last_step) VALUES (?, ?, ?, ?, ?)",
+                    " totp_confirmed_at, totp_last_step, totp_failures)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         record.client_id,
                         totp.sealed_secret,
                         ms(totp.created_at),
                         optional_ms(totp.confirmed_at),
                         totp.last_step,
+                        totp.failures,
                     ),
                 )
             await db.execute("DELETE FROM recovery_codes WHERE client_id = ?", (record.client_id,))

@@ -23,7 +23,7 @@ from gateway_auth.models import NoticeEvent
 from gateway_auth.stores.export import export_to
 from tests.support.browser import PAGE_LOAD, AppClient, Browser, Response, admin
 from tests.support.clock import FakeClock
-from tests.support.credentials import PASSWORD
+from tests.support.credentials import PASSWORD, wrong_code
 
 APP = "/reports?tab=1"
 RD = quote(APP, safe="")
@@ -46,7 +46,7 @@ async def enrolled(http: AppClient, clock: FakeClock) -> tuple[Browser, pyotp.TO
     assert (await browser.signed_in_by_form()).status == 303
     enrol = await begin(browser)
     app = pyotp.TOTP(secret_on(enrol))
-    wrong = await confirm(browser, enrol, "000000")
+    wrong = await confirm(browser, enrol, wrong_code(app, clock()))
     shown = await confirm(browser, enrol, app.at(clock()))
     assert wrong.status == 401, wrong.text
     assert "That code is not right" in wrong.text
@@ -211,12 +211,12 @@ async def test_wrong_codes_count_like_wrong_passwords(
     make_client: Callable[..., Awaitable[AppClient]], clock: FakeClock
 ) -> None:
     http = await make_client(LOCKOUT_ATTEMPTS="4")
-    browser, _, _ = await enrolled(http, clock)
+    browser, app, _ = await enrolled(http, clock)
     await sign_out(browser)
     browser.cookies = {k: v for k, v in browser.cookies.items() if not k.endswith("_device")}
 
     await password_step(browser)  # right, but counted as a failure until the code is
-    wrongs = [await code_step(browser, "000000") for _ in range(4)]
+    wrongs = [await code_step(browser, wrong_code(app, clock())) for _ in range(4)]
     again = await password_step(browser)
     unknown = Browser(http)
     for _ in range(4):
@@ -375,7 +375,9 @@ async def test_step_up_takes_a_code_and_no_longer_the_password_alone(
     both = await browser.request(
         "POST", "/me/elevate", json={"password": PASSWORD, "code": app.at(clock())}
     )
-    wrong = await browser.submit(page, "/elevate", {"code": "000000", "rd": "/reports"})
+    wrong = await browser.submit(
+        page, "/elevate", {"code": wrong_code(app, clock()), "rd": "/reports"}
+    )
     confirmed = await browser.submit(page, "/elevate", {"code": app.at(clock()), "rd": "/reports"})
     after = await browser.request("GET", "/verify?scope=reports")
 
@@ -562,3 +564,37 @@ async def test_a_used_recovery_code_is_told_to_the_owner(http: AppClient, clock:
     await code_step(browser, codes[5])
 
     assert (await notices(http))[-1] == ("recovery-code-used", "ada@example.com")
+
+
+async def test_a_hundred_wrong_codes_in_a_row_leave_only_the_recovery_codes(
+    make_client: Callable[..., Awaitable[AppClient]], clock: FakeClock
+) -> None:
+    # Regulation high enough to let a slow guesser through, so only this limit stops it.
+    http = await make_client(LOCKOUT_ATTEMPTS="1000")
+    browser, app, codes = await enrolled(http, clock)
+    program = Browser(http)
+    await program.login()
+
+    valid = {app.at(clock() + timedelta(seconds=s)) for s in (-30, 0, 30)}
+    guesses = [code for code in (f"{n:06d}" for n in range(110)) if code not in valid][:100]
+    wrongs = [
+        await program.request("POST", "/login/second-factor", json={"code": code})
+        for code in guesses
+    ]
+    locked = await program.request("POST", "/login/second-factor", json={"code": app.at(clock())})
+    await sign_out(browser)
+    await password_step(browser)
+    page = await code_step(browser, app.at(clock()))
+    recovered = await code_step(browser, codes[0])
+    clock.advance(seconds=30)
+    await sign_out(browser)
+    await password_step(browser)
+    again = await code_step(browser, app.at(clock()))
+
+    assert {w.status for w in wrongs} == {401}
+    assert (locked.status, problem_type(locked)) == (403, "codes-locked")
+    assert "recovery codes" in locked.json()["detail"]
+    assert page.status == 403
+    assert "Sign in with one of your recovery codes" in page.text
+    assert recovered.status == 303  # a recovery code still works, and clears the count
+    assert again.status == 303
