@@ -1,15 +1,18 @@
 """Two-step sign-in in real Chromium through nginx, Caddy and Traefik: an authenticator app set
 up on the account page (the test computes its codes with pyotp), then a sign-in with the
-password and a code, a recovery code that works once, and the upstream told how the session
-was proved."""
+password and a code, a recovery code that works once, the upstream told how the session was
+proved, step-up with a code, and an operator's reset."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pyotp
 from playwright.sync_api import Page, expect
 
+from gateway_auth.accounts.clients import NewClient
+from gateway_auth.http.appkeys import SERVICES
 from tests.support.chromium import Site, check_page, sign_in, upstream_saw
 from tests.support.credentials import PASSWORD, wrong_code
 
@@ -95,3 +98,33 @@ def test_a_recovery_code_signs_in_once_when_the_phone_is_lost(page: Page, site: 
     expect(page.get_by_role("alert")).to_contain_text("That code is not right")
     page.goto(f"{site.url}/auth/account/two-factor")
     expect(page).to_have_url(re.compile(r"/auth/login\?rd="))  # still not signed in
+
+
+def test_step_up_takes_a_code_and_an_operator_resets_a_lost_phone(page: Page, site: Site) -> None:
+    email = f"stepper-{site.kind}@example.com"
+    app = site.stack.app
+    assert app is not None
+    new = NewClient(email, PASSWORD)
+    client = site.stack.call(
+        app[SERVICES].accounts.create(new, kind="user", scopes=["payments:write"])
+    )
+    page.goto(f"{site.url}/app")
+    sign_in(page, email)
+    expect(page).to_have_url(f"{site.url}/app")
+    totp, _ = set_up_an_app(page, site)
+
+    page.goto(f"{site.url}/auth/elevate?rd={quote(site.url + '/app', safe='')}")
+    expect(page.get_by_text("Enter the code your authenticator app shows")).to_be_visible()
+    check_page(page, site, "elevate-with-code")
+    page.get_by_label("Code").fill(totp.at(site.stack.clock()))
+    page.get_by_role("button", name="Confirm").click()
+    expect(page).to_have_url(f"{site.url}/app")
+    assert upstream_saw(page)["headers"]["x-auth-scopes"] == ["payments:write"]
+
+    site.stack.call(app[SERVICES].admin.reset_second_factors("cli", client.id))
+    sign_out(page, site)
+    page.goto(f"{site.url}/app")
+    sign_in(page, email)
+
+    expect(page).to_have_url(f"{site.url}/app")  # the password alone, after the reset
+    assert upstream_saw(page)["headers"]["x-auth-amr"] == ["pwd"]
