@@ -131,7 +131,7 @@ async def confirm_totp(request: web.Request) -> web.Response:
         except WrongCode as expired:
             return await _status_page(request, identity, alert=expired.message, status=409)
         status, alert = (401, WRONG_CODE) if isinstance(exc, WrongCode) else _throttled(exc)
-        response = _enrol_page(request, enrolment, error=alert, status=status)
+        response = _enrol_page(request, enrolment, alert=alert, status=status)
         if isinstance(exc, TooManyAttempts):
             response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
         return response
@@ -178,7 +178,7 @@ def _refused(
     request: web.Request, return_to: str, exc: WrongCode | TooManyAttempts | CodesLocked
 ) -> web.Response:
     if isinstance(exc, WrongCode):
-        return _code_form(request, return_to=return_to, error=WRONG_CODE, status=401)
+        return _code_form(request, return_to=return_to, alert=WRONG_CODE, status=401)
     if isinstance(exc, CodesLocked):
         return _code_form(request, return_to=return_to, alert=exc.message, status=403)
     status, alert = _throttled(exc)
@@ -244,7 +244,7 @@ def _enrol_page(
     request: web.Request,
     enrolment: TotpEnrolment,
     *,
-    error: str | None = None,
+    alert: str | None = None,
     status: int = 200,
 ) -> web.Response:
     secret = enrolment.secret
@@ -256,8 +256,7 @@ def _enrol_page(
         secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         qr_svg=enrolment.qr_svg,
         ticket=enrolment.ticket,
-        errors={"code": error} if error and status == 401 else {},
-        alert=error,
+        alert=alert,
         headers={hdrs.CACHE_CONTROL: "no-store"},
     )
 
@@ -277,7 +276,6 @@ def _code_form(
     request: web.Request,
     *,
     return_to: str,
-    error: str | None = None,
     alert: str | None = None,
     status: int = 200,
 ) -> web.Response:
@@ -287,7 +285,6 @@ def _code_form(
         status=status,
         title="Enter your code",
         rd=return_to,
-        errors={"code": error} if error else {},
-        alert=alert or error,
+        alert=alert,
         restart=PortalUrls.with_return(request.app[PAGES].urls.login, return_to or None),
     )
