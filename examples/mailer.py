@@ -78,9 +78,17 @@ NOTICES = {
         "An authenticator app was added to your account; signing in now asks for its code.",
     ),
     "second-factor-removed": (
-        "Two-step sign-in was turned off",
-        "The authenticator app and recovery codes were removed from your account; your "
-        "password alone signs in now.",
+        "A second factor was removed",
+        "A second factor was removed from your account (by you, or by an administrator's "
+        "reset); if none is left, your password alone signs in now.",
+    ),
+    "passkey-added": (
+        "A passkey was added",
+        "A passkey was added to your account; it signs in on its own, and as the second step.",
+    ),
+    "passkey-removed": (
+        "A passkey was removed",
+        "A passkey was removed from your account.",
     ),
     "recovery-code-used": (
         "A recovery code was used",

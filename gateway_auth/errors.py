@@ -249,6 +249,33 @@ class SignInExpired(GatewayAuthError):
     default_message = "The sign-in took too long or did not start here; sign in again."
 
 
+class CeremonyExpired(GatewayAuthError):
+    """A passkey's answer to a challenge this server did not hand to this browser or session,
+    one already answered, or one older than five minutes."""
+
+    default_message = "The passkey request took too long or was already used; try again."
+
+
+class PasskeyRefused(GatewayAuthError):
+    """A passkey's answer that does not hold: an unknown credential, another account's, a bad
+    signature, another site's origin or RP ID, no user verification, or a counter that went
+    back (a cloned authenticator). One answer for all, the reason is logged."""
+
+    default_message = "That passkey was not accepted. Try again, or sign in another way."
+
+
+class PasskeyExists(GatewayAuthError):
+    """The authenticator already holds a passkey registered here."""
+
+    default_message = "This passkey is already registered."
+
+
+class PasskeyNotFound(GatewayAuthError):
+    """The account has no passkey of that id."""
+
+    default_message = "There is no such passkey on this account."
+
+
 class SecondFactorsOff(GatewayAuthError):
     """SECOND_FACTOR=off: no enrolment, no second step."""
 

@@ -98,16 +98,46 @@ class TotpFactor:
 
 
 @dataclass(frozen=True, slots=True)
+class Passkey:
+    """A WebAuthn credential (a passkey or a security key) registered to an account: its
+    public key, never a secret. ``sign_count`` is the authenticator's counter as last seen
+    (0 for authenticators that keep none); ``synced`` says the credential may live on several
+    devices (backup eligible), which makes its proof RFC 8176's ``swk`` rather than ``hwk``."""
+
+    credential_id: str  # base64url, as browsers name it
+    client_id: str
+    public_key: bytes  # COSE_Key, as the authenticator gave it
+    sign_count: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    synced: bool = False
+    transports: tuple[str, ...] = ()
+    aaguid: str = ""
+
+    @property
+    def method(self) -> str:
+        """RFC 8176's value for a proof with this credential."""
+        return AMR_SOFTWARE_KEY if self.synced else AMR_HARDWARE_KEY
+
+
+@dataclass(frozen=True, slots=True)
 class SecondFactors:
     """What an account has besides its password (never a secret in clear)."""
 
     totp: TotpFactor | None = None
     recovery_codes_left: int = 0
+    passkeys: tuple[Passkey, ...] = ()
+
+    @property
+    def has_app(self) -> bool:
+        """Whether a confirmed authenticator app guards the account."""
+        return self.totp is not None and self.totp.confirmed_at is not None
 
     @property
     def enrolled(self) -> bool:
         """Whether a sign-in to this account needs a second step."""
-        return self.totp is not None and self.totp.confirmed_at is not None
+        return self.has_app or bool(self.passkeys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +228,8 @@ NOTICE_TYPE = "security-notice"
 NoticeReason = Literal[
     "second-factor-added",
     "second-factor-removed",
+    "passkey-added",
+    "passkey-removed",
     "recovery-code-used",
     "recovery-codes-replaced",
     "password-changed",
@@ -207,6 +239,8 @@ NoticeReason = Literal[
 NOTICE_REASONS: tuple[NoticeReason, ...] = (
     "second-factor-added",
     "second-factor-removed",
+    "passkey-added",
+    "passkey-removed",
     "recovery-code-used",
     "recovery-codes-replaced",
     "password-changed",

@@ -42,6 +42,8 @@ from gateway_auth.config.datadir import ensure_data_dir
 from gateway_auth.config.keys import KeyRing, load_encryption_key, load_key_ring
 from gateway_auth.config.settings import PREFIX, Settings
 from gateway_auth.errors import ConfigurationError, StoreUnavailable
+from gateway_auth.factors.ceremonies import Ceremonies
+from gateway_auth.factors.passkeys import PasskeyService
 from gateway_auth.factors.sealing import SecretBox
 from gateway_auth.factors.service import SecondFactorService
 from gateway_auth.logging import log_event
@@ -55,6 +57,7 @@ from gateway_auth.signin.oauth import TokenAuthority
 from gateway_auth.signin.passwords import PasswordHasher
 from gateway_auth.signin.pending import PendingSignIns
 from gateway_auth.signin.regulation import Regulator, regulator_for
+from gateway_auth.signin.second_step import SignInSteps
 from gateway_auth.signin.sessions import Sessions
 from gateway_auth.stores.base import EventSink, RevocationBus, Store
 from gateway_auth.stores.configured import StoreOpener, open_store
@@ -106,6 +109,8 @@ class Services:
     sessions: Sessions
     accounts: Accounts
     factors: SecondFactorService
+    passkeys: PasskeyService
+    steps: SignInSteps  # the second step, and passkeys alone
     links: AccountLinks
     oauth: TokenAuthority
     admin: Admin
@@ -262,6 +267,28 @@ async def open_services(
             confirm_password=accounts.confirm_password,
             notify=notices.send,
         )
+        passkeys = PasskeyService(
+            store=store,
+            clients=store,
+            factors=factors,
+            ceremonies=Ceremonies(keys.derived_secret("webauthn ceremony"), clock),
+            regulator=regulator,
+            clock=clock,
+            confirm_password=accounts.confirm_password,
+        )
+        sessions = Sessions(
+            clients=store,
+            sessions=store,
+            hasher=hasher,
+            tokens=tokens,
+            revocations=revocations,
+            regulator=regulator,
+            policy=SessionPolicy(settings.refresh_token_ttl, settings.session_max_age),
+            clock=clock,
+            factors=factors,
+            pending=PendingSignIns(keys.derived_secret("pending sign-in"), clock),
+            metrics=metrics,
+        )
         services = Services(
             settings=settings,
             clock=clock,
@@ -285,21 +312,17 @@ async def open_services(
             revocations=revocations,
             sync=sync,
             relay=relay,
-            sessions=Sessions(
-                clients=store,
-                sessions=store,
-                hasher=hasher,
-                tokens=tokens,
-                revocations=revocations,
-                regulator=regulator,
-                policy=SessionPolicy(settings.refresh_token_ttl, settings.session_max_age),
-                clock=clock,
-                factors=factors,
-                pending=PendingSignIns(keys.derived_secret("pending sign-in"), clock),
-                metrics=metrics,
-            ),
+            sessions=sessions,
             accounts=accounts,
             factors=factors,
+            passkeys=passkeys,
+            steps=SignInSteps(
+                sessions=sessions,
+                clients=store,
+                factors=factors,
+                passkeys=passkeys,
+                regulator=regulator,
+            ),
             links=links,
             oauth=TokenAuthority(
                 clients=store,

@@ -102,6 +102,9 @@ class Settings:
     second_factor: Literal["off", "optional", "required"] = "optional"
     encryption_key: Secret | None = None  # seals TOTP secrets (AES-256-GCM), base64 of 32 bytes
     encryption_key_file: Path | None = None  # the same, read from a file
+    # Passkeys belong to this domain (WebAuthn's RP ID); None: PUBLIC_URL's host, else the host
+    # the browser used. Pin it to a parent domain to share passkeys between subdomains.
+    webauthn_rp_id: str | None = None
 
     @property
     def links_base(self) -> str:
@@ -211,6 +214,7 @@ class Settings:
             second_factor=r.parse("SECOND_FACTOR", d.second_factor, values.second_factor),
             encryption_key=r.secret("ENCRYPTION_KEY"),
             encryption_key_file=r.parse("ENCRYPTION_KEY_FILE", None, values.readable_file),
+            webauthn_rp_id=r.parse("WEBAUTHN_RP_ID", None, values.hostname),
         )
         r.problems.extend(_cross_checks(settings))
         r.problems.extend(r.unknown_variables())
@@ -240,6 +244,13 @@ def _cross_checks(s: Settings) -> list[str]:
     ]
     if s.logo_url is not None and s.logo_file is not None:
         problems.append(f"{PREFIX}LOGO_URL and {PREFIX}LOGO_FILE: set one or the other")
+    if s.webauthn_rp_id is not None and s.public_url is not None:
+        host = urlsplit(s.public_url).hostname or ""
+        if host != s.webauthn_rp_id and not host.endswith(f".{s.webauthn_rp_id}"):
+            problems.append(
+                f"{PREFIX}WEBAUTHN_RP_ID: must be {PREFIX}PUBLIC_URL's host ({host}) or a"
+                " domain it belongs to (browsers refuse any other)"
+            )
     for name, value in (("JWT_ISSUER", s.jwt_issuer), ("JWT_AUDIENCE", s.jwt_audience)):
         if len(value) > MAX_CLAIM_SETTING:  # every access token, in every cookie, carries it
             problems.append(f"{PREFIX}{name}: at most {MAX_CLAIM_SETTING} characters")

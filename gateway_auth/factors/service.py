@@ -120,9 +120,9 @@ class SecondFactorService:
         stolen session alone cannot add an app and lock the owner out). Nothing is stored
         until the code: the secret travels sealed in the enrolment form's ticket."""
         client = identity.client
-        self._enrollable(client)
+        self.enrollable(client)
         await self._confirm_password(identity, password, origin)
-        if (await self.of(client)).enrolled:
+        if (await self.of(client)).has_app:
             raise FactorExists
         secret = totp.new_secret()
         issued = int(self._clock().timestamp())
@@ -137,12 +137,12 @@ class SecondFactorService:
 
     async def confirm_totp(
         self, identity: Identity, ticket: str, code: str, origin: Origin
-    ) -> list[str]:
-        """Turn the app on with its first code (counted like a password), end the account's
-        other sessions (whoever had them signed in with the password alone), and return ten
-        new recovery codes, shown once."""
+    ) -> list[str] | None:
+        """Turn the app on with its first code (counted like a password); when it is the
+        account's first second factor, end its other sessions (whoever had them signed in with
+        the password alone) and return ten new recovery codes, shown once."""
         client = identity.client
-        self._enrollable(client)
+        self.enrollable(client)
         secret = self._ticket_secret(identity, ticket)
         attempt = replace(origin.attempt, session=identity.session_id)
         counter = await self._regulator.begin(email_key(client.email), attempt, "")
@@ -153,19 +153,40 @@ class SecondFactorService:
             raise WrongCode
         await self._regulator.succeeded(counter)
         sealed = self._sealer().seal(secret.encode(), _owner(client))
+        first = not (await self.of(client)).enrolled
         if not await self._store.put_totp(TotpFactor(client.id, sealed, now, now, step)):
             raise FactorExists
         log_event(log, "second_factor_added", client_id=client.id, factor="totp")
-        await self._revocations.revoke_client_sessions(client.id, keep=identity.session_id)
-        codes = await self._replace_codes(client)
-        await self._notify(client, "second-factor-added")
+        return await self.added(identity, "second-factor-added", first=first)
+
+    async def added(
+        self, identity: Identity, reason: NoticeReason, *, first: bool
+    ) -> list[str] | None:
+        """A second factor was just added in ``identity``'s session: the owner is told, and
+        for the account's first one its other sessions end and ten recovery codes are made
+        (returned, to be shown once)."""
+        client = identity.client
+        codes = None
+        if first:
+            await self._revocations.revoke_client_sessions(client.id, keep=identity.session_id)
+            codes = await self._replace_codes(client)
+        await self._notify(client, reason)
         return codes
+
+    async def removed(self, client: Client, reason: NoticeReason) -> None:
+        """A second factor was just removed: with the last one gone the recovery codes go too
+        (they stand in for a factor); the owner is told."""
+        if not (await self.of(client)).enrolled:
+            await self._store.replace_recovery_codes(client.id, [])
+        await self._notify(client, reason)
 
     async def remove_totp(self, identity: Identity, password: str, origin: Origin) -> None:
         """Remove the authenticator app after the password is confirmed; with the last
         factor gone, the recovery codes go too."""
         await self._confirm_password(identity, password, origin)
-        await self._remove(identity.client)
+        await self._store.remove_totp(identity.client.id)
+        log_event(log, "second_factor_removed", client_id=identity.client.id, factor="totp")
+        await self.removed(identity.client, "second-factor-removed")
 
     async def replace_recovery_codes(
         self, identity: Identity, password: str, origin: Origin
@@ -173,7 +194,9 @@ class SecondFactorService:
         """Ten new codes (shown once) instead of the old ones, after the password."""
         await self._confirm_password(identity, password, origin)
         if not (await self.of(identity.client)).enrolled:
-            raise WrongCode("Add an authenticator app first: recovery codes stand in for it.")
+            raise WrongCode(
+                "Add a passkey or an authenticator app first: recovery codes stand in for them."
+            )
         codes = await self._replace_codes(identity.client)
         await self._notify(identity.client, "recovery-codes-replaced")
         return codes
@@ -182,22 +205,27 @@ class SecondFactorService:
         """An operator's reset: every second factor and recovery code of ``client`` goes;
         whether there was anything."""
         had = await self._store.second_factors(client.id)
-        if had.totp is None and had.recovery_codes_left == 0:
+        if had.totp is None and had.recovery_codes_left == 0 and not had.passkeys:
             return False
-        await self._remove(client)
+        await self._store.remove_totp(client.id)
+        await self._store.remove_passkeys(client.id)
+        log_event(log, "second_factor_removed", client_id=client.id, factor="all")
+        await self.removed(client, "second-factor-removed")
         return True
 
     async def confirm(
         self, identity: Identity, origin: Origin, *, password: str | None, code: str | None
     ) -> None:
         """Confirm that the signed-in person is at the keyboard (step-up): a code from the
-        app when the account has one, for then the password alone is not enough; else the
-        password. Counted per session, as every confirmation is."""
+        app (or a recovery code) when the account has a second factor, for then the password
+        alone is not enough; else the password. Counted per session, as every confirmation
+        is. (A passkey confirms through ``PasskeyService.check``.)"""
         client = identity.client
         if (await self.of(client)).enrolled:
             if code is None:
                 raise SecondFactorRequired(
-                    "This account has an authenticator app: confirm with a code from it."
+                    "This account has a second factor: confirm with a passkey (on the /elevate"
+                    " page) or a code from the authenticator app."
                 )
             await self.check(client, code, replace(origin.attempt, session=identity.session_id))
             return
@@ -238,13 +266,15 @@ class SecondFactorService:
 
     async def _accepted(self, client: Client, code: str) -> CodeUsed | None:
         factors = await self.of(client)
-        if not factors.enrolled or factors.totp is None:
+        if not factors.enrolled:
             return None
         if recovery.looks_like_a_code(code):
             if not await self._store.use_recovery_code(client.id, self._code_hash(client, code)):
                 return None
             left = (await self._store.second_factors(client.id)).recovery_codes_left
             return CodeUsed(AMR_OTP, left)
+        if factors.totp is None or not factors.has_app:
+            return None
         secret = self._sealer().open(factors.totp.sealed_secret, _owner(client)).decode()
         step = totp.matching_step(secret, code, self._clock())
         if step is None or not await self._store.use_totp_step(client.id, step):
@@ -259,12 +289,6 @@ class SecondFactorService:
         log_event(log, "recovery_codes_replaced", client_id=client.id)
         return codes
 
-    async def _remove(self, client: Client) -> None:
-        await self._store.remove_totp(client.id)
-        await self._store.replace_recovery_codes(client.id, [])
-        log_event(log, "second_factor_removed", client_id=client.id, factor="totp")
-        await self._notify(client, "second-factor-removed")
-
     def _code_hash(self, client: Client, code: str) -> str:
         return self._sealer().digest("recovery code", recovery.hashed_form(client.id, code))
 
@@ -273,7 +297,7 @@ class SecondFactorService:
         return TotpEnrolment(secret, uri, totp.qr_svg(uri), ticket)
 
     def _ticket_secret(self, identity: Identity, ticket: str) -> str:
-        self._enrollable(identity.client)
+        self.enrollable(identity.client)
         opened = self._sealer().try_open(ticket, _ticket_owner(identity))
         try:
             enrolment = json.loads(opened or b"")
@@ -286,11 +310,12 @@ class SecondFactorService:
             raise WrongCode(START_AGAIN)
         return secret
 
-    def _enrollable(self, client: Client) -> None:
+    def enrollable(self, client: Client) -> None:
+        """SecondFactorsOff or NotAUser unless ``client`` may add a second factor."""
         if self.policy == "off":
             raise SecondFactorsOff
         if client.kind != "user":  # guests have no password to remove an app with
-            raise NotAUser("Only accounts with a password can add an authenticator app.")
+            raise NotAUser("Only accounts with a password can add a second factor.")
 
     def _sealer(self) -> SecretBox:
         if self._box is None:

@@ -26,7 +26,7 @@ from gateway_auth.http.bodies import MAX_BODY_BYTES
 from gateway_auth.http.cookies import CookiePolicy
 from gateway_auth.http.csrf import FormTokens, OriginPolicy
 from gateway_auth.http.middlewares import http_policy
-from gateway_auth.http.portal import account, factors, session, signin
+from gateway_auth.http.portal import account, factors, passkeys, session, signin
 from gateway_auth.http.portal.pages import Pages
 from gateway_auth.http.verify import handler as verify
 from gateway_auth.http.verify.answers import ForwardAuth
@@ -121,6 +121,25 @@ def routes(base: str) -> list[web.RouteDef]:
             f"{base}/account/two-factor/recovery-codes",
             factors.replace_recovery_codes,
             name="recovery_codes",
+        ),
+        web.post(f"{base}/login/passkey", passkeys.passkey_sign_in, name="passkey_sign_in"),
+        web.post(
+            f"{base}/account/two-factor/passkeys", passkeys.begin_passkey, name="passkey_begin"
+        ),
+        web.post(
+            f"{base}/account/two-factor/passkeys/confirm",
+            passkeys.confirm_passkey,
+            name="passkey_confirm",
+        ),
+        web.post(
+            f"{base}/account/two-factor/passkeys/{{id}}/rename",
+            passkeys.rename_passkey,
+            name="passkey_rename",
+        ),
+        web.post(
+            f"{base}/account/two-factor/passkeys/{{id}}/remove",
+            passkeys.remove_passkey,
+            name="passkey_remove",
         ),
         web.post(f"{base}/token", token.token, name="token"),
         web.post(f"{base}/revoke", oauth.revoke, name="revoke"),

@@ -1,20 +1,25 @@
-"""Step-up: ``POST /me/elevate {password}`` (``{code}`` for an account with an authenticator
-app, whose password alone is then not enough) and the portal's ``/elevate`` page put a
-session's ELEVATED_SCOPES in force for ELEVATION_TTL; the caller's token is replaced at once."""
+"""Step-up: ``POST /me/elevate {password}`` (``{code}`` for an account with a second factor,
+whose password alone is then not enough) and the portal's ``/elevate`` page (which also takes
+a passkey) put a session's ELEVATED_SCOPES in force for ELEVATION_TTL; the caller's token is
+replaced at once."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from aiohttp import hdrs, web
 
 from gateway_auth.errors import (
+    CeremonyExpired,
     FieldError,
+    PasskeyRefused,
     TooManyAttempts,
     ValidationFailed,
     WrongCode,
     WrongPassword,
 )
+from gateway_auth.factors.passkeys import session_holder
 from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import (
@@ -24,6 +29,7 @@ from gateway_auth.http.callers import (
     return_url,
 )
 from gateway_auth.http.portal.browsing import see_other, signed_in
+from gateway_auth.http.portal.ceremony import answer, confirm_challenge
 from gateway_auth.http.portal.pages import retry_text
 from gateway_auth.http.views import json_response
 from gateway_auth.models import Identity, iso
@@ -79,7 +85,8 @@ async def elevate_page(request: web.Request) -> web.Response:
 
 async def _elevate_form(request: web.Request, raw: Mapping[str, object]) -> web.Response:
     fields = string_fields(
-        request.app[PAGES].tokens.check(request, raw), optional=("password", "code", "rd")
+        request.app[PAGES].tokens.check(request, raw),
+        optional=("password", "code", "rd", "ceremony", "credential"),
     )
     rd = return_url(request, fields.get("rd"))
     identity = await signed_in(request, here=request.app[PAGES].urls.elevate)
@@ -88,13 +95,23 @@ async def _elevate_form(request: web.Request, raw: Mapping[str, object]) -> web.
     services = request.app[SERVICES]
     with_code = (await services.factors.of(identity.client)).enrolled
     field = "code" if with_code else "password"
+    attempt = replace(origin(request).attempt, session=identity.session_id)
     try:
-        await services.factors.confirm(
-            identity,
-            origin(request),
-            password=fields.get("password") or "" if not with_code else None,
-            code=fields.get("code") or "" if with_code else None,
-        )
+        if fields.get("credential") is not None and with_code:
+            answered = answer(request, fields, session_holder(identity))
+            await services.passkeys.check(identity.client, answered, "confirm", attempt)
+        else:
+            await services.factors.confirm(
+                identity,
+                origin(request),
+                password=fields.get("password") or "" if not with_code else None,
+                code=fields.get("code") or "" if with_code else None,
+            )
+    except (PasskeyRefused, CeremonyExpired) as exc:
+        alert = "That passkey was not accepted. Try again, or enter a code."
+        if isinstance(exc, CeremonyExpired):
+            alert = exc.message
+        return await _form(request, identity, rd, alert=alert, status=401)
     except (WrongPassword, WrongCode):
         wrong = "That code is not right, or was already used." if with_code else None
         errors = {field: wrong or "The password is incorrect."}
@@ -123,10 +140,12 @@ async def _form(
 ) -> web.Response:
     services = request.app[SERVICES]
     minutes = max(1, int(services.accounts.elevation_ttl.total_seconds() // 60))
-    with_code = (await services.factors.of(identity.client)).enrolled
+    factors = await services.factors.of(identity.client)
     return request.app[PAGES].render(
         request,
         "elevate.html",
+        challenge=await confirm_challenge(request, identity),
+        has_app=factors.has_app,
         status=status,
         title="Confirm it is you",
         email=identity.client.email,
@@ -134,5 +153,5 @@ async def _form(
         rd=rd,
         errors=errors or {},
         alert=alert,
-        with_code=with_code,
+        with_code=factors.enrolled,
     )

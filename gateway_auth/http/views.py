@@ -64,6 +64,15 @@ def not_cached(response: web.Response) -> web.Response:
 def second_factors_view(factors: SecondFactors) -> dict[str, object]:
     """What an operator sees of a client's second factors: never a secret."""
     return {
-        "authenticatorApp": factors.enrolled,
+        "authenticatorApp": factors.has_app,
+        "passkeys": [
+            {
+                "name": key.name,
+                "createdAt": iso(key.created_at),
+                "lastUsedAt": iso(key.last_used_at) if key.last_used_at else None,
+                "synced": key.synced,
+            }
+            for key in factors.passkeys
+        ],
         "recoveryCodesLeft": factors.recovery_codes_left,
     }

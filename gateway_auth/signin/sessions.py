@@ -19,14 +19,13 @@ from gateway_auth.errors import (
     RefreshTokenSuperseded,
     SecondFactorRequired,
     SessionNotFound,
-    SignInExpired,
     TooManyAttempts,
     Unauthenticated,
 )
 from gateway_auth.factors.service import SecondFactorService
 from gateway_auth.logging import log_event, mask_email
 from gateway_auth.metrics import Metrics
-from gateway_auth.models import AMR_MFA, AMR_PASSWORD, Client, Identity, Origin, Session
+from gateway_auth.models import AMR_PASSWORD, Client, Identity, Origin, Session
 from gateway_auth.revocation.revocations import Revocations
 from gateway_auth.signin.issued import (
     IssuedAccess,
@@ -38,7 +37,6 @@ from gateway_auth.signin.issued import (
 )
 from gateway_auth.signin.oauth import granted, requested_scopes
 from gateway_auth.signin.passwords import PasswordHasher, login_refusal
-from gateway_auth.signin.pending import LIFETIME as PENDING_LIFETIME
 from gateway_auth.signin.pending import PendingSignIn, PendingSignIns
 from gateway_auth.signin.regulation import Regulator, password_epoch, source_key
 from gateway_auth.stores.base import ClientStore, Rotation, SessionStore
@@ -88,7 +86,7 @@ class Sessions:
         self._policy = policy
         self._clock = clock
         self.factors = factors
-        self._pending = pending
+        self.pending = pending
         self._metrics = metrics or Metrics()
 
     async def login(
@@ -162,30 +160,11 @@ class Sessions:
             pending = PendingSignIn(
                 client.id, (AMR_PASSWORD,), persistent, password_epoch(stored_hash)
             )
-            return SecondStep(client, self._pending.issue(pending))
+            return SecondStep(client, self.pending.issue(pending))
         await regulator.succeeded(counter)
-        return await self._signed_in(client, origin, persistent, granted, (AMR_PASSWORD,))
+        return await self.signed_in(client, origin, persistent, granted, (AMR_PASSWORD,))
 
-    async def finish_login(
-        self, pending_token: str | None, code: str, origin: Origin
-    ) -> IssuedSession:
-        """The second step: a code from the authenticator app or a recovery code, for the
-        sign-in ``pending_token`` began; SignInExpired when it is gone or over five minutes
-        old, WrongCode (counted) when the code is not right."""
-        pending = self._pending.read(pending_token)
-        client = await self._clients.get_client(pending.client_id)
-        if client is None or client.suspended:
-            raise SignInExpired
-        stored_hash = await self._clients.get_password_hash(client.id)
-        if not hmac.compare_digest(pending.password_epoch, password_epoch(stored_hash)):
-            raise SignInExpired  # the password changed since: sign in with the new one
-        used = await self.factors.check(client, code, origin.attempt)
-        if not await self._regulator.spend(pending.token_id, PENDING_LIFETIME):
-            raise SignInExpired  # this half-finished sign-in already became a session
-        amr = (*pending.amr, used.method, AMR_MFA)
-        return await self._signed_in(client, origin, pending.persistent, None, amr)
-
-    async def _signed_in(
+    async def signed_in(
         self,
         client: Client,
         origin: Origin,
@@ -193,6 +172,7 @@ class Sessions:
         granted: tuple[str, ...] | None,
         amr: tuple[str, ...],
     ) -> IssuedSession:
+        """Open a session for a client that just proved ``amr``, and trust this browser."""
         issued = await self.start(client, origin, persistent=persistent, granted=granted, amr=amr)
         log_event(
             log, "login_succeeded", client_id=client.id, session_id=issued.session.id, amr=amr

@@ -20,6 +20,7 @@ from gateway_auth.models import (
     Delta,
     MirrorState,
     OutboxEvent,
+    Passkey,
     ProfileField,
     QueuedMail,
     RevocationSnapshot,
@@ -169,6 +170,7 @@ class FactorRecord:
     client_id: str
     totp: TotpFactor | None
     recovery_hashes: tuple[str, ...]
+    passkeys: tuple[Passkey, ...] = ()  # public keys and counters: nothing secret
 
 
 Record = ClientRecord | SessionRecord | PendingEvent | Tombstone | FactorRecord
@@ -312,6 +314,30 @@ class FactorStore(Protocol):
 
     async def use_recovery_code(self, client_id: str, code_hash: str) -> bool:
         """Spend one recovery code; False if the client has no such unspent code."""
+
+    async def add_passkey(self, passkey: Passkey) -> bool:
+        """Register a WebAuthn credential; False (nothing written) when a credential with its
+        id is registered already, to this account or another."""
+
+    async def passkey(self, credential_id: str) -> Passkey | None:
+        """The credential with this id, whoever it belongs to (a passkey sign-in names no
+        account before it is found)."""
+
+    async def use_passkey(
+        self, credential_id: str, seen_count: int, new_count: int, at: datetime
+    ) -> bool:
+        """Record a sign-in with the credential: its counter goes from ``seen_count`` to
+        ``new_count`` only if it still reads ``seen_count`` (of two uses of one assertion,
+        one wins); False otherwise."""
+
+    async def rename_passkey(self, client_id: str, credential_id: str, name: str) -> bool:
+        """Give the client's credential a new name; False if the client has no such one."""
+
+    async def remove_passkey(self, client_id: str, credential_id: str) -> bool:
+        """Drop the client's credential; False if the client has no such one."""
+
+    async def remove_passkeys(self, client_id: str) -> int:
+        """Drop every credential of the client; how many there were."""
 
 
 class DeletionStore(Protocol):

@@ -4,12 +4,14 @@ Lines, ``gateway-auth import`` checks a whole file before it writes anything, th
 The first line is a header ``{"format": "gateway-auth-export", "version": 1, ...}``; every other
 line is one record with a ``type`` of ``client``, ``session``, ``outbox``, ``tombstone`` or
 ``second-factors``. Password, refresh-token, client-secret and recovery-code hashes travel as
-stored, so clients keep their passwords and sessions, and TOTP secrets only sealed with
-ENCRYPTION_KEY; the file is as sensitive as the store itself.
+stored, so clients keep their passwords and sessions, TOTP secrets only sealed with
+ENCRYPTION_KEY, and passkeys as their public keys and counters; the file is as sensitive as the
+store itself.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -29,6 +31,7 @@ from gateway_auth.models import (
     MailEvent,
     NoticeEvent,
     OutboxEvent,
+    Passkey,
     Session,
     TotpFactor,
     iso,
@@ -190,6 +193,7 @@ def encode(record: Record) -> tuple[str, dict[str, Any]]:
                 "clientId": record.client_id,
                 "totp": sealed,
                 "recoveryCodeHashes": list(record.recovery_hashes),
+                "passkeys": [_passkey_json(passkey) for passkey in record.passkeys],
             }
 
 
@@ -265,7 +269,7 @@ def _decode(f: _Fields) -> Record:
         f.only("type", "id", "deletedAt")
         return Tombstone(f.text("id"), f.moment("deletedAt"))
     if kind == "second-factors":
-        f.only("type", "clientId", "totp", "recoveryCodeHashes")
+        f.only("type", "clientId", "totp", "recoveryCodeHashes", "passkeys")
         client_id = f.text("clientId")
         totp = None
         if f.values.get("totp") is not None:
@@ -280,8 +284,50 @@ def _decode(f: _Fields) -> Record:
                 t.value("failures", int) if "failures" in t.values else 0,
             )
         hashes = tuple(f.each("recoveryCodeHashes", str, "strings"))
-        return FactorRecord(client_id, totp, hashes)
+        # Absent in exports made before passkeys.
+        keys = f.each("passkeys", dict, "objects") if "passkeys" in f.values else []
+        passkeys = tuple(_passkey(f.nested(key), client_id) for key in keys)
+        return FactorRecord(client_id, totp, hashes, passkeys)
     raise f.problem("type must be client, session, outbox, tombstone or second-factors")
+
+
+def _passkey_json(passkey: Passkey) -> dict[str, object]:
+    """A WebAuthn credential on an export line: its public key and counter, nothing secret."""
+    return {
+        "credentialId": passkey.credential_id,
+        "publicKey": base64.urlsafe_b64encode(passkey.public_key).decode().rstrip("="),
+        "signCount": passkey.sign_count,
+        "name": passkey.name,
+        "createdAt": iso(passkey.created_at),
+        "lastUsedAt": _iso(passkey.last_used_at),
+        "synced": passkey.synced,
+        "transports": list(passkey.transports),
+        "aaguid": passkey.aaguid,
+    }
+
+
+def _passkey(k: _Fields, client_id: str) -> Passkey:
+    k.only(
+        "credentialId", "publicKey", "signCount", "name", "createdAt", "lastUsedAt", "synced",
+        "transports", "aaguid",
+    )  # fmt: skip
+    encoded = k.text("publicKey")
+    try:
+        public_key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except ValueError:
+        raise k.problem("publicKey must be base64url") from None
+    return Passkey(
+        credential_id=k.text("credentialId"),
+        client_id=client_id,
+        public_key=public_key,
+        sign_count=k.value("signCount", int),
+        name=k.text("name"),
+        created_at=k.moment("createdAt"),
+        last_used_at=k.optional_moment("lastUsedAt"),
+        synced=k.value("synced", bool),
+        transports=tuple(k.each("transports", str, "strings")),
+        aaguid=k.value("aaguid", str),
+    )
 
 
 def _outbox_event(f: _Fields, event: _Fields) -> OutboxEvent:

@@ -725,8 +725,16 @@ async def test_operators_see_and_reset_second_factors_from_the_shell(
     after = json.loads(capsys.readouterr().out)
 
     assert shown == reset == again == 0
-    assert before["secondFactors"] == {"authenticatorApp": True, "recoveryCodesLeft": 2}
+    assert before["secondFactors"] == {
+        "authenticatorApp": True,
+        "passkeys": [],
+        "recoveryCodesLeft": 2,
+    }
     assert "SEALED-SECRET" not in json.dumps(before)
     assert "removed its second factors" in reset_message
     assert "it had no second factor" in again_message
-    assert after["secondFactors"] == {"authenticatorApp": False, "recoveryCodesLeft": 0}
+    assert after["secondFactors"] == {
+        "authenticatorApp": False,
+        "passkeys": [],
+        "recoveryCodesLeft": 0,
+    }

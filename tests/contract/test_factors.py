@@ -8,7 +8,7 @@ import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
-from gateway_auth.models import DeletionEvent, SecondFactors, TotpFactor
+from gateway_auth.models import DeletionEvent, Passkey, SecondFactors, TotpFactor
 from gateway_auth.stores.base import FactorRecord, Store
 from tests.support.records import T0, a_client, a_session
 
@@ -130,3 +130,80 @@ async def test_wrong_codes_in_a_row_are_counted_until_a_right_one(store: Store) 
     assert after_a_code.failures == 0
     assert cleared is not None
     assert cleared.failures == 0
+
+
+def a_passkey(credential_id: str = "cred-1", client_id: str = "c1", **changes: object) -> Passkey:
+    """A passkey registered at T0 whose authenticator counts signatures."""
+    key = Passkey(
+        credential_id, client_id, b"\xa5\x01\x02cose", 7, "Laptop", T0, None, True, ("internal",)
+    )
+    return replace(key, **changes)  # type: ignore[arg-type]
+
+
+async def test_a_passkey_is_found_by_its_id_and_belongs_to_one_account(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_client(a_client("c2", "eve@example.com"), "hash")
+
+    assert await store.add_passkey(a_passkey())
+    assert not await store.add_passkey(a_passkey(client_id="c2"))  # the id is taken
+    assert await store.add_passkey(a_passkey("cred-2", created_at=LATER, name="Phone"))
+
+    assert await store.passkey("cred-1") == a_passkey()
+    assert await store.passkey("unknown") is None
+    factors = await store.second_factors("c1")
+    assert factors.enrolled
+    assert not factors.has_app
+    assert [key.name for key in factors.passkeys] == ["Laptop", "Phone"]
+    assert (await store.second_factors("c2")).passkeys == ()
+
+
+async def test_a_counter_moves_only_from_the_value_read(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_passkey(a_passkey())
+
+    results = await asyncio.gather(*(store.use_passkey("cred-1", 7, 8, LATER) for _ in range(4)))
+    assert results.count(True) == 1
+    assert not await store.use_passkey("cred-1", 7, 9, LATER)  # read before the last use
+    assert await store.passkey("cred-1") == a_passkey(sign_count=8, last_used_at=LATER)
+
+
+async def test_only_the_owner_renames_or_removes_a_passkey(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_client(a_client("c2", "eve@example.com"), "hash")
+    await store.add_passkey(a_passkey())
+    await store.add_passkey(a_passkey("cred-2"))
+
+    assert not await store.rename_passkey("c2", "cred-1", "Mine now")
+    assert not await store.remove_passkey("c2", "cred-1")
+    assert await store.rename_passkey("c1", "cred-1", "Work laptop")
+    assert (await store.passkey("cred-1")) == a_passkey(name="Work laptop")
+    assert await store.remove_passkey("c1", "cred-1")
+    assert not await store.remove_passkey("c1", "cred-1")
+    assert await store.passkey("cred-1") is None
+    assert await store.remove_passkeys("c1") == 1
+    assert await store.second_factors("c1") == SecondFactors()
+
+
+async def test_deleting_a_client_drops_its_passkeys(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_passkey(a_passkey())
+
+    await store.delete_client("c1", DeletionEvent("e1", "c1", "user", LATER))
+
+    assert await store.passkey("cred-1") is None
+    assert [r async for r in store.export_records() if isinstance(r, FactorRecord)] == []
+
+
+async def test_passkeys_survive_an_export_and_import(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    await store.add_passkey(a_passkey())
+    await store.add_passkey(a_passkey("cred-2", last_used_at=LATER, synced=False, aaguid="x"))
+    records = [record async for record in store.export_records()]
+    factors = [r for r in records if isinstance(r, FactorRecord)]
+    expected = (a_passkey(), a_passkey("cred-2", last_used_at=LATER, synced=False, aaguid="x"))
+    assert factors == [FactorRecord("c1", None, (), expected)]
+
+    await store.remove_passkeys("c1")
+    await store.import_records(records)
+
+    assert (await store.second_factors("c1")).passkeys == expected

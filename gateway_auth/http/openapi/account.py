@@ -70,8 +70,9 @@ def paths() -> dict[str, dict[str, Schema]]:
         },
         "/login/second-factor": {
             "post": operation(
-                "The sign-in's second step: a code finishes the sign-in POST /login began in "
-                "this client (its cookie); the tokens arrive as cookies",
+                "The sign-in's second step: a code (or, from the portal's page, a passkey) "
+                "finishes the sign-in POST /login began in this client (its cookie); the tokens "
+                "arrive as cookies",
                 {
                     "200": json_answer(
                         strict_object(
@@ -89,7 +90,9 @@ def paths() -> dict[str, dict[str, Schema]]:
                 },
                 requestBody=request_body(ref("SecondFactorCode"), form="SecondFactorForm"),
                 description="401 `wrong-code` for a wrong or reused code (counted like a wrong "
-                "password), 401 `sign-in-expired` when no sign-in waits in this client.",
+                "password), 401 `sign-in-expired` when no sign-in waits in this client. The "
+                "portal's form may carry `ceremony` and `credential` (a passkey's answer) "
+                "instead of `code`.",
             )
         },
         "/refresh": {

@@ -10,7 +10,12 @@ Schema = dict[str, Any]
 _TEXT = {"type": "string"}
 _TOKEN = {"type": "string", "description": "the page's anti-CSRF form token"}
 _RETURN = {"type": "string", "description": "where to go afterwards (re-validated)"}
-_REMEMBER = {"type": "string", "enum": ["on"], "description": "Keep me signed in"}
+_REMEMBER = {"type": "string", "enum": ["on", ""], "description": "Keep me signed in"}
+_CEREMONY = {"type": "string", "description": "the passkey challenge's token, from the page"}
+_CREDENTIAL = {
+    "type": "string",
+    "description": "the browser's answer: JSON of PublicKeyCredential.toJSON()",
+}
 
 
 def _form(required: list[str], **properties: Schema) -> Schema:
@@ -39,8 +44,19 @@ FORMS: dict[str, Schema] = {
     "SignOutForm": _form([], rd=_RETURN),
     "PasswordResetForm": _form(["email"], email=_TEXT),
     "GuestForm": _form([], rd=_RETURN),
-    "ElevationForm": _form([], password=_TEXT, code=_TEXT, rd=_RETURN),
-    "SecondFactorForm": _form(["code"], code=_TEXT, rd=_RETURN),
+    "ElevationForm": _form(
+        [], password=_TEXT, code=_TEXT, rd=_RETURN, ceremony=_CEREMONY, credential=_CREDENTIAL
+    ),
+    "SecondFactorForm": _form(
+        [], code=_TEXT, rd=_RETURN, ceremony=_CEREMONY, credential=_CREDENTIAL
+    ),
+    "PasskeySignInForm": _form(
+        ["ceremony", "credential"],
+        ceremony=_CEREMONY,
+        credential=_CREDENTIAL,
+        rd=_RETURN,
+        remember=_REMEMBER,
+    ),
     "NewPasswordForm": _form(
         ["token", "newPassword", "newPasswordConfirmation"],
         token=_TEXT,
@@ -73,11 +89,17 @@ def _page(summary: str, *statuses: int, **extra: Any) -> Schema:
     return {"summary": summary, "responses": responses, "tags": ["portal"], **extra}
 
 
-def _account_form(summary: str, *fields: str, conflict: bool = False, **extra: Any) -> Schema:
+def _account_form(
+    summary: str, *fields: str, conflict: bool = False, missing: bool = False, **extra: Any
+) -> Schema:
     schema = _form(list(fields), **dict.fromkeys(fields, _TEXT))
     body = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
     operation = _page(summary, requestBody=body, **extra)
-    refusals = {**_REFUSALS, **({409: _CONFLICT} if conflict else {})}
+    refusals = {
+        **_REFUSALS,
+        **({409: _CONFLICT} if conflict else {}),
+        **({404: _MISSING} if missing else {}),
+    }
     # A browser gets the form again; anything else that posts here, a problem document.
     for status, description in refusals.items():
         operation["responses"][str(status)] = {
@@ -87,7 +109,11 @@ def _account_form(summary: str, *fields: str, conflict: bool = False, **extra: A
     return operation
 
 
-_CONFLICT = "The two-step page again: the app is set up already, or not yet"
+_CONFLICT = (
+    "The two-step page again: the app is set up already, or not yet; or a passkey was not "
+    "added (refused, expired, registered already)"
+)
+_MISSING = "The two-step page again: the account has no such passkey"
 _REFUSALS = {
     400: "Not a form post a browser would send (a problem document)",
     401: "The form again: a wrong current password or code",
@@ -180,7 +206,71 @@ def portal_paths() -> dict[str, dict[str, Schema]]:
                 conflict=True,
             )
         },
+        "/login/passkey": {
+            "post": {
+                **_page(
+                    "Sign in with a passkey alone (one that verifies its user): on to `rd` with "
+                    "the cookies, or the sign-in page again saying why (401, 429)",
+                    requestBody={"required": True, "content": form_content("PasskeySignInForm")},
+                ),
+                "responses": {
+                    "303": _AWAY,
+                    **{
+                        str(status): {
+                            "description": description,
+                            "content": {"text/html": {}, "application/problem+json": {}},
+                        }
+                        for status, description in _REFUSALS.items()
+                        if status != 422
+                    },
+                },
+            }
+        },
+        "/account/two-factor/passkeys": {
+            "post": _account_form(
+                "After the password, the page that creates a passkey on this device: it "
+                "carries the WebAuthn options and the challenge's token (five minutes)",
+                "passkeyPassword",
+                conflict=True,
+            )
+        },
+        "/account/two-factor/passkeys/confirm": {
+            "post": _account_form(
+                "Keep the passkey the browser just made (`credential`, the JSON of "
+                "PublicKeyCredential.toJSON()); for the first second factor the recovery codes "
+                "are shown once and the account's other sessions end",
+                "ceremony",
+                "credential",
+                "name",
+                conflict=True,
+            )
+        },
+        "/account/two-factor/passkeys/{id}/rename": {
+            "post": {
+                **_account_form("Rename one passkey", missing=True, parameters=session_id),
+                "requestBody": _named_field_body("name-{id}", "the new name"),
+            }
+        },
+        "/account/two-factor/passkeys/{id}/remove": {
+            "post": {
+                **_account_form(
+                    "After the password, remove one passkey (with the last second factor, the "
+                    "recovery codes go too)",
+                    missing=True,
+                    parameters=session_id,
+                ),
+                "requestBody": _named_field_body("password-{id}", "the account's password"),
+            }
+        },
         "/account/sessions/{id}/end": {
             "post": _account_form("Sign out one session", parameters=session_id)
         },
     }
+
+
+def _named_field_body(field: str, description: str) -> Schema:
+    """A form whose one field is named after the path's id (each passkey's form on the page
+    has its own, so their labels stay apart)."""
+    schema = _form([], **{field: {"type": "string", "description": description}})
+    schema["additionalProperties"] = {"type": "string"}
+    return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}

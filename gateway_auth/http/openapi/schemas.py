@@ -220,8 +220,19 @@ SCHEMAS: dict[str, Schema] = {
         },
     ),
     "SecondFactors": strict_object(
-        ["authenticatorApp", "recoveryCodesLeft"],
+        ["authenticatorApp", "passkeys", "recoveryCodesLeft"],
         authenticatorApp={"type": "boolean", "description": "set up and confirmed"},
+        passkeys={
+            "type": "array",
+            "description": "WebAuthn credentials: names and dates, never a key",
+            "items": strict_object(
+                ["name", "createdAt", "lastUsedAt", "synced"],
+                name={"type": "string"},
+                createdAt={"type": "string", "format": "date-time"},
+                lastUsedAt={"type": ["string", "null"], "format": "date-time"},
+                synced={"type": "boolean", "description": "may live on several devices"},
+            ),
+        },
         recoveryCodesLeft={"type": "integer", "minimum": 0},
     ),
     "SecondFactorCode": strict_object(

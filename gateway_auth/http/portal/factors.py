@@ -8,12 +8,16 @@ show a page (the recovery codes appear once, on the page that answers the post).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import hdrs, web
 
 from gateway_auth.errors import (
+    CeremonyExpired,
     CodesLocked,
     FactorExists,
     NotAUser,
+    PasskeyRefused,
     SecondFactorsOff,
     SignInExpired,
     TooManyAttempts,
@@ -30,51 +34,71 @@ from gateway_auth.http.portal.browsing import (
     signed_in_form,
     signed_in_to,
 )
+from gateway_auth.http.portal.ceremony import answer, relying_party
+from gateway_auth.http.portal.display import ago, day
 from gateway_auth.http.portal.pages import PortalUrls, retry_text
 from gateway_auth.http.views import client_view, json_response
-from gateway_auth.models import Identity
+from gateway_auth.models import Identity, Passkey
+from gateway_auth.signin.second_step import HalfSignedIn
 
 WRONG_CODE = "That code is not right, or was already used. Try the newest code in the app."
+PASSKEY_REFUSED = "That passkey was not accepted. Try again, or use a code."
 NOTICES = {
-    "removed": "The authenticator app was removed. Two-step sign-in is off.",
+    "removed": "The authenticator app was removed.",
+    "app-added": "The authenticator app is set up. Signing in can now ask for its code.",
+    "passkey-added": "The passkey was added. You can sign in with it alone.",
+    "passkey-renamed": "The passkey was renamed.",
+    "passkey-removed": "The passkey was removed.",
 }
 
 
 async def second_factor_page(request: web.Request) -> web.Response:
-    """``GET /login/second-factor``: the code form, for a browser halfway through signing in
-    (anyone else goes back to the sign-in page)."""
+    """``GET /login/second-factor``: a passkey, a code or a recovery code, for a browser
+    halfway through signing in (anyone else goes back to the sign-in page)."""
     return_to = return_url(request, request.query.get("rd"))
-    if request.app[COOKIES].pending(request) is None:
-        return see_other(request.app[PAGES].urls.login_saying("signin_expired", return_to))
-    return _code_form(request, return_to=return_to)
+    try:
+        half = await request.app[SERVICES].steps.half_signed_in(
+            request.app[COOKIES].pending(request)
+        )
+    except SignInExpired:
+        response = see_other(request.app[PAGES].urls.login_saying("signin_expired", return_to))
+        request.app[COOKIES].clear_pending(response)
+        return response
+    return await _code_form(request, half, return_to=return_to)
 
 
 async def second_factor(request: web.Request) -> web.Response:
-    """``POST /login/second-factor``: the code finishes the sign-in that the password began
-    in this browser; JSON ``{code}`` or the form."""
+    """``POST /login/second-factor``: a code (JSON ``{code}`` or the form), or the form's
+    passkey answer, finishes the sign-in that the password began in this browser."""
     body = await read_body(request, allow_form=True)
     if body.is_form:
         checked = request.app[PAGES].tokens.check(request, body.fields)
-        fields = string_fields(checked, required=("code",), optional=("rd",))
+        fields = string_fields(checked, optional=("code", "ceremony", "credential", "rd"))
         return_to: str | None = return_url(request, fields.get("rd"))
+        if fields.get("credential") is None and fields.get("code") is None:
+            fields = string_fields(checked, required=("code",), optional=("rd",))
     else:
         fields = string_fields(body.fields, required=("code",))
         return_to = None
     cookies = request.app[COOKIES]
+    steps = request.app[SERVICES].steps
+    pending = cookies.pending(request)
     try:
-        issued = await request.app[SERVICES].sessions.finish_login(
-            cookies.pending(request), fields["code"] or "", origin(request)
-        )
+        if fields.get("credential") is not None and return_to is not None:
+            answered = answer(request, fields, holder="")  # the sign-in's own, in with_passkey
+            issued = await steps.with_passkey(pending, answered, origin(request))
+        else:
+            issued = await steps.with_code(pending, fields["code"] or "", origin(request))
     except SignInExpired:
         if return_to is None:
             raise
         response = see_other(request.app[PAGES].urls.login_saying("signin_expired", return_to))
         cookies.clear_pending(response)
         return response
-    except (WrongCode, TooManyAttempts, CodesLocked) as exc:
+    except (WrongCode, TooManyAttempts, CodesLocked, PasskeyRefused, CeremonyExpired) as exc:
         if return_to is None:
             raise
-        return _refused(request, return_to, exc)
+        return await _refused(request, return_to, exc)
     if return_to is not None:
         response = signed_in_to(request, issued, return_to)
     else:
@@ -92,7 +116,7 @@ async def two_factor_page(request: web.Request) -> web.Response:
     if isinstance(identity, web.Response):
         return identity
     notice = NOTICES.get(request.query.get("done", ""))
-    return await _status_page(request, identity, notice=notice)
+    return await status_page(request, identity, notice=notice)
 
 
 async def begin_totp(request: web.Request) -> web.Response:
@@ -107,9 +131,9 @@ async def begin_totp(request: web.Request) -> web.Response:
             identity, fields["setupPassword"] or "", origin(request)
         )
     except (WrongPassword, TooManyAttempts) as exc:
-        return await _password_refused(request, identity, exc, "setupPassword")
+        return await password_refused(request, identity, exc, "setupPassword")
     except (FactorExists, SecondFactorsOff, NotAUser) as exc:
-        return await _status_page(request, identity, alert=exc.message, status=409)
+        return await status_page(request, identity, alert=exc.message, status=409)
     return _enrol_page(request, enrolment)
 
 
@@ -129,15 +153,17 @@ async def confirm_totp(request: web.Request) -> web.Response:
         try:
             enrolment = factors.enrolment(identity, ticket)
         except WrongCode as expired:
-            return await _status_page(request, identity, alert=expired.message, status=409)
+            return await status_page(request, identity, alert=expired.message, status=409)
         status, alert = (401, WRONG_CODE) if isinstance(exc, WrongCode) else _throttled(exc)
         response = _enrol_page(request, enrolment, alert=alert, status=status)
         if isinstance(exc, TooManyAttempts):
             response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
         return response
     except (FactorExists, SecondFactorsOff, NotAUser) as exc:
-        return await _status_page(request, identity, alert=exc.message, status=409)
-    return _codes_page(request, codes, first=True)
+        return await status_page(request, identity, alert=exc.message, status=409)
+    if codes is None:  # a passkey came first: its recovery codes stay
+        return see_other(f"{request.app[PAGES].urls.two_factor}?done=app-added")
+    return codes_page(request, codes, first=True)
 
 
 async def remove_totp(request: web.Request) -> web.Response:
@@ -152,7 +178,7 @@ async def remove_totp(request: web.Request) -> web.Response:
             identity, fields["removePassword"] or "", origin(request)
         )
     except (WrongPassword, TooManyAttempts) as exc:
-        return await _password_refused(request, identity, exc, "removePassword")
+        return await password_refused(request, identity, exc, "removePassword")
     return see_other(f"{request.app[PAGES].urls.two_factor}?done=removed")
 
 
@@ -168,22 +194,33 @@ async def replace_recovery_codes(request: web.Request) -> web.Response:
             identity, fields["codesPassword"] or "", origin(request)
         )
     except (WrongPassword, TooManyAttempts) as exc:
-        return await _password_refused(request, identity, exc, "codesPassword")
+        return await password_refused(request, identity, exc, "codesPassword")
     except WrongCode as exc:
-        return await _status_page(request, identity, alert=exc.message, status=409)
-    return _codes_page(request, codes, first=False)
+        return await status_page(request, identity, alert=exc.message, status=409)
+    return codes_page(request, codes, first=False)
 
 
-def _refused(
-    request: web.Request, return_to: str, exc: WrongCode | TooManyAttempts | CodesLocked
+async def _refused(
+    request: web.Request,
+    return_to: str,
+    exc: WrongCode | TooManyAttempts | CodesLocked | PasskeyRefused | CeremonyExpired,
 ) -> web.Response:
-    if isinstance(exc, WrongCode):
-        return _code_form(request, return_to=return_to, alert=WRONG_CODE, status=401)
-    if isinstance(exc, CodesLocked):
-        return _code_form(request, return_to=return_to, alert=exc.message, status=403)
-    status, alert = _throttled(exc)
-    response = _code_form(request, return_to=return_to, alert=alert, status=status)
-    response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
+    try:
+        half = await request.app[SERVICES].steps.half_signed_in(
+            request.app[COOKIES].pending(request)
+        )
+    except SignInExpired:
+        return see_other(request.app[PAGES].urls.login_saying("signin_expired", return_to))
+    status, alert = 401, WRONG_CODE
+    if isinstance(exc, (PasskeyRefused, CeremonyExpired)):
+        alert = PASSKEY_REFUSED if isinstance(exc, PasskeyRefused) else exc.message
+    elif isinstance(exc, CodesLocked):
+        status, alert = 403, exc.message
+    elif isinstance(exc, TooManyAttempts):
+        status, alert = _throttled(exc)
+    response = await _code_form(request, half, return_to=return_to, alert=alert, status=status)
+    if isinstance(exc, TooManyAttempts):
+        response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
     return response
 
 
@@ -196,14 +233,14 @@ def _throttled(exc: TooManyAttempts) -> tuple[int, str]:
     return 429, cause + (retry_text(str(exc.retry_after)) or "")
 
 
-async def _password_refused(
+async def password_refused(
     request: web.Request, identity: Identity, exc: WrongPassword | TooManyAttempts, field: str
 ) -> web.Response:
     if isinstance(exc, WrongPassword):
         errors = {field: "The password is incorrect."}
-        return await _status_page(request, identity, errors=errors, status=401)
+        return await status_page(request, identity, errors=errors, status=401)
     status, alert = _throttled(exc)
-    response = await _status_page(request, identity, alert=alert, status=status)
+    response = await status_page(request, identity, alert=alert, status=status)
     response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
     return response
 
@@ -215,7 +252,7 @@ async def _signed_in_form(
     return await signed_in_form(request, here=here, required=required)
 
 
-async def _status_page(
+async def status_page(
     request: web.Request,
     identity: Identity,
     *,
@@ -225,12 +262,16 @@ async def _status_page(
     status: int = 200,
 ) -> web.Response:
     factors = await request.app[SERVICES].factors.of(identity.client)
+    now = request.app[SERVICES].clock()
     return request.app[PAGES].render(
         request,
         "two_factor.html",
         status=status,
         title="Two-step sign-in",
         enrolled=factors.enrolled,
+        has_app=factors.has_app,
+        passkeys=[_passkey_view(key, now) for key in factors.passkeys],
+        passkeys_possible=relying_party(request) is not None,
         codes_left=factors.recovery_codes_left,
         available=request.app[SERVICES].factors.policy != "off" and identity.client.kind == "user",
         notice=notice,
@@ -261,7 +302,7 @@ def _enrol_page(
     )
 
 
-def _codes_page(request: web.Request, codes: list[str], *, first: bool) -> web.Response:
+def codes_page(request: web.Request, codes: list[str], *, first: bool) -> web.Response:
     return request.app[PAGES].render(
         request,
         "recovery_codes.html",
@@ -272,19 +313,36 @@ def _codes_page(request: web.Request, codes: list[str], *, first: bool) -> web.R
     )
 
 
-def _code_form(
+async def _code_form(
     request: web.Request,
+    half: HalfSignedIn,
     *,
     return_to: str,
     alert: str | None = None,
     status: int = 200,
 ) -> web.Response:
+    rp = relying_party(request)
+    challenge = (
+        None if rp is None else await request.app[SERVICES].steps.passkey_challenge(half, rp)
+    )
     return request.app[PAGES].render(
         request,
         "second_factor.html",
         status=status,
-        title="Enter your code",
+        title="Confirm it is you" if challenge else "Enter your code",
         rd=return_to,
         alert=alert,
+        challenge=challenge,
+        has_app=half.factors.has_app,
         restart=PortalUrls.with_return(request.app[PAGES].urls.login, return_to or None),
     )
+
+
+def _passkey_view(passkey: Passkey, now: datetime) -> dict[str, str]:
+    used = f"last used {ago(passkey.last_used_at, now)}" if passkey.last_used_at else "not used yet"
+    return {
+        "id": passkey.credential_id,
+        "name": passkey.name,
+        "meta": f"Added {day(passkey.created_at)}, {used}"
+        + (" · synced between devices" if passkey.synced else ""),
+    }

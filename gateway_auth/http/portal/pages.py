@@ -1,8 +1,10 @@
 """Rendering the portal's pages: Jinja2 templates that escape everything by default, one inline
-style sheet allowed by its hash, no script at all, and a form token in every page.
+style sheet and one inline script (the passkey ceremony, on the pages that offer passkeys)
+allowed by their hashes, and a form token in every page.
 
-The Content-Security-Policy allows nothing but that style sheet, the logo, and forms posting
-back to gateway-auth (or to an allowed return domain, which a sign-in redirects to).
+The Content-Security-Policy allows nothing but that style sheet and script, the logo, and forms
+posting back to gateway-auth (or to an allowed return domain, which a sign-in redirects to).
+The script fetches nothing: the options travel in the page and the answer in a form post.
 """
 
 from __future__ import annotations
@@ -58,6 +60,29 @@ class PortalUrls:
     def second_factor(self) -> str:
         """The sign-in's second step: a code from the authenticator app or a recovery code."""
         return f"{self.base}/login/second-factor"
+
+    @property
+    def passkey_sign_in(self) -> str:
+        """Where the sign-in page's passkey form posts."""
+        return f"{self.base}/login/passkey"
+
+    @property
+    def passkeys(self) -> str:
+        """Start adding a passkey (after the password)."""
+        return f"{self.base}/account/two-factor/passkeys"
+
+    @property
+    def passkey_confirm(self) -> str:
+        """Keep the passkey the browser just made."""
+        return f"{self.base}/account/two-factor/passkeys/confirm"
+
+    def passkey_rename(self, credential_id: str) -> str:
+        """Rename one passkey."""
+        return f"{self.base}/account/two-factor/passkeys/{credential_id}/rename"
+
+    def passkey_remove(self, credential_id: str) -> str:
+        """Remove one passkey."""
+        return f"{self.base}/account/two-factor/passkeys/{credential_id}/remove"
 
     @property
     def two_factor(self) -> str:
@@ -182,10 +207,12 @@ class Pages:
         )
         style = (files("gateway_auth") / "web" / "portal.css").read_text().strip()
         self._css = Markup(style)  # noqa: S704 - our own file, never input
+        script = (files("gateway_auth") / "web" / "passkeys.js").read_text()
+        self._script = Markup(script)  # noqa: S704 - our own file, never input
         self.tokens = tokens
         self.urls = PortalUrls(settings.base_path)
         self.brand = Brand(settings.app_name, _logo(settings))
-        self.csp = _policy(settings, style, self.brand.logo)
+        self.csp = _policy(settings, style, script, self.brand.logo)
 
     def render(
         self,
@@ -200,7 +227,12 @@ class Pages:
         nonce, fresh = self.tokens.nonce(request)
         context.setdefault("wide", False)
         text = self._env.get_template(template).render(
-            css=self._css, brand=self.brand, urls=self.urls, csrf=self.tokens.sign(nonce), **context
+            css=self._css,
+            passkey_script=self._script,
+            brand=self.brand,
+            urls=self.urls,
+            csrf=self.tokens.sign(nonce),
+            **context,
         )
         response = web.Response(
             text=text, status=status, headers=headers, content_type=HTML, charset="utf-8"
@@ -259,8 +291,11 @@ def _logo(settings: Settings) -> str | None:
     return settings.logo_url
 
 
-def _policy(settings: Settings, style: str, logo: str | None) -> str:
-    style_hash = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+def _policy(settings: Settings, style: str, script: str, logo: str | None) -> str:
+    style_hash, script_hash = (
+        base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+        for text in (style, script)
+    )
     images = ["'self'"]
     if logo and logo.startswith("data:"):
         images.append("data:")
@@ -273,6 +308,7 @@ def _policy(settings: Settings, style: str, logo: str | None) -> str:
     for domain in settings.allowed_redirect_domains:
         targets += [f"{domain}:*", f"*.{domain}:*"]
     return (
-        f"default-src 'none'; style-src 'sha256-{style_hash}'; img-src {' '.join(images)}; "
+        f"default-src 'none'; style-src 'sha256-{style_hash}'; "
+        f"script-src 'sha256-{script_hash}'; img-src {' '.join(images)}; "
         f"form-action {' '.join(targets)}; frame-ancestors 'none'; base-uri 'none'"
     )

@@ -2,7 +2,8 @@
 
 ``POST /login`` and ``POST /register`` read their body once: a JSON body gets JSON (the tokens
 travel only in cookies), the portal's form gets a page or a redirect. Either way the cookies are
-set by ``CookiePolicy``, and nothing else. Pages are plain forms with a form token, no script.
+set by ``CookiePolicy``, and nothing else. Pages are plain forms with a form token; the sign-in
+page's passkey form needs the portal's one script (``portal/passkeys.py`` takes its post).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from gateway_auth.http.portal.browsing import (
     token_verdict,
     unverified,
 )
+from gateway_auth.http.portal.ceremony import sign_in_challenge
 from gateway_auth.http.portal.pages import PortalUrls, retry_text
 from gateway_auth.http.problems import WWW_AUTHENTICATE, problem
 from gateway_auth.http.views import client_view, json_response
@@ -76,7 +78,7 @@ async def login_page(request: web.Request) -> web.Response:
     if outcome == "expired" and notice_key != "session_ended":  # the hop sent us: no loop
         return see_other(PortalUrls.with_return(_urls(request).refresh, return_to or None))
     notice = NOTICES.get(notice_key)
-    return _login_form(request, return_to=return_to, notice=notice)
+    return login_form(request, return_to=return_to, notice=notice)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -152,7 +154,7 @@ def _sign_in_refused(
             else "Too many sign-in attempts from your network. "
         ) + (retry_text(str(exc.retry_after)) or "")
         status, headers = 429, {hdrs.RETRY_AFTER: str(exc.retry_after)}
-    return _login_form(
+    return login_form(
         request,
         return_to=asked.return_to or "",
         email=asked.email,
@@ -253,7 +255,7 @@ def _urls(request: web.Request) -> PortalUrls:
     return request.app[PAGES].urls
 
 
-def _login_form(
+def login_form(
     request: web.Request,
     *,
     return_to: str,
@@ -268,6 +270,8 @@ def _login_form(
     return request.app[PAGES].render(
         request,
         "login.html",
+        challenge=sign_in_challenge(request),
+        passkey_url=urls.passkey_sign_in,
         status=status,
         headers=headers,
         title="Sign in",

@@ -63,6 +63,7 @@ class MongoDatabase:
         self._tombstones: AsyncCollection[Doc] = db["tombstones"]
         self._tokens: AsyncCollection[Doc] = db["account_tokens"]
         self._factors: AsyncCollection[Doc] = db["second_factors"]  # one per client, by its id
+        self._passkeys: AsyncCollection[Doc] = db["passkeys"]  # one per credential, by its id
         self._db = db
         self._close = close
 
@@ -182,6 +183,7 @@ class MongoDatabase:
             [("client_id", ASCENDING), ("purpose", ASCENDING), ("created_at", ASCENDING)]
         )
         await self._tokens.create_index("expires_at", expireAfterSeconds=keep)
+        await self._passkeys.create_index([("client_id", ASCENDING), ("created_at", ASCENDING)])
 
     async def _one_deletion_per_client(self) -> None:
         """A unique index on the client of deletion events only: mail events of one client are

@@ -72,6 +72,7 @@ class MongoDeletions(MongoSessions):
         async with translated():
             await self._tokens.delete_many({"client_id": {"$eq": client_id}})
             await self._factors.delete_one({"_id": {"$eq": client_id}})
+            await self._passkeys.delete_many({"client_id": {"$eq": client_id}})
             # Its mails are not sent any more: they would carry its address and dead links.
             await self._outbox.delete_many(
                 {"client_id": {"$eq": client_id}, "payload.type": {"$ne": DELETION_TYPE}}

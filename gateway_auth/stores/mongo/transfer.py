@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from pymongo import ASCENDING
 
 from gateway_auth.errors import EmailTaken
+from gateway_auth.models import Passkey
 from gateway_auth.stores.base import (
     ClientRecord,
     FactorRecord,
@@ -29,7 +30,7 @@ from gateway_auth.stores.mongo.database import (
     translated,
 )
 from gateway_auth.stores.mongo.deletions import outbox_doc, pending_from
-from gateway_auth.stores.mongo.factors import totp_doc, totp_from
+from gateway_auth.stores.mongo.factors import passkey_doc, passkey_from, totp_doc, totp_from
 from gateway_auth.stores.mongo.sessions import ROTATED_KEPT, session_doc, session_from
 
 _BY_CREATION = [("created_at", ASCENDING), ("_id", ASCENDING)]
@@ -55,9 +56,15 @@ class MongoTransfer(MongoDatabase):
                 yield pending_from(doc)
             async for doc in self._tombstones.find().sort([("deleted_at", 1), ("_id", 1)]):
                 yield Tombstone(doc["_id"], loaded(doc["deleted_at"]))
+            keys: dict[str, list[Passkey]] = {}
+            async for doc in self._passkeys.find().sort([("client_id", 1), ("created_at", 1)]):
+                keys.setdefault(doc["client_id"], []).append(passkey_from(doc))
             async for doc in self._factors.find().sort([("_id", 1)]):
                 totp = totp_from(doc["_id"], doc.get("totp"))
-                yield FactorRecord(doc["_id"], totp, tuple(doc.get("recovery", ())))
+                own = tuple(keys.pop(doc["_id"], ()))
+                yield FactorRecord(doc["_id"], totp, tuple(doc.get("recovery", ())), own)
+            for client_id, passkeys in sorted(keys.items()):
+                yield FactorRecord(client_id, None, (), tuple(passkeys))
 
     async def import_records(self, records: Sequence[Record]) -> None:
         """Replace-or-insert each record by id; EmailTaken on an email owned by another id."""
@@ -95,3 +102,8 @@ class MongoTransfer(MongoDatabase):
                 if totp is not None:
                     doc["totp"] = totp_doc(totp)
                 await self._factors.replace_one({"_id": record.client_id}, doc, upsert=True)
+                await self._passkeys.delete_many({"client_id": {"$eq": record.client_id}})
+                for passkey in record.passkeys:
+                    await self._passkeys.replace_one(
+                        {"_id": passkey.credential_id}, passkey_doc(passkey), upsert=True
+                    )

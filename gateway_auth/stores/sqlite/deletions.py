@@ -47,6 +47,7 @@ class SqliteDeletions(SqliteDatabase):
             await db.execute("DELETE FROM account_tokens WHERE client_id = ?", (client_id,))
             await db.execute("DELETE FROM second_factors WHERE client_id = ?", (client_id,))
             await db.execute("DELETE FROM recovery_codes WHERE client_id = ?", (client_id,))
+            await db.execute("DELETE FROM passkeys WHERE client_id = ?", (client_id,))
             # Its mails are not sent any more: they would carry its address and dead links.
             await db.execute(
                 "DELETE FROM outbox WHERE client_id = ? AND json_extract(payload, '$.type') != ?",

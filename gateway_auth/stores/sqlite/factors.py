@@ -1,11 +1,14 @@
-"""Second factors in SQLite: one row per TOTP secret, one per unspent recovery code."""
+"""Second factors in SQLite: one row per TOTP secret, one per unspent recovery code, one per
+WebAuthn credential."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime
 
-from gateway_auth.models import SecondFactors, TotpFactor
+from gateway_auth.models import Passkey, SecondFactors, TotpFactor
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt, optional_ms
 
 
@@ -23,8 +26,13 @@ class SqliteFactors(SqliteDatabase):
                 "SELECT count(*) FROM recovery_codes WHERE client_id = ?", (client_id,)
             ) as cursor:
                 counted = await cursor.fetchone()
+            async with db.execute(
+                "SELECT * FROM passkeys WHERE client_id = ? ORDER BY created_at, credential_id",
+                (client_id,),
+            ) as cursor:
+                keys = tuple(passkey_from_row(key) for key in await cursor.fetchall())
         left = int(counted[0]) if counted else 0
-        return SecondFactors(totp_from_row(row) if row else None, left)
+        return SecondFactors(totp_from_row(row) if row else None, left, keys)
 
     async def put_totp(self, factor: TotpFactor) -> bool:
         """Insert, or replace an unconfirmed secret (none is written any more, but a database
@@ -95,6 +103,51 @@ class SqliteFactors(SqliteDatabase):
             "DELETE FROM recovery_codes WHERE client_id = ? AND hash = ?", (client_id, code_hash)
         )
 
+    async def add_passkey(self, passkey: Passkey) -> bool:
+        """Insert; a credential id registered already (to anyone) writes nothing."""
+        async with self._transaction() as db:
+            cursor = await db.execute(INSERT_PASSKEY, passkey_row(passkey))
+            return cursor.rowcount == 1
+
+    async def passkey(self, credential_id: str) -> Passkey | None:
+        """By its id."""
+        async with (
+            self._snapshot() as db,
+            db.execute("SELECT * FROM passkeys WHERE credential_id = ?", (credential_id,)) as cur,
+        ):
+            row = await cur.fetchone()
+        return passkey_from_row(row) if row else None
+
+    async def use_passkey(
+        self, credential_id: str, seen_count: int, new_count: int, at: datetime
+    ) -> bool:
+        """One conditional update on the counter as it was read."""
+        return await self._changed(
+            "UPDATE passkeys SET sign_count = ?, last_used_at = ?"
+            " WHERE credential_id = ? AND sign_count = ?",
+            (new_count, ms(at), credential_id, seen_count),
+        )
+
+    async def rename_passkey(self, client_id: str, credential_id: str, name: str) -> bool:
+        """Only the owner's."""
+        return await self._changed(
+            "UPDATE passkeys SET name = ? WHERE credential_id = ? AND client_id = ?",
+            (name, credential_id, client_id),
+        )
+
+    async def remove_passkey(self, client_id: str, credential_id: str) -> bool:
+        """Only the owner's."""
+        return await self._changed(
+            "DELETE FROM passkeys WHERE credential_id = ? AND client_id = ?",
+            (credential_id, client_id),
+        )
+
+    async def remove_passkeys(self, client_id: str) -> int:
+        """Every one of the client's."""
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM passkeys WHERE client_id = ?", (client_id,))
+            return int(cursor.rowcount)
+
     async def _changed(self, sql: str, params: tuple[object, ...]) -> bool:
         async with self._transaction() as db:
             cursor = await db.execute(sql, params)
@@ -110,4 +163,43 @@ def totp_from_row(row: sqlite3.Row) -> TotpFactor:
         confirmed_at=optional_dt(row["totp_confirmed_at"]),
         last_step=int(row["totp_last_step"]),
         failures=int(row["totp_failures"]),
+    )
+
+
+# A credential id registered already (to anyone) writes nothing.
+INSERT_PASSKEY = (
+    "INSERT OR IGNORE INTO passkeys (credential_id, client_id, public_key, sign_count, name,"
+    " created_at, last_used_at, synced, transports, aaguid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def passkey_row(passkey: Passkey) -> tuple[object, ...]:
+    """The values of a ``passkeys`` row, in INSERT_PASSKEY's order."""
+    return (
+        passkey.credential_id,
+        passkey.client_id,
+        passkey.public_key,
+        passkey.sign_count,
+        passkey.name,
+        ms(passkey.created_at),
+        optional_ms(passkey.last_used_at),
+        int(passkey.synced),
+        json.dumps(list(passkey.transports)),
+        passkey.aaguid,
+    )
+
+
+def passkey_from_row(row: sqlite3.Row) -> Passkey:
+    """The Passkey a ``passkeys`` row describes."""
+    return Passkey(
+        credential_id=row["credential_id"],
+        client_id=row["client_id"],
+        public_key=bytes(row["public_key"]),
+        sign_count=int(row["sign_count"]),
+        name=row["name"],
+        created_at=dt(row["created_at"]),
+        last_used_at=optional_dt(row["last_used_at"]),
+        synced=bool(row["synced"]),
+        transports=tuple(json.loads(row["transports"])),
+        aaguid=row["aaguid"],
     )

@@ -135,6 +135,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # 9: wrong codes in a row for an app, so a slow guesser meets a limit too.
         "ALTER TABLE second_factors ADD COLUMN totp_failures INTEGER NOT NULL DEFAULT 0",
     ),
+    (
+        # 10: WebAuthn credentials (passkeys, security keys): public keys and counters, found
+        # by their id when a passkey signs in without an email address.
+        """CREATE TABLE passkeys (
+            credential_id TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+            public_key BLOB NOT NULL,
+            sign_count INTEGER NOT NULL DEFAULT 0,
+            name TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_used_at INTEGER,
+            synced INTEGER NOT NULL DEFAULT 0,
+            transports TEXT NOT NULL DEFAULT '[]',
+            aaguid TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX passkeys_by_client ON passkeys (client_id, created_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

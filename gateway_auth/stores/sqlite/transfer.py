@@ -10,6 +10,7 @@ import aiosqlite
 
 from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import EmailTaken
+from gateway_auth.models import Passkey
 from gateway_auth.stores.base import (
     ClientRecord,
     FactorRecord,
@@ -21,7 +22,12 @@ from gateway_auth.stores.base import (
 from gateway_auth.stores.sqlite.clients import client_from_row
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt, optional_ms
 from gateway_auth.stores.sqlite.deletions import pending_from_row
-from gateway_auth.stores.sqlite.factors import totp_from_row
+from gateway_auth.stores.sqlite.factors import (
+    INSERT_PASSKEY,
+    passkey_from_row,
+    passkey_row,
+    totp_from_row,
+)
 from gateway_auth.stores.sqlite.sessions import amr_text, scopes_text, session_from_row
 
 _CLIENT_COLUMNS = (
@@ -154,6 +160,11 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
                 "INSERT OR IGNORE INTO recovery_codes (client_id, hash) VALUES (?, ?)",
                 [(record.client_id, code_hash) for code_hash in record.recovery_hashes],
             )
+            await db.execute("DELETE FROM passkeys WHERE client_id = ?", (record.client_id,))
+            await db.executemany(
+                INSERT_PASSKEY,
+                [passkey_row(passkey) for passkey in record.passkeys],
+            )
 
 
 async def _factor_records(db: aiosqlite.Connection) -> AsyncIterator[FactorRecord]:
@@ -166,8 +177,17 @@ async def _factor_records(db: aiosqlite.Connection) -> AsyncIterator[FactorRecor
         codes: dict[str, list[str]] = {}
         for row in await rows.fetchall():
             codes.setdefault(row["client_id"], []).append(row["hash"])
-    for client_id in sorted(secrets.keys() | codes.keys()):
-        yield FactorRecord(client_id, secrets.get(client_id), tuple(codes.get(client_id, ())))
+    async with db.execute("SELECT * FROM passkeys ORDER BY client_id, created_at") as rows:
+        keys: dict[str, list[Passkey]] = {}
+        for row in await rows.fetchall():
+            keys.setdefault(row["client_id"], []).append(passkey_from_row(row))
+    for client_id in sorted(secrets.keys() | codes.keys() | keys.keys()):
+        yield FactorRecord(
+            client_id,
+            secrets.get(client_id),
+            tuple(codes.get(client_id, ())),
+            tuple(keys.get(client_id, ())),
+        )
 
 
 async def _imported_skeleton(db: aiosqlite.Connection, client_id: str, email: str) -> str:

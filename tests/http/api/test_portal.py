@@ -3,8 +3,11 @@ refresh hop, and what people see instead of JSON. (tests/browser drives it in Ch
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Awaitable, Callable
+from importlib.resources import files
 from pathlib import Path
 from urllib.parse import quote
 
@@ -32,12 +35,15 @@ async def test_the_sign_in_page_is_locked_down_and_carries_a_form_token(browser:
     assert form_value(page.text, "rd") == "/app?x=&#34;&gt;"  # escaped, never raw
     assert TOKEN_FIELD.search(page.text)
     csp = page.headers["Content-Security-Policy"]
+    script = (files("gateway_auth") / "web" / "passkeys.js").read_bytes()
+    script_hash = base64.b64encode(hashlib.sha256(script).digest()).decode()
     assert re.fullmatch(
-        r"default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]{44}'; img-src 'self'; "
+        r"default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]{44}'; "
+        rf"script-src 'sha256-{re.escape(script_hash)}'; img-src 'self'; "
         r"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         csp,
     )
-    assert "<script" not in page.text
+    assert "<script" not in page.text  # at an IP address: no passkeys, so no script either
     assert page.headers["Referrer-Policy"] == "same-origin"  # keeps Origin on our own posts
     assert page.headers["Cache-Control"] == "no-store"
     nonce = page.cookie("__Host-gateway_auth_csrf")

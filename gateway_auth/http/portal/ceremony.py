@@ -1,0 +1,77 @@
+"""What every passkey ceremony in the portal needs from a request: the relying party (whom
+the passkeys belong to, and which page origins may use them), who may answer a challenge, and
+the challenges the sign-in and step-up pages carry."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from gateway_auth.errors import PasskeyRefused
+from gateway_auth.factors.ceremonies import holder_of
+from gateway_auth.factors.passkeys import Answer, Challenge, RelyingParty, session_holder
+from gateway_auth.http.appkeys import ORIGINS, SERVICES, SETTINGS
+from gateway_auth.models import Identity
+
+
+def relying_party(request: web.Request) -> RelyingParty | None:
+    """Whom this request's passkeys belong to: WEBAUTHN_RP_ID, else PUBLIC_URL's host, else
+    the host the browser used (the embedded default on a laptop); None where browsers allow
+    no passkeys (an IP address, or no host at all)."""
+    settings = request.app[SETTINGS]
+    policy = request.app[ORIGINS]
+    if settings.public_url:
+        origins = tuple(sorted(policy.configured))
+        host = urlsplit(settings.public_url).hostname
+    else:
+        own = policy.own(request)
+        origins = (own,) if own else ()
+        host = urlsplit(own).hostname if own else None
+    rp_id = settings.webauthn_rp_id or host
+    if not rp_id or not origins or _is_address(rp_id):
+        return None
+    return RelyingParty(rp_id, settings.app_name, origins)
+
+
+def browser_holder(request: web.Request) -> str:
+    """Who may answer a passkey sign-in's challenge: any browser, for its post is bound to the
+    browser by the form token (``csrf``) already, and the answer to the page's own origin by
+    the authenticator; the challenge still signs once, within five minutes."""
+    return holder_of("sign-in page")
+
+
+def sign_in_challenge(request: web.Request) -> Challenge | None:
+    """The sign-in page's passkey challenge, where passkeys can work."""
+    rp = relying_party(request)
+    if rp is None or request.app[SERVICES].factors.policy == "off":
+        return None
+    return request.app[SERVICES].passkeys.sign_in_challenge(rp, browser_holder(request))
+
+
+async def confirm_challenge(request: web.Request, identity: Identity) -> Challenge | None:
+    """A challenge for one of the signed-in person's passkeys (step-up), when they have any."""
+    rp = relying_party(request)
+    if rp is None:
+        return None
+    return await request.app[SERVICES].passkeys.challenge_for(
+        identity.client, rp, "confirm", session_holder(identity)
+    )
+
+
+def answer(request: web.Request, fields: dict[str, str | None], holder: str) -> Answer:
+    """The browser's answer in a posted passkey form; PasskeyRefused where passkeys cannot
+    work at all."""
+    rp = relying_party(request)
+    if rp is None:
+        raise PasskeyRefused
+    return Answer(rp, fields.get("ceremony") or "", fields.get("credential") or "", holder)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
