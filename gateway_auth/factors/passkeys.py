@@ -278,8 +278,10 @@ class PasskeyService:
         verified = self._verified(
             owner, passkey, parsed, challenge=ceremony.challenge, rp=answer.rp, purpose=purpose
         )
+        if not await self._regulator.spend(ceremony.token_id, LIFETIME):
+            raise CeremonyExpired("This passkey request was already answered; try again.")
         seen, new = passkey.sign_count, verified.new_sign_count
-        if (seen or new) and new <= seen:  # a cloned authenticator, or a replayed answer
+        if (seen or new) and new <= seen:  # a cloned authenticator
             log_event(
                 log,
                 "passkey_counter_regressed",
@@ -290,8 +292,6 @@ class PasskeyService:
                 presented=new,
             )
             raise PasskeyRefused
-        if not await self._regulator.spend(ceremony.token_id, LIFETIME):
-            raise CeremonyExpired("This passkey request was already answered; try again.")
         if not await self._store.use_passkey(passkey.credential_id, seen, new, self._clock()):
             raise PasskeyRefused  # another sign-in with it moved the counter meanwhile
         await self._regulator.succeeded(counter)
