@@ -44,7 +44,18 @@ CHROMIUM_ARGS = [
 ]
 # Set to a directory (e.g. docs/images) to also keep the README's screenshots there.
 SCREENSHOTS_ENV = "GATEWAY_AUTH_TEST_SCREENSHOTS"
-README_SHOTS = frozenset({"sign-in", "home", "totp-enrol", "recovery-codes", "second-factor"})
+README_SHOTS = frozenset(
+    {
+        "sign-in",
+        "home",
+        "totp-enrol",
+        "recovery-codes",
+        "second-factor",
+        "sign-in-passkey",
+        "passkey-add",
+        "two-factor-passkeys",
+    }
+)
 _accounts = itertools.count(1)
 
 
@@ -177,7 +188,7 @@ def sign_in(page: Page, email: str, *, password: str = PASSWORD, remember: bool 
     page.get_by_label("Password").fill(password)
     if remember:
         page.get_by_label("Keep me signed in").check()
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def upstream_saw(page: Page) -> dict[str, Any]:

@@ -88,7 +88,8 @@ def _prepare(
             "--adapter",
             "caddyfile",
         ], {
-            "SITE_ADDRESS": f"http://127.0.0.1:{port}",
+            # localhost too: passkeys need a domain name (tests/browser/test_passkeys.py).
+            "SITE_ADDRESS": f"http://127.0.0.1:{port}, http://localhost:{port}",
             "GATEWAY_AUTH": f"127.0.0.1:{auth}",
             "APP": f"127.0.0.1:{upstream}",
             "CADDY_ADMIN": f"127.0.0.1:{free_port()}",
