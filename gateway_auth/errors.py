@@ -249,6 +249,25 @@ class SignInExpired(GatewayAuthError):
     default_message = "The sign-in took too long or did not start here; sign in again."
 
 
+class SecondFactorEnrolmentRequired(GatewayAuthError):
+    """SECOND_FACTOR=required: this user has no second factor yet (or its session predates
+    it), and nothing is let through until one is added."""
+
+    default_message = (
+        "Every account here signs in with a second factor: add a passkey or an authenticator "
+        "app on the account's two-step sign-in page, then try again."
+    )
+
+
+class MultiFactorRequired(GatewayAuthError):
+    """A ``two_factor`` access rule, and a session proved by one factor only."""
+
+    default_message = (
+        "This needs a session proved with a second factor: confirm with a passkey or a code on "
+        "the /elevate page (or add one first), then try again."
+    )
+
+
 class CeremonyExpired(GatewayAuthError):
     """A passkey's answer to a challenge this server did not hand to this browser or session,
     one already answered, or one older than five minutes."""

@@ -27,6 +27,8 @@ VERIFY_OUTCOMES = (
     "revoked",
     "suspended",
     "unverified",
+    "enrol",
+    "second_factor",
     "forbidden_scope",
     "reauthenticate",
     "stale",

@@ -302,6 +302,7 @@ async def open_services(
                 max_staleness=max_staleness,
                 cache_size=settings.token_cache_size,
                 require_verified_email=settings.require_verified_email,
+                require_second_factor=settings.second_factor == "required",
             ),
             store=store,
             bus=bus,

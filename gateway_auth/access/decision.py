@@ -33,6 +33,7 @@ from gateway_auth.access.rules import AMBIGUOUS, Candidates, Selection
 from gateway_auth.access.verdict import AMBIGUOUS as AMBIGUOUS_VERDICT
 from gateway_auth.access.verdict import BYPASS, DENIED, NO_SCOPES, UNAUTHENTICATED, Verdict
 from gateway_auth.access.verifier import Verifier
+from gateway_auth.models import AMR_MFA
 
 _monotonic = time.monotonic
 
@@ -115,7 +116,10 @@ class Decision:
             return BYPASS
         if selection.scopes:
             required = selection.scopes | required
-        return self.verifier.verify(check.token, required, self._now(), _monotonic())
+        verdict = self.verifier.verify(check.token, required, self._now(), _monotonic())
+        if selection.two_factor and verdict.outcome == "allow" and not _multi_factor(verdict):
+            return Verdict("second_factor", claims=verdict.claims)  # the second, then on
+        return verdict
 
     def _select(self, candidates: Candidates, check: Check) -> tuple[Selection, Verdict | None]:
         """The rule for this client (its network, who it is), and its identity if read."""
@@ -132,6 +136,11 @@ class Decision:
 
     def _verify(self, token: str | None, required: frozenset[str]) -> Verdict:
         return self.verifier.verify(token, required, self._now(), _monotonic())
+
+
+def _multi_factor(verdict: Verdict) -> bool:
+    """Whether the allowed token's session was proved with a second factor (RFC 8176 mfa)."""
+    return verdict.claims is not None and AMR_MFA in verdict.claims.amr
 
 
 def forwarded_for(headers: Mapping[str, str]) -> list[str]:

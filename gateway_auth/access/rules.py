@@ -37,6 +37,7 @@ class Selection:
     rule: str
     policy: Policy
     scopes: frozenset[str] = _NONE
+    two_factor: bool = False  # and only for a session proved with a second factor (``mfa``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,11 @@ class AccessRules:
         """Every label a decision can carry."""
         return [*(rule.name for rule in self.rules), DEFAULT, AMBIGUOUS]
 
+    @property
+    def ask_two_factor(self) -> bool:
+        """Whether a rule (or the default) asks for sessions proved with a second factor."""
+        return self.default.two_factor or any(rule.selection.two_factor for rule in self.rules)
+
     def candidates(self, host: str, method: str, raw_path: str) -> Candidates | None:
         """The rules that can decide this request (its path as sent, without the query:
         queries vary endlessly and rules never read them); None when its path is ambiguous
@@ -284,6 +290,7 @@ def _hosts(rule: Rule) -> list[str]:
 
 
 def _policy(selection: Selection) -> str:
+    said: str = selection.policy
     if selection.policy == "scopes":
-        return f"scopes {', '.join(sorted(selection.scopes))} (every one of them)"
-    return selection.policy
+        said = f"scopes {', '.join(sorted(selection.scopes))} (every one of them)"
+    return f"{said}, with a second factor" if selection.two_factor else said

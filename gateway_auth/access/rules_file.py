@@ -28,6 +28,7 @@ from pydantic import (
 from gateway_auth.access.paths import upstream_path
 from gateway_auth.access.regexes import compile_regex
 from gateway_auth.access.rules import (
+    DEFAULT,
     AccessRules,
     PathKind,
     PathPattern,
@@ -184,25 +185,28 @@ class RuleSpec(_Model):
     methods: list[Method] = Field(default_factory=list)
     networks: list[Network] = Field(default_factory=list)
     subject: SubjectSpec | None = None
-    policy: Literal["bypass", "deny", "authenticated"] | None = None
+    policy: Literal["bypass", "deny", "authenticated", "two_factor"] | None = None
     scopes: list[Scope] | None = None
+    two_factor: bool = False  # beside scopes: and a session proved with a second factor
 
     @model_validator(mode="after")
     def _one_policy(self) -> RuleSpec:
         if (self.policy is None) == (self.scopes is None):
             raise ValueError(
-                "give either policy (bypass, deny or authenticated) or scopes (the scopes a "
-                "client must hold), and not both"
+                "give either policy (bypass, deny, authenticated or two_factor) or scopes (the"
+                " scopes a client must hold), and not both"
             )
         if self.scopes == []:
             raise ValueError("scopes: name at least one (or use policy: authenticated)")
+        if self.two_factor and self.policy is not None:
+            raise ValueError("two_factor: true goes beside scopes; else use policy: two_factor")
         return self
 
 
 class RulesSpec(_Model):
     """The whole file."""
 
-    default_policy: Literal["bypass", "deny", "authenticated"]
+    default_policy: Literal["bypass", "deny", "authenticated", "two_factor"]
     case_sensitive: bool = True
     rules: list[RuleSpec] = Field(default_factory=list)
 
@@ -388,7 +392,10 @@ def _compiled(spec: RulesSpec, lines: _Lines) -> AccessRules:
     rules = []
     for index, rule in enumerate(spec.rules):
         if rule.policy is None:
-            selection = Selection(rule.name, "scopes", frozenset(rule.scopes or ()))
+            scopes = frozenset(rule.scopes or ())
+            selection = Selection(rule.name, "scopes", scopes, two_factor=rule.two_factor)
+        elif rule.policy == "two_factor":
+            selection = Selection(rule.name, "authenticated", two_factor=True)
         else:
             selection = Selection(rule.name, rule.policy)
         subject = rule.subject
@@ -412,4 +419,7 @@ def _compiled(spec: RulesSpec, lines: _Lines) -> AccessRules:
                 ),
             )
         )
-    return AccessRules(tuple(rules), Selection("(default)", spec.default_policy), case)
+    default = spec.default_policy
+    if default == "two_factor":
+        return AccessRules(tuple(rules), Selection(DEFAULT, "authenticated", two_factor=True), case)
+    return AccessRules(tuple(rules), Selection(DEFAULT, default), case)

@@ -21,6 +21,8 @@ Outcome = Literal[
     "unverified",  # REQUIRE_VERIFIED_EMAIL, and a user whose address is not verified
     "forbidden_scope",
     "reauthenticate",  # a required scope is elevated and its elevation is not in force
+    "enrol",  # SECOND_FACTOR=required, and a user's session without a second factor
+    "second_factor",  # a two_factor rule, and a session proved by one factor
     "stale",
     "bypass",  # an access rule lets anyone through (identity headers empty)
     "denied",  # an access rule refuses
@@ -68,6 +70,8 @@ _STATUS: dict[Outcome, int] = {
     "unverified": 403,
     "forbidden_scope": 403,
     "reauthenticate": 403,
+    "enrol": 403,
+    "second_factor": 403,
     "stale": 503,
     "bypass": 200,
     "denied": 403,

@@ -33,6 +33,7 @@ from gateway_auth.access.verdict import (
     identity_headers,
 )
 from gateway_auth.errors import Unauthenticated
+from gateway_auth.models import AMR_MFA
 from gateway_auth.revocation.mirror import RevocationMirror
 from gateway_auth.tokens import LEEWAY_SECONDS, AccessClaims, AccessTokens
 
@@ -49,7 +50,7 @@ class _Verified:
     allow: Verdict
     session_key: str  # the token's keys in the revocation mirror, made once
     client_key: str
-    unverified: bool  # refused while REQUIRE_VERIFIED_EMAIL is on
+    barred: Verdict | None  # unverified (REQUIRE_VERIFIED_EMAIL) or enrol (SECOND_FACTOR)
     stepped_down: frozenset[str]  # elevated scopes it holds that are not in force now
     review_at: float  # when an elevation in force ends: then the entry is made again
 
@@ -65,11 +66,13 @@ class Verifier:
         max_staleness: float,
         cache_size: int = CACHE_SIZE,
         require_verified_email: bool = False,
+        require_second_factor: bool = False,
     ) -> None:
         self._tokens = tokens
         self._mirror = mirror
         self._max_staleness = max_staleness
         self._require_verified = require_verified_email
+        self._require_second_factor = require_second_factor
         self._cache: dict[str, _Verified] = {}
         self._cached: list[str] = []  # the same keys, to pick one to evict at random
         self._cache_size = cache_size
@@ -124,8 +127,8 @@ class Verifier:
         suspended = mirror.suspended
         if suspended and verified.claims.client_id in suspended:
             return Verdict("suspended", claims=verified.claims)
-        if verified.unverified:
-            return Verdict("unverified", claims=verified.claims)
+        if verified.barred is not None:
+            return verified.barred
         if required and not required <= verified.scopes:
             return _missing_scope(verified, required)
         return verified.allow
@@ -160,9 +163,7 @@ class Verifier:
             allow=allow(identity_headers(claims) | NOT_CACHED, claims),
             session_key="session:" + claims.session_id,
             client_key="client:" + claims.client_id,
-            unverified=self._require_verified
-            and claims.kind == "user"
-            and not claims.email_verified,
+            barred=self._barred(claims),
             stepped_down=frozenset(s for s, _ in claims.elevations if s not in in_force),
             review_at=min(
                 (float(until) for s, until in claims.elevations if s in in_force), default=_NEVER
@@ -171,6 +172,18 @@ class Verifier:
         if verified.usable_until > now:  # nor an expired one
             self._remember(token, verified)
         return verified
+
+    def _barred(self, claims: AccessClaims) -> Verdict | None:
+        """Why a user's genuine token is refused whatever it asks: an unverified address
+        (REQUIRE_VERIFIED_EMAIL), or a session without a second factor (SECOND_FACTOR=
+        required: every user's sign-in after enrolment is multi-factor, ``mfa``)."""
+        if claims.kind != "user":
+            return None
+        if self._require_verified and not claims.email_verified:
+            return Verdict("unverified", claims=claims)
+        if self._require_second_factor and AMR_MFA not in claims.amr:
+            return Verdict("enrol", claims=claims)
+        return None
 
     def _remember(self, token: str, verified: _Verified) -> None:
         cache, cached = self._cache, self._cached

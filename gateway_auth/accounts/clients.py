@@ -27,6 +27,7 @@ from gateway_auth.errors import (
 )
 from gateway_auth.logging import log_event
 from gateway_auth.models import (
+    AMR_MFA,
     Client,
     ClientKind,
     DeletionEvent,
@@ -403,6 +404,17 @@ class Accounts:
             raise Unauthenticated("The session has ended.")
         log_event(log, "session_elevated", client_id=identity.client.id, session_id=session.id)
         return session
+
+    async def prove(self, identity: Identity, methods: tuple[str, ...]) -> Session:
+        """This session's person just proved a second factor (RFC 8176 ``methods``): the
+        session is multi-factor from now on (``two_factor`` rules, SECOND_FACTOR=required)."""
+        session = await self._sessions.get_session(identity.session_id)
+        amr = tuple(dict.fromkeys((*(session.amr if session else ()), *methods, AMR_MFA)))
+        proved = await self._sessions.prove_session(identity.session_id, amr, self._clock())
+        if session is None or proved is None:
+            raise Unauthenticated("The session has ended.")
+        log_event(log, "session_proved", client_id=identity.client.id, session_id=session.id)
+        return proved
 
     async def delete(self, client_id: str) -> DeletionOutcome:
         """Delete a client: gone from reads and tokens at once, with one deletion event queued.

@@ -333,11 +333,6 @@ def _key_checks(s: Settings) -> list[str]:
 def _encryption_checks(s: Settings) -> list[str]:
     p = PREFIX
     problems = []
-    if s.second_factor == "required":  # refused rather than accepted and not enforced
-        problems.append(
-            f"{p}SECOND_FACTOR=required: not available in this release yet (nothing would"
-            " enforce it); use optional"
-        )
     if s.encryption_key is not None and s.encryption_key_file is not None:
         problems.append(f"{p}ENCRYPTION_KEY and {p}ENCRYPTION_KEY_FILE: set one or the other")
     elif s.encryption_key is not None and (

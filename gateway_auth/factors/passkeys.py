@@ -158,9 +158,10 @@ class PasskeyService:
 
     async def register(
         self, identity: Identity, rp: RelyingParty, token: str, credential: str, name: str
-    ) -> list[str] | None:
-        """Keep the new passkey; the recovery codes (shown once) when it is the account's first
-        second factor, whose other sessions then end, as when an app is added."""
+    ) -> tuple[list[str] | None, tuple[str, ...]]:
+        """Keep the new passkey: the recovery codes (shown once) when it is the account's
+        first second factor, whose other sessions then end, as when an app is added; and the
+        RFC 8176 methods its creation proved (it verified its user)."""
         client = identity.client
         self._factors.enrollable(client)
         name = _checked_name(name)
@@ -195,7 +196,8 @@ class PasskeyService:
         if not await self._store.add_passkey(passkey):
             raise PasskeyExists
         log_event(log, "second_factor_added", client_id=client.id, factor="passkey")
-        return await self._factors.added(identity, "passkey-added", first=first)
+        codes = await self._factors.added(identity, "passkey-added", first=first)
+        return codes, (passkey.method, AMR_USER_PRESENCE)
 
     def sign_in_challenge(self, rp: RelyingParty, holder: str) -> Challenge:
         """Options for a passkey sign-in: any passkey of this site, the user verified (the

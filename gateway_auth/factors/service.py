@@ -215,11 +215,12 @@ class SecondFactorService:
 
     async def confirm(
         self, identity: Identity, origin: Origin, *, password: str | None, code: str | None
-    ) -> None:
+    ) -> tuple[str, ...]:
         """Confirm that the signed-in person is at the keyboard (step-up): a code from the
         app (or a recovery code) when the account has a second factor, for then the password
         alone is not enough; else the password. Counted per session, as every confirmation
-        is. (A passkey confirms through ``PasskeyService.check``.)"""
+        is. The second-factor methods proved (none for the password). (A passkey confirms
+        through ``PasskeyService.check``.)"""
         client = identity.client
         if (await self.of(client)).enrolled:
             if code is None:
@@ -227,11 +228,14 @@ class SecondFactorService:
                     "This account has a second factor: confirm with a passkey (on the /elevate"
                     " page) or a code from the authenticator app."
                 )
-            await self.check(client, code, replace(origin.attempt, session=identity.session_id))
-            return
+            used = await self.check(
+                client, code, replace(origin.attempt, session=identity.session_id)
+            )
+            return (used.method,)
         if password is None:
             raise ValidationFailed([FieldError("password", "is required")])
         await self._confirm_password(identity, password, origin)
+        return ()
 
     async def check(self, client: Client, code: str, attempt: Attempt) -> CodeUsed:
         """Accept a code from the authenticator app (each time step once) or a recovery code

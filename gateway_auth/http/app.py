@@ -233,6 +233,7 @@ def forward_auth(app: web.Application, services: Services) -> ForwardAuth:
         login_url=settings.login_url,
         refresh_url=f"{settings.public_url or ''}{urls.refresh}",
         elevate_url=f"{settings.public_url or ''}{urls.elevate}",
+        enrol_url=f"{settings.public_url or ''}{urls.two_factor}",
     )
 
 

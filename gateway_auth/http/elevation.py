@@ -47,9 +47,11 @@ async def elevate(request: web.Request) -> web.Response:
         problem = "send either the password or a code from the authenticator app"
         raise ValidationFailed([FieldError("password", problem)])
     services = request.app[SERVICES]
-    await services.factors.confirm(
+    proved = await services.factors.confirm(
         identity, origin(request), password=fields.get("password"), code=fields.get("code")
     )
+    if proved:
+        await services.accounts.prove(identity, proved)
     session = await services.accounts.elevate_confirmed(identity)
     reissued = await request.app[SERVICES].sessions.reissue(identity.client, access_token(request))
     answer: dict[str, object] = {
@@ -99,9 +101,10 @@ async def _elevate_form(request: web.Request, raw: Mapping[str, object]) -> web.
     try:
         if fields.get("credential") is not None and with_code:
             answered = answer(request, fields, session_holder(identity))
-            await services.passkeys.check(identity.client, answered, "confirm", attempt)
+            used = await services.passkeys.check(identity.client, answered, "confirm", attempt)
+            proved = used.methods
         else:
-            await services.factors.confirm(
+            proved = await services.factors.confirm(
                 identity,
                 origin(request),
                 password=fields.get("password") or "" if not with_code else None,
@@ -121,6 +124,8 @@ async def _elevate_form(request: web.Request, raw: Mapping[str, object]) -> web.
         response = await _form(request, identity, rd, alert=alert, status=429)
         response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
         return response
+    if proved:
+        await services.accounts.prove(identity, proved)
     await services.accounts.elevate_confirmed(identity)
     reissued = await request.app[SERVICES].sessions.reissue(identity.client, access_token(request))
     response = see_other(rd or request.app[PAGES].urls.home)
@@ -145,6 +150,13 @@ async def _form(
         request,
         "elevate.html",
         challenge=await confirm_challenge(request, identity),
+        # A two_factor rule (or SECOND_FACTOR=required) may be what sent someone without a
+        # second factor here: the password alone will not do for it.
+        suggest_factor=not factors.enrolled
+        and (
+            services.factors.policy == "required"
+            or (services.access is not None and services.access.rules.ask_two_factor)
+        ),
         has_app=factors.has_app,
         status=status,
         title="Confirm it is you",

@@ -32,6 +32,7 @@ from gateway_auth.errors import (
     LinkInvalid,
     LinkUsed,
     MalformedRequest,
+    MultiFactorRequired,
     NotAGuest,
     NotAServiceClient,
     NotAUser,
@@ -43,6 +44,7 @@ from gateway_auth.errors import (
     RefreshTokenSuperseded,
     RegistrationClosed,
     RevocationStateStale,
+    SecondFactorEnrolmentRequired,
     SecondFactorRequired,
     SecondFactorsOff,
     SecretsUnreadable,
@@ -118,6 +120,10 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
     WrongCode: Kind(401, "wrong-code", "Wrong code"),
     SignInExpired: Kind(401, "sign-in-expired", "Sign-in expired"),
     CeremonyExpired: Kind(401, "ceremony-expired", "Passkey request expired"),
+    SecondFactorEnrolmentRequired: Kind(
+        403, "second-factor-enrolment-required", "Second factor enrolment required"
+    ),
+    MultiFactorRequired: Kind(403, "second-factor-session-required", "Second factor required here"),
     PasskeyRefused: Kind(401, "passkey-refused", "Passkey refused"),
     PasskeyExists: Kind(409, "passkey-exists", "Passkey already registered"),
     PasskeyNotFound: Kind(404, "passkey-not-found", "Passkey not found"),

@@ -249,6 +249,12 @@ class SessionStore(Protocol):
         """Put the elevated scopes in force for an active session until ``until``; the session,
         or None when it is revoked, expired or unknown."""
 
+    async def prove_session(
+        self, session_id: str, amr: tuple[str, ...], now: datetime
+    ) -> Session | None:
+        """Record that an active session's person proved more (a second factor): its amr
+        becomes ``amr``; the session, or None when it is revoked, expired or unknown."""
+
     async def revoke_session(self, session_id: str, now: datetime) -> bool:
         """Mark one session revoked; False if it does not exist."""
 

@@ -53,7 +53,7 @@ def test_a_bad_file_keeps_the_rules_in_force_until_a_good_one(rules_file: Path) 
     assert [rule.name for rule in control.rules.rules] == ["health"]
     assert control.state()["state"] == "file invalid, previous rules in force"
     assert control.problems == [
-        f"{rules_file}:1: default_policy: one of 'bypass', 'deny' or 'authenticated'"
+        f"{rules_file}:1: default_policy: one of 'bypass', 'deny', 'authenticated' or 'two_factor'"
     ]
     rules_file.write_text(RULES)  # back to what is in force: no longer invalid
     assert control.reload("SIGHUP")

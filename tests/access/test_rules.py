@@ -224,7 +224,7 @@ def test_every_problem_of_a_bad_file_is_reported_with_its_line_and_rule() -> Non
         parse_rules(bad, "rules.yaml")
     problems = raised.value.problems
     expected = [
-        "rules.yaml:1: default_policy: one of 'bypass', 'deny' or 'authenticated'",
+        "rules.yaml:1: default_policy: one of 'bypass', 'deny', 'authenticated' or 'two_factor'",
         "rules.yaml:4: rule 1 (health): paths[0]: '/health/../x': a path as the upstream",
         "rules.yaml:4: rule 1 (health): paths[1]: 'nope': a glob starting with /",
         "rules.yaml:5: rule 1 (health): methods[0]: 'G-T': an HTTP method",

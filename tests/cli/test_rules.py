@@ -54,7 +54,7 @@ def test_check_lists_every_problem_and_fails(
 
     assert main(["rules", "check", str(bad)], environ) == 1
     assert capsys.readouterr().err.splitlines() == [
-        f"{bad}:4: rule 1 (a): policy: one of 'bypass', 'deny' or 'authenticated'",
+        f"{bad}:4: rule 1 (a): policy: one of 'bypass', 'deny', 'authenticated' or 'two_factor'",
         f"{bad}:6: rule 2 (b): hosts[0]: 'x:1': write a host without its port (rules match "
         "every port)",
         f"gateway-auth: {bad}: 2 problem(s)",

@@ -163,7 +163,11 @@ def test_cookie_domain_is_normalised() -> None:
         ({"ENCRYPTION_KEY": "A" * 43}, "ENCRYPTION_KEY: looks hand-made"),
         ({"ENCRYPTION_KEY": ENCRYPTION_KEY, "ENCRYPTION_KEY_FILE": __file__}, "one or the other"),
         ({"SECOND_FACTOR": "sometimes"}, "off, optional, required"),
-        ({"SECOND_FACTOR": "required"}, "not available in this release yet"),
+        (
+            {"WEBAUTHN_RP_ID": "example.org", "PUBLIC_URL": "https://auth.example.com"},
+            "WEBAUTHN_RP_ID: must be",
+        ),
+        ({"WEBAUTHN_RP_ID": "https://example.com"}, "must be a host name such as example.com"),
         ({"MONGODB_DATABASE": "a/b"}, "MONGODB_DATABASE: 1 to 63 letters"),
         ({"MONGODB_DATABASE": "x" * 64}, "MONGODB_DATABASE: 1 to 63 letters"),
         ({"BCRYPT_ROUNDS": "3"}, "from 4 to 31"),

@@ -207,3 +207,21 @@ async def test_passkeys_survive_an_export_and_import(store: Store) -> None:
     await store.import_records(records)
 
     assert (await store.second_factors("c1")).passkeys == expected
+
+
+async def test_a_session_proved_with_a_second_factor_keeps_its_new_amr(store: Store) -> None:
+    await store.add_client(a_client(), "hash")
+    session = replace(a_session(), amr=("pwd",))
+    await store.add_session(session, "refresh-hash")
+
+    proved = await store.prove_session(session.id, ("pwd", "otp", "mfa"), T0)
+    await store.revoke_session(session.id, T0)
+    after_revocation = await store.prove_session(session.id, ("pwd",), T0)
+
+    assert proved is not None
+    assert proved.amr == ("pwd", "otp", "mfa")
+    assert after_revocation is None
+    stored = await store.get_session(session.id)
+    assert stored is not None
+    assert stored.amr == ("pwd", "otp", "mfa")
+    assert await store.prove_session("unknown", ("pwd",), T0) is None

@@ -118,8 +118,11 @@ def unverified(request: web.Request, email: str) -> web.Response:
     )
 
 
-def reauthenticate(request: web.Request, email: str, original: str | None) -> web.Response:
-    """The 403 page of a step-up scope no longer in force: confirm the password, come back."""
+def reauthenticate(
+    request: web.Request, email: str, original: str | None, *, second_factor: bool = False
+) -> web.Response:
+    """The 403 page of a step-up scope no longer in force (confirm the password, come back),
+    or of a ``two_factor`` rule met by a one-factor session (confirm with a second factor)."""
     urls = request.app[PAGES].urls
     if original is None:
         original = _original_url(request)  # nginx's error_page keeps the request it refused
@@ -133,7 +136,22 @@ def reauthenticate(request: web.Request, email: str, original: str | None) -> we
         status=403,
         title="Confirm it is you",
         email=email,
+        second_factor=second_factor,
         elevate=PortalUrls.with_return(elevate, original),
+    )
+
+
+def enrolment_needed(request: web.Request, email: str) -> web.Response:
+    """The 403 page of SECOND_FACTOR=required (or a ``two_factor`` rule) for a user with no
+    second factor yet: where to add one."""
+    urls = request.app[PAGES].urls
+    return request.app[PAGES].render(
+        request,
+        "enrolment_needed.html",
+        status=403,
+        title="Add a second factor",
+        email=email,
+        two_factor=f"{request.app[SETTINGS].public_url or ''}{urls.two_factor}",
     )
 
 

@@ -27,7 +27,7 @@ from gateway_auth.errors import (
 from gateway_auth.factors.service import TotpEnrolment
 from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
-from gateway_auth.http.callers import origin, return_url
+from gateway_auth.http.callers import access_token, origin, return_url
 from gateway_auth.http.portal.browsing import (
     see_other,
     signed_in,
@@ -38,7 +38,7 @@ from gateway_auth.http.portal.ceremony import answer, relying_party
 from gateway_auth.http.portal.display import ago, day
 from gateway_auth.http.portal.pages import PortalUrls, retry_text
 from gateway_auth.http.views import client_view, json_response
-from gateway_auth.models import Identity, Passkey
+from gateway_auth.models import AMR_OTP, Identity, Passkey
 from gateway_auth.signin.second_step import HalfSignedIn
 
 WRONG_CODE = "That code is not right, or was already used. Try the newest code in the app."
@@ -49,6 +49,8 @@ NOTICES = {
     "passkey-added": "The passkey was added. You can sign in with it alone.",
     "passkey-renamed": "The passkey was renamed.",
     "passkey-removed": "The passkey was removed.",
+    "required": "Every account here signs in in two steps. Add a passkey or an authenticator "
+    "app to go on.",
 }
 
 
@@ -162,8 +164,23 @@ async def confirm_totp(request: web.Request) -> web.Response:
     except (FactorExists, SecondFactorsOff, NotAUser) as exc:
         return await status_page(request, identity, alert=exc.message, status=409)
     if codes is None:  # a passkey came first: its recovery codes stay
-        return see_other(f"{request.app[PAGES].urls.two_factor}?done=app-added")
-    return codes_page(request, codes, first=True)
+        response = see_other(f"{request.app[PAGES].urls.two_factor}?done=app-added")
+    else:
+        response = codes_page(request, codes, first=True)
+    return await proved(request, identity, (AMR_OTP,), response)
+
+
+async def proved(
+    request: web.Request, identity: Identity, methods: tuple[str, ...], response: web.Response
+) -> web.Response:
+    """``response``, once this session counts as proved with the second factor just added
+    (the new factor was used to add it): its cookie is reissued with the new ``amr``."""
+    services = request.app[SERVICES]
+    await services.accounts.prove(identity, methods)
+    reissued = await services.sessions.reissue(identity.client, access_token(request))
+    if reissued is not None:
+        request.app[COOKIES].set(response, reissued)
+    return response
 
 
 async def remove_totp(request: web.Request) -> web.Response:

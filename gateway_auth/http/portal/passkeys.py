@@ -29,7 +29,7 @@ from gateway_auth.http.callers import origin, return_url
 from gateway_auth.http.portal.browsing import see_other, signed_in_form, signed_in_to
 from gateway_auth.http.portal.ceremony import answer, browser_holder, relying_party
 from gateway_auth.http.portal.display import device_name
-from gateway_auth.http.portal.factors import codes_page, password_refused, status_page
+from gateway_auth.http.portal.factors import codes_page, password_refused, proved, status_page
 from gateway_auth.http.portal.pages import retry_text
 from gateway_auth.http.portal.signin import login_form
 from gateway_auth.models import Identity
@@ -105,7 +105,7 @@ async def confirm_passkey(request: web.Request) -> web.Response:
     identity, fields = form
     services = request.app[SERVICES]
     try:
-        codes = await services.passkeys.register(
+        codes, methods = await services.passkeys.register(
             identity,
             answer(request, fields, session_holder(identity)).rp,
             fields["ceremony"] or "",
@@ -119,8 +119,10 @@ async def confirm_passkey(request: web.Request) -> web.Response:
         message = f"The name {exc.errors[0].message}."
         return await _status(request, identity, alert=message, status=422)
     if codes is not None:
-        return codes_page(request, codes, first=True)
-    return see_other(f"{request.app[PAGES].urls.two_factor}?done=passkey-added")
+        response = codes_page(request, codes, first=True)
+    else:
+        response = see_other(f"{request.app[PAGES].urls.two_factor}?done=passkey-added")
+    return await proved(request, identity, methods, response)
 
 
 async def rename_passkey(request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ from gateway_auth.http.bodies import Body, read_body, string_fields
 from gateway_auth.http.callers import origin, return_url
 from gateway_auth.http.portal.browsing import (
     denied,
+    enrolment_needed,
     reauthenticate,
     see_other,
     signed_in,
@@ -38,6 +39,7 @@ from gateway_auth.http.portal.ceremony import sign_in_challenge
 from gateway_auth.http.portal.pages import PortalUrls, retry_text
 from gateway_auth.http.problems import WWW_AUTHENTICATE, problem
 from gateway_auth.http.views import client_view, json_response
+from gateway_auth.models import AMR_MFA, Client
 from gateway_auth.signin.issued import SecondStep
 
 # Fixed messages a redirect may ask a page to show (never text taken from the URL).
@@ -98,12 +100,20 @@ async def login(request: web.Request) -> web.Response:
     if isinstance(issued, SecondStep):
         return _second_step(request, issued, asked.return_to)
     if asked.return_to is not None:
-        return signed_in_to(request, issued, asked.return_to)
+        return signed_in_to(request, issued, _onward(request, issued.client, asked.return_to))
     response = json_response(
         {"client": client_view(issued.client), "expiresIn": issued.access_expires_in}
     )
     request.app[COOKIES].set(response, issued)
     return response
+
+
+def _onward(request: web.Request, client: Client, return_to: str) -> str:
+    """Where a person signed in with the password alone goes: to add a second factor first
+    under SECOND_FACTOR=required (nothing lets them through before), else on."""
+    if request.app[SETTINGS].second_factor == "required" and client.kind == "user":
+        return f"{request.app[PAGES].urls.two_factor}?done=required"
+    return return_to
 
 
 def _second_step(request: web.Request, step: SecondStep, return_to: str | None) -> web.Response:
@@ -215,7 +225,7 @@ async def _register_by_form(request: web.Request, body: Body) -> web.Response:
         try:
             client = await services.accounts.register(new, origin(request))
             issued = await services.sessions.start(client, origin(request), persistent=remember)
-            return signed_in_to(request, issued, return_to)
+            return signed_in_to(request, issued, _onward(request, client, return_to))
         except ValidationFailed as exc:
             errors = {e.field: f"{LABELS.get(e.field, e.field)} {e.message}." for e in exc.errors}
         except EmailTaken:
@@ -234,10 +244,28 @@ async def denied_page(request: web.Request) -> web.Response:
     required = request.app[SETTINGS].require_verified_email
     if required and client.kind == "user" and not client.email_verified:
         return unverified(request, client.email)
-    if request.app[SERVICES].sessions.steps_up(client, token_verdict(request).claims):
+    claims = token_verdict(request).claims
+    if request.app[SERVICES].sessions.steps_up(client, claims):
         # It holds an elevated scope not in force: most likely what was refused.
         return reauthenticate(request, client.email, None)
+    if claims is not None and AMR_MFA not in claims.amr and client.kind == "user":
+        page = await _second_factor_refusal(request, client)
+        if page is not None:
+            return page
     return denied(request, client.email, suspended=False, original=None)
+
+
+async def _second_factor_refusal(request: web.Request, client: Client) -> web.Response | None:
+    """For a one-factor session: the page saying a second factor is needed, when this server
+    asks for one (SECOND_FACTOR=required, or a ``two_factor`` rule), most likely what was
+    refused; None otherwise."""
+    services = request.app[SERVICES]
+    rules_ask = services.access is not None and services.access.rules.ask_two_factor
+    if request.app[SETTINGS].second_factor != "required" and not rules_ask:
+        return None
+    if not (await services.factors.of(client)).enrolled:
+        return enrolment_needed(request, client.email)
+    return reauthenticate(request, client.email, None, second_factor=True)
 
 
 def _form(

@@ -40,8 +40,10 @@ from gateway_auth.errors import (
     EmailUnverified,
     GatewayAuthError,
     InsufficientScope,
+    MultiFactorRequired,
     ReauthenticationRequired,
     RevocationStateStale,
+    SecondFactorEnrolmentRequired,
     Unauthenticated,
 )
 from gateway_auth.http.cookies import token_in
@@ -58,9 +60,18 @@ _ERRORS: dict[Outcome, GatewayAuthError] = {
     "unverified": EmailUnverified(),
     "forbidden_scope": InsufficientScope(),
     "reauthenticate": ReauthenticationRequired(),
+    "enrol": SecondFactorEnrolmentRequired(),
+    "second_factor": MultiFactorRequired(),
     "stale": RevocationStateStale(),
     "denied": AccessDenied(),
     "ambiguous": AmbiguousRequest(),
+}
+# Refusals a person can mend at once, and where: step-up (a fresh password or second factor) at
+# /elevate, a missing second factor on the two-step page.
+_ONWARD: dict[Outcome, str] = {
+    "reauthenticate": "elevate",
+    "second_factor": "elevate",
+    "enrol": "enrol",
 }
 # The aiohttp route names of /verify: the plain one and Envoy's, with the original path appended.
 VERIFY_ROUTES = frozenset({"verify", "verify_envoy"})
@@ -118,6 +129,7 @@ class ForwardAuth:
         login_url: str,
         refresh_url: str,
         elevate_url: str = "/elevate",
+        enrol_url: str = "/account/two-factor",
     ) -> None:
         self.decision = decision
         self.path = path
@@ -128,6 +140,7 @@ class ForwardAuth:
         self._login_url = login_url
         self._refresh_url = refresh_url
         self._elevate_url = elevate_url
+        self._enrol_url = enrol_url
         self._refusals = {outcome: _refusal(error) for outcome, error in _ERRORS.items()}
 
     def trusts(self, remote: str | None) -> bool:
@@ -184,8 +197,10 @@ class ForwardAuth:
         self, verdict: Verdict, refusal: Refusal, original: OriginalRequest, target: str
     ) -> Answer:
         """A person's page load, refused: where to go (or which page to show)."""
-        if verdict.outcome == "reauthenticate" and verify_target.redirects(target):
-            location = return_location(self._elevate_url, original)
+        onward = _ONWARD.get(verdict.outcome)
+        if onward is not None and verify_target.redirects(target):
+            url = self._enrol_url if onward == "enrol" else self._elevate_url
+            location = return_location(url, original)
             return Answer(verdict, Refusal(302, ((hdrs.LOCATION, location),), b""))
         if refusal.status != 401:
             return Answer(verdict, refusal, page=True, original=original)

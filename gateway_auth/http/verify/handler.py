@@ -9,7 +9,12 @@ from aiohttp import web
 
 from gateway_auth.access.forwarded import Peer
 from gateway_auth.http.appkeys import FORWARD_AUTH, PAGES
-from gateway_auth.http.portal.browsing import denied, reauthenticate, unverified
+from gateway_auth.http.portal.browsing import (
+    denied,
+    enrolment_needed,
+    reauthenticate,
+    unverified,
+)
 from gateway_auth.http.verify.answers import Answer
 from gateway_auth.http.verify.fastpath import FastVerify
 
@@ -56,8 +61,12 @@ def _refused(request: web.Request, answer: Answer) -> web.Response:
     verdict, original = answer.verdict, answer.original
     if verdict.outcome == "unverified" and verdict.claims is not None:
         return unverified(request, verdict.claims.email)
-    if verdict.outcome == "reauthenticate" and verdict.claims is not None:
-        return reauthenticate(request, verdict.claims.email, original.url if original else None)
+    if verdict.outcome == "enrol" and verdict.claims is not None:
+        return enrolment_needed(request, verdict.claims.email)
+    if verdict.outcome in ("reauthenticate", "second_factor") and verdict.claims is not None:
+        back = original.url if original else None
+        second = verdict.outcome == "second_factor"
+        return reauthenticate(request, verdict.claims.email, back, second_factor=second)
     if verdict.claims is not None and original is not None:  # suspended, or not allowed
         suspended = verdict.outcome == "suspended"
         return denied(request, verdict.claims.email, suspended=suspended, original=original.url)

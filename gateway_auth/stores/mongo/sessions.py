@@ -120,6 +120,18 @@ class MongoSessions(MongoDatabase):
             )
         return session_from(doc) if doc else None
 
+    async def prove_session(
+        self, session_id: str, amr: tuple[str, ...], now: datetime
+    ) -> Session | None:
+        """Set the amr of an active session; None for a revoked or unknown one."""
+        async with translated():
+            doc = await self._sessions.find_one_and_update(
+                {"_id": {"$eq": session_id}, **active(now)},
+                {"$set": {"amr": list(amr)}},
+                return_document=ReturnDocument.AFTER,
+            )
+        return session_from(doc) if doc else None
+
     async def revoke_session(self, session_id: str, now: datetime) -> bool:
         """Mark one session revoked (idempotent); False if it does not exist."""
         async with translated():

@@ -118,6 +118,21 @@ class SqliteSessions(SqliteDatabase):
             row = await cursor.fetchone()
         return session_from_row(row) if row else None
 
+    async def prove_session(
+        self, session_id: str, amr: tuple[str, ...], now: datetime
+    ) -> Session | None:
+        """Set the amr of an active session; None for a revoked or unknown one."""
+        async with (
+            self._transaction() as db,
+            db.execute(
+                "UPDATE sessions SET amr = ? WHERE id = ? AND revoked_at IS NULL"
+                " AND expires_at > ? AND absolute_expires_at > ? RETURNING *",
+                (amr_text(amr), session_id, ms(now), ms(now)),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return session_from_row(row) if row else None
+
     async def revoke_client_sessions(
         self, client_id: str, now: datetime, *, keep: str | None = None
     ) -> list[str]:
