@@ -30,7 +30,7 @@ from gateway_auth.http.callers import (
 )
 from gateway_auth.http.portal.browsing import see_other, signed_in
 from gateway_auth.http.portal.ceremony import answer, confirm_challenge
-from gateway_auth.http.portal.pages import retry_text
+from gateway_auth.http.portal.pages import PortalUrls, retry_text
 from gateway_auth.http.views import json_response
 from gateway_auth.models import Identity, iso
 
@@ -152,6 +152,7 @@ async def _form(
         challenge=await confirm_challenge(request, identity),
         # A two_factor rule (or SECOND_FACTOR=required) may be what sent someone without a
         # second factor here: the password alone will not do for it.
+        add_factor=PortalUrls.with_return(request.app[PAGES].urls.two_factor, rd or None),
         suggest_factor=not factors.enrolled
         and (
             services.factors.policy == "required"

@@ -37,9 +37,17 @@ def chromium() -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def site_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Settings a test module adds to the site's (it overrides this fixture)."""
+    return {}
+
+
 @pytest.fixture(scope="module", params=GATEWAYS)
 def site(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    site_env: dict[str, str],
 ) -> Iterator[Site]:
     kind: str = request.param
     directory = tmp_path_factory.mktemp(kind)
@@ -53,6 +61,7 @@ def site(
             "GATEWAY_AUTH_RATE_LIMIT_PER_IP": "10000/minute",
             "GATEWAY_AUTH_GUESTS": "true",
             "GATEWAY_AUTH_ELEVATED_SCOPES": "payments:write",
+            **{f"GATEWAY_AUTH_{name}": value for name, value in site_env.items()},
         }
     )
     extra = os.environ.get(SCREENSHOTS_ENV)

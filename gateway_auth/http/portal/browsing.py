@@ -124,11 +124,7 @@ def reauthenticate(
     """The 403 page of a step-up scope no longer in force (confirm the password, come back),
     or of a ``two_factor`` rule met by a one-factor session (confirm with a second factor)."""
     urls = request.app[PAGES].urls
-    if original is None:
-        original = _original_url(request)  # nginx's error_page keeps the request it refused
-    else:
-        domains, ports = return_domains(request), return_ports(request)
-        original = safe_return_url(original, domains, fallback="", https_ports=ports) or None
+    original = _checked_return(request, original)  # nginx's error_page keeps the request
     elevate = f"{request.app[SETTINGS].public_url or ''}{urls.elevate}"
     return request.app[PAGES].render(
         request,
@@ -141,18 +137,29 @@ def reauthenticate(
     )
 
 
-def enrolment_needed(request: web.Request, email: str) -> web.Response:
+def enrolment_needed(request: web.Request, email: str, original: str | None) -> web.Response:
     """The 403 page of SECOND_FACTOR=required (or a ``two_factor`` rule) for a user with no
-    second factor yet: where to add one."""
+    second factor yet: where to add one, and come back."""
     urls = request.app[PAGES].urls
+    original = _checked_return(request, original)
+    two_factor = f"{request.app[SETTINGS].public_url or ''}{urls.two_factor}"
     return request.app[PAGES].render(
         request,
         "enrolment_needed.html",
         status=403,
         title="Add a second factor",
         email=email,
-        two_factor=f"{request.app[SETTINGS].public_url or ''}{urls.two_factor}",
+        two_factor=PortalUrls.with_return(two_factor, original),
     )
+
+
+def _checked_return(request: web.Request, original: str | None) -> str | None:
+    """Where to come back to: the refused request (given, or the one nginx's error_page
+    keeps), when it is a safe return URL."""
+    if original is None:
+        return _original_url(request)
+    domains, ports = return_domains(request), return_ports(request)
+    return safe_return_url(original, domains, fallback="", https_ports=ports) or None
 
 
 def _original_url(request: web.Request) -> str | None:

@@ -118,7 +118,8 @@ async def two_factor_page(request: web.Request) -> web.Response:
     if isinstance(identity, web.Response):
         return identity
     notice = NOTICES.get(request.query.get("done", ""))
-    return await status_page(request, identity, notice=notice)
+    rd = return_url(request, request.query.get("rd"))
+    return await status_page(request, identity, notice=notice, rd=rd)
 
 
 async def begin_totp(request: web.Request) -> web.Response:
@@ -128,15 +129,16 @@ async def begin_totp(request: web.Request) -> web.Response:
     if isinstance(form, web.Response):
         return form
     identity, fields = form
+    rd = return_url(request, fields.get("rd"))
     try:
         enrolment = await request.app[SERVICES].factors.begin_totp(
             identity, fields["setupPassword"] or "", origin(request)
         )
     except (WrongPassword, TooManyAttempts) as exc:
-        return await password_refused(request, identity, exc, "setupPassword")
+        return await password_refused(request, identity, exc, "setupPassword", rd=rd)
     except (FactorExists, SecondFactorsOff, NotAUser) as exc:
-        return await status_page(request, identity, alert=exc.message, status=409)
-    return _enrol_page(request, enrolment)
+        return await status_page(request, identity, alert=exc.message, status=409, rd=rd)
+    return _enrol_page(request, enrolment, rd=rd)
 
 
 async def confirm_totp(request: web.Request) -> web.Response:
@@ -147,6 +149,7 @@ async def confirm_totp(request: web.Request) -> web.Response:
     if isinstance(form, web.Response):
         return form
     identity, fields = form
+    rd = return_url(request, fields.get("rd"))
     factors = request.app[SERVICES].factors
     ticket = fields["ticket"] or ""
     try:
@@ -155,18 +158,18 @@ async def confirm_totp(request: web.Request) -> web.Response:
         try:
             enrolment = factors.enrolment(identity, ticket)
         except WrongCode as expired:
-            return await status_page(request, identity, alert=expired.message, status=409)
+            return await status_page(request, identity, alert=expired.message, status=409, rd=rd)
         status, alert = (401, WRONG_CODE) if isinstance(exc, WrongCode) else _throttled(exc)
-        response = _enrol_page(request, enrolment, alert=alert, status=status)
+        response = _enrol_page(request, enrolment, alert=alert, status=status, rd=rd)
         if isinstance(exc, TooManyAttempts):
             response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
         return response
     except (FactorExists, SecondFactorsOff, NotAUser) as exc:
-        return await status_page(request, identity, alert=exc.message, status=409)
+        return await status_page(request, identity, alert=exc.message, status=409, rd=rd)
     if codes is None:  # a passkey came first: its recovery codes stay
-        response = see_other(f"{request.app[PAGES].urls.two_factor}?done=app-added")
+        response = see_other(rd or f"{request.app[PAGES].urls.two_factor}?done=app-added")
     else:
-        response = codes_page(request, codes, first=True)
+        response = codes_page(request, codes, first=True, rd=rd)
     return await proved(request, identity, (AMR_OTP,), response)
 
 
@@ -251,13 +254,19 @@ def _throttled(exc: TooManyAttempts) -> tuple[int, str]:
 
 
 async def password_refused(
-    request: web.Request, identity: Identity, exc: WrongPassword | TooManyAttempts, field: str
+    request: web.Request,
+    identity: Identity,
+    exc: WrongPassword | TooManyAttempts,
+    field: str,
+    *,
+    rd: str = "",
 ) -> web.Response:
+    """The two-step page again: the password field marked, or why it must wait."""
     if isinstance(exc, WrongPassword):
         errors = {field: "The password is incorrect."}
-        return await status_page(request, identity, errors=errors, status=401)
+        return await status_page(request, identity, errors=errors, status=401, rd=rd)
     status, alert = _throttled(exc)
-    response = await status_page(request, identity, alert=alert, status=status)
+    response = await status_page(request, identity, alert=alert, status=status, rd=rd)
     response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
     return response
 
@@ -266,7 +275,7 @@ async def _signed_in_form(
     request: web.Request, *, required: tuple[str, ...] = ()
 ) -> tuple[Identity, dict[str, str | None]] | web.Response:
     here = request.app[PAGES].urls.two_factor
-    return await signed_in_form(request, here=here, required=required)
+    return await signed_in_form(request, here=here, required=required, optional=("rd",))
 
 
 async def status_page(
@@ -277,7 +286,10 @@ async def status_page(
     alert: str | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
+    rd: str = "",
 ) -> web.Response:
+    """The two-step page; ``rd`` is where adding a factor goes on to (a page that asked for
+    one), kept through its forms."""
     factors = await request.app[SERVICES].factors.of(identity.client)
     now = request.app[SERVICES].clock()
     return request.app[PAGES].render(
@@ -295,6 +307,7 @@ async def status_page(
         alert=alert or ("Please correct the field marked below." if errors else None),
         errors=errors or {},
         focus=next(iter(errors or {}), None),
+        rd=rd,
     )
 
 
@@ -304,6 +317,7 @@ def _enrol_page(
     *,
     alert: str | None = None,
     status: int = 200,
+    rd: str = "",
 ) -> web.Response:
     secret = enrolment.secret
     return request.app[PAGES].render(
@@ -315,17 +329,22 @@ def _enrol_page(
         qr_svg=enrolment.qr_svg,
         ticket=enrolment.ticket,
         alert=alert,
+        rd=rd,
         headers={hdrs.CACHE_CONTROL: "no-store"},
     )
 
 
-def codes_page(request: web.Request, codes: list[str], *, first: bool) -> web.Response:
+def codes_page(
+    request: web.Request, codes: list[str], *, first: bool, rd: str = ""
+) -> web.Response:
+    """The recovery codes, shown once; then on to ``rd`` (or the two-step page)."""
     return request.app[PAGES].render(
         request,
         "recovery_codes.html",
         title="Your recovery codes",
         codes=codes,
         first=first,
+        onward=rd or request.app[PAGES].urls.two_factor,
         headers={hdrs.CACHE_CONTROL: "no-store"},
     )
 

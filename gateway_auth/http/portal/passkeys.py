@@ -79,21 +79,23 @@ async def begin_passkey(request: web.Request) -> web.Response:
     if isinstance(form, web.Response):
         return form
     identity, fields = form
+    rd = return_url(request, fields.get("rd"))
     rp = relying_party(request)
     if rp is None:
         alert = "Passkeys need the portal's address to be a domain name, not an IP address."
-        return await _status(request, identity, alert=alert, status=409)
+        return await _status(request, identity, alert=alert, status=409, rd=rd)
     try:
         challenge = await request.app[SERVICES].passkeys.begin_registration(
             identity, fields["passkeyPassword"] or "", origin(request), rp
         )
     except (WrongPassword, TooManyAttempts) as exc:
-        return await password_refused(request, identity, exc, "passkeyPassword")
+        return await password_refused(request, identity, exc, "passkeyPassword", rd=rd)
     except (SecondFactorsOff, NotAUser) as exc:
-        return await _status(request, identity, alert=exc.message, status=409)
+        return await _status(request, identity, alert=exc.message, status=409, rd=rd)
     except ValidationFailed as exc:
-        return await _status(request, identity, alert=exc.errors[0].message, status=409)
-    return _add_page(request, challenge, device_name(request.headers.get(hdrs.USER_AGENT, "")))
+        return await _status(request, identity, alert=exc.errors[0].message, status=409, rd=rd)
+    name = device_name(request.headers.get(hdrs.USER_AGENT, ""))
+    return _add_page(request, challenge, name, rd)
 
 
 async def confirm_passkey(request: web.Request) -> web.Response:
@@ -103,6 +105,7 @@ async def confirm_passkey(request: web.Request) -> web.Response:
     if isinstance(form, web.Response):
         return form
     identity, fields = form
+    rd = return_url(request, fields.get("rd"))
     services = request.app[SERVICES]
     try:
         codes, methods = await services.passkeys.register(
@@ -114,14 +117,15 @@ async def confirm_passkey(request: web.Request) -> web.Response:
         )
     except (PasskeyRefused, CeremonyExpired, PasskeyExists, SecondFactorsOff, NotAUser) as exc:
         alert = REFUSED if isinstance(exc, PasskeyRefused) else exc.message
-        return await _status(request, identity, alert=f"No passkey was added. {alert}", status=409)
+        alert = f"No passkey was added. {alert}"
+        return await _status(request, identity, alert=alert, status=409, rd=rd)
     except ValidationFailed as exc:
         message = f"The name {exc.errors[0].message}."
-        return await _status(request, identity, alert=message, status=422)
+        return await _status(request, identity, alert=message, status=422, rd=rd)
     if codes is not None:
-        response = codes_page(request, codes, first=True)
+        response = codes_page(request, codes, first=True, rd=rd)
     else:
-        response = see_other(f"{request.app[PAGES].urls.two_factor}?done=passkey-added")
+        response = see_other(rd or f"{request.app[PAGES].urls.two_factor}?done=passkey-added")
     return await proved(request, identity, methods, response)
 
 
@@ -171,17 +175,18 @@ async def _form(
 
 
 async def _status(
-    request: web.Request, identity: Identity, *, alert: str, status: int
+    request: web.Request, identity: Identity, *, alert: str, status: int, rd: str = ""
 ) -> web.Response:
-    return await status_page(request, identity, alert=alert, status=status)
+    return await status_page(request, identity, alert=alert, status=status, rd=rd)
 
 
-def _add_page(request: web.Request, challenge: Challenge, name: str) -> web.Response:
+def _add_page(request: web.Request, challenge: Challenge, name: str, rd: str) -> web.Response:
     return request.app[PAGES].render(
         request,
         "passkey_add.html",
         title="Add a passkey",
         challenge=challenge,
         name=name,
+        rd=rd,
         headers={hdrs.CACHE_CONTROL: "no-store"},
     )

@@ -9,6 +9,7 @@ page's passkey form needs the portal's one script (``portal/passkeys.py`` takes 
 from __future__ import annotations
 
 from typing import NamedTuple
+from urllib.parse import urlencode
 
 from aiohttp import hdrs, web
 
@@ -112,7 +113,8 @@ def _onward(request: web.Request, client: Client, return_to: str) -> str:
     """Where a person signed in with the password alone goes: to add a second factor first
     under SECOND_FACTOR=required (nothing lets them through before), else on."""
     if request.app[SETTINGS].second_factor == "required" and client.kind == "user":
-        return f"{request.app[PAGES].urls.two_factor}?done=required"
+        query = {"done": "required", **({"rd": return_to} if return_to else {})}
+        return f"{request.app[PAGES].urls.two_factor}?{urlencode(query)}"
     return return_to
 
 
@@ -264,7 +266,7 @@ async def _second_factor_refusal(request: web.Request, client: Client) -> web.Re
     if request.app[SETTINGS].second_factor != "required" and not rules_ask:
         return None
     if not (await services.factors.of(client)).enrolled:
-        return enrolment_needed(request, client.email)
+        return enrolment_needed(request, client.email, None)
     return reauthenticate(request, client.email, None, second_factor=True)
 
 

@@ -62,7 +62,7 @@ def _refused(request: web.Request, answer: Answer) -> web.Response:
     if verdict.outcome == "unverified" and verdict.claims is not None:
         return unverified(request, verdict.claims.email)
     if verdict.outcome == "enrol" and verdict.claims is not None:
-        return enrolment_needed(request, verdict.claims.email)
+        return enrolment_needed(request, verdict.claims.email, original.url if original else None)
     if verdict.outcome in ("reauthenticate", "second_factor") and verdict.claims is not None:
         back = original.url if original else None
         second = verdict.outcome == "second_factor"

@@ -302,7 +302,8 @@ async def test_a_changed_file_is_in_force_within_seconds_and_a_bad_one_never(
     assert state["state"] == "file invalid, previous rules in force"
     assert state["rules"] == 7
     assert state["problems"] == [
-        f"{rules_file}:4: rule 1 (x): policy: one of 'bypass', 'deny', 'authenticated' or 'two_factor'"
+        f"{rules_file}:4: rule 1 (x): policy: one of 'bypass', 'deny', 'authenticated' or"
+        " 'two_factor'"
     ]
 
     rules_file.write_text(COMPANY_RULES.read_text())

@@ -17,6 +17,7 @@ from gateway_auth.accounts.clients import NewClient
 from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.logging import FIELDS
 from gateway_auth.models import Client, NoticeEvent, Passkey
+from gateway_auth.services import Services
 from tests.support.authenticator import SoftAuthenticator, ceremony_on
 from tests.support.browser import AppClient, Browser, Response
 from tests.support.clock import FakeClock
@@ -420,11 +421,13 @@ async def test_without_a_domain_name_there_are_no_passkeys(make_client: Maker) -
 
 
 async def _ada(http: AppClient) -> Client:
-    credentials = await http.app[SERVICES].store.get_credentials("ada@example.com")
+    services: Services = http.app[SERVICES]
+    credentials = await services.store.get_credentials("ada@example.com")
     assert credentials is not None
     return credentials.client
 
 
 async def passkeys(http: AppClient) -> tuple[Passkey, ...]:
     """Ada's passkeys as stored."""
-    return (await http.app[SERVICES].factors.of(await _ada(http))).passkeys
+    services: Services = http.app[SERVICES]
+    return (await services.factors.of(await _ada(http))).passkeys

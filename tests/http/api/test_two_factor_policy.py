@@ -45,17 +45,22 @@ async def ask(browser: Browser, path: str, *, page: bool = False) -> Response:
     return await browser.request("GET", "/verify", headers=headers)
 
 
-async def set_up_an_app(browser: Browser, clock: FakeClock) -> pyotp.TOTP:
-    """The account page's app set-up, as tests/http/api/test_second_factor.py does it."""
-    page = await browser.page("/account/two-factor")
-    enrol = await browser.submit(page, "/account/two-factor/totp", {"setupPassword": PASSWORD})
+async def set_up_an_app(browser: Browser, clock: FakeClock, rd: str = "") -> pyotp.TOTP:
+    """The account page's app set-up, as tests/http/api/test_second_factor.py does it, sent
+    on to ``rd`` afterwards when given."""
+    back = {"rd": rd} if rd else {}
+    page = await browser.page(
+        f"/account/two-factor?rd={quote(rd)}" if rd else "/account/two-factor"
+    )
+    setup = {"setupPassword": PASSWORD, **back}
+    enrol = await browser.submit(page, "/account/two-factor/totp", setup)
     secret = enrol.text.split('<p class="app-key"><code>')[1].split("</code>")[0]
     ticket = enrol.text.split('name="ticket" value="')[1].split('"')[0]
     app = pyotp.TOTP(secret.replace(" ", ""))
-    done = await browser.submit(
-        enrol, "/account/two-factor/totp/confirm", {"code": app.at(clock()), "ticket": ticket}
-    )
+    fields = {"code": app.at(clock()), "ticket": ticket, **back}
+    done = await browser.submit(enrol, "/account/two-factor/totp/confirm", fields)
     assert done.status == 200, done.text
+    assert f'href="{rd or "/account/two-factor"}">I have saved them' in done.text
     clock.advance(seconds=30)
     return app
 
@@ -75,7 +80,7 @@ async def test_required_sends_a_user_without_a_second_factor_to_add_one(
         "GET", "/verify?redirect=true", headers=PAGE_LOAD | {"X-Original-URL": "https://a/x"}
     )
     told = await browser.page(signed_in.headers["Location"])
-    await set_up_an_app(browser, clock)  # in this session: it counts from now on
+    await set_up_an_app(browser, clock, rd="/x?y=1")  # in this session: it counts from now on
     after = await browser.request("GET", "/verify")
 
     assert signed_in.status == 303
