@@ -313,7 +313,8 @@ def _passkey(k: _Fields, client_id: str) -> Passkey:
     )  # fmt: skip
     encoded = k.text("publicKey")
     try:
-        public_key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        standard = encoded.replace("-", "+").replace("_", "/")
+        public_key = base64.b64decode(standard + "=" * (-len(encoded) % 4), validate=True)
     except ValueError:
         raise k.problem("publicKey must be base64url") from None
     return Passkey(

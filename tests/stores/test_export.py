@@ -18,7 +18,7 @@ from gateway_auth.config.settings import Settings
 from gateway_auth.errors import EmailTaken, InvalidExport
 from gateway_auth.http.app import create_app
 from gateway_auth.http.appkeys import SERVICES
-from gateway_auth.models import DeletionEvent, NoticeEvent, TotpFactor, iso
+from gateway_auth.models import DeletionEvent, NoticeEvent, Passkey, TotpFactor, iso
 from gateway_auth.stores.base import Rotation, Store, Suspension
 from gateway_auth.stores.export import export_to, import_into, read_export
 from tests.support.browser import AppClient, Browser
@@ -53,6 +53,9 @@ async def _populate(store: Store) -> None:
     await store.add_session(replace(a_session("s3"), amr=("pwd", "otp", "mfa")), "h3")
     await store.put_totp(TotpFactor("c1", "v1.k.sealed", T0, T0, 7))
     await store.replace_recovery_codes("c1", ["r2", "r1"])
+    await store.add_passkey(
+        Passkey("cred-1", "c1", b"\xa5\x01\x02", 9, "Laptop", T0, T0, True, ("internal",), "aa")
+    )
 
 
 async def _export(store: Store) -> list[str]:
@@ -106,6 +109,19 @@ async def test_sqlite_to_mongodb_and_back_loses_nothing(
     factors = next(json.loads(line) for line in first if "second-factors" in line)
     assert factors["totp"]["sealedSecret"] == "v1.k.sealed"
     assert factors["recoveryCodeHashes"] == ["r1", "r2"]
+    assert factors["passkeys"] == [
+        {
+            "credentialId": "cred-1",
+            "publicKey": "pQEC",
+            "signCount": 9,
+            "name": "Laptop",
+            "createdAt": iso(T0),
+            "lastUsedAt": iso(T0),
+            "synced": True,
+            "transports": ["internal"],
+            "aaguid": "aa",
+        }
+    ]
     assert '"amr":["pwd","otp","mfa"]' in next(line for line in first if '"id":"s3"' in line)
     gone = next(json.loads(line) for line in first if '"id":"gone"' in line)
     assert (gone["firstName"], gone["passwordHash"]) == (None, None)  # scrubbed on deletion
@@ -194,6 +210,23 @@ CLIENT: dict[str, object] = {
     "passwordHash": None,
     "secretHash": None,
 }
+FACTORS: dict[str, object] = {
+    "type": "second-factors",
+    "clientId": "c1",
+    "totp": None,
+    "recoveryCodeHashes": [],
+}
+PASSKEY: dict[str, object] = {
+    "credentialId": "cred-1",
+    "publicKey": "pQEC",
+    "signCount": 0,
+    "name": "Laptop",
+    "createdAt": iso(T0),
+    "lastUsedAt": None,
+    "synced": False,
+    "transports": [],
+    "aaguid": "",
+}
 
 
 @pytest.mark.parametrize(
@@ -252,6 +285,18 @@ CLIENT: dict[str, object] = {
                 '{"type": "outbox", "event": {"type": "other"}, "attempts": 0, "createdAt": "x"}',
             ],
             "line 2: event type must be one of client-data-deletion-request, password-reset-",
+        ),
+        (
+            [GOOD_HEADER, json.dumps(CLIENT), json.dumps(FACTORS | {"passkeys": [{"name": "x"}]})],
+            "line 3: publicKey must be a str",
+        ),
+        (
+            [
+                GOOD_HEADER,
+                json.dumps(CLIENT),
+                json.dumps(FACTORS | {"passkeys": [PASSKEY | {"publicKey": "***"}]}),
+            ],
+            "line 3: publicKey must be base64url",
         ),
     ],
 )
