@@ -8,6 +8,7 @@ import hmac
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -268,6 +269,54 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
         amr=tuple(amr),
         auth_time=payload.get("auth_time", 0),
     )
+
+
+class ShortTokens:
+    """Short-lived HS256 tokens the server hands itself and reads back (a sign-in halfway, a
+    WebAuthn challenge): nothing stored, a type of their own, an audience, an ``exp`` checked
+    against the injected clock, and a ``jti`` that spending makes single-use."""
+
+    def __init__(
+        self, key: bytes, clock: Callable[[], datetime], *, typ: str, audience: str,
+        lifetime: timedelta, claims: tuple[str, ...],
+    ) -> None:  # fmt: skip
+        self._key = key
+        self._clock = clock
+        self._typ = typ
+        self._audience = audience
+        self._lifetime = int(lifetime.total_seconds())
+        self._jwt = jwt.PyJWT({"require": ["exp", "iat", "aud", "jti", *claims]})
+
+    def issue(self, claims: dict[str, Any]) -> str:
+        """A token carrying ``claims``, for the lifetime."""
+        now = int(self._clock().timestamp())
+        payload = {
+            **claims,
+            "aud": self._audience,
+            "iat": now,
+            "exp": now + self._lifetime,
+            "jti": secrets.token_hex(8),
+        }
+        return self._jwt.encode(payload, self._key, algorithm="HS256", headers={"typ": self._typ})
+
+    def read(self, token: str | None) -> dict[str, Any] | None:
+        """The claims of a genuine token of this kind still in its lifetime; None otherwise."""
+        if not token:
+            return None
+        try:
+            if jwt.get_unverified_header(token).get("typ") != self._typ:
+                return None
+            claims: dict[str, Any] = self._jwt.decode(
+                token,
+                self._key,
+                algorithms=["HS256"],
+                audience=self._audience,
+                options={"verify_exp": False, "verify_iat": False},
+            )
+        except jwt.PyJWTError:
+            return None
+        alive = type(claims["exp"]) is int and self._clock().timestamp() < claims["exp"]
+        return claims if alive and isinstance(claims["jti"], str) else None
 
 
 def display_name(client: Client) -> str:

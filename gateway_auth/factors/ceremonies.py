@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, get_args
 
-import jwt
-
 from gateway_auth.clock import Clock
 from gateway_auth.errors import CeremonyExpired
+from gateway_auth.tokens import ShortTokens
 
 LIFETIME = timedelta(minutes=5)
 Purpose = Literal["register", "sign-in", "second-factor", "confirm"]
@@ -47,60 +46,33 @@ class Ceremonies:
     """Issues and reads the tokens of WebAuthn ceremonies."""
 
     def __init__(self, key: bytes, clock: Clock) -> None:
-        self._key = key
-        self._clock = clock
-        self._jwt = jwt.PyJWT({"require": ["exp", "iat", "aud", "pur", "chl", "hld", "jti"]})
+        self._tokens = ShortTokens(
+            key, clock, typ=_TYPE, audience=_AUDIENCE, lifetime=LIFETIME,
+            claims=("pur", "chl", "hld"),
+        )  # fmt: skip
 
     def issue(self, purpose: Purpose, holder: str) -> tuple[Ceremony, str]:
         """A new ceremony with a fresh 32-byte challenge, and its token."""
-        now = int(self._clock().timestamp())
         ceremony = Ceremony(purpose, secrets.token_bytes(32), holder)
-        claims = {
-            "aud": _AUDIENCE,
-            "pur": purpose,
-            "chl": _b64(ceremony.challenge),
-            "hld": holder,
-            "iat": now,
-            "exp": now + int(LIFETIME.total_seconds()),
-            "jti": secrets.token_hex(8),
-        }
-        token = self._jwt.encode(claims, self._key, algorithm="HS256", headers={"typ": _TYPE})
+        token = self._tokens.issue({"pur": purpose, "chl": _b64(ceremony.challenge), "hld": holder})
         return ceremony, token
 
     def read(self, token: str | None, purpose: Purpose, holder: str) -> Ceremony:
         """The ceremony ``token`` stands for; CeremonyExpired when there is none, it is forged,
         for another purpose or holder, or its five minutes are over (the injected clock)."""
-        if not token:
+        claims = self._tokens.read(token)
+        if claims is None or claims["pur"] != purpose or purpose not in get_args(Purpose):
+            raise CeremonyExpired
+        held, challenge = claims["hld"], claims["chl"]
+        if not isinstance(held, str) or not hmac.compare_digest(held, holder):
+            raise CeremonyExpired
+        if not isinstance(challenge, str):
             raise CeremonyExpired
         try:
-            if jwt.get_unverified_header(token).get("typ") != _TYPE:
-                raise CeremonyExpired
-            claims = self._jwt.decode(
-                token,
-                self._key,
-                algorithms=["HS256"],
-                audience=_AUDIENCE,
-                options={"verify_exp": False, "verify_iat": False},
-            )
-        except jwt.PyJWTError:
-            raise CeremonyExpired from None
-        valid = (
-            type(claims["exp"]) is int
-            and self._clock().timestamp() < claims["exp"]
-            and claims["pur"] == purpose
-            and purpose in get_args(Purpose)
-            and isinstance(claims["hld"], str)
-            and hmac.compare_digest(claims["hld"], holder)
-            and isinstance(claims["chl"], str)
-            and isinstance(claims["jti"], str)
-        )
-        if not valid:
-            raise CeremonyExpired
-        try:
-            challenge = base64.urlsafe_b64decode(claims["chl"] + "=" * (-len(claims["chl"]) % 4))
+            raw = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))
         except ValueError:
             raise CeremonyExpired from None
-        return Ceremony(purpose, challenge, holder, claims["jti"])
+        return Ceremony(purpose, raw, holder, claims["jti"])
 
 
 def _b64(data: bytes) -> str:

@@ -52,6 +52,7 @@ from gateway_auth.logging import log_event
 from gateway_auth.models import AMR_USER_PRESENCE, Attempt, Client, Identity, Origin, Passkey
 from gateway_auth.signin.regulation import Regulator, password_epoch
 from gateway_auth.stores.base import ClientStore, FactorStore
+from gateway_auth.tokens import display_name
 from gateway_auth.validation import email_key
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,7 @@ class PasskeyService:
             rp_name=rp.name,
             user_name=client.email,
             user_id=client.id.encode(),
-            user_display_name=" ".join(filter(None, (client.first_name, client.last_name)))
-            or client.email,
+            user_display_name=display_name(client) or client.email,
             challenge=ceremony.challenge,
             timeout=_TIMEOUT_MS,
             attestation=AttestationConveyancePreference.NONE,
