@@ -104,19 +104,11 @@ class SoftAuthenticator:
         auth_data = self._auth_data(rp_id, credential.counter, _AT | _UV) + attested
         client_data = self._client_data("webauthn.create", options["challenge"], origin)
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        return json.dumps(
-            {
-                "id": b64(credential.id),
-                "rawId": b64(credential.id),
-                "type": "public-key",
-                "authenticatorAttachment": "platform",
-                "clientExtensionResults": {},
-                "response": {
-                    "clientDataJSON": b64(client_data),
-                    "attestationObject": b64(attestation),
-                    "transports": ["internal"],
-                },
-            }
+        return _as_json(
+            credential,
+            clientDataJSON=b64(client_data),
+            attestationObject=b64(attestation),
+            transports=["internal"],
         )
 
     def get(
@@ -144,20 +136,12 @@ class SoftAuthenticator:
         client_data = self._client_data("webauthn.get", options["challenge"], origin)
         signed = auth_data + hashlib.sha256(client_data).digest()
         signature = credential.key.sign(signed, ec.ECDSA(hashes.SHA256()))
-        return json.dumps(
-            {
-                "id": b64(credential.id),
-                "rawId": b64(credential.id),
-                "type": "public-key",
-                "authenticatorAttachment": "platform",
-                "clientExtensionResults": {},
-                "response": {
-                    "clientDataJSON": b64(client_data),
-                    "authenticatorData": b64(auth_data),
-                    "signature": b64(signature),
-                    "userHandle": b64(credential.user_handle),
-                },
-            }
+        return _as_json(
+            credential,
+            clientDataJSON=b64(client_data),
+            authenticatorData=b64(auth_data),
+            signature=b64(signature),
+            userHandle=b64(credential.user_handle),
         )
 
     def _auth_data(self, rp_id: str, counter: int, flags: int) -> bytes:
@@ -168,3 +152,17 @@ class SoftAuthenticator:
     def _client_data(self, kind: str, challenge: str, origin: str | None) -> bytes:
         data = {"type": kind, "challenge": challenge, "origin": origin or self.origin}
         return json.dumps({**data, "crossOrigin": False}).encode()
+
+
+def _as_json(credential: Credential, **response: object) -> str:
+    """What ``PublicKeyCredential.toJSON()`` gives for an answer of ``credential``."""
+    return json.dumps(
+        {
+            "id": b64(credential.id),
+            "rawId": b64(credential.id),
+            "type": "public-key",
+            "authenticatorAttachment": "platform",
+            "clientExtensionResults": {},
+            "response": response,
+        }
+    )

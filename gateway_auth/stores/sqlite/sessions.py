@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
+from typing import Literal
 
 import aiosqlite
 
@@ -107,28 +108,32 @@ class SqliteSessions(SqliteDatabase):
         self, session_id: str, until: datetime, now: datetime
     ) -> Session | None:
         """Put the elevated scopes in force until ``until``; None for a revoked or unknown one."""
-        async with (
-            self._transaction() as db,
-            db.execute(
-                "UPDATE sessions SET elevated_until = ? WHERE id = ? AND revoked_at IS NULL"
-                " AND expires_at > ? AND absolute_expires_at > ? RETURNING *",
-                (ms(until), session_id, ms(now), ms(now)),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
-        return session_from_row(row) if row else None
+        return await self._set_on_active("elevated_until", ms(until), session_id, now)
 
     async def prove_session(
         self, session_id: str, amr: tuple[str, ...], now: datetime
     ) -> Session | None:
         """Set the amr of an active session; None for a revoked or unknown one."""
+        return await self._set_on_active("amr", amr_text(amr), session_id, now)
+
+    async def _set_on_active(
+        self,
+        column: Literal["elevated_until", "amr"],
+        value: object,
+        session_id: str,
+        now: datetime,
+    ) -> Session | None:
+        """One column of an active session, in one conditional write; the session after."""
+        sql = (
+            "UPDATE sessions SET elevated_until = ? WHERE id = ? AND revoked_at IS NULL"
+            " AND expires_at > ? AND absolute_expires_at > ? RETURNING *"
+            if column == "elevated_until"
+            else "UPDATE sessions SET amr = ? WHERE id = ? AND revoked_at IS NULL"
+            " AND expires_at > ? AND absolute_expires_at > ? RETURNING *"
+        )
         async with (
             self._transaction() as db,
-            db.execute(
-                "UPDATE sessions SET amr = ? WHERE id = ? AND revoked_at IS NULL"
-                " AND expires_at > ? AND absolute_expires_at > ? RETURNING *",
-                (amr_text(amr), session_id, ms(now), ms(now)),
-            ) as cursor,
+            db.execute(sql, (value, session_id, ms(now), ms(now))) as cursor,
         ):
             row = await cursor.fetchone()
         return session_from_row(row) if row else None
