@@ -241,16 +241,10 @@ def _cross_checks(s: Settings) -> list[str]:
         *_key_checks(s),
         *_encryption_checks(s),
         *_cookie_checks(s),
+        *_passkey_checks(s),
     ]
     if s.logo_url is not None and s.logo_file is not None:
         problems.append(f"{PREFIX}LOGO_URL and {PREFIX}LOGO_FILE: set one or the other")
-    if s.webauthn_rp_id is not None and s.public_url is not None:
-        host = urlsplit(s.public_url).hostname or ""
-        if host != s.webauthn_rp_id and not host.endswith(f".{s.webauthn_rp_id}"):
-            problems.append(
-                f"{PREFIX}WEBAUTHN_RP_ID: must be {PREFIX}PUBLIC_URL's host ({host}) or a"
-                " domain it belongs to (browsers refuse any other)"
-            )
     for name, value in (("JWT_ISSUER", s.jwt_issuer), ("JWT_AUDIENCE", s.jwt_audience)):
         if len(value) > MAX_CLAIM_SETTING:  # every access token, in every cookie, carries it
             problems.append(f"{PREFIX}{name}: at most {MAX_CLAIM_SETTING} characters")
@@ -272,6 +266,23 @@ def _cross_checks(s: Settings) -> list[str]:
     ):
         if not timedelta(seconds=1) <= timeout <= timedelta(hours=1):
             problems.append(f"{PREFIX}{name}: from 1s to 1h")
+    return problems
+
+
+def _passkey_checks(s: Settings) -> list[str]:
+    problems = []
+    if s.webauthn_rp_id is not None and s.public_url is None:
+        problems.append(
+            f"{PREFIX}WEBAUTHN_RP_ID: needs {PREFIX}PUBLIC_URL (the one origin passkeys of a"
+            " pinned domain may be used on; a request's Host must never choose it)"
+        )
+    if s.webauthn_rp_id is not None and s.public_url is not None:
+        host = urlsplit(s.public_url).hostname or ""
+        if host != s.webauthn_rp_id and not host.endswith(f".{s.webauthn_rp_id}"):
+            problems.append(
+                f"{PREFIX}WEBAUTHN_RP_ID: must be {PREFIX}PUBLIC_URL's host ({host}) or a"
+                " domain it belongs to (browsers refuse any other)"
+            )
     return problems
 
 

@@ -58,6 +58,10 @@ from gateway_auth.validation import email_key
 log = logging.getLogger(__name__)
 MAX_PASSKEYS = 20  # per account: enough for every device a person owns, not a storage sink
 MAX_NAME = 64
+MAX_CREDENTIAL_ID = 1023  # bytes (WebAuthn Level 3, 7.1 step 25)
+MAX_PUBLIC_KEY = 2048  # bytes of COSE key: an RSA-4096 key needs about 550
+# What hostile or broken answers raise in py_webauthn (deep JSON nesting: RecursionError).
+_UNREADABLE = (WebAuthnException, ValueError, TypeError, KeyError, RecursionError)
 _TIMEOUT_MS = int(LIFETIME.total_seconds() * 1000)
 
 
@@ -175,9 +179,16 @@ class PasskeyService:
                 expected_origin=list(rp.origins),
                 require_user_verification=True,
             )
-        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-            log_event(log, "passkey_registration_refused", client_id=client.id, reason=str(exc))
+        except _UNREADABLE as exc:
+            refused = "passkey_registration_refused"
+            log_event(log, refused, client_id=client.id, reason=_reason(exc))
             raise PasskeyRefused from None
+        if (
+            len(verified.credential_id) > MAX_CREDENTIAL_ID
+            or len(verified.credential_public_key) > MAX_PUBLIC_KEY
+        ):
+            log_event(log, "passkey_registration_refused", client_id=client.id, reason="size")
+            raise PasskeyRefused
         if not await self._regulator.spend(ceremony.token_id, LIFETIME):
             raise PasskeyRefused
         now = self._clock()
@@ -192,7 +203,10 @@ class PasskeyService:
             transports=tuple(t.value for t in parsed.response.transports or ()),
             aaguid=verified.aaguid,
         )
-        first = not (await self._factors.of(client)).enrolled
+        had = await self._factors.of(client)
+        if len(had.passkeys) >= MAX_PASSKEYS:  # ceremonies begun before the last ones landed
+            raise PasskeyRefused
+        first = not had.enrolled
         if not await self._store.add_passkey(passkey):
             raise PasskeyExists
         log_event(log, "second_factor_added", client_id=client.id, factor="passkey")
@@ -265,7 +279,7 @@ class PasskeyService:
         ceremony = self._ceremonies.read(answer.token, purpose, answer.holder)
         try:
             parsed = parse_authentication_credential_json(answer.credential)
-        except (WebAuthnException, ValueError, TypeError, KeyError):
+        except _UNREADABLE:
             await self._regulator.admit(attempt)
             raise PasskeyRefused from None
         passkey = await self._store.passkey(_b64(parsed.raw_id))
@@ -327,8 +341,8 @@ class PasskeyService:
                 credential_current_sign_count=0,  # compared by the caller
                 require_user_verification=purpose == "sign-in",
             )
-        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-            log_event(log, "passkey_refused", client_id=owner.id, reason=str(exc))
+        except _UNREADABLE as exc:
+            log_event(log, "passkey_refused", client_id=owner.id, reason=_reason(exc))
             raise PasskeyRefused from None
         return verified
 
@@ -347,6 +361,13 @@ def _checked_name(name: str) -> str:
     if not 1 <= len(name) <= MAX_NAME or not name.isprintable():
         raise ValidationFailed([FieldError("name", f"must be 1 to {MAX_NAME} characters")])
     return name
+
+
+def _reason(error: Exception) -> str:
+    """Why an answer failed, for the log: py_webauthn's message, which may quote what the
+    client sent (its origin, say), cut short and kept to one printable line."""
+    text = f"{type(error).__name__}: {error}"
+    return "".join(c if c.isprintable() else "?" for c in text)[:200]
 
 
 def _b64(data: bytes) -> str:

@@ -168,6 +168,7 @@ def test_cookie_domain_is_normalised() -> None:
             "WEBAUTHN_RP_ID: must be",
         ),
         ({"WEBAUTHN_RP_ID": "https://example.com"}, "must be a host name such as example.com"),
+        ({"WEBAUTHN_RP_ID": "example.com"}, "WEBAUTHN_RP_ID: needs GATEWAY_AUTH_PUBLIC_URL"),
         ({"MONGODB_DATABASE": "a/b"}, "MONGODB_DATABASE: 1 to 63 letters"),
         ({"MONGODB_DATABASE": "x" * 64}, "MONGODB_DATABASE: 1 to 63 letters"),
         ({"BCRYPT_ROUNDS": "3"}, "from 4 to 31"),

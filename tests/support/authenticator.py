@@ -75,6 +75,7 @@ class SoftAuthenticator:
     origin: str
     counting: bool = True
     synced: bool = False
+    id_length: int = 16  # bytes of each new credential's id (at most 1023 are allowed)
     credentials: list[Credential] = field(default_factory=list)
 
     def create(self, options: dict[str, Any], *, origin: str | None = None) -> str:
@@ -83,7 +84,7 @@ class SoftAuthenticator:
         excluded = {unb64(c["id"]) for c in options.get("excludeCredentials", [])}
         assert not excluded & {c.id for c in self.credentials if c.rp_id == rp_id}
         credential = Credential(
-            secrets.token_bytes(16),
+            secrets.token_bytes(self.id_length),
             ec.generate_private_key(ec.SECP256R1()),
             rp_id,
             unb64(options["user"]["id"]),

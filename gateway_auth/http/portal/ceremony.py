@@ -13,32 +13,35 @@ from gateway_auth.errors import PasskeyRefused
 from gateway_auth.factors.ceremonies import holder_of
 from gateway_auth.factors.passkeys import Answer, Challenge, RelyingParty, session_holder
 from gateway_auth.http.appkeys import ORIGINS, SERVICES, SETTINGS
+from gateway_auth.http.csrf import normalised_origin
 from gateway_auth.models import Identity
 
 
 def relying_party(request: web.Request) -> RelyingParty | None:
-    """Whom this request's passkeys belong to: WEBAUTHN_RP_ID, else PUBLIC_URL's host, else
-    the host the browser used (the embedded default on a laptop); None where browsers allow
-    no passkeys (an IP address, or no host at all)."""
+    """Whom this request's passkeys belong to, and the one page origin that may use them:
+    with PUBLIC_URL, its host (or WEBAUTHN_RP_ID, a domain it belongs to) and its origin
+    only (not ALLOWED_ORIGINS: a page on another of your sites must not be able to ask for a
+    sign-in); without it, the host the browser used, for both (the embedded default on a
+    laptop: a Host that names another site also names another RP ID, which no passkey of this
+    one answers). None where browsers allow no passkeys (an IP address, or no host at all)."""
     settings = request.app[SETTINGS]
-    policy = request.app[ORIGINS]
     if settings.public_url:
-        origins = tuple(sorted(policy.configured))
+        origin = normalised_origin(settings.public_url)
         host = urlsplit(settings.public_url).hostname
-    else:
-        own = policy.own(request)
-        origins = (own,) if own else ()
-        host = urlsplit(own).hostname if own else None
-    rp_id = settings.webauthn_rp_id or host
+        rp_id = settings.webauthn_rp_id or host
+    else:  # start-up refuses WEBAUTHN_RP_ID here: a pinned RP ID needs a fixed origin
+        origin = request.app[ORIGINS].own(request)
+        rp_id = urlsplit(origin).hostname if origin else None
+    origins = (origin,) if origin else ()
     if not rp_id or not origins or _is_address(rp_id):
         return None
     return RelyingParty(rp_id, settings.app_name, origins)
 
 
 def browser_holder(request: web.Request) -> str:
-    """Who may answer a passkey sign-in's challenge: any browser, for its post is bound to the
-    browser by the form token (``csrf``) already, and the answer to the page's own origin by
-    the authenticator; the challenge still signs once, within five minutes."""
+    """Who may answer a passkey sign-in's challenge: anyone who has the page (the account is
+    not known yet), for the authenticator signs only on the relying party's own origin; the
+    challenge still signs once, within five minutes, and its form post carries a form token."""
     return holder_of("sign-in page")
 
 

@@ -431,3 +431,62 @@ async def passkeys(http: AppClient) -> tuple[Passkey, ...]:
     """Ada's passkeys as stored."""
     services: Services = http.app[SERVICES]
     return (await services.factors.of(await _ada(http))).passkeys
+
+
+async def test_only_the_portals_own_origin_may_ask_for_a_passkey(make_client: Maker) -> None:
+    # Passkeys shared with the whole domain, and a sibling site allowed to post forms (CSRF):
+    # a page on that site still cannot have a passkey sign in here.
+    http = await portal(
+        make_client, WEBAUTHN_RP_ID="example.com", ALLOWED_ORIGINS="https://app.example.com"
+    )
+    browser, key, _ = await enrolled(http)
+    await sign_out(browser)
+
+    sibling = await passkey_alone(browser, key, origin="https://app.example.com")
+    own = await passkey_alone(browser, key)
+
+    assert key.credentials[0].rp_id == "example.com"
+    assert sibling.status == 401
+    assert own.status == 303
+
+
+async def test_hostile_answers_are_refused_without_an_error(make_client: Maker) -> None:
+    http = await portal(make_client)
+    browser, _, _ = await enrolled(http)
+    huge = SoftAuthenticator(PORTAL, id_length=1024)
+    refused = await add_passkey(browser, huge, "Too big")
+    await sign_out(browser)
+    page = await browser.page("/login")
+    ceremony = ceremony_on(page.text)
+    nested = await browser.submit(
+        page, "/login/passkey", {"ceremony": ceremony.token, "credential": "[" * 3000}
+    )
+
+    assert nested.status == 401
+    assert "That passkey was not accepted" in nested.text
+    assert refused.status == 409
+    assert len(await passkeys(http)) == 1
+
+
+async def test_an_account_holds_at_most_twenty_passkeys(make_client: Maker) -> None:
+    http = await portal(make_client)
+    browser, _, _ = await enrolled(http)
+    for number in range(18):  # one device each: an authenticator holds one per account
+        assert (
+            await add_passkey(browser, SoftAuthenticator(PORTAL), f"Key {number}")
+        ).status == 303
+    page = await browser.page("/account/two-factor")
+    fields = {"passkeyPassword": PASSWORD}
+    pages = [await browser.submit(page, "/account/two-factor/passkeys", fields) for _ in range(2)]
+    answers = []
+    for adding in pages:  # both begun at 19, finished one after the other
+        ceremony = ceremony_on(adding.text)
+        credential = SoftAuthenticator(PORTAL).create(ceremony.options)
+        fields = {"ceremony": ceremony.token, "credential": credential, "name": "One more"}
+        answers.append(await browser.submit(adding, "/account/two-factor/passkeys/confirm", fields))
+    over = await browser.submit(page, "/account/two-factor/passkeys", {"passkeyPassword": PASSWORD})
+
+    assert [a.status for a in answers] == [303, 409]
+    assert len(await passkeys(http)) == 20
+    assert over.status == 409
+    assert "at most 20 passkeys" in over.text
