@@ -57,8 +57,13 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "URL>` (or the refresh hop's URL); a 403 or 503 to a page load is an HTML page. "
                 "With RULES_FILE, the first access rule matching the original request (as a "
                 "trusted proxy describes it) decides: 200 with empty identity headers for "
-                "`bypass`, 403 `access-denied` for `deny`, and 403 `ambiguous-request` when the "
-                "original host or path is not described or cannot be read without guessing.",
+                "`bypass`, 403 `access-denied` for `deny`, 403 `second-factor-session-required` "
+                "for `two_factor` and a session proved by one factor (a page load with "
+                "`redirect=true`: 302 to /elevate), and 403 `ambiguous-request` when the "
+                "original host or path is not described or cannot be read without guessing. With "
+                "SECOND_FACTOR=required, a user's session without a second factor gets 403 "
+                "`second-factor-enrolment-required` (a page load with `redirect=true`: 302 to "
+                "the two-step page).",
             ),
         },
         "/verify/{original}": {

@@ -42,8 +42,9 @@ PROBLEM_STATUSES = {
     "(`link-used`)",
     401: "Authentication required or failed (`WWW-Authenticate: Bearer`)",
     403: "Refused: suspended, missing scope, registration closed, a cross-site request, "
-    "(REQUIRE_VERIFIED_EMAIL) an unverified email address (`email-unverified`), or an elevated "
-    "scope not in force (`reauthentication-required`)",
+    "(REQUIRE_VERIFIED_EMAIL) an unverified email address (`email-unverified`), an elevated "
+    "scope not in force (`reauthentication-required`), or a second factor still to add "
+    "(`second-factor-enrolment-required`) or to prove (`second-factor-session-required`)",
     404: "No such client or session",
     409: "Conflict (email taken, not a service client)",
     413: "Body larger than 64 KiB",
