@@ -54,6 +54,8 @@ README_SHOTS = frozenset(
         "sign-in-passkey",
         "passkey-add",
         "two-factor-passkeys",
+        "second-factor-passkey",
+        "enrolment-needed",
     }
 )
 _accounts = itertools.count(1)
