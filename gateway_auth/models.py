@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 ClientKind = Literal["user", "service", "guest"]
 CLIENT_KINDS: tuple[ClientKind, ...] = ("user", "service", "guest")
@@ -236,17 +236,7 @@ NoticeReason = Literal[
     "password-reset",
     "email-changed",
 ]
-NOTICE_REASONS: tuple[NoticeReason, ...] = (
-    "second-factor-added",
-    "second-factor-removed",
-    "passkey-added",
-    "passkey-removed",
-    "recovery-code-used",
-    "recovery-codes-replaced",
-    "password-changed",
-    "password-reset",
-    "email-changed",
-)
+NOTICE_REASONS: tuple[NoticeReason, ...] = get_args(NoticeReason)
 
 
 @dataclass(frozen=True, slots=True)

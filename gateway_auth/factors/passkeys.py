@@ -63,6 +63,10 @@ MAX_PUBLIC_KEY = 2048  # bytes of COSE key: an RSA-4096 key needs about 550
 # What hostile or broken answers raise in py_webauthn (deep JSON nesting: RecursionError).
 _UNREADABLE = (WebAuthnException, ValueError, TypeError, KeyError, RecursionError)
 _TIMEOUT_MS = int(LIFETIME.total_seconds() * 1000)
+# Who may answer a passkey sign-in's challenge: anyone who has the page (the account is not
+# known yet), for the authenticator signs only on the relying party's own origin; the challenge
+# still signs once, within five minutes, and its form post carries a form token.
+_ANYONE = holder_of("sign-in page")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +103,9 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class PasskeyUsed:
-    """A passkey that signed: whose, and the RFC 8176 methods it proved (``hwk`` or ``swk``,
-    and ``user`` when the authenticator verified its user)."""
+    """A passkey that signed (whose: its ``client_id``), and the RFC 8176 methods it proved
+    (``hwk`` or ``swk``, and ``user`` when the authenticator verified its user)."""
 
-    client_id: str
     passkey: Passkey
     methods: tuple[str, ...]
 
@@ -213,10 +216,10 @@ class PasskeyService:
         codes = await self._factors.added(identity, "passkey-added", first=first)
         return codes, (passkey.method, AMR_USER_PRESENCE)
 
-    def sign_in_challenge(self, rp: RelyingParty, holder: str) -> Challenge:
+    def sign_in_challenge(self, rp: RelyingParty) -> Challenge:
         """Options for a passkey sign-in: any passkey of this site, the user verified (the
-        passkey is then both factors), for the browser ``holder`` names."""
-        ceremony, token = self._ceremonies.issue("sign-in", holder)
+        passkey is then both factors)."""
+        ceremony, token = self._ceremonies.issue("sign-in", _ANYONE)
         options = generate_authentication_options(
             rp_id=rp.id,
             challenge=ceremony.challenge,
@@ -244,9 +247,10 @@ class PasskeyService:
         return Challenge(options_to_json(options), token)
 
     async def sign_in(self, answer: Answer, attempt: Attempt) -> PasskeyUsed:
-        """A passkey alone signs in: it must verify its user. PasskeyRefused for any answer
-        that does not hold, counted against the account it names (and the address)."""
-        return await self._used(answer, "sign-in", attempt, None)
+        """A passkey alone signs in (whoever ``answer`` names as its holder): it must verify
+        its user. PasskeyRefused for any answer that does not hold, counted against the
+        account it names (and the address)."""
+        return await self._used(replace(answer, holder=_ANYONE), "sign-in", attempt, None)
 
     async def check(
         self, client: Client, answer: Answer, purpose: Purpose, attempt: Attempt
@@ -313,7 +317,7 @@ class PasskeyService:
         await self._regulator.succeeded(counter)
         used = replace(passkey, sign_count=new)
         methods = (used.method, AMR_USER_PRESENCE) if verified.user_verified else (used.method,)
-        return PasskeyUsed(owner.id, used, methods)
+        return PasskeyUsed(used, methods)
 
     def _verified(
         self,

@@ -85,7 +85,7 @@ class SignInSteps:
     ) -> IssuedSession:
         """A passkey that verified its user is both factors: a session at once."""
         used = await self._passkeys.sign_in(answer, origin.attempt)
-        client = await self._clients.get_client(used.client_id)
+        client = await self._clients.get_client(used.passkey.client_id)
         if client is None or client.suspended or client.kind != "user":
             raise PasskeyRefused
         amr = (*used.methods, AMR_MFA)

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from gateway_auth.errors import PasskeyRefused
-from gateway_auth.factors.ceremonies import holder_of
 from gateway_auth.factors.passkeys import Answer, Challenge, RelyingParty, session_holder
 from gateway_auth.http.appkeys import ORIGINS, SERVICES, SETTINGS
 from gateway_auth.http.csrf import normalised_origin
@@ -38,19 +37,12 @@ def relying_party(request: web.Request) -> RelyingParty | None:
     return RelyingParty(rp_id, settings.app_name, origins)
 
 
-def browser_holder(request: web.Request) -> str:
-    """Who may answer a passkey sign-in's challenge: anyone who has the page (the account is
-    not known yet), for the authenticator signs only on the relying party's own origin; the
-    challenge still signs once, within five minutes, and its form post carries a form token."""
-    return holder_of("sign-in page")
-
-
 def sign_in_challenge(request: web.Request) -> Challenge | None:
     """The sign-in page's passkey challenge, where passkeys can work."""
     rp = relying_party(request)
     if rp is None or request.app[SERVICES].factors.policy == "off":
         return None
-    return request.app[SERVICES].passkeys.sign_in_challenge(rp, browser_holder(request))
+    return request.app[SERVICES].passkeys.sign_in_challenge(rp)
 
 
 async def confirm_challenge(request: web.Request, identity: Identity) -> Challenge | None:

@@ -27,7 +27,7 @@ from gateway_auth.http.appkeys import PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import origin, return_url
 from gateway_auth.http.portal.browsing import see_other, signed_in_form, signed_in_to
-from gateway_auth.http.portal.ceremony import answer, browser_holder, relying_party
+from gateway_auth.http.portal.ceremony import answer, relying_party
 from gateway_auth.http.portal.display import device_name
 from gateway_auth.http.portal.factors import codes_page, password_refused, proved, status_page
 from gateway_auth.http.portal.pages import retry_text
@@ -50,7 +50,7 @@ async def passkey_sign_in(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     try:
         issued = await services.steps.passkey_alone(
-            answer(request, fields, browser_holder(request)),
+            answer(request, fields, holder=""),  # a sign-in's challenge names no one
             origin(request),
             persistent=fields.get("remember") == "on",
         )
