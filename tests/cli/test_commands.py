@@ -509,6 +509,8 @@ def test_ctrl_d_or_ctrl_c_at_the_password_prompt_cancels_cleanly(
     assert b"Traceback" not in seen
 
 
+# Another process's change lands between the two listeners' answers to one poll.
+@pytest.mark.no_parity
 async def test_a_cli_suspension_reaches_a_running_embedded_server_within_a_second(
     http: AppClient, browser: Browser
 ) -> None:
