@@ -66,6 +66,10 @@ class Session:
     # How the sign-in that opened it was proved (RFC 8176 values, as the tokens' ``amr``);
     # empty for sessions from before second factors, and for service clients.
     amr: tuple[str, ...] = ()
+    # Signed in through another identity provider (``providers/``): its id in the providers
+    # file, and the provider's own session id (``sid``), which its back-channel logout names.
+    provider: str | None = None
+    provider_sid: str | None = None
 
     def is_active(self, now: datetime) -> bool:
         """Not revoked, and neither the sliding nor the absolute limit has passed."""
@@ -81,6 +85,22 @@ AMR_PASSWORD, AMR_OTP, AMR_HARDWARE_KEY, AMR_SOFTWARE_KEY, AMR_USER_PRESENCE, AM
     "user",
     "mfa",
 )
+# Proved by another identity provider (not in RFC 8176; the value Microsoft Entra ID uses).
+AMR_FEDERATED = "fed"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedIdentity:
+    """An account at another identity provider, linked to one client: (provider, subject) is
+    its key and belongs to exactly one client. ``email`` is what the provider said when the
+    link was made or last used (shown to the person, never used to find the account)."""
+
+    provider: str  # the provider's id in the providers file
+    subject: str  # the provider's stable id for the person (``sub``; GitHub's numeric id)
+    client_id: str
+    email: str
+    created_at: datetime
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +168,9 @@ class DeletionEvent:
     client_id: str
     kind: ClientKind
     occurred_at: datetime
+    # The client's accounts at other identity providers, (provider, subject): downstream
+    # services may have keyed data by them.
+    identities: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """The wire format of a ``client-data-deletion-request`` event."""
@@ -158,13 +181,23 @@ class DeletionEvent:
             "clientId": self.client_id,
             "kind": self.kind,
             "occurredAt": iso(self.occurred_at),
+            "identities": [{"provider": p, "subject": s} for p, s in self.identities],
         }
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> DeletionEvent:
-        """The event ``to_json`` described (as kept in an outbox)."""
+        """The event ``to_json`` described (as kept in an outbox; events queued before
+        identities existed have none)."""
+        identities = tuple(
+            (str(entry["provider"]), str(entry["subject"]))
+            for entry in payload.get("identities", ())
+        )
         return cls(
-            payload["id"], payload["clientId"], payload["kind"], parse_iso(payload["occurredAt"])
+            payload["id"],
+            payload["clientId"],
+            payload["kind"],
+            parse_iso(payload["occurredAt"]),
+            identities,
         )
 
 

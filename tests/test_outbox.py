@@ -77,7 +77,10 @@ async def test_a_deletion_reaches_a_subscriber_and_a_consumer_group_exactly_as_d
     await subscriber.aclose()  # type: ignore[no-untyped-call]
 
     event = json.loads(published)
-    assert list(event) == ["type", "version", "id", "clientId", "kind", "occurredAt"]
+    assert list(event) == [
+        "type", "version", "id", "clientId", "kind", "occurredAt", "identities",
+    ]  # fmt: skip
+    assert event["identities"] == []  # none linked
     assert event["type"] == "client-data-deletion-request"
     assert event["version"] == 1
     assert len(event["id"]) == 32

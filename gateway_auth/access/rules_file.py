@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -37,6 +35,16 @@ from gateway_auth.access.rules import (
     Subject,
 )
 from gateway_auth.addresses import ip_network
+from gateway_auth.config.yaml_file import (
+    Lines,
+    Loc,
+    YamlFileError,
+    by_line,
+    field_path,
+    message,
+    read_document,
+    read_file,
+)
 from gateway_auth.models import ClientKind
 from gateway_auth.validation import scope_problem
 
@@ -44,18 +52,10 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*")
 _METHOD = re.compile(r"[A-Z]{1,32}")
-Loc = tuple[int | str, ...]
 
 
-class RulesFileError(Exception):
+class RulesFileError(YamlFileError):
     """A rules file that cannot be used: every problem, each with its line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(problems)
-        self.problems = problems
-
-    def __str__(self) -> str:
-        return "\n".join(self.problems)
 
 
 def _name(value: str) -> str:
@@ -211,22 +211,6 @@ class RulesSpec(_Model):
     rules: list[RuleSpec] = Field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class _Lines:
-    """The line (1-based) of every node of the document, by its path."""
-
-    by_loc: dict[Loc, int]
-
-    def of(self, loc: Loc) -> int:
-        while loc not in self.by_loc and loc:
-            loc = loc[:-1]
-        return self.by_loc.get(loc, 1)
-
-
-MAX_BYTES = 1 << 20  # a rules file is a few kilobytes; far more is a mistake
-MAX_NODES = 50_000  # values, lists and mappings after aliases are expanded
-
-
 def load_rules(path: Path) -> AccessRules:
     """The rules file at ``path``, compiled; RulesFileError listing every problem."""
     return parse_rules(read_rules_file(path), str(path))
@@ -234,121 +218,36 @@ def load_rules(path: Path) -> AccessRules:
 
 def read_rules_file(path: Path) -> bytes:
     """The file's bytes; RulesFileError when it cannot be read."""
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise RulesFileError([f"{path}: cannot be read ({exc.strerror})"]) from None
+    return read_file(path, RulesFileError)
 
 
 def parse_rules(data: bytes | str, source: str) -> AccessRules:
     """Rules from YAML ``data`` (``source`` names it in problems)."""
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if len(raw) > MAX_BYTES:
-        raise RulesFileError([f"{source}: {len(raw)} bytes: a rules file has at most 1 MiB"])
+    document = read_document(
+        data, source, kind="rules file", needs="at least default_policy", error=RulesFileError
+    )
+    problems, lines = document.problems, document.lines
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RulesFileError([f"{source}: is not UTF-8 text"]) from None
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            raise RulesFileError([f"{source}:1: empty: a rules file needs at least default_policy"])
-        reader = _Reader(loader)
-        document = reader.plain(root, ())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise RulesFileError([f"{source}:{line}: not valid YAML: {reason}"]) from None
-    except RecursionError:
-        raise RulesFileError([f"{source}: nested too deeply to be a rules file"]) from None
-    except _TooLarge:
-        raise RulesFileError(
-            [f"{source}: more than {MAX_NODES} values once its aliases are expanded"]
-        ) from None
-    problems, lines = reader.problems, reader.lines
-    try:
-        spec = RulesSpec.model_validate(document)
+        spec = RulesSpec.model_validate(document.data)
     except ValidationError as exc:
-        problems += [_problem(error, document, lines) for error in exc.errors()]
-        raise RulesFileError(_by_line(problems, source)) from None
+        problems += [_problem(error, document.data, lines) for error in exc.errors()]
+        raise RulesFileError(by_line(problems, source)) from None
     problems += _duplicates(spec, lines)
     if problems:
-        raise RulesFileError(_by_line(problems, source))
+        raise RulesFileError(by_line(problems, source))
     return _compiled(spec, lines)
 
 
-def _by_line(problems: list[tuple[int, str]], source: str) -> list[str]:
-    """``source:line: problem``, in the order of the file."""
-    return [f"{source}:{line}: {text}" for line, text in sorted(problems, key=lambda p: p[0])]
-
-
-class _TooLarge(Exception):
-    """More nodes than MAX_NODES (aliases can multiply a small file)."""
-
-
-class _Reader:
-    """The document as plain data (scalars typed as SafeLoader types them), noting each
-    node's line; a key given twice in one mapping is a problem (YAML would keep the last
-    quietly), and so is a value no rules file has (a tag, a timestamp)."""
-
-    def __init__(self, loader: yaml.SafeLoader) -> None:
-        self.loader = loader
-        self.lines = _Lines({})
-        self.problems: list[tuple[int, str]] = []
-        self.nodes = 0
-
-    def plain(self, node: yaml.Node, loc: Loc) -> Any:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise _TooLarge
-        self.lines.by_loc[loc] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.scalar(key_node)
-                line = key_node.start_mark.line + 1
-                if key is _UNREADABLE:
-                    continue
-                if not isinstance(key, str | int):
-                    self.problems.append((line, f"{key!r}: not a key"))
-                    continue
-                if key in result:
-                    self.problems.append((line, f"{key} is given twice"))
-                result[key] = self.plain(value_node, (*loc, key))
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.plain(item, (*loc, index)) for index, item in enumerate(node.value)]
-        return self.scalar(node)
-
-    def scalar(self, node: yaml.Node) -> Any:
-        line = node.start_mark.line + 1
-        if not isinstance(node, yaml.ScalarNode):
-            self.problems.append((line, "a list or mapping cannot be a key"))
-            return _UNREADABLE
-        if node.tag == "tag:yaml.org,2002:merge":
-            self.problems.append((line, "<<: merge keys are not supported: write the keys out"))
-            return _UNREADABLE
-        try:
-            return self.loader.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError):
-            self.problems.append((line, f"{node.value!r}: cannot be read as {node.tag}"))
-            return _UNREADABLE
-
-
-_UNREADABLE = object()  # a value the problems already name
-
-
-def _problem(error: Any, data: Any, lines: _Lines) -> tuple[int, str]:
+def _problem(error: Any, data: Any, lines: Lines) -> tuple[int, str]:
     loc: Loc = tuple(error["loc"])
     line, where = lines.of(loc), ""
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
         where = _rule_label(data, loc[1])
         loc = loc[2:]
-    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-    field = field.lstrip(".")
-    return line, f"{where}{field + ': ' if field else ''}{_message(error)}"
+    field = field_path(loc)
+    mapping = "name: ..., policy: ... and the conditions"
+    text = message(error, mapping=mapping, file="rules file")
+    return line, f"{where}{field + ': ' if field else ''}{text}"
 
 
 def _rule_label(data: Any, index: int) -> str:
@@ -358,20 +257,7 @@ def _rule_label(data: Any, index: int) -> str:
     return f"rule {index + 1}" + (f" ({name})" if isinstance(name, str) else "") + ": "
 
 
-def _message(error: Any) -> str:
-    kind, message = error["type"], str(error["msg"])
-    if kind == "extra_forbidden":
-        return "not a setting a rules file knows (a typo?)"
-    if kind == "missing":
-        return "required"
-    if kind == "literal_error":
-        return message.replace("Input should be", "one of")
-    if kind in ("model_type", "dict_type"):
-        return "a mapping (name: ..., policy: ... and the conditions)"
-    return message.removeprefix("Value error, ")
-
-
-def _duplicates(spec: RulesSpec, lines: _Lines) -> list[tuple[int, str]]:
+def _duplicates(spec: RulesSpec, lines: Lines) -> list[tuple[int, str]]:
     seen: dict[str, int] = {}
     problems = []
     for index, rule in enumerate(spec.rules):
@@ -387,7 +273,7 @@ def _duplicates(spec: RulesSpec, lines: _Lines) -> list[tuple[int, str]]:
     return problems
 
 
-def _compiled(spec: RulesSpec, lines: _Lines) -> AccessRules:
+def _compiled(spec: RulesSpec, lines: Lines) -> AccessRules:
     case = spec.case_sensitive
     rules = []
     for index, rule in enumerate(spec.rules):

@@ -18,6 +18,7 @@ from gateway_auth.models import (
     Credentials,
     DeletionEvent,
     Delta,
+    LinkedIdentity,
     MirrorState,
     OutboxEvent,
     Passkey,
@@ -173,7 +174,7 @@ class FactorRecord:
     passkeys: tuple[Passkey, ...] = ()  # public keys and counters: nothing secret
 
 
-Record = ClientRecord | SessionRecord | PendingEvent | Tombstone | FactorRecord
+Record = ClientRecord | SessionRecord | PendingEvent | Tombstone | FactorRecord | LinkedIdentity
 
 
 class ClientStore(Protocol):
@@ -254,6 +255,13 @@ class SessionStore(Protocol):
     ) -> Session | None:
         """Record that an active session's person proved more (a second factor): its amr
         becomes ``amr``; the session, or None when it is revoked, expired or unknown."""
+
+    async def provider_sessions(
+        self, provider: str, *, provider_sid: str | None, client_id: str | None
+    ) -> list[str]:
+        """The ids of the unrevoked sessions opened through ``provider``: those of its session
+        ``provider_sid`` when given (and of ``client_id`` when that is given too), else every
+        one of ``client_id``'s (a back-channel logout names one or the other)."""
 
     async def revoke_session(self, session_id: str, now: datetime) -> bool:
         """Mark one session revoked; False if it does not exist."""
@@ -346,6 +354,27 @@ class FactorStore(Protocol):
         """Drop every credential of the client; how many there were."""
 
 
+class IdentityStore(Protocol):
+    """Accounts at other identity providers linked to clients: (provider, subject) belongs to
+    exactly one live client."""
+
+    async def link_identity(self, identity: LinkedIdentity) -> bool:
+        """Link it; False (nothing written) when (provider, subject) is linked already, to
+        this client or another, or the client is not a live one."""
+
+    async def identity(self, provider: str, subject: str) -> LinkedIdentity | None:
+        """The link of (provider, subject), whoever it belongs to."""
+
+    async def identities(self, client_id: str) -> list[LinkedIdentity]:
+        """The client's links, oldest first."""
+
+    async def use_identity(self, provider: str, subject: str, email: str, at: datetime) -> None:
+        """Note a sign-in through the link, and the address the provider gave with it."""
+
+    async def unlink_identity(self, client_id: str, provider: str, subject: str) -> bool:
+        """Drop the client's link; False if the client has no such one."""
+
+
 class DeletionStore(Protocol):
     """The outbox: deleting clients (mark deleted, revoke sessions and queue the event, in one
     step) and queueing mail events."""
@@ -401,6 +430,7 @@ class Store(
     SessionStore,
     AccountTokenStore,
     FactorStore,
+    IdentityStore,
     DeletionStore,
     TransferStore,
     RevocationSource,

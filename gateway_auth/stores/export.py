@@ -2,11 +2,11 @@
 Lines, ``gateway-auth import`` checks a whole file before it writes anything, then upserts.
 
 The first line is a header ``{"format": "gateway-auth-export", "version": 1, ...}``; every other
-line is one record with a ``type`` of ``client``, ``session``, ``outbox``, ``tombstone`` or
-``second-factors``. Password, refresh-token, client-secret and recovery-code hashes travel as
-stored, so clients keep their passwords and sessions, TOTP secrets only sealed with
-ENCRYPTION_KEY, and passkeys as their public keys and counters; the file is as sensitive as the
-store itself.
+line is one record with a ``type`` of ``client``, ``session``, ``outbox``, ``tombstone``,
+``second-factors`` or ``identity`` (an account at another identity provider, linked).
+Password, refresh-token, client-secret and recovery-code hashes travel as stored, so clients
+keep their passwords and sessions, TOTP secrets only sealed with ENCRYPTION_KEY, and passkeys as
+their public keys and counters; the file is as sensitive as the store itself.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from gateway_auth.models import (
     NOTICE_TYPE,
     Client,
     DeletionEvent,
+    LinkedIdentity,
     MailEvent,
     NoticeEvent,
     OutboxEvent,
@@ -84,7 +85,7 @@ def _owner(record: Record) -> str | None:
     """The client a session or second-factor record belongs to (None for other records)."""
     if isinstance(record, SessionRecord):
         return record.session.client_id
-    if isinstance(record, FactorRecord):
+    if isinstance(record, FactorRecord | LinkedIdentity):
         return record.client_id
     return None
 
@@ -125,6 +126,10 @@ def read_export(lines: Iterable[str]) -> list[Record]:
         elif isinstance(record, FactorRecord) and record.client_id not in clients:
             raise InvalidExport(
                 number, f"second factors of {record.client_id}: a client not in the file"
+            )
+        elif isinstance(record, LinkedIdentity) and record.client_id not in clients:
+            raise InvalidExport(
+                number, f"identity linked to {record.client_id}: a client not in the file"
             )
         records.append(record)
     if number == 0:
@@ -167,6 +172,8 @@ def encode(record: Record) -> tuple[str, dict[str, Any]]:
                 "persistent": s.persistent,
                 "scopes": list(s.scopes) if s.scopes is not None else None,
                 "amr": list(s.amr),
+                "provider": s.provider,
+                "providerSid": s.provider_sid,
                 "refreshHash": record.refresh_hash,
                 "rotated": [{"hash": h, "at": iso(at)} for h, at in record.rotated],
             }
@@ -194,6 +201,15 @@ def encode(record: Record) -> tuple[str, dict[str, Any]]:
                 "totp": sealed,
                 "recoveryCodeHashes": list(record.recovery_hashes),
                 "passkeys": [_passkey_json(passkey) for passkey in record.passkeys],
+            }
+        case LinkedIdentity():
+            return "identity", {
+                "provider": record.provider,
+                "subject": record.subject,
+                "clientId": record.client_id,
+                "email": record.email,
+                "createdAt": iso(record.created_at),
+                "lastUsedAt": _iso(record.last_used_at),
             }
 
 
@@ -233,7 +249,7 @@ def _decode(f: _Fields) -> Record:
         f.only(
             "type", "id", "clientId", "createdAt", "lastUsedAt", "expiresAt",
             "absoluteExpiresAt", "userAgent", "ip", "revokedAt", "persistent", "scopes",
-            "amr", "refreshHash", "rotated",
+            "amr", "provider", "providerSid", "refreshHash", "rotated",
         )  # fmt: skip
         session = Session(
             id=f.text("id"),
@@ -253,6 +269,9 @@ def _decode(f: _Fields) -> Record:
             else None,
             # Absent in exports made before second factors.
             amr=tuple(f.each("amr", str, "strings")) if "amr" in f.values else (),
+            # Absent in exports made before identity providers.
+            provider=f.optional("provider", str),
+            provider_sid=f.optional("providerSid", str),
         )
         rotated = tuple(
             (f.nested(entry).text("hash"), f.nested(entry).moment("at"))
@@ -288,7 +307,17 @@ def _decode(f: _Fields) -> Record:
         keys = f.each("passkeys", dict, "objects") if "passkeys" in f.values else []
         passkeys = tuple(_passkey(f.nested(key), client_id) for key in keys)
         return FactorRecord(client_id, totp, hashes, passkeys)
-    raise f.problem("type must be client, session, outbox, tombstone or second-factors")
+    if kind == "identity":
+        f.only("type", "provider", "subject", "clientId", "email", "createdAt", "lastUsedAt")
+        return LinkedIdentity(
+            provider=f.text("provider"),
+            subject=f.text("subject"),
+            client_id=f.text("clientId"),
+            email=f.value("email", str),
+            created_at=f.moment("createdAt"),
+            last_used_at=f.optional_moment("lastUsedAt"),
+        )
+    raise f.problem("type must be client, session, outbox, tombstone, second-factors or identity")
 
 
 def _passkey_json(passkey: Passkey) -> dict[str, object]:
@@ -338,12 +367,22 @@ def _outbox_event(f: _Fields, event: _Fields) -> OutboxEvent:
     if event.values.get("version") != 1:
         raise f.problem("event has an unknown version")
     if event_type == DELETION_TYPE:
-        event.only("type", "version", "id", "clientId", "kind", "occurredAt")
+        event.only("type", "version", "id", "clientId", "kind", "occurredAt", "identities")
         event_kind = event.text("kind")
         if event_kind not in CLIENT_KINDS:
             raise f.problem("event has an unknown kind")
+        linked = event.each("identities", dict, "objects") if "identities" in event.values else []
+        identities = []
+        for entry in linked:
+            pair = event.nested(entry)
+            pair.only("provider", "subject")
+            identities.append((pair.text("provider"), pair.text("subject")))
         return DeletionEvent(
-            event.text("id"), event.text("clientId"), event_kind, event.moment("occurredAt")
+            event.text("id"),
+            event.text("clientId"),
+            event_kind,
+            event.moment("occurredAt"),
+            tuple(identities),
         )
     if event_type == NOTICE_TYPE:
         event.only(

@@ -64,6 +64,8 @@ class MongoDatabase:
         self._tokens: AsyncCollection[Doc] = db["account_tokens"]
         self._factors: AsyncCollection[Doc] = db["second_factors"]  # one per client, by its id
         self._passkeys: AsyncCollection[Doc] = db["passkeys"]  # one per credential, by its id
+        # One per linked identity; ``_id`` is ``provider:subject`` (provider ids hold no colon).
+        self._identities: AsyncCollection[Doc] = db["identities"]
         self._db = db
         self._close = close
 
@@ -184,6 +186,11 @@ class MongoDatabase:
         )
         await self._tokens.create_index("expires_at", expireAfterSeconds=keep)
         await self._passkeys.create_index([("client_id", ASCENDING), ("created_at", ASCENDING)])
+        await self._identities.create_index([("client_id", ASCENDING), ("created_at", ASCENDING)])
+        await self._sessions.create_index(
+            [("provider", ASCENDING), ("provider_sid", ASCENDING)],
+            partialFilterExpression={"provider": {"$type": "string"}},
+        )
 
     async def _one_deletion_per_client(self) -> None:
         """A unique index on the client of deletion events only: mail events of one client are

@@ -16,6 +16,7 @@ so a crash in between only publishes the event once more (delivery is at least o
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from datetime import datetime
 
 from pymongo import ASCENDING, ReturnDocument
@@ -53,6 +54,9 @@ class MongoDeletions(MongoSessions):
                 return "already_deleted" if tombstone else "unknown"
             if client.get("deleted_at") is not None:
                 return "already_deleted"
+            linked = self._identities.find({"client_id": {"$eq": client_id}})
+            docs = await linked.sort([("created_at", 1), ("_id", 1)]).to_list(None)
+            event = replace(event, identities=tuple((d["provider"], d["subject"]) for d in docs))
             with contextlib.suppress(DuplicateKeyError):  # queued by an earlier attempt
                 await self._outbox.insert_one(outbox_doc(PendingEvent(event, 0, now)))
             result = await self._clients.update_one(
@@ -73,6 +77,7 @@ class MongoDeletions(MongoSessions):
             await self._tokens.delete_many({"client_id": {"$eq": client_id}})
             await self._factors.delete_one({"_id": {"$eq": client_id}})
             await self._passkeys.delete_many({"client_id": {"$eq": client_id}})
+            await self._identities.delete_many({"client_id": {"$eq": client_id}})
             # Its mails are not sent any more: they would carry its address and dead links.
             await self._outbox.delete_many(
                 {"client_id": {"$eq": client_id}, "payload.type": {"$ne": DELETION_TYPE}}

@@ -132,6 +132,21 @@ class MongoSessions(MongoDatabase):
             )
         return session_from(doc) if doc else None
 
+    async def provider_sessions(
+        self, provider: str, *, provider_sid: str | None, client_id: str | None
+    ) -> list[str]:
+        """By the provider's index."""
+        if provider_sid is None and client_id is None:
+            return []
+        query: Doc = {"provider": {"$eq": provider}, "revoked_at": None}
+        if provider_sid is not None:
+            query["provider_sid"] = {"$eq": provider_sid}
+        if client_id is not None:
+            query["client_id"] = {"$eq": client_id}
+        async with translated():
+            docs = await self._sessions.find(query, {"_id": 1}).to_list(None)
+        return [doc["_id"] for doc in docs]
+
     async def revoke_session(self, session_id: str, now: datetime) -> bool:
         """Mark one session revoked (idempotent); False if it does not exist."""
         async with translated():
@@ -199,6 +214,8 @@ def session_doc(session: Session, refresh_hash: str, rotated: list[Doc]) -> Doc:
         "persistent": session.persistent,
         "scopes": list(session.scopes) if session.scopes is not None else None,
         "amr": list(session.amr),
+        "provider": session.provider,
+        "provider_sid": session.provider_sid,
         "rotated": rotated,
     }
 
@@ -219,4 +236,6 @@ def session_from(doc: Doc) -> Session:
         elevated_until=optional_loaded(doc.get("elevated_until")),
         scopes=tuple(doc["scopes"]) if doc.get("scopes") is not None else None,
         amr=tuple(doc.get("amr") or ()),  # sessions from before second factors have none
+        provider=doc.get("provider"),
+        provider_sid=doc.get("provider_sid"),
     )

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from pymongo import ASCENDING
 
 from gateway_auth.errors import EmailTaken
-from gateway_auth.models import Passkey
+from gateway_auth.models import LinkedIdentity, Passkey
 from gateway_auth.stores.base import (
     ClientRecord,
     FactorRecord,
@@ -31,6 +31,7 @@ from gateway_auth.stores.mongo.database import (
 )
 from gateway_auth.stores.mongo.deletions import outbox_doc, pending_from
 from gateway_auth.stores.mongo.factors import passkey_doc, passkey_from, totp_doc, totp_from
+from gateway_auth.stores.mongo.identities import identity_doc, identity_from
 from gateway_auth.stores.mongo.sessions import ROTATED_KEPT, session_doc, session_from
 
 _BY_CREATION = [("created_at", ASCENDING), ("_id", ASCENDING)]
@@ -65,6 +66,9 @@ class MongoTransfer(MongoDatabase):
                 yield FactorRecord(doc["_id"], totp, tuple(doc.get("recovery", ())), own)
             for client_id, passkeys in sorted(keys.items()):
                 yield FactorRecord(client_id, None, (), tuple(passkeys))
+            by_client = [("client_id", 1), ("created_at", 1), ("_id", 1)]
+            async for doc in self._identities.find().sort(by_client):
+                yield identity_from(doc)
 
     async def import_records(self, records: Sequence[Record]) -> None:
         """Replace-or-insert each record by id; EmailTaken on an email owned by another id."""
@@ -107,3 +111,6 @@ class MongoTransfer(MongoDatabase):
                     await self._passkeys.replace_one(
                         {"_id": passkey.credential_id}, passkey_doc(passkey), upsert=True
                     )
+            case LinkedIdentity():
+                doc = identity_doc(record)
+                await self._identities.replace_one({"_id": doc["_id"]}, doc, upsert=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway_auth.stores.sqlite.clients import SqliteClients
 from gateway_auth.stores.sqlite.deletions import SqliteDeletions
 from gateway_auth.stores.sqlite.factors import SqliteFactors
+from gateway_auth.stores.sqlite.identities import SqliteIdentities
 from gateway_auth.stores.sqlite.sessions import SqliteSessions
 from gateway_auth.stores.sqlite.tokens import SqliteAccountTokens
 from gateway_auth.stores.sqlite.transfer import SqliteTransfer
@@ -17,6 +18,7 @@ class SqliteStore(
     SqliteSessions,
     SqliteAccountTokens,
     SqliteFactors,
+    SqliteIdentities,
     SqliteDeletions,
     SqliteTransfer,
 ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from datetime import datetime
 
 from gateway_auth.models import (
@@ -40,6 +41,13 @@ class SqliteDeletions(SqliteDatabase):
                     (client_id, client_id),
                 ) as found:
                     return "already_deleted" if await found.fetchone() else "unknown"
+            async with db.execute(
+                "SELECT provider, subject FROM identities WHERE client_id = ?"
+                " ORDER BY created_at, provider, subject",
+                (client_id,),
+            ) as linked:
+                identities = tuple((row[0], row[1]) for row in await linked.fetchall())
+            event = replace(event, identities=identities)
             await db.execute(
                 "INSERT INTO outbox (id, client_id, payload, created_at) VALUES (?, ?, ?, ?)",
                 (event.id, client_id, json.dumps(event.to_json()), now),
@@ -48,6 +56,7 @@ class SqliteDeletions(SqliteDatabase):
             await db.execute("DELETE FROM second_factors WHERE client_id = ?", (client_id,))
             await db.execute("DELETE FROM recovery_codes WHERE client_id = ?", (client_id,))
             await db.execute("DELETE FROM passkeys WHERE client_id = ?", (client_id,))
+            await db.execute("DELETE FROM identities WHERE client_id = ?", (client_id,))
             # Its mails are not sent any more: they would carry its address and dead links.
             await db.execute(
                 "DELETE FROM outbox WHERE client_id = ? AND json_extract(payload, '$.type') != ?",

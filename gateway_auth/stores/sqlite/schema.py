@@ -152,6 +152,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX passkeys_by_client ON passkeys (client_id, created_at)",
     ),
+    (
+        # 11: accounts at other identity providers, and the provider a session came through
+        # with its own session id, which that provider's back-channel logout names.
+        """CREATE TABLE identities (
+            provider TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+            email TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_used_at INTEGER,
+            PRIMARY KEY (provider, subject)
+        )""",
+        "CREATE INDEX identities_by_client ON identities (client_id, created_at)",
+        "ALTER TABLE sessions ADD COLUMN provider TEXT",
+        "ALTER TABLE sessions ADD COLUMN provider_sid TEXT",
+        "CREATE INDEX sessions_by_provider ON sessions (provider, provider_sid)"
+        " WHERE provider IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -23,7 +23,8 @@ class SqliteSessions(SqliteDatabase):
             await db.execute(
                 "INSERT INTO sessions (id, client_id, refresh_hash, created_at, last_used_at,"
                 " expires_at, absolute_expires_at, user_agent, ip, revoked_at, persistent, scopes,"
-                " amr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                " amr, provider, provider_sid)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
                 (
                     session.id,
                     session.client_id,
@@ -37,6 +38,8 @@ class SqliteSessions(SqliteDatabase):
                     int(session.persistent),
                     scopes_text(session.scopes),
                     amr_text(session.amr),
+                    session.provider,
+                    session.provider_sid,
                 ),
             )
 
@@ -93,6 +96,22 @@ class SqliteSessions(SqliteDatabase):
             (client_id, ms(now), ms(now)),
         )
         return [session_from_row(row) for row in rows]
+
+    async def provider_sessions(
+        self, provider: str, *, provider_sid: str | None, client_id: str | None
+    ) -> list[str]:
+        """By the provider's index."""
+        if provider_sid is None and client_id is None:
+            return []
+        sql = "SELECT id FROM sessions WHERE provider = ? AND revoked_at IS NULL"
+        params: list[object] = [provider]
+        if provider_sid is not None:
+            sql += " AND provider_sid = ?"
+            params.append(provider_sid)
+        if client_id is not None:
+            sql += " AND client_id = ?"
+            params.append(client_id)
+        return [row["id"] for row in await self._fetch_all(sql, params)]
 
     async def revoke_session(self, session_id: str, now: datetime) -> bool:
         """Mark one session revoked (idempotent); False if it does not exist."""
@@ -183,6 +202,8 @@ def session_from_row(row: sqlite3.Row) -> Session:
         elevated_until=optional_dt(row["elevated_until"]),
         scopes=tuple(json.loads(row["scopes"])) if row["scopes"] is not None else None,
         amr=tuple(json.loads(row["amr"])) if row["amr"] else (),
+        provider=row["provider"],
+        provider_sid=row["provider_sid"],
     )
 
 

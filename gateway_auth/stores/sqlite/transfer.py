@@ -10,7 +10,7 @@ import aiosqlite
 
 from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import EmailTaken
-from gateway_auth.models import Passkey
+from gateway_auth.models import LinkedIdentity, Passkey
 from gateway_auth.stores.base import (
     ClientRecord,
     FactorRecord,
@@ -28,6 +28,11 @@ from gateway_auth.stores.sqlite.factors import (
     passkey_row,
     totp_from_row,
 )
+from gateway_auth.stores.sqlite.identities import (
+    INSERT_IDENTITY,
+    identity_from_row,
+    identity_row,
+)
 from gateway_auth.stores.sqlite.sessions import amr_text, scopes_text, session_from_row
 
 _CLIENT_COLUMNS = (
@@ -37,7 +42,7 @@ _CLIENT_COLUMNS = (
 )
 _SESSION_COLUMNS = (
     "id, client_id, refresh_hash, created_at, last_used_at, expires_at, absolute_expires_at,"
-    " user_agent, ip, revoked_at, persistent, scopes, amr"
+    " user_agent, ip, revoked_at, persistent, scopes, amr, provider, provider_sid"
 )
 
 
@@ -67,6 +72,11 @@ class SqliteTransfer(SqliteDatabase):
                     yield Tombstone(row["id"], dt(row["deleted_at"]))
             async for record in _factor_records(db):
                 yield record
+            async with db.execute(
+                "SELECT * FROM identities ORDER BY client_id, created_at, provider, subject"
+            ) as rows:
+                async for row in rows:
+                    yield identity_from_row(row)
 
     async def import_records(self, records: Sequence[Record]) -> None:
         """Upsert every record in one transaction; EmailTaken on an email owned by another id."""
@@ -122,6 +132,8 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
                 int(s.persistent),
                 scopes_text(s.scopes),
                 amr_text(s.amr),
+                s.provider,
+                s.provider_sid,
             )
             await db.execute(_upsert("sessions", _SESSION_COLUMNS), values)
             await db.executemany(
@@ -165,6 +177,12 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
                 INSERT_PASSKEY,
                 [passkey_row(passkey) for passkey in record.passkeys],
             )
+        case LinkedIdentity():
+            await db.execute(
+                "DELETE FROM identities WHERE provider = ? AND subject = ?",
+                (record.provider, record.subject),
+            )
+            await db.execute(INSERT_IDENTITY, identity_row(record))
 
 
 async def _factor_records(db: aiosqlite.Connection) -> AsyncIterator[FactorRecord]:

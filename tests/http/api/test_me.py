@@ -233,7 +233,7 @@ async def test_delete_me_removes_the_account_and_queues_one_event(browser: Brows
     pending = [p for p in await store.pending_events(10) if isinstance(p.event, DeletionEvent)]
     assert len(pending) == 1
     event = pending[0].event.to_json()
-    assert set(event) == {"type", "version", "id", "clientId", "kind", "occurredAt"}
+    assert set(event) == {"type", "version", "id", "clientId", "kind", "occurredAt", "identities"}
     assert event["type"] == "client-data-deletion-request"
     assert event["version"] == 1
     assert event["clientId"] == me["id"]
