@@ -107,6 +107,15 @@ NOTICES = {
         "Your email address was changed",
         "The email address of your account changed; this address no longer signs in.",
     ),
+    "identity-linked": (
+        "A sign-in provider was linked",
+        "An account at another sign-in provider (such as GitHub or your company's) can now "
+        "sign in to your account.",
+    ),
+    "identity-unlinked": (
+        "A sign-in provider was unlinked",
+        "An account at another sign-in provider can no longer sign in to your account.",
+    ),
 }
 
 

@@ -315,6 +315,51 @@ class SecretsUnreadable(GatewayAuthError):
     )
 
 
+ExternalFailure = Literal[
+    "unreachable",  # the provider did not answer, or not as the standards say (502)
+    "cancelled",  # the person said no at the provider (access_denied)
+    "provider_error",  # the provider answered the authorization with another error
+    "state",  # no round trip of this browser's to finish, or a tampered or spent one
+    "invalid_answer",  # a code, ID token or logout token that does not verify
+    "not_allowed",  # the provider's policy keeps this person out
+    "no_account",  # no account, and this provider may not create one
+    "identity_taken",  # the identity is linked to another account already
+    "suspended",  # the account it signs in to is suspended
+]
+
+
+class ExternalSignInFailed(GatewayAuthError):
+    """A sign-in, link or logout through another identity provider that cannot go on; never
+    an account created or a link half made. ``detail`` is for the log only."""
+
+    def __init__(self, reason: ExternalFailure, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.detail = detail
+
+
+class ProviderNotFound(GatewayAuthError):
+    """No identity provider of that id in IDENTITY_PROVIDERS_FILE."""
+
+    default_message = "There is no such identity provider here."
+
+
+class IdentityNotFound(GatewayAuthError):
+    """The account has no identity of that provider and subject linked."""
+
+    default_message = "There is no such linked identity on this account."
+
+
+class LastWayIn(GatewayAuthError):
+    """Unlinking would leave the account no way to sign in (no password, passkey or other
+    linked identity)."""
+
+    default_message = (
+        "This is the only way to sign in to this account: set a password or link another "
+        "provider first."
+    )
+
+
 class NotAUser(GatewayAuthError):
     """Only users have a password to reset (guests have none, service clients a secret)."""
 

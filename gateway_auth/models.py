@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
+
+from gateway_auth.validation import clean_name
 
 ClientKind = Literal["user", "service", "guest"]
 CLIENT_KINDS: tuple[ClientKind, ...] = ("user", "service", "guest")
@@ -34,6 +37,31 @@ class Client:
     updated_at: datetime
     # The client followed a link mailed to this address since it was last set.
     email_verified: bool = False
+
+
+def new_client(
+    now: datetime,
+    kind: ClientKind,
+    email: str,
+    *,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    scopes: Sequence[str] = (),
+) -> Client:
+    """A new client record, not yet stored (names cleaned as ``validation.clean_name`` does)."""
+    return Client(
+        id=uuid.uuid4().hex,
+        email=email.strip(),
+        kind=kind,
+        scopes=tuple(dict.fromkeys(scopes)),
+        first_name=clean_name(first_name),
+        last_name=clean_name(last_name),
+        suspended=False,
+        suspended_at=None,
+        suspend_reason=None,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +296,8 @@ NoticeReason = Literal[
     "password-changed",
     "password-reset",
     "email-changed",
+    "identity-linked",
+    "identity-unlinked",
 ]
 NOTICE_REASONS: tuple[NoticeReason, ...] = get_args(NoticeReason)
 

@@ -54,6 +54,8 @@ class AccessClaims:
     # in tokens of service clients and of sessions opened before second factors.
     amr: tuple[str, ...] = ()
     auth_time: int = 0
+    # The identity provider the session was signed in through (``idp``); empty for our own.
+    provider: str = ""
 
     def scopes_at(self, now: float) -> tuple[str, ...]:
         """The token's scopes still in force at ``now``: an elevated one only while its
@@ -104,6 +106,7 @@ class AccessTokens:
         granted: tuple[str, ...] | None = None,
         amr: tuple[str, ...] = (),
         auth_time: datetime | None = None,
+        provider: str | None = None,
     ) -> tuple[str, int]:
         """A signed access token and its lifetime in seconds, never outliving ``not_after``.
 
@@ -113,7 +116,8 @@ class AccessTokens:
         long the token still lives. Service clients have no password to step up with: their
         scopes are all in force. ``granted`` narrows the scopes to a grant's (OAuth's
         ``scope``); ``client_id`` is RFC 9068's (each client is its own OAuth client); ``amr``
-        and ``auth_time`` say how and when the session's sign-in was proved."""
+        and ``auth_time`` say how and when the session's sign-in was proved, ``provider``
+        (``idp``) through which identity provider, when another one."""
         issued_at = int(now.timestamp())
         expires_at = min(issued_at + self.ttl_seconds, int(not_after.timestamp()))
         scopes, elevations = self.in_force(client, elevated_until, now, granted)
@@ -139,6 +143,8 @@ class AccessTokens:
             claims["amr"] = list(amr)
         if auth_time is not None:
             claims["auth_time"] = int(auth_time.timestamp())
+        if provider:
+            claims["idp"] = provider
         name = display_name(client)
         if name:  # optional: gateways pass it on as Remote-Name
             claims["name"] = name
@@ -249,6 +255,8 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
         raise TypeError("claim types")
     if type(payload.get("auth_time", 0)) is not int:
         raise TypeError("claim types")
+    if not isinstance(payload.get("idp", ""), str):
+        raise TypeError("claim types")
     elev = payload.get("elev", {})
     if not isinstance(elev, dict) or not all(
         isinstance(k, str) and type(v) is int for k, v in elev.items()
@@ -268,6 +276,7 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
         issued_at=payload["iat"],
         amr=tuple(amr),
         auth_time=payload.get("auth_time", 0),
+        provider=payload.get("idp", ""),
     )
 
 

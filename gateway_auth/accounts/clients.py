@@ -36,6 +36,7 @@ from gateway_auth.models import (
     Origin,
     ProfileField,
     Session,
+    new_client,
 )
 from gateway_auth.revocation.revocations import Revocations
 from gateway_auth.signin.passwords import PasswordHasher
@@ -163,7 +164,14 @@ class Accounts:
             }
         )
         password_hash = await self._hasher.hash(new.password, source=source)
-        client = self._new_client(kind, new.email, new.first_name, new.last_name, scopes)
+        client = new_client(
+            self._clock(),
+            kind,
+            new.email,
+            first_name=new.first_name,
+            last_name=new.last_name,
+            scopes=scopes,
+        )
         await self._clients.add_client(client, password_hash)
         log_event(log, "client_created", client_id=client.id, kind=kind, scopes=list(client.scopes))
         return client
@@ -175,7 +183,7 @@ class Accounts:
         if not self._guests.enabled or not self._registration_open:
             raise GuestsClosed
         await self._regulator.admit(origin.attempt)
-        client = self._new_client("guest", "", None, None, self._guests.scopes)
+        client = new_client(self._clock(), "guest", "", scopes=self._guests.scopes)
         client = replace(client, email=f"guest-{client.id}@{GUEST_DOMAIN}")
         await self._clients.add_client(client, None)
         log_event(log, "client_created", client_id=client.id, kind="guest")
@@ -240,7 +248,14 @@ class Accounts:
                 "scopes": scopes_problem(scopes) or _claims_problem(new, scopes),
             }
         )
-        client = self._new_client("service", new.email, new.first_name, new.last_name, scopes)
+        client = new_client(
+            self._clock(),
+            "service",
+            new.email,
+            first_name=new.first_name,
+            last_name=new.last_name,
+            scopes=scopes,
+        )
         secret, secret_hash = new_client_secret()
         await self._clients.add_client(client, None, secret_hash=secret_hash)
         log_event(log, "client_created", client_id=client.id, kind="service", scopes=list(scopes))
@@ -256,29 +271,6 @@ class Accounts:
         await self._revocations.revoke_client_sessions(client.id)
         log_event(log, "client_secret_rotated", client_id=client.id)
         return secret
-
-    def _new_client(
-        self,
-        kind: ClientKind,
-        email: str,
-        first_name: str | None,
-        last_name: str | None,
-        scopes: Sequence[str],
-    ) -> Client:
-        now = self._clock()
-        return Client(
-            id=uuid.uuid4().hex,
-            email=email.strip(),
-            kind=kind,
-            scopes=tuple(dict.fromkeys(scopes)),
-            first_name=clean_name(first_name),
-            last_name=clean_name(last_name),
-            suspended=False,
-            suspended_at=None,
-            suspend_reason=None,
-            created_at=now,
-            updated_at=now,
-        )
 
     async def update_profile(
         self,

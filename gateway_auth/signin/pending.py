@@ -30,6 +30,9 @@ class PendingSignIn:
     persistent: bool
     password_epoch: str  # ``regulation.password_epoch`` of the password that was right
     token_id: str = ""  # set when read: what spending the token marks
+    # When another identity provider was the first factor: which, and its session id.
+    provider: str | None = None
+    provider_sid: str | None = None
 
 
 class PendingSignIns:
@@ -43,14 +46,15 @@ class PendingSignIns:
 
     def issue(self, pending: PendingSignIn) -> str:
         """A token for ``pending``, valid for LIFETIME."""
-        return self._tokens.issue(
-            {
-                "sub": pending.client_id,
-                "amr": list(pending.amr),
-                "rem": pending.persistent,
-                "pwe": pending.password_epoch,
-            }
-        )
+        claims: dict[str, object] = {
+            "sub": pending.client_id,
+            "amr": list(pending.amr),
+            "rem": pending.persistent,
+            "pwe": pending.password_epoch,
+        }
+        if pending.provider:
+            claims["idp"], claims["psid"] = pending.provider, pending.provider_sid
+        return self._tokens.issue(claims)
 
     def read(self, token: str | None) -> PendingSignIn:
         """The sign-in ``token`` stands for; SignInExpired when there is none, it is forged,
@@ -65,7 +69,17 @@ class PendingSignIns:
             and isinstance(remember, bool)
             and isinstance(client_id, str)
             and isinstance(claims["pwe"], str)
+            and isinstance(claims.get("idp", ""), str)
+            and isinstance(claims.get("psid", ""), str | None)
         )
         if not valid:
             raise SignInExpired
-        return PendingSignIn(client_id, tuple(amr), remember, claims["pwe"], claims["jti"])
+        return PendingSignIn(
+            client_id,
+            tuple(amr),
+            remember,
+            claims["pwe"],
+            claims["jti"],
+            claims.get("idp") or None,
+            claims.get("psid") or None,
+        )

@@ -112,7 +112,15 @@ class SignInSteps:
             raise SignInExpired  # this half-finished sign-in already became a session
         proved = (methods,) if isinstance(methods, str) else methods
         amr = tuple(dict.fromkeys((*pending.amr, *proved, AMR_MFA)))
-        return await self._sessions.signed_in(client, origin, pending.persistent, None, amr)
+        return await self._sessions.signed_in(
+            client,
+            origin,
+            pending.persistent,
+            None,
+            amr,
+            provider=pending.provider,
+            provider_sid=pending.provider_sid,
+        )
 
 
 def _holder(pending: PendingSignIn) -> str:

@@ -171,9 +171,22 @@ class Sessions:
         persistent: bool,
         granted: tuple[str, ...] | None,
         amr: tuple[str, ...],
+        *,
+        provider: str | None = None,
+        provider_sid: str | None = None,
     ) -> IssuedSession:
-        """Open a session for a client that just proved ``amr``, and trust this browser."""
-        issued = await self.start(client, origin, persistent=persistent, granted=granted, amr=amr)
+        """Open a session for a client that just proved ``amr`` (through ``provider``, whose
+        own session is ``provider_sid``, when another identity provider vouched), and trust
+        this browser."""
+        issued = await self.start(
+            client,
+            origin,
+            persistent=persistent,
+            granted=granted,
+            amr=amr,
+            provider=provider,
+            provider_sid=provider_sid,
+        )
         log_event(
             log, "login_succeeded", client_id=client.id, session_id=issued.session.id, amr=amr
         )
@@ -283,6 +296,7 @@ class Sessions:
             granted=scopes,
             amr=session.amr,
             auth_time=session.created_at if session.amr else None,
+            provider=session.provider,
         )
         in_force = self._tokens.in_force(client, session.elevated_until, now, scopes)[0]
         return IssuedAccess(
@@ -401,6 +415,8 @@ class Sessions:
         not_after: datetime | None = None,
         granted: tuple[str, ...] | None = None,
         amr: tuple[str, ...] = (AMR_PASSWORD,),
+        provider: str | None = None,
+        provider_sid: str | None = None,
     ) -> IssuedSession:
         """Open a session for a client whose password was just checked or chosen (or a new
         guest's, which ends with the guest at ``not_after``), for the ``granted`` scopes (None:
@@ -418,7 +434,9 @@ class Sessions:
             absolute,
             persistent=persistent,
         )
-        session = replace(session, scopes=granted, amr=amr)
+        session = replace(
+            session, scopes=granted, amr=amr, provider=provider, provider_sid=provider_sid
+        )
         refresh_token, refresh_hash = new_refresh_token(session.id)
         await self._sessions.add_session(session, refresh_hash)
         return self._issue(client, session, refresh_token, now)
@@ -464,6 +482,7 @@ class Sessions:
             granted=scopes,
             amr=session.amr,
             auth_time=session.created_at if session.amr else None,
+            provider=session.provider,
         )
         return IssuedSession(
             client=client,
