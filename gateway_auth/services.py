@@ -49,6 +49,10 @@ from gateway_auth.factors.service import SecondFactorService
 from gateway_auth.logging import log_event
 from gateway_auth.metrics import Metrics
 from gateway_auth.outbox import OutboxRelay
+from gateway_auth.providers.control import ProviderControl
+from gateway_auth.providers.file import ProvidersFileError
+from gateway_auth.providers.flow import Flows
+from gateway_auth.providers.service import ExternalSignIns
 from gateway_auth.revocation.mirror import RevocationMirror
 from gateway_auth.revocation.revocations import Revocations
 from gateway_auth.revocation.sync import MirrorSync
@@ -115,6 +119,7 @@ class Services:
     oauth: TokenAuthority
     admin: Admin
     access: AccessControl | None  # RULES_FILE's rules (servers only)
+    external: ExternalSignIns  # IDENTITY_PROVIDERS_FILE's providers (none without one)
     checks: Mapping[str, HealthCheck] = field(default_factory=dict, repr=False)
 
     async def health(self) -> dict[str, str]:
@@ -148,6 +153,16 @@ def access_control(settings: Settings) -> AccessControl | None:
         raise ConfigurationError([f"{PREFIX}RULES_FILE: {p}" for p in exc.problems]) from None
 
 
+def provider_control(settings: Settings, clock: Clock) -> ProviderControl:
+    """IDENTITY_PROVIDERS_FILE's providers (none when it is unset); ConfigurationError
+    listing every problem."""
+    try:
+        return ProviderControl.load(settings.identity_providers_file, clock)
+    except ProvidersFileError as exc:
+        name = f"{PREFIX}IDENTITY_PROVIDERS_FILE"
+        raise ConfigurationError([f"{name}: {p}" for p in exc.problems]) from None
+
+
 def access_tokens(settings: Settings, keys: KeyRing) -> AccessTokens:
     """The access-token codec the settings describe."""
     return AccessTokens(
@@ -176,6 +191,7 @@ async def open_services(
     """
     server = role == "server"
     access = access_control(settings) if server else None
+    providers = provider_control(settings, clock)
     ensure_data_dir(settings.data_dir)
     keys = load_key_ring(settings)
     encryption_key = load_encryption_key(settings)
@@ -289,6 +305,18 @@ async def open_services(
             pending=PendingSignIns(keys.derived_secret("pending sign-in"), clock),
             metrics=metrics,
         )
+        stack.push_async_callback(providers.close)
+        admin = Admin(
+            clients=store,
+            deletions=store,
+            sessions=store,
+            accounts=accounts,
+            links=links,
+            revocations=revocations,
+            regulator=regulator,
+            clock=clock,
+            factors=factors,
+        )
         services = Services(
             settings=settings,
             clock=clock,
@@ -333,16 +361,21 @@ async def open_services(
                 clock=clock,
                 require_verified_email=settings.require_verified_email,
             ),
-            admin=Admin(
+            admin=admin,
+            external=ExternalSignIns(
+                control=providers,
+                flows=Flows(keys.derived_secret("identity provider round trip"), clock),
                 clients=store,
-                deletions=store,
-                sessions=store,
-                accounts=accounts,
-                links=links,
+                identities=store,
+                session_store=store,
+                factor_store=store,
+                sessions=sessions,
+                admin=admin,
                 revocations=revocations,
                 regulator=regulator,
+                notices=notices,
                 clock=clock,
-                factors=factors,
+                registration_open=settings.registration == "open",
             ),
             checks=checks,
         )

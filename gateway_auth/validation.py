@@ -25,9 +25,9 @@ MAX_SCOPES_LENGTH = 1024  # the scopes joined by spaces, as in the token's ``sco
 # The email, name and scope claims together, as PyJWT writes them (JSON, non-ASCII escaped as
 # \uXXXX): beside the fixed claims, the header, base64url and a signature (up to RS256 with
 # a 3072-bit key), this keeps the access cookie under 4096 bytes even with long names in a
-# non-Latin script, and leaves room for the sign-in's ``amr`` and ``auth_time`` (about 80 bytes
-# after a second step).
-MAX_IDENTITY_CLAIMS_BYTES = 2220
+# non-Latin script, and leaves room for the sign-in's ``amr``, ``auth_time`` and ``idp``
+# (about 130 bytes after a second step through another identity provider).
+MAX_IDENTITY_CLAIMS_BYTES = 2170
 
 _EMAIL_FORBIDDEN = re.compile(r"[\s<>()\[\],;:\"\\]")
 SCOPE_PATTERN = r"[A-Za-z0-9_.:/\-]{1,64}"  # no commas or spaces: both separate scopes

@@ -94,10 +94,13 @@ async def _run(app: web.Application, settings: Settings, *, reuse_port: bool) ->
 
 
 def _reload_rules(app: web.Application) -> None:
-    """SIGHUP: read RULES_FILE again (a bad file keeps the rules in force, and says why)."""
+    """SIGHUP: read RULES_FILE and IDENTITY_PROVIDERS_FILE again (a bad file keeps what is in
+    force, and says why)."""
     services = app.get(SERVICES)
     if services is not None and services.access is not None:
         services.access.reload("SIGHUP")
+    if services is not None:
+        services.external.control.reload("SIGHUP")
 
 
 def _serve_worker(settings: Settings) -> None:

@@ -49,6 +49,8 @@ class Settings:
     max_connections: int = 4096  # open connections per process, beyond which new ones get 503
     token_cache_size: int = 10_000  # verified access tokens /verify keeps per process
     rules_file: Path | None = None  # access rules for /verify (YAML); None: any signed-in client
+    # Other identity providers people may sign in with (YAML); None: the password and passkeys
+    identity_providers_file: Path | None = None
     keepalive_timeout: timedelta = timedelta(seconds=75)
     header_timeout: timedelta = timedelta(seconds=10)  # to send a whole request head (slowloris)
     base_path: str = ""
@@ -157,6 +159,7 @@ class Settings:
             max_connections=r.integer("MAX_CONNECTIONS", d.max_connections, 16, 1_000_000),
             token_cache_size=r.integer("TOKEN_CACHE_SIZE", d.token_cache_size, 100, 10_000_000),
             rules_file=r.parse("RULES_FILE", None, values.readable_file),
+            identity_providers_file=r.parse("IDENTITY_PROVIDERS_FILE", None, values.readable_file),
             keepalive_timeout=r.duration("KEEPALIVE_TIMEOUT", d.keepalive_timeout),
             header_timeout=r.duration("HEADER_TIMEOUT", d.header_timeout),
             base_path=base_path,

@@ -16,6 +16,7 @@ from gateway_auth.http.callers import authenticate
 from gateway_auth.http.views import (
     PROFILE_FIELDS,
     client_view,
+    identity_view,
     json_response,
     not_cached,
     second_factors_view,
@@ -188,6 +189,24 @@ async def reset_second_factors(request: web.Request) -> web.Response:
     go; the password alone signs in again."""
     actor = await acting_admin(request)
     await request.app[SERVICES].admin.reset_second_factors(actor.id, request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def list_identities(request: web.Request) -> web.Response:
+    """``GET /admin/clients/{id}/identities``: the client's accounts at other identity
+    providers, linked."""
+    await acting_admin(request)
+    linked = await request.app[SERVICES].external.linked_to(request.match_info["id"])
+    return json_response({"identities": [identity_view(i) for i in linked]})
+
+
+async def unlink_identity(request: web.Request) -> web.Response:
+    """``DELETE /admin/clients/{id}/identities/{provider}/{subject}``: that link goes."""
+    actor = await acting_admin(request)
+    info = request.match_info
+    await request.app[SERVICES].external.operator_unlink(
+        actor.id, info["id"], info["provider"], info["subject"]
+    )
     return web.Response(status=204)
 
 

@@ -26,7 +26,7 @@ from gateway_auth.http.bodies import MAX_BODY_BYTES
 from gateway_auth.http.cookies import CookiePolicy
 from gateway_auth.http.csrf import FormTokens, OriginPolicy
 from gateway_auth.http.middlewares import http_policy
-from gateway_auth.http.portal import account, factors, passkeys, session, signin
+from gateway_auth.http.portal import account, factors, passkeys, providers, session, signin
 from gateway_auth.http.portal.pages import Pages
 from gateway_auth.http.verify import handler as verify
 from gateway_auth.http.verify.answers import ForwardAuth
@@ -183,6 +183,28 @@ def routes(base: str) -> list[web.RouteDef]:
         ),
         web.post(f"{base}/admin/clients/{{id}}/secret", admin.rotate_secret, name="admin_secret"),
         web.get(f"{base}/admin/stats", admin.stats, name="admin_stats"),
+        web.get(
+            f"{base}/auth/providers/{{provider}}/start", providers.start, name="provider_start"
+        ),
+        web.get(f"{base}/auth/providers/{{provider}}/link", providers.link, name="provider_link"),
+        web.get(
+            f"{base}/auth/providers/{{provider}}/callback",
+            providers.callback,
+            name="provider_callback",
+        ),
+        web.post(
+            f"{base}/auth/providers/{{provider}}/backchannel-logout",
+            providers.backchannel_logout,
+            name="provider_backchannel_logout",
+        ),
+        web.post(
+            f"{base}/account/identities/unlink", account.unlink_identity, name="identity_unlink"
+        ),
+        web.get(f"{base}/admin/clients/{{id}}/identities", admin.list_identities),
+        web.delete(
+            f"{base}/admin/clients/{{id}}/identities/{{provider}}/{{subject}}",
+            admin.unlink_identity,
+        ),
         web.get(f"{base}/.well-known/jwks.json", ops.jwks, name="jwks"),
         web.get(f"{base}/healthz", ops.healthz, name="healthz"),
         web.get(f"{base}/readyz", ops.readyz, name="readyz"),

@@ -15,12 +15,15 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDictProxy
 
 from gateway_auth.config.settings import Settings
+from gateway_auth.providers.flow import LINK_LIFETIME, ROUND_TRIP
 from gateway_auth.signin.issued import IssuedAccess, IssuedSession
 from gateway_auth.signin.pending import LIFETIME as PENDING_LIFETIME
 from gateway_auth.signin.regulation import DEVICE_TOKEN_LIFETIME
 
 DEVICE_COOKIE_SECONDS = int(DEVICE_TOKEN_LIFETIME.total_seconds())
 PENDING_COOKIE_SECONDS = int(PENDING_LIFETIME.total_seconds())
+TRIP_COOKIE_SECONDS = int(ROUND_TRIP.total_seconds())
+LINK_COOKIE_SECONDS = int(LINK_LIFETIME.total_seconds())
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,9 @@ class CookiePolicy:
     domain: str | None
     secure: bool
     samesite: str
+    trip_name: str = "gateway_auth_idp"  # a round trip to another identity provider
+    link_name: str = "gateway_auth_link"  # an identity waiting for its account's proof
+    providers_path: str = "/auth/providers"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CookiePolicy:
@@ -50,6 +56,9 @@ class CookiePolicy:
             domain=settings.cookie_domain,
             secure=settings.cookie_secure,
             samesite=settings.cookie_samesite,
+            trip_name=_pending_name(settings, "_idp"),
+            link_name=_pending_name(settings, "_link"),
+            providers_path=f"{settings.base_path}/auth/providers",
         )
 
     def set(self, response: web.StreamResponse, issued: IssuedSession | IssuedAccess) -> None:
@@ -112,6 +121,59 @@ class CookiePolicy:
         """The half-finished sign-in's token this browser holds, if any."""
         return request.cookies.get(self.pending_name) or None
 
+    def set_trip(self, response: web.StreamResponse, token: str) -> None:
+        """A round trip to an identity provider: host-only, only for the providers' paths,
+        ten minutes; SameSite=Lax whatever COOKIE_SAMESITE says, since the provider's
+        redirect back is a navigation from another site, which Strict cookies miss."""
+        self._short(
+            response, self.trip_name, token, self.providers_path, TRIP_COOKIE_SECONDS,
+            samesite="Lax",
+        )  # fmt: skip
+
+    def clear_trip(self, response: web.StreamResponse) -> None:
+        """The round trip is over."""
+        self._short(response, self.trip_name, "", self.providers_path, 0, samesite="Lax")
+
+    def trip(self, request: web.Request) -> str | None:
+        """The round trip's token this browser holds, if any."""
+        return request.cookies.get(self.trip_name) or None
+
+    def set_link(self, response: web.StreamResponse, token: str) -> None:
+        """An identity waiting for its account to be proved: for the sign-in paths only."""
+        self._short(
+            response, self.link_name, token, self.pending_path, LINK_COOKIE_SECONDS,
+            samesite=self.samesite,
+        )  # fmt: skip
+
+    def clear_link(self, response: web.StreamResponse) -> None:
+        """The link is made (or not to be)."""
+        self._short(response, self.link_name, "", self.pending_path, 0, samesite=self.samesite)
+
+    def link(self, request: web.Request) -> str | None:
+        """The pending link's token this browser holds, if any."""
+        return request.cookies.get(self.link_name) or None
+
+    def _short(
+        self,
+        response: web.StreamResponse,
+        name: str,
+        value: str,
+        path: str,
+        max_age: int,
+        *,
+        samesite: str,
+    ) -> None:
+        response.set_cookie(
+            name,
+            value,
+            path=path,
+            max_age=max_age,
+            expires=None if max_age else "Thu, 01 Jan 1970 00:00:00 GMT",
+            secure=self.secure,
+            httponly=True,
+            samesite=samesite,
+        )
+
     def clear(self, response: web.StreamResponse) -> None:
         """Expire both cookies with the attributes they were set with, so browsers match them."""
         for name, path in ((self.access_name, "/"), (self.refresh_name, self.refresh_path)):
@@ -133,10 +195,10 @@ class CookiePolicy:
         )
 
 
-def _pending_name(settings: Settings) -> str:
+def _pending_name(settings: Settings, suffix: str = "_signin") -> str:
     """``__Secure-`` (its path is not ``/``, so ``__Host-`` cannot be), host-only."""
     name = settings.cookie_name.removeprefix("__Host-").removeprefix("__Secure-")
-    return ("__Secure-" if settings.cookie_secure else "") + name + "_signin"
+    return ("__Secure-" if settings.cookie_secure else "") + name + suffix
 
 
 def token_in(headers: Mapping[str, str], cookie_name: str) -> str | None:

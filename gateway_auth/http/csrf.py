@@ -26,7 +26,13 @@ from gateway_auth.http.verify.answers import VERIFY_ROUTES
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # /verify answers about someone else's request (a gateway asks with the original method and
 # headers), and /token serves programs: neither acts on a browser's cookies by itself.
-NOT_BROWSER_ROUTES = VERIFY_ROUTES | {"token", "revoke", "introspect"}  # OAuth: programs
+# OAuth's endpoints, and a provider's back-channel logout: programs, never a browser's cookie.
+NOT_BROWSER_ROUTES = VERIFY_ROUTES | {
+    "token",
+    "revoke",
+    "introspect",
+    "provider_backchannel_logout",
+}
 FORM_FIELD = "csrf"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{43}")
 _TOKEN = re.compile(r"[0-9a-f]{64}")  # ASCII only: compare_digest refuses other text

@@ -52,7 +52,7 @@ async def start_guest(request: web.Request) -> web.Response:
             fallback="",
             https_ports=return_ports(request),
         )
-        return signed_in_to(request, issued, return_to)
+        return await signed_in_to(request, issued, return_to)
     if cookies:
         response = json_response(
             {"client": client_view(client), "expiresIn": issued.access_expires_in}, status=201

@@ -26,7 +26,7 @@ from gateway_auth.logging import log_event, request_id
 log = logging.getLogger(__name__)
 OAUTH_ROUTES = frozenset({"token", "revoke", "introspect"})
 # Their answers are for programs (/token) or for the gateway, which /verify renders itself.
-NO_PAGE_ROUTES = VERIFY_ROUTES | OAUTH_ROUTES
+NO_PAGE_ROUTES = VERIFY_ROUTES | OAUTH_ROUTES | {"provider_backchannel_logout"}
 
 
 # Defaults every response gets unless its handler chose otherwise. Server names no product

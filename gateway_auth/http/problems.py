@@ -18,16 +18,20 @@ from gateway_auth.errors import (
     CrossSiteRequest,
     EmailTaken,
     EmailUnverified,
+    ExternalFailure,
+    ExternalSignInFailed,
     FactorExists,
     FormTokenInvalid,
     GatewayAuthError,
     GuestsClosed,
+    IdentityNotFound,
     InsufficientScope,
     InvalidClient,
     InvalidCredentials,
     InvalidRefreshToken,
     InvalidScope,
     LastAdmin,
+    LastWayIn,
     LinkExpired,
     LinkInvalid,
     LinkUsed,
@@ -40,6 +44,7 @@ from gateway_auth.errors import (
     PasskeyNotFound,
     PasskeyRefused,
     PayloadTooLarge,
+    ProviderNotFound,
     ReauthenticationRequired,
     RefreshTokenSuperseded,
     RegistrationClosed,
@@ -145,12 +150,29 @@ KINDS: dict[type[GatewayAuthError], Kind] = {
     StoreUnavailable: Kind(
         503, "store-unavailable", "Store unavailable", "temporarily_unavailable"
     ),
+    ProviderNotFound: Kind(404, "provider-not-found", "No such identity provider"),
+    IdentityNotFound: Kind(404, "identity-not-found", "No such linked identity"),
+    LastWayIn: Kind(409, "last-way-in", "Last way to sign in"),
+}
+# A sign-in through another identity provider, by why it stopped.
+EXTERNAL_KINDS: dict[ExternalFailure, Kind] = {
+    "unreachable": Kind(502, "provider-unreachable", "Identity provider unreachable"),
+    "cancelled": Kind(403, "provider-sign-in-cancelled", "Sign-in cancelled"),
+    "provider_error": Kind(400, "provider-error", "Identity provider refused"),
+    "state": Kind(400, "provider-state-mismatch", "Sign-in not started here"),
+    "invalid_answer": Kind(400, "provider-answer-invalid", "Answer not verified"),
+    "not_allowed": Kind(403, "provider-policy-refused", "Not allowed to sign in"),
+    "no_account": Kind(403, "no-account", "No account"),
+    "identity_taken": Kind(409, "identity-taken", "Identity linked elsewhere"),
+    "suspended": Kind(403, "client-suspended", "Account suspended"),
 }
 _INTERNAL = Kind(500, "internal-error", "Internal server error", "server_error")
 
 
 def kind_of(exc: GatewayAuthError) -> Kind:
     """The most specific mapping along the exception's class hierarchy."""
+    if isinstance(exc, ExternalSignInFailed):
+        return EXTERNAL_KINDS[exc.reason]
     for cls in type(exc).__mro__:
         if cls in KINDS:
             return KINDS[cls]

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway_auth.models import Client, ProfileField, SecondFactors, Session, iso
+from gateway_auth.models import Client, LinkedIdentity, ProfileField, SecondFactors, Session, iso
 
 PROFILE_FIELDS: dict[str, ProfileField] = {
     "email": "email",
@@ -59,6 +59,17 @@ def not_cached(response: web.Response) -> web.Response:
     answers that carry a token or a secret."""
     response.headers["Pragma"] = "no-cache"
     return response
+
+
+def identity_view(identity: LinkedIdentity) -> dict[str, object]:
+    """A linked identity as the API shows it."""
+    return {
+        "provider": identity.provider,
+        "subject": identity.subject,
+        "email": identity.email,
+        "createdAt": iso(identity.created_at),
+        "lastUsedAt": iso(identity.last_used_at) if identity.last_used_at else None,
+    }
 
 
 def second_factors_view(factors: SecondFactors) -> dict[str, object]:

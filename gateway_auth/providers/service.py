@@ -18,6 +18,7 @@ from gateway_auth.accounts.admin import Admin, ScopeChange
 from gateway_auth.accounts.notices import Notices
 from gateway_auth.clock import Clock
 from gateway_auth.errors import (
+    ClientNotFound,
     EmailTaken,
     ExternalSignInFailed,
     IdentityNotFound,
@@ -355,6 +356,26 @@ class ExternalSignIns:
         if not await self._identities.unlink_identity(client.id, provider_id, subject):
             raise IdentityNotFound
         log_event(log, "identity_unlinked", client_id=client.id, provider=provider_id)
+        await self._notices.send(client, "identity-unlinked")
+
+    async def linked_to(self, client_id: str) -> list[LinkedIdentity]:
+        """An operator's view: the live client's identities; ClientNotFound for no client."""
+        if await self._clients.get_client(client_id) is None:
+            raise ClientNotFound
+        return await self._identities.identities(client_id)
+
+    async def operator_unlink(
+        self, actor: str, client_id: str, provider_id: str, subject: str
+    ) -> None:
+        """An operator removes a link (the person keeps the mailed password reset as a way in);
+        IdentityNotFound when the client has no such one. Audited like every admin action."""
+        client = await self._clients.get_client(client_id)
+        if client is None:
+            raise ClientNotFound
+        if not await self._identities.unlink_identity(client_id, provider_id, subject):
+            raise IdentityNotFound
+        log_event(log, "admin_action", action="unlink_identity", actor=actor,
+                  client_id=client_id, provider=provider_id)  # fmt: skip
         await self._notices.send(client, "identity-unlinked")
 
     async def backchannel_logout(self, provider_id: str, logout_token: str) -> int:

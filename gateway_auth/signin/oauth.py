@@ -99,6 +99,8 @@ class TokenAuthority:
         if session.amr:  # how and when the session's sign-in was proved (RFC 8176, OIDC)
             base["amr"] = list(session.amr)
             base["auth_time"] = int(session.created_at.timestamp())
+        if session.provider:  # signed in through another identity provider
+            base["idp"] = session.provider
         if found.claims is not None:
             claims = found.claims
             return {

@@ -14,6 +14,8 @@ from aiohttp import web
 
 from gateway_auth.errors import (
     EmailTaken,
+    IdentityNotFound,
+    LastWayIn,
     SessionNotFound,
     TooManyAttempts,
     ValidationFailed,
@@ -36,6 +38,8 @@ NOTICES = {
     "password": "Your password was changed, and your other sessions have ended.",
     "session": "That session has ended.",
     "others": "You are signed out everywhere else.",
+    "identity_linked": "The sign-in provider is linked: you can sign in with it from now on.",
+    "identity_unlinked": "The sign-in provider is unlinked: it no longer signs in here.",
 }
 LABELS = {
     "email": "Email",
@@ -162,6 +166,22 @@ async def end_other_sessions(request: web.Request) -> web.Response:
     return _done("others", request)
 
 
+async def unlink_identity(request: web.Request) -> web.Response:
+    """``POST /account/identities/unlink``: drop one linked identity (never the last way in)."""
+    form = await _signed_in_form(request, required=("provider", "subject"))
+    if isinstance(form, web.Response):
+        return form
+    identity, fields = form
+    try:
+        await request.app[SERVICES].external.unlink(
+            identity.client, fields["provider"] or "", fields["subject"] or ""
+        )
+    except (LastWayIn, IdentityNotFound) as exc:
+        status = 409 if isinstance(exc, LastWayIn) else 404
+        return await _page(request, identity, alert=exc.message, status=status)
+    return _done("identity_unlinked", request)
+
+
 async def _signed_in_form(
     request: web.Request, *, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()
 ) -> tuple[Identity, dict[str, str | None]] | web.Response:
@@ -203,6 +223,25 @@ async def _page(
     two_factor = None  # not offered
     if factors.policy != "off" and client.kind == "user":
         two_factor = (await factors.of(client)).enrolled
+    external = request.app[SERVICES].external
+    names = {p.id: p.name for p in external.providers}
+    linked = await external.identities(client.id) if client.kind == "user" else []
+    identities = [
+        {
+            "name": names.get(i.provider, i.provider),
+            "provider": i.provider,
+            "subject": i.subject,
+            "email": i.email,
+            "since": day(i.created_at),
+            "last_used": ago(i.last_used_at, now) if i.last_used_at else None,
+        }
+        for i in linked
+    ]
+    linkable = [
+        {"name": p.name, "url": urls.provider_link(p.id)}
+        for p in external.providers
+        if client.kind == "user" and not any(i.provider == p.id for i in linked)
+    ]
     shown = {"firstName": client.first_name or "", "lastName": client.last_name or "", "email": ""}
     shown.update({k: v or "" for k, v in (values or {}).items() if k in shown})
     return request.app[PAGES].render(
@@ -224,6 +263,8 @@ async def _page(
         alert=alert or ("Please correct the field marked below." if errors else None),
         verification_required=request.app[SETTINGS].require_verified_email,
         two_factor=two_factor,
+        identities=identities,
+        linkable=linkable,
     )
 
 

@@ -12,7 +12,12 @@ from aiohttp import hdrs, web
 
 from gateway_auth.access.forwarded import MalformedForwarding, original_request
 from gateway_auth.access.verdict import Verdict
-from gateway_auth.errors import ClientSuspended, Unauthenticated
+from gateway_auth.errors import (
+    ClientSuspended,
+    ExternalSignInFailed,
+    ProviderNotFound,
+    Unauthenticated,
+)
 from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES, SETTINGS, TRUSTED_PEERS
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import access_token, return_domains, return_ports
@@ -67,10 +72,22 @@ async def signed_in_form(
     return identity, string_fields(fields, required=required, optional=optional)
 
 
-def signed_in_to(request: web.Request, issued: IssuedSession, return_to: str) -> web.Response:
-    """The answer to a successful sign-in: cookies, and on to where the person was going."""
+async def signed_in_to(request: web.Request, issued: IssuedSession, return_to: str) -> web.Response:
+    """The answer to a successful sign-in: cookies, and on to where the person was going;
+    and when this browser came from another identity provider to an account that had its
+    address, the link it waited for, now that the account is proved."""
+    cookies = request.app[COOKIES]
+    waiting = cookies.link(request)
+    if waiting is not None:
+        try:
+            linked = await request.app[SERVICES].external.link_proved(waiting, issued.client)
+        except (ExternalSignInFailed, ProviderNotFound):
+            linked = None  # taken meanwhile, or its provider is gone: the sign-in stands
+        return_to = (linked.return_to if linked else "") or return_to
     response = see_other(return_to or request.app[PAGES].urls.home)
-    request.app[COOKIES].set(response, issued)
+    cookies.set(response, issued)
+    if waiting is not None:
+        cookies.clear_link(response)
     return response
 
 

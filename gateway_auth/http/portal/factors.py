@@ -102,7 +102,7 @@ async def second_factor(request: web.Request) -> web.Response:
             raise
         return await _refused(request, return_to, exc)
     if return_to is not None:
-        response = signed_in_to(request, issued, return_to)
+        response = await signed_in_to(request, issued, return_to)
     else:
         response = json_response(
             {"client": client_view(issued.client), "expiresIn": issued.access_expires_in}

@@ -183,6 +183,19 @@ class PortalUrls:
         """The "sign out this one" form's action for one session."""
         return f"{self.base}/account/sessions/{session_id}/end"
 
+    def provider_start(self, provider_id: str, return_to: str = "") -> str:
+        """ "Sign in with …": off to that identity provider, and back to ``return_to``."""
+        return self.with_return(f"{self.base}/auth/providers/{provider_id}/start", return_to)
+
+    def provider_link(self, provider_id: str) -> str:
+        """Link an account at that identity provider (the page adds its form token)."""
+        return f"{self.base}/auth/providers/{provider_id}/link"
+
+    @property
+    def unlink_identity(self) -> str:
+        """Unlink one identity."""
+        return f"{self.base}/account/identities/unlink"
+
     def login_saying(self, notice: str, return_to: str | None = None) -> str:
         """The sign-in page showing one of its fixed notices (``signed_out``, ...)."""
         query = {"rd": return_to} if return_to else {}

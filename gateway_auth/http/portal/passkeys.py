@@ -56,7 +56,7 @@ async def passkey_sign_in(request: web.Request) -> web.Response:
         )
     except (PasskeyRefused, CeremonyExpired, ClientSuspended, TooManyAttempts) as exc:
         return _sign_in_refused(request, return_to, exc)
-    return signed_in_to(request, issued, return_to)
+    return await signed_in_to(request, issued, return_to)
 
 
 def _sign_in_refused(

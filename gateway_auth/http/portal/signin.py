@@ -101,7 +101,7 @@ async def login(request: web.Request) -> web.Response:
     if isinstance(issued, SecondStep):
         return _second_step(request, issued, asked.return_to)
     if asked.return_to is not None:
-        return signed_in_to(request, issued, _onward(request, issued.client, asked.return_to))
+        return await signed_in_to(request, issued, onward(request, issued.client, asked.return_to))
     response = json_response(
         {"client": client_view(issued.client), "expiresIn": issued.access_expires_in}
     )
@@ -109,7 +109,7 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
-def _onward(request: web.Request, client: Client, return_to: str) -> str:
+def onward(request: web.Request, client: Client, return_to: str) -> str:
     """Where a person signed in with the password alone goes: to add a second factor first
     under SECOND_FACTOR=required (nothing lets them through before), else on."""
     if request.app[SETTINGS].second_factor == "required" and client.kind == "user":
@@ -227,7 +227,7 @@ async def _register_by_form(request: web.Request, body: Body) -> web.Response:
         try:
             client = await services.accounts.register(new, origin(request))
             issued = await services.sessions.start(client, origin(request), persistent=remember)
-            return signed_in_to(request, issued, _onward(request, client, return_to))
+            return await signed_in_to(request, issued, onward(request, client, return_to))
         except ValidationFailed as exc:
             errors = {e.field: f"{LABELS.get(e.field, e.field)} {e.message}." for e in exc.errors}
         except EmailTaken:
@@ -297,9 +297,20 @@ def login_form(
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     urls = _urls(request)
+    external = request.app[SERVICES].external
+    waiting = external.pending_link(request.app[COOKIES].link(request))
+    if waiting is not None:
+        pending, provider = waiting
+        email = email or pending.email
+        notice = (
+            f"An account with this address already exists here. Sign in to it once to link "
+            f"your {provider.name} account; from then on, either way signs you in."
+        )
     return request.app[PAGES].render(
         request,
         "login.html",
+        providers=_provider_buttons(request, return_to),
+        linking=waiting is not None,
         challenge=sign_in_challenge(request),
         passkey_url=urls.passkey_sign_in,
         status=status,
@@ -317,6 +328,15 @@ def login_form(
     )
 
 
+def _provider_buttons(request: web.Request, return_to: str) -> list[dict[str, str]]:
+    """ "Sign in with …" for each identity provider in force."""
+    urls = _urls(request)
+    return [
+        {"name": p.name, "url": urls.provider_start(p.id, return_to)}
+        for p in request.app[SERVICES].external.providers
+    ]
+
+
 def _register_form(
     request: web.Request,
     *,
@@ -330,6 +350,7 @@ def _register_form(
     return request.app[PAGES].render(
         request,
         "register.html",
+        providers=_provider_buttons(request, return_to),
         status=status,
         title="Create an account",
         rd=return_to,

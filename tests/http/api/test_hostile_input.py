@@ -134,9 +134,11 @@ async def test_the_most_a_client_may_hold_still_fits_a_browser_cookie(
     assert response.status == 200
     access = next(m for m in response.set_cookies if not m.key.endswith(("_refresh", "_csrf")))
     # HS256 signs with 32 bytes (43 characters of base64url); the largest signature allowed,
-    # RS256 or PS256 with a 3072-bit key, has 384 (512 characters). A sign-in with a second
-    # step has a longer amr (',"otp","mfa"': 12 bytes, 16 characters): room for 32.
-    assert len(access.key) + 1 + len(access.value) - 43 + 512 + 32 <= 4096
+    # RS256 or PS256 with a 3072-bit key, has 384 (512 characters). A sign-in through another
+    # identity provider with a passkey as its second step has a longer amr ('"fed","hwk",
+    # "user","mfa"' for '"pwd"': 19 bytes more) and names the provider (',"idp":"' and an id
+    # of up to 32 characters and '"': 41 bytes): 60 bytes, 80 characters; room for 88.
+    assert len(access.key) + 1 + len(access.value) - 43 + 512 + 88 <= 4096
     assert too_long.status == 422
     (error,) = too_long.json()["errors"]
     assert error["field"] == "scopes"
