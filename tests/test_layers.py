@@ -31,7 +31,9 @@ GROUND = frozenset(
     }
 )
 # Wings that know nothing of HTTP or the command line.
-PLAIN_WINGS = ("access", "signin", "factors", "accounts", "revocation", "config", "stores")
+PLAIN_WINGS = (
+    "access", "signin", "factors", "accounts", "revocation", "providers", "config", "stores",
+)  # fmt: skip
 WEB = ("aiohttp", "multidict", "yarl", "httptools", "jinja2", "click")
 MAX_LINES = 500
 LONG_ALLOWED = frozenset({"gateway_auth.http.verify.fastpath"})  # the fast listener
@@ -123,7 +125,7 @@ def broken_rules(texts: dict[str, str]) -> Iterator[str]:
             if _in(module, "config") and ours and not (other in GROUND or _in(other, "config")):
                 yield f"{module} imports {other} (config/ imports the ground floor only)"
             if (
-                _in(module, "signin", "factors", "accounts", "revocation")
+                _in(module, "signin", "factors", "accounts", "revocation", "providers")
                 and ours
                 and _in(other, "access")
             ):

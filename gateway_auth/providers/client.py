@@ -34,7 +34,7 @@ ASYMMETRIC = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 METADATA_TTL = 3600.0  # discovery and keys are read again after an hour
-KEYS_REFETCH_AFTER = 1.0  # an unknown kid fetches the keys again, at most this often
+KEYS_REFETCH_AFTER = 10.0  # an unknown kid fetches the keys again, at most this often
 LEEWAY = 60  # seconds of clock difference allowed between the provider and us
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 MAX_LOGOUT_AGE = 600  # a logout token issued longer ago than this is refused
@@ -60,6 +60,7 @@ class ProviderClient:
         self._metadata_at = 0.0
         self._keys: KeySet | None = None
         self._keys_at = 0.0
+        self._refetched_at = -KEYS_REFETCH_AFTER  # when an unknown kid last fetched the keys
 
     async def close(self) -> None:
         """Close its connections."""
@@ -243,8 +244,9 @@ class ProviderClient:
             except InvalidKeyIdError:
                 # Keys rotated since we read them: read them once more (not more often than
                 # every few seconds, whatever tokens strangers post).
-                if time.monotonic() - self._keys_at < KEYS_REFETCH_AFTER:
+                if time.monotonic() - self._refetched_at < KEYS_REFETCH_AFTER:
                     raise
+                self._refetched_at = time.monotonic()
                 return jwt.decode(token, await self._key_set(force=True), algorithms=algorithms)
         except JoseError as exc:
             raise self._invalid(f"token signature: {exc.error}") from None

@@ -320,6 +320,12 @@ def _decode(f: _Fields) -> Record:
     raise f.problem("type must be client, session, outbox, tombstone, second-factors or identity")
 
 
+def _identity_pair(pair: _Fields) -> tuple[str, str]:
+    """One of a deletion event's identities."""
+    pair.only("provider", "subject")
+    return pair.text("provider"), pair.text("subject")
+
+
 def _passkey_json(passkey: Passkey) -> dict[str, object]:
     """A WebAuthn credential on an export line: its public key and counter, nothing secret."""
     return {
@@ -372,18 +378,11 @@ def _outbox_event(f: _Fields, event: _Fields) -> OutboxEvent:
         if event_kind not in CLIENT_KINDS:
             raise f.problem("event has an unknown kind")
         linked = event.each("identities", dict, "objects") if "identities" in event.values else []
-        identities = []
-        for entry in linked:
-            pair = event.nested(entry)
-            pair.only("provider", "subject")
-            identities.append((pair.text("provider"), pair.text("subject")))
+        identities = tuple(_identity_pair(event.nested(entry)) for entry in linked)
         return DeletionEvent(
-            event.text("id"),
-            event.text("clientId"),
-            event_kind,
-            event.moment("occurredAt"),
-            tuple(identities),
-        )
+            event.text("id"), event.text("clientId"), event_kind, event.moment("occurredAt"),
+            identities,
+        )  # fmt: skip
     if event_type == NOTICE_TYPE:
         event.only(
             "type", "version", "id", "clientId", "email", "name", "reason", "locale", "occurredAt"

@@ -154,6 +154,45 @@ def paths() -> dict[str, dict[str, Schema]]:
                 security=ADMIN,
             ),
         },
+        "/admin/clients/{id}/identities": {
+            "get": operation(
+                "The client's accounts at other identity providers, linked",
+                {
+                    "200": json_answer(
+                        strict_object(
+                            ["identities"],
+                            identities={"type": "array", "items": ref("LinkedIdentity")},
+                        ),
+                        "The linked identities, oldest first",
+                    ),
+                    **problems(401, 403, 404, 503),
+                },
+                parameters=CLIENT_ID,
+                security=ADMIN,
+            ),
+        },
+        "/admin/clients/{id}/identities/{provider}/{subject}": {
+            "delete": operation(
+                "Unlink one identity (the person is told; a mailed password reset stays a way in)",
+                {"204": NO_CONTENT, **problems(401, 403, 404, 503)},
+                parameters=[
+                    *CLIENT_ID,
+                    {
+                        "name": "provider",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "subject",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                security=ADMIN,
+            ),
+        },
         "/admin/clients/{id}/sessions": {
             "get": operation(
                 "The client's active sessions",

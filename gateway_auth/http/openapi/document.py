@@ -13,7 +13,7 @@ own here.
 from __future__ import annotations
 
 from gateway_auth import __version__
-from gateway_auth.http.openapi import account, admin, oauth, operations
+from gateway_auth.http.openapi import account, admin, oauth, operations, providers
 from gateway_auth.http.openapi.portal import portal_paths
 from gateway_auth.http.openapi.schemas import SCHEMAS
 from gateway_auth.http.openapi.shapes import ANY_METHOD, OAUTH_SCOPES, Schema
@@ -24,7 +24,7 @@ __all__ = ["ANY_METHOD", "document", "paths"]
 def paths() -> dict[str, dict[str, Schema]]:
     """Every operation, by path and lower-case method (paths are relative to BASE_PATH)."""
     api: dict[str, dict[str, Schema]] = {}
-    for area in (account, oauth, admin, operations):
+    for area in (account, oauth, admin, operations, providers):
         api.update(area.paths())
     for path, operations_of in portal_paths().items():
         api.setdefault(path, {}).update(operations_of)

@@ -162,10 +162,15 @@ SCHEMAS: dict[str, Schema] = {
             "sid": {"type": "string", "description": "the session (grant) the token belongs to"},
             "amr": {
                 "type": "array",
-                "items": {"enum": ["pwd", "otp", "hwk", "swk", "user", "mfa"]},
-                "description": "how the session's sign-in was proved (RFC 8176)",
+                "items": {"enum": ["pwd", "otp", "hwk", "swk", "user", "mfa", "fed"]},
+                "description": "how the session's sign-in was proved (RFC 8176; fed: by "
+                "another identity provider)",
             },
             "auth_time": {"type": "integer", "description": "when it was proved (Unix time)"},
+            "idp": {
+                "type": "string",
+                "description": "the identity provider the session was signed in through",
+            },
             "iss": {"type": "string"},
             "aud": {"type": "string"},
             "exp": {"type": "integer"},
@@ -234,6 +239,14 @@ SCHEMAS: dict[str, Schema] = {
             ),
         },
         recoveryCodesLeft={"type": "integer", "minimum": 0},
+    ),
+    "LinkedIdentity": strict_object(
+        ["provider", "subject", "email", "createdAt", "lastUsedAt"],
+        provider={"type": "string", "description": "the provider's id in the providers file"},
+        subject={"type": "string", "description": "the provider's id for the person (sub)"},
+        email={"type": "string", "description": "the address the provider gave, last time"},
+        createdAt={"type": "string", "format": "date-time"},
+        lastUsedAt={"type": ["string", "null"], "format": "date-time"},
     ),
     "SecondFactorCode": strict_object(
         ["code"],

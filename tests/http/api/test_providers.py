@@ -1,0 +1,476 @@
+"""Signing in through another identity provider over HTTP, on every store, against a real
+OpenID Provider (``oidc-provider``, tests/support/oidc.py) whose own login and consent pages a
+test walks as a person would: accounts created and linked, policies, groups to scopes, and
+every answer that must not be believed (a tampered state, a reused code, another nonce or
+issuer, a mix-up, a replayed logout token) refused without an account or link left behind."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from gateway_auth.accounts.clients import NewClient
+from gateway_auth.http.appkeys import SERVICES
+from tests.support.browser import AppClient, Browser, Response
+from tests.support.credentials import PASSWORD
+from tests.support.oidc import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    OpenIdProvider,
+    registered_client,
+    running_provider,
+    through_provider,
+)
+from tests.support.processes import free_port
+
+PORTAL = "https://portal.example.com"
+CALLBACK = f"{PORTAL}/auth/providers/corp/callback"
+Maker = Callable[..., Awaitable[AppClient]]
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIdProvider]:
+    clients = [
+        registered_client(
+            [CALLBACK], backchannel=f"{PORTAL}/auth/providers/corp/backchannel-logout"
+        )
+    ]
+    with running_provider(tmp_path_factory.mktemp("oidc"), clients) as running:
+        yield running
+
+
+def providers_file(directory: Path, provider: OpenIdProvider, **corp: object) -> Path:
+    entry = {
+        "id": "corp",
+        "name": "Corp SSO",
+        "type": "oidc",
+        "issuer": provider.issuer,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "scopes": ["openid", "email", "profile", "groups"],
+        "allowed_email_domains": ["corp.example"],
+        "groups_to_scopes": {"billing-team": ["billing"]},
+        "create_accounts": True,
+        **corp,
+    }
+    other = {
+        "id": "other",
+        "name": "Other SSO",
+        "type": "oidc",
+        "issuer": f"http://127.0.0.1:{free_port()}",  # nobody answers there
+        "client_id": "other",
+        "client_secret": "other-secret",
+    }
+    path = directory / "providers.yaml"
+    path.write_text(json.dumps({"providers": [entry, other]}))  # JSON is YAML
+    return path
+
+
+@pytest.fixture
+async def portal(make_client: Maker, provider: OpenIdProvider, tmp_path: Path) -> AppClient:
+    return await make_client(
+        PUBLIC_URL=PORTAL,
+        IDENTITY_PROVIDERS_FILE=str(providers_file(tmp_path, provider)),
+    )
+
+
+async def start(browser: Browser, provider_id: str = "corp", rd: str = "/reports") -> Response:
+    started = await browser.page(f"/auth/providers/{provider_id}/start?{urlencode({'rd': rd})}")
+    assert started.status == 303, started.text
+    return started
+
+
+async def come_back(browser: Browser, url: str) -> Response:
+    """The browser follows the provider's redirect back to the callback."""
+    parts = urlsplit(url)
+    return await browser.page(f"{parts.path}?{parts.query}")
+
+
+async def sign_in_with(browser: Browser, login: str = "alice", rd: str = "/reports") -> Response:
+    started = await start(browser, rd=rd)
+    back = await through_provider(started.headers["Location"], login, callback_prefix=CALLBACK)
+    return await come_back(browser, back)
+
+
+def trip_claims(browser: Browser) -> dict[str, object]:
+    """What the round trip's cookie carries (signed, not secret from its own browser)."""
+    token = next(m.value for m in browser.cookies.values() if m.key.endswith("_idp"))
+    payload = token.split(".")[1]
+    claims: dict[str, object] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
+
+
+async def test_the_round_trip_starts_with_pkce_a_nonce_and_a_browser_bound_state(
+    portal: AppClient, provider: OpenIdProvider
+) -> None:
+    browser = Browser(portal)
+    started = await start(browser)
+
+    location = urlsplit(started.headers["Location"])
+    query = {k: v[0] for k, v in parse_qs(location.query).items()}
+    assert f"{location.scheme}://{location.netloc}" == provider.issuer
+    assert query["response_type"] == "code"
+    assert query["client_id"] == CLIENT_ID
+    assert query["redirect_uri"] == CALLBACK
+    assert query["code_challenge_method"] == "S256"
+    assert len(query["code_challenge"]) == 43
+    assert len(query["state"]) >= 43
+    assert len(query["nonce"]) >= 43
+    assert set(query["scope"].split()) == {"openid", "email", "profile", "groups"}
+    cookie = next(m for m in started.set_cookies if m.key.endswith("_idp"))
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
+    assert cookie["path"] == "/auth/providers"
+    assert int(cookie["max-age"]) == 600
+    claims = trip_claims(browser)
+    assert claims["st"] == query["state"]
+    assert claims["nn"] == query["nonce"]
+
+
+async def test_a_first_sign_in_creates_a_verified_account_with_its_groups_scopes(
+    portal: AppClient,
+) -> None:
+    browser = Browser(portal)
+
+    back = await sign_in_with(browser, "alice")
+
+    assert back.status == 303, back.text
+    assert back.headers["Location"] == "/reports"
+    assert not any(m.key.endswith("_idp") for m in browser.cookies.values())  # trip over
+    me = (await browser.request("GET", "/me")).json()
+    assert me["email"] == "alice@corp.example"
+    assert me["emailVerified"] is True
+    assert me["firstName"] == "Alice"
+    assert me["lastName"] == "Liddell"
+    assert me["scopes"] == ["billing"]
+    verified = await browser.request("GET", "/verify?scope=billing")
+    assert verified.status == 200
+    assert verified.headers["X-Auth-Provider"] == "corp"
+    assert verified.headers["X-Auth-AMR"] == "fed"
+    identities = await portal.app[SERVICES].external.identities(me["id"])
+    assert [(i.provider, i.subject, i.email) for i in identities] == [
+        ("corp", "alice", "alice@corp.example")
+    ]
+
+
+async def test_signing_in_again_finds_the_account_by_its_identity_not_its_address(
+    portal: AppClient,
+) -> None:
+    first = Browser(portal)
+    await sign_in_with(first, "alice")
+    me = (await first.request("GET", "/me")).json()
+    # The address changes here; the identity still leads to the same account.
+    services = portal.app[SERVICES]
+    client = await services.admin.get(me["id"])
+    await services.accounts.amend(client, {"email": "alice.liddell@example.com"})
+
+    again = Browser(portal)
+    assert (await sign_in_with(again, "alice")).status == 303
+    assert (await again.request("GET", "/me")).json()["id"] == me["id"]
+
+
+async def test_an_existing_account_is_linked_only_after_its_password(portal: AppClient) -> None:
+    services = portal.app[SERVICES]
+    ada = await services.accounts.create(
+        NewClient("alice@corp.example", PASSWORD, "Alice", "Own"), kind="user", scopes=[]
+    )
+    browser = Browser(portal)
+
+    back = await sign_in_with(browser, "alice", rd="/reports")
+
+    assert back.status == 303
+    assert back.headers["Location"] == "/login?rd=%2Freports"
+    assert await services.external.identities(ada.id) == []  # not on the address alone
+    assert (await browser.request("GET", "/me")).status == 401  # and not signed in
+    page = await browser.page(back.headers["Location"])
+    assert "Sign in to it once to link your Corp SSO account" in page.text
+    assert 'value="alice@corp.example"' in page.text
+    wrong = await browser.submit(
+        page, "/login", {"email": "alice@corp.example", "password": "x" * 12, "rd": "/reports"}
+    )
+    assert wrong.status == 401
+    assert await services.external.identities(ada.id) == []
+
+    signed = await browser.submit(
+        page, "/login", {"email": "alice@corp.example", "password": PASSWORD, "rd": "/reports"}
+    )
+
+    assert signed.status == 303
+    assert signed.headers["Location"] == "/reports"
+    linked = await services.external.identities(ada.id)
+    assert [(i.provider, i.subject) for i in linked] == [("corp", "alice")]
+    later = Browser(portal)
+    assert (await sign_in_with(later, "alice")).headers["Location"] == "/reports"
+    assert (await later.request("GET", "/me")).json()["id"] == ada.id
+
+
+async def test_a_pending_link_is_made_only_for_the_account_that_had_the_address(
+    portal: AppClient,
+) -> None:
+    services = portal.app[SERVICES]
+    await services.accounts.create(
+        NewClient("alice@corp.example", PASSWORD), kind="user", scopes=[]
+    )
+    eve = await services.accounts.create(
+        NewClient("eve@example.com", PASSWORD), kind="user", scopes=[]
+    )
+    browser = Browser(portal)
+    back = await sign_in_with(browser, "alice")
+    page = await browser.page(back.headers["Location"])
+
+    signed = await browser.submit(
+        page, "/login", {"email": "eve@example.com", "password": PASSWORD}
+    )
+
+    assert signed.status == 303
+    assert await services.external.identities(eve.id) == []
+    assert not any(m.key.endswith("_link") for m in browser.cookies.values())
+
+
+async def test_an_address_outside_the_allowed_domains_is_refused_and_nothing_is_created(
+    portal: AppClient,
+) -> None:
+    browser = Browser(portal)
+
+    refused = await sign_in_with(browser, "mallory")
+
+    assert refused.status == 403
+    assert (
+        "Accounts with an address at elsewhere.example cannot sign in with Corp SSO" in refused.text
+    )
+    assert (await portal.app[SERVICES].store.get_credentials("mallory@elsewhere.example")) is None
+
+
+async def test_an_unverified_address_proves_no_domain(portal: AppClient) -> None:
+    refused = await sign_in_with(Browser(portal), "unverified")
+
+    assert refused.status == 403
+    assert "has not verified your email address" in refused.text
+    assert (await portal.app[SERVICES].store.get_credentials("ada@corp.example")) is None
+
+
+async def test_consent_refused_at_the_provider_is_a_clear_page(portal: AppClient) -> None:
+    browser = Browser(portal)
+    started = await start(browser)
+
+    back = await through_provider(
+        started.headers["Location"], "alice", callback_prefix=CALLBACK, cancel=True
+    )
+    answer = await come_back(browser, back)
+
+    assert answer.status == 403
+    assert "The sign-in with Corp SSO was cancelled." in answer.text
+
+
+async def test_a_tampered_state_or_a_second_return_is_refused(portal: AppClient) -> None:
+    browser = Browser(portal)
+    started = await start(browser)
+    back = await through_provider(started.headers["Location"], "alice", callback_prefix=CALLBACK)
+    parts = urlsplit(back)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+
+    stranger = Browser(portal)  # the answer in a browser that never started the trip
+    assert (await come_back(stranger, back)).status == 400
+    saved = dict(browser.cookies)
+    assert (await come_back(browser, back)).status == 303  # the right one, once
+    browser.cookies.update(saved)  # even with the trip's cookie kept, a second return fails
+    replayed = await come_back(browser, back)
+    assert replayed.status == 400
+    assert "was finished already" in replayed.text
+
+    other = Browser(portal)
+    await start(other)
+    tampered = await other.page(f"{parts.path}?{urlencode({**query, 'state': 'x' * 43})}")
+    assert tampered.status == 400
+    assert "did not start in this browser" in tampered.text
+
+
+async def test_a_code_used_once_is_refused_the_second_time(portal: AppClient) -> None:
+    browser = Browser(portal)
+    started = await start(browser)
+    back = await through_provider(started.headers["Location"], "alice", callback_prefix=CALLBACK)
+    assert (await come_back(browser, back)).status == 303
+    old_code = parse_qs(urlsplit(back).query)["code"][0]
+
+    second = Browser(portal)
+    started = await start(second)
+    state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
+    reused = await second.page(
+        f"/auth/providers/corp/callback?{urlencode({'code': old_code, 'state': state})}"
+    )
+
+    assert reused.status == 400
+    assert "could not be verified" in reused.text
+
+
+async def test_an_id_token_for_another_nonce_is_refused(portal: AppClient) -> None:
+    browser = Browser(portal)
+    started = await start(browser)
+    location = urlsplit(started.headers["Location"])
+    query = {k: v[0] for k, v in parse_qs(location.query).items()}
+    forged = f"{location.scheme}://{location.netloc}{location.path}?" + urlencode(
+        {**query, "nonce": "a-nonce-this-browser-never-got-" + "x" * 20}
+    )
+
+    back = await through_provider(forged, "alice", callback_prefix=CALLBACK)
+    answer = await come_back(browser, back)
+
+    assert answer.status == 400
+    assert await portal.app[SERVICES].store.get_credentials("alice@corp.example") is None
+
+
+async def test_an_answer_naming_another_issuer_is_refused(portal: AppClient) -> None:
+    browser = Browser(portal)
+    started = await start(browser)
+    back = await through_provider(started.headers["Location"], "alice", callback_prefix=CALLBACK)
+
+    answer = await come_back(browser, back + "&iss=" + "https%3A%2F%2Fevil.example")
+
+    assert answer.status == 400
+    assert await portal.app[SERVICES].store.get_credentials("alice@corp.example") is None
+
+
+async def test_an_answer_for_one_provider_presented_to_another_is_refused(
+    portal: AppClient,
+) -> None:
+    browser = Browser(portal)
+    started = await start(browser)
+    back = await through_provider(started.headers["Location"], "alice", callback_prefix=CALLBACK)
+
+    mixed_up = await browser.page(f"/auth/providers/other/callback?{urlsplit(back).query}")
+
+    assert mixed_up.status == 400
+    assert await portal.app[SERVICES].store.get_credentials("alice@corp.example") is None
+
+
+async def test_a_provider_that_does_not_answer_is_a_clear_page(portal: AppClient) -> None:
+    answer = await Browser(portal).page("/auth/providers/other/start")
+
+    assert answer.status == 502
+    assert "Other SSO did not answer as expected" in answer.text
+
+
+async def test_an_unknown_provider_is_not_found(portal: AppClient) -> None:
+    assert (await Browser(portal).page("/auth/providers/nobody/start")).status == 404
+
+
+async def test_the_sign_in_page_offers_each_provider_keeping_the_return_url(
+    portal: AppClient,
+) -> None:
+    page = await Browser(portal).page("/login?rd=%2Freports")
+
+    assert 'href="/auth/providers/corp/start?rd=%2Freports">Sign in with Corp SSO</a>' in page.text
+    assert ">Sign in with Other SSO</a>" in page.text
+
+
+async def signed_in_session(portal: AppClient, login: str = "alice") -> tuple[Browser, str]:
+    """A browser signed in through the provider, and its session's id."""
+    browser = Browser(portal)
+    assert (await sign_in_with(browser, login)).status == 303
+    verified = await browser.request("GET", "/verify")
+    return browser, verified.headers["X-Auth-Session-Id"]
+
+
+async def post_logout(portal: AppClient, token: str, provider_id: str = "corp") -> Response:
+    return await Browser(portal).request(
+        "POST",
+        f"/auth/providers/{provider_id}/backchannel-logout",
+        data={"logout_token": token},
+    )
+
+
+async def test_a_back_channel_logout_ends_the_session_it_names_at_once(
+    portal: AppClient, provider: OpenIdProvider
+) -> None:
+    browser, session_id = await signed_in_session(portal)
+    other, other_session = await signed_in_session(portal)
+    session = await portal.app[SERVICES].store.get_session(session_id)
+    assert session is not None
+    assert session.provider == "corp"
+    assert session.provider_sid
+    token = provider.logout_token(sid=session.provider_sid)
+
+    ended = await post_logout(portal, token)
+
+    assert ended.status == 200
+    assert ended.headers["Cache-Control"] == "no-store"
+    assert (await browser.request("GET", "/verify")).status == 401
+    elsewhere = await portal.app[SERVICES].store.get_session(other_session)
+    assert elsewhere is not None
+    assert elsewhere.provider_sid != session.provider_sid
+    assert (await other.request("GET", "/verify")).status == 200  # its own provider session
+    replayed = await post_logout(portal, token)
+    assert replayed.status == 400
+    assert replayed.json()["error"] == "invalid_request"
+
+
+async def test_a_logout_token_naming_the_subject_ends_every_session_through_the_provider(
+    portal: AppClient, provider: OpenIdProvider
+) -> None:
+    first, _ = await signed_in_session(portal)
+    second, _ = await signed_in_session(portal)
+    bob, _ = await signed_in_session(portal, "bob")
+
+    assert (await post_logout(portal, provider.logout_token(sub="alice"))).status == 200
+
+    assert (await first.request("GET", "/verify")).status == 401
+    assert (await second.request("GET", "/verify")).status == 401
+    assert (await bob.request("GET", "/verify")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"events": None}, "no logout event"),
+        ({"events": {"http://schemas.openid.net/event/other": {}}}, "another event"),
+        ({"nonce": "n"}, "an ID token's nonce"),
+        ({"aud": "someone-else"}, "another audience"),
+        ({"iss": "https://evil.example"}, "another issuer"),
+        ({"iat": 1_000_000}, "issued long ago"),
+        ({"sid": None, "sub": None}, "names no one"),
+        ({"jti": None}, "no jti"),
+    ],
+)
+async def test_a_logout_token_that_does_not_hold_is_refused(
+    portal: AppClient, provider: OpenIdProvider, change: dict[str, object], why: str
+) -> None:
+    browser, _ = await signed_in_session(portal)
+    claims: dict[str, object] = {"sub": "alice", **change}
+
+    refused = await post_logout(portal, provider.logout_token(**claims))
+
+    assert refused.status == 400, why
+    assert (await browser.request("GET", "/verify")).status == 200
+
+
+async def test_a_logout_token_not_signed_by_the_provider_is_refused(
+    portal: AppClient, provider: OpenIdProvider
+) -> None:
+    browser, _ = await signed_in_session(portal)
+    genuine = provider.logout_token(sub="alice")
+    header, payload, _ = genuine.split(".")
+    unsigned = f"{_b64(json.dumps({'alg': 'none', 'typ': 'logout+jwt'}))}.{payload}."
+    public = json.dumps(provider.key.as_dict(private=False)).encode()
+    hs_header = _b64(json.dumps({"alg": "HS256", "kid": provider.key.kid}))
+    mac = hmac.new(public, f"{hs_header}.{payload}".encode(), hashlib.sha256).digest()
+    with_public_key = f"{hs_header}.{payload}.{_b64(mac)}"
+    forged = f"{header}.{payload}.{_b64(b'x' * 256)}"
+
+    for token in (unsigned, with_public_key, forged, "not-a-token"):
+        assert (await post_logout(portal, token)).status == 400, token[:40]
+    assert (await post_logout(portal, genuine, "nobody")).status == 404
+    assert (await browser.request("GET", "/verify")).status == 200
+
+
+def _b64(data: str | bytes) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
