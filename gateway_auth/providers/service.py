@@ -264,8 +264,13 @@ class ExternalSignIns:
         )  # fmt: skip
         try:
             await self._clients.add_client(client, None)
-        except EmailTaken:  # a sign-in of the same person a moment ago: sign in again
-            raise _failed("state", provider, "the account was created meanwhile") from None
+        except EmailTaken:  # a deleted account's, reserved until its event is out; or a race
+            raise ExternalSignInFailed(
+                "no_account",
+                "An account with this address was just deleted or created here. Try again in "
+                "a few minutes.",
+                "address reserved",
+            ) from None
         if profile.email_verified:
             now = self._clock()
             verified = await self._clients.set_email_verified(
@@ -287,8 +292,9 @@ class ExternalSignIns:
         managed = provider.managed_scopes
         if not managed:
             return client
-        kept = tuple(s for s in client.scopes if s not in managed)
-        wanted = tuple(dict.fromkeys((*kept, *provider.scopes_for(profile.groups))))
+        mapped = provider.scopes_for(profile.groups)
+        kept = tuple(s for s in client.scopes if s not in managed or s in mapped)
+        wanted = tuple(dict.fromkeys((*kept, *mapped)))  # in their order, new ones last
         if set(wanted) == set(client.scopes):
             return client
         try:

@@ -378,17 +378,20 @@ class Sessions:
         in_force = claims.scopes_at(now.timestamp())
         return Identity(client, session.id, tuple(s for s in in_force if s in client.scopes))
 
-    async def logout(self, access_token: str) -> None:
-        """End the token's session; an expired but genuine token still identifies it."""
+    async def logout(self, access_token: str) -> Session | None:
+        """End the token's session (an expired but genuine token still identifies it); the
+        session ended, if any."""
         now = self._clock()
         try:
             claims = self._tokens.decode(access_token, now, allow_expired=True)
         except Unauthenticated:
-            return
+            return None
         session = await self._sessions.get_session(claims.session_id)
-        if session is not None and session.client_id == claims.client_id:
-            await self._revocations.revoke_session(session.id)
-            log_event(log, "logout", client_id=claims.client_id, session_id=session.id)
+        if session is None or session.client_id != claims.client_id:
+            return None
+        await self._revocations.revoke_session(session.id)
+        log_event(log, "logout", client_id=claims.client_id, session_id=session.id)
+        return session
 
     async def active(self, identity: Identity) -> list[Session]:
         """The caller's active sessions."""

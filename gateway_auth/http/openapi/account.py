@@ -111,6 +111,12 @@ def paths() -> dict[str, dict[str, Schema]]:
             "post": operation(
                 "End the session everywhere",
                 {
+                    "200": {
+                        "description": "Form posts of a session that came through an identity "
+                        "provider asking for RP-initiated logout: a page that goes on to the "
+                        "provider's end_session_endpoint",
+                        "content": {"text/html": {}},
+                    },
                     "204": NO_CONTENT,
                     "303": {"description": "Form posts: to `rd`, else to the sign-in page"},
                     **problems(403),

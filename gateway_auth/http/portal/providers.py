@@ -9,6 +9,7 @@ page's form token in its query instead of a form.
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import quote
 
 from aiohttp import hdrs, web
@@ -27,8 +28,10 @@ from gateway_auth.http.portal.browsing import see_other, signed_in, signed_in_to
 from gateway_auth.http.portal.pages import PortalUrls
 from gateway_auth.http.portal.signin import onward
 from gateway_auth.http.problems import kind_of
+from gateway_auth.logging import log_event
 from gateway_auth.providers.service import Linked, MustProve, SecondStepDue, SignedIn
 
+log = logging.getLogger(__name__)
 MAX_PARAM = 4096  # a code, state or error description is far shorter
 
 
@@ -142,7 +145,16 @@ def callback_url(request: web.Request, provider_id: str) -> str:
 
 
 def failed(request: web.Request, exc: ExternalSignInFailed, return_to: str) -> web.Response:
-    """The page saying why a sign-in or link through a provider did not go on."""
+    """The page saying why a sign-in or link through a provider did not go on (and the log
+    line saying it in full, for the operator)."""
+    log_event(
+        log,
+        "provider_sign_in_failed",
+        level=logging.WARNING if exc.reason in ("unreachable", "invalid_answer") else logging.INFO,
+        provider=request.match_info.get("provider", ""),
+        reason=exc.reason,
+        detail=" ".join(exc.detail.split())[:300],
+    )
     urls = request.app[PAGES].urls
     return request.app[PAGES].render(
         request,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway_auth.errors import InvalidRefreshToken, RefreshTokenSuperseded
-from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
+from gateway_auth.http.appkeys import COOKIES, ORIGINS, PAGES, SERVICES, SETTINGS
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import (
     access_token,
@@ -89,15 +89,33 @@ async def logout(request: web.Request) -> web.Response:
         fields = request.app[PAGES].tokens.check(request, body.fields)
         form = string_fields(fields, optional=("rd",))
     token = access_token(request)
-    if token is not None:
-        await request.app[SERVICES].sessions.logout(token)
+    ended = await request.app[SERVICES].sessions.logout(token) if token is not None else None
     if form is None:
         response = web.Response(status=204)
+    elif provider_logout := await _at_provider(request, ended.provider if ended else None):
+        response = provider_logout
     else:
         signed_out = _urls(request).login_saying("signed_out")
         response = see_other(return_url(request, form.get("rd"), fallback=signed_out))
     request.app[COOKIES].clear(response)
     return response
+
+
+async def _at_provider(request: web.Request, provider_id: str | None) -> web.Response | None:
+    """For a session that came through an identity provider asking for RP-initiated logout:
+    the page that takes the browser on to the provider's end_session_endpoint (a page, not a
+    redirect, since browsers hold a form's redirects to CSP's form-action), back to the
+    sign-in page afterwards; None otherwise."""
+    settings = request.app[SETTINGS]
+    base = settings.public_url or request.app[ORIGINS].own(request) or ""
+    back = f"{base.rstrip('/')}{_urls(request).login}"
+    url = await request.app[SERVICES].external.end_session_url(provider_id, back)
+    if url is None:
+        return None
+    name = next(p.name for p in request.app[SERVICES].external.providers if p.id == provider_id)
+    return request.app[PAGES].render(
+        request, "provider_logout.html", title="Signed out", provider=name, url=url
+    )
 
 
 def _urls(request: web.Request) -> PortalUrls:

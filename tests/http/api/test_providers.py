@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -18,7 +19,8 @@ import pytest
 
 from gateway_auth.accounts.clients import NewClient
 from gateway_auth.http.appkeys import SERVICES
-from tests.support.browser import AppClient, Browser, Response
+from gateway_auth.models import DeletionEvent, Passkey
+from tests.support.browser import AppClient, Browser, Response, admin
 from tests.support.credentials import PASSWORD
 from tests.support.oidc import (
     CLIENT_ID,
@@ -474,3 +476,173 @@ async def test_a_logout_token_not_signed_by_the_provider_is_refused(
 def _b64(data: str | bytes) -> str:
     raw = data.encode() if isinstance(data, str) else data
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+async def test_sign_out_goes_on_to_the_provider_when_it_asks_for_rp_initiated_logout(
+    make_client: Maker, provider: OpenIdProvider, tmp_path: Path
+) -> None:
+    portal = await make_client(
+        PUBLIC_URL=PORTAL,
+        IDENTITY_PROVIDERS_FILE=str(providers_file(tmp_path, provider, rp_initiated_logout=True)),
+    )
+    browser, _ = await signed_in_session(portal)
+    page = await browser.page("/logout")
+
+    signed_out = await browser.submit(page, "/logout", {})
+
+    assert signed_out.status == 200
+    end = urlsplit(re.findall(r'url=([^"]+)"', signed_out.text)[0].replace("&amp;", "&"))
+    assert f"{end.scheme}://{end.netloc}" == provider.issuer
+    query = {k: v[0] for k, v in parse_qs(end.query).items()}
+    assert query == {"client_id": CLIENT_ID, "post_logout_redirect_uri": f"{PORTAL}/login"}
+    assert (await browser.request("GET", "/verify")).status == 401
+    # A password sign-in signs out here only.
+    await portal.app[SERVICES].accounts.create(
+        NewClient("ada@example.com", PASSWORD), kind="user", scopes=[]
+    )
+    other = Browser(portal)
+    assert (await other.signed_in_by_form()).status == 303
+    plain = await other.submit(await other.page("/logout"), "/logout", {})
+    assert plain.status == 303
+
+
+async def test_an_account_with_a_second_factor_still_asks_for_it_after_the_provider(
+    portal: AppClient,
+) -> None:
+    browser = Browser(portal)
+    await sign_in_with(browser, "alice")
+    me = (await browser.request("GET", "/me")).json()
+    services = portal.app[SERVICES]
+    client = await services.admin.get(me["id"])
+    now = services.clock()
+    key = Passkey("cred-1", client.id, b"\xa5\x01\x02cose", 0, "Laptop", now, synced=True)
+    await services.store.add_passkey(key)  # a second factor, set up here
+    await browser.submit(await browser.page("/logout"), "/logout", {})
+
+    again = Browser(portal)
+    back = await sign_in_with(again, "alice")
+
+    assert back.status == 303
+    assert back.headers["Location"].startswith("/login/second-factor")
+    assert (await again.request("GET", "/verify")).status == 401  # no session yet
+
+
+async def test_unlinking_never_removes_the_last_way_in(portal: AppClient) -> None:
+    browser = Browser(portal)
+    await sign_in_with(browser, "alice")
+    home = await browser.page("/")
+    assert "Sign-in providers" in home.text
+    assert "Corp SSO" in home.text
+    assert "Link Other SSO" in home.text
+
+    refused = await browser.submit(
+        home, "/account/identities/unlink", {"provider": "corp", "subject": "alice"}
+    )
+
+    assert refused.status == 409
+    assert "This is the only way to sign in to this account" in refused.text
+    me = (await browser.request("GET", "/me")).json()
+    services = portal.app[SERVICES]
+    assert len(await services.external.identities(me["id"])) == 1
+    # With a password set (through a mailed reset, say), the link may go.
+    await services.store.set_password_hash(me["id"], "$2b$12$" + "x" * 53, services.clock())
+    unlinked = await browser.submit(
+        home, "/account/identities/unlink", {"provider": "corp", "subject": "alice"}
+    )
+    assert unlinked.status == 303
+    assert unlinked.headers["Location"] == "/?done=identity_unlinked"
+    assert await services.external.identities(me["id"]) == []
+    notices = [p.event for p in await services.store.pending_events(20)]
+    assert any(getattr(n, "reason", None) == "identity-unlinked" for n in notices)
+
+
+async def test_operators_see_and_remove_links(portal: AppClient) -> None:
+    browser = Browser(portal)
+    await sign_in_with(browser, "alice")
+    me = (await browser.request("GET", "/me")).json()
+    operator = await admin(portal, Browser(portal))
+
+    listed = await operator.request("GET", f"/admin/clients/{me['id']}/identities")
+    assert listed.status == 200
+    (shown,) = listed.json()["identities"]
+    assert shown["provider"] == "corp"
+    assert shown["subject"] == "alice"
+    assert shown["email"] == "alice@corp.example"
+    assert (await operator.request("GET", "/admin/clients/nobody/identities")).status == 404
+    assert (
+        await operator.request("DELETE", f"/admin/clients/{me['id']}/identities/corp/bob")
+    ).status == 404
+
+    removed = await operator.request("DELETE", f"/admin/clients/{me['id']}/identities/corp/alice")
+
+    assert removed.status == 204
+    assert (await operator.request("GET", f"/admin/clients/{me['id']}/identities")).json() == {
+        "identities": []
+    }
+    assert (await browser.request("GET", f"/admin/clients/{me['id']}/identities")).status == 403
+
+
+async def test_deleting_an_account_names_its_identities_in_the_event_and_frees_them(
+    portal: AppClient,
+) -> None:
+    browser = Browser(portal)
+    await sign_in_with(browser, "alice")
+    me = (await browser.request("GET", "/me")).json()
+
+    assert (await browser.request("DELETE", "/me")).status == 204
+
+    events = [p.event for p in await portal.app[SERVICES].store.pending_events(20)]
+    (deletion,) = [e for e in events if isinstance(e, DeletionEvent)]
+    assert deletion.to_json()["identities"] == [{"provider": "corp", "subject": "alice"}]
+    assert deletion.client_id == me["id"]
+    store = portal.app[SERVICES].store
+    assert await store.identity("corp", "alice") is None  # freed
+    # The address stays reserved until the event is out: no new account yet, and no link.
+    again = await sign_in_with(Browser(portal), "alice")
+    assert again.status == 403
+    assert "was just deleted or created here" in again.text
+    assert await store.identity("corp", "alice") is None
+
+
+async def test_no_account_is_created_when_the_provider_may_not_create_one(
+    make_client: Maker, provider: OpenIdProvider, tmp_path: Path
+) -> None:
+    portal = await make_client(
+        PUBLIC_URL=PORTAL,
+        IDENTITY_PROVIDERS_FILE=str(providers_file(tmp_path, provider, create_accounts=False)),
+    )
+
+    refused = await sign_in_with(Browser(portal), "alice")
+
+    assert refused.status == 403
+    assert "does not create one" in refused.text
+    assert await portal.app[SERVICES].store.get_credentials("alice@corp.example") is None
+
+
+async def test_a_group_taken_away_at_the_provider_takes_its_scope_and_sessions_away(
+    make_client: Maker, provider: OpenIdProvider, tmp_path: Path
+) -> None:
+    portal = await make_client(
+        PUBLIC_URL=PORTAL,
+        IDENTITY_PROVIDERS_FILE=str(
+            providers_file(
+                tmp_path,
+                provider,
+                groups_to_scopes={"staff": ["staff"], "billing-team": ["billing"]},
+            )
+        ),
+    )
+    browser = Browser(portal)
+    await sign_in_with(browser, "bob")
+    me = (await browser.request("GET", "/me")).json()
+    assert me["scopes"] == ["staff"]
+    services = portal.app[SERVICES]
+    client = await services.admin.get(me["id"])
+    await services.accounts.amend(client, {}, ["staff", "billing", "reports"])  # by hand
+
+    again = Browser(portal)
+    await sign_in_with(again, "bob")
+
+    # billing is the provider's to give and bob is not in billing-team; reports is not its own.
+    assert (await again.request("GET", "/me")).json()["scopes"] == ["staff", "reports"]
+    assert (await browser.request("GET", "/verify")).status == 401  # it took billing along
