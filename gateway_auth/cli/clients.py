@@ -1,5 +1,5 @@
-"""``gateway-auth clients``: create, list, show, change, suspend, unlock, reset second factors
-and delete clients."""
+"""``gateway-auth clients``: create, list, show, change, suspend, unlock, reset second factors,
+see and unlink other identity providers' accounts, and delete clients."""
 
 from __future__ import annotations
 
@@ -24,7 +24,12 @@ from gateway_auth.cli.invocation import (
     with_services,
 )
 from gateway_auth.config.settings import PREFIX
-from gateway_auth.http.views import client_view, second_factors_view, session_view
+from gateway_auth.http.views import (
+    client_view,
+    identity_view,
+    second_factors_view,
+    session_view,
+)
 from gateway_auth.models import CLIENT_KINDS, Client, ProfileField, iso
 from gateway_auth.services import Services
 from gateway_auth.stores.base import ClientQuery
@@ -332,6 +337,46 @@ def clients_reset_second_factor(invocation: Invocation, client: str) -> int:
     removed = on_client(invocation, client, lambda s, cid: s.admin.reset_second_factors(ACTOR, cid))
     said = "removed its second factors" if removed else "it had no second factor"
     click.echo(f"gateway-auth: {client}: {said}", err=True)
+    return 0
+
+
+@clients.command("identities")
+@click.argument("client")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@pass_invocation
+def clients_identities(invocation: Invocation, client: str, as_json: bool) -> int:
+    """List a client's accounts at other identity providers (IDENTITY_PROVIDERS_FILE)."""
+    found = on_client(invocation, client, lambda s, cid: s.external.linked_to(cid))
+    if as_json:
+        for identity in found:
+            echo_json(identity_view(identity))
+        return 0
+    rows = [("PROVIDER", "SUBJECT", "EMAIL", "LINKED", "LAST USED")]
+    rows += [
+        (
+            i.provider,
+            i.subject,
+            i.email or "-",
+            i.created_at.strftime("%Y-%m-%d %H:%M"),
+            i.last_used_at.strftime("%Y-%m-%d %H:%M") if i.last_used_at else "-",
+        )
+        for i in found
+    ]
+    echo_table(rows)
+    return 0
+
+
+@clients.command("unlink")
+@click.argument("client")
+@click.argument("provider")
+@click.argument("subject")
+@pass_invocation
+def clients_unlink(invocation: Invocation, client: str, provider: str, subject: str) -> int:
+    """Unlink one of a client's identities (see clients identities); the person is told."""
+    on_client(
+        invocation, client, lambda s, cid: s.external.operator_unlink(ACTOR, cid, provider, subject)
+    )
+    click.echo(f"gateway-auth: {client}: unlinked {provider} {subject}", err=True)
     return 0
 
 

@@ -22,7 +22,7 @@ from gateway_auth.cli.data import hide_tokens
 from gateway_auth.cli.main import main
 from gateway_auth.config.settings import Settings
 from gateway_auth.http.appkeys import SERVICES, SETTINGS
-from gateway_auth.models import TotpFactor
+from gateway_auth.models import LinkedIdentity, TotpFactor
 from gateway_auth.services import open_services
 from tests.support.browser import AppClient, Browser
 from tests.support.credentials import PASSWORD
@@ -740,3 +740,28 @@ async def test_operators_see_and_reset_second_factors_from_the_shell(
         "passkeys": [],
         "recoveryCodesLeft": 0,
     }
+
+
+async def test_operators_see_and_unlink_identities_from_the_shell(
+    http: AppClient, browser: Browser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await browser.logged_in()
+    ada = (await browser.request("GET", "/me")).json()["id"]
+    store, now = http.app[SERVICES].store, http.app[SERVICES].clock()
+    await store.link_identity(LinkedIdentity("github", "583231", ada, "ada@example.com", now))
+    environ = {"GATEWAY_AUTH_DATA_DIR": str(http.app[SETTINGS].data_dir)}
+
+    listed = await _cli(environ, "clients", "identities", "ada@example.com", "--json")
+    shown = json.loads(capsys.readouterr().out)
+    unlinked = await _cli(environ, "clients", "unlink", "ada@example.com", "github", "583231")
+    said = capsys.readouterr().err
+    missing = await _cli(environ, "clients", "unlink", "ada@example.com", "github", "583231")
+    missing_said = capsys.readouterr().err
+
+    assert listed == unlinked == 0
+    assert shown["provider"] == "github"
+    assert shown["subject"] == "583231"
+    assert "unlinked github 583231" in said
+    assert await store.identity("github", "583231") is None
+    assert missing == 1
+    assert "There is no such linked identity on this account." in missing_said
