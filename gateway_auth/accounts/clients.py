@@ -408,6 +408,11 @@ class Accounts:
         log_event(log, "session_proved", client_id=identity.client.id, session_id=session.id)
         return proved
 
+    async def has_password(self, client_id: str) -> bool:
+        """Whether the client can sign in with a password (one made by another identity
+        provider has none until it sets one through a mailed link)."""
+        return await self._clients.get_password_hash(client_id) is not None
+
     async def delete(self, client_id: str) -> DeletionOutcome:
         """Delete a client: gone from reads and tokens at once, with one deletion event queued.
 

@@ -183,17 +183,15 @@ def routes(base: str) -> list[web.RouteDef]:
         ),
         web.post(f"{base}/admin/clients/{{id}}/secret", admin.rotate_secret, name="admin_secret"),
         web.get(f"{base}/admin/stats", admin.stats, name="admin_stats"),
+        web.get(f"{base}/providers/{{provider}}/start", providers.start, name="provider_start"),
+        web.get(f"{base}/providers/{{provider}}/link", providers.link, name="provider_link"),
         web.get(
-            f"{base}/auth/providers/{{provider}}/start", providers.start, name="provider_start"
-        ),
-        web.get(f"{base}/auth/providers/{{provider}}/link", providers.link, name="provider_link"),
-        web.get(
-            f"{base}/auth/providers/{{provider}}/callback",
+            f"{base}/providers/{{provider}}/callback",
             providers.callback,
             name="provider_callback",
         ),
         web.post(
-            f"{base}/auth/providers/{{provider}}/backchannel-logout",
+            f"{base}/providers/{{provider}}/backchannel-logout",
             providers.backchannel_logout,
             name="provider_backchannel_logout",
         ),

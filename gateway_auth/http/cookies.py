@@ -41,7 +41,7 @@ class CookiePolicy:
     samesite: str
     trip_name: str = "gateway_auth_idp"  # a round trip to another identity provider
     link_name: str = "gateway_auth_link"  # an identity waiting for its account's proof
-    providers_path: str = "/auth/providers"
+    providers_path: str = "/providers"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CookiePolicy:
@@ -58,7 +58,7 @@ class CookiePolicy:
             samesite=settings.cookie_samesite,
             trip_name=_pending_name(settings, "_idp"),
             link_name=_pending_name(settings, "_link"),
-            providers_path=f"{settings.base_path}/auth/providers",
+            providers_path=f"{settings.base_path}/providers",
         )
 
     def set(self, response: web.StreamResponse, issued: IssuedSession | IssuedAccess) -> None:

@@ -24,6 +24,9 @@ const provider = new Provider(config.issuer, {
     rpInitiatedLogout: { enabled: true },
   },
   pkce: { required: () => true },
+  // Everything here is on the loopback address, which the provider's SSRF guard refuses to
+  // send back-channel logout tokens to: only this test provider lifts it.
+  fetch: (url, options) => globalThis.fetch(url, { ...options, dispatcher: undefined }),
   cookies: { keys: ['test-cookie-key-not-a-secret'] },
   async findAccount(ctx, id) {
     const account = accounts[id];
@@ -33,6 +36,8 @@ const provider = new Provider(config.issuer, {
 });
 provider.proxy = false;
 for (const event of ['server_error', 'authorization.error', 'grant.error', 'backchannel.error']) {
-  provider.on(event, (...args) => console.error(event, ...args.slice(-2)));
+  provider.on(event, (...args) => console.error(event, ...args.slice(1).map(
+    (a) => (a instanceof Error ? `${a.message} ${a.error_description || ''} ${a.cause || ''}` : String(a).slice(0, 200)),
+  )));
 }
 provider.listen(config.port, '127.0.0.1', () => { console.log('listening'); });

@@ -32,7 +32,7 @@ NONCE = "the-nonce-of-this-sign-in"
 
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIdProvider]:
-    clients = [registered_client(["https://portal.example.com/auth/providers/corp/callback"])]
+    clients = [registered_client(["https://portal.example.com/providers/corp/callback"])]
     with running_provider(tmp_path_factory.mktemp("oidc"), clients) as running:
         yield running
 

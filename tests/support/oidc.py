@@ -180,7 +180,7 @@ def registered_client(redirect_uris: list[str], backchannel: str | None = None) 
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "redirect_uris": redirect_uris,
-        "post_logout_redirect_uris": [uri.rsplit("/auth/providers", 1)[0] + "/login"
+        "post_logout_redirect_uris": [uri.rsplit("/providers/", 1)[0] + "/login"
                                       for uri in redirect_uris],
         "grant_types": ["authorization_code"],
         "response_types": ["code"],

@@ -50,7 +50,7 @@ def paths() -> dict[str, dict[str, Schema]]:
         "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
     }
     return {
-        "/auth/providers/{provider}/start": {
+        "/providers/{provider}/start": {
             "get": _browser(
                 '"Sign in with …": off to the provider with PKCE, a nonce and a state bound '
                 "to this browser by a ten-minute cookie (someone signed in goes on to `rd`)",
@@ -59,7 +59,7 @@ def paths() -> dict[str, dict[str, Schema]]:
                 parameters=[*_PROVIDER, rd],
             )
         },
-        "/auth/providers/{provider}/link": {
+        "/providers/{provider}/link": {
             "get": _browser(
                 "A signed-in person links an account at the provider (the account page's link "
                 "carries its form token)",
@@ -69,7 +69,7 @@ def paths() -> dict[str, dict[str, Schema]]:
                 parameters=[*_PROVIDER, csrf],
             )
         },
-        "/auth/providers/{provider}/callback": {
+        "/providers/{provider}/callback": {
             "get": _browser(
                 "The provider's answer: a session (on to `rd`), the second step, the sign-in "
                 "page to prove an existing account with the same address, the account page "
@@ -82,7 +82,7 @@ def paths() -> dict[str, dict[str, Schema]]:
                 parameters=_PROVIDER,
             )
         },
-        "/auth/providers/{provider}/backchannel-logout": {
+        "/providers/{provider}/backchannel-logout": {
             "post": {
                 "summary": "OpenID Connect Back-Channel Logout 1.0: the provider's logout "
                 "token ends the sessions it names at every gateway at once",

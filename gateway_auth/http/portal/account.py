@@ -223,7 +223,7 @@ async def _page(
     two_factor = None  # not offered
     if factors.policy != "off" and client.kind == "user":
         two_factor = (await factors.of(client)).enrolled
-    external = request.app[SERVICES].external
+    external, accounts = request.app[SERVICES].external, request.app[SERVICES].accounts
     names = {p.id: p.name for p in external.providers}
     linked = await external.identities(client.id) if client.kind == "user" else []
     identities = [
@@ -265,6 +265,7 @@ async def _page(
         two_factor=two_factor,
         identities=identities,
         linkable=linkable,
+        has_password=client.kind != "user" or await accounts.has_password(client.id),
     )
 
 

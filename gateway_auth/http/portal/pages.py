@@ -185,11 +185,11 @@ class PortalUrls:
 
     def provider_start(self, provider_id: str, return_to: str = "") -> str:
         """ "Sign in with …": off to that identity provider, and back to ``return_to``."""
-        return self.with_return(f"{self.base}/auth/providers/{provider_id}/start", return_to)
+        return self.with_return(f"{self.base}/providers/{provider_id}/start", return_to)
 
     def provider_link(self, provider_id: str) -> str:
         """Link an account at that identity provider (the page adds its form token)."""
-        return f"{self.base}/auth/providers/{provider_id}/link"
+        return f"{self.base}/providers/{provider_id}/link"
 
     @property
     def unlink_identity(self) -> str:

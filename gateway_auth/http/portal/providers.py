@@ -36,7 +36,7 @@ MAX_PARAM = 4096  # a code, state or error description is far shorter
 
 
 async def start(request: web.Request) -> web.Response:
-    """``GET /auth/providers/{provider}/start``: off to the provider (someone signed in
+    """``GET /providers/{provider}/start``: off to the provider (someone signed in
     already goes straight on)."""
     provider_id = request.match_info["provider"]
     return_to = return_url(request, request.query.get("rd"), fallback="")
@@ -47,7 +47,7 @@ async def start(request: web.Request) -> web.Response:
 
 
 async def link(request: web.Request) -> web.Response:
-    """``GET /auth/providers/{provider}/link?csrf=…``: a signed-in person links an account at
+    """``GET /providers/{provider}/link?csrf=…``: a signed-in person links an account at
     the provider (the form token proves the account page asked)."""
     request.app[PAGES].tokens.check(request, {FORM_FIELD: request.query.get(FORM_FIELD, "")})
     identity = await signed_in(request, here=request.app[PAGES].urls.home)
@@ -77,7 +77,7 @@ async def _begin(
 
 
 async def callback(request: web.Request) -> web.Response:
-    """``GET /auth/providers/{provider}/callback``: the provider's answer, turned into a
+    """``GET /providers/{provider}/callback``: the provider's answer, turned into a
     session, a second step, a link, or the page saying why not."""
     provider_id = request.match_info["provider"]
     params = {k: v[:MAX_PARAM] for k, v in request.query.items()}
@@ -115,7 +115,7 @@ async def callback(request: web.Request) -> web.Response:
 
 
 async def backchannel_logout(request: web.Request) -> web.Response:
-    """``POST /auth/providers/{provider}/backchannel-logout``: the provider's logout token
+    """``POST /providers/{provider}/backchannel-logout``: the provider's logout token
     (form-encoded ``logout_token``) ends the sessions it names, everywhere; 200, or 400 with
     an OAuth-style error (OpenID Connect Back-Channel Logout 1.0, section 2.8)."""
     headers = {hdrs.CACHE_CONTROL: "no-store"}
@@ -141,7 +141,7 @@ def callback_url(request: web.Request, provider_id: str) -> str:
     origin as the browser addressed it."""
     settings = request.app[SETTINGS]
     base = settings.public_url or request.app[ORIGINS].own(request) or ""
-    return f"{base.rstrip('/')}{settings.base_path}/auth/providers/{quote(provider_id)}/callback"
+    return f"{base.rstrip('/')}{settings.base_path}/providers/{quote(provider_id)}/callback"
 
 
 def failed(request: web.Request, exc: ExternalSignInFailed, return_to: str) -> web.Response:
