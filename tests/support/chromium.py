@@ -56,6 +56,9 @@ README_SHOTS = frozenset(
         "two-factor-passkeys",
         "second-factor-passkey",
         "enrolment-needed",
+        "sign-in-providers",
+        "sign-in-to-link",
+        "home-providers",
     }
 )
 _accounts = itertools.count(1)
