@@ -156,6 +156,9 @@ async def test_a_first_sign_in_creates_a_verified_account_with_its_groups_scopes
     assert verified.status == 200
     assert verified.headers["X-Auth-Provider"] == "corp"
     assert verified.headers["X-Auth-AMR"] == "fed"
+    introspected = await portal.app[SERVICES].oauth.introspect(browser.access_cookie(), None)
+    assert introspected["idp"] == "corp"
+    assert introspected["amr"] == ["fed"]
     identities = await portal.app[SERVICES].external.identities(me["id"])
     assert [(i.provider, i.subject, i.email) for i in identities] == [
         ("corp", "alice", "alice@corp.example")
