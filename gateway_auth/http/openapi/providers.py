@@ -17,13 +17,16 @@ _PROVIDER = [
 _AWAY = {"description": "See other: to the provider, or on to the next page (Location)"}
 _PAGE_OR_PROBLEM = {"text/html": {}, "application/problem+json": {"schema": ref("Problem")}}
 _STATUSES = {
-    400: "The provider's answer does not verify: no round trip of this browser's, a tampered "
-    "or spent state, a reused code, another nonce or issuer (a page saying so)",
+    400: "The provider's answer does not verify (no round trip of this browser's, a tampered "
+    "or spent state, a reused code, another nonce or issuer), or a form no browser sends",
     403: "The person said no at the provider, its policy keeps them out, no account may be "
     "created, the account is suspended, or the form token was refused",
-    404: "No such provider",
-    409: "The identity is linked to another account",
+    404: "No such provider (or, unlinking, no such identity on the account)",
+    409: "The identity is linked to another account (or, unlinking, the last way in)",
     502: "The provider did not answer as the standards say",
+    413: "The form is too large",
+    415: "Not a form (`application/x-www-form-urlencoded`)",
+    422: "A field is missing",
 }
 
 
@@ -121,9 +124,13 @@ def paths() -> dict[str, dict[str, Schema]]:
             "post": {
                 **_browser(
                     "Unlink one identity (never the account's last way to sign in)",
+                    400,
                     403,
                     404,
                     409,
+                    413,
+                    415,
+                    422,
                 ),
                 "requestBody": {
                     "required": True,
