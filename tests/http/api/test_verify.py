@@ -48,6 +48,7 @@ async def test_a_valid_cookie_gets_200_with_every_identity_header(
         "X-Auth-Scopes": "admin,billing",
         "X-Auth-Session-Id": sid,
         "X-Auth-AMR": "pwd",
+        "X-Auth-Provider": "",
         "Remote-User": me["id"],
         "Remote-Email": "root@example.com",
         "Remote-Name": "Ada Lovelace",
