@@ -376,6 +376,7 @@ async def open_services(
                 notices=notices,
                 clock=clock,
                 registration_open=settings.registration == "open",
+                proof_window=settings.elevation_ttl,
             ),
             checks=checks,
         )

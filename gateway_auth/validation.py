@@ -142,5 +142,15 @@ def check(problems: dict[str, str | None]) -> None:
         raise ValidationFailed(errors)
 
 
+def without_controls(text: str) -> str:
+    """``text`` with line breaks and other control or format characters (bidirectional
+    overrides among them) turned into spaces, and runs of spaces made one."""
+    return " ".join("".join(" " if _is_control(ch) else ch for ch in text).split())
+
+
 def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+    return any(map(_is_control, text))
+
+
+def _is_control(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")

@@ -38,6 +38,7 @@ from gateway_auth.addresses import ip_network
 from gateway_auth.config.yaml_file import (
     Lines,
     Loc,
+    Scope,
     YamlFileError,
     by_line,
     field_path,
@@ -46,7 +47,6 @@ from gateway_auth.config.yaml_file import (
     read_file,
 )
 from gateway_auth.models import ClientKind
-from gateway_auth.validation import scope_problem
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
@@ -105,13 +105,6 @@ def _network(value: str) -> str:
     return value
 
 
-def _scope(value: str) -> str:
-    problem = scope_problem(value)
-    if problem is not None:
-        raise ValueError(f"{value!r}: {problem}")
-    return value
-
-
 def _path(value: str) -> str:
     resolved = upstream_path(value)
     if not value.startswith("/") or resolved is None or resolved.rstrip("/") != value.rstrip("/"):
@@ -154,7 +147,6 @@ Name = Annotated[str, AfterValidator(_name)]
 Host = Annotated[str, AfterValidator(_host)]
 Method = Annotated[str, AfterValidator(_method)]
 Network = Annotated[str, AfterValidator(_network)]
-Scope = Annotated[str, AfterValidator(_scope)]
 PathSpec = Annotated[tuple[str, str], BeforeValidator(_path_spec)]
 
 

@@ -6,13 +6,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import AfterValidator
+
+from gateway_auth.validation import scope_problem
 
 Loc = tuple[int | str, ...]
 MAX_BYTES = 1 << 20  # these files are a few kilobytes; far more is a mistake
 MAX_NODES = 50_000  # values, lists and mappings after aliases are expanded
+
+
+def _scope(value: str) -> str:
+    problem = scope_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r}: {problem}")
+    return value
+
+
+# A scope name in either file, checked as everywhere else (``validation.scope_problem``).
+Scope = Annotated[str, AfterValidator(_scope)]
 
 
 class YamlFileError(Exception):

@@ -195,6 +195,8 @@ def routes(base: str) -> list[web.RouteDef]:
             providers.backchannel_logout,
             name="provider_backchannel_logout",
         ),
+        web.get(f"{base}/account/identities/link", providers.confirm_link_page),
+        web.post(f"{base}/account/identities/link", providers.confirm_link, name="identity_link"),
         web.post(
             f"{base}/account/identities/unlink", account.unlink_identity, name="identity_unlink"
         ),

@@ -42,6 +42,7 @@ class CookiePolicy:
     trip_name: str = "gateway_auth_idp"  # a round trip to another identity provider
     link_name: str = "gateway_auth_link"  # an identity waiting for its account's proof
     providers_path: str = "/providers"
+    link_path: str = "/"  # the sign-in pages, each provider's callback, the link's own page
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CookiePolicy:
@@ -59,6 +60,7 @@ class CookiePolicy:
             trip_name=_pending_name(settings, "_idp"),
             link_name=_pending_name(settings, "_link"),
             providers_path=f"{settings.base_path}/providers",
+            link_path=settings.base_path or "/",
         )
 
     def set(self, response: web.StreamResponse, issued: IssuedSession | IssuedAccess) -> None:
@@ -139,15 +141,16 @@ class CookiePolicy:
         return request.cookies.get(self.trip_name) or None
 
     def set_link(self, response: web.StreamResponse, token: str) -> None:
-        """An identity waiting for its account to be proved: for the sign-in paths only."""
+        """An identity waiting for its account to be proved, in whatever way it signs in
+        (password, passkey, another provider): for the portal's paths only."""
         self._short(
-            response, self.link_name, token, self.pending_path, LINK_COOKIE_SECONDS,
+            response, self.link_name, token, self.link_path, LINK_COOKIE_SECONDS,
             samesite=self.samesite,
         )  # fmt: skip
 
     def clear_link(self, response: web.StreamResponse) -> None:
         """The link is made (or not to be)."""
-        self._short(response, self.link_name, "", self.pending_path, 0, samesite=self.samesite)
+        self._short(response, self.link_name, "", self.link_path, 0, samesite=self.samesite)
 
     def link(self, request: web.Request) -> str | None:
         """The pending link's token this browser holds, if any."""

@@ -7,6 +7,7 @@ some browsers and stripped by some privacy tools, and a token alone does nothing
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -147,6 +148,30 @@ class FormTokens:
         """The form value that goes with ``nonce``."""
         digest = hmac.new(self._key, f"csrf:{nonce}".encode(), hashlib.sha256).digest()
         return digest.hex()
+
+    def sign_for(self, nonce: str, action: str) -> str:
+        """A token good for one ``action`` only: what a link's query carries, since a URL
+        travels further than a form (history, logs) and must not open every other form."""
+        digest = hmac.new(self._key, f"csrf:{action}:{nonce}".encode(), hashlib.sha256)
+        return digest.hexdigest()
+
+    def check_for(self, request: web.Request, given: str, action: str) -> None:
+        """FormTokenInvalid unless ``given`` is this browser's token for ``action``."""
+        nonce = request.cookies.get(self.cookie_name, "")
+        if (
+            not _NONCE.fullmatch(nonce)
+            or not _TOKEN.fullmatch(given)
+            or not hmac.compare_digest(self.sign_for(nonce, action), given)
+        ):
+            raise FormTokenInvalid
+
+    def binding(self, nonce: str) -> str:
+        """What ties a short token handed to this browser (a round trip to another identity
+        provider, a link waiting for proof) to it: the ``__Host-`` nonce's HMAC, which a
+        sibling subdomain can neither plant nor compute, so such a cookie planted from there
+        is worthless."""
+        digest = hmac.new(self._key, f"binding:{nonce}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:18]).decode()
 
     def remember(self, response: web.StreamResponse, nonce: str) -> None:
         """Set the nonce cookie: host-only, path ``/``, for the browser session."""

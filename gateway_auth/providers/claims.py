@@ -7,6 +7,7 @@ from typing import Any
 
 from gateway_auth.errors import ExternalSignInFailed
 from gateway_auth.providers.provider import Profile, Provider
+from gateway_auth.validation import MAX_NAME_LENGTH, without_controls
 
 MAX_SUBJECT = 255  # OpenID Connect Core 2: at most 255 ASCII characters
 MAX_GROUPS = 1000
@@ -83,9 +84,12 @@ def _groups(value: Any) -> tuple[str, ...]:
 
 
 def _text(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
+    """A name as a provider sent it, made safe to keep: line breaks and other control or
+    format characters (bidirectional overrides among them) become spaces, and it is cut to
+    the longest name we store."""
+    if not isinstance(value, str):
         return None
-    return value.strip()[:100]
+    return without_controls(value)[:MAX_NAME_LENGTH].strip() or None
 
 
 def _objects(value: Any) -> list[dict[str, Any]]:

@@ -6,10 +6,12 @@ back-channel logout tokens. No JWT or OAuth message is built or checked by hand 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 from authlib.integrations.base_client import OAuthError
@@ -38,6 +40,12 @@ KEYS_REFETCH_AFTER = 10.0  # an unknown kid fetches the keys again, at most this
 LEEWAY = 60  # seconds of clock difference allowed between the provider and us
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 MAX_LOGOUT_AGE = 600  # a logout token issued longer ago than this is refused
+LOGOUT_SPEND_SECONDS = MAX_LOGOUT_AGE + 2 * LEEWAY  # as long as a logout token may be believed
+FAILURE_TTL = 5.0  # a provider that did not answer is not asked again for this long
+MAX_PAGES = 10  # GitHub lists organisations and teams a hundred at a time
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint",
+             "end_session_endpoint")  # fmt: skip
 TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
 UNREACHABLE = "{name} did not answer as expected. Try again in a moment, or sign in another way."
 
@@ -61,6 +69,7 @@ class ProviderClient:
         self._keys: KeySet | None = None
         self._keys_at = 0.0
         self._refetched_at = -KEYS_REFETCH_AFTER  # when an unknown kid last fetched the keys
+        self._failure: tuple[float, ExternalSignInFailed] | None = None
 
     async def close(self) -> None:
         """Close its connections."""
@@ -73,6 +82,9 @@ class ProviderClient:
         OpenID Connect provider."""
         metadata = await self.metadata()
         extra = {"nonce": nonce} if self.is_oidc else {}
+        domains = self.provider.allowed_email_domains
+        if self.provider.type == "google" and len(domains) == 1:
+            extra["hd"] = domains[0]  # Google's account chooser shows that domain's only
         return str(
             prepare_grant_uri(
                 metadata["authorization_endpoint"],
@@ -97,6 +109,11 @@ class ProviderClient:
         if not self.is_oidc:
             return None
         return str((await self.metadata())["issuer"])
+
+    async def is_issuer(self, value: str) -> bool:
+        """Whether an authorization response's ``iss`` (RFC 9207) names this provider."""
+        issuer = await self.issuer()
+        return issuer is not None and _same_issuer(issuer, value, self.provider)
 
     async def finish(self, code: str, redirect_uri: str, *, verifier: str, nonce: str) -> Profile:
         """Exchange the code and learn who signed in; ExternalSignInFailed when anything does
@@ -221,23 +238,45 @@ class ProviderClient:
             }
         if self._metadata is not None and time.monotonic() - self._metadata_at < METADATA_TTL:
             return self._metadata
+        if self._failure is not None and time.monotonic() - self._failure[0] < FAILURE_TTL:
+            raise self._failure[1]  # a provider that is down is not asked on every request
+        try:
+            metadata = await self._discover()
+        except ExternalSignInFailed as exc:
+            self._failure = (time.monotonic(), exc)
+            raise
+        self._metadata, self._metadata_at, self._failure = metadata, time.monotonic(), None
+        return metadata
+
+    async def _discover(self) -> dict[str, Any]:
         issuer = self.provider.issuer or ""
         url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         metadata = await self._fetch_json(url)
-        # Section 4.3: the issuer it names is exactly the one configured.
-        if not isinstance(metadata, dict) or metadata.get("issuer") != issuer:
-            found = metadata.get("issuer") if isinstance(metadata, dict) else None
+        # Section 4.3: the issuer it names is exactly the one configured (Microsoft's
+        # multi-tenant endpoints name a template that each token's tenant fills in).
+        found = metadata.get("issuer") if isinstance(metadata, dict) else None
+        if not isinstance(found, str) or not _same_issuer(found, issuer, self.provider):
             raise self._unreachable(f"discovery names issuer {found!r}, not {issuer!r}")
+        assert isinstance(metadata, dict)  # noqa: S101 - found is a str only in a dict
         for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not isinstance(metadata.get(name), str):
                 raise self._unreachable(f"discovery has no {name}")
-        self._metadata, self._metadata_at = metadata, time.monotonic()
+        for name in ENDPOINTS:  # TLS to every endpoint, as to the issuer itself
+            if name in metadata and not _secure(metadata[name], issuer):
+                raise self._unreachable(f"discovery's {name} is not an https URL")
+        offered = metadata.get("id_token_signing_alg_values_supported")
+        if offered is not None and not (isinstance(offered, list) and set(offered) & ASYMMETRIC):
+            raise self._unreachable(f"no signing algorithm we accept among {offered!r}")
         return metadata
 
     async def _decode(self, token: str) -> jwt.Token:
+        if not self.is_oidc:
+            raise self._invalid("this provider issues no signed tokens (no ID token, no keys)")
         metadata = await self.metadata()
         offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
         algorithms = [alg for alg in offered if alg in ASYMMETRIC]
+        if not algorithms:  # checked at discovery too: never decode with an empty list
+            raise self._invalid(f"no signing algorithm we accept among {offered!r}")
         try:
             try:
                 return jwt.decode(token, await self._key_set(), algorithms=algorithms)
@@ -250,7 +289,7 @@ class ProviderClient:
                 return jwt.decode(token, await self._key_set(force=True), algorithms=algorithms)
         except JoseError as exc:
             raise self._invalid(f"token signature: {exc.error}") from None
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, LookupError) as exc:
             raise self._invalid(f"token: {exc!r}") from None
 
     async def _key_set(self, *, force: bool = False) -> KeySet:
@@ -287,9 +326,9 @@ class ProviderClient:
         teams: Any = []
         if self.provider.allowed_groups or self.provider.groups_to_scopes:
             if endpoints.organisations:
-                organisations = await self._get(oauth, endpoints.organisations)
+                organisations = await self._get_all(oauth, endpoints.organisations)
             if endpoints.teams:
-                teams = await self._get(oauth, endpoints.teams)
+                teams = await self._get_all(oauth, endpoints.teams)
         return github_profile(user, emails, organisations, teams)
 
     def _oauth(self, metadata: dict[str, Any], redirect_uri: str) -> AsyncOAuth2Client:
@@ -317,6 +356,26 @@ class ProviderClient:
         except (httpx2.HTTPError, OAuthError, ValueError) as exc:
             raise self._unreachable(f"{url}: {exc!r}") from None
 
+    async def _get_all(self, oauth: AsyncOAuth2Client, url: str) -> list[Any]:
+        """Every page of a GitHub list (its ``Link: rel="next"``), up to MAX_PAGES."""
+        found: list[Any] = []
+        next_url: str | None = str(httpx2.URL(url).copy_merge_params({"per_page": "100"}))
+        for _ in range(MAX_PAGES):
+            if next_url is None:
+                break
+            try:
+                response = await oauth.get(next_url)
+                response.raise_for_status()
+                page = response.json()
+            except (httpx2.HTTPError, OAuthError, ValueError) as exc:
+                raise self._unreachable(f"{url}: {exc!r}") from None
+            if not isinstance(page, list):
+                raise self._invalid(f"{url}: not a list")
+            found.extend(page)
+            following = response.links.get("next", {}).get("url")
+            next_url = following if _same_origin(following, url) else None
+        return found
+
     async def _fetch_json(self, url: str) -> Any:
         try:
             response = await self._http.get(url, headers={"Accept": "application/json"})
@@ -343,3 +402,32 @@ class ProviderClient:
             f"The answer from {self.provider.name} could not be verified. Please sign in again.",
             detail,
         )
+
+
+def _secure(url: object, issuer: str) -> bool:
+    """An https URL; plain http only on the loopback, for an issuer on the loopback itself."""
+    if not isinstance(url, str):
+        return False
+    parts, own = urlsplit(url), urlsplit(issuer)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    local = (parts.hostname or "") in LOOPBACK and (own.hostname or "") in LOOPBACK
+    return parts.scheme == "http" and own.scheme == "http" and local
+
+
+def _same_origin(url: object, base: str) -> bool:
+    if not isinstance(url, str):
+        return False
+    parts, own = urlsplit(url), urlsplit(base)
+    return (parts.scheme, parts.netloc) == (own.scheme, own.netloc)
+
+
+def _same_issuer(found: str, configured: str, provider: Provider) -> bool:
+    """Exactly the configured issuer; for Microsoft's multi-tenant endpoints (``common``,
+    ``organizations``), its template with ``{tenantid}`` where the configured tenant is."""
+    if found == configured:
+        return True
+    if not provider.issuer_by_tenant or "{tenantid}" not in found:
+        return False
+    pattern = re.escape(found).replace(re.escape("{tenantid}"), "[^/]+")
+    return re.fullmatch(pattern, configured) is not None

@@ -27,6 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from gateway_auth.config.yaml_file import (
     Lines,
     Loc,
+    Scope,
     YamlFileError,
     by_line,
     field_path,
@@ -36,7 +37,6 @@ from gateway_auth.config.yaml_file import (
 )
 from gateway_auth.providers.presets import MULTI_TENANT, PRESETS
 from gateway_auth.providers.provider import Claims, EmailTrust, Provider, ProviderType
-from gateway_auth.validation import scope_problem
 
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _DOMAIN = re.compile(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
@@ -72,13 +72,6 @@ def _domain(value: str) -> str:
     return domain
 
 
-def _scope(value: str) -> str:
-    problem = scope_problem(value)
-    if problem is not None:
-        raise ValueError(f"{value!r}: {problem}")
-    return value
-
-
 def _text(value: str) -> str:
     if not value.strip() or len(value) > 200 or any(ord(c) < 32 for c in value):
         raise ValueError("1-200 characters on one line")
@@ -88,7 +81,6 @@ def _text(value: str) -> str:
 Id = Annotated[str, AfterValidator(_id)]
 Url = Annotated[str, AfterValidator(_https)]
 Domain = Annotated[str, AfterValidator(_domain)]
-Scope = Annotated[str, AfterValidator(_scope)]
 Text = Annotated[str, AfterValidator(_text)]
 
 

@@ -4,7 +4,8 @@ hands the browser in a cookie and reads back (``tokens.ShortTokens``), nothing s
 The round trip's token holds the ``state`` (also in the URL: the two must match), the OpenID
 Connect ``nonce``, the PKCE verifier, the provider (a response for another provider is a
 mix-up), where to go afterwards, and, when a signed-in person links an identity, their session.
-It is spent at the callback, so a code or state is good for one return only.
+It is spent at the callback, so a code or state is good for one return only. Both tokens name
+the browser they were handed to (``FormTokens.binding``): planted in another, they are refused.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from gateway_auth.tokens import ShortTokens
 ROUND_TRIP = timedelta(minutes=10)  # time to sign in at the provider, consent included
 LINK_LIFETIME = timedelta(minutes=10)  # time to prove the existing account
 Purpose = Literal["sign-in", "link"]
+TRIP_CLAIMS = ("prv", "st", "nn", "cv", "pur", "brw", "rd", "sid")
+LINK_CLAIMS = ("prv", "sub", "em", "cid", "brw", "rd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,7 @@ class RoundTrip:
     nonce: str
     verifier: str
     purpose: Purpose
+    browser: str
     return_to: str = ""
     session_id: str = ""  # a link's: the session that asked for it
     token_id: str = ""  # set when read: what spending it marks
@@ -45,6 +49,7 @@ class PendingLink:
     subject: str
     email: str
     client_id: str
+    browser: str
     return_to: str = ""
     token_id: str = ""
 
@@ -55,15 +60,17 @@ class Flows:
     def __init__(self, key: bytes, clock: Clock) -> None:
         self._trips = ShortTokens(
             key, clock, typ="gateway-auth-idp-trip", audience="gateway-auth:idp-trip",
-            lifetime=ROUND_TRIP, claims=("prv", "st", "nn", "cv", "pur", "rd", "sid"),
+            lifetime=ROUND_TRIP, claims=TRIP_CLAIMS,
         )  # fmt: skip
         self._links = ShortTokens(
             key, clock, typ="gateway-auth-idp-link", audience="gateway-auth:idp-link",
-            lifetime=LINK_LIFETIME, claims=("prv", "sub", "em", "cid", "rd"),
+            lifetime=LINK_LIFETIME, claims=LINK_CLAIMS,
         )  # fmt: skip
 
     @staticmethod
-    def new_trip(provider: str, purpose: Purpose, return_to: str, session_id: str) -> RoundTrip:
+    def new_trip(
+        provider: str, purpose: Purpose, browser: str, return_to: str, session_id: str
+    ) -> RoundTrip:
         """A round trip with fresh secrets (256 bits each; the verifier as RFC 7636 asks)."""
         return RoundTrip(
             provider=provider,
@@ -71,6 +78,7 @@ class Flows:
             nonce=secrets.token_urlsafe(32),
             verifier=secrets.token_urlsafe(48),
             purpose=purpose,
+            browser=browser,
             return_to=return_to,
             session_id=session_id,
         )
@@ -84,6 +92,7 @@ class Flows:
                 "nn": trip.nonce,
                 "cv": trip.verifier,
                 "pur": trip.purpose,
+                "brw": trip.browser,
                 "rd": trip.return_to,
                 "sid": trip.session_id,
             }
@@ -92,14 +101,13 @@ class Flows:
     def read_trip(self, token: str | None) -> RoundTrip | None:
         """The round trip of a genuine, unexpired token; None otherwise."""
         claims = self._trips.read(token)
-        names = ("prv", "st", "nn", "cv", "pur", "rd", "sid")
-        if claims is None or not all(isinstance(claims[name], str) for name in names):
+        if claims is None or not all(isinstance(claims[name], str) for name in TRIP_CLAIMS):
             return None
         if claims["pur"] not in ("sign-in", "link"):
             return None
         return RoundTrip(
             claims["prv"], claims["st"], claims["nn"], claims["cv"], claims["pur"],
-            claims["rd"], claims["sid"], claims["jti"],
+            claims["brw"], claims["rd"], claims["sid"], claims["jti"],
         )  # fmt: skip
 
     def issue_link(self, link: PendingLink) -> str:
@@ -110,6 +118,7 @@ class Flows:
                 "sub": link.subject,
                 "em": link.email,
                 "cid": link.client_id,
+                "brw": link.browser,
                 "rd": link.return_to,
             }
         )
@@ -117,9 +126,9 @@ class Flows:
     def read_link(self, token: str | None) -> PendingLink | None:
         """The pending link of a genuine, unexpired token; None otherwise."""
         claims = self._links.read(token)
-        names = ("prv", "sub", "em", "cid", "rd")
-        if claims is None or not all(isinstance(claims[name], str) for name in names):
+        if claims is None or not all(isinstance(claims[name], str) for name in LINK_CLAIMS):
             return None
         return PendingLink(
-            claims["prv"], claims["sub"], claims["em"], claims["cid"], claims["rd"], claims["jti"]
-        )
+            claims["prv"], claims["sub"], claims["em"], claims["cid"], claims["brw"],
+            claims["rd"], claims["jti"],
+        )  # fmt: skip

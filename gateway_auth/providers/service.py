@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from datetime import timedelta
 
 from gateway_auth.accounts.admin import Admin, ScopeChange
 from gateway_auth.accounts.notices import Notices
@@ -34,71 +34,30 @@ from gateway_auth.models import (
     Origin,
     new_client,
 )
+from gateway_auth.providers.client import LOGOUT_SPEND_SECONDS
 from gateway_auth.providers.control import ProviderControl
 from gateway_auth.providers.flow import LINK_LIFETIME, ROUND_TRIP, Flows, PendingLink, Purpose
+from gateway_auth.providers.outcomes import (
+    REFUSALS,
+    Began,
+    Linked,
+    MustProve,
+    Outcome,
+    SecondStepDue,
+    SignedIn,
+    failed,
+    provider_error,
+)
 from gateway_auth.providers.provider import Profile, Provider, refusal
 from gateway_auth.revocation.revocations import Revocations
-from gateway_auth.signin.issued import IssuedSession, SecondStep
+from gateway_auth.signin.issued import SecondStep
 from gateway_auth.signin.pending import PendingSignIn
 from gateway_auth.signin.regulation import Regulator, password_epoch
 from gateway_auth.signin.sessions import Sessions
 from gateway_auth.stores.base import ClientStore, FactorStore, IdentityStore, SessionStore
-from gateway_auth.validation import email_key, email_problem
+from gateway_auth.validation import email_key, email_problem, identity_claims_problem
 
 log = logging.getLogger(__name__)
-REFUSALS = {
-    "email_missing": "{name} did not tell us your email address, which this sign-in needs.",
-    "email_unverified": "{name} has not verified your email address, so it cannot show "
-    "that you belong to an allowed domain.",
-    "domain": "Accounts with an address at {domain} cannot sign in with {name} here.",
-    "group": "Your {name} account is not in a group that may sign in here.",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Began:
-    """Where to send the browser, and the round trip's cookie."""
-
-    url: str
-    trip_token: str
-
-
-@dataclass(frozen=True, slots=True)
-class SignedIn:
-    """A session, through the provider."""
-
-    issued: IssuedSession
-    return_to: str
-
-
-@dataclass(frozen=True, slots=True)
-class SecondStepDue:
-    """The provider vouched; the account's own second factor is still to come."""
-
-    step: SecondStep
-    return_to: str
-
-
-@dataclass(frozen=True, slots=True)
-class MustProve:
-    """An account has this address: prove it to link the identity (the link's cookie)."""
-
-    link_token: str
-    email: str
-    provider: Provider
-    return_to: str
-
-
-@dataclass(frozen=True, slots=True)
-class Linked:
-    """The identity is now (or was already) the signed-in person's."""
-
-    identity: LinkedIdentity
-    provider: Provider
-    return_to: str
-
-
-Outcome = SignedIn | SecondStepDue | MustProve | Linked
 
 
 class ExternalSignIns:
@@ -120,6 +79,7 @@ class ExternalSignIns:
         notices: Notices,
         clock: Clock,
         registration_open: bool,
+        proof_window: timedelta,
     ) -> None:
         self.control = control
         self.flows = flows
@@ -134,6 +94,7 @@ class ExternalSignIns:
         self._notices = notices
         self._clock = clock
         self._registration_open = registration_open
+        self._proof_window = proof_window  # how recent a proof linking asks (ELEVATION_TTL)
 
     @property
     def providers(self) -> tuple[Provider, ...]:
@@ -146,13 +107,14 @@ class ExternalSignIns:
         purpose: Purpose,
         redirect_uri: str,
         *,
+        browser: str,
         return_to: str = "",
         session_id: str = "",
     ) -> Began:
-        """Start a round trip: ProviderNotFound, or ExternalSignInFailed when the provider
-        cannot be reached for its endpoints."""
+        """Start a round trip for the browser ``browser`` (``FormTokens.binding``):
+        ProviderNotFound, or ExternalSignInFailed when the provider cannot be reached."""
         client = self.control.client(provider_id)
-        trip = Flows.new_trip(provider_id, purpose, return_to, session_id)
+        trip = Flows.new_trip(provider_id, purpose, browser, return_to, session_id)
         url = await client.authorization_url(
             redirect_uri, state=trip.state, nonce=trip.nonce, verifier=trip.verifier
         )
@@ -167,9 +129,10 @@ class ExternalSignIns:
         redirect_uri: str,
         origin: Origin,
         *,
-        signed_in: Identity | None = None,
+        browser: str,
     ) -> Outcome:
-        """Finish a round trip with the provider's answer (the callback's query)."""
+        """Finish a round trip with the provider's answer (the callback's query), in the
+        browser that started it."""
         client = self.control.client(provider_id)
         provider = client.provider
         trip = self.flows.read_trip(trip_token)
@@ -178,20 +141,21 @@ class ExternalSignIns:
             trip is None
             or trip.provider != provider_id  # an answer meant for another provider: mix-up
             or not hmac.compare_digest(trip.state.encode(), state.encode())
+            or not hmac.compare_digest(trip.browser.encode(), browser.encode())
         ):
-            raise _failed("state", provider, "no round trip of this browser's matches")
+            raise failed("state", provider, "no round trip of this browser's matches")
         if not await self._regulator.spend(trip.token_id, ROUND_TRIP):
-            raise _failed("state", provider, "round trip already finished")
+            raise failed("state", provider, "round trip already finished")
         issuer = await client.issuer()
-        if "iss" in params and params["iss"] != issuer:  # RFC 9207: mix-up
-            raise _failed("invalid_answer", provider, f"iss {params['iss'][:200]!r}")
+        if "iss" in params and not await client.is_issuer(params["iss"]):  # RFC 9207: mix-up
+            raise failed("invalid_answer", provider, f"iss {params['iss'][:200]!r}")
         if "error" in params:
-            raise _provider_error(provider, params)
+            raise provider_error(provider, params)
         if issuer is not None and "iss" not in params and _requires_iss(client):
-            raise _failed("invalid_answer", provider, "no iss though the provider sends it")
+            raise failed("invalid_answer", provider, "no iss though the provider sends it")
         code = params.get("code", "")
         if not code:
-            raise _failed("invalid_answer", provider, "no code")
+            raise failed("invalid_answer", provider, "no code")
         profile = await client.finish(code, redirect_uri, verifier=trip.verifier, nonce=trip.nonce)
         reason = refusal(provider, profile)
         if reason is not None:
@@ -203,28 +167,27 @@ class ExternalSignIns:
             text = REFUSALS[reason].format(name=provider.name, domain=domain)
             raise ExternalSignInFailed("not_allowed", text, reason)
         if trip.purpose == "link":
-            if signed_in is None or signed_in.session_id != trip.session_id:
-                raise _failed("state", provider, "the link was asked for by another session")
-            linked = await self._link(provider, profile, signed_in.client)
+            # The session that asked, still live: its access token may have expired meanwhile,
+            # and the trip (bound to this browser) names it.
+            owner = await self._live_owner(trip.session_id)
+            if owner is None:
+                raise failed("state", provider, "the session that asked for the link ended")
+            linked = await self._link(provider, profile, owner)
             return Linked(linked, provider, trip.return_to)
-        return await self._sign_in(provider, profile, origin, trip.return_to)
+        return await self._sign_in(provider, profile, origin, trip.return_to, browser)
 
     async def _sign_in(
-        self, provider: Provider, profile: Profile, origin: Origin, return_to: str
+        self, provider: Provider, profile: Profile, origin: Origin, return_to: str, browser: str
     ) -> Outcome:
         linked = await self._identities.identity(provider.id, profile.subject)
         client = await self._clients.get_client(linked.client_id) if linked else None
         if client is None:
             account = await self._clients.get_credentials(email_key(profile.email))
             if account is not None:
-                pending = PendingLink(
-                    provider.id, profile.subject, profile.email, account.client.id, return_to
-                )
-                log_event(log, "provider_link_needs_proof", provider=provider.id,
-                          client_id=account.client.id)  # fmt: skip
-                return MustProve(self.flows.issue_link(pending), account.client.email, provider,
-                                 return_to)  # fmt: skip
+                return self._must_prove(provider, profile, account.client, return_to, browser)
             client = await self._create(provider, profile)
+        if client.kind != "user":
+            raise _not_a_user(provider)
         if client.suspended:
             raise ExternalSignInFailed("suspended", "This account is suspended.", client.id)
         client = await self._apply_groups(provider, profile, client)
@@ -245,9 +208,32 @@ class ExternalSignIns:
         )  # fmt: skip
         return SignedIn(issued, return_to)
 
+    def _must_prove(
+        self, provider: Provider, profile: Profile, account: Client, return_to: str, browser: str
+    ) -> MustProve:
+        """An account has the address: the link waits for that account's proof, and only
+        when the provider vouches for the address (else anyone could name any address at a
+        provider that does not check, and wait for its owner to sign in)."""
+        if account.kind != "user":
+            raise _not_a_user(provider)
+        if not profile.email_verified:
+            raise ExternalSignInFailed(
+                "not_allowed",
+                f"An account here already uses {profile.email}, and {provider.name} has not "
+                f"verified that address, so it cannot be linked this way. Sign in with your "
+                f"password, then link {provider.name} on your account page.",
+                "unverified address of an existing account",
+            )
+        pending = PendingLink(
+            provider.id, profile.subject, profile.email, account.id, browser, return_to
+        )
+        log_event(log, "provider_link_needs_proof", provider=provider.id, client_id=account.id)
+        return MustProve(self.flows.issue_link(pending), account.email, provider, return_to)
+
     async def _create(self, provider: Provider, profile: Profile) -> Client:
-        """A new user for this identity, when the provider may create one; never half made:
-        the account is removed again if its identity cannot be linked."""
+        """A new user for this identity, when the provider may create one and vouches for the
+        address (an unproved one would let anyone claim another's address before its owner
+        comes); never half made: removed again if its identity cannot be linked."""
         may = provider.create_accounts and (self._registration_open or provider.admits_by_policy)
         if not may:
             raise ExternalSignInFailed(
@@ -256,12 +242,22 @@ class ExternalSignIns:
                 f"with {provider.name} does not create one. Ask an administrator for an account.",
                 "create_accounts is off or registration is closed",
             )
+        if not profile.email_verified:
+            raise ExternalSignInFailed(
+                "no_account",
+                f"{provider.name} has not verified your email address, so no account can be "
+                "made with it here. Verify it there, or ask an administrator for an account.",
+                "unverified address",
+            )
         if email_problem(profile.email):
-            raise _failed("invalid_answer", provider, "an email address we cannot use")
+            raise failed("invalid_answer", provider, "an email address we cannot use")
+        scopes = provider.scopes_for(profile.groups)
+        first, last = profile.first_name, profile.last_name
+        if identity_claims_problem(profile.email, first, last, scopes):
+            first = last = None  # names too long for a cookie's claims: the person adds them
         client = new_client(
-            self._clock(), "user", profile.email, first_name=profile.first_name,
-            last_name=profile.last_name, scopes=provider.scopes_for(profile.groups),
-        )  # fmt: skip
+            self._clock(), "user", profile.email, first_name=first, last_name=last, scopes=scopes
+        )
         try:
             await self._clients.add_client(client, None)
         except EmailTaken:  # a deleted account's, reserved until its event is out; or a race
@@ -271,17 +267,15 @@ class ExternalSignIns:
                 "a few minutes.",
                 "address reserved",
             ) from None
-        if profile.email_verified:
-            now = self._clock()
-            verified = await self._clients.set_email_verified(
-                client.id, email_key(client.email), True, now
-            )
-            client = verified or client
+        verified = await self._clients.set_email_verified(
+            client.id, email_key(client.email), True, self._clock()
+        )
+        client = verified or client
         identity = LinkedIdentity(provider.id, profile.subject, client.id, profile.email,
                                   self._clock())  # fmt: skip
         if not await self._identities.link_identity(identity):
             await self._admin.delete(f"provider:{provider.id}", client.id)
-            raise _failed("state", provider, "the identity was linked meanwhile")
+            raise failed("state", provider, "the identity was linked meanwhile")
         log_event(log, "client_created", client_id=client.id, kind="user", provider=provider.id,
                   scopes=list(client.scopes))  # fmt: skip
         return client
@@ -307,6 +301,8 @@ class ExternalSignIns:
             return client
 
     async def _link(self, provider: Provider, profile: Profile, client: Client) -> LinkedIdentity:
+        if client.kind != "user":
+            raise _not_a_user(provider)
         identity = LinkedIdentity(provider.id, profile.subject, client.id, profile.email,
                                   self._clock())  # fmt: skip
         existing = await self._identities.identity(provider.id, profile.subject)
@@ -319,27 +315,59 @@ class ExternalSignIns:
                 )
             return existing
         if not await self._identities.link_identity(identity):
-            raise _failed("identity_taken", provider, "linked meanwhile")
+            raise failed("identity_taken", provider, "linked meanwhile")
         log_event(log, "identity_linked", client_id=client.id, provider=provider.id)
         await self._notices.send(client, "identity-linked")
         return identity
 
-    async def link_proved(self, link_token: str | None, client: Client) -> Linked | None:
-        """After the person proved ``client`` (password, and second factor if any): the
-        pending link, if this browser holds one for this very account; None otherwise."""
+    async def _live_owner(self, session_id: str) -> Client | None:
+        """The live, unsuspended client of a live session; None otherwise."""
+        session = await self._session_store.get_session(session_id) if session_id else None
+        if session is None or not session.is_active(self._clock()):
+            return None
+        client = await self._clients.get_client(session.client_id)
+        return client if client is not None and not client.suspended else None
+
+    async def recently_proved(self, session_id: str) -> bool:
+        """Whether the session's person proved the account within the proof window: signed
+        in, or confirmed at ``/elevate``, that recently. Linking asks it."""
+        session = await self._session_store.get_session(session_id)
+        if session is None or not session.is_active(now := self._clock()):
+            return False
+        elevated = session.elevated_until is not None and session.elevated_until > now
+        return elevated or now - session.created_at <= self._proof_window
+
+    async def link_proved(
+        self, link_token: str | None, identity: Identity, browser: str
+    ) -> Linked | None:
+        """The person confirmed the pending link after proving the account: made, if this
+        browser holds one for this very account and the proof is recent; None otherwise."""
         pending = self.flows.read_link(link_token)
-        if pending is None or pending.client_id != client.id:
+        if (
+            pending is None
+            or pending.client_id != identity.client.id
+            or not hmac.compare_digest(pending.browser.encode(), browser.encode())
+            or not await self.recently_proved(identity.session_id)
+        ):
             return None
         if not await self._regulator.spend(pending.token_id, LINK_LIFETIME):
             return None
         provider = self.control.client(pending.provider).provider
         profile = Profile(pending.subject, pending.email, False)
-        return Linked(await self._link(provider, profile, client), provider, pending.return_to)
+        linked = await self._link(provider, profile, identity.client)
+        return Linked(linked, provider, pending.return_to)
 
-    def pending_link(self, link_token: str | None) -> tuple[PendingLink, Provider] | None:
-        """The link this browser waits to make, for the sign-in page to say so."""
+    def pending_link(
+        self, link_token: str | None, browser: str, client_id: str | None = None
+    ) -> tuple[PendingLink, Provider] | None:
+        """The link this browser waits to make (for ``client_id``'s account, when given), for
+        a page to say so."""
         pending = self.flows.read_link(link_token)
-        if pending is None:
+        if (
+            pending is None
+            or not hmac.compare_digest(pending.browser.encode(), browser.encode())
+            or (client_id is not None and pending.client_id != client_id)
+        ):
             return None
         provider = next((p for p in self.providers if p.id == pending.provider), None)
         return (pending, provider) if provider else None
@@ -348,20 +376,28 @@ class ExternalSignIns:
         """The client's linked identities, oldest first."""
         return await self._identities.identities(client_id)
 
-    async def unlink(self, client: Client, provider_id: str, subject: str) -> None:
-        """Remove one of the client's identities, never its last way in (LastWayIn):
-        a password, a passkey or another identity must remain."""
+    async def unlink(self, identity: Identity, provider_id: str, subject: str) -> None:
+        """Remove one of the person's identities, never their last way in (LastWayIn): a
+        password, a passkey or another identity at a provider still configured must remain.
+        Their other sessions through that provider end."""
+        client = identity.client
         linked = await self._identities.identities(client.id)
         if not any(i.provider == provider_id and i.subject == subject for i in linked):
             raise IdentityNotFound
-        others = len(linked) > 1
+        configured = {p.id for p in self.providers}
+        others = any(
+            i.provider in configured and (i.provider, i.subject) != (provider_id, subject)
+            for i in linked
+        )
         has_password = await self._clients.get_password_hash(client.id) is not None
         passkeys = (await self._factor_store.second_factors(client.id)).passkeys
         if not (others or has_password or passkeys):
             raise LastWayIn
         if not await self._identities.unlink_identity(client.id, provider_id, subject):
             raise IdentityNotFound
-        log_event(log, "identity_unlinked", client_id=client.id, provider=provider_id)
+        ended = await self._end_sessions_through(provider_id, client.id, keep=identity.session_id)
+        log_event(log, "identity_unlinked", client_id=client.id, provider=provider_id,
+                  sessions_revoked=ended)  # fmt: skip
         await self._notices.send(client, "identity-unlinked")
 
     async def linked_to(self, client_id: str) -> list[LinkedIdentity]:
@@ -373,16 +409,29 @@ class ExternalSignIns:
     async def operator_unlink(
         self, actor: str, client_id: str, provider_id: str, subject: str
     ) -> None:
-        """An operator removes a link (the person keeps the mailed password reset as a way in);
-        IdentityNotFound when the client has no such one. Audited like every admin action."""
+        """An operator removes a link, and the sessions that came through that provider end
+        (the person keeps the mailed password reset as a way in); IdentityNotFound when the
+        client has no such one. Audited like every admin action."""
         client = await self._clients.get_client(client_id)
         if client is None:
             raise ClientNotFound
         if not await self._identities.unlink_identity(client_id, provider_id, subject):
             raise IdentityNotFound
+        ended = await self._end_sessions_through(provider_id, client_id)
         log_event(log, "admin_action", action="unlink_identity", actor=actor,
-                  client_id=client_id, provider=provider_id)  # fmt: skip
+                  client_id=client_id, provider=provider_id, sessions_revoked=ended)  # fmt: skip
         await self._notices.send(client, "identity-unlinked")
+
+    async def _end_sessions_through(
+        self, provider_id: str, client_id: str, keep: str | None = None
+    ) -> int:
+        found = await self._session_store.provider_sessions(
+            provider_id, provider_sid=None, client_id=client_id
+        )
+        ended = [session_id for session_id in found if session_id != keep]
+        for session_id in ended:
+            await self._revocations.revoke_session(session_id)
+        return len(ended)
 
     async def backchannel_logout(self, provider_id: str, logout_token: str) -> int:
         """End the sessions a provider's logout token names, at every gateway at once; how
@@ -390,17 +439,20 @@ class ExternalSignIns:
         used before."""
         client = self.control.client(provider_id)
         claims = await client.logout_claims(logout_token)
-        if not await self._regulator.spend(f"logout:{provider_id}:{claims['jti']}", ROUND_TRIP):
-            raise _failed("invalid_answer", client.provider, "logout token replayed")
+        spend = timedelta(seconds=LOGOUT_SPEND_SECONDS)  # as long as the token is believed
+        if not await self._regulator.spend(f"logout:{provider_id}:{claims['jti']}", spend):
+            raise failed("invalid_answer", client.provider, "logout token replayed")
         subject, sid = claims.get("sub"), claims.get("sid")
+        sid = sid if isinstance(sid, str) else None
         owner = None
         if isinstance(subject, str):
             linked = await self._identities.identity(provider_id, subject)
-            if linked is None:
-                return 0
-            owner = linked.client_id
+            owner = linked.client_id if linked else None
+            if owner is None and sid is None:
+                return 0  # nobody here has that identity (any more)
+        # A sid alone names the provider's session, whoever it was linked to then.
         ended = await self._session_store.provider_sessions(
-            provider_id, provider_sid=sid if isinstance(sid, str) else None, client_id=owner
+            provider_id, provider_sid=sid, client_id=owner
         )
         for session_id in ended:
             await self._revocations.revoke_session(session_id)
@@ -421,32 +473,16 @@ class ExternalSignIns:
             return None
 
 
+def _not_a_user(provider: Provider) -> ExternalSignInFailed:
+    return ExternalSignInFailed(
+        "not_allowed",
+        f"Only user accounts can sign in with {provider.name}; this one is a guest's or a "
+        "service's.",
+        "not a user account",
+    )
+
+
 def _requires_iss(client: object) -> bool:
     """Whether the provider said it sends ``iss`` with every answer (RFC 9207)."""
     metadata = getattr(client, "_metadata", None) or {}
     return metadata.get("authorization_response_iss_parameter_supported") is True
-
-
-def _provider_error(provider: Provider, params: Mapping[str, str]) -> ExternalSignInFailed:
-    error = params.get("error", "")[:100]
-    if error == "access_denied":
-        return ExternalSignInFailed(
-            "cancelled", f"The sign-in with {provider.name} was cancelled.", error
-        )
-    return ExternalSignInFailed(
-        "provider_error",
-        f"{provider.name} could not sign you in ({error or 'no reason given'}). Please try again.",
-        f"{error}: {params.get('error_description', '')[:200]}",
-    )
-
-
-def _failed(reason: str, provider: Provider, detail: str) -> ExternalSignInFailed:
-    messages = {
-        "state": f"The sign-in with {provider.name} took too long, was finished already, or "
-        "did not start in this browser. Please try again.",
-        "invalid_answer": f"The answer from {provider.name} could not be verified. "
-        "Please sign in again.",
-        "identity_taken": f"This {provider.name} account is linked to another account here "
-        "already.",
-    }
-    return ExternalSignInFailed(reason, messages[reason], detail)  # type: ignore[arg-type]

@@ -151,6 +151,11 @@ def test_an_existing_account_is_linked_only_after_its_password(
     assert bob is not None
     assert site.stack.call(services.external.identities(bob.client.id)) == []
     sign_in(page, "bob@corp.example", password=PASSWORD)
+    expect(page.get_by_role("heading", name="Link Corp SSO?")).to_be_visible()
+    expect(page.get_by_text("as bob@corp.example")).to_be_visible()
+    check_page(page, site, "link-confirm")
+    assert site.stack.call(services.external.identities(bob.client.id)) == []  # not unseen
+    page.get_by_role("button", name="Link Corp SSO").click()
 
     expect(page).to_have_url(f"{site.url}/app?linked=1")
     linked = site.stack.call(services.external.identities(bob.client.id))

@@ -9,6 +9,7 @@ Restarting with a new key is how a test rotates the provider's keys.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -21,12 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from tests.support.browser import AppClient, Browser, Response
 from tests.support.processes import free_port, require_binary, spawned, stop
 from tests.support.waiting import until
 
@@ -55,6 +57,14 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
         "email_verified": True,
         "name": "Mallory",
         "groups": ["staff"],
+    },
+    "carol": {  # names no page or header may carry as sent
+        "email": "carol@corp.example",
+        "email_verified": True,
+        "name": "Carol Line",
+        "given_name": "Carol\u202e\u2066",
+        "family_name": "Line\r\nX-Injected: yes",
+        "groups": [],
     },
     "unverified": {
         "email": "ada@corp.example",
@@ -174,10 +184,12 @@ class OpenIdProvider:
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
 
-def registered_client(redirect_uris: list[str], backchannel: str | None = None) -> dict[str, Any]:
+def registered_client(
+    redirect_uris: list[str], backchannel: str | None = None, client_id: str = CLIENT_ID
+) -> dict[str, Any]:
     """The provider's registration of gateway-auth (a confidential web client)."""
     client: dict[str, Any] = {
-        "client_id": CLIENT_ID,
+        "client_id": client_id,
         "client_secret": CLIENT_SECRET,
         "redirect_uris": redirect_uris,
         "post_logout_redirect_uris": [uri.rsplit("/providers/", 1)[0] + "/login"
@@ -251,3 +263,86 @@ async def through_provider(
                 assert answer.status in (302, 303), (await answer.text())[:500]
                 url = urljoin(url, answer.headers["Location"])
         raise AssertionError(f"the provider never sent the browser back: {url}")
+
+
+# The app's side, over HTTP (tests/support/browser.py): one provider "corp" on the real
+# provider above, and "other", where nobody answers.
+PORTAL = "https://portal.example.com"
+CALLBACK = f"{PORTAL}/providers/corp/callback"
+
+
+def providers_file(directory: Path, provider: OpenIdProvider, **corp: object) -> Path:
+    """A providers file: "corp" on ``provider`` (its entries changed by ``corp``), "other"."""
+    entry = {
+        "id": "corp",
+        "name": "Corp SSO",
+        "type": "oidc",
+        "issuer": provider.issuer,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "scopes": ["openid", "email", "profile", "groups"],
+        "allowed_email_domains": ["corp.example"],
+        "groups_to_scopes": {"billing-team": ["billing"]},
+        "create_accounts": True,
+        **corp,
+    }
+    other = {
+        "id": "other",
+        "name": "Other SSO",
+        "type": "oidc",
+        "issuer": f"http://127.0.0.1:{free_port()}",  # nobody answers there
+        "client_id": "other",
+        "client_secret": "other-secret",
+    }
+    path = directory / "providers.yaml"
+    path.write_text(json.dumps({"providers": [entry, other]}))  # JSON is YAML
+    return path
+
+
+async def start(browser: Browser, provider_id: str = "corp", rd: str = "/reports") -> Response:
+    started = await browser.page(f"/providers/{provider_id}/start?{urlencode({'rd': rd})}")
+    assert started.status == 303, started.text
+    return started
+
+
+async def come_back(browser: Browser, url: str) -> Response:
+    """The browser follows the provider's redirect back to the callback."""
+    parts = urlsplit(url)
+    return await browser.page(f"{parts.path}?{parts.query}")
+
+
+async def sign_in_with(browser: Browser, login: str = "alice", rd: str = "/reports") -> Response:
+    started = await start(browser, rd=rd)
+    back = await through_provider(started.headers["Location"], login, callback_prefix=CALLBACK)
+    return await come_back(browser, back)
+
+
+def trip_claims(browser: Browser) -> dict[str, object]:
+    """What the round trip's cookie carries (signed, not secret from its own browser)."""
+    token = next(m.value for m in browser.cookies.values() if m.key.endswith("_idp"))
+    payload = token.split(".")[1]
+    claims: dict[str, object] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
+
+
+async def signed_in_session(portal: AppClient, login: str = "alice") -> tuple[Browser, str]:
+    """A browser signed in through the provider, and its session's id."""
+    browser = Browser(portal)
+    assert (await sign_in_with(browser, login)).status == 303
+    verified = await browser.request("GET", "/verify")
+    return browser, verified.headers["X-Auth-Session-Id"]
+
+
+async def post_logout(portal: AppClient, token: str, provider_id: str = "corp") -> Response:
+    return await Browser(portal).request(
+        "POST",
+        f"/providers/{provider_id}/backchannel-logout",
+        data={"logout_token": token},
+    )
+
+
+def b64(data: str | bytes) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -45,7 +45,7 @@ def paths() -> dict[str, dict[str, Schema]]:
         "in": "query",
         "required": True,
         "schema": {"type": "string"},
-        "description": "the account page's form token",
+        "description": "the account page's token for this provider's link (no other form's)",
     }
     logout_error = {
         "type": "object",
@@ -65,7 +65,9 @@ def paths() -> dict[str, dict[str, Schema]]:
         "/providers/{provider}/link": {
             "get": _browser(
                 "A signed-in person links an account at the provider (the account page's link "
-                "carries its form token)",
+                "carries a token for this link only); without a sign-in or confirmation within "
+                "ELEVATION_TTL, on to `/elevate` first (or, for an account with neither "
+                "password nor second factor, a 403 page asking to sign in again)",
                 403,
                 404,
                 502,
@@ -119,6 +121,47 @@ def paths() -> dict[str, dict[str, Schema]]:
                     },
                 },
             }
+        },
+        "/account/identities/link": {
+            "get": {
+                "summary": "After proving an account that another provider led to: the page "
+                "asking whether to link that provider's account (on to `rd` when no link "
+                "waits for this account in this browser)",
+                "tags": ["portal"],
+                "parameters": [rd],
+                "responses": {
+                    "200": {"description": "The question", "content": {"text/html": {}}},
+                    "303": _AWAY,
+                },
+            },
+            "post": {
+                **_browser(
+                    "The answer: `link` links it (after a proof within ELEVATION_TTL, in the "
+                    "browser the provider sent back), `skip` forgets it",
+                    400,
+                    403,
+                    409,
+                    413,
+                    415,
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["csrf"],
+                                "properties": {
+                                    "csrf": {"type": "string"},
+                                    "answer": {"type": "string", "enum": ["link", "skip"]},
+                                    "rd": {"type": "string"},
+                                },
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                },
+            },
         },
         "/account/identities/unlink": {
             "post": {

@@ -25,7 +25,7 @@ from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES, SETTINGS
 from gateway_auth.http.callers import origin
 from gateway_auth.http.portal.browsing import see_other, signed_in, signed_in_form
 from gateway_auth.http.portal.display import ago, day, device_names
-from gateway_auth.http.portal.pages import retry_text
+from gateway_auth.http.portal.pages import link_action, retry_text
 from gateway_auth.http.views import client_view
 from gateway_auth.models import Identity, ProfileField
 from gateway_auth.tokens import display_name
@@ -174,7 +174,7 @@ async def unlink_identity(request: web.Request) -> web.Response:
     identity, fields = form
     try:
         await request.app[SERVICES].external.unlink(
-            identity.client, fields["provider"] or "", fields["subject"] or ""
+            identity, fields["provider"] or "", fields["subject"] or ""
         )
     except (LastWayIn, IdentityNotFound) as exc:
         status = 409 if isinstance(exc, LastWayIn) else 404
@@ -238,7 +238,7 @@ async def _page(
         for i in linked
     ]
     linkable = [
-        {"name": p.name, "url": urls.provider_link(p.id)}
+        {"name": p.name, "url": urls.provider_link(p.id), "action": link_action(p.id)}
         for p in external.providers
         if client.kind == "user" and not any(i.provider == p.id for i in linked)
     ]

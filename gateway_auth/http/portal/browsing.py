@@ -12,12 +12,7 @@ from aiohttp import hdrs, web
 
 from gateway_auth.access.forwarded import MalformedForwarding, original_request
 from gateway_auth.access.verdict import Verdict
-from gateway_auth.errors import (
-    ClientSuspended,
-    ExternalSignInFailed,
-    ProviderNotFound,
-    Unauthenticated,
-)
+from gateway_auth.errors import ClientSuspended, Unauthenticated
 from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES, SETTINGS, TRUSTED_PEERS
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import access_token, return_domains, return_ports
@@ -74,20 +69,20 @@ async def signed_in_form(
 
 async def signed_in_to(request: web.Request, issued: IssuedSession, return_to: str) -> web.Response:
     """The answer to a successful sign-in: cookies, and on to where the person was going;
-    and when this browser came from another identity provider to an account that had its
-    address, the link it waited for, now that the account is proved."""
-    cookies = request.app[COOKIES]
+    or, when this browser came from another identity provider to this very account, on to
+    the page that asks whether to link it (never silently: the person sees what is linked)."""
+    cookies, pages = request.app[COOKIES], request.app[PAGES]
     waiting = cookies.link(request)
+    response = see_other(return_to or pages.urls.home)
     if waiting is not None:
-        try:
-            linked = await request.app[SERVICES].external.link_proved(waiting, issued.client)
-        except (ExternalSignInFailed, ProviderNotFound):
-            linked = None  # taken meanwhile, or its provider is gone: the sign-in stands
-        return_to = (linked.return_to if linked else "") or return_to
-    response = see_other(return_to or request.app[PAGES].urls.home)
+        pending = request.app[SERVICES].external.pending_link(
+            waiting, pages.browser(request), issued.client.id
+        )
+        if pending is None:  # another account's, or another browser's: forgotten
+            cookies.clear_link(response)
+        else:
+            response = see_other(PortalUrls.with_return(pages.urls.confirm_link, return_to))
     cookies.set(response, issued)
-    if waiting is not None:
-        cookies.clear_link(response)
     return response
 
 

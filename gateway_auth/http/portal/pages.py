@@ -192,6 +192,11 @@ class PortalUrls:
         return f"{self.base}/providers/{provider_id}/link"
 
     @property
+    def confirm_link(self) -> str:
+        """The page that asks before a waiting identity is linked to the proved account."""
+        return f"{self.base}/account/identities/link"
+
+    @property
     def unlink_identity(self) -> str:
         """Unlink one identity."""
         return f"{self.base}/account/identities/unlink"
@@ -205,6 +210,11 @@ class PortalUrls:
     def with_return(path: str, return_to: str | None) -> str:
         """``path?rd=...`` when there is somewhere to return to."""
         return f"{path}?{urlencode({'rd': return_to})}" if return_to else path
+
+
+def link_action(provider_id: str) -> str:
+    """What the token in a "Link …" URL is good for: that provider's link, nothing else."""
+    return f"link:{provider_id}"
 
 
 class Pages:
@@ -245,6 +255,7 @@ class Pages:
             brand=self.brand,
             urls=self.urls,
             csrf=self.tokens.sign(nonce),
+            csrf_for=lambda action: self.tokens.sign_for(nonce, action),
             **context,
         )
         response = web.Response(
@@ -255,6 +266,12 @@ class Pages:
         if fresh:
             self.tokens.remember(response, nonce)
         return response
+
+    def browser(self, request: web.Request) -> str:
+        """What ties a short token to this browser (``FormTokens.binding``); empty when it
+        has no form-token cookie yet, which matches no token."""
+        nonce, fresh = self.tokens.nonce(request)
+        return "" if fresh else self.tokens.binding(nonce)
 
     def problem_page(self, request: web.Request, problem: web.Response) -> web.Response:
         """The page a person sees instead of a problem+json answer: same status and headers."""

@@ -4,7 +4,7 @@ back-channel logout (a server's POST, answered as OpenID Connect Back-Channel Lo
 
 Starting is a plain link (a GET), because browsers hold a form's redirects to CSP's
 ``form-action``, and a provider's address is learnt only by discovery; linking carries the
-page's form token in its query instead of a form.
+token for that link alone in its query instead of a form.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from gateway_auth.http.appkeys import COOKIES, ORIGINS, PAGES, SERVICES, SETTING
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import origin, return_url
 from gateway_auth.http.csrf import FORM_FIELD
-from gateway_auth.http.portal.browsing import see_other, signed_in, signed_in_to
-from gateway_auth.http.portal.pages import PortalUrls
+from gateway_auth.http.portal.browsing import see_other, signed_in, signed_in_form, signed_in_to
+from gateway_auth.http.portal.pages import PortalUrls, link_action
 from gateway_auth.http.portal.signin import onward
 from gateway_auth.http.problems import kind_of
 from gateway_auth.logging import log_event
-from gateway_auth.providers.service import Linked, MustProve, SecondStepDue, SignedIn
+from gateway_auth.providers.outcomes import Linked, MustProve, SecondStepDue, SignedIn
 
 log = logging.getLogger(__name__)
 MAX_PARAM = 4096  # a code, state or error description is far shorter
@@ -48,24 +48,47 @@ async def start(request: web.Request) -> web.Response:
 
 async def link(request: web.Request) -> web.Response:
     """``GET /providers/{provider}/link?csrf=…``: a signed-in person links an account at
-    the provider (the form token proves the account page asked)."""
-    request.app[PAGES].tokens.check(request, {FORM_FIELD: request.query.get(FORM_FIELD, "")})
-    identity = await signed_in(request, here=request.app[PAGES].urls.home)
+    the provider. The token is good for this link only (the account page made it), and the
+    person must have proved the account lately: else ``/elevate`` first, and back here."""
+    provider_id = request.match_info["provider"]
+    pages = request.app[PAGES]
+    pages.tokens.check_for(request, request.query.get(FORM_FIELD, ""), link_action(provider_id))
+    identity = await signed_in(request, here=pages.urls.home)
     if isinstance(identity, web.Response):
         return identity
-    home = f"{request.app[PAGES].urls.home}#providers"
-    return await _begin(request, request.match_info["provider"], "link", home, identity.session_id)
+    services = request.app[SERVICES]
+    if not await services.external.recently_proved(identity.session_id):
+        can_confirm = (await services.factors.of(identity.client)).enrolled or (
+            await services.accounts.has_password(identity.client.id)
+        )
+        if can_confirm:
+            return see_other(PortalUrls.with_return(pages.urls.elevate, request.path_qs))
+        minutes = max(1, int(services.accounts.elevation_ttl.total_seconds() // 60))
+        return pages.render(
+            request,
+            "provider_failed.html",
+            status=403,
+            title="Sign in again to link",
+            detail="Linking another provider needs a sign-in from the last "
+            f"{minutes} minutes. Sign out, sign in again, and link it then.",
+            again=PortalUrls.with_return(pages.urls.logout, f"{pages.urls.home}#providers"),
+            again_label="Sign out",
+        )
+    home = f"{pages.urls.home}#providers"
+    return await _begin(request, provider_id, "link", home, identity.session_id)
 
 
 async def _begin(
     request: web.Request, provider_id: str, purpose: str, return_to: str, session_id: str
 ) -> web.Response:
-    external = request.app[SERVICES].external
+    external, tokens = request.app[SERVICES].external, request.app[PAGES].tokens
+    nonce, fresh = tokens.nonce(request)  # the round trip belongs to this browser only
     try:
         began = await external.begin(
             provider_id,
             "link" if purpose == "link" else "sign-in",
             callback_url(request, provider_id),
+            browser=tokens.binding(nonce),
             return_to=return_to,
             session_id=session_id,
         )
@@ -73,6 +96,8 @@ async def _begin(
         return failed(request, exc, return_to)
     response = see_other(began.url)
     request.app[COOKIES].set_trip(response, began.trip_token)
+    if fresh:
+        tokens.remember(response, nonce)
     return response
 
 
@@ -81,8 +106,7 @@ async def callback(request: web.Request) -> web.Response:
     session, a second step, a link, or the page saying why not."""
     provider_id = request.match_info["provider"]
     params = {k: v[:MAX_PARAM] for k, v in request.query.items()}
-    cookies, services = request.app[COOKIES], request.app[SERVICES]
-    identity = await signed_in(request)
+    cookies, services, pages = request.app[COOKIES], request.app[SERVICES], request.app[PAGES]
     try:
         outcome = await services.external.complete(
             provider_id,
@@ -90,13 +114,13 @@ async def callback(request: web.Request) -> web.Response:
             params,
             callback_url(request, provider_id),
             origin(request),
-            signed_in=None if isinstance(identity, web.Response) else identity,
+            browser=pages.browser(request),
         )
     except ExternalSignInFailed as exc:
         response = failed(request, exc, "")
         cookies.clear_trip(response)
         return response
-    urls = request.app[PAGES].urls
+    urls = pages.urls
     match outcome:
         case SignedIn(issued=issued, return_to=return_to):
             response = await signed_in_to(
@@ -112,6 +136,73 @@ async def callback(request: web.Request) -> web.Response:
             response = see_other(f"{urls.home}?done=identity_linked#providers")
     cookies.clear_trip(response)
     return response
+
+
+async def confirm_link_page(request: web.Request) -> web.Response:
+    """``GET /account/identities/link?rd=``: after proving the account, whether to link the
+    provider's account that led here, named in full, so that nothing is linked unseen."""
+    pages = request.app[PAGES]
+    return_to = return_url(request, request.query.get("rd"), fallback="")
+    identity = await signed_in(request)
+    if isinstance(identity, web.Response):
+        return identity
+    waiting = request.app[SERVICES].external.pending_link(
+        request.app[COOKIES].link(request), pages.browser(request), identity.client.id
+    )
+    if waiting is None:
+        response = see_other(return_to or pages.urls.home)
+        request.app[COOKIES].clear_link(response)
+        return response
+    pending, provider = waiting
+    return pages.render(
+        request,
+        "identity_link.html",
+        title=f"Link {provider.name}?",
+        provider=provider.name,
+        account=pending.email,
+        subject=pending.subject,
+        email=identity.client.email,
+        rd=return_to,
+    )
+
+
+async def confirm_link(request: web.Request) -> web.Response:
+    """``POST /account/identities/link`` (``answer`` = ``link`` or ``skip``): the person's
+    answer; a link needs a recent proof of the account, as linking from the account page."""
+    pages, cookies = request.app[PAGES], request.app[COOKIES]
+    form = await signed_in_form(request, here=pages.urls.home, optional=("answer", "rd"))
+    if isinstance(form, web.Response):
+        return form
+    identity, fields = form
+    return_to = return_url(request, fields.get("rd"), fallback="")
+    response = see_other(return_to or pages.urls.home)
+    if fields.get("answer") == "link":
+        try:
+            linked = await request.app[SERVICES].external.link_proved(
+                cookies.link(request), identity, pages.browser(request)
+            )
+        except (ExternalSignInFailed, ProviderNotFound) as exc:
+            response = failed(request, _as_failure(exc), return_to)
+        else:
+            if linked is None:
+                stale = ExternalSignInFailed(
+                    "state",
+                    "This link waited too long, or was meant for another browser. Sign in "
+                    "with the provider again to link it.",
+                    "pending link expired, spent or not this browser's",
+                )
+                response = failed(request, stale, return_to)
+            else:  # on where the person was going, else to the account page that says so
+                done = f"{pages.urls.home}?done=identity_linked#providers"
+                response = see_other(return_to or linked.return_to or done)
+    cookies.clear_link(response)
+    return response
+
+
+def _as_failure(exc: ExternalSignInFailed | ProviderNotFound) -> ExternalSignInFailed:
+    if isinstance(exc, ExternalSignInFailed):
+        return exc
+    return ExternalSignInFailed("state", exc.message, "provider removed meanwhile")
 
 
 async def backchannel_logout(request: web.Request) -> web.Response:
@@ -163,4 +254,5 @@ def failed(request: web.Request, exc: ExternalSignInFailed, return_to: str) -> w
         title="Sign-in not completed",
         detail=exc.message,
         again=PortalUrls.with_return(urls.login, return_to or None),
+        again_label="Back to sign in",
     )

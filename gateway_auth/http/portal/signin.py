@@ -298,7 +298,9 @@ def login_form(
 ) -> web.Response:
     urls = _urls(request)
     external = request.app[SERVICES].external
-    waiting = external.pending_link(request.app[COOKIES].link(request))
+    waiting = external.pending_link(
+        request.app[COOKIES].link(request), request.app[PAGES].browser(request)
+    )
     if waiting is not None:
         pending, provider = waiting
         email = email or pending.email

@@ -6,7 +6,6 @@ issuer, a mix-up, a replayed logout token) refused without an account or link le
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -20,20 +19,26 @@ import pytest
 from gateway_auth.accounts.clients import NewClient
 from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.models import DeletionEvent, Passkey
-from tests.support.browser import AppClient, Browser, Response, admin
+from tests.support.browser import AppClient, Browser, admin
 from tests.support.credentials import PASSWORD
 from tests.support.oidc import (
+    CALLBACK,
     CLIENT_ID,
-    CLIENT_SECRET,
+    PORTAL,
     OpenIdProvider,
+    b64,
+    come_back,
+    post_logout,
+    providers_file,
     registered_client,
     running_provider,
+    sign_in_with,
+    signed_in_session,
+    start,
     through_provider,
+    trip_claims,
 )
-from tests.support.processes import free_port
 
-PORTAL = "https://portal.example.com"
-CALLBACK = f"{PORTAL}/providers/corp/callback"
 Maker = Callable[..., Awaitable[AppClient]]
 
 
@@ -46,67 +51,12 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIdProvide
         yield running
 
 
-def providers_file(directory: Path, provider: OpenIdProvider, **corp: object) -> Path:
-    entry = {
-        "id": "corp",
-        "name": "Corp SSO",
-        "type": "oidc",
-        "issuer": provider.issuer,
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "scopes": ["openid", "email", "profile", "groups"],
-        "allowed_email_domains": ["corp.example"],
-        "groups_to_scopes": {"billing-team": ["billing"]},
-        "create_accounts": True,
-        **corp,
-    }
-    other = {
-        "id": "other",
-        "name": "Other SSO",
-        "type": "oidc",
-        "issuer": f"http://127.0.0.1:{free_port()}",  # nobody answers there
-        "client_id": "other",
-        "client_secret": "other-secret",
-    }
-    path = directory / "providers.yaml"
-    path.write_text(json.dumps({"providers": [entry, other]}))  # JSON is YAML
-    return path
-
-
 @pytest.fixture
 async def portal(make_client: Maker, provider: OpenIdProvider, tmp_path: Path) -> AppClient:
     return await make_client(
         PUBLIC_URL=PORTAL,
         IDENTITY_PROVIDERS_FILE=str(providers_file(tmp_path, provider)),
     )
-
-
-async def start(browser: Browser, provider_id: str = "corp", rd: str = "/reports") -> Response:
-    started = await browser.page(f"/providers/{provider_id}/start?{urlencode({'rd': rd})}")
-    assert started.status == 303, started.text
-    return started
-
-
-async def come_back(browser: Browser, url: str) -> Response:
-    """The browser follows the provider's redirect back to the callback."""
-    parts = urlsplit(url)
-    return await browser.page(f"{parts.path}?{parts.query}")
-
-
-async def sign_in_with(browser: Browser, login: str = "alice", rd: str = "/reports") -> Response:
-    started = await start(browser, rd=rd)
-    back = await through_provider(started.headers["Location"], login, callback_prefix=CALLBACK)
-    return await come_back(browser, back)
-
-
-def trip_claims(browser: Browser) -> dict[str, object]:
-    """What the round trip's cookie carries (signed, not secret from its own browser)."""
-    token = next(m.value for m in browser.cookies.values() if m.key.endswith("_idp"))
-    payload = token.split(".")[1]
-    claims: dict[str, object] = json.loads(
-        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    )
-    return claims
 
 
 async def test_the_round_trip_starts_with_pkce_a_nonce_and_a_browser_bound_state(
@@ -208,7 +158,18 @@ async def test_an_existing_account_is_linked_only_after_its_password(portal: App
     )
 
     assert signed.status == 303
-    assert signed.headers["Location"] == "/reports"
+    assert signed.headers["Location"] == "/account/identities/link?rd=%2Freports"
+    assert await services.external.identities(ada.id) == []  # not unseen either
+    confirm = await browser.page(signed.headers["Location"])
+    assert confirm.status == 200
+    assert "Link Corp SSO?" in confirm.text
+    assert "as <strong>alice@corp.example</strong>" in confirm.text
+    done = await browser.submit(
+        confirm, "/account/identities/link", {"answer": "link", "rd": "/reports"}
+    )
+    assert done.status == 303
+    assert done.headers["Location"] == "/reports"
+    assert not any(m.key.endswith("_link") and m.value for m in browser.cookies.values())
     linked = await services.external.identities(ada.id)
     assert [(i.provider, i.subject) for i in linked] == [("corp", "alice")]
     later = Browser(portal)
@@ -375,22 +336,6 @@ async def test_the_sign_in_page_offers_each_provider_keeping_the_return_url(
     assert ">Sign in with Other SSO</a>" in page.text
 
 
-async def signed_in_session(portal: AppClient, login: str = "alice") -> tuple[Browser, str]:
-    """A browser signed in through the provider, and its session's id."""
-    browser = Browser(portal)
-    assert (await sign_in_with(browser, login)).status == 303
-    verified = await browser.request("GET", "/verify")
-    return browser, verified.headers["X-Auth-Session-Id"]
-
-
-async def post_logout(portal: AppClient, token: str, provider_id: str = "corp") -> Response:
-    return await Browser(portal).request(
-        "POST",
-        f"/providers/{provider_id}/backchannel-logout",
-        data={"logout_token": token},
-    )
-
-
 async def test_a_back_channel_logout_ends_the_session_it_names_at_once(
     portal: AppClient, provider: OpenIdProvider
 ) -> None:
@@ -461,22 +406,17 @@ async def test_a_logout_token_not_signed_by_the_provider_is_refused(
     browser, _ = await signed_in_session(portal)
     genuine = provider.logout_token(sub="alice")
     header, payload, _ = genuine.split(".")
-    unsigned = f"{_b64(json.dumps({'alg': 'none', 'typ': 'logout+jwt'}))}.{payload}."
+    unsigned = f"{b64(json.dumps({'alg': 'none', 'typ': 'logout+jwt'}))}.{payload}."
     public = json.dumps(provider.key.as_dict(private=False)).encode()
-    hs_header = _b64(json.dumps({"alg": "HS256", "kid": provider.key.kid}))
+    hs_header = b64(json.dumps({"alg": "HS256", "kid": provider.key.kid}))
     mac = hmac.new(public, f"{hs_header}.{payload}".encode(), hashlib.sha256).digest()
-    with_public_key = f"{hs_header}.{payload}.{_b64(mac)}"
-    forged = f"{header}.{payload}.{_b64(b'x' * 256)}"
+    with_public_key = f"{hs_header}.{payload}.{b64(mac)}"
+    forged = f"{header}.{payload}.{b64(b'x' * 256)}"
 
     for token in (unsigned, with_public_key, forged, "not-a-token"):
         assert (await post_logout(portal, token)).status == 400, token[:40]
     assert (await post_logout(portal, genuine, "nobody")).status == 404
     assert (await browser.request("GET", "/verify")).status == 200
-
-
-def _b64(data: str | bytes) -> str:
-    raw = data.encode() if isinstance(data, str) else data
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 async def test_sign_out_goes_on_to_the_provider_when_it_asks_for_rp_initiated_logout(
@@ -582,7 +522,8 @@ async def test_operators_see_and_remove_links(portal: AppClient) -> None:
     assert (await operator.request("GET", f"/admin/clients/{me['id']}/identities")).json() == {
         "identities": []
     }
-    assert (await browser.request("GET", f"/admin/clients/{me['id']}/identities")).status == 403
+    # The sessions that came through that identity end with it, at every gateway.
+    assert (await browser.request("GET", "/verify")).status == 401
 
 
 async def test_deleting_an_account_names_its_identities_in_the_event_and_frees_them(
