@@ -59,6 +59,7 @@ README_SHOTS = frozenset(
         "sign-in-providers",
         "sign-in-to-link",
         "home-providers",
+        "link-confirm",
     }
 )
 _accounts = itertools.count(1)
