@@ -17,9 +17,8 @@ from gateway_auth.http.appkeys import SERVICES
 from tests.support.chromium import Site, check_page, sign_in, upstream_saw
 from tests.support.credentials import PASSWORD
 from tests.support.oidc import (
-    CLIENT_ID,
-    CLIENT_SECRET,
     OpenIdProvider,
+    corp_entry,
     registered_client,
     running_provider,
 )
@@ -55,18 +54,7 @@ PROVIDER_PORT = free_port()
 def site_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     directory = tmp_path_factory.mktemp("providers")
     (directory / "rules.yaml").write_text(RULES)
-    entry = {
-        "id": "corp",
-        "name": "Corp SSO",
-        "type": "oidc",
-        "issuer": f"http://127.0.0.1:{PROVIDER_PORT}",
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "scopes": ["openid", "email", "profile", "groups"],
-        "allowed_email_domains": ["corp.example"],
-        "groups_to_scopes": {"billing-team": ["billing"]},
-        "create_accounts": True,
-    }
+    entry = corp_entry(f"http://127.0.0.1:{PROVIDER_PORT}")
     (directory / "providers.yaml").write_text(json.dumps({"providers": [entry]}))
     return {
         "RULES_FILE": str(directory / "rules.yaml"),

@@ -271,21 +271,26 @@ PORTAL = "https://portal.example.com"
 CALLBACK = f"{PORTAL}/providers/corp/callback"
 
 
-def providers_file(directory: Path, provider: OpenIdProvider, **corp: object) -> Path:
-    """A providers file: "corp" on ``provider`` (its entries changed by ``corp``), "other"."""
-    entry = {
+def corp_entry(issuer: str, **changes: object) -> dict[str, object]:
+    """The providers-file entry "corp" (Corp SSO) for the provider at ``issuer``."""
+    return {
         "id": "corp",
         "name": "Corp SSO",
         "type": "oidc",
-        "issuer": provider.issuer,
+        "issuer": issuer,
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "scopes": ["openid", "email", "profile", "groups"],
         "allowed_email_domains": ["corp.example"],
         "groups_to_scopes": {"billing-team": ["billing"]},
         "create_accounts": True,
-        **corp,
+        **changes,
     }
+
+
+def providers_file(directory: Path, provider: OpenIdProvider, **corp: object) -> Path:
+    """A providers file: "corp" on ``provider`` (its entries changed by ``corp``), "other"."""
+    entry = corp_entry(provider.issuer, **corp)
     other = {
         "id": "other",
         "name": "Other SSO",

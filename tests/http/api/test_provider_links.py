@@ -52,11 +52,14 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIdProvide
         yield running
 
 
+async def portal_with(make_client: Maker, path: Path, **env: str) -> AppClient:
+    """The app on PORTAL with the providers file at ``path`` and these settings."""
+    return await make_client(PUBLIC_URL=PORTAL, IDENTITY_PROVIDERS_FILE=str(path), **env)
+
+
 @pytest.fixture
 async def portal(make_client: Maker, provider: OpenIdProvider, tmp_path: Path) -> AppClient:
-    return await make_client(
-        PUBLIC_URL=PORTAL, IDENTITY_PROVIDERS_FILE=str(providers_file(tmp_path, provider))
-    )
+    return await portal_with(make_client, providers_file(tmp_path, provider))
 
 
 def link_cookie(browser: Browser) -> str | None:
@@ -68,7 +71,7 @@ async def ada(portal: AppClient, email: str = "alice@corp.example") -> str:
     client = await portal.app[SERVICES].accounts.create(
         NewClient(email, PASSWORD, "Ada"), kind="user", scopes=[]
     )
-    return client.id
+    return str(client.id)
 
 
 async def test_a_waiting_link_planted_in_another_browser_links_nothing(
@@ -116,7 +119,7 @@ async def test_a_round_trip_planted_in_another_browser_is_refused(portal: AppCli
 async def open_portal(make_client: Maker, provider: OpenIdProvider, tmp_path: Path) -> AppClient:
     """No domain policy: the provider's word on an address is all there is."""
     path = providers_file(tmp_path, provider, allowed_email_domains=[])
-    return await make_client(PUBLIC_URL=PORTAL, IDENTITY_PROVIDERS_FILE=str(path))
+    return await portal_with(make_client, path)
 
 
 async def test_an_address_the_provider_has_not_verified_is_never_offered_a_link(
@@ -155,11 +158,7 @@ def link_url(home: Response, provider_id: str = "corp") -> str:
 async def test_linking_from_the_account_page_takes_its_own_token_and_a_recent_proof(
     make_client: Maker, provider: OpenIdProvider, tmp_path: Path, clock: FakeClock
 ) -> None:
-    portal = await make_client(
-        PUBLIC_URL=PORTAL,
-        IDENTITY_PROVIDERS_FILE=str(providers_file(tmp_path, provider)),
-        ELEVATION_TTL="2m",
-    )
+    portal = await portal_with(make_client, providers_file(tmp_path, provider), ELEVATION_TTL="2m")
     owner = await ada(portal, "ada@example.com")
     browser = Browser(portal)
     assert (await browser.signed_in_by_form()).status == 303
@@ -194,10 +193,8 @@ async def test_linking_from_the_account_page_takes_its_own_token_and_a_recent_pr
 async def test_a_link_outlives_the_access_token_expiring_during_the_round_trip(
     make_client: Maker, provider: OpenIdProvider, tmp_path: Path, clock: FakeClock
 ) -> None:
-    portal = await make_client(
-        PUBLIC_URL=PORTAL,
-        IDENTITY_PROVIDERS_FILE=str(providers_file(tmp_path, provider)),
-        ACCESS_TOKEN_TTL="1m",
+    portal = await portal_with(
+        make_client, providers_file(tmp_path, provider), ACCESS_TOKEN_TTL="1m"
     )
     owner = await ada(portal, "ada@example.com")
     browser = Browser(portal)
@@ -235,7 +232,7 @@ async def test_an_account_without_a_password_proves_itself_through_its_provider_
     entries = json.loads(path.read_text())["providers"]
     second = {**entries[0], "id": "corp2", "name": "Corp Two", "client_id": SECOND}
     path.write_text(json.dumps({"providers": [*entries, second]}))
-    portal = await make_client(PUBLIC_URL=PORTAL, IDENTITY_PROVIDERS_FILE=str(path))
+    portal = await portal_with(make_client, path)
     first = Browser(portal)
     await sign_in_with(first, "alice")  # made by "corp", no password
     owner = (await first.request("GET", "/me")).json()["id"]
@@ -280,11 +277,8 @@ async def test_not_now_forgets_the_waiting_link(portal: AppClient) -> None:
 async def test_guests_can_neither_link_nor_sign_in_through_a_provider(
     make_client: Maker, provider: OpenIdProvider, tmp_path: Path
 ) -> None:
-    portal = await make_client(
-        PUBLIC_URL=PORTAL,
-        IDENTITY_PROVIDERS_FILE=str(providers_file(tmp_path, provider)),
-        GUESTS="true",
-        REGISTRATION="open",
+    portal = await portal_with(
+        make_client, providers_file(tmp_path, provider), GUESTS="true", REGISTRATION="open"
     )
     guest = Browser(portal)
     started = await guest.request("POST", "/guests", json={"cookies": True})
@@ -386,7 +380,7 @@ async def test_a_provider_without_signed_tokens_refuses_back_channel_logout_clea
     path = tmp_path / "providers.yaml"
     entry = {"id": "gh", "type": "github", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
     path.write_text(json.dumps({"providers": [entry]}))
-    portal = await make_client(PUBLIC_URL=PORTAL, IDENTITY_PROVIDERS_FILE=str(path))
+    portal = await portal_with(make_client, path)
 
     refused = await post_logout(portal, "a.b.c", "gh")
 
