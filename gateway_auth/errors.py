@@ -150,6 +150,15 @@ class CrossSiteRequest(GatewayAuthError):
     default_message = "This request came from another site or an unknown origin, so it was refused."
 
 
+class UnknownHost(GatewayAuthError):
+    """A browser's request for a host no entry of DOMAINS_FILE serves."""
+
+    default_message = (
+        "This address is not one this sign-in service serves. Check the address, or ask the"
+        " people who run the site."
+    )
+
+
 class FormTokenInvalid(GatewayAuthError):
     """A form without its anti-CSRF token, or with one that does not match the browser's."""
 

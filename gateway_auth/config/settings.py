@@ -5,13 +5,20 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from gateway_auth.config import parsing as values
+from gateway_auth.config.domains import (
+    ONE_DOMAIN,
+    Domain,
+    Domains,
+    DomainsFileError,
+    load_domains,
+)
 from gateway_auth.config.parsing import (
     PREFIX,
     Algorithm,
@@ -75,6 +82,10 @@ class Settings:
     login_url: str = "/login"
     allowed_redirect_domains: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()  # besides the request's own origin and PUBLIC_URL
+    # The domains served, each with its portal and cookies (``config.domains``): DOMAINS_FILE's,
+    # else the one the variables above describe.
+    domains_file: Path | None = None
+    domains: Domains = ONE_DOMAIN
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
         ipaddress.ip_network("127.0.0.1/32"),
         ipaddress.ip_network("::1/128"),
@@ -218,12 +229,60 @@ class Settings:
             encryption_key=r.secret("ENCRYPTION_KEY"),
             encryption_key_file=r.parse("ENCRYPTION_KEY_FILE", None, values.readable_file),
             webauthn_rp_id=r.parse("WEBAUTHN_RP_ID", None, values.hostname),
+            domains_file=r.parse("DOMAINS_FILE", None, values.readable_file),
         )
+        settings = _with_domains(settings, r)
         r.problems.extend(_cross_checks(settings))
         r.problems.extend(r.unknown_variables())
         if r.problems:
             raise ConfigurationError(r.problems)
         return settings
+
+
+# Said per domain in DOMAINS_FILE: set beside it, they would be silently ignored.
+_PER_DOMAIN = (
+    "PUBLIC_URL",
+    "COOKIE_DOMAIN",
+    "LOGIN_URL",
+    "ALLOWED_REDIRECT_DOMAINS",
+    "ALLOWED_ORIGINS",
+)
+
+
+def _with_domains(s: Settings, r: Reader) -> Settings:
+    """``s`` with its domains: DOMAINS_FILE's (the first one's portal is PUBLIC_URL, for
+    mailed links and the issuer), else the one domain the variables describe."""
+    if s.domains_file is None:
+        only = Domain(
+            s.public_url, s.cookie_domain, s.allowed_redirect_domains, s.allowed_origins,
+            s.login_url,
+        )  # fmt: skip
+        return replace(s, domains=Domains((only,)))
+    try:
+        domains = load_domains(s.domains_file, s.base_path)
+    except DomainsFileError as exc:
+        r.problems.extend(f"{PREFIX}DOMAINS_FILE: {problem}" for problem in exc.problems)
+        return s
+    r.problems.extend(
+        f"{PREFIX}{name}: set per domain in {PREFIX}DOMAINS_FILE, not beside it"
+        for name in _PER_DOMAIN
+        if r.raw(name) is not None
+    )
+    any_domain = next((d.cookie_domain for d in domains.entries if d.cookie_domain), None)
+    primary = domains.primary
+    return replace(
+        s,
+        domains=domains,
+        public_url=primary.public_url,
+        login_url=primary.login_url,
+        allowed_redirect_domains=primary.redirect_domains,
+        allowed_origins=primary.origins,
+        cookie_name=(
+            s.cookie_name
+            if r.raw("COOKIE_NAME") is not None
+            else _default_cookie_name(s.cookie_secure, any_domain)
+        ),
+    )
 
 
 def _default_cookie_name(secure: bool, domain: str | None) -> str:
@@ -376,4 +435,10 @@ def _cookie_checks(s: Settings) -> list[str]:
         problems.append(f"{p}COOKIE_NAME: a __Host-/__Secure- name needs {p}COOKIE_SECURE=true")
     if s.cookie_name.startswith("__Host-") and s.cookie_domain:
         problems.append(f"{p}COOKIE_NAME: a __Host- cookie cannot have {p}COOKIE_DOMAIN")
+    if (
+        s.cookie_name.startswith("__Host-")
+        and s.domains.listed
+        and any(d.cookie_domain for d in s.domains.entries)
+    ):
+        problems.append(f"{p}COOKIE_NAME: a __Host- cookie cannot have a domain's cookie_domain")
     return problems

@@ -20,16 +20,17 @@ from gateway_auth.http.appkeys import (
     PAGES,
     SERVICES,
     SETTINGS,
+    SITES,
     TRUSTED_PEERS,
 )
 from gateway_auth.http.bodies import MAX_BODY_BYTES
-from gateway_auth.http.cookies import CookiePolicy
 from gateway_auth.http.csrf import FormTokens, OriginPolicy
 from gateway_auth.http.middlewares import http_policy
 from gateway_auth.http.portal import account, factors, passkeys, providers, session, signin
 from gateway_auth.http.portal.pages import Pages
+from gateway_auth.http.sites import Sites
 from gateway_auth.http.verify import handler as verify
-from gateway_auth.http.verify.answers import ForwardAuth
+from gateway_auth.http.verify.answers import ForwardAuth, Onward
 from gateway_auth.logging import log_event
 from gateway_auth.services import Services, StoreOpener, open_services, open_store
 
@@ -49,9 +50,10 @@ def create_app(
     """
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[http_policy])
     app[SETTINGS] = settings
-    app[COOKIES] = CookiePolicy.from_settings(settings)
     app[TRUSTED_PEERS] = TrustedPeers(settings.trusted_proxies)
-    app[ORIGINS] = OriginPolicy.from_settings(settings, app[TRUSTED_PEERS])
+    app[SITES] = Sites(settings, app[TRUSTED_PEERS])
+    app[COOKIES] = app[SITES].primary.cookies
+    app[ORIGINS] = OriginPolicy(app[SITES])
     app.cleanup_ctx.append(_services(clock, hasher_workers, store_opener))
     app.add_routes(routes(settings.base_path))
     return app
@@ -243,20 +245,28 @@ def _services(
 
 def forward_auth(app: web.Application, services: Services) -> ForwardAuth:
     """``/verify``'s answers, the same for the fast listener and for aiohttp."""
-    settings, urls = app[SETTINGS], app[PAGES].urls
+    domains, urls = app[SETTINGS].domains, app[PAGES].urls
     decision = Decision(
         services.verifier, app[TRUSTED_PEERS], seconds(services.clock), services.access
     )
+    places = {
+        id(domain): Onward(
+            login_url=domain.login_url,
+            refresh_url=f"{domain.public_url or ''}{urls.refresh}",
+            elevate_url=f"{domain.public_url or ''}{urls.elevate}",
+            enrol_url=f"{domain.public_url or ''}{urls.two_factor}",
+        )
+        for domain in domains.entries
+    }
+
+    def onward(host: str | None) -> Onward | None:
+        domain = domains.of_host(host)
+        return None if domain is None else places[id(domain)]
+
     return ForwardAuth(
-        decision,
-        services.metrics,
-        path=urls.verify,
-        cookie_name=app[COOKIES].access_name,
-        login_url=settings.login_url,
-        refresh_url=f"{settings.public_url or ''}{urls.refresh}",
-        elevate_url=f"{settings.public_url or ''}{urls.elevate}",
-        enrol_url=f"{settings.public_url or ''}{urls.two_factor}",
-    )
+        decision, services.metrics, path=urls.verify, cookie_name=app[COOKIES].access_name,
+        onward=onward,
+    )  # fmt: skip
 
 
 def _warn_if_anyone_can_register(settings: Settings) -> None:

@@ -9,12 +9,14 @@ from gateway_auth.config.settings import Settings
 from gateway_auth.http.cookies import CookiePolicy
 from gateway_auth.http.csrf import OriginPolicy
 from gateway_auth.http.portal.pages import Pages
+from gateway_auth.http.sites import Sites
 from gateway_auth.http.verify.answers import ForwardAuth
 from gateway_auth.services import Services
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)  # everything else the handlers call
-COOKIES = web.AppKey("cookies", CookiePolicy)
+SITES = web.AppKey("sites", Sites)  # the domains served, and which one a request is for
+COOKIES = web.AppKey("cookies", CookiePolicy)  # the cookies' names (the same on every domain)
 TRUSTED_PEERS = web.AppKey("trusted_peers", TrustedPeers)
 ORIGINS = web.AppKey("origins", OriginPolicy)
 PAGES = web.AppKey("pages", Pages)

@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 
-from gateway_auth.access.forwarded import MalformedForwarding, client_ip, forwarded_host
+from gateway_auth.access.forwarded import client_ip
 from gateway_auth.errors import Unauthenticated
-from gateway_auth.http.appkeys import COOKIES, SERVICES, SETTINGS, TRUSTED_PEERS
-from gateway_auth.http.cookies import cookie_values, token_in
+from gateway_auth.http.appkeys import COOKIES, SERVICES, SETTINGS, SITES
+from gateway_auth.http.cookies import CookiePolicy, cookie_values, token_in
 from gateway_auth.http.redirects import https_only, safe_return_url
 from gateway_auth.models import Identity, Origin
 from gateway_auth.tokens import refresh_token_session
@@ -82,29 +82,36 @@ def preferred_locale(accept_language: str) -> str | None:
     return best[1] if best else None
 
 
+def cookie_policy(request: web.Request) -> CookiePolicy:
+    """The cookies of the request's domain (``http.sites``): what sets and clears them."""
+    return request.app[SITES].of_or_primary(request).cookies
+
+
+def portal_origin(request: web.Request) -> str:
+    """The origin of the portal on the request's domain (its ``public_url``, PUBLIC_URL), or
+    "" when none is configured (links then stay on the host the browser used)."""
+    return request.app[SITES].of_or_primary(request).portal
+
+
 def return_domains(request: web.Request) -> tuple[str, ...]:
-    """Where a return URL may point: the configured domains and the host this request came to.
+    """Where a return URL may point: the request's domain's and the host this request came to.
 
     The browser chose that host itself, so sending it back there is never an open redirect;
     it lets a login page on the same host as the protected app work with no configuration.
     """
-    host: str | None = request.host
-    if request.remote in request.app[TRUSTED_PEERS]:
-        try:
-            host = forwarded_host(request.headers.get("X-Forwarded-Host")) or host
-        except MalformedForwarding:
-            host = None
+    sites = request.app[SITES]
+    host = sites.host(request)
     try:
         name = urlsplit(f"//{host}").hostname if host else None
     except ValueError:  # "Host: [x": no host to send anyone back to
         name = None
-    return (*request.app[SETTINGS].allowed_redirect_domains, *([name] if name else []))
+    domains = sites.of_or_primary(request).domain.redirect_domains
+    return (*domains, *([name] if name else []))
 
 
 def return_ports(request: web.Request) -> frozenset[int] | None:
     """The ports (https only) return URLs may use when every configured origin is https."""
-    settings = request.app[SETTINGS]
-    return https_only((settings.public_url, *settings.allowed_origins))
+    return https_only(request.app[SITES].of_or_primary(request).origins)
 
 
 def return_url(request: web.Request, candidate: str | None, fallback: str = "") -> str:

@@ -45,8 +45,9 @@ class CookiePolicy:
     link_path: str = "/"  # the sign-in pages, each provider's callback, the link's own page
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CookiePolicy:
-        """The policy the COOKIE_* settings describe."""
+    def from_settings(cls, settings: Settings, domain: str | None) -> CookiePolicy:
+        """The policy the COOKIE_* settings describe, for the cookie ``domain`` (None:
+        host-only) of one of the domains served (``config.domains``)."""
         return cls(
             access_name=settings.cookie_name,
             refresh_name=settings.refresh_cookie_name,
@@ -54,7 +55,7 @@ class CookiePolicy:
             pending_name=_pending_name(settings),
             refresh_path=f"{settings.base_path}/refresh",
             pending_path=f"{settings.base_path}/login",
-            domain=settings.cookie_domain,
+            domain=domain,
             secure=settings.cookie_secure,
             samesite=settings.cookie_samesite,
             trip_name=_pending_name(settings, "_idp"),

@@ -14,14 +14,13 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 
-from gateway_auth.access.forwarded import MalformedForwarding, TrustedPeers, forwarded_host
 from gateway_auth.config.settings import Settings
 from gateway_auth.errors import CrossSiteRequest, FormTokenInvalid
 from gateway_auth.http.cookies import bearer_token
+from gateway_auth.http.sites import Sites, normalised_origin
 from gateway_auth.http.verify.answers import VERIFY_ROUTES
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -37,39 +36,14 @@ NOT_BROWSER_ROUTES = VERIFY_ROUTES | {
 FORM_FIELD = "csrf"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{43}")
 _TOKEN = re.compile(r"[0-9a-f]{64}")  # ASCII only: compare_digest refuses other text
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
-
-
-def normalised_origin(value: str) -> str | None:
-    """``scheme://host[:port]`` in lower case with the scheme's default port dropped, or None
-    for anything that is not an http(s) origin (``null`` included)."""
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
-    if scheme not in _DEFAULT_PORTS or not host:
-        return None
-    if ":" in host:  # an IPv6 literal keeps its brackets
-        host = f"[{host}]"
-    shown_port = "" if port is None or str(port) == _DEFAULT_PORTS[scheme] else f":{port}"
-    return f"{scheme}://{host}{shown_port}"
 
 
 @dataclass(frozen=True, slots=True)
 class OriginPolicy:
     """Which origins may make a cookie-authenticated state change: the request's own (as the
-    browser saw it through a trusted proxy), ``PUBLIC_URL`` and ``ALLOWED_ORIGINS``."""
+    browser saw it through a trusted proxy), and its domain's portal and ALLOWED_ORIGINS."""
 
-    configured: frozenset[str]
-    trusted: TrustedPeers
-
-    @classmethod
-    def from_settings(cls, settings: Settings, trusted: TrustedPeers) -> OriginPolicy:
-        """The policy the settings describe."""
-        origins = (settings.public_url, *settings.allowed_origins)
-        return cls(frozenset(filter(None, map(normalised_origin, filter(None, origins)))), trusted)
+    sites: Sites
 
     def refusal(self, request: web.Request) -> CrossSiteRequest | None:
         """Why this request must be refused, or None.
@@ -88,7 +62,7 @@ class OriginPolicy:
         if claimed is not None:
             origin = normalised_origin(claimed)
             allowed = origin is not None and (
-                origin in self.configured or origin == self.own(request)
+                origin in self.sites.of_or_primary(request).origins or origin == self.own(request)
             )
             return None if allowed else CrossSiteRequest()
         if headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
@@ -97,14 +71,7 @@ class OriginPolicy:
 
     def own(self, request: web.Request) -> str | None:
         """This request's origin as the browser addressed it."""
-        scheme, host = request.scheme, request.headers.get(hdrs.HOST)
-        if request.remote in self.trusted:
-            scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip()
-            try:
-                host = forwarded_host(request.headers.get("X-Forwarded-Host")) or host
-            except MalformedForwarding:
-                return None
-        return normalised_origin(f"{scheme}://{host}") if host else None
+        return self.sites.own_origin(request)
 
 
 def _exempt(request: web.Request) -> bool:

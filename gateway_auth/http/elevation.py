@@ -20,11 +20,12 @@ from gateway_auth.errors import (
     WrongPassword,
 )
 from gateway_auth.factors.passkeys import session_holder
-from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
+from gateway_auth.http.appkeys import PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import (
     access_token,
     authenticate,
+    cookie_policy,
     origin,
     return_url,
 )
@@ -72,7 +73,7 @@ async def elevate(request: web.Request) -> web.Response:
     response = json_response(answer)
     response.headers[hdrs.CACHE_CONTROL] = "no-store"
     if reissued is not None and not bearer:
-        request.app[COOKIES].set(response, reissued)
+        cookie_policy(request).set(response, reissued)
     return response
 
 
@@ -130,7 +131,7 @@ async def _elevate_form(request: web.Request, raw: Mapping[str, object]) -> web.
     reissued = await request.app[SERVICES].sessions.reissue(identity.client, access_token(request))
     response = see_other(rd or request.app[PAGES].urls.home)
     if reissued is not None:
-        request.app[COOKIES].set(response, reissued)
+        cookie_policy(request).set(response, reissued)
     return response
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 from gateway_auth.errors import FieldError, ValidationFailed
-from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
+from gateway_auth.http.appkeys import PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import (
     access_token,
     authenticate,
+    cookie_policy,
     origin,
     return_domains,
     return_ports,
@@ -57,7 +58,7 @@ async def start_guest(request: web.Request) -> web.Response:
         response = json_response(
             {"client": client_view(client), "expiresIn": issued.access_expires_in}, status=201
         )
-        request.app[COOKIES].set(response, issued)
+        cookie_policy(request).set(response, issued)
         return response
     return _with_tokens(client_view(client), issued, status=201)
 
@@ -77,7 +78,7 @@ async def upgrade(request: web.Request) -> web.Response:
     if _bearer(request):
         return _with_tokens(client_view(client), reissued)
     response = json_response(client_view(client))
-    request.app[COOKIES].set(response, reissued)
+    cookie_policy(request).set(response, reissued)
     return response
 
 

@@ -16,9 +16,9 @@ from gateway_auth.errors import (
     TooManyAttempts,
     ValidationFailed,
 )
-from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
+from gateway_auth.http.appkeys import PAGES, SERVICES
 from gateway_auth.http.bodies import Body, read_body, string_fields
-from gateway_auth.http.callers import access_token, origin
+from gateway_auth.http.callers import access_token, cookie_policy, origin
 from gateway_auth.http.portal.browsing import see_other
 from gateway_auth.http.portal.pages import retry_text
 from gateway_auth.http.views import json_response
@@ -93,7 +93,7 @@ async def confirm_verification(request: web.Request) -> web.Response:
     if reissued is None:  # someone else's browser, or nobody signed in: sign in to carry on
         return see_other(urls.login_saying("email_verified"))
     response = see_other(f"{urls.home}?done=verified")
-    request.app[COOKIES].set(response, reissued)
+    cookie_policy(request).set(response, reissued)
     return response
 
 
@@ -139,7 +139,7 @@ async def _confirm_reset_form(request: web.Request, body: Body) -> web.Response:
     except (LinkInvalid, TooManyAttempts) as exc:
         return _link_refused(request, exc, again=request.app[PAGES].urls.password_reset)
     response = see_other(request.app[PAGES].urls.login_saying("password_reset"))
-    request.app[COOKIES].clear(response)  # every session has ended, this browser's too
+    cookie_policy(request).clear(response)  # every session has ended, this browser's too
     return response
 
 

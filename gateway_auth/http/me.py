@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
+from gateway_auth.http.appkeys import PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
-from gateway_auth.http.callers import authenticate, origin
+from gateway_auth.http.callers import authenticate, cookie_policy, origin
 from gateway_auth.http.navigation import wants_page
 from gateway_auth.http.portal.browsing import see_other
 from gateway_auth.http.views import PROFILE_FIELDS, client_view, json_response, session_view
@@ -93,5 +93,5 @@ async def delete_sessions(request: web.Request) -> web.Response:
 def _no_content(request: web.Request, *, clear_cookies: bool = False) -> web.Response:
     response = web.Response(status=204)
     if clear_cookies:
-        request.app[COOKIES].clear(response)
+        cookie_policy(request).clear(response)
     return response

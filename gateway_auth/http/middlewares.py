@@ -9,8 +9,8 @@ import time
 from aiohttp import hdrs, web, web_response
 from aiohttp.typedefs import Handler
 
-from gateway_auth.errors import GatewayAuthError, ServiceBusy
-from gateway_auth.http.appkeys import ORIGINS, PAGES, SERVICES
+from gateway_auth.errors import GatewayAuthError, ServiceBusy, UnknownHost
+from gateway_auth.http.appkeys import ORIGINS, PAGES, SERVICES, SITES
 from gateway_auth.http.csrf import UNSAFE_METHODS
 from gateway_auth.http.navigation import wants_page
 from gateway_auth.http.problems import (
@@ -56,7 +56,7 @@ async def http_policy(request: web.Request, handler: Handler) -> web.StreamRespo
     """
     started = time.perf_counter()
     rid = request_id(request.headers.get(REQUEST_ID_HEADER))
-    refusal = request.app[ORIGINS].refusal(request) if request.method in UNSAFE_METHODS else None
+    refusal = _refusal(request)
     response = problem(refusal) if refusal else await _answer(request, handler)
     if (
         response.status >= 400
@@ -75,6 +75,15 @@ async def http_policy(request: web.Request, handler: Handler) -> web.StreamRespo
         time.perf_counter() - started,
     )
     return _secured(request, response)
+
+
+def _refusal(request: web.Request) -> GatewayAuthError | None:
+    """A host no domain serves, or a cross-site state change: refused before any handler."""
+    try:
+        request.app[SITES].check(request)
+    except UnknownHost as exc:
+        return exc
+    return request.app[ORIGINS].refusal(request) if request.method in UNSAFE_METHODS else None
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:

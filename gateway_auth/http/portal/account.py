@@ -21,8 +21,8 @@ from gateway_auth.errors import (
     ValidationFailed,
     WrongPassword,
 )
-from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES, SETTINGS
-from gateway_auth.http.callers import origin
+from gateway_auth.http.appkeys import PAGES, SERVICES, SETTINGS
+from gateway_auth.http.callers import cookie_policy, origin
 from gateway_auth.http.portal.browsing import see_other, signed_in, signed_in_form
 from gateway_auth.http.portal.display import ago, day, device_names
 from gateway_auth.http.portal.pages import link_action, retry_text
@@ -151,7 +151,7 @@ async def end_session(request: web.Request) -> web.Response:
         await request.app[SERVICES].sessions.revoke(identity, session_id)
     if session_id == identity.session_id:
         response = see_other(request.app[PAGES].urls.login_saying("signed_out"))
-        request.app[COOKIES].clear(response)
+        cookie_policy(request).clear(response)
         return response
     return _done("session", request)
 

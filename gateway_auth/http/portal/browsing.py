@@ -13,9 +13,15 @@ from aiohttp import hdrs, web
 from gateway_auth.access.forwarded import MalformedForwarding, original_request
 from gateway_auth.access.verdict import Verdict
 from gateway_auth.errors import ClientSuspended, Unauthenticated
-from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES, SETTINGS, TRUSTED_PEERS
+from gateway_auth.http.appkeys import PAGES, SERVICES, TRUSTED_PEERS
 from gateway_auth.http.bodies import read_body, string_fields
-from gateway_auth.http.callers import access_token, return_domains, return_ports
+from gateway_auth.http.callers import (
+    access_token,
+    cookie_policy,
+    portal_origin,
+    return_domains,
+    return_ports,
+)
 from gateway_auth.http.portal.pages import PortalUrls
 from gateway_auth.http.redirects import safe_return_url
 from gateway_auth.models import Identity
@@ -71,7 +77,7 @@ async def signed_in_to(request: web.Request, issued: IssuedSession, return_to: s
     """The answer to a successful sign-in: cookies, and on to where the person was going;
     or, when this browser came from another identity provider to this very account, on to
     the page that asks whether to link it (never silently: the person sees what is linked)."""
-    cookies, pages = request.app[COOKIES], request.app[PAGES]
+    cookies, pages = cookie_policy(request), request.app[PAGES]
     waiting = cookies.link(request)
     response = see_other(return_to or pages.urls.home)
     if waiting is not None:
@@ -126,7 +132,7 @@ def unverified(request: web.Request, email: str) -> web.Response:
         status=403,
         title="Verify your email address",
         email=email,
-        account=f"{request.app[SETTINGS].public_url or ''}{urls.home}",
+        account=f"{portal_origin(request)}{urls.home}",
     )
 
 
@@ -137,7 +143,7 @@ def reauthenticate(
     or of a ``two_factor`` rule met by a one-factor session (confirm with a second factor)."""
     urls = request.app[PAGES].urls
     original = _checked_return(request, original)  # nginx's error_page keeps the request
-    elevate = f"{request.app[SETTINGS].public_url or ''}{urls.elevate}"
+    elevate = f"{portal_origin(request)}{urls.elevate}"
     return request.app[PAGES].render(
         request,
         "reauthenticate.html",
@@ -154,7 +160,7 @@ def enrolment_needed(request: web.Request, email: str, original: str | None) -> 
     second factor yet: where to add one, and come back."""
     urls = request.app[PAGES].urls
     original = _checked_return(request, original)
-    two_factor = f"{request.app[SETTINGS].public_url or ''}{urls.two_factor}"
+    two_factor = f"{portal_origin(request)}{urls.two_factor}"
     return request.app[PAGES].render(
         request,
         "enrolment_needed.html",

@@ -12,7 +12,9 @@ from aiohttp import web
 from gateway_auth.errors import PasskeyRefused
 from gateway_auth.factors.passkeys import Answer, Challenge, RelyingParty, session_holder
 from gateway_auth.http.appkeys import ORIGINS, SERVICES, SETTINGS
-from gateway_auth.http.csrf import normalised_origin
+from gateway_auth.http.callers import portal_origin
+from gateway_auth.http.redirects import host_allowed
+from gateway_auth.http.sites import normalised_origin
 from gateway_auth.models import Identity
 
 
@@ -24,10 +26,13 @@ def relying_party(request: web.Request) -> RelyingParty | None:
     laptop: a Host that names another site also names another RP ID, which no passkey of this
     one answers). None where browsers allow no passkeys (an IP address, or no host at all)."""
     settings = request.app[SETTINGS]
-    if settings.public_url:
-        origin = normalised_origin(settings.public_url)
-        host = urlsplit(settings.public_url).hostname
-        rp_id = settings.webauthn_rp_id or host
+    public_url = portal_origin(request)  # the portal on the request's domain
+    rp_id: str | None
+    if public_url:
+        origin = normalised_origin(public_url)
+        host = urlsplit(public_url).hostname or ""
+        pinned = settings.webauthn_rp_id
+        rp_id = pinned if pinned and host_allowed(host, (pinned,)) else host
     else:  # start-up refuses WEBAUTHN_RP_ID here: a pinned RP ID needs a fixed origin
         origin = request.app[ORIGINS].own(request)
         rp_id = urlsplit(origin).hostname if origin else None

@@ -25,9 +25,9 @@ from gateway_auth.errors import (
     WrongPassword,
 )
 from gateway_auth.factors.service import TotpEnrolment
-from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES
+from gateway_auth.http.appkeys import PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
-from gateway_auth.http.callers import access_token, origin, return_url
+from gateway_auth.http.callers import access_token, cookie_policy, origin, return_url
 from gateway_auth.http.portal.browsing import (
     see_other,
     signed_in,
@@ -60,11 +60,11 @@ async def second_factor_page(request: web.Request) -> web.Response:
     return_to = return_url(request, request.query.get("rd"))
     try:
         half = await request.app[SERVICES].steps.half_signed_in(
-            request.app[COOKIES].pending(request)
+            cookie_policy(request).pending(request)
         )
     except SignInExpired:
         response = see_other(request.app[PAGES].urls.login_saying("signin_expired", return_to))
-        request.app[COOKIES].clear_pending(response)
+        cookie_policy(request).clear_pending(response)
         return response
     return await _code_form(request, half, return_to=return_to)
 
@@ -82,7 +82,7 @@ async def second_factor(request: web.Request) -> web.Response:
     else:
         fields = string_fields(body.fields, required=("code",))
         return_to = None
-    cookies = request.app[COOKIES]
+    cookies = cookie_policy(request)
     steps = request.app[SERVICES].steps
     pending = cookies.pending(request)
     try:
@@ -182,7 +182,7 @@ async def proved(
     await services.accounts.prove(identity, methods)
     reissued = await services.sessions.reissue(identity.client, access_token(request))
     if reissued is not None:
-        request.app[COOKIES].set(response, reissued)
+        cookie_policy(request).set(response, reissued)
     return response
 
 
@@ -227,7 +227,7 @@ async def _refused(
 ) -> web.Response:
     try:
         half = await request.app[SERVICES].steps.half_signed_in(
-            request.app[COOKIES].pending(request)
+            cookie_policy(request).pending(request)
         )
     except SignInExpired:
         return see_other(request.app[PAGES].urls.login_saying("signin_expired", return_to))

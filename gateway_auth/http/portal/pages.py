@@ -335,7 +335,8 @@ def _policy(settings: Settings, style: str, script: str, logo: str | None) -> st
     # A sign-in form redirects to its return URL, and browsers hold redirects after a form
     # submission to form-action too: allow the return domains, any port, their subdomains.
     targets = ["'self'"]
-    for domain in settings.allowed_redirect_domains:
+    every = (domain for entry in settings.domains.entries for domain in entry.redirect_domains)
+    for domain in dict.fromkeys(every):
         targets += [f"{domain}:*", f"*.{domain}:*"]
     return (
         f"default-src 'none'; style-src 'sha256-{style_hash}'; "

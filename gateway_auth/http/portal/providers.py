@@ -20,9 +20,9 @@ from gateway_auth.errors import (
     ProviderNotFound,
     StoreUnavailable,
 )
-from gateway_auth.http.appkeys import COOKIES, ORIGINS, PAGES, SERVICES, SETTINGS
+from gateway_auth.http.appkeys import ORIGINS, PAGES, SERVICES, SETTINGS
 from gateway_auth.http.bodies import read_body, string_fields
-from gateway_auth.http.callers import origin, return_url
+from gateway_auth.http.callers import cookie_policy, origin, portal_origin, return_url
 from gateway_auth.http.csrf import FORM_FIELD
 from gateway_auth.http.portal.browsing import see_other, signed_in, signed_in_form, signed_in_to
 from gateway_auth.http.portal.pages import PortalUrls, link_action
@@ -95,7 +95,7 @@ async def _begin(
     except ExternalSignInFailed as exc:
         return failed(request, exc, return_to)
     response = see_other(began.url)
-    request.app[COOKIES].set_trip(response, began.trip_token)
+    cookie_policy(request).set_trip(response, began.trip_token)
     if fresh:
         tokens.remember(response, nonce)
     return response
@@ -106,7 +106,7 @@ async def callback(request: web.Request) -> web.Response:
     session, a second step, a link, or the page saying why not."""
     provider_id = request.match_info["provider"]
     params = {k: v[:MAX_PARAM] for k, v in request.query.items()}
-    cookies, services, pages = request.app[COOKIES], request.app[SERVICES], request.app[PAGES]
+    cookies, services, pages = cookie_policy(request), request.app[SERVICES], request.app[PAGES]
     try:
         outcome = await services.external.complete(
             provider_id,
@@ -147,11 +147,11 @@ async def confirm_link_page(request: web.Request) -> web.Response:
     if isinstance(identity, web.Response):
         return identity
     waiting = request.app[SERVICES].external.pending_link(
-        request.app[COOKIES].link(request), pages.browser(request), identity.client.id
+        cookie_policy(request).link(request), pages.browser(request), identity.client.id
     )
     if waiting is None:
         response = see_other(return_to or pages.urls.home)
-        request.app[COOKIES].clear_link(response)
+        cookie_policy(request).clear_link(response)
         return response
     pending, provider = waiting
     return pages.render(
@@ -169,7 +169,7 @@ async def confirm_link_page(request: web.Request) -> web.Response:
 async def confirm_link(request: web.Request) -> web.Response:
     """``POST /account/identities/link`` (``answer`` = ``link`` or ``skip``): the person's
     answer; a link needs a recent proof of the account, as linking from the account page."""
-    pages, cookies = request.app[PAGES], request.app[COOKIES]
+    pages, cookies = request.app[PAGES], cookie_policy(request)
     form = await signed_in_form(request, here=pages.urls.home, optional=("answer", "rd"))
     if isinstance(form, web.Response):
         return form
@@ -231,7 +231,7 @@ def callback_url(request: web.Request, provider_id: str) -> str:
     """The redirect URI registered at the provider: on PUBLIC_URL, else this request's own
     origin as the browser addressed it."""
     settings = request.app[SETTINGS]
-    base = settings.public_url or request.app[ORIGINS].own(request) or ""
+    base = portal_origin(request) or request.app[ORIGINS].own(request) or ""
     return f"{base.rstrip('/')}{settings.base_path}/providers/{quote(provider_id)}/callback"
 
 

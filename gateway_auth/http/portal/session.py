@@ -7,11 +7,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway_auth.errors import InvalidRefreshToken, RefreshTokenSuperseded
-from gateway_auth.http.appkeys import COOKIES, ORIGINS, PAGES, SERVICES, SETTINGS
+from gateway_auth.http.appkeys import ORIGINS, PAGES, SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import (
     access_token,
+    cookie_policy,
     origin,
+    portal_origin,
     refresh_cookie,
     return_url,
 )
@@ -35,7 +37,7 @@ async def refresh_hop(request: web.Request) -> web.Response:
         # Nothing of this browser's to renew (or a cookie this path did not receive, as under
         # /auth/%72efresh): never clear cookies that were not even presented.
         return see_other(sign_in)
-    cookies = request.app[COOKIES]
+    cookies = cookie_policy(request)
     try:
         issued = await request.app[SERVICES].sessions.refresh_browser(token, origin(request))
     except InvalidRefreshToken:
@@ -49,7 +51,7 @@ async def refresh_hop(request: web.Request) -> web.Response:
 
 async def refresh(request: web.Request) -> web.Response:
     """``POST /refresh``: rotate the refresh cookie and renew the access cookie."""
-    cookies = request.app[COOKIES]
+    cookies = cookie_policy(request)
     token = refresh_cookie(request) or ""
     try:
         issued = await request.app[SERVICES].sessions.refresh(token, origin(request))
@@ -97,7 +99,7 @@ async def logout(request: web.Request) -> web.Response:
     else:
         signed_out = _urls(request).login_saying("signed_out")
         response = see_other(return_url(request, form.get("rd"), fallback=signed_out))
-    request.app[COOKIES].clear(response)
+    cookie_policy(request).clear(response)
     return response
 
 
@@ -106,8 +108,7 @@ async def _at_provider(request: web.Request, provider_id: str | None) -> web.Res
     the page that takes the browser on to the provider's end_session_endpoint (a page, not a
     redirect, since browsers hold a form's redirects to CSP's form-action), back to the
     sign-in page afterwards; None otherwise."""
-    settings = request.app[SETTINGS]
-    base = settings.public_url or request.app[ORIGINS].own(request) or ""
+    base = portal_origin(request) or request.app[ORIGINS].own(request) or ""
     back = f"{base.rstrip('/')}{_urls(request).login}"
     url = await request.app[SERVICES].external.end_session_url(provider_id, back)
     if url is None:

@@ -23,9 +23,9 @@ from gateway_auth.errors import (
     TooManyAttempts,
     ValidationFailed,
 )
-from gateway_auth.http.appkeys import COOKIES, PAGES, SERVICES, SETTINGS
+from gateway_auth.http.appkeys import PAGES, SERVICES, SETTINGS
 from gateway_auth.http.bodies import Body, read_body, string_fields
-from gateway_auth.http.callers import origin, return_url
+from gateway_auth.http.callers import cookie_policy, origin, return_url
 from gateway_auth.http.portal.browsing import (
     denied,
     enrolment_needed,
@@ -105,7 +105,7 @@ async def login(request: web.Request) -> web.Response:
     response = json_response(
         {"client": client_view(issued.client), "expiresIn": issued.access_expires_in}
     )
-    request.app[COOKIES].set(response, issued)
+    cookie_policy(request).set(response, issued)
     return response
 
 
@@ -126,7 +126,7 @@ def _second_step(request: web.Request, step: SecondStep, return_to: str | None) 
         response = see_other(PortalUrls.with_return(urls.second_factor, return_to or None))
     else:
         response = problem(SecondFactorRequired())
-    request.app[COOKIES].set_pending(response, step.pending_token)
+    cookie_policy(request).set_pending(response, step.pending_token)
     return response
 
 
@@ -299,7 +299,7 @@ def login_form(
     urls = _urls(request)
     external = request.app[SERVICES].external
     waiting = external.pending_link(
-        request.app[COOKIES].link(request), request.app[PAGES].browser(request)
+        cookie_policy(request).link(request), request.app[PAGES].browser(request)
     )
     if waiting is not None:
         pending, provider = waiting

@@ -19,8 +19,9 @@ browser is redirected (302), since Envoy passes a refusal to the client as it is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from aiohttp import hdrs, web
@@ -45,12 +46,16 @@ from gateway_auth.errors import (
     RevocationStateStale,
     SecondFactorEnrolmentRequired,
     Unauthenticated,
+    UnknownHost,
 )
 from gateway_auth.http.cookies import token_in
 from gateway_auth.http.navigation import NAVIGATION_METHODS, wants_page
 from gateway_auth.http.problems import problem
 from gateway_auth.http.verify import target as verify_target
+from gateway_auth.logging import log_event
 from gateway_auth.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 _ERRORS: dict[Outcome, GatewayAuthError] = {
     "unauthenticated": Unauthenticated(),
@@ -114,6 +119,16 @@ class HandedOver:
     answer: Answer | None  # the refusal already made (None: allowed)
 
 
+@dataclass(frozen=True, slots=True)
+class Onward:
+    """Where a domain's refused page loads go: its portal's pages."""
+
+    login_url: str
+    refresh_url: str
+    elevate_url: str = "/elevate"
+    enrol_url: str = "/account/two-factor"
+
+
 class ForwardAuth:
     """Reads a ``/verify`` request into a ``Check``, has it decided (and counts the decision:
     here, once, for both listeners), and turns a refusal into its answer; no I/O, nothing built
@@ -126,10 +141,7 @@ class ForwardAuth:
         *,
         path: str,
         cookie_name: str,
-        login_url: str,
-        refresh_url: str,
-        elevate_url: str = "/elevate",
-        enrol_url: str = "/account/two-factor",
+        onward: Callable[[str | None], Onward | None],
     ) -> None:
         self.decision = decision
         self.path = path
@@ -137,11 +149,10 @@ class ForwardAuth:
         self._trusted = decision.trusted
         self._decisions = metrics.verify_decisions
         self._access_decisions = metrics.access_decisions
-        self._login_url = login_url
-        self._refresh_url = refresh_url
-        self._elevate_url = elevate_url
-        self._enrol_url = enrol_url
+        self._onward = onward  # by the original request's host (None: a host no domain serves)
         self._refusals = {outcome: _refusal(error) for outcome, error in _ERRORS.items()}
+        # Gateways relay 401 and 403 only (nginx turns anything else into a 500).
+        self._unknown_host = replace(_refusal(UnknownHost()), status=403)
 
     def trusts(self, remote: str | None) -> bool:
         """Whether ``remote`` is one of TRUSTED_PROXIES."""
@@ -197,14 +208,18 @@ class ForwardAuth:
         self, verdict: Verdict, refusal: Refusal, original: OriginalRequest, target: str
     ) -> Answer:
         """A person's page load, refused: where to go (or which page to show)."""
+        places = self._onward(original.host)
+        if places is None:  # no portal to send anyone to: the page that says so
+            log_event(log, "unknown_host", level=logging.WARNING, host=(original.host or "")[:255])
+            return Answer(verdict, self._unknown_host, page=True)
         onward = _ONWARD.get(verdict.outcome)
         if onward is not None and verify_target.redirects(target):
-            url = self._enrol_url if onward == "enrol" else self._elevate_url
+            url = places.enrol_url if onward == "enrol" else places.elevate_url
             location = return_location(url, original)
             return Answer(verdict, Refusal(302, ((hdrs.LOCATION, location),), b""))
         if refusal.status != 401:
             return Answer(verdict, refusal, page=True, original=original)
-        target_url = self._refresh_url if verdict.outcome == "expired" else self._login_url
+        target_url = places.refresh_url if verdict.outcome == "expired" else places.login_url
         location = return_location(target_url, original)
         if verify_target.redirects(target):
             return Answer(verdict, Refusal(302, ((hdrs.LOCATION, location),), b""))

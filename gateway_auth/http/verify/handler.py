@@ -56,8 +56,8 @@ async def verify(request: web.Request) -> web.Response:
 def _refused(request: web.Request, answer: Answer) -> web.Response:
     """A refusal's answer; a person's page load gets the page that says why."""
     response = answer.refusal.response()
-    if not answer.page:
-        return response
+    if not answer.page or answer.original is None:  # a program; or a host no domain serves
+        return request.app[PAGES].problem_page(request, response) if answer.page else response
     verdict, original = answer.verdict, answer.original
     if verdict.outcome == "unverified" and verdict.claims is not None:
         return unverified(request, verdict.claims.email)
