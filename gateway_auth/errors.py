@@ -159,6 +159,19 @@ class UnknownHost(GatewayAuthError):
     )
 
 
+class CrossingRefused(GatewayAuthError):
+    """A sign-in carried from another domain that cannot be used here (expired, spent, for
+    another domain, or in another browser); ``reason`` is for the log only."""
+
+    default_message = (
+        "Your sign-in could not be carried over from the other site. Please sign in here."
+    )
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
 class FormTokenInvalid(GatewayAuthError):
     """A form without its anti-CSRF token, or with one that does not match the browser's."""
 

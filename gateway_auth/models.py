@@ -98,6 +98,9 @@ class Session:
     # file, and the provider's own session id (``sid``), which its back-channel logout names.
     provider: str | None = None
     provider_sid: str | None = None
+    # Opened on another domain from a live session there (``crossing/``): the id of the
+    # family's first session, whose end (or any member's) ends every member. None: the first.
+    family: str | None = None
 
     def is_active(self, now: datetime) -> bool:
         """Not revoked, and neither the sliding nor the absolute limit has passed."""

@@ -41,6 +41,7 @@ from gateway_auth.clock import Clock, system_clock
 from gateway_auth.config.datadir import ensure_data_dir
 from gateway_auth.config.keys import KeyRing, load_encryption_key, load_key_ring
 from gateway_auth.config.settings import PREFIX, Settings
+from gateway_auth.crossing.service import Crossings
 from gateway_auth.errors import ConfigurationError, StoreUnavailable
 from gateway_auth.factors.ceremonies import Ceremonies
 from gateway_auth.factors.passkeys import PasskeyService
@@ -120,6 +121,7 @@ class Services:
     admin: Admin
     access: AccessControl | None  # RULES_FILE's rules (servers only)
     external: ExternalSignIns  # IDENTITY_PROVIDERS_FILE's providers (none without one)
+    crossings: Crossings  # one sign-in across DOMAINS_FILE's domains
     checks: Mapping[str, HealthCheck] = field(default_factory=dict, repr=False)
 
     async def health(self) -> dict[str, str]:
@@ -377,6 +379,16 @@ async def open_services(
                 clock=clock,
                 registration_open=settings.registration == "open",
                 proof_window=settings.elevation_ttl,
+            ),
+            crossings=Crossings(
+                keys.derived_secret("crossing between domains"),
+                clock,
+                sessions=sessions,
+                session_store=store,
+                clients=store,
+                tokens=tokens,
+                mirror=mirror,
+                regulator=regulator,
             ),
             checks=checks,
         )

@@ -26,7 +26,15 @@ from gateway_auth.http.appkeys import (
 from gateway_auth.http.bodies import MAX_BODY_BYTES
 from gateway_auth.http.csrf import FormTokens, OriginPolicy
 from gateway_auth.http.middlewares import http_policy
-from gateway_auth.http.portal import account, factors, passkeys, providers, session, signin
+from gateway_auth.http.portal import (
+    account,
+    crossing,
+    factors,
+    passkeys,
+    providers,
+    session,
+    signin,
+)
 from gateway_auth.http.portal.pages import Pages
 from gateway_auth.http.sites import Sites
 from gateway_auth.http.verify import handler as verify
@@ -74,6 +82,8 @@ def routes(base: str) -> list[web.RouteDef]:
             f"{base}/login/second-factor", factors.second_factor_page, name="second_factor_page"
         ),
         web.post(f"{base}/login/second-factor", factors.second_factor, name="second_factor"),
+        web.get(f"{base}/sso/authorize", crossing.authorize, name="crossing_authorize"),
+        web.get(f"{base}/sso/callback", crossing.callback, name="crossing_callback"),
         web.get(f"{base}/refresh", session.refresh_hop, name="refresh_hop"),
         web.post(f"{base}/refresh", session.refresh, name="refresh"),
         web.get(f"{base}/logout", session.logout_page, name="logout_page"),

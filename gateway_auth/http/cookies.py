@@ -15,6 +15,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDictProxy
 
 from gateway_auth.config.settings import Settings
+from gateway_auth.crossing.service import REQUEST_LIFETIME
 from gateway_auth.providers.flow import LINK_LIFETIME, ROUND_TRIP
 from gateway_auth.signin.issued import IssuedAccess, IssuedSession
 from gateway_auth.signin.pending import LIFETIME as PENDING_LIFETIME
@@ -24,6 +25,7 @@ DEVICE_COOKIE_SECONDS = int(DEVICE_TOKEN_LIFETIME.total_seconds())
 PENDING_COOKIE_SECONDS = int(PENDING_LIFETIME.total_seconds())
 TRIP_COOKIE_SECONDS = int(ROUND_TRIP.total_seconds())
 LINK_COOKIE_SECONDS = int(LINK_LIFETIME.total_seconds())
+CROSSING_COOKIE_SECONDS = int(REQUEST_LIFETIME.total_seconds())
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class CookiePolicy:
     link_name: str = "gateway_auth_link"  # an identity waiting for its account's proof
     providers_path: str = "/providers"
     link_path: str = "/"  # the sign-in pages, each provider's callback, the link's own page
+    crossing_name: str = "gateway_auth_sso"  # the verifier of a sign-in asked of another domain
 
     @classmethod
     def from_settings(cls, settings: Settings, domain: str | None) -> CookiePolicy:
@@ -62,6 +65,7 @@ class CookiePolicy:
             link_name=_pending_name(settings, "_link"),
             providers_path=f"{settings.base_path}/providers",
             link_path=settings.base_path or "/",
+            crossing_name=_host_only_name(settings, "_sso"),
         )
 
     def set(self, response: web.StreamResponse, issued: IssuedSession | IssuedAccess) -> None:
@@ -157,6 +161,22 @@ class CookiePolicy:
         """The pending link's token this browser holds, if any."""
         return request.cookies.get(self.link_name) or None
 
+    def set_crossing(self, response: web.StreamResponse, verifier: str) -> None:
+        """The verifier of a sign-in asked of another domain (``crossing/``): ``__Host-`` (no
+        sibling subdomain can plant one), two minutes; SameSite=Lax whatever COOKIE_SAMESITE
+        says, since the way back from the other domain is a cross-site navigation."""
+        self._short(
+            response, self.crossing_name, verifier, "/", CROSSING_COOKIE_SECONDS, samesite="Lax"
+        )
+
+    def clear_crossing(self, response: web.StreamResponse) -> None:
+        """The crossing is over, whichever way it went."""
+        self._short(response, self.crossing_name, "", "/", 0, samesite="Lax")
+
+    def crossing(self, request: web.Request) -> str | None:
+        """The crossing's verifier this browser holds, if any."""
+        return request.cookies.get(self.crossing_name) or None
+
     def _short(
         self,
         response: web.StreamResponse,
@@ -197,6 +217,12 @@ class CookiePolicy:
             httponly=True,
             samesite=self.samesite,
         )
+
+
+def _host_only_name(settings: Settings, suffix: str) -> str:
+    """``__Host-`` when secure: host-only, ``Path=/``, never planted from a sibling."""
+    name = settings.cookie_name.removeprefix("__Host-").removeprefix("__Secure-")
+    return ("__Host-" if settings.cookie_secure else "") + name + suffix
 
 
 def _pending_name(settings: Settings, suffix: str = "_signin") -> str:

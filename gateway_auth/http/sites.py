@@ -115,10 +115,8 @@ class Sites:
     def of_or_primary(self, request: web.Request) -> Site:
         """The request's site, or the primary one for a host no entry serves (for what is
         harmless anywhere: clearing a cookie, rendering the page that refuses the host)."""
-        try:
-            return self.of(request)
-        except UnknownHost:
-            return self.primary
+        domain = self.domains.of_host(self.host(request))
+        return self.primary if domain is None else self._by_domain[id(domain)]
 
     def named(self, name: str) -> Site | None:
         """The site whose portal's host is ``name`` (only with DOMAINS_FILE)."""

@@ -330,12 +330,14 @@ class ExternalSignIns:
 
     async def recently_proved(self, session_id: str) -> bool:
         """Whether the session's person proved the account within the proof window: signed
-        in, or confirmed at ``/elevate``, that recently. Linking asks it."""
+        in, or confirmed at ``/elevate``, that recently. Linking asks it. A session carried
+        over from another domain proved nothing by being opened."""
         session = await self._session_store.get_session(session_id)
         if session is None or not session.is_active(now := self._clock()):
             return False
         elevated = session.elevated_until is not None and session.elevated_until > now
-        return elevated or now - session.created_at <= self._proof_window
+        signed_in = session.family is None and now - session.created_at <= self._proof_window
+        return elevated or signed_in
 
     async def link_proved(
         self, link_token: str | None, identity: Identity, browser: str

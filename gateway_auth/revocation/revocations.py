@@ -67,15 +67,19 @@ class Revocations:
         return client
 
     async def revoke_session(self, session_id: str) -> bool:
-        """End one session everywhere; False if it does not exist."""
+        """End one session, and its family on the other domains, everywhere; False if it
+        does not exist."""
         now = self._clock()
         found = await self._sessions.revoke_session(session_id, now)
         if found:
-            await self._share(self.mirror.revocation([f"session:{session_id}"], now))
+            family = await self._sessions.revoke_family(session_id, now)
+            ended = dict.fromkeys((session_id, *family))
+            await self._share(self.mirror.revocation([f"session:{s}" for s in ended], now))
         return found
 
     async def revoke_client_sessions(self, client_id: str, *, keep: str | None = None) -> list[str]:
-        """End every session of a client except ``keep``, everywhere; the ids ended."""
+        """End every session of a client except ``keep`` (and its family), everywhere; the
+        ids ended."""
         now = self._clock()
         revoked = await self._sessions.revoke_client_sessions(client_id, now, keep=keep)
         if revoked:

@@ -420,26 +420,24 @@ class Sessions:
         amr: tuple[str, ...] = (AMR_PASSWORD,),
         provider: str | None = None,
         provider_sid: str | None = None,
+        family: str | None = None,
     ) -> IssuedSession:
         """Open a session for a client whose password was just checked or chosen (or a new
         guest's, which ends with the guest at ``not_after``), for the ``granted`` scopes (None:
-        every scope the client holds), proved by ``amr``."""
+        every scope the client holds), proved by ``amr``; in ``family`` when another domain's
+        session vouched for the browser (``crossing/``)."""
         now = self._clock()
         policy = self._policy
         absolute = now + policy.max_age
         if not_after is not None:
             absolute = min(absolute, not_after)
-        session = self._new_session(
-            client,
-            origin,
-            now,
-            min(now + policy.refresh_ttl, absolute),
-            absolute,
-            persistent=persistent,
-        )
         session = replace(
-            session, scopes=granted, amr=amr, provider=provider, provider_sid=provider_sid
-        )
+            self._new_session(
+                client, origin, now, min(now + policy.refresh_ttl, absolute), absolute,
+                persistent=persistent,
+            ),
+            scopes=granted, amr=amr, provider=provider, provider_sid=provider_sid, family=family,
+        )  # fmt: skip
         refresh_token, refresh_hash = new_refresh_token(session.id)
         await self._sessions.add_session(session, refresh_hash)
         return self._issue(client, session, refresh_token, now)

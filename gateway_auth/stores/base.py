@@ -269,7 +269,13 @@ class SessionStore(Protocol):
     async def revoke_client_sessions(
         self, client_id: str, now: datetime, *, keep: str | None = None
     ) -> list[str]:
-        """Revoke every active session of a client except ``keep``; the ids revoked."""
+        """Revoke every active session of a client except ``keep`` and its family; the ids
+        revoked."""
+
+    async def revoke_family(self, session_id: str, now: datetime) -> list[str]:
+        """Revoke every active session of ``session_id``'s family (the session itself, the
+        one it was opened from on another domain, and every other opened from that one); the
+        ids this call revoked."""
 
     async def prune_sessions(self, before: datetime) -> int:
         """Delete sessions expired or revoked before ``before``; how many."""

@@ -3,10 +3,9 @@ Lines, ``gateway-auth import`` checks a whole file before it writes anything, th
 
 The first line is a header ``{"format": "gateway-auth-export", "version": 1, ...}``; every other
 line is one record with a ``type`` of ``client``, ``session``, ``outbox``, ``tombstone``,
-``second-factors`` or ``identity`` (an account at another identity provider, linked).
-Password, refresh-token, client-secret and recovery-code hashes travel as stored, so clients
-keep their passwords and sessions, TOTP secrets only sealed with ENCRYPTION_KEY, and passkeys as
-their public keys and counters; the file is as sensitive as the store itself.
+``second-factors`` or ``identity`` (a linked account at another identity provider). Hashes
+travel as stored (passwords, refresh tokens, client secrets, recovery codes), TOTP secrets only
+sealed with ENCRYPTION_KEY, passkeys as public keys: the file is as sensitive as the store.
 """
 
 from __future__ import annotations
@@ -174,6 +173,7 @@ def encode(record: Record) -> tuple[str, dict[str, Any]]:
                 "amr": list(s.amr),
                 "provider": s.provider,
                 "providerSid": s.provider_sid,
+                "family": s.family,
                 "refreshHash": record.refresh_hash,
                 "rotated": [{"hash": h, "at": iso(at)} for h, at in record.rotated],
             }
@@ -267,11 +267,11 @@ def _decode(f: _Fields) -> Record:
             scopes=tuple(f.each("scopes", str, "strings"))
             if f.values.get("scopes") is not None
             else None,
-            # Absent in exports made before second factors.
+            # Each absent in exports made before second factors, identity providers, domains.
             amr=tuple(f.each("amr", str, "strings")) if "amr" in f.values else (),
-            # Absent in exports made before identity providers.
             provider=f.optional("provider", str),
             provider_sid=f.optional("providerSid", str),
+            family=f.optional("family", str),
         )
         rotated = tuple(
             (f.nested(entry).text("hash"), f.nested(entry).moment("at"))

@@ -215,6 +215,38 @@ async def test_sessions_are_revoked_per_client(store: Store) -> None:
     assert [s.id for s in await store.list_sessions("c2", T0)] == ["s4"]
 
 
+async def _a_family(store: Store) -> None:
+    """s1 on one domain; s2 and s3 opened from it on two others; s4 another sign-in."""
+    await store.add_client(a_client(), "hash")
+    await store.add_session(a_session("s1"), "h1")
+    for member in ("s2", "s3"):
+        await store.add_session(replace(a_session(member), family="s1"), member)
+    await store.add_session(a_session("s4"), "h4")
+
+
+async def test_a_family_ends_together_from_any_member(store: Store) -> None:
+    await _a_family(store)
+
+    assert await store.revoke_session("s3", T0)
+    ended = await store.revoke_family("s3", T0)
+
+    assert sorted(ended) == ["s1", "s2"]  # s3 itself was ended first
+    assert [s.id for s in await store.list_sessions("c1", T0)] == ["s4"]
+    assert (await store.get_session("s2")) is not None
+    assert await store.revoke_family("s1", T0) == []  # nothing left to end
+    assert await store.revoke_family("nobody", T0) == []
+
+
+async def test_ending_every_other_session_keeps_the_family_of_the_one_kept(store: Store) -> None:
+    await _a_family(store)
+
+    revoked = await store.revoke_client_sessions("c1", T0, keep="s2")
+
+    assert revoked == ["s4"]
+    assert sorted(s.id for s in await store.list_sessions("c1", T0)) == ["s1", "s2", "s3"]
+    assert (await store.get_session("s3")) == replace(a_session("s3"), family="s1")
+
+
 async def test_deleting_queues_exactly_one_event_and_scrubs_the_client(
     store: Store,
 ) -> None:

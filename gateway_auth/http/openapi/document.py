@@ -13,7 +13,7 @@ own here.
 from __future__ import annotations
 
 from gateway_auth import __version__
-from gateway_auth.http.openapi import account, admin, oauth, operations, providers
+from gateway_auth.http.openapi import account, admin, crossing, oauth, operations, providers
 from gateway_auth.http.openapi.portal import portal_paths
 from gateway_auth.http.openapi.schemas import SCHEMAS
 from gateway_auth.http.openapi.shapes import ANY_METHOD, OAUTH_SCOPES, Schema
@@ -24,11 +24,33 @@ __all__ = ["ANY_METHOD", "document", "paths"]
 def paths() -> dict[str, dict[str, Schema]]:
     """Every operation, by path and lower-case method (paths are relative to BASE_PATH)."""
     api: dict[str, dict[str, Schema]] = {}
-    for area in (account, oauth, admin, operations, providers):
+    for area in (account, oauth, admin, operations, providers, crossing):
         api.update(area.paths())
     for path, operations_of in portal_paths().items():
         api.setdefault(path, {}).update(operations_of)
+    for path, operations_of in api.items():
+        if path not in _SITELESS:
+            for operation in operations_of.values():
+                operation["responses"].setdefault("421", _UNKNOWN_HOST)
     return api
+
+
+# Programs' routes: any host will do (``http.sites``). Every other route, with DOMAINS_FILE,
+# refuses a host no domain serves.
+_SITELESS = frozenset(
+    {
+        "/verify", "/token", "/revoke", "/introspect", "/healthz", "/readyz", "/metrics",
+        "/openapi.json", "/.well-known/jwks.json", "/.well-known/oauth-authorization-server",
+        "/providers/{provider}/backchannel-logout",
+    }
+)  # fmt: skip
+_UNKNOWN_HOST: Schema = {
+    "description": "A host no domain of DOMAINS_FILE serves (a bearer-token call goes on)",
+    "content": {
+        "text/html": {},
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}},
+    },
+}
 
 
 def document(base_path: str = "") -> Schema:

@@ -13,7 +13,7 @@ from aiohttp import hdrs, web
 from gateway_auth.access.forwarded import MalformedForwarding, original_request
 from gateway_auth.access.verdict import Verdict
 from gateway_auth.errors import ClientSuspended, Unauthenticated
-from gateway_auth.http.appkeys import PAGES, SERVICES, TRUSTED_PEERS
+from gateway_auth.http.appkeys import PAGES, SERVICES, SITES, TRUSTED_PEERS
 from gateway_auth.http.bodies import read_body, string_fields
 from gateway_auth.http.callers import (
     access_token,
@@ -79,7 +79,7 @@ async def signed_in_to(request: web.Request, issued: IssuedSession, return_to: s
     the page that asks whether to link it (never silently: the person sees what is linked)."""
     cookies, pages = cookie_policy(request), request.app[PAGES]
     waiting = cookies.link(request)
-    response = see_other(return_to or pages.urls.home)
+    response = see_other(return_to or default_return(request))
     if waiting is not None:
         pending = request.app[SERVICES].external.pending_link(
             waiting, pages.browser(request), issued.client.id
@@ -90,6 +90,13 @@ async def signed_in_to(request: web.Request, issued: IssuedSession, return_to: s
             response = see_other(PortalUrls.with_return(pages.urls.confirm_link, return_to))
     cookies.set(response, issued)
     return response
+
+
+def default_return(request: web.Request) -> str:
+    """Where a sign-in that names no return URL goes: the domain's ``default_redirect``, else
+    the portal's home."""
+    default = request.app[SITES].of_or_primary(request).domain.default_redirect
+    return default or request.app[PAGES].urls.home
 
 
 def see_other(location: str) -> web.Response:

@@ -57,6 +57,16 @@ class PortalUrls:
         return f"{self.base}/login"
 
     @property
+    def crossing_authorize(self) -> str:
+        """Where another domain's portal asks whether this browser is signed in here."""
+        return f"{self.base}/sso/authorize"
+
+    @property
+    def crossing_callback(self) -> str:
+        """Where the answer comes back to the domain that asked."""
+        return f"{self.base}/sso/callback"
+
+    @property
     def second_factor(self) -> str:
         """The sign-in's second step: a code from the authenticator app or a recovery code."""
         return f"{self.base}/login/second-factor"

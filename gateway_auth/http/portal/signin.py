@@ -26,7 +26,9 @@ from gateway_auth.errors import (
 from gateway_auth.http.appkeys import PAGES, SERVICES, SETTINGS
 from gateway_auth.http.bodies import Body, read_body, string_fields
 from gateway_auth.http.callers import cookie_policy, origin, return_url
+from gateway_auth.http.portal import crossing
 from gateway_auth.http.portal.browsing import (
+    default_return,
     denied,
     enrolment_needed,
     reauthenticate,
@@ -77,9 +79,11 @@ async def login_page(request: web.Request) -> web.Response:
     outcome = token_verdict(request).outcome
     notice_key = request.query.get("notice", "")
     if outcome == "allow":
-        return see_other(return_to or _urls(request).home)
+        return see_other(return_to or default_return(request))
     if outcome == "expired" and notice_key != "session_ended":  # the hop sent us: no loop
         return see_other(PortalUrls.with_return(_urls(request).refresh, return_to or None))
+    if crossing.wanted(request):  # signed in on another of the domains, perhaps
+        return crossing.start(request, return_to)
     notice = NOTICES.get(notice_key)
     return login_form(request, return_to=return_to, notice=notice)
 

@@ -191,6 +191,9 @@ class MongoDatabase:
             [("provider", ASCENDING), ("provider_sid", ASCENDING)],
             partialFilterExpression={"provider": {"$type": "string"}},
         )
+        await self._sessions.create_index(
+            "family", partialFilterExpression={"family": {"$type": "string"}}
+        )
 
     async def _one_deletion_per_client(self) -> None:
         """A unique index on the client of deletion events only: mail events of one client are

@@ -158,6 +158,16 @@ class MongoSessions(MongoDatabase):
                 return True
             return await self._sessions.count_documents({"_id": {"$eq": session_id}}) > 0
 
+    async def revoke_family(self, session_id: str, now: datetime) -> list[str]:
+        """Revoke the active sessions of ``session_id``'s family, each conditionally; the ids
+        this call revoked."""
+        async with translated():
+            doc = await self._sessions.find_one({"_id": {"$eq": session_id}}, {"family": 1})
+        if doc is None:
+            return []
+        root = doc.get("family") or session_id
+        return await self._revoke_each({"$or": [{"_id": root}, {"family": root}]}, now)
+
     async def revoke_client_sessions(
         self, client_id: str, now: datetime, *, keep: str | None = None
     ) -> list[str]:
@@ -180,15 +190,23 @@ class MongoSessions(MongoDatabase):
         return result.deleted_count
 
     async def _revoke_sessions(self, client_id: str, now: datetime, keep: str | None) -> list[str]:
+        """The client's sessions but ``keep`` and its family (the same browser elsewhere)."""
+        query: Doc = {"client_id": {"$eq": client_id}, "_id": {"$ne": keep}}
+        if keep is not None:
+            async with translated():
+                kept = await self._sessions.find_one({"_id": {"$eq": keep}}, {"family": 1})
+            if kept is not None:
+                root = kept.get("family") or keep
+                query["$nor"] = [{"_id": root}, {"family": root}]
+        return await self._revoke_each(query, now)
+
+    async def _revoke_each(self, query: Doc, now: datetime) -> list[str]:
         """Revoke one by one, each conditionally, so the ids returned are exactly those this
         call revoked even when another instance revokes some of them at the same time."""
         moment = stored(now)
         revoked = []
         async with translated():
-            cursor = self._sessions.find(
-                {"client_id": {"$eq": client_id}, "revoked_at": None, "_id": {"$ne": keep}},
-                {"_id": 1},
-            )
+            cursor = self._sessions.find({**query, "revoked_at": None}, {"_id": 1})
             for doc in await cursor.to_list(None):
                 result = await self._sessions.update_one(
                     {"_id": doc["_id"], "revoked_at": None}, {"$set": {"revoked_at": moment}}
@@ -216,6 +234,7 @@ def session_doc(session: Session, refresh_hash: str, rotated: list[Doc]) -> Doc:
         "amr": list(session.amr),
         "provider": session.provider,
         "provider_sid": session.provider_sid,
+        "family": session.family,
         "rotated": rotated,
     }
 
@@ -238,4 +257,5 @@ def session_from(doc: Doc) -> Session:
         amr=tuple(doc.get("amr") or ()),  # sessions from before second factors have none
         provider=doc.get("provider"),
         provider_sid=doc.get("provider_sid"),
+        family=doc.get("family"),
     )

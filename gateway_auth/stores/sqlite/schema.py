@@ -170,6 +170,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX sessions_by_provider ON sessions (provider, provider_sid)"
         " WHERE provider IS NOT NULL",
     ),
+    (
+        # 12: a session opened on another domain from a live one belongs to that one's family.
+        "ALTER TABLE sessions ADD COLUMN family TEXT",
+        "CREATE INDEX sessions_by_family ON sessions (family) WHERE family IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

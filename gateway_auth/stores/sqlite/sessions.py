@@ -23,8 +23,8 @@ class SqliteSessions(SqliteDatabase):
             await db.execute(
                 "INSERT INTO sessions (id, client_id, refresh_hash, created_at, last_used_at,"
                 " expires_at, absolute_expires_at, user_agent, ip, revoked_at, persistent, scopes,"
-                " amr, provider, provider_sid)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                " amr, provider, provider_sid, family)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
                 (
                     session.id,
                     session.client_id,
@@ -40,6 +40,7 @@ class SqliteSessions(SqliteDatabase):
                     amr_text(session.amr),
                     session.provider,
                     session.provider_sid,
+                    session.family,
                 ),
             )
 
@@ -123,6 +124,20 @@ class SqliteSessions(SqliteDatabase):
             async with db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)) as cursor:
                 return await cursor.fetchone() is not None
 
+    async def revoke_family(self, session_id: str, now: datetime) -> list[str]:
+        """Revoke the active sessions of ``session_id``'s family; the ids this call revoked."""
+        async with (
+            self._transaction() as db,
+            db.execute(
+                "WITH root AS (SELECT COALESCE(family, id) AS id FROM sessions WHERE id = ?)"
+                " UPDATE sessions SET revoked_at = ? WHERE revoked_at IS NULL"
+                " AND (id = (SELECT id FROM root) OR family = (SELECT id FROM root))"
+                " RETURNING id",
+                (session_id, ms(now)),
+            ) as cursor,
+        ):
+            return [row["id"] for row in await cursor.fetchall()]
+
     async def elevate_session(
         self, session_id: str, until: datetime, now: datetime
     ) -> Session | None:
@@ -181,8 +196,9 @@ async def revoke_sessions(
 ) -> list[str]:
     async with db.execute(
         "UPDATE sessions SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL"
-        " AND id IS NOT ? RETURNING id",
-        (now, client_id, keep),
+        " AND id IS NOT ? AND COALESCE(family, id) IS NOT"
+        " (SELECT COALESCE(family, id) FROM sessions WHERE id = ?) RETURNING id",
+        (now, client_id, keep, keep),
     ) as cursor:
         return [row["id"] for row in await cursor.fetchall()]
 
@@ -204,6 +220,7 @@ def session_from_row(row: sqlite3.Row) -> Session:
         amr=tuple(json.loads(row["amr"])) if row["amr"] else (),
         provider=row["provider"],
         provider_sid=row["provider_sid"],
+        family=row["family"],
     )
 
 

@@ -42,7 +42,7 @@ _CLIENT_COLUMNS = (
 )
 _SESSION_COLUMNS = (
     "id, client_id, refresh_hash, created_at, last_used_at, expires_at, absolute_expires_at,"
-    " user_agent, ip, revoked_at, persistent, scopes, amr, provider, provider_sid"
+    " user_agent, ip, revoked_at, persistent, scopes, amr, provider, provider_sid, family"
 )
 
 
@@ -134,6 +134,7 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
                 amr_text(s.amr),
                 s.provider,
                 s.provider_sid,
+                s.family,
             )
             await db.execute(_upsert("sessions", _SESSION_COLUMNS), values)
             await db.executemany(

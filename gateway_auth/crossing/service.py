@@ -1,0 +1,207 @@
+"""Carrying a sign-in from one domain to another, PKCE-style, with nothing but signed tokens.
+
+The portal on the domain a browser arrives at (the *target*) keeps a random verifier in a
+``__Host-`` cookie of its own and sends the browser to another domain's portal with a
+*request*: the target's name, the verifier's SHA-256 (the challenge), where to go afterwards
+and the domains already asked, signed with a key derived from the signing key, so no portal
+can be told to answer anywhere but a configured domain. A portal that sees a live session
+answers with a *code*: 60 seconds, bound to the target and the challenge, and spent at its
+first use. Only the browser that holds the verifier can redeem it, only at the target, once.
+A portal with no session passes the request on to the next domain, and the last one sends
+the browser back empty-handed, to the sign-in form.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gateway_auth.clock import Clock
+from gateway_auth.errors import ClientSuspended, CrossingRefused, Unauthenticated
+from gateway_auth.logging import log_event
+from gateway_auth.models import Origin, Session
+from gateway_auth.revocation.mirror import RevocationMirror
+from gateway_auth.signin.issued import IssuedSession
+from gateway_auth.signin.regulation import Regulator
+from gateway_auth.signin.sessions import Sessions
+from gateway_auth.stores.base import ClientStore, SessionStore
+from gateway_auth.tokens import AccessTokens, ShortTokens
+
+log = logging.getLogger(__name__)
+REQUEST_LIFETIME = timedelta(minutes=2)  # through every portal and back
+CODE_LIFETIME = timedelta(seconds=60)
+REQUEST_CLAIMS = ("tgt", "chl", "rd", "via")
+CODE_CLAIMS = ("sid", "cid", "tgt", "chl")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A target domain's request for a sign-in, as the portals pass it along."""
+
+    target: str  # the asking domain's portal host
+    challenge: str  # base64url SHA-256 of the verifier in the target's cookie
+    return_to: str  # where the browser was going (checked again at the target)
+    asked: tuple[str, ...] = ()  # the domains that had no session, in order
+
+
+def new_verifier() -> str:
+    """A fresh verifier (256 bits, as RFC 7636 asks)."""
+    return secrets.token_urlsafe(32)
+
+
+def challenge_of(verifier: str) -> str:
+    """RFC 7636's S256: base64url SHA-256, no padding."""
+    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class Crossings:
+    """Issues and reads requests, vouches with codes, redeems them."""
+
+    def __init__(
+        self,
+        key: bytes,
+        clock: Clock,
+        *,
+        sessions: Sessions,
+        session_store: SessionStore,
+        clients: ClientStore,
+        tokens: AccessTokens,
+        mirror: RevocationMirror,
+        regulator: Regulator,
+    ) -> None:
+        self._requests = ShortTokens(
+            key, clock, typ="gateway-auth-crossing-request", audience="gateway-auth:crossing",
+            lifetime=REQUEST_LIFETIME, claims=REQUEST_CLAIMS,
+        )  # fmt: skip
+        self._codes = ShortTokens(
+            key, clock, typ="gateway-auth-crossing-code", audience="gateway-auth:crossing",
+            lifetime=CODE_LIFETIME, claims=CODE_CLAIMS,
+        )  # fmt: skip
+        self._sessions = sessions
+        self._session_store = session_store
+        self._clients = clients
+        self._tokens = tokens
+        self._mirror = mirror
+        self._regulator = regulator
+        self._clock = clock
+
+    async def _live_session(self, access_token: str) -> Session | None:
+        """The session behind a genuine access token, expired or not, while the session
+        itself lives (not ended, not past its limits, its client neither suspended nor
+        gone); None otherwise."""
+        now = self._clock()
+        try:
+            claims = self._tokens.decode(access_token, now, allow_expired=True)
+        except Unauthenticated:
+            return None
+        if self._mirror.is_revoked(claims.session_id, claims.client_id, now.timestamp()):
+            return None
+        session = await self._session_store.get_session(claims.session_id)
+        if session is None or session.client_id != claims.client_id or not session.is_active(now):
+            return None
+        client = await self._clients.get_client(claims.client_id)
+        if client is None or client.suspended or self._mirror.is_suspended(client.id):
+            return None
+        return session
+
+    async def _join_family(self, session_id: str, client_id: str, origin: Origin) -> IssuedSession:
+        """A session on another domain for the browser whose live session ``session_id``
+        vouched for it (``crossing/``): the same client, grant and proof (a second factor
+        counts for the whole family), ending when the family ends and never after the
+        vouching session's absolute limit."""
+        now = self._clock()
+        source = await self._session_store.get_session(session_id)
+        if (
+            source is None
+            or source.client_id != client_id
+            or not source.is_active(now)
+            or self._mirror.is_revoked(session_id, client_id, now.timestamp())
+        ):
+            raise Unauthenticated("The session has ended.")
+        client = await self._clients.get_client(client_id)
+        if client is None:
+            raise Unauthenticated("The session has ended.")
+        if client.suspended or self._mirror.is_suspended(client.id):
+            raise ClientSuspended
+        return await self._sessions.start(
+            client,
+            origin,
+            persistent=source.persistent,
+            not_after=source.absolute_expires_at,
+            granted=source.scopes,
+            amr=source.amr,
+            provider=source.provider,
+            provider_sid=source.provider_sid,
+            family=source.family or source.id,
+        )
+
+    def issue_request(self, request: Request) -> str:
+        """The request's token, for the URL of the next portal."""
+        return self._requests.issue(
+            {
+                "tgt": request.target,
+                "chl": request.challenge,
+                "rd": request.return_to,
+                "via": ",".join(request.asked),
+            }
+        )
+
+    def read_request(self, token: str | None) -> Request | None:
+        """The request of a genuine, unexpired token; None otherwise."""
+        claims = self._requests.read(token)
+        if claims is None or not all(isinstance(claims[name], str) for name in REQUEST_CLAIMS):
+            return None
+        asked = tuple(name for name in claims["via"].split(",") if name)
+        return Request(claims["tgt"], claims["chl"], claims["rd"], asked)
+
+    async def vouch(self, request: Request, access_token: str | None) -> str | None:
+        """A code for the target when this browser's session here is live (its access token
+        may have expired: the session is what counts); None when there is none."""
+        session = await self._live_session(access_token) if access_token else None
+        if session is None:
+            return None
+        log_event(
+            log, "crossing_vouched", client_id=session.client_id, session_id=session.id,
+            target=request.target,
+        )  # fmt: skip
+        return self._codes.issue(
+            {
+                "sid": session.id,
+                "cid": session.client_id,
+                "tgt": request.target,
+                "chl": request.challenge,
+            }
+        )
+
+    async def redeem(
+        self, code: str, request: Request | None, here: str, verifier: str | None, origin: Origin
+    ) -> IssuedSession:
+        """A session here, in the vouching session's family, for the browser holding the
+        verifier; CrossingRefused (saying why, for the log) for anything else."""
+        claims = self._codes.read(code)
+        if claims is None or not all(isinstance(claims[name], str) for name in CODE_CLAIMS):
+            raise CrossingRefused("expired or not genuine")
+        if request is None:
+            raise CrossingRefused("with a request that expired or is not genuine")
+        if claims["tgt"] != here or request.target != here:
+            raise CrossingRefused(f"for {claims['tgt']}, redeemed at {here}")
+        if (
+            not verifier
+            or claims["chl"] != request.challenge
+            or not hmac.compare_digest(challenge_of(verifier), claims["chl"])
+        ):
+            raise CrossingRefused("without the verifier of the browser that asked")
+        if not await self._regulator.spend(f"crossing:{claims['jti']}", CODE_LIFETIME):
+            raise CrossingRefused("used already")
+        issued = await self._join_family(claims["sid"], claims["cid"], origin)
+        log_event(
+            log, "crossing_redeemed", client_id=issued.client.id, session_id=issued.session.id,
+            family=issued.session.family, domain=here,
+        )  # fmt: skip
+        return issued
