@@ -342,7 +342,7 @@ def test_compose_runs_traefik_on_the_shipped_static_configuration() -> None:
 def test_every_same_site_recipe_agrees_on_the_base_path() -> None:
     compose = load(ROOT / "docker-compose.yml")
     nginx = (DEPLOY / "nginx" / "gateway-auth.conf").read_text()
-    caddy = (DEPLOY / "caddy" / "Caddyfile").read_text()
+    caddy = (DEPLOY / "caddy" / "gateway-auth.caddy").read_text()
 
     assert compose["x-gateway-auth-env"]["GATEWAY_AUTH_BASE_PATH"] == "/auth"
     assert "proxy_pass http://gateway-auth:8000/auth/verify;" in nginx

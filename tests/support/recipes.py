@@ -49,11 +49,24 @@ def echo_app() -> web.Application:
 
 
 @contextmanager
-def gateway(kind: str, directory: Path, auth: int, upstream: int) -> Iterator[int]:
+def gateway(
+    kind: str,
+    directory: Path,
+    auth: int,
+    upstream: int,
+    *,
+    port: int | None = None,
+    domains: bool = False,
+) -> Iterator[int]:
     """Run the ``kind`` recipe in front of gateway-auth (port ``auth``) and the upstream;
-    yields the gateway's port once it accepts connections, and stops it afterwards."""
-    port = free_port()
-    command, extra_env = _prepare(kind, directory, port, auth, upstream)
+    yields the gateway's port (``port``, or a free one) once it accepts connections, and stops
+    it afterwards. ``domains``: deploy/domains' recipe, two sites on one port, both upstreams
+    the echo."""
+    port = port or free_port()
+    if domains:
+        command, extra_env = _prepare_domains(kind, directory, port, auth, upstream)
+    else:
+        command, extra_env = _prepare(kind, directory, port, auth, upstream)
     env = {
         **os.environ,
         **extra_env,
@@ -99,28 +112,60 @@ def _prepare(
     return _traefik(directory, port, auth, upstream), {}
 
 
-def _nginx(directory: Path, port: int, auth: int, upstream: int) -> list[str]:
+DOMAIN_HOSTS = ("app.example.com", "shop.example.net")  # deploy/domains' two sites
+
+
+def _prepare_domains(
+    kind: str, directory: Path, port: int, auth: int, upstream: int
+) -> tuple[list[str], dict[str, str]]:
+    recipe = DEPLOY / "domains"
+    if kind == "nginx":
+        return _nginx(directory, port, auth, upstream, recipe / "nginx.conf"), {}
+    if kind == "caddy":
+        command = [require_binary("caddy"), "run", "--config", str(recipe / "Caddyfile")]
+        return [*command, "--adapter", "caddyfile"], {
+            "APP_ADDRESS": f"http://{DOMAIN_HOSTS[0]}:{port}",
+            "SHOP_ADDRESS": f"http://{DOMAIN_HOSTS[1]}:{port}",
+            "GATEWAY_AUTH": f"127.0.0.1:{auth}",
+            "APP": f"127.0.0.1:{upstream}",
+            "SHOP": f"127.0.0.1:{upstream}",
+            "CADDY_ADMIN": f"127.0.0.1:{free_port()}",
+        }
+    if kind == "traefik":
+        return _traefik(directory, port, auth, upstream, recipe / "traefik-dynamic.yml"), {}
+    raise ValueError(f"no two-domain recipe for {kind}")
+
+
+def _nginx(
+    directory: Path, port: int, auth: int, upstream: int, site: Path | None = None
+) -> list[str]:
     """deploy/nginx as a user installs it (conf.d/ and snippets/), pointed at real ports."""
     binary = require_binary("nginx")
-    for sub, names in (("conf.d", ["example.conf"]), ("snippets", SNIPPETS)):
+    site = site or DEPLOY / "nginx" / "example.conf"
+    sources = [(DEPLOY / "nginx" / name, "snippets") for name in SNIPPETS]
+    for source, sub in ((site, "conf.d"), *sources):
         (directory / sub).mkdir(exist_ok=True)
-        for name in names:
-            text = (DEPLOY / "nginx" / name).read_text()
-            text = text.replace("listen 80;", f"listen 127.0.0.1:{port};")
-            text = text.replace("include snippets/", f"include {directory}/snippets/")
-            text = text.replace("gateway-auth:8000", f"127.0.0.1:{auth}")
-            text = text.replace("app:8080", f"127.0.0.1:{upstream}")
-            (directory / sub / name).write_text(text)
+        text = source.read_text()
+        text = text.replace("listen 80;", f"listen 127.0.0.1:{port};")
+        text = text.replace("include snippets/", f"include {directory}/snippets/")
+        text = text.replace("gateway-auth:8000", f"127.0.0.1:{auth}")
+        text = text.replace("app:8080", f"127.0.0.1:{upstream}")
+        text = text.replace("shop:8080", f"127.0.0.1:{upstream}")
+        (directory / sub / source.name).write_text(text)
     main = directory / "nginx.conf"
-    main.write_text(nginx_main(directory, f"    include {directory}/conf.d/example.conf;"))
+    main.write_text(nginx_main(directory, f"    include {directory}/conf.d/{site.name};"))
     return [binary, "-c", str(main), "-p", str(directory), "-e", str(directory / "error.log")]
 
 
-def _traefik(directory: Path, port: int, auth: int, upstream: int) -> list[str]:
-    """deploy/traefik's traefik.yml and dynamic.yml as shipped, pointed at real ports."""
-    text = (DEPLOY / "traefik" / "dynamic.yml").read_text()
+def _traefik(
+    directory: Path, port: int, auth: int, upstream: int, routes: Path | None = None
+) -> list[str]:
+    """deploy/traefik's traefik.yml and dynamic.yml (or ``routes``) as shipped, pointed at
+    real ports."""
+    text = (routes or DEPLOY / "traefik" / "dynamic.yml").read_text()
     text = text.replace("gateway-auth:8000", f"127.0.0.1:{auth}")
     text = text.replace("app:8080", f"127.0.0.1:{upstream}")
+    text = text.replace("shop:8080", f"127.0.0.1:{upstream}")
     dynamic = directory / "dynamic.yml"
     dynamic.write_text(text)
     static = yaml.safe_load((DEPLOY / "traefik" / "traefik.yml").read_text())
