@@ -5,8 +5,8 @@ physical ceiling; the bare aiohttp handler; the naive design, a full PyJWT decod
 SISMEMBER per request), then gateway-auth's /verify on its fast listener: one token, 10,000
 distinct tokens round-robin, no token, garbage tokens, while logins hash passwords, beside a
 process that keeps the other core busy, on two workers, behind nginx ``auth_request``, and a
-million requests over a million distinct tokens to watch memory; and ``/me`` (an ordinary
-aiohttp route) with the fast listener off and on.
+million requests over a million distinct tokens to watch memory; with three domains in a
+DOMAINS_FILE beside one; and ``/me`` (an ordinary aiohttp route) with the fast listener off and on.
 Prints a table and writes ``benchmarks/results/latest.json``.
 """
 
@@ -73,6 +73,10 @@ def main() -> int:
             gateway(work / "redis", env) as (port, cookie),
             gateway(work / "plain", plain_env) as (plain, plain_cookie),
             gateway(work / "ruled", {**env, "RULES_FILE": str(fifty_rules(work))}) as (ruled, _),
+            gateway(work / "domains", {**env, "DOMAINS_FILE": str(three_domains(work))}) as (
+                domained,
+                _,
+            ),
         ):
             rounds = [
                 {
@@ -99,6 +103,14 @@ def main() -> int:
                     ),
                     "verify_10k_rules50": load(
                         wrk, "verify_10k_rules50", ruled, "", tokens=distinct, headers=FORWARDED
+                    ),
+                    "verify_10k_three_domains": load(
+                        wrk,
+                        "verify_10k_three_domains",
+                        domained,
+                        "",
+                        tokens=distinct,
+                        headers=FORWARDED,
                     ),
                 }
                 for _ in range(ROUNDS)
@@ -163,6 +175,21 @@ def main() -> int:
     print_table(report)
     print(f"\nwritten to {out.relative_to(HERE.parent)}")
     return 0
+
+
+def three_domains(directory: Path) -> Path:
+    """A domains file of three: the loopback portal the harness signs in at, the domain of
+    the app the benchmark's request is for, and one more."""
+    path = directory / "domains.yaml"
+    path.write_text(
+        "domains:\n"
+        "  - public_url: http://127.0.0.1\n"
+        "  - public_url: https://auth.example.com\n"
+        "    cookie_domain: example.com\n"
+        "  - public_url: https://auth.example.net\n"
+        "    cookie_domain: example.net\n"
+    )
+    return path
 
 
 def fifty_rules(directory: Path) -> Path:
@@ -231,6 +258,14 @@ def summarise(
         ),
         "rss_after_1m_distinct_vs_before": (ratio(rss_after, rss_before), "0.9 .. 1.1"),
         "rules50_vs_no_rules_rps": (paired("verify_10k_rules50", "verify_10k_forwarded"), ">= 0.9"),
+        "three_domains_vs_one_rps": (
+            paired("verify_10k_three_domains", "verify_10k_forwarded"),
+            ">= 0.95",
+        ),
+        "three_domains_vs_one_p99": (
+            paired("verify_10k_three_domains", "verify_10k_forwarded", "p99_ms"),
+            "<= 1.1",
+        ),
         "me_fast_listener_vs_aiohttp_only_rps": (
             paired("me_fast_listener", "me_aiohttp_only"),
             ">= 0.95",
