@@ -44,9 +44,8 @@ for (const form of document.querySelectorAll("form[data-passkey]")) {
       send(form, await ask(form, "optional"));
     } catch (error) {
       if (error.name === "AbortError") return;
-      say(form, error.name === "InvalidStateError"
-        ? "This passkey is already registered here."
-        : "No passkey was used. Try again, or use another way.");
+      // The words are the page's, in its language (data-registered, data-failed).
+      say(form, error.name === "InvalidStateError" ? form.dataset.registered : form.dataset.failed);
     }
   });
 }

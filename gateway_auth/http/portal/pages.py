@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -24,12 +26,15 @@ from markupsafe import Markup
 from gateway_auth.config.parsing import logo_type
 from gateway_auth.config.settings import Settings
 from gateway_auth.http.csrf import FormTokens
+from gateway_auth.i18n import LANGUAGES, negotiate, supported, translations
 from gateway_auth.logging import REQUEST_ID
 
 HTML = "text/html"
 # Every link on a page is same-origin or a return URL: tell neither where the user came from,
 # but keep Origin on our own form posts (under "no-referrer" browsers send "Origin: null").
 REFERRER_POLICY = "same-origin"
+LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600  # a choice of language is kept a year
+_LANGUAGE: ContextVar[str] = ContextVar("page_language", default="en")
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,12 +242,24 @@ class Pages:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"],
+        )
+        # Old-style callables: ``_(text)`` is a plain string, escaped like any other value
+        # (new-style would mark a translated variable safe), and {% trans %} escapes its
+        # variables. The language is the one the page being rendered was asked in.
+        self._env.install_gettext_callables(  # type: ignore[attr-defined]
+            lambda message: translations(_LANGUAGE.get()).gettext(message),
+            lambda one, many, n: translations(_LANGUAGE.get()).ngettext(one, many, n),
+            newstyle=False,
         )
         style = (files("gateway_auth") / "web" / "portal.css").read_text().strip()
         self._css = Markup(style)  # noqa: S704 - our own file, never input
         script = (files("gateway_auth") / "web" / "passkeys.js").read_text()
         self._script = Markup(script)  # noqa: S704 - our own file, never input
         self.tokens = tokens
+        name = settings.cookie_name.removeprefix("__Host-").removeprefix("__Secure-")
+        self.language_cookie = ("__Host-" if settings.cookie_secure else "") + name + "_lang"
+        self._secure = settings.cookie_secure
         self.urls = PortalUrls(settings.base_path)
         self.brand = Brand(settings.app_name, _logo(settings))
         self.csp = _policy(settings, style, script, self.brand.logo)
@@ -256,18 +273,29 @@ class Pages:
         headers: dict[str, str] | None = None,
         **context: Any,
     ) -> web.Response:
-        """A page, with this browser's form token in ``csrf`` (its cookie set when new)."""
+        """A page in the person's language, with this browser's form token in ``csrf`` (its
+        cookie set when new); ``?lang=`` chooses the language and remembers it."""
         nonce, fresh = self.tokens.nonce(request)
         context.setdefault("wide", False)
-        text = self._env.get_template(template).render(
-            css=self._css,
-            passkey_script=self._script,
-            brand=self.brand,
-            urls=self.urls,
-            csrf=self.tokens.sign(nonce),
-            csrf_for=lambda action: self.tokens.sign_for(nonce, action),
-            **context,
-        )
+        language = self.language(request)
+        token = _LANGUAGE.set(language)
+        try:
+            text = self._env.get_template(template).render(
+                css=self._css,
+                passkey_script=self._script,
+                brand=self.brand,
+                urls=self.urls,
+                csrf=self.tokens.sign(nonce),
+                csrf_for=lambda action: self.tokens.sign_for(nonce, action),
+                lang=language,
+                languages=[
+                    (code, name, str(request.rel_url.update_query(lang=code)))
+                    for code, name in LANGUAGES.items()
+                ],
+                **context,
+            )
+        finally:
+            _LANGUAGE.reset(token)
         response = web.Response(
             text=text, status=status, headers=headers, content_type=HTML, charset="utf-8"
         )
@@ -275,7 +303,27 @@ class Pages:
         response.headers["Referrer-Policy"] = REFERRER_POLICY
         if fresh:
             self.tokens.remember(response, nonce)
+        chosen = supported(request.query.get("lang"))
+        if chosen is not None and chosen != request.cookies.get(self.language_cookie):
+            response.set_cookie(
+                self.language_cookie, chosen, path="/", max_age=LANGUAGE_COOKIE_SECONDS,
+                secure=self._secure, httponly=True, samesite="Lax",
+            )  # fmt: skip
         return response
+
+    def language(self, request: web.Request) -> str:
+        """The language of this request's pages: ``?lang=``, else the one chosen before (its
+        cookie), else the browser's ``Accept-Language``, else English."""
+        return (
+            supported(request.query.get("lang"))
+            or supported(request.cookies.get(self.language_cookie))
+            or negotiate(request.headers.get(hdrs.ACCEPT_LANGUAGE, ""))
+        )
+
+    def gettext(self, request: web.Request) -> Callable[[str], str]:
+        """The translation of a message into this request's language (for words made in
+        Python, with numbers in them; everything else is translated by the templates)."""
+        return translations(self.language(request)).gettext
 
     def browser(self, request: web.Request) -> str:
         """What ties a short token to this browser (``FormTokens.binding``); empty when it
