@@ -17,6 +17,8 @@ import unicodedata
 import icu  # type: ignore[import-untyped]  # PyICU ships no type information
 import idna
 
+from gateway_auth.i18n import N_
+
 _SPOOF_CHECKER = icu.SpoofChecker()
 
 
@@ -51,9 +53,9 @@ def domain_problem(email: str) -> str | None:
     why the address could pass for another one."""
     normalised = _normalised(email)
     if _ascii_domain(normalised.rpartition("@")[2]) is None:
-        return "must have a valid domain name after the @"
+        return N_("must have a valid domain name after the @")
     if _stray_latin_mark(normalised):
-        return "must not put a combining mark on a Latin letter that has no such accented form"
+        return N_("must not put a combining mark on a Latin letter that has no such accented form")
     return None
 
 

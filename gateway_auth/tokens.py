@@ -17,6 +17,7 @@ import jwt
 
 from gateway_auth.config.keys import KeyRing
 from gateway_auth.errors import Unauthenticated
+from gateway_auth.i18n import N_
 from gateway_auth.models import CLIENT_KINDS, Client, ClientKind
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068
@@ -199,7 +200,7 @@ class AccessTokens:
         if payload["nbf"] > moment + LEEWAY_SECONDS or payload["iat"] > moment + LEEWAY_SECONDS:
             raise Unauthenticated
         if not allow_expired and claims.expires_at <= moment - LEEWAY_SECONDS:
-            raise Unauthenticated("The access token has expired.")
+            raise Unauthenticated(N_("The access token has expired."))
         return claims
 
 

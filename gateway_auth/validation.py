@@ -9,9 +9,12 @@ from collections.abc import Sequence
 
 from gateway_auth.emails import domain_problem, email_key
 from gateway_auth.errors import FieldError, ValidationFailed
+from gateway_auth.i18n import N_
 
 __all__ = ["email_key"]  # the identity rules live in ``emails``; most callers import them here
 
+# The limits people meet are written out in their messages (a catalogue's message is a literal):
+# tests/test_i18n.py checks that each message names its limit.
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit minus the angle brackets
@@ -43,12 +46,12 @@ def email_problem(email: str) -> str | None:
     """Why this email address is unacceptable, or None."""
     email = email.strip()
     if not email:
-        return "is required"
+        return N_("is required")
     if len(email) > MAX_EMAIL_LENGTH:
-        return f"must be at most {MAX_EMAIL_LENGTH} characters"
+        return N_("must be at most 254 characters")
     local, _, domain = email.rpartition("@")
     if len(local) > MAX_LOCAL_PART_LENGTH:
-        return f"must have at most {MAX_LOCAL_PART_LENGTH} characters before the @"
+        return N_("must have at most 64 characters before the @")
     malformed = (
         not local
         or not domain
@@ -60,7 +63,7 @@ def email_problem(email: str) -> str | None:
         or ".." in domain
     )
     if malformed:
-        return "must be an email address such as ada@example.com"
+        return N_("must be an email address such as ada@example.com")
     return domain_problem(email)
 
 
@@ -68,9 +71,9 @@ def password_problem(password: str) -> str | None:
     """Why this new password is unacceptable, or None. Length is counted in characters."""
     length = len(normalise_password(password))
     if length < MIN_PASSWORD_LENGTH:
-        return f"must be at least {MIN_PASSWORD_LENGTH} characters"
+        return N_("must be at least 8 characters")
     if length > MAX_PASSWORD_LENGTH:
-        return f"must be at most {MAX_PASSWORD_LENGTH} characters"
+        return N_("must be at most 1024 characters")
     return None
 
 
@@ -79,9 +82,9 @@ def name_problem(name: str | None) -> str | None:
     if name is None:
         return None
     if len(name.strip()) > MAX_NAME_LENGTH:
-        return f"must be at most {MAX_NAME_LENGTH} characters"
+        return N_("must be at most 100 characters")
     if _has_control(name):
-        return "must not contain control characters"
+        return N_("must not contain control characters")
     return None
 
 

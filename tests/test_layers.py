@@ -23,6 +23,7 @@ GROUND = frozenset(
         "gateway_auth.clock",
         "gateway_auth.emails",
         "gateway_auth.errors",
+        "gateway_auth.i18n",
         "gateway_auth.logging",
         "gateway_auth.metrics",
         "gateway_auth.models",

@@ -25,6 +25,7 @@ from gateway_auth.errors import (
     Unauthenticated,
     WrongPassword,
 )
+from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event
 from gateway_auth.models import (
     AMR_MFA,
@@ -393,7 +394,7 @@ class Accounts:
             identity.session_id, now + self.elevation_ttl, now
         )
         if session is None:
-            raise Unauthenticated("The session has ended.")
+            raise Unauthenticated(N_("The session has ended."))
         log_event(log, "session_elevated", client_id=identity.client.id, session_id=session.id)
         return session
 
@@ -404,7 +405,7 @@ class Accounts:
         amr = tuple(dict.fromkeys((*(session.amr if session else ()), *methods, AMR_MFA)))
         proved = await self._sessions.prove_session(identity.session_id, amr, self._clock())
         if session is None or proved is None:
-            raise Unauthenticated("The session has ended.")
+            raise Unauthenticated(N_("The session has ended."))
         log_event(log, "session_proved", client_id=identity.client.id, session_id=session.id)
         return proved
 

@@ -23,6 +23,7 @@ from datetime import timedelta
 
 from gateway_auth.clock import Clock
 from gateway_auth.errors import ClientSuspended, CrossingRefused, Unauthenticated
+from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event
 from gateway_auth.models import Origin, Session
 from gateway_auth.revocation.mirror import RevocationMirror
@@ -123,10 +124,10 @@ class Crossings:
             or not source.is_active(now)
             or self._mirror.is_revoked(session_id, client_id, now.timestamp())
         ):
-            raise Unauthenticated("The session has ended.")
+            raise Unauthenticated(N_("The session has ended."))
         client = await self._clients.get_client(client_id)
         if client is None:
-            raise Unauthenticated("The session has ended.")
+            raise Unauthenticated(N_("The session has ended."))
         if client.suspended or self._mirror.is_suspended(client.id):
             raise ClientSuspended
         return await self._sessions.start(

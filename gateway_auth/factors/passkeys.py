@@ -48,6 +48,7 @@ from gateway_auth.errors import (
 )
 from gateway_auth.factors.ceremonies import LIFETIME, Ceremonies, Purpose, holder_of
 from gateway_auth.factors.service import PasswordCheck, SecondFactorService
+from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event
 from gateway_auth.models import AMR_USER_PRESENCE, Attempt, Client, Identity, Origin, Passkey
 from gateway_auth.signin.regulation import Regulator, password_epoch
@@ -299,7 +300,7 @@ class PasskeyService:
             owner, passkey, parsed, challenge=ceremony.challenge, rp=answer.rp, purpose=purpose
         )
         if not await self._regulator.spend(ceremony.token_id, LIFETIME):
-            raise CeremonyExpired("This passkey request was already answered; try again.")
+            raise CeremonyExpired(N_("This passkey request was already answered; try again."))
         seen, new = passkey.sign_count, verified.new_sign_count
         if (seen or new) and new <= seen:  # a cloned authenticator
             log_event(

@@ -28,6 +28,7 @@ from gateway_auth.errors import (
 )
 from gateway_auth.factors import recovery, totp
 from gateway_auth.factors.sealing import SecretBox
+from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event
 from gateway_auth.models import (
     AMR_OTP,
@@ -319,7 +320,7 @@ class SecondFactorService:
         if self.policy == "off":
             raise SecondFactorsOff
         if client.kind != "user":  # guests have no password to remove an app with
-            raise NotAUser("Only accounts with a password can add a second factor.")
+            raise NotAUser(N_("Only accounts with a password can add a second factor."))
 
     def _sealer(self) -> SecretBox:
         if self._box is None:

@@ -31,8 +31,9 @@ from gateway_auth.http.callers import (
 )
 from gateway_auth.http.portal.browsing import see_other, signed_in
 from gateway_auth.http.portal.ceremony import answer, confirm_challenge
-from gateway_auth.http.portal.pages import PortalUrls, retry_text
+from gateway_auth.http.portal.pages import PortalUrls, not_now
 from gateway_auth.http.views import json_response
+from gateway_auth.i18n import N_
 from gateway_auth.models import Identity, iso
 
 
@@ -112,16 +113,17 @@ async def _elevate_form(request: web.Request, raw: Mapping[str, object]) -> web.
                 code=fields.get("code") or "" if with_code else None,
             )
     except (PasskeyRefused, CeremonyExpired) as exc:
-        alert = "That passkey was not accepted. Try again, or enter a code."
+        alert = N_("That passkey was not accepted. Try again, or enter a code.")
         if isinstance(exc, CeremonyExpired):
             alert = exc.message
         return await _form(request, identity, rd, alert=alert, status=401)
     except (WrongPassword, WrongCode):
-        wrong = "That code is not right, or was already used." if with_code else None
-        errors = {field: wrong or "The password is incorrect."}
+        wrong = N_("That code is not right, or was already used.") if with_code else None
+        errors = {field: wrong or N_("The password is incorrect.")}
         return await _form(request, identity, rd, errors=errors, status=401)
     except TooManyAttempts as exc:
-        alert = "Too many wrong attempts. " + (retry_text(str(exc.retry_after)) or "")
+        tr = request.app[PAGES].translation(request)
+        alert = not_now(tr, N_("Too many wrong attempts."), exc.retry_after)
         response = await _form(request, identity, rd, alert=alert, status=429)
         response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
         return response
@@ -161,7 +163,7 @@ async def _form(
         ),
         has_app=factors.has_app,
         status=status,
-        title="Confirm it is you",
+        title=N_("Confirm it is you"),
         email=identity.client.email,
         minutes=minutes,
         rd=rd,

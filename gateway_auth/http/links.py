@@ -20,8 +20,9 @@ from gateway_auth.http.appkeys import PAGES, SERVICES
 from gateway_auth.http.bodies import Body, read_body, string_fields
 from gateway_auth.http.callers import access_token, cookie_policy, origin
 from gateway_auth.http.portal.browsing import see_other
-from gateway_auth.http.portal.pages import retry_text
+from gateway_auth.http.portal.pages import field_error, not_now
 from gateway_auth.http.views import json_response
+from gateway_auth.i18n import N_
 
 # The one answer to every reset request, whether or not an account uses the address.
 RESET_ACCEPTED = {
@@ -68,7 +69,7 @@ async def verification_page(request: web.Request) -> web.Response:
     return request.app[PAGES].render(
         request,
         "verify_email.html",
-        title="Verify your email address",
+        title=N_("Verify your email address"),
         token=_token(request.query.get("token")),
     )
 
@@ -108,16 +109,17 @@ async def _request_reset_form(request: web.Request, body: Body) -> web.Response:
         return _reset_form(
             request,
             email=email,
-            error="Enter an email address such as ada@example.com.",
+            error=N_("Enter an email address such as ada@example.com."),
             status=422,
         )
     except TooManyAttempts as exc:
-        alert = "Too many attempts from your network. " + (retry_text(str(exc.retry_after)) or "")
+        tr = request.app[PAGES].translation(request)
+        alert = not_now(tr, N_("Too many attempts from your network."), exc.retry_after)
         return _reset_form(
             request, email=email, alert=alert, status=429,
             headers={hdrs.RETRY_AFTER: str(exc.retry_after)},
         )  # fmt: skip
-    return request.app[PAGES].render(request, "reset_sent.html", title="Check your email")
+    return request.app[PAGES].render(request, "reset_sent.html", title=N_("Check your email"))
 
 
 async def _confirm_reset_form(request: web.Request, body: Body) -> web.Response:
@@ -127,14 +129,15 @@ async def _confirm_reset_form(request: web.Request, body: Body) -> web.Response:
     )
     token = _token(fields["token"])
     if fields["newPassword"] != fields["newPasswordConfirmation"]:
-        errors = {"newPasswordConfirmation": "The two passwords do not match."}
+        errors = {"newPasswordConfirmation": N_("The two passwords do not match.")}
         return _new_password_form(request, token=token, errors=errors, status=422)
     try:
         await request.app[SERVICES].links.reset_password(
             token, fields["newPassword"] or "", origin(request)
         )
     except ValidationFailed as exc:
-        errors = {"newPassword": f"New password {exc.errors[0].message}."}
+        tr = request.app[PAGES].translation(request)
+        errors = {"newPassword": field_error(tr, N_("New password"), exc.errors[0].message)}
         return _new_password_form(request, token=token, errors=errors, status=422)
     except (LinkInvalid, TooManyAttempts) as exc:
         return _link_refused(request, exc, again=request.app[PAGES].urls.password_reset)
@@ -162,7 +165,7 @@ def _reset_form(
         "password_reset.html",
         status=status,
         headers=headers,
-        title="Reset your password",
+        title=N_("Reset your password"),
         email=email,
         errors={"email": error} if error else {},
         alert=alert,
@@ -181,11 +184,11 @@ def _new_password_form(
         request,
         "new_password.html",
         status=status,
-        title="Choose a new password",
+        title=N_("Choose a new password"),
         token=token,
         errors=errors,
         focus=next(iter(errors), "newPassword"),
-        alert="Please correct the field marked below." if errors else None,
+        alert=N_("Please correct the field marked below.") if errors else None,
     )
 
 
@@ -194,14 +197,15 @@ def _link_refused(
 ) -> web.Response:
     """Why a link did nothing, and where to ask for a new one."""
     if isinstance(exc, TooManyAttempts):
-        heading = "Too many attempts"
-        detail = "Too many attempts from your network. " + (retry_text(str(exc.retry_after)) or "")
+        heading = N_("Too many attempts")
+        tr = request.app[PAGES].translation(request)
+        detail = not_now(tr, N_("Too many attempts from your network."), exc.retry_after)
         status, headers = 429, {str(hdrs.RETRY_AFTER): str(exc.retry_after)}
     else:
         heading = {
-            LinkExpired: "This link has expired",
-            LinkUsed: "This link was used already",
-        }.get(type(exc), "This link is not valid")
+            LinkExpired: N_("This link has expired"),
+            LinkUsed: N_("This link was used already"),
+        }.get(type(exc), N_("This link is not valid"))
         detail, status, headers = exc.message, 400, dict[str, str]()
     return request.app[PAGES].render(
         request,

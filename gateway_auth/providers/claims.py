@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway_auth.errors import ExternalSignInFailed
+from gateway_auth.i18n import N_
 from gateway_auth.providers.provider import Profile, Provider
 from gateway_auth.validation import MAX_NAME_LENGTH, without_controls
 
@@ -44,7 +45,7 @@ def github_profile(user: Any, emails: Any, organisations: Any, teams: Any) -> Pr
     renamed), the primary address with GitHub's word on whether it is verified, and the
     organisations (``org``) and teams (``org/team``) as groups."""
     if not isinstance(user, dict) or not isinstance(user.get("id"), int):
-        raise ExternalSignInFailed("invalid_answer", "GitHub's answer could not be read.")
+        raise ExternalSignInFailed("invalid_answer", N_("GitHub's answer could not be read."))
     primary = next(
         (e for e in emails if isinstance(e, dict) and e.get("primary") is True),
         None,
@@ -99,6 +100,7 @@ def _objects(value: Any) -> list[dict[str, Any]]:
 def _unusable(provider: Provider, what: str) -> ExternalSignInFailed:
     return ExternalSignInFailed(
         "invalid_answer",
-        f"The answer from {provider.name} could not be used. Please sign in again.",
+        N_("The answer from {name} could not be used. Please sign in again."),
         f"missing or unusable {what}",
+        name=provider.name,
     )

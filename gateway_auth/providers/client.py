@@ -25,6 +25,7 @@ from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from gateway_auth.errors import ExternalSignInFailed
+from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event
 from gateway_auth.providers.claims import github_profile, profile_of
 from gateway_auth.providers.provider import Profile, Provider
@@ -47,7 +48,9 @@ LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint",
              "end_session_endpoint")  # fmt: skip
 TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
-UNREACHABLE = "{name} did not answer as expected. Try again in a moment, or sign in another way."
+UNREACHABLE = N_(
+    "{name} did not answer as expected. Try again in a moment, or sign in another way."
+)
 
 
 class ProviderClient:
@@ -392,15 +395,14 @@ class ProviderClient:
             provider=self.provider.id,
             detail=detail[:300],
         )
-        return ExternalSignInFailed(
-            "unreachable", UNREACHABLE.format(name=self.provider.name), detail
-        )
+        return ExternalSignInFailed("unreachable", UNREACHABLE, detail, name=self.provider.name)
 
     def _invalid(self, detail: str) -> ExternalSignInFailed:
         return ExternalSignInFailed(
             "invalid_answer",
-            f"The answer from {self.provider.name} could not be verified. Please sign in again.",
+            N_("The answer from {name} could not be verified. Please sign in again."),
             detail,
+            name=self.provider.name,
         )
 
 

@@ -7,16 +7,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway_auth.errors import ExternalSignInFailed
+from gateway_auth.i18n import N_
 from gateway_auth.models import LinkedIdentity
 from gateway_auth.providers.provider import Provider
 from gateway_auth.signin.issued import IssuedSession, SecondStep
 
 REFUSALS = {
-    "email_missing": "{name} did not tell us your email address, which this sign-in needs.",
-    "email_unverified": "{name} has not verified your email address, so it cannot show "
-    "that you belong to an allowed domain.",
-    "domain": "Accounts with an address at {domain} cannot sign in with {name} here.",
-    "group": "Your {name} account is not in a group that may sign in here.",
+    "email_missing": N_("{name} did not tell us your email address, which this sign-in needs."),
+    "email_unverified": N_(
+        "{name} has not verified your email address, so it cannot show "
+        "that you belong to an allowed domain."
+    ),
+    "domain": N_("Accounts with an address at {domain} cannot sign in with {name} here."),
+    "group": N_("Your {name} account is not in a group that may sign in here."),
 }
 
 
@@ -70,22 +73,38 @@ def provider_error(provider: Provider, params: Mapping[str, str]) -> ExternalSig
     error = params.get("error", "")[:100]
     if error == "access_denied":
         return ExternalSignInFailed(
-            "cancelled", f"The sign-in with {provider.name} was cancelled.", error
+            "cancelled", N_("The sign-in with {name} was cancelled."), error, name=provider.name
         )
     return ExternalSignInFailed(
         "provider_error",
-        f"{provider.name} could not sign you in ({error or 'no reason given'}). Please try again.",
+        N_("{name} could not sign you in ({error}). Please try again."),
         f"{error}: {params.get('error_description', '')[:200]}",
+        name=provider.name,
+        error=error or "-",
     )
 
 
 def failed(reason: str, provider: Provider, detail: str) -> ExternalSignInFailed:
     messages = {
-        "state": f"The sign-in with {provider.name} took too long, was finished already, or "
-        "did not start in this browser. Please try again.",
-        "invalid_answer": f"The answer from {provider.name} could not be verified. "
-        "Please sign in again.",
-        "identity_taken": f"This {provider.name} account is linked to another account here "
-        "already.",
+        "state": N_(
+            "The sign-in with {name} took too long, was finished already, or did not start in "
+            "this browser. Please try again."
+        ),
+        "invalid_answer": N_("The answer from {name} could not be verified. Please sign in again."),
+        "identity_taken": N_("This {name} account is linked to another account here already."),
     }
-    return ExternalSignInFailed(reason, messages[reason], detail)  # type: ignore[arg-type]
+    return ExternalSignInFailed(
+        reason,  # type: ignore[arg-type]
+        messages[reason],
+        detail,
+        name=provider.name,
+    )
+
+
+def not_a_user(provider: Provider) -> ExternalSignInFailed:
+    return ExternalSignInFailed(
+        "not_allowed",
+        N_("Only user accounts can sign in with {name}; this one is a guest's or a service's."),
+        "not a user account",
+        name=provider.name,
+    )

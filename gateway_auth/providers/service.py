@@ -25,6 +25,7 @@ from gateway_auth.errors import (
     LastAdmin,
     LastWayIn,
 )
+from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event, mask_email
 from gateway_auth.models import (
     AMR_FEDERATED,
@@ -46,6 +47,7 @@ from gateway_auth.providers.outcomes import (
     SecondStepDue,
     SignedIn,
     failed,
+    not_a_user,
     provider_error,
 )
 from gateway_auth.providers.provider import Profile, Provider, refusal
@@ -164,8 +166,9 @@ class ExternalSignIns:
                 email=mask_email(profile.email),
             )  # fmt: skip
             domain = profile.email.rpartition("@")[2]
-            text = REFUSALS[reason].format(name=provider.name, domain=domain)
-            raise ExternalSignInFailed("not_allowed", text, reason)
+            raise ExternalSignInFailed(
+                "not_allowed", REFUSALS[reason], reason, name=provider.name, domain=domain
+            )
         if trip.purpose == "link":
             # The session that asked, still live: its access token may have expired meanwhile,
             # and the trip (bound to this browser) names it.
@@ -187,9 +190,9 @@ class ExternalSignIns:
                 return self._must_prove(provider, profile, account.client, return_to, browser)
             client = await self._create(provider, profile)
         if client.kind != "user":
-            raise _not_a_user(provider)
+            raise not_a_user(provider)
         if client.suspended:
-            raise ExternalSignInFailed("suspended", "This account is suspended.", client.id)
+            raise ExternalSignInFailed("suspended", N_("This account is suspended."), client.id)
         client = await self._apply_groups(provider, profile, client)
         await self._identities.use_identity(provider.id, profile.subject, profile.email,
                                             self._clock())  # fmt: skip
@@ -215,14 +218,18 @@ class ExternalSignIns:
         when the provider vouches for the address (else anyone could name any address at a
         provider that does not check, and wait for its owner to sign in)."""
         if account.kind != "user":
-            raise _not_a_user(provider)
+            raise not_a_user(provider)
         if not profile.email_verified:
             raise ExternalSignInFailed(
                 "not_allowed",
-                f"An account here already uses {profile.email}, and {provider.name} has not "
-                f"verified that address, so it cannot be linked this way. Sign in with your "
-                f"password, then link {provider.name} on your account page.",
+                N_(
+                    "An account here already uses {email}, and {name} has not verified that "
+                    "address, so it cannot be linked this way. Sign in with your password, "
+                    "then link {name} on your account page."
+                ),
                 "unverified address of an existing account",
+                email=profile.email,
+                name=provider.name,
             )
         pending = PendingLink(
             provider.id, profile.subject, profile.email, account.id, browser, return_to
@@ -238,16 +245,23 @@ class ExternalSignIns:
         if not may:
             raise ExternalSignInFailed(
                 "no_account",
-                f"There is no account here for {profile.email or 'this address'}, and signing in "
-                f"with {provider.name} does not create one. Ask an administrator for an account.",
+                N_(
+                    "There is no account here for {email}, and signing in with {name} does "
+                    "not create one. Ask an administrator for an account."
+                ),
                 "create_accounts is off or registration is closed",
+                email=profile.email or "-",
+                name=provider.name,
             )
         if not profile.email_verified:
             raise ExternalSignInFailed(
                 "no_account",
-                f"{provider.name} has not verified your email address, so no account can be "
-                "made with it here. Verify it there, or ask an administrator for an account.",
+                N_(
+                    "{name} has not verified your email address, so no account can be made "
+                    "with it here. Verify it there, or ask an administrator for an account."
+                ),
                 "unverified address",
+                name=provider.name,
             )
         if email_problem(profile.email):
             raise failed("invalid_answer", provider, "an email address we cannot use")
@@ -263,8 +277,10 @@ class ExternalSignIns:
         except EmailTaken:  # a deleted account's, reserved until its event is out; or a race
             raise ExternalSignInFailed(
                 "no_account",
-                "An account with this address was just deleted or created here. Try again in "
-                "a few minutes.",
+                N_(
+                    "An account with this address was just deleted or created here. Try again "
+                    "in a few minutes."
+                ),
                 "address reserved",
             ) from None
         verified = await self._clients.set_email_verified(
@@ -302,7 +318,7 @@ class ExternalSignIns:
 
     async def _link(self, provider: Provider, profile: Profile, client: Client) -> LinkedIdentity:
         if client.kind != "user":
-            raise _not_a_user(provider)
+            raise not_a_user(provider)
         identity = LinkedIdentity(provider.id, profile.subject, client.id, profile.email,
                                   self._clock())  # fmt: skip
         existing = await self._identities.identity(provider.id, profile.subject)
@@ -310,8 +326,9 @@ class ExternalSignIns:
             if existing.client_id != client.id:
                 raise ExternalSignInFailed(
                     "identity_taken",
-                    f"This {provider.name} account is linked to another account here already.",
+                    N_("This {name} account is linked to another account here already."),
                     existing.client_id,
+                    name=provider.name,
                 )
             return existing
         if not await self._identities.link_identity(identity):
@@ -473,15 +490,6 @@ class ExternalSignIns:
             return await client.end_session_url(post_logout, None)
         except (ExternalSignInFailed, LookupError):
             return None
-
-
-def _not_a_user(provider: Provider) -> ExternalSignInFailed:
-    return ExternalSignInFailed(
-        "not_allowed",
-        f"Only user accounts can sign in with {provider.name}; this one is a guest's or a "
-        "service's.",
-        "not a user account",
-    )
 
 
 def _requires_iss(client: object) -> bool:

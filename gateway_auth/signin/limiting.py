@@ -32,6 +32,7 @@ from limits.storage.base import TimestampedSlidingWindow
 
 from gateway_auth.clock import Clock
 from gateway_auth.errors import StoreUnavailable
+from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ class Limiter:
                 result = await call(self._shared)
             except StorageError as exc:  # Redis is down: count here until it is back
                 if not self._local_fallback:
-                    raise StoreUnavailable("Redis is unavailable; retry shortly.") from None
+                    raise StoreUnavailable(N_("Redis is unavailable; retry shortly.")) from None
                 if not self._shared_failing:
                     log_event(
                         log, "rate_limits_local", level=logging.WARNING, error=type(exc).__name__

@@ -23,6 +23,7 @@ from gateway_auth.errors import (
     Unauthenticated,
 )
 from gateway_auth.factors.service import SecondFactorService
+from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event, mask_email
 from gateway_auth.metrics import Metrics
 from gateway_auth.models import AMR_PASSWORD, Client, Identity, Origin, Session
@@ -358,7 +359,7 @@ class Sessions:
             raise InvalidClient
         if client.suspended:
             log_event(log, "client_authentication_failed", client_id=client.id, reason="suspended")
-            raise InvalidClient("This client is suspended.")
+            raise InvalidClient(N_("This client is suspended."))
         return client
 
     async def authenticate(self, access_token: str) -> Identity:
@@ -366,13 +367,13 @@ class Sessions:
         now = self._clock()
         claims = self._tokens.decode(access_token, now)
         if self._mirror.is_revoked(claims.session_id, claims.client_id, now.timestamp()):
-            raise Unauthenticated("The session has ended.")
+            raise Unauthenticated(N_("The session has ended."))
         session = await self._sessions.get_session(claims.session_id)
         if session is None or session.client_id != claims.client_id or not session.is_active(now):
-            raise Unauthenticated("The session has ended.")
+            raise Unauthenticated(N_("The session has ended."))
         client = await self._clients.get_client(claims.client_id)
         if client is None:
-            raise Unauthenticated("The session has ended.")
+            raise Unauthenticated(N_("The session has ended."))
         if client.suspended or self._mirror.is_suspended(client.id):
             raise ClientSuspended
         in_force = claims.scopes_at(now.timestamp())

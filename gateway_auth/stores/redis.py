@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from gateway_auth.config.redis_urls import SENTINEL_SCHEME, SentinelTarget
 from gateway_auth.errors import StoreUnavailable
+from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event
 from gateway_auth.models import Delta, MirrorState
 
@@ -77,7 +78,7 @@ def translated() -> Iterator[None]:
         yield
     except (RedisError, OSError) as exc:
         log_event(log, "redis_error", level=logging.DEBUG, error=type(exc).__name__)
-        raise StoreUnavailable("Redis is unavailable; retry shortly.") from None
+        raise StoreUnavailable(N_("Redis is unavailable; retry shortly.")) from None
 
 
 class RedisRevocationBus:

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from gateway_auth.http.portal.display import ago, day, device_name
+from gateway_auth.http.portal.display import device_name
+from gateway_auth.i18n import ago, day
 from tests.support.clock import present
 
 NOW = present()
@@ -46,11 +47,22 @@ def test_device_names(user_agent: str, shown: str) -> None:
     ],
 )
 def test_times_in_words(delta: timedelta, shown: str) -> None:
-    assert ago(NOW - delta, NOW) == shown
+    assert ago(NOW - delta, NOW, "en") == shown
 
 
-def test_old_times_are_dates() -> None:
-    long_ago = NOW - timedelta(days=45)
+def test_times_in_words_in_other_languages() -> None:
+    hours = NOW - timedelta(hours=3)
 
-    assert ago(long_ago, NOW) == f"on {day(long_ago)}"
-    assert day(long_ago) == f"{long_ago.day} {long_ago:%b} {long_ago.year}"
+    assert ago(hours, NOW, "de") == "vor 3 Stunden"
+    assert ago(hours, NOW, "fr") == "il y a 3 heures"
+    assert ago(hours, NOW, "es") == "hace 3 horas"
+    assert ago(hours, NOW, "pt-BR") == "há 3 horas"
+
+
+def test_old_times_are_dates_as_each_language_writes_them() -> None:
+    long_ago = NOW.replace(year=NOW.year - 1, month=11, day=30)
+
+    assert ago(long_ago, NOW, "en") == day(long_ago, "en") == f"Nov 30, {long_ago.year}"
+    assert day(long_ago, "de") == f"30.11.{long_ago.year}"
+    assert day(long_ago, "fr") == f"30 nov. {long_ago.year}"
+    assert day(long_ago, "pt-BR") == f"30 de nov. de {long_ago.year}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
+from gettext import NullTranslations
 
 from aiohttp import web
 
@@ -24,32 +25,33 @@ from gateway_auth.errors import (
 from gateway_auth.http.appkeys import PAGES, SERVICES, SETTINGS
 from gateway_auth.http.callers import cookie_policy, origin
 from gateway_auth.http.portal.browsing import see_other, signed_in, signed_in_form
-from gateway_auth.http.portal.display import ago, day, device_names
-from gateway_auth.http.portal.pages import link_action, retry_text
+from gateway_auth.http.portal.display import device_names
+from gateway_auth.http.portal.pages import field_error, link_action, not_now
 from gateway_auth.http.views import client_view
+from gateway_auth.i18n import N_, ago, day
 from gateway_auth.models import Identity, ProfileField
 from gateway_auth.tokens import display_name
 
 NOTICES = {
-    "profile": "Your name was saved.",
-    "email": "Your email address was changed. Follow the link we sent to it to verify it.",
-    "verified": "Your email address is verified.",
-    "verification_sent": "A new link is on its way. It works once; only the newest works.",
-    "password": "Your password was changed, and your other sessions have ended.",
-    "session": "That session has ended.",
-    "others": "You are signed out everywhere else.",
-    "identity_linked": "The sign-in provider is linked: you can sign in with it from now on.",
-    "identity_unlinked": "The sign-in provider is unlinked: it no longer signs in here.",
+    "profile": N_("Your name was saved."),
+    "email": N_("Your email address was changed. Follow the link we sent to it to verify it."),
+    "verified": N_("Your email address is verified."),
+    "verification_sent": N_("A new link is on its way. It works once; only the newest works."),
+    "password": N_("Your password was changed, and your other sessions have ended."),
+    "session": N_("That session has ended."),
+    "others": N_("You are signed out everywhere else."),
+    "identity_linked": N_("The sign-in provider is linked: you can sign in with it from now on."),
+    "identity_unlinked": N_("The sign-in provider is unlinked: it no longer signs in here."),
 }
 LABELS = {
-    "email": "Email",
-    "firstName": "First name",
-    "lastName": "Last name",
-    "currentPassword": "Current password",
-    "emailPassword": "Current password",
-    "newPassword": "New password",
+    "email": N_("Email"),
+    "firstName": N_("First name"),
+    "lastName": N_("Last name"),
+    "currentPassword": N_("Current password"),
+    "emailPassword": N_("Current password"),
+    "newPassword": N_("New password"),
 }
-WRONG_PASSWORD = "The current password is incorrect."
+WRONG_PASSWORD = N_("The current password is incorrect.")
 MAX_SHOWN_SESSIONS = 50
 
 
@@ -74,7 +76,12 @@ async def save_profile(request: web.Request) -> web.Response:
     try:
         await request.app[SERVICES].accounts.update_profile(identity, changes, origin(request))
     except ValidationFailed as exc:
-        return await _page(request, identity, errors=_errors(exc), values=fields)
+        return await _page(
+            request,
+            identity,
+            errors=_errors(request.app[PAGES].translation(request), exc),
+            values=fields,
+        )
     return _done("profile", request)
 
 
@@ -93,12 +100,17 @@ async def change_email(request: web.Request) -> web.Response:
         )
     except ValidationFailed as exc:
         renamed = {"currentPassword": "emailPassword"}
-        return await _page(request, identity, errors=_errors(exc, renamed), values=fields)
+        return await _page(
+            request,
+            identity,
+            errors=_errors(request.app[PAGES].translation(request), exc, renamed),
+            values=fields,
+        )
     except WrongPassword:
         errors = {"emailPassword": WRONG_PASSWORD}
         return await _page(request, identity, errors=errors, values=fields, status=401)
     except EmailTaken:
-        errors = {"email": "Another account already uses this email address."}
+        errors = {"email": N_("Another account already uses this email address.")}
         return await _page(request, identity, errors=errors, values=fields, status=409)
     except TooManyAttempts as exc:
         return await _throttled(request, identity, exc, fields)
@@ -113,14 +125,16 @@ async def change_password(request: web.Request) -> web.Response:
         return form
     identity, fields = form
     if fields["newPassword"] != fields["newPasswordConfirmation"]:
-        errors = {"newPasswordConfirmation": "The two new passwords do not match."}
+        errors = {"newPasswordConfirmation": N_("The two new passwords do not match.")}
         return await _page(request, identity, errors=errors)
     try:
         await request.app[SERVICES].accounts.change_password(
             identity, fields["currentPassword"] or "", fields["newPassword"] or "", origin(request)
         )
     except ValidationFailed as exc:
-        return await _page(request, identity, errors=_errors(exc))
+        return await _page(
+            request, identity, errors=_errors(request.app[PAGES].translation(request), exc)
+        )
     except WrongPassword:
         return await _page(
             request, identity, errors={"currentPassword": WRONG_PASSWORD}, status=401
@@ -206,14 +220,15 @@ async def _page(
     ordered.sort(key=lambda s: s.id != identity.session_id)  # this browser first
     hidden = max(0, len(ordered) - MAX_SHOWN_SESSIONS)
     ordered = ordered[:MAX_SHOWN_SESSIONS]  # each costs a device name: the page stays cheap
-    names = await device_names(s.user_agent for s in ordered)
+    language = request.app[PAGES].language(request)
+    names = await device_names((s.user_agent for s in ordered), language)
     urls = request.app[PAGES].urls
     rows = [
         {
             "device": names[s.user_agent],
             "ip": s.ip,
-            "last_used": ago(s.last_used_at, now),
-            "created": ago(s.created_at, now),
+            "last_used": ago(s.last_used_at, now, language),
+            "created": ago(s.created_at, now, language),
             "current": s.id == identity.session_id,
             "end_url": urls.end_session(s.id),
         }
@@ -232,8 +247,8 @@ async def _page(
             "provider": i.provider,
             "subject": i.subject,
             "email": i.email,
-            "since": day(i.created_at),
-            "last_used": ago(i.last_used_at, now) if i.last_used_at else None,
+            "since": day(i.created_at, language),
+            "last_used": ago(i.last_used_at, now, language) if i.last_used_at else None,
         }
         for i in linked
     ]
@@ -248,11 +263,11 @@ async def _page(
         request,
         "home.html",
         status=status or (422 if errors else 200),
-        title="Your account",
+        title=N_("Your account"),
         wide=True,
         client=client_view(client),
         name=display_name(client),
-        member_since=day(client.created_at),
+        member_since=day(client.created_at, language),
         sessions=rows,
         others=any(not row["current"] for row in rows) or hidden > 0,
         hidden=hidden,
@@ -260,7 +275,7 @@ async def _page(
         errors=dict(errors or {}),
         focus=next(iter(errors or {}), None),
         notice=notice,
-        alert=alert or ("Please correct the field marked below." if errors else None),
+        alert=alert or (N_("Please correct the field marked below.") if errors else None),
         verification_required=request.app[SETTINGS].require_verified_email,
         two_factor=two_factor,
         identities=identities,
@@ -275,19 +290,21 @@ async def _throttled(
     exc: TooManyAttempts,
     values: Mapping[str, str | None],
 ) -> web.Response:
-    cause = "Too many wrong passwords. " if exc.by == "account" else "Too many attempts. "
-    alert = cause + (retry_text(str(exc.retry_after)) or "")
+    cause = N_("Too many wrong passwords.") if exc.by == "account" else N_("Too many attempts.")
+    alert = not_now(request.app[PAGES].translation(request), cause, exc.retry_after)
     response = await _page(request, identity, alert=alert, values=values, status=429)
     response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 
-def _errors(exc: ValidationFailed, renamed: Mapping[str, str] | None = None) -> dict[str, str]:
+def _errors(
+    tr: NullTranslations, exc: ValidationFailed, renamed: Mapping[str, str] | None = None
+) -> dict[str, str]:
     renamed = renamed or {}
     errors = {}
     for error in exc.errors:
         field = renamed.get(error.field, error.field)
-        errors[field] = f"{LABELS.get(field, field)} {error.message}."
+        errors[field] = field_error(tr, LABELS.get(field, field), error.message)
     return errors
 
 

@@ -24,6 +24,7 @@ from gateway_auth.http.callers import (
 )
 from gateway_auth.http.portal.pages import PortalUrls
 from gateway_auth.http.redirects import safe_return_url
+from gateway_auth.i18n import N_
 from gateway_auth.models import Identity
 from gateway_auth.signin.issued import IssuedSession
 
@@ -122,7 +123,7 @@ def denied(
         request,
         "denied.html",
         status=403,
-        title="Account suspended" if suspended else "Not allowed",
+        title=N_("Account suspended") if suspended else N_("Not allowed"),
         email=email,
         suspended=suspended,
         switch_account=PortalUrls.with_return(urls.logout, original),
@@ -137,7 +138,7 @@ def unverified(request: web.Request, email: str) -> web.Response:
         request,
         "unverified.html",
         status=403,
-        title="Verify your email address",
+        title=N_("Verify your email address"),
         email=email,
         account=f"{portal_origin(request)}{urls.home}",
     )
@@ -155,7 +156,7 @@ def reauthenticate(
         request,
         "reauthenticate.html",
         status=403,
-        title="Confirm it is you",
+        title=N_("Confirm it is you"),
         email=email,
         second_factor=second_factor,
         elevate=PortalUrls.with_return(elevate, original),
@@ -172,7 +173,7 @@ def enrolment_needed(request: web.Request, email: str, original: str | None) -> 
         request,
         "enrolment_needed.html",
         status=403,
-        title="Add a second factor",
+        title=N_("Add a second factor"),
         email=email,
         two_factor=PortalUrls.with_return(two_factor, original),
     )

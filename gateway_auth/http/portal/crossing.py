@@ -20,6 +20,7 @@ from gateway_auth.http.appkeys import PAGES, SERVICES, SITES
 from gateway_auth.http.callers import access_token, cookie_policy, origin, return_url
 from gateway_auth.http.portal.browsing import default_return, see_other
 from gateway_auth.http.sites import Site
+from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ async def authorize(request: web.Request) -> web.Response:
     asked = crossings.read_request(request.query.get("request"))
     target = sites.named(asked.target) if asked is not None else None
     if asked is None or target is None or target is here:
-        raise MalformedRequest("This sign-in request has expired or is not genuine.")
+        raise MalformedRequest(N_("This sign-in request has expired or is not genuine."))
     callback = {"request": request.query["request"]}
     code = await crossings.vouch(asked, access_token(request))
     if code is not None:
@@ -102,10 +103,10 @@ async def callback(request: web.Request) -> web.Response:
             request,
             "provider_failed.html",
             status=400,
-            title="Sign in here",
+            title=N_("Sign in here"),
             detail=exc.message,
             again=_sign_in(urls.login, return_to),
-            again_label="Sign in",
+            again_label=N_("Sign in"),
         )
         cookies.clear_crossing(response)
         return response

@@ -9,6 +9,7 @@ show a page (the recovery codes appear once, on the page that answers the post).
 from __future__ import annotations
 
 from datetime import datetime
+from gettext import NullTranslations
 
 from aiohttp import hdrs, web
 
@@ -35,22 +36,23 @@ from gateway_auth.http.portal.browsing import (
     signed_in_to,
 )
 from gateway_auth.http.portal.ceremony import answer, relying_party
-from gateway_auth.http.portal.display import ago, day
-from gateway_auth.http.portal.pages import PortalUrls, retry_text
+from gateway_auth.http.portal.pages import PortalUrls, not_now
 from gateway_auth.http.views import client_view, json_response
+from gateway_auth.i18n import N_, ago, day, translations
 from gateway_auth.models import AMR_OTP, Identity, Passkey
 from gateway_auth.signin.second_step import HalfSignedIn
 
-WRONG_CODE = "That code is not right, or was already used. Try the newest code in the app."
-PASSKEY_REFUSED = "That passkey was not accepted. Try again, or use a code."
+WRONG_CODE = N_("That code is not right, or was already used. Try the newest code in the app.")
+PASSKEY_REFUSED = N_("That passkey was not accepted. Try again, or use a code.")
 NOTICES = {
-    "removed": "The authenticator app was removed.",
-    "app-added": "The authenticator app is set up. Signing in can now ask for its code.",
-    "passkey-added": "The passkey was added. You can sign in with it alone.",
-    "passkey-renamed": "The passkey was renamed.",
-    "passkey-removed": "The passkey was removed.",
-    "required": "Every account here signs in in two steps. Add a passkey or an authenticator "
-    "app to go on.",
+    "removed": N_("The authenticator app was removed."),
+    "app-added": N_("The authenticator app is set up. Signing in can now ask for its code."),
+    "passkey-added": N_("The passkey was added. You can sign in with it alone."),
+    "passkey-renamed": N_("The passkey was renamed."),
+    "passkey-removed": N_("The passkey was removed."),
+    "required": N_(
+        "Every account here signs in in two steps. Add a passkey or an authenticator app to go on."
+    ),
 }
 
 
@@ -159,7 +161,11 @@ async def confirm_totp(request: web.Request) -> web.Response:
             enrolment = factors.enrolment(identity, ticket)
         except WrongCode as expired:
             return await status_page(request, identity, alert=expired.message, status=409, rd=rd)
-        status, alert = (401, WRONG_CODE) if isinstance(exc, WrongCode) else _throttled(exc)
+        status, alert = (
+            (401, WRONG_CODE)
+            if isinstance(exc, WrongCode)
+            else _throttled(request.app[PAGES].translation(request), exc)
+        )
         response = _enrol_page(request, enrolment, alert=alert, status=status, rd=rd)
         if isinstance(exc, TooManyAttempts):
             response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
@@ -237,20 +243,20 @@ async def _refused(
     elif isinstance(exc, CodesLocked):
         status, alert = 403, exc.message
     elif isinstance(exc, TooManyAttempts):
-        status, alert = _throttled(exc)
+        status, alert = _throttled(request.app[PAGES].translation(request), exc)
     response = await _code_form(request, half, return_to=return_to, alert=alert, status=status)
     if isinstance(exc, TooManyAttempts):
         response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
     return response
 
 
-def _throttled(exc: TooManyAttempts) -> tuple[int, str]:
+def _throttled(tr: NullTranslations, exc: TooManyAttempts) -> tuple[int, str]:
     cause = (
-        "Too many wrong codes or passwords for this account. "
+        N_("Too many wrong codes or passwords for this account.")
         if exc.by == "account"
-        else "Too many attempts from your network. "
+        else N_("Too many attempts from your network.")
     )
-    return 429, cause + (retry_text(str(exc.retry_after)) or "")
+    return 429, not_now(tr, cause, exc.retry_after)
 
 
 async def password_refused(
@@ -263,9 +269,9 @@ async def password_refused(
 ) -> web.Response:
     """The two-step page again: the password field marked, or why it must wait."""
     if isinstance(exc, WrongPassword):
-        errors = {field: "The password is incorrect."}
+        errors = {field: N_("The password is incorrect.")}
         return await status_page(request, identity, errors=errors, status=401, rd=rd)
-    status, alert = _throttled(exc)
+    status, alert = _throttled(request.app[PAGES].translation(request), exc)
     response = await status_page(request, identity, alert=alert, status=status, rd=rd)
     response.headers[hdrs.RETRY_AFTER] = str(exc.retry_after)
     return response
@@ -296,15 +302,18 @@ async def status_page(
         request,
         "two_factor.html",
         status=status,
-        title="Two-step sign-in",
+        title=N_("Two-step sign-in"),
         enrolled=factors.enrolled,
         has_app=factors.has_app,
-        passkeys=[_passkey_view(key, now) for key in factors.passkeys],
+        passkeys=[
+            _passkey_view(key, now, request.app[PAGES].language(request))
+            for key in factors.passkeys
+        ],
         passkeys_possible=relying_party(request) is not None,
         codes_left=factors.recovery_codes_left,
         available=request.app[SERVICES].factors.policy != "off" and identity.client.kind == "user",
         notice=notice,
-        alert=alert or ("Please correct the field marked below." if errors else None),
+        alert=alert or (N_("Please correct the field marked below.") if errors else None),
         errors=errors or {},
         focus=next(iter(errors or {}), None),
         rd=rd,
@@ -324,7 +333,7 @@ def _enrol_page(
         request,
         "totp_enrol.html",
         status=status,
-        title="Set up an authenticator app",
+        title=N_("Set up an authenticator app"),
         secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         qr_svg=enrolment.qr_svg,
         ticket=enrolment.ticket,
@@ -341,7 +350,7 @@ def codes_page(
     return request.app[PAGES].render(
         request,
         "recovery_codes.html",
-        title="Your recovery codes",
+        title=N_("Your recovery codes"),
         codes=codes,
         first=first,
         onward=rd or request.app[PAGES].urls.two_factor,
@@ -365,7 +374,7 @@ async def _code_form(
         request,
         "second_factor.html",
         status=status,
-        title="Confirm it is you" if challenge else "Enter your code",
+        title=N_("Confirm it is you") if challenge else N_("Enter your code"),
         rd=return_to,
         alert=alert,
         challenge=challenge,
@@ -374,11 +383,14 @@ async def _code_form(
     )
 
 
-def _passkey_view(passkey: Passkey, now: datetime) -> dict[str, str]:
-    used = f"last used {ago(passkey.last_used_at, now)}" if passkey.last_used_at else "not used yet"
-    return {
-        "id": passkey.credential_id,
-        "name": passkey.name,
-        "meta": f"Added {day(passkey.created_at)}, {used}"
-        + (" · synced between devices" if passkey.synced else ""),
-    }
+def _passkey_view(passkey: Passkey, now: datetime, language: str) -> dict[str, str]:
+    tr = translations(language)
+    added = day(passkey.created_at, language)
+    if passkey.last_used_at:
+        used = ago(passkey.last_used_at, now, language)
+        meta = tr.gettext("Added %(added)s, last used %(used)s") % {"added": added, "used": used}
+    else:
+        meta = tr.gettext("Added %(added)s, not used yet") % {"added": added}
+    if passkey.synced:
+        meta += " · " + tr.gettext("synced between devices")
+    return {"id": passkey.credential_id, "name": passkey.name, "meta": meta}

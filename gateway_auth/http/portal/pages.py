@@ -12,9 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from gettext import NullTranslations
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -26,7 +26,7 @@ from markupsafe import Markup
 from gateway_auth.config.parsing import logo_type
 from gateway_auth.config.settings import Settings
 from gateway_auth.http.csrf import FormTokens
-from gateway_auth.i18n import LANGUAGES, negotiate, supported, translations
+from gateway_auth.i18n import LANGUAGES, N_, negotiate, supported, translations
 from gateway_auth.logging import REQUEST_ID
 
 HTML = "text/html"
@@ -320,10 +320,10 @@ class Pages:
             or negotiate(request.headers.get(hdrs.ACCEPT_LANGUAGE, ""))
         )
 
-    def gettext(self, request: web.Request) -> Callable[[str], str]:
-        """The translation of a message into this request's language (for words made in
-        Python, with numbers in them; everything else is translated by the templates)."""
-        return translations(self.language(request)).gettext
+    def translation(self, request: web.Request) -> NullTranslations:
+        """This request's language, for words put together in Python (with a number in them,
+        or of two parts); everything else is translated by the templates."""
+        return translations(self.language(request))
 
     def browser(self, request: web.Request) -> str:
         """What ties a short token to this browser (``FormTokens.binding``); empty when it
@@ -336,6 +336,7 @@ class Pages:
         body = json.loads(problem.text or "{}")
         status = problem.status
         heading, detail = PAGE_WORDS.get(status, (body.get("title"), body.get("detail")))
+        tr = self.translation(request)
         kept = ("Allow", "Retry-After", "WWW-Authenticate", hdrs.LOCATION)
         headers = {name: problem.headers[name] for name in kept if name in problem.headers}
         return self.render(
@@ -343,33 +344,54 @@ class Pages:
             "error.html",
             status=status,
             headers=headers,
-            title=heading or "Error",
+            title=heading or N_("Error"),
             status_text=str(status),
-            heading=heading or "Something went wrong",
+            heading=heading or N_("Something went wrong"),
             detail=detail or "",
-            retry=retry_text(headers.get("Retry-After")),
+            retry=retry_text(headers.get("Retry-After"), tr),
             next_url=self.urls.login if status == 401 else self.urls.home,
-            next_label="Sign in" if status == 401 else "Go to your account",
+            next_label=N_("Sign in") if status == 401 else N_("Go to your account"),
             request_id=REQUEST_ID.get() if status >= 500 else None,
         )
 
 
 # Words for people where the problem's own are written for programs.
 PAGE_WORDS = {
-    404: ("Page not found", "There is no page at this address."),
-    405: ("Not possible here", "This page cannot be used that way. Go back and try again."),
+    404: (N_("Page not found"), N_("There is no page at this address.")),
+    405: (
+        N_("Not possible here"),
+        N_("This page cannot be used that way. Go back and try again."),
+    ),
 }
 
 
-def retry_text(retry_after: str | None) -> str | None:
+def retry_text(retry_after: str | None, tr: NullTranslations) -> str | None:
     """``Retry-After`` in words a person reads: the same for every account and every cause."""
     if not retry_after or not retry_after.isdigit():
         return None
     seconds = int(retry_after)
     if seconds < 90:
-        return "Please wait a moment, then try again."
+        return tr.gettext("Please wait a moment, then try again.")
     minutes = -(-seconds // 60)
-    return f"Please wait {minutes} minutes, then try again."
+    text = tr.ngettext(
+        "Please wait %(minutes)d minute, then try again.",
+        "Please wait %(minutes)d minutes, then try again.",
+        minutes,
+    )
+    return text % {"minutes": minutes}
+
+
+def field_error(tr: NullTranslations, label: str, problem: str) -> str:
+    """A field's problem as a sentence, in the page's language: ``Email must be …``."""
+    return tr.gettext("%(field)s %(problem)s.") % {
+        "field": tr.gettext(label),
+        "problem": tr.gettext(problem),
+    }
+
+
+def not_now(tr: NullTranslations, cause: str, retry_after: int) -> str:
+    """``cause`` (a marked message) and how long to wait, in the page's language."""
+    return " ".join(filter(None, (tr.gettext(cause), retry_text(str(retry_after), tr))))
 
 
 def _logo(settings: Settings) -> str | None:

@@ -30,12 +30,13 @@ from gateway_auth.http.portal.browsing import see_other, signed_in_form, signed_
 from gateway_auth.http.portal.ceremony import answer, relying_party
 from gateway_auth.http.portal.display import device_name
 from gateway_auth.http.portal.factors import codes_page, password_refused, proved, status_page
-from gateway_auth.http.portal.pages import retry_text
+from gateway_auth.http.portal.pages import field_error, not_now
 from gateway_auth.http.portal.signin import login_form
+from gateway_auth.i18n import N_
 from gateway_auth.models import Identity
 
-REFUSED = "That passkey was not accepted. Try again, or sign in another way."
-EXPIRED = "The passkey request took too long or was already used. Please try again."
+REFUSED = N_("That passkey was not accepted. Try again, or sign in another way.")
+EXPIRED = N_("The passkey request took too long or was already used. Please try again.")
 
 
 async def passkey_sign_in(request: web.Request) -> web.Response:
@@ -68,7 +69,8 @@ def _sign_in_refused(
     alert = EXPIRED if isinstance(exc, CeremonyExpired) else REFUSED
     if isinstance(exc, TooManyAttempts):
         status, headers = 429, {"Retry-After": str(exc.retry_after)}
-        alert = "Too many sign-in attempts. " + (retry_text(str(exc.retry_after)) or "")
+        tr = request.app[PAGES].translation(request)
+        alert = not_now(tr, N_("Too many sign-in attempts."), exc.retry_after)
     return login_form(request, return_to=return_to, alert=alert, status=status, headers=headers)
 
 
@@ -82,7 +84,7 @@ async def begin_passkey(request: web.Request) -> web.Response:
     rd = return_url(request, fields.get("rd"))
     rp = relying_party(request)
     if rp is None:
-        alert = "Passkeys need the portal's address to be a domain name, not an IP address."
+        alert = N_("Passkeys need the portal's address to be a domain name, not an IP address.")
         return await _status(request, identity, alert=alert, status=409, rd=rd)
     try:
         challenge = await request.app[SERVICES].passkeys.begin_registration(
@@ -117,10 +119,13 @@ async def confirm_passkey(request: web.Request) -> web.Response:
         )
     except (PasskeyRefused, CeremonyExpired, PasskeyExists, SecondFactorsOff, NotAUser) as exc:
         alert = REFUSED if isinstance(exc, PasskeyRefused) else exc.message
-        alert = f"No passkey was added. {alert}"
+        tr = request.app[PAGES].translation(request)
+        alert = f"{tr.gettext('No passkey was added.')} {tr.gettext(alert)}"
         return await _status(request, identity, alert=alert, status=409, rd=rd)
     except ValidationFailed as exc:
-        message = f"The name {exc.errors[0].message}."
+        message = field_error(
+            request.app[PAGES].translation(request), N_("The name"), exc.errors[0].message
+        )
         return await _status(request, identity, alert=message, status=422, rd=rd)
     if codes is not None:
         response = codes_page(request, codes, first=True, rd=rd)
@@ -143,7 +148,12 @@ async def rename_passkey(request: web.Request) -> web.Response:
         return await _status(request, identity, alert=exc.message, status=404)
     except ValidationFailed as exc:
         return await _status(
-            request, identity, alert=f"The name {exc.errors[0].message}.", status=422
+            request,
+            identity,
+            alert=field_error(
+                request.app[PAGES].translation(request), N_("The name"), exc.errors[0].message
+            ),
+            status=422,
         )
     return see_other(f"{request.app[PAGES].urls.two_factor}?done=passkey-renamed")
 
@@ -184,7 +194,7 @@ def _add_page(request: web.Request, challenge: Challenge, name: str, rd: str) ->
     return request.app[PAGES].render(
         request,
         "passkey_add.html",
-        title="Add a passkey",
+        title=N_("Add a passkey"),
         challenge=challenge,
         name=name,
         rd=rd,

@@ -28,6 +28,7 @@ from gateway_auth.http.portal.browsing import see_other, signed_in, signed_in_fo
 from gateway_auth.http.portal.pages import PortalUrls, link_action
 from gateway_auth.http.portal.signin import onward
 from gateway_auth.http.problems import kind_of
+from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event
 from gateway_auth.providers.outcomes import Linked, MustProve, SecondStepDue, SignedIn
 
@@ -68,11 +69,17 @@ async def link(request: web.Request) -> web.Response:
             request,
             "provider_failed.html",
             status=403,
-            title="Sign in again to link",
-            detail="Linking another provider needs a sign-in from the last "
-            f"{minutes} minutes. Sign out, sign in again, and link it then.",
+            title=N_("Sign in again to link"),
+            detail=pages.translation(request).ngettext(
+                "Linking another provider needs a sign-in from the last minute. Sign out, "
+                "sign in again, and link it then.",
+                "Linking another provider needs a sign-in from the last %(minutes)d minutes. "
+                "Sign out, sign in again, and link it then.",
+                minutes,
+            )
+            % {"minutes": minutes},
             again=PortalUrls.with_return(pages.urls.logout, f"{pages.urls.home}#providers"),
-            again_label="Sign out",
+            again_label=N_("Sign out"),
         )
     home = f"{pages.urls.home}#providers"
     return await _begin(request, provider_id, "link", home, identity.session_id)
@@ -157,7 +164,8 @@ async def confirm_link_page(request: web.Request) -> web.Response:
     return pages.render(
         request,
         "identity_link.html",
-        title=f"Link {provider.name}?",
+        title=pages.translation(request).gettext("Link %(provider)s?")
+        % {"provider": provider.name},
         provider=provider.name,
         account=pending.email,
         subject=pending.subject,
@@ -187,8 +195,10 @@ async def confirm_link(request: web.Request) -> web.Response:
             if linked is None:
                 stale = ExternalSignInFailed(
                     "state",
-                    "This link waited too long, or was meant for another browser. Sign in "
-                    "with the provider again to link it.",
+                    N_(
+                        "This link waited too long, or was meant for another browser. Sign in "
+                        "with the provider again to link it."
+                    ),
                     "pending link expired, spent or not this browser's",
                 )
                 response = failed(request, stale, return_to)
@@ -251,8 +261,8 @@ def failed(request: web.Request, exc: ExternalSignInFailed, return_to: str) -> w
         request,
         "provider_failed.html",
         status=kind_of(exc).status,
-        title="Sign-in not completed",
-        detail=exc.message,
+        title=N_("Sign-in not completed"),
+        detail=exc.words(request.app[PAGES].translation(request).gettext),
         again=PortalUrls.with_return(urls.login, return_to or None),
-        again_label="Back to sign in",
+        again_label=N_("Back to sign in"),
     )

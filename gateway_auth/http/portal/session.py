@@ -21,6 +21,7 @@ from gateway_auth.http.portal.browsing import see_other, token_verdict
 from gateway_auth.http.portal.pages import PortalUrls
 from gateway_auth.http.problems import problem
 from gateway_auth.http.views import json_response
+from gateway_auth.i18n import N_
 
 
 async def refresh_hop(request: web.Request) -> web.Response:
@@ -75,7 +76,7 @@ async def logout_page(request: web.Request) -> web.Response:
     return request.app[PAGES].render(
         request,
         "logout.html",
-        title="Sign out",
+        title=N_("Sign out"),
         email=claims.email if claims else None,
         rd=return_to,
         cancel=return_to or urls.home,
@@ -115,7 +116,7 @@ async def _at_provider(request: web.Request, provider_id: str | None) -> web.Res
         return None
     name = next(p.name for p in request.app[SERVICES].external.providers if p.id == provider_id)
     return request.app[PAGES].render(
-        request, "provider_logout.html", title="Signed out", provider=name, url=url
+        request, "provider_logout.html", title=N_("Signed out"), provider=name, url=url
     )
 
 

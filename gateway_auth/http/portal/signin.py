@@ -39,26 +39,31 @@ from gateway_auth.http.portal.browsing import (
     unverified,
 )
 from gateway_auth.http.portal.ceremony import sign_in_challenge
-from gateway_auth.http.portal.pages import PortalUrls, retry_text
+from gateway_auth.http.portal.pages import PortalUrls, field_error, not_now
 from gateway_auth.http.problems import WWW_AUTHENTICATE, problem
 from gateway_auth.http.views import client_view, json_response
+from gateway_auth.i18n import N_
 from gateway_auth.models import AMR_MFA, Client
 from gateway_auth.signin.issued import SecondStep
 
 # Fixed messages a redirect may ask a page to show (never text taken from the URL).
 NOTICES = {
-    "signed_out": "You are signed out.",
-    "session_ended": "Your session has ended. Please sign in again.",
-    "password_reset": "Your password was changed and you were signed out everywhere. "
-    "Sign in with your new password.",
-    "email_verified": "Your email address is verified. Sign in to carry on.",
-    "signin_expired": "The sign-in took too long or was started elsewhere. Please sign in again.",
+    "signed_out": N_("You are signed out."),
+    "session_ended": N_("Your session has ended. Please sign in again."),
+    "password_reset": N_(
+        "Your password was changed and you were signed out everywhere. "
+        "Sign in with your new password."
+    ),
+    "email_verified": N_("Your email address is verified. Sign in to carry on."),
+    "signin_expired": N_(
+        "The sign-in took too long or was started elsewhere. Please sign in again."
+    ),
 }
 LABELS = {
-    "email": "Email",
-    "password": "Password",
-    "firstName": "First name",
-    "lastName": "Last name",
+    "email": N_("Email"),
+    "password": N_("Password"),
+    "firstName": N_("First name"),
+    "lastName": N_("Last name"),
 }
 
 
@@ -161,14 +166,15 @@ def _sign_in_refused(
     (the throttle counts both alike)."""
     headers: dict[str, str]
     if isinstance(exc, InvalidCredentials):
-        alert = "The email address or password is incorrect."
+        alert = N_("The email address or password is incorrect.")
         status, headers = 401, {hdrs.WWW_AUTHENTICATE: WWW_AUTHENTICATE}
     else:
-        alert = (
-            "Too many failed attempts to sign in to this account. "
+        cause = (
+            N_("Too many failed attempts to sign in to this account.")
             if exc.by == "account"
-            else "Too many sign-in attempts from your network. "
-        ) + (retry_text(str(exc.retry_after)) or "")
+            else N_("Too many sign-in attempts from your network.")
+        )
+        alert = not_now(request.app[PAGES].translation(request), cause, exc.retry_after)
         status, headers = 429, {hdrs.RETRY_AFTER: str(exc.retry_after)}
     return login_form(
         request,
@@ -223,7 +229,7 @@ async def _register_by_form(request: web.Request, body: Body) -> web.Response:
     return_to = return_url(request, fields.get("rd"), fallback="")
     errors: dict[str, str] = {}
     if fields["password"] != fields["passwordConfirmation"]:
-        errors["passwordConfirmation"] = "The two passwords do not match."
+        errors["passwordConfirmation"] = N_("The two passwords do not match.")
     else:
         password = fields["password"] or ""
         new = NewClient(values["email"], password, fields.get("firstName"), fields.get("lastName"))
@@ -233,9 +239,11 @@ async def _register_by_form(request: web.Request, body: Body) -> web.Response:
             issued = await services.sessions.start(client, origin(request), persistent=remember)
             return await signed_in_to(request, issued, onward(request, client, return_to))
         except ValidationFailed as exc:
-            errors = {e.field: f"{LABELS.get(e.field, e.field)} {e.message}." for e in exc.errors}
+            tr = request.app[PAGES].translation(request)
+            errors = {e.field: field_error(tr, LABELS.get(e.field, e.field), e.message)
+                      for e in exc.errors}  # fmt: skip
         except EmailTaken:
-            errors["email"] = "This email address is already registered; sign in instead."
+            errors["email"] = N_("This email address is already registered; sign in instead.")
     return _register_form(
         request, return_to=return_to, values=values, errors=errors, remember=remember, status=422
     )
@@ -308,10 +316,10 @@ def login_form(
     if waiting is not None:
         pending, provider = waiting
         email = email or pending.email
-        notice = (
-            f"An account with this address already exists here. Sign in to it once to link "
-            f"your {provider.name} account; from then on, either way signs you in."
-        )
+        notice = request.app[PAGES].translation(request).gettext(
+            "An account with this address already exists here. Sign in to it once to link "
+            "your %(provider)s account; from then on, either way signs you in."
+        ) % {"provider": provider.name}
     return request.app[PAGES].render(
         request,
         "login.html",
@@ -321,7 +329,7 @@ def login_form(
         passkey_url=urls.passkey_sign_in,
         status=status,
         headers=headers,
-        title="Sign in",
+        title=N_("Sign in"),
         rd=return_to,
         email=email,
         remember=remember,
@@ -358,12 +366,12 @@ def _register_form(
         "register.html",
         providers=_provider_buttons(request, return_to),
         status=status,
-        title="Create an account",
+        title=N_("Create an account"),
         rd=return_to,
         values=values or {"email": "", "firstName": "", "lastName": ""},
         errors=errors,
         focus=next(iter(errors), "email"),  # the first field to correct, else the first field
         remember=remember,
-        alert="Please correct the fields marked below." if errors else None,
+        alert=N_("Please correct the fields marked below.") if errors else None,
         login_url=PortalUrls.with_return(_urls(request).login, return_to),
     )

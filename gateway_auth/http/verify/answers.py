@@ -52,6 +52,7 @@ from gateway_auth.http.cookies import token_in
 from gateway_auth.http.navigation import NAVIGATION_METHODS, wants_page
 from gateway_auth.http.problems import problem
 from gateway_auth.http.verify import target as verify_target
+from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event
 from gateway_auth.metrics import Metrics
 
@@ -59,8 +60,8 @@ log = logging.getLogger(__name__)
 
 _ERRORS: dict[Outcome, GatewayAuthError] = {
     "unauthenticated": Unauthenticated(),
-    "expired": Unauthenticated("The access token has expired."),
-    "revoked": Unauthenticated("The session has ended."),
+    "expired": Unauthenticated(N_("The access token has expired.")),
+    "revoked": Unauthenticated(N_("The session has ended.")),
     "suspended": ClientSuspended(),
     "unverified": EmailUnverified(),
     "forbidden_scope": InsufficientScope(),
