@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-future lint fmt clean bench constraints fuzz soak
+.PHONY: run test test-future lint fmt clean bench constraints fuzz soak messages
 
 # Installs the versions pinned in constraints.txt (what CI last passed with); pyproject.toml
 # holds the lower bounds a user's own environment may satisfy some other way.
@@ -56,6 +56,13 @@ constraints:
 	.venv-constraints/bin/python -m pip freeze --exclude-editable >> constraints.new
 	mv constraints.new constraints.txt
 	rm -rf .venv-constraints
+
+# After changing a message people read: extract every message again and add the new ones to
+# each language's catalogue (gateway_auth/locale/<language>/LC_MESSAGES/messages.po), to be
+# translated there; tests/test_i18n.py fails until every one is.
+messages: $(STAMP)
+	$(BIN)/pybabel extract --no-location --sort-output --omit-header -F babel.cfg -k N_ -o gateway_auth/locale/messages.pot gateway_auth
+	$(BIN)/pybabel update --no-location --omit-header --ignore-obsolete -i gateway_auth/locale/messages.pot -d gateway_auth/locale
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
