@@ -20,8 +20,9 @@ Run it beside gateway-auth::
         --redis-url redis://localhost:6379/0 --smtp-host smtp.example.com --smtp-port 587 \\
         --starttls --smtp-user mailer --sender "Example <no-reply@example.com>"
 
-The words are English; the event's ``locale`` (from the browser's Accept-Language) says which
-language the person asked for, for a mailer that has translations.
+Each mail is written in the language of its event's ``locale`` (the browser's, when it caused
+the mail) from gateway-auth's own catalogues (``gateway_auth.accounts.mail_words``), so it needs
+gateway-auth installed beside it; a language gateway-auth has no catalogue for gets English.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from gateway_auth.accounts.mail_words import compose
+
 STREAMS = (
     "gateway-auth:events:password-reset-requested",
     "gateway-auth:events:email-verification-requested",
@@ -51,72 +54,6 @@ STREAMS = (
 )
 SEEN_FOR_SECONDS = 7 * 24 * 3600  # remember mailed event ids this long
 BLOCK_MS = 5000
-
-WORDS = {
-    "password-reset-requested": (
-        "Reset your password",
-        "Someone, probably you, asked to reset the password of your account.\n\n"
-        "Choose a new password here (the link works once, until {expires}):\n\n{link}\n\n"
-        "If it was not you, ignore this mail: your password stays as it is.\n",
-    ),
-    "email-verification-requested": (
-        "Verify your email address",
-        "Please confirm that this address is yours (the link works until {expires}):\n\n"
-        "{link}\n\nIf you did not ask for an account, ignore this mail.\n",
-    ),
-}
-
-
-NOT_YOU = (
-    "\n\nIf this was you, there is nothing to do. If it was not, reset your password now and "
-    "tell your administrator: someone may have access to your account.\n"
-)
-# A security-notice's reason -> (subject, what happened).
-NOTICES = {
-    "second-factor-added": (
-        "Two-step sign-in was turned on",
-        "An authenticator app was added to your account; signing in now asks for its code.",
-    ),
-    "second-factor-removed": (
-        "A second factor was removed",
-        "A second factor was removed from your account (by you, or by an administrator's "
-        "reset); if none is left, your password alone signs in now.",
-    ),
-    "passkey-added": (
-        "A passkey was added",
-        "A passkey was added to your account; it signs in on its own, and as the second step.",
-    ),
-    "passkey-removed": (
-        "A passkey was removed",
-        "A passkey was removed from your account.",
-    ),
-    "recovery-code-used": (
-        "A recovery code was used",
-        "Someone signed in to your account with one of your recovery codes.",
-    ),
-    "recovery-codes-replaced": (
-        "New recovery codes were made",
-        "New recovery codes were made for your account; the old ones no longer work.",
-    ),
-    "password-changed": ("Your password was changed", "The password of your account changed."),
-    "password-reset": (
-        "Your password was reset",
-        "The password of your account was reset with a mailed link.",
-    ),
-    "email-changed": (
-        "Your email address was changed",
-        "The email address of your account changed; this address no longer signs in.",
-    ),
-    "identity-linked": (
-        "A sign-in provider was linked",
-        "An account at another sign-in provider (such as GitHub or your company's) can now "
-        "sign in to your account.",
-    ),
-    "identity-unlinked": (
-        "A sign-in provider was unlinked",
-        "An account at another sign-in provider can no longer sign in to your account.",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -133,25 +70,16 @@ class Smtp:
 
 
 def message(event: dict[str, Any], sender: str) -> EmailMessage:
-    """The mail for one event."""
-    greeting = f"Hello {event['name']},\n\n" if event.get("name") else "Hello,\n\n"
-    if event["type"] == "security-notice":
-        subject, happened = NOTICES[event["reason"]]
-        when = _moment(event["occurredAt"]).strftime("%Y-%m-%d %H:%M UTC")
-        body = f"{happened} ({when}){NOT_YOU}"
-    else:
-        subject, text = WORDS[event["type"]]
-        expires = _moment(event["expiresAt"]).strftime("%Y-%m-%d %H:%M UTC")
-        body = text.format(link=event["link"], expires=expires)
+    """The mail for one event, in the language it asks for (gateway-auth's catalogues)."""
+    words = compose(event)
     mail = EmailMessage()
-    mail["Subject"] = subject
+    mail["Subject"] = words.subject
     mail["From"] = sender
     mail["To"] = event["email"]
     mail["Message-ID"] = make_msgid(idstring=event["id"])
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
-    if event.get("locale"):
-        mail["Content-Language"] = event["locale"]
-    mail.set_content(greeting + body)
+    mail["Content-Language"] = words.language
+    mail.set_content(words.body)
     return mail
 
 

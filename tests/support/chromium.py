@@ -60,6 +60,8 @@ README_SHOTS = frozenset(
         "sign-in-to-link",
         "home-providers",
         "link-confirm",
+        "sign-in-de",
+        "home-pt-BR",
     }
 )
 _accounts = itertools.count(1)
