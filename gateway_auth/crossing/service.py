@@ -188,6 +188,10 @@ class Crossings:
         claims = self._codes.read(code)
         if claims is None or not all(isinstance(claims[name], str) for name in CODE_CLAIMS):
             raise CrossingRefused("expired or not genuine")
+        # Spent whenever it is presented, before anything else is checked: a code that leaked
+        # (a gateway's access log, a browser's history) is worth nothing once it arrived.
+        if not await self._regulator.spend(f"crossing:{claims['jti']}", CODE_LIFETIME):
+            raise CrossingRefused("used already")
         if request is None:
             raise CrossingRefused("with a request that expired or is not genuine")
         if claims["tgt"] != here or request.target != here:
@@ -198,8 +202,6 @@ class Crossings:
             or not hmac.compare_digest(challenge_of(verifier), claims["chl"])
         ):
             raise CrossingRefused("without the verifier of the browser that asked")
-        if not await self._regulator.spend(f"crossing:{claims['jti']}", CODE_LIFETIME):
-            raise CrossingRefused("used already")
         issued = await self._join_family(claims["sid"], claims["cid"], origin)
         log_event(
             log, "crossing_redeemed", client_id=issued.client.id, session_id=issued.session.id,

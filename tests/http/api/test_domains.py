@@ -273,34 +273,58 @@ async def test_the_question_goes_round_every_domain_before_the_form(domains: App
     assert (await nobody.verify("https://app.two.test/")).status == 401
 
 
-async def test_a_code_is_good_once_at_its_domain_in_its_browser(domains: AppClient) -> None:
+async def test_a_code_is_good_once_at_its_domain_in_its_browser(
+    domains: AppClient, caplog: pytest.LogCaptureFixture
+) -> None:
     visitor = Visitor(domains)
     await visitor.sign_in(ONE)
     asked = await visitor.page(f"{TWO}/login?rd={quote('https://app.two.test/', safe='')}")
     verifier = dict(visitor.jar)
-    answered = await visitor.page(asked.headers["Location"])
-    callback = answered.headers["Location"]
-
-    thief = Visitor(domains)  # the URL alone, in another browser
-    stolen = await thief.page(callback)
-    first = await visitor.page(callback)
-    visitor.jar.update(verifier)  # the same browser, the same verifier, again
-    replayed = await visitor.page(callback)
-
-    other = Visitor(domains)  # a request of THREE's own, with TWO's code in it
+    callback = (await visitor.page(asked.headers["Location"])).headers["Location"]
+    # A second code for TWO, taken to THREE with a request of THREE's own.
+    again = await Visitor(domains, jar=dict(visitor.jar)).page(
+        f"{TWO}/login?rd={quote('https://app.two.test/', safe='')}"
+    )
+    other = Visitor(domains)
     started = await other.page(f"{THREE}/login")
     request = parse_qs(urlsplit(started.headers["Location"]).query)["request"][0]
-    code = parse_qs(urlsplit(callback).query)["code"][0]
-    elsewhere = await other.page(f"{THREE}/sso/callback?request={request}&code={code}")
+    code_for_two = parse_qs(
+        urlsplit((await visitor.page(again.headers["Location"])).headers["Location"]).query
+    )["code"][0]
+    caplog.set_level(logging.INFO)
 
-    assert stolen.status == 400
-    assert "could not be carried over" in stolen.text
+    first = await visitor.page(callback)
+    thief = Visitor(domains)  # the URL alone, in another browser
+    stolen = await thief.page(callback)
+    visitor.jar.update(verifier)  # the same browser, the same verifier, again
+    replayed = await visitor.page(callback)
+    elsewhere = await other.page(f"{THREE}/sso/callback?request={request}&code={code_for_two}")
+
     assert first.status == 303
     assert first.headers["Location"] == "https://app.two.test/"
-    assert replayed.status == 400
-    assert elsewhere.status == 400
+    assert (stolen.status, replayed.status, elsewhere.status) == (400, 400, 400)
+    assert "could not be carried over" in stolen.text
+    reasons = [
+        JsonFormatter().format(r) for r in caplog.records if r.getMessage() == "crossing_refused"
+    ]
+    assert '"reason": "used already"' in reasons[0]
+    assert '"reason": "used already"' in reasons[1]
+    assert '"reason": "for auth.two.test, redeemed at auth.three.test"' in reasons[2]
     assert (await thief.verify("https://app.two.test/")).status == 401
     assert (await other.verify("https://app.three.test/")).status == 401
+
+
+async def test_a_code_presented_without_its_verifier_is_spent(domains: AppClient) -> None:
+    visitor = Visitor(domains)
+    await visitor.sign_in(ONE)
+    asked = await visitor.page(f"{TWO}/login?rd={quote('https://app.two.test/', safe='')}")
+    callback = (await visitor.page(asked.headers["Location"])).headers["Location"]
+
+    leaked = await Visitor(domains).page(callback)  # from a log, say: refused, and spent
+    late = await visitor.page(callback)  # the browser that asked, too late
+
+    assert (leaked.status, late.status) == (400, 400)
+    assert (await visitor.verify("https://app.two.test/")).status == 401
 
 
 async def test_a_family_ends_together(domains: AppClient) -> None:
