@@ -348,6 +348,28 @@ async def test_a_family_ends_together(domains: AppClient) -> None:
     assert (await elsewhere.verify("https://app.one.test/")).status == 200
 
 
+async def test_an_operator_ending_one_session_ends_its_family(domains: AppClient) -> None:
+    await domains.app[SERVICES].accounts.create(
+        NewClient("root@example.com", PASSWORD), kind="user", scopes=["admin"]
+    )
+    operator = Visitor(domains)
+    await operator.sign_in(ONE, "root@example.com")
+    visitor = Visitor(domains)
+    await visitor.sign_in(ONE)
+    await crossed(visitor, TWO, "https://app.two.test/")
+    me = (await visitor.go("GET", f"{ONE}/me")).json()
+    token = visitor.access("one.test")
+    first = domains.app[SERVICES].sessions.session_of(token)
+
+    ended = await operator.go(
+        "DELETE", f"{ONE}/admin/clients/{me['id']}/sessions/{first}", headers={"Origin": ONE}
+    )
+
+    assert ended.status == 204
+    assert (await visitor.verify("https://app.one.test/")).status == 401
+    assert (await visitor.verify("https://app.two.test/")).status == 401
+
+
 async def test_ending_other_sessions_keeps_this_browsers_family(domains: AppClient) -> None:
     visitor = Visitor(domains)
     await visitor.sign_in(ONE)
