@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from gettext import NullTranslations
 
 from aiohttp import web
+from babel.lists import format_list
 
 from gateway_auth.errors import (
     EmailTaken,
@@ -28,7 +29,7 @@ from gateway_auth.http.portal.browsing import see_other, signed_in, signed_in_fo
 from gateway_auth.http.portal.display import device_names
 from gateway_auth.http.portal.pages import field_error, link_action, not_now
 from gateway_auth.http.views import client_view
-from gateway_auth.i18n import N_, ago, day
+from gateway_auth.i18n import N_, ago, day, locale_of
 from gateway_auth.models import Identity, ProfileField
 from gateway_auth.tokens import display_name
 
@@ -268,6 +269,10 @@ async def _page(
         client=client_view(client),
         name=display_name(client),
         member_since=day(client.created_at, language),
+        # "GitHub or Corp SSO" as the language lists alternatives (CLDR's "or" pattern).
+        ways_in=format_list(
+            [str(i["name"]) for i in identities], style="or", locale=locale_of(language)
+        ),
         sessions=rows,
         others=any(not row["current"] for row in rows) or hidden > 0,
         hidden=hidden,

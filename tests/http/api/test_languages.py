@@ -67,7 +67,7 @@ async def test_programs_keep_english_problems(browser: Browser) -> None:
     )  # fmt: skip
 
     assert answer.status == 401
-    assert answer.json()["detail"] == "The email address or password is incorrect."
+    assert answer.json()["detail"] == "Invalid email or password."
 
 
 async def test_form_errors_and_alerts_are_translated(browser: Browser) -> None:
