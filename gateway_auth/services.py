@@ -388,6 +388,7 @@ async def open_services(
                 clients=store,
                 tokens=tokens,
                 mirror=mirror,
+                revocations=revocations,
                 regulator=regulator,
             ),
             checks=checks,

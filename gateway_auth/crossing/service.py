@@ -19,25 +19,31 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gateway_auth.clock import Clock
-from gateway_auth.errors import ClientSuspended, CrossingRefused, Unauthenticated
-from gateway_auth.i18n import N_
+from gateway_auth.errors import CrossingRefused, Unauthenticated
 from gateway_auth.logging import log_event
 from gateway_auth.models import Origin, Session
 from gateway_auth.revocation.mirror import RevocationMirror
+from gateway_auth.revocation.revocations import Revocations
 from gateway_auth.signin.issued import IssuedSession
 from gateway_auth.signin.regulation import Regulator
 from gateway_auth.signin.sessions import Sessions
 from gateway_auth.stores.base import ClientStore, SessionStore
-from gateway_auth.tokens import AccessTokens, ShortTokens
+from gateway_auth.tokens import (
+    AccessTokens,
+    ShortTokens,
+    refresh_token_hash,
+    refresh_token_session,
+)
 
 log = logging.getLogger(__name__)
 REQUEST_LIFETIME = timedelta(minutes=2)  # through every portal and back
 CODE_LIFETIME = timedelta(seconds=60)
 REQUEST_CLAIMS = ("tgt", "chl", "rd", "via")
 CODE_CLAIMS = ("sid", "cid", "tgt", "chl")
+PEOPLE = frozenset({"user", "guest"})  # the kinds of client that have a browser to carry
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,7 @@ class Crossings:
         clients: ClientStore,
         tokens: AccessTokens,
         mirror: RevocationMirror,
+        revocations: Revocations,
         regulator: Regulator,
     ) -> None:
         self._requests = ShortTokens(
@@ -89,58 +96,70 @@ class Crossings:
         self._clients = clients
         self._tokens = tokens
         self._mirror = mirror
+        self._revocations = revocations
         self._regulator = regulator
         self._clock = clock
 
-    async def _live_session(self, access_token: str) -> Session | None:
-        """The session behind a genuine access token, expired or not, while the session
-        itself lives (not ended, not past its limits, its client neither suspended nor
-        gone); None otherwise."""
+    async def _vouching(self, access_token: str, refresh_tokens: list[str]) -> Session | None:
+        """The live session this browser proves it holds: its access cookie names it (expired
+        or not), and its refresh cookie is the session's current refresh token, which no app
+        ever sees (an access token that leaked from an app's logs is not enough). None for
+        anything less, or for a session that is not a person's."""
         now = self._clock()
         try:
             claims = self._tokens.decode(access_token, now, allow_expired=True)
         except Unauthenticated:
             return None
-        if self._mirror.is_revoked(claims.session_id, claims.client_id, now.timestamp()):
-            return None
         session = await self._session_store.get_session(claims.session_id)
-        if session is None or session.client_id != claims.client_id or not session.is_active(now):
+        if session is None or not self._live(session, claims.client_id, now):
             return None
-        client = await self._clients.get_client(claims.client_id)
-        if client is None or client.suspended or self._mirror.is_suspended(client.id):
+        current = await self._session_store.refresh_hash(session.id)
+        proved = current is not None and any(
+            refresh_token_session(token) == session.id
+            and hmac.compare_digest(refresh_token_hash(token), current)
+            for token in refresh_tokens
+        )
+        client = await self._clients.get_client(session.client_id) if proved else None
+        if client is None or client.kind not in PEOPLE or client.suspended:
             return None
-        return session
+        return None if self._mirror.is_suspended(client.id) else session
+
+    def _live(self, session: Session, client_id: str, now: datetime) -> bool:
+        return (
+            session.client_id == client_id
+            and session.is_active(now)
+            and not self._mirror.is_revoked(session.id, client_id, now.timestamp())
+        )
 
     async def _join_family(self, session_id: str, client_id: str, origin: Origin) -> IssuedSession:
         """A session on another domain for the browser whose live session ``session_id``
-        vouched for it (``crossing/``): the same client, grant and proof (a second factor
-        counts for the whole family), ending when the family ends and never after the
-        vouching session's absolute limit."""
+        vouched for it: the same client, grant, proof and sign-in time (a second factor counts
+        for the whole family), ending when the family ends and never after the vouching
+        session's absolute limit. CrossingRefused when that session or its client is gone."""
         now = self._clock()
         source = await self._session_store.get_session(session_id)
-        if (
-            source is None
-            or source.client_id != client_id
-            or not source.is_active(now)
-            or self._mirror.is_revoked(session_id, client_id, now.timestamp())
-        ):
-            raise Unauthenticated(N_("The session has ended."))
         client = await self._clients.get_client(client_id)
-        if client is None:
-            raise Unauthenticated(N_("The session has ended."))
+        if source is None or not self._live(source, client_id, now) or client is None:
+            raise CrossingRefused("the session that vouched has ended")
         if client.suspended or self._mirror.is_suspended(client.id):
-            raise ClientSuspended
-        return await self._sessions.start(
+            raise CrossingRefused("the account is suspended")
+        issued = await self._sessions.start(
             client,
             origin,
             persistent=source.persistent,
             not_after=source.absolute_expires_at,
             granted=source.scopes,
             amr=source.amr,
-            provider=source.provider,
-            provider_sid=source.provider_sid,
             family=source.family or source.id,
+            signed_in_at=source.created_at,
         )
+        # A sign-out that ended the family while this member was being added has not seen
+        # it: look again, and end it too.
+        source = await self._session_store.get_session(session_id)
+        if source is None or not self._live(source, client_id, self._clock()):
+            await self._revocations.revoke_session(issued.session.id)
+            raise CrossingRefused("the family ended while the session was opened")
+        return issued
 
     def issue_request(self, request: Request) -> str:
         """The request's token, for the URL of the next portal."""
@@ -161,10 +180,12 @@ class Crossings:
         asked = tuple(name for name in claims["via"].split(",") if name)
         return Request(claims["tgt"], claims["chl"], claims["rd"], asked)
 
-    async def vouch(self, request: Request, access_token: str | None) -> str | None:
-        """A code for the target when this browser's session here is live (its access token
-        may have expired: the session is what counts); None when there is none."""
-        session = await self._live_session(access_token) if access_token else None
+    async def vouch(
+        self, request: Request, access_token: str | None, refresh_tokens: list[str]
+    ) -> str | None:
+        """A code for the target when this browser holds a live session here (its access
+        cookie, and its refresh cookie: ``_vouching``); None when it does not."""
+        session = await self._vouching(access_token, refresh_tokens) if access_token else None
         if session is None:
             return None
         log_event(

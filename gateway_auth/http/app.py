@@ -82,7 +82,7 @@ def routes(base: str) -> list[web.RouteDef]:
             f"{base}/login/second-factor", factors.second_factor_page, name="second_factor_page"
         ),
         web.post(f"{base}/login/second-factor", factors.second_factor, name="second_factor"),
-        web.get(f"{base}/sso/authorize", crossing.authorize, name="crossing_authorize"),
+        web.get(f"{base}/refresh/sso", crossing.authorize, name="crossing_authorize"),
         web.get(f"{base}/sso/callback", crossing.callback, name="crossing_callback"),
         web.get(f"{base}/refresh", session.refresh_hop, name="refresh_hop"),
         web.post(f"{base}/refresh", session.refresh, name="refresh"),

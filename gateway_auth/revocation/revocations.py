@@ -78,8 +78,7 @@ class Revocations:
         return found
 
     async def revoke_client_sessions(self, client_id: str, *, keep: str | None = None) -> list[str]:
-        """End every session of a client except ``keep`` (and its family), everywhere; the
-        ids ended."""
+        """End every session of a client except ``keep``, everywhere; the ids ended."""
         now = self._clock()
         revoked = await self._sessions.revoke_client_sessions(client_id, now, keep=keep)
         if revoked:

@@ -422,11 +422,12 @@ class Sessions:
         provider: str | None = None,
         provider_sid: str | None = None,
         family: str | None = None,
+        signed_in_at: datetime | None = None,
     ) -> IssuedSession:
         """Open a session for a client whose password was just checked or chosen (or a new
         guest's, which ends with the guest at ``not_after``), for the ``granted`` scopes (None:
-        every scope the client holds), proved by ``amr``; in ``family`` when another domain's
-        session vouched for the browser (``crossing/``)."""
+        every scope the client holds), proved by ``amr``; in ``family``, signed in at that family's
+        ``signed_in_at``, when another domain's session vouched for the browser (``crossing/``)."""
         now = self._clock()
         policy = self._policy
         absolute = now + policy.max_age
@@ -438,6 +439,7 @@ class Sessions:
                 persistent=persistent,
             ),
             scopes=granted, amr=amr, provider=provider, provider_sid=provider_sid, family=family,
+            created_at=signed_in_at or now,
         )  # fmt: skip
         refresh_token, refresh_hash = new_refresh_token(session.id)
         await self._sessions.add_session(session, refresh_hash)

@@ -269,7 +269,8 @@ class SessionStore(Protocol):
     async def revoke_client_sessions(
         self, client_id: str, now: datetime, *, keep: str | None = None
     ) -> list[str]:
-        """Revoke every active session of a client except ``keep`` and its family; the ids
+        """Revoke every active session of a client except ``keep`` (its family too: nothing
+        ties the other members to this browser, and it can cross to them again); the ids
         revoked."""
 
     async def revoke_family(self, session_id: str, now: datetime) -> list[str]:

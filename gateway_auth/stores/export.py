@@ -249,7 +249,7 @@ def _decode(f: _Fields) -> Record:
         f.only(
             "type", "id", "clientId", "createdAt", "lastUsedAt", "expiresAt",
             "absoluteExpiresAt", "userAgent", "ip", "revokedAt", "persistent", "scopes",
-            "amr", "provider", "providerSid", "refreshHash", "rotated",
+            "amr", "provider", "providerSid", "family", "refreshHash", "rotated",
         )  # fmt: skip
         session = Session(
             id=f.text("id"),

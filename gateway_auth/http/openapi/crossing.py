@@ -19,12 +19,13 @@ _PAGE_OR_PROBLEM = {"text/html": {}, "application/problem+json": {"schema": ref(
 def paths() -> dict[str, dict[str, Schema]]:
     """Every operation of this area, by path and lower-case method."""
     return {
-        "/sso/authorize": {
+        "/refresh/sso": {
             "get": {
                 "summary": "Another domain's portal asks whether this browser is signed in "
-                "here: 303 back to it with a single-use code (60 s, bound to that domain and "
-                "its verifier) when a session here lives, else on to the next domain, or back "
-                "with `error=login_required`",
+                "here (under /refresh, so the refresh cookie proves the session): 303 back to "
+                "it with a single-use code (60 s, bound to that domain and its verifier) when "
+                "a session here lives, else on to the next domain, or back with "
+                "`error=login_required`",
                 "tags": ["portal"],
                 "parameters": [_REQUEST],
                 "responses": {

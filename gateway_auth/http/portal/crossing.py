@@ -17,7 +17,8 @@ from aiohttp import web
 from gateway_auth.crossing.service import Request, challenge_of, new_verifier
 from gateway_auth.errors import CrossingRefused, MalformedRequest
 from gateway_auth.http.appkeys import PAGES, SERVICES, SITES
-from gateway_auth.http.callers import access_token, cookie_policy, origin, return_url
+from gateway_auth.http.callers import cookie_policy, origin, return_url
+from gateway_auth.http.cookies import cookie_values
 from gateway_auth.http.portal.browsing import default_return, see_other
 from gateway_auth.http.sites import Site
 from gateway_auth.i18n import N_
@@ -53,8 +54,8 @@ def start(request: web.Request, return_to: str) -> web.Response:
 
 
 async def authorize(request: web.Request) -> web.Response:
-    """``GET /sso/authorize``: another domain asks; a code when this browser's session here
-    lives, else the question goes on to the next domain, or back unanswered."""
+    """``GET /refresh/sso``: another domain asks; a code when this browser holds a live
+    session here, else the question goes on to the next domain, or back unanswered."""
     sites, urls, crossings = (
         request.app[SITES],
         request.app[PAGES].urls,
@@ -66,7 +67,12 @@ async def authorize(request: web.Request) -> web.Response:
     if asked is None or target is None or target is here:
         raise MalformedRequest(N_("This sign-in request has expired or is not genuine."))
     callback = {"request": request.query["request"]}
-    code = await crossings.vouch(asked, access_token(request))
+    cookies = cookie_policy(request)  # never a bearer token: the browser's own cookies
+    code = await crossings.vouch(
+        asked,
+        request.cookies.get(cookies.access_name),
+        cookie_values(request.headers, cookies.refresh_name),
+    )
     if code is not None:
         return see_other(_at(target, urls.crossing_callback, {**callback, "code": code}))
     passed = Request(

@@ -63,8 +63,9 @@ class PortalUrls:
 
     @property
     def crossing_authorize(self) -> str:
-        """Where another domain's portal asks whether this browser is signed in here."""
-        return f"{self.base}/sso/authorize"
+        """Where another domain's portal asks whether this browser is signed in here: under
+        ``/refresh``, so that the refresh cookie (``Path=<BASE_PATH>/refresh``) proves it."""
+        return f"{self.base}/refresh/sso"
 
     @property
     def crossing_callback(self) -> str:

@@ -190,14 +190,7 @@ class MongoSessions(MongoDatabase):
         return result.deleted_count
 
     async def _revoke_sessions(self, client_id: str, now: datetime, keep: str | None) -> list[str]:
-        """The client's sessions but ``keep`` and its family (the same browser elsewhere)."""
         query: Doc = {"client_id": {"$eq": client_id}, "_id": {"$ne": keep}}
-        if keep is not None:
-            async with translated():
-                kept = await self._sessions.find_one({"_id": {"$eq": keep}}, {"family": 1})
-            if kept is not None:
-                root = kept.get("family") or keep
-                query["$nor"] = [{"_id": root}, {"family": root}]
         return await self._revoke_each(query, now)
 
     async def _revoke_each(self, query: Doc, now: datetime) -> list[str]:

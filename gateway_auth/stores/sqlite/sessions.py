@@ -196,9 +196,8 @@ async def revoke_sessions(
 ) -> list[str]:
     async with db.execute(
         "UPDATE sessions SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL"
-        " AND id IS NOT ? AND COALESCE(family, id) IS NOT"
-        " (SELECT COALESCE(family, id) FROM sessions WHERE id = ?) RETURNING id",
-        (now, client_id, keep, keep),
+        " AND id IS NOT ? RETURNING id",
+        (now, client_id, keep),
     ) as cursor:
         return [row["id"] for row in await cursor.fetchall()]
 

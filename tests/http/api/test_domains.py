@@ -370,7 +370,7 @@ async def test_an_operator_ending_one_session_ends_its_family(domains: AppClient
     assert (await visitor.verify("https://app.two.test/")).status == 401
 
 
-async def test_ending_other_sessions_keeps_this_browsers_family(domains: AppClient) -> None:
+async def test_ending_other_sessions_keeps_only_this_one(domains: AppClient) -> None:
     visitor = Visitor(domains)
     await visitor.sign_in(ONE)
     await crossed(visitor, TWO, "https://app.two.test/")
@@ -385,9 +385,52 @@ async def test_ending_other_sessions_keeps_this_browsers_family(domains: AppClie
     )  # fmt: skip
 
     assert ended.status == 303
-    assert (await visitor.verify("https://app.one.test/")).status == 200
     assert (await visitor.verify("https://app.two.test/")).status == 200
+    # Nothing ties the other members to this browser: they end; this browser crosses again.
+    assert (await visitor.verify("https://app.one.test/")).status == 401
     assert (await elsewhere.verify("https://app.one.test/")).status == 401
+    back = await crossed(visitor, ONE, "https://app.one.test/")
+    assert back[-2].headers["Location"] == "https://app.one.test/"
+    assert (await visitor.verify("https://app.one.test/")).status == 200
+
+
+async def test_an_access_token_alone_vouches_for_nobody(domains: AppClient) -> None:
+    """An access token reaches every app of its domain (and their logs); the refresh cookie
+    never does: without it, no code, however the token is presented."""
+    visitor = Visitor(domains)
+    await visitor.sign_in(ONE)
+    token = visitor.access("one.test")
+    thief = Visitor(domains)
+    thief.jar = {k: v for k, v in visitor.jar.items() if not k[0].endswith("_refresh")}
+    bearer = Visitor(domains)
+
+    as_cookie = await crossed(thief, TWO, "https://app.two.test/")
+    started = await bearer.page(f"{TWO}/login")
+    as_bearer = await bearer.go(
+        "GET", started.headers["Location"], headers={"Authorization": f"Bearer {token}"}
+    )
+
+    assert 'name="password"' in as_cookie[-1].text  # asked round, no code: the form
+    assert "code=" not in as_bearer.headers["Location"]  # on to the next domain
+    assert as_bearer.headers["Location"].startswith(f"{THREE}/refresh/sso?request=")
+    assert (await thief.verify("https://app.two.test/")).status == 401
+
+
+async def test_a_family_member_was_signed_in_when_the_family_was(domains: AppClient) -> None:
+    visitor = Visitor(domains)
+    await visitor.sign_in(ONE)
+    domains.app[SERVICES].clock.advance(minutes=20)  # type: ignore[attr-defined]
+    await crossed(visitor, TWO, "https://app.two.test/")
+    me = (await visitor.go("GET", f"{TWO}/me")).json()
+
+    first, second = sorted(
+        await domains.app[SERVICES].store.list_sessions(me["id"], domains.app[SERVICES].clock()),
+        key=lambda s: s.family or "",
+    )
+
+    assert second.created_at == first.created_at  # the token's auth_time says so too
+    assert second.last_used_at > first.created_at
+    assert second.provider is None
 
 
 async def test_a_suspension_is_refused_on_every_domain_at_once(domains: AppClient) -> None:
