@@ -145,7 +145,7 @@ def test_signed_in_on_one_site_the_other_opens_without_a_prompt(
     )
     assert shop_token != app_token
     hops = [url for url, _ in sent]
-    assert any("/auth/sso/authorize?" in url and url.startswith(sites.app) for url in hops)
+    assert any("/auth/refresh/sso?" in url and url.startswith(sites.app) for url in hops)
     assert any("/auth/sso/callback?" in url and url.startswith(sites.shop) for url in hops)
     for url, cookies in sent:  # the cookies of one site never went to the other
         other = app_token if url.startswith(sites.shop) else shop_token
