@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import re
 from datetime import datetime, timedelta
 from functools import cache
 from importlib.resources import files
@@ -31,6 +32,7 @@ LANGUAGES = {
 # Tags people's browsers send for a language we have under another tag.
 _ALIASES = {"pt": "pt-BR"}
 MAX_TAGS = 32  # Accept-Language entries read; more is noise (or an attack on our time)
+_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,4}")
 
 
 def N_(message: str) -> str:
@@ -68,9 +70,10 @@ def supported(tag: str | None) -> str | None:
     return lowered.get(primary) or _ALIASES.get(primary)
 
 
-def negotiate(accept_language: str) -> str:
-    """The language of ours the browser prefers most (RFC 9110 12.5.4 weights), else English."""
-    ranked: list[tuple[float, int, str]] = []
+def ranked(accept_language: str) -> list[str]:
+    """The BCP 47 tags of an ``Accept-Language`` header, most wanted first (RFC 9110
+    12.5.4 weights; the header's order among equals); none refused (``q=0``) or malformed."""
+    found: list[tuple[float, int, str]] = []
     for index, item in enumerate(accept_language.split(",")[:MAX_TAGS]):
         tag, _, params = item.strip().partition(";")
         weight = 1.0
@@ -80,10 +83,14 @@ def negotiate(accept_language: str) -> str:
                 weight = float(value)
             except ValueError:
                 continue
-        code = supported(tag)
-        if code is not None and weight > 0:
-            ranked.append((-weight, index, code))
-    return min(ranked)[2] if ranked else DEFAULT
+        if _TAG.fullmatch(tag.strip()) and weight > 0:
+            found.append((-weight, index, tag.strip()))
+    return [tag for _, _, tag in sorted(found)]
+
+
+def negotiate(accept_language: str) -> str:
+    """The language of ours the browser prefers most, else English."""
+    return next(filter(None, map(supported, ranked(accept_language))), DEFAULT)
 
 
 def locale_of(language: str) -> Locale:

@@ -19,7 +19,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     model_validator,
 )
 
@@ -45,6 +44,7 @@ from gateway_auth.config.yaml_file import (
     message,
     read_document,
     read_file,
+    validated,
 )
 from gateway_auth.models import ClientKind
 
@@ -218,13 +218,12 @@ def parse_rules(data: bytes | str, source: str) -> AccessRules:
     document = read_document(
         data, source, kind="rules file", needs="at least default_policy", error=RulesFileError
     )
-    problems, lines = document.problems, document.lines
-    try:
-        spec = RulesSpec.model_validate(document.data)
-    except ValidationError as exc:
-        problems += [_problem(error, document.data, lines) for error in exc.errors()]
-        raise RulesFileError(by_line(problems, source)) from None
-    problems += _duplicates(spec, lines)
+    lines = document.lines
+    spec = validated(
+        RulesSpec, document, source, RulesFileError,
+        lambda error: _problem(error, document.data, lines),
+    )  # fmt: skip
+    problems = [*document.problems, *_duplicates(spec, lines)]
     if problems:
         raise RulesFileError(by_line(problems, source))
     return _compiled(spec, lines)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from gateway_auth.config import parsing as values
 from gateway_auth.config.yaml_file import (
@@ -38,6 +38,7 @@ from gateway_auth.config.yaml_file import (
     message,
     read_document,
     read_file,
+    validated,
 )
 
 MAX_DOMAINS = 20  # each is a hop in the one sign-in across them
@@ -161,12 +162,11 @@ def parse_domains(data: bytes | str, source: str, base_path: str) -> Domains:
     document = read_document(
         data, source, kind="domains file", needs="a domains list", error=DomainsFileError
     )
-    problems, lines = document.problems, document.lines
-    try:
-        spec = DomainsSpec.model_validate(document.data)
-    except ValidationError as exc:
-        problems += [_problem(error, lines) for error in exc.errors()]
-        raise DomainsFileError(by_line(problems, source)) from None
+    lines = document.lines
+    spec = validated(
+        DomainsSpec, document, source, DomainsFileError, lambda error: _problem(error, lines)
+    )
+    problems = list(document.problems)
     entries = tuple(_domain(entry, base_path) for entry in spec.domains)
     problems += _overlaps(entries, lines)
     if problems:

@@ -4,12 +4,13 @@ line it is about (``rules.yaml:14: ...``) rather than as a path into a data stru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from gateway_auth.validation import scope_problem
 
@@ -105,6 +106,25 @@ def read_document(
             [f"{source}: more than {MAX_NODES} values once its aliases are expanded"]
         ) from None
     return Document(document, reader.lines, reader.problems)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(
+    model: type[M],
+    document: Document,
+    source: str,
+    error: type[YamlFileError],
+    problem: Callable[[Any], tuple[int, str]],
+) -> M:
+    """``document`` as ``model``; ``error`` listing every problem, the document's own and
+    each pydantic error in the words of ``problem``, in the order of the file."""
+    try:
+        return model.model_validate(document.data)
+    except ValidationError as exc:
+        found = document.problems + [problem(item) for item in exc.errors()]
+        raise error(by_line(found, source)) from None
 
 
 def by_line(problems: list[tuple[int, str]], source: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
@@ -12,6 +11,7 @@ from gateway_auth.errors import Unauthenticated
 from gateway_auth.http.appkeys import COOKIES, SERVICES, SETTINGS, SITES
 from gateway_auth.http.cookies import CookiePolicy, cookie_values, token_in
 from gateway_auth.http.redirects import https_only, safe_return_url
+from gateway_auth.i18n import ranked
 from gateway_auth.models import Identity, Origin
 from gateway_auth.tokens import refresh_token_session
 
@@ -57,29 +57,10 @@ def origin(request: web.Request) -> Origin:
     )
 
 
-_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,4}")
-
-
 def preferred_locale(accept_language: str) -> str | None:
-    """The language a mail should be written in: the first tag of ``Accept-Language`` with the
-    highest weight (RFC 9110 12.5.4), as a BCP 47 tag; None when there is none usable."""
-    best: tuple[float, str] | None = None
-    for item in accept_language.split(",")[:32]:
-        tag, _, params = item.strip().partition(";")
-        weight = 1.0
-        name, _, value = params.strip().partition("=")
-        if name.strip().lower() == "q":
-            try:
-                weight = float(value)
-            except ValueError:
-                continue
-        if (
-            _LANGUAGE_TAG.fullmatch(tag.strip())
-            and weight > 0
-            and (best is None or weight > best[0])
-        ):
-            best = (weight, tag.strip())
-    return best[1] if best else None
+    """The language a mail should be written in: the browser's most wanted one, as a BCP 47
+    tag (a mailer may have it even where the portal has no catalogue); None for none."""
+    return next(iter(ranked(accept_language)), None)
 
 
 def cookie_policy(request: web.Request) -> CookiePolicy:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from gateway_auth.config.yaml_file import (
     Lines,
@@ -34,6 +34,7 @@ from gateway_auth.config.yaml_file import (
     message,
     read_document,
     read_file,
+    validated,
 )
 from gateway_auth.providers.presets import MULTI_TENANT, PRESETS
 from gateway_auth.providers.provider import Claims, EmailTrust, Provider, ProviderType
@@ -158,12 +159,12 @@ def parse_providers(data: bytes | str, source: str, base: Path) -> tuple[Provide
     document = read_document(
         data, source, kind="providers file", needs="a providers list", error=ProvidersFileError
     )
-    problems, lines = document.problems, document.lines
-    try:
-        spec = ProvidersSpec.model_validate(document.data)
-    except ValidationError as exc:
-        problems += [_problem(error, document.data, lines) for error in exc.errors()]
-        raise ProvidersFileError(by_line(problems, source)) from None
+    lines = document.lines
+    spec = validated(
+        ProvidersSpec, document, source, ProvidersFileError,
+        lambda error: _problem(error, document.data, lines),
+    )  # fmt: skip
+    problems = list(document.problems)
     providers = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(spec.providers):
