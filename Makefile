@@ -61,8 +61,8 @@ constraints:
 # each language's catalogue (gateway_auth/locale/<language>/LC_MESSAGES/messages.po), to be
 # translated there; tests/test_i18n.py fails until every one is.
 messages: $(STAMP)
-	$(BIN)/pybabel extract --no-location --sort-output --omit-header -F babel.cfg -k N_ -o gateway_auth/locale/messages.pot gateway_auth
-	$(BIN)/pybabel update --no-location --omit-header --ignore-obsolete -i gateway_auth/locale/messages.pot -d gateway_auth/locale
+	$(BIN)/pybabel extract --no-location --sort-output --omit-header --no-wrap -F babel.cfg -k N_ -o gateway_auth/locale/messages.pot gateway_auth
+	$(BIN)/pybabel update --no-wrap --ignore-obsolete --no-fuzzy-matching -i gateway_auth/locale/messages.pot -d gateway_auth/locale
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
