@@ -20,7 +20,7 @@ TRANSLATED = [code for code in LANGUAGES if code != i18n.DEFAULT]
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|\{(\w+)\}")
 
 
-def marked_messages() -> set[str | tuple[str, str]]:
+def marked_messages() -> set[str | tuple[str, ...]]:
     """Every message the package marks, as ``make messages`` extracts them (babel.cfg)."""
     method_map = [
         ("web/templates/**.html", "jinja2"),
@@ -28,7 +28,7 @@ def marked_messages() -> set[str | tuple[str, str]]:
     ]
     options = {"web/templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"}}
     keywords = {"N_": None, "_": None, "gettext": None, "ngettext": (1, 2)}
-    found: set[str | tuple[str, str]] = set()
+    found: set[str | tuple[str, ...]] = set()
     for _, _, message, _, _ in extract_from_dir(
         str(PACKAGE), method_map, options, keywords=keywords
     ):
@@ -37,8 +37,13 @@ def marked_messages() -> set[str | tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def marked() -> set[str | tuple[str, str]]:
+def marked() -> set[str | tuple[str, ...]]:
     return marked_messages()
+
+
+def _forms(string: object) -> tuple[object, ...]:
+    """A catalogue entry's translation: one string, or a plural's forms."""
+    return tuple(string) if isinstance(string, tuple | list) else (string or "",)
 
 
 def placeholders(text: str) -> set[str]:
@@ -47,7 +52,7 @@ def placeholders(text: str) -> set[str]:
 
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_catalogue_translates_every_marked_message(
-    language: str, marked: set[str | tuple[str, str]]
+    language: str, marked: set[str | tuple[str, ...]]
 ) -> None:
     with (PACKAGE / catalogue_path(language)).open("rb") as po:
         catalogue = read_po(po)
@@ -60,7 +65,7 @@ def test_every_catalogue_translates_every_marked_message(
     )
     for key, message in entries.items():
         msgid = key if isinstance(key, str) else key[0]
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        strings = tuple(map(str, _forms(message.string)))
         assert all(strings), f"{language}: not translated: {msgid!r}"
         assert not message.fuzzy, f"{language}: fuzzy: {msgid!r}"
         if isinstance(key, str):

@@ -28,8 +28,9 @@ def english_left(language: str) -> list[str]:
         catalogue = read_po(po)
     phrases = []
     for message in catalogue:
-        english = message.id if isinstance(message.id, str) else message.id[0]
-        translated = message.string if isinstance(message.string, str) else message.string[0]
+        english = str(message.id if isinstance(message.id, str) else message.id[0])
+        forms = message.string
+        translated = str(forms if isinstance(forms, str) else (forms or [""])[0])
         if not english or re.search(r"[%{<]", english) or len(english.split()) < 2:
             continue
         if translated.strip() != english.strip():

@@ -419,7 +419,7 @@ async def test_an_access_token_alone_vouches_for_nobody(domains: AppClient) -> N
 async def test_a_family_member_was_signed_in_when_the_family_was(domains: AppClient) -> None:
     visitor = Visitor(domains)
     await visitor.sign_in(ONE)
-    domains.app[SERVICES].clock.advance(minutes=20)  # type: ignore[attr-defined]
+    domains.app[SERVICES].clock.advance(minutes=20)
     await crossed(visitor, TWO, "https://app.two.test/")
     me = (await visitor.go("GET", f"{TWO}/me")).json()
 
