@@ -99,7 +99,7 @@ def locale_of(language: str) -> Locale:
 
 
 def day(moment: datetime, language: str) -> str:
-    """A date as the language writes it: ``30 Nov 2026``, ``30.11.2026``, …"""
+    """A date as the language writes it: ``Nov 30, 2026``, ``30.11.2026``, …"""
     return dates.format_date(moment, format="medium", locale=locale_of(language))
 
 
