@@ -75,12 +75,18 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+_ENCODE = json.JSONEncoder(default=str, ensure_ascii=False).encode  # made once, not per line
+
+
 class JsonFormatter(logging.Formatter):
     """``{"ts", "level", "logger", "event", ...fields}`` on one line."""
 
+    _second = -1
+    _second_text = ""
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self._timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -88,7 +94,16 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODE(entry)
+
+    def _timestamp(self, created: float) -> str:
+        """ISO 8601 UTC with milliseconds; the part up to the second is made once a second
+        (a line per request must not cost a datetime each)."""
+        second = int(created)
+        if second != self._second:
+            moment = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
+            self._second, self._second_text = second, moment[:-6]  # without "+00:00"
+        return f"{self._second_text}.{int((created - second) * 1000):03d}+00:00"
 
 
 class TextFormatter(logging.Formatter):
@@ -109,6 +124,10 @@ def configure_logging(
 ) -> None:
     """Send every logger to stderr in the chosen format (json unless stderr is a terminal)."""
     chosen = log_format or ("text" if sys.stderr.isatty() else "json")
+    # No formatter here writes where, in which thread or process a line was logged: the
+    # logging HOWTO's "Optimization" switches spare each record the work of finding out.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(TextFormatter() if chosen == "text" else JsonFormatter())
     root = logging.getLogger()

@@ -27,6 +27,7 @@ TOKEN_VERSION = 1
 CLIENT_SECRET_PREFIX = "gas_"
 _REFRESH_TOKEN = re.compile(r"([0-9a-f]{32})\.[A-Za-z0-9_-]{43}")
 MAX_ACCESS_TOKEN_LENGTH = 8192
+DECODED_CACHE_SIZE = 4_096
 _HEADER_NAMES = frozenset({"alg", "kid", "typ"})
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 # A base64url segment whose length leaves 2 or 3 characters in its last group ends in a
@@ -95,6 +96,11 @@ class AccessTokens:
                 "enforce_minimum_key_length": True,
             }
         )
+        # Tokens verified before, with their nbf: a signature check costs a route that reads
+        # the store about as much as its reads. Times are checked on every use, and the cache
+        # is dropped when the key ring is replaced (a key retired must stop verifying).
+        self._decoded: dict[str, tuple[AccessClaims, int]] = {}
+        self._decoded_with = keys
 
     def issue(
         self,
@@ -176,6 +182,23 @@ class AccessTokens:
 
     def decode(self, token: str, now: datetime, *, allow_expired: bool = False) -> AccessClaims:
         """Verify signature, header and claims; Unauthenticated on any flaw."""
+        if self._decoded_with is not self.keys:
+            self._decoded, self._decoded_with = {}, self.keys
+        known = self._decoded.get(token)
+        claims, not_before = known if known is not None else self._verified(token)
+        moment = now.timestamp()
+        if not_before > moment + LEEWAY_SECONDS or claims.issued_at > moment + LEEWAY_SECONDS:
+            raise Unauthenticated
+        if not allow_expired and claims.expires_at <= moment - LEEWAY_SECONDS:
+            raise Unauthenticated(N_("The access token has expired."))
+        if known is None:
+            if len(self._decoded) >= DECODED_CACHE_SIZE:
+                del self._decoded[next(iter(self._decoded))]  # the oldest entry
+            self._decoded[token] = (claims, not_before)
+        return claims
+
+    def _verified(self, token: str) -> tuple[AccessClaims, int]:
+        """The claims and nbf of a token whose spelling, header and signature are ours."""
         if not is_canonical_jws(token) or (self.keys.algorithm == "ES256" and not _is_low_s(token)):
             raise Unauthenticated
         try:
@@ -196,12 +219,7 @@ class AccessTokens:
             claims = _claims(payload)
         except (jwt.PyJWTError, ValueError, TypeError, KeyError):
             raise Unauthenticated from None
-        moment = now.timestamp()
-        if payload["nbf"] > moment + LEEWAY_SECONDS or payload["iat"] > moment + LEEWAY_SECONDS:
-            raise Unauthenticated
-        if not allow_expired and claims.expires_at <= moment - LEEWAY_SECONDS:
-            raise Unauthenticated(N_("The access token has expired."))
-        return claims
+        return claims, payload["nbf"]
 
 
 def is_canonical_jws(token: str) -> bool:

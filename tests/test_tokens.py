@@ -214,6 +214,20 @@ def test_expiry_and_not_before_allow_30_seconds_of_leeway() -> None:
     assert tokens.decode(token, NOW + timedelta(days=1), allow_expired=True).session_id == "s1"
 
 
+def test_a_token_verified_before_is_checked_again_for_time_and_key() -> None:
+    tokens = _tokens()
+    early = _sign(_claims(nbf=int(NOW.timestamp()) + 25, iat=int(NOW.timestamp()) + 25))
+    assert tokens.decode(early, NOW).session_id == "s1"  # remembered from here on
+
+    with pytest.raises(Unauthenticated):
+        tokens.decode(early, NOW - timedelta(minutes=5))  # not valid yet, then
+    with pytest.raises(Unauthenticated, match="expired"):
+        tokens.decode(early, NOW + timedelta(seconds=25 + 900 + 30))
+    tokens.keys = KeyRing("HS256", hmac_key(b"n" * 32))  # its key retired
+    with pytest.raises(Unauthenticated):
+        tokens.decode(early, NOW)
+
+
 def test_previous_keys_still_verify_tokens_they_signed() -> None:
     old = hmac_key(b"o" * 32)
     token = jwt.encode(

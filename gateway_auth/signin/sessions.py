@@ -368,10 +368,9 @@ class Sessions:
         claims = self._tokens.decode(access_token, now)
         if self._mirror.is_revoked(claims.session_id, claims.client_id, now.timestamp()):
             raise Unauthenticated(N_("The session has ended."))
-        session = await self._sessions.get_session(claims.session_id)
+        session, client = await self._sessions.session_and_client(claims.session_id)
         if session is None or session.client_id != claims.client_id or not session.is_active(now):
             raise Unauthenticated(N_("The session has ended."))
-        client = await self._clients.get_client(claims.client_id)
         if client is None:
             raise Unauthenticated(N_("The session has ended."))
         if client.suspended or self._mirror.is_suspended(client.id):

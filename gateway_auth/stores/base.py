@@ -235,6 +235,10 @@ class SessionStore(Protocol):
     async def get_session(self, session_id: str) -> Session | None:
         """A session by id, revoked or not."""
 
+    async def session_and_client(self, session_id: str) -> tuple[Session | None, Client | None]:
+        """A session by id, revoked or not, and its client unless deleted: what every
+        authenticated request reads, in one round trip where the store has them."""
+
     async def refresh_hash(self, session_id: str) -> str | None:
         """The hash of the session's current refresh token, or None for no such session."""
 

@@ -534,3 +534,31 @@ async def test_a_guest_becomes_a_user_keeping_its_id(store: Store) -> None:
     credentials = await store.get_credentials("ada@example.com")
     assert credentials is not None
     assert (credentials.client, credentials.password_hash) == (user, "pw")
+
+
+async def test_a_session_and_its_client_are_read_together_as_apart(store: Store) -> None:
+    later = T0 + timedelta(minutes=1)
+    await store.add_client(a_client(), "hash")
+    await store.add_session(a_session(), "h0")
+
+    async def both_apart() -> tuple[object, object]:
+        session = await store.get_session("s1")
+        return session, await store.get_client("c1") if session else None
+
+    pair = await store.session_and_client("s1")
+    assert pair == await both_apart()
+    assert pair[0] is not None
+    assert pair[1] is not None
+    assert pair[1].id == "c1"
+    await store.set_suspended("c1", Suspension(True, later, "abuse"))
+    suspended = await store.session_and_client("s1")
+    assert suspended == await both_apart()
+    assert suspended[1] is not None
+    assert suspended[1].suspended
+    await store.revoke_session("s1", later)
+    revoked = await store.session_and_client("s1")
+    assert revoked[0] is not None
+    assert revoked[0].revoked_at == later
+    await store.delete_client("c1", DeletionEvent("e1", "c1", "user", later))
+    assert (await store.session_and_client("s1"))[1] is None
+    assert await store.session_and_client("nobody") == (None, None)

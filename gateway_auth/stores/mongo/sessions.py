@@ -6,12 +6,14 @@ The hashes a session's refresh token had before are kept in the session document
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
 
 from pymongo import DESCENDING, ReturnDocument
 
-from gateway_auth.models import Session
+from gateway_auth.models import Client, Session
 from gateway_auth.stores.base import Rotation, RotationResult
+from gateway_auth.stores.mongo.clients import client_from
 from gateway_auth.stores.mongo.database import (
     Doc,
     MongoDatabase,
@@ -50,6 +52,31 @@ class MongoSessions(MongoDatabase):
         async with translated():
             doc = await self._sessions.find_one({"_id": {"$eq": session_id}}, {"rotated": 0})
         return session_from(doc) if doc else None
+
+    async def session_and_client(self, session_id: str) -> tuple[Session | None, Client | None]:
+        """One aggregation: the session and, joined by ``$lookup``, its client."""
+        async with translated():
+            found = self._sessions.aggregate(
+                [
+                    {"$match": {"_id": {"$eq": session_id}}},
+                    {"$limit": 1},
+                    {"$project": {"rotated": 0}},
+                    {
+                        "$lookup": {
+                            "from": self._clients.name,
+                            "localField": "client_id",
+                            "foreignField": "_id",
+                            "as": "clients",
+                        }
+                    },
+                ]
+            )
+            cursor = await found if inspect.isawaitable(found) else found
+            docs = [doc async for doc in cursor]
+        if not docs:
+            return None, None
+        clients = [doc for doc in docs[0].pop("clients") if doc.get("deleted_at") is None]
+        return session_from(docs[0]), client_from(clients[0]) if clients else None
 
     async def refresh_hash(self, session_id: str) -> str | None:
         """The hash of the session's current refresh token."""

@@ -11,7 +11,14 @@ from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import EmailTaken
 from gateway_auth.models import Client, Credentials
 from gateway_auth.stores.base import ClientQuery, ProfileChanges, Suspension
-from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt, optional_ms
+from gateway_auth.stores.sqlite.database import (
+    Decoded,
+    SqliteDatabase,
+    dt,
+    ms,
+    optional_dt,
+    optional_ms,
+)
 
 _PROFILE_COLUMNS = {"email": "email", "first_name": "first_name", "last_name": "last_name"}
 
@@ -217,7 +224,7 @@ def _like_prefix(prefix: str) -> str:
     return escaped + "%"
 
 
-def client_from_row(row: sqlite3.Row) -> Client:
+def _client_from_row(row: sqlite3.Row) -> Client:
     return Client(
         id=row["id"],
         email=row["email"],
@@ -232,3 +239,6 @@ def client_from_row(row: sqlite3.Row) -> Client:
         updated_at=dt(row["updated_at"]),
         email_verified=bool(row["email_verified"]),
     )
+
+
+client_from_row = Decoded(_client_from_row)

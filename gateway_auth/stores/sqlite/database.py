@@ -1,4 +1,5 @@
-"""The SQLite connection: opening, one lock for every operation, and driver-error translation."""
+"""The SQLite connections: opening, one lock for the writer's, reads on the loop, and
+driver-error translation."""
 
 from __future__ import annotations
 
@@ -6,17 +7,18 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import aiosqlite
 
 from gateway_auth.config.datadir import create_private_file
 from gateway_auth.errors import ConfigurationError, GatewayAuthError, StoreUnavailable
 from gateway_auth.logging import log_event
+from gateway_auth.stores.sqlite.reader import Deferred, LoopReader
 from gateway_auth.stores.sqlite.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -27,13 +29,17 @@ MIGRATION_WAIT_MS = 300_000
 logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WAL_SWITCH_SECONDS = 5.0
+DECODED_ROWS = 4_096
+T = TypeVar("T")
 
 
 class SqliteDatabase:
-    """One connection shared by every operation; each operation runs alone under a lock."""
+    """One connection on the driver's thread for writes and snapshots, each alone under a
+    lock, and one on the loop for single reads (``reader.LoopReader``)."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, reader: LoopReader) -> None:
         self._db = db
+        self._reader = reader
         # One connection serves every request, so statements of two operations must never
         # interleave inside one transaction; SQLite serialises writers anyway.
         self._lock = asyncio.Lock()
@@ -59,16 +65,18 @@ class SqliteDatabase:
             # database): wait for it longer than a request ever waits for a lock.
             await migrate(db)
             await db.execute(f"PRAGMA busy_timeout={BUSY_WAIT_MS}")
+            reader = LoopReader.open(path)
         except sqlite3.Error as exc:
             await db.close()
             raise ConfigurationError([f"cannot use the database {path}: {exc}"]) from None
         except BaseException:
             await db.close()
             raise
-        return cls(db)
+        return cls(db, reader)
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
+        self._reader.close()
         await self._db.close()
 
     async def ping(self) -> None:
@@ -99,11 +107,21 @@ class SqliteDatabase:
                 await self._db.execute("ROLLBACK")
 
     async def _fetch_one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        async with self._lock, _translated(None), self._db.execute(sql, tuple(params)) as cursor:
+        arguments = tuple(params)
+        try:
+            return self._reader.fetch_one(sql, arguments)
+        except Deferred:
+            pass
+        async with self._lock, _translated(None), self._db.execute(sql, arguments) as cursor:
             return await cursor.fetchone()
 
     async def _fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self._lock, _translated(None), self._db.execute(sql, tuple(params)) as cursor:
+        arguments = tuple(params)
+        try:
+            return self._reader.fetch_all(sql, arguments)
+        except Deferred:
+            pass
+        async with self._lock, _translated(None), self._db.execute(sql, arguments) as cursor:
             return list(await cursor.fetchall())
 
 
@@ -143,6 +161,27 @@ def _described(exc: Exception) -> str:
     if isinstance(exc, sqlite3.Error):
         return f"{type(exc).__name__}: {exc}"
     return type(exc).__name__
+
+
+class Decoded(Generic[T]):
+    """Records made from rows before, by the row's values: a row read again (a session and
+    its client on every authenticated request) is not decoded again. Records are immutable,
+    so an entry is right as long as its row is; a changed row is a new key."""
+
+    def __init__(self, decode: Callable[[sqlite3.Row], T], size: int = DECODED_ROWS) -> None:
+        self._decode = decode
+        self._size = size
+        self._records: dict[tuple[Any, ...], T] = {}
+
+    def __call__(self, row: sqlite3.Row) -> T:
+        key = tuple(row)
+        record = self._records.get(key)
+        if record is None:
+            record = self._decode(row)
+            if len(self._records) >= self._size:
+                del self._records[next(iter(self._records))]  # the oldest entry
+            self._records[key] = record
+        return record
 
 
 def ms(moment: datetime) -> int:

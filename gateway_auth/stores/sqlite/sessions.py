@@ -9,9 +9,10 @@ from typing import Literal
 
 import aiosqlite
 
-from gateway_auth.models import Session
+from gateway_auth.models import Client, Session
 from gateway_auth.stores.base import Rotation, RotationResult
-from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt
+from gateway_auth.stores.sqlite.clients import client_from_row
+from gateway_auth.stores.sqlite.database import Decoded, SqliteDatabase, dt, ms, optional_dt
 
 
 class SqliteSessions(SqliteDatabase):
@@ -53,6 +54,16 @@ class SqliteSessions(SqliteDatabase):
         """A session by id, revoked or not."""
         row = await self._fetch_one("SELECT * FROM sessions WHERE id = ?", (session_id,))
         return session_from_row(row) if row else None
+
+    async def session_and_client(self, session_id: str) -> tuple[Session | None, Client | None]:
+        """Two reads on the loop (``reader``): microseconds each, no round trip to save."""
+        session = await self.get_session(session_id)
+        if session is None:
+            return None, None
+        row = await self._fetch_one(
+            "SELECT * FROM clients WHERE id = ? AND deleted_at IS NULL", (session.client_id,)
+        )
+        return session, client_from_row(row) if row else None
 
     async def rotate_refresh_token(self, rotation: Rotation) -> RotationResult:
         """Swap the hash only while it is current: the conditional UPDATE decides every race."""
@@ -202,7 +213,7 @@ async def revoke_sessions(
         return [row["id"] for row in await cursor.fetchall()]
 
 
-def session_from_row(row: sqlite3.Row) -> Session:
+def _session_from_row(row: sqlite3.Row) -> Session:
     return Session(
         id=row["id"],
         client_id=row["client_id"],
@@ -221,6 +232,9 @@ def session_from_row(row: sqlite3.Row) -> Session:
         provider_sid=row["provider_sid"],
         family=row["family"],
     )
+
+
+session_from_row = Decoded(_session_from_row)
 
 
 def scopes_text(scopes: tuple[str, ...] | None) -> str | None:
