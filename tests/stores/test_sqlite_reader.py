@@ -124,3 +124,13 @@ def test_a_value_sqlite_cannot_take_goes_to_the_thread_alone(reader: LoopReader)
 
     # Anyone can send such a value: it must not send everyone's reads to the thread.
     assert reader.fetch_one("SELECT id FROM clients WHERE id = ?", ("c1",)) is not None
+
+
+async def test_reads_made_together_answer_while_the_writers_thread_is_held(
+    store: SqliteStore,
+) -> None:
+    async with store._lock:
+        factors = await asyncio.wait_for(store.second_factors("c1"), timeout=5)
+
+    assert factors.totp is None
+    assert factors.recovery_codes_left == 0

@@ -13,14 +13,23 @@ from gateway_auth.i18n import DEFAULT, translations
 
 MAX_SHOWN_AGENT = 60
 MAX_PARSED_AGENT = 256
+NAMED_KEPT = 4_096
+_NAMED: dict[tuple[str, str], str] = {}  # (agent, language) -> name, filled on the loop only
 
 
 async def device_names(user_agents: Iterable[str], language: str = DEFAULT) -> dict[str, str]:
     """A name for each User-Agent; parsed in a thread, because ua-parser's pure-Python regexes
-    take milliseconds each (and its first call loads them all)."""
-    unique = list(dict.fromkeys(user_agents))
-    names = await asyncio.to_thread(lambda: [device_name(agent, language) for agent in unique])
-    return dict(zip(unique, names, strict=True))
+    take milliseconds each (and its first call loads them all). Names given before are
+    remembered here, so a page of known devices costs no trip to the thread."""
+    named = {agent: _NAMED.get((agent, language)) for agent in dict.fromkeys(user_agents)}
+    unknown = [agent for agent, name in named.items() if name is None]
+    if unknown:
+        names = await asyncio.to_thread(lambda: [device_name(a, language) for a in unknown])
+        if len(_NAMED) + len(unknown) > NAMED_KEPT:
+            _NAMED.clear()
+        for agent, name in zip(unknown, names, strict=True):
+            named[agent] = _NAMED[agent, language] = name
+    return {agent: name or "" for agent, name in named.items()}
 
 
 @lru_cache(maxsize=1024)

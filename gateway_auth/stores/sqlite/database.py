@@ -4,10 +4,11 @@ driver-error translation."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +44,8 @@ class SqliteDatabase:
         # One connection serves every request, so statements of two operations must never
         # interleave inside one transaction; SQLite serialises writers anyway.
         self._lock = asyncio.Lock()
+        self._batch: asyncio.Future[None] | None = None  # the open transaction's commit
+        self._committer: asyncio.Future[None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Self:
@@ -75,7 +78,9 @@ class SqliteDatabase:
         return cls(db, reader)
 
     async def close(self) -> None:
-        """Close the connections."""
+        """Commit what is open, and close the connections."""
+        async with self._lock:
+            await self._commit()
         self._reader.close()
         await self._db.close()
 
@@ -87,19 +92,55 @@ class SqliteDatabase:
     async def _transaction(
         self, *, on_conflict: type[GatewayAuthError] | None = None
     ) -> AsyncIterator[aiosqlite.Connection]:
+        """One operation's writes, in a savepoint of the open transaction, answered once that
+        transaction is committed: group commit. Every operation that queued for the connection
+        while one transaction was open joins it, and its commit (one fsync for all) is the
+        next thing in the queue after them; a write is still durable before its answer."""
         async with self._lock, _translated(on_conflict):
-            await self._db.execute("BEGIN IMMEDIATE")
+            batch = await self._join_batch()
+            await self._db.execute("SAVEPOINT operation")
             try:
                 yield self._db
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await self._db.execute("ROLLBACK TO operation")
+                await self._db.execute("RELEASE operation")
                 raise
+            await self._db.execute("RELEASE operation")
+        await asyncio.shield(batch)
+
+    async def _join_batch(self) -> asyncio.Future[None]:
+        """The open transaction's commit, opening the transaction (and queueing its commit
+        behind the operations waiting now) when none is open. Called holding the lock."""
+        if self._batch is None:
+            await self._db.execute("BEGIN IMMEDIATE")
+            self._batch = asyncio.get_running_loop().create_future()
+            self._committer = asyncio.ensure_future(self._commit_in_turn())
+        return self._batch
+
+    async def _commit_in_turn(self) -> None:
+        async with self._lock:
+            await self._commit()
+
+    async def _commit(self) -> None:
+        """Commit the open transaction, if any, and answer its operations. Holding the lock."""
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        try:
             await self._db.execute("COMMIT")
+        except (sqlite3.Error, ValueError) as exc:
+            log_event(log, "store_error", level=logging.ERROR, error=_described(exc))
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await self._db.execute("ROLLBACK")
+            batch.set_exception(StoreUnavailable())
+        else:
+            batch.set_result(None)
 
     @asynccontextmanager
     async def _snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
         """One read transaction: a consistent view that does not block writers (WAL)."""
         async with self._lock, _translated(None):
+            await self._commit()  # never inside writes not yet committed
             await self._db.execute("BEGIN")
             try:
                 yield self._db
@@ -112,8 +153,25 @@ class SqliteDatabase:
             return self._reader.fetch_one(sql, arguments)
         except Deferred:
             pass
-        async with self._lock, _translated(None), self._db.execute(sql, arguments) as cursor:
-            return await cursor.fetchone()
+        async with self._lock, _translated(None):
+            await self._commit()  # never inside writes not yet committed
+            async with self._db.execute(sql, arguments) as cursor:
+                return await cursor.fetchone()
+
+    async def _fetch_together(
+        self, statements: Sequence[tuple[str, tuple[Any, ...]]]
+    ) -> list[list[sqlite3.Row]]:
+        """Every row of each statement, read in one transaction (a consistent view)."""
+        try:
+            return self._reader.fetch_together(statements)
+        except Deferred:
+            pass
+        async with self._snapshot() as db:
+            results = []
+            for sql, params in statements:
+                async with db.execute(sql, params) as cursor:
+                    results.append(list(await cursor.fetchall()))
+            return results
 
     async def _fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         arguments = tuple(params)
@@ -121,8 +179,10 @@ class SqliteDatabase:
             return self._reader.fetch_all(sql, arguments)
         except Deferred:
             pass
-        async with self._lock, _translated(None), self._db.execute(sql, arguments) as cursor:
-            return list(await cursor.fetchall())
+        async with self._lock, _translated(None):
+            await self._commit()
+            async with self._db.execute(sql, arguments) as cursor:
+                return list(await cursor.fetchall())
 
 
 async def _enable_wal(db: aiosqlite.Connection) -> None:

@@ -17,22 +17,20 @@ class SqliteFactors(SqliteDatabase):
 
     async def second_factors(self, client_id: str) -> SecondFactors:
         """The client's secret (sealed) and how many recovery codes are left."""
-        async with self._snapshot() as db:
-            async with db.execute(
-                "SELECT * FROM second_factors WHERE client_id = ?", (client_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
-            async with db.execute(
-                "SELECT count(*) FROM recovery_codes WHERE client_id = ?", (client_id,)
-            ) as cursor:
-                counted = await cursor.fetchone()
-            async with db.execute(
-                "SELECT * FROM passkeys WHERE client_id = ? ORDER BY created_at, credential_id",
-                (client_id,),
-            ) as cursor:
-                keys = tuple(passkey_from_row(key) for key in await cursor.fetchall())
-        left = int(counted[0]) if counted else 0
-        return SecondFactors(totp_from_row(row) if row else None, left, keys)
+        found, counted, keys = await self._fetch_together(
+            [
+                ("SELECT * FROM second_factors WHERE client_id = ?", (client_id,)),
+                ("SELECT count(*) FROM recovery_codes WHERE client_id = ?", (client_id,)),
+                (
+                    "SELECT * FROM passkeys WHERE client_id = ? ORDER BY created_at, credential_id",
+                    (client_id,),
+                ),
+            ]
+        )
+        row = found[0] if found else None
+        left = int(counted[0][0]) if counted else 0
+        passkeys = tuple(passkey_from_row(key) for key in keys)
+        return SecondFactors(totp_from_row(row) if row else None, left, passkeys)
 
     async def put_totp(self, factor: TotpFactor) -> bool:
         """Insert, or replace an unconfirmed secret (none is written any more, but a database
@@ -111,11 +109,9 @@ class SqliteFactors(SqliteDatabase):
 
     async def passkey(self, credential_id: str) -> Passkey | None:
         """By its id."""
-        async with (
-            self._snapshot() as db,
-            db.execute("SELECT * FROM passkeys WHERE credential_id = ?", (credential_id,)) as cur,
-        ):
-            row = await cur.fetchone()
+        row = await self._fetch_one(
+            "SELECT * FROM passkeys WHERE credential_id = ?", (credential_id,)
+        )
         return passkey_from_row(row) if row else None
 
     async def use_passkey(

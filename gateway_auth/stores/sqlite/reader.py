@@ -17,7 +17,7 @@ from __future__ import annotations
 import resource
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -68,17 +68,41 @@ class LoopReader:
         """Every row, read here and now; Deferred when the thread must read them."""
         return self._read(sql, params, many=True)
 
+    def fetch_together(
+        self, statements: Sequence[tuple[str, tuple[Any, ...]]]
+    ) -> list[list[sqlite3.Row]]:
+        """Every row of each statement, all read in one transaction (a consistent view)."""
+        return self._read_all(statements, together=True)
+
     def _read(self, sql: str, params: tuple[Any, ...], *, many: bool) -> list[sqlite3.Row]:
+        return self._read_all([(sql, params)], many=many)[0]
+
+    def _read_all(
+        self,
+        statements: Sequence[tuple[str, tuple[Any, ...]]],
+        *,
+        many: bool = True,
+        together: bool = False,
+    ) -> list[list[sqlite3.Row]]:
         started = self._clock()
         if started < self._standby_until:
             raise Deferred
         self._deadline = started + READ_BUDGET_S
+        connection = self._connection
         try:
-            cursor = self._connection.execute(sql, params)
+            if together:
+                connection.execute("BEGIN")
             try:
-                rows = cursor.fetchall() if many else cursor.fetchmany(1)
+                results = []
+                for sql, params in statements:
+                    cursor = connection.execute(sql, params)
+                    try:
+                        results.append(cursor.fetchall() if many else cursor.fetchmany(1))
+                    finally:
+                        cursor.close()
             finally:
-                cursor.close()
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
         except sqlite3.Error as exc:
             primary = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF  # of an extended code
             if primary == sqlite3.SQLITE_INTERRUPT:
@@ -90,7 +114,7 @@ class LoopReader:
             raise Deferred from None
         if self._clock() > self._deadline:
             self._overran_by_disk()
-        return rows
+        return results
 
     def _overran_by_disk(self) -> None:
         """After an overrun: reads go to the thread for a while if this thread has waited for
