@@ -151,6 +151,17 @@ def gateway(
     """``gateway-auth serve`` on a free port, and a signed-in access cookie; ``tree`` runs
     another checkout's code on this environment's dependencies."""
     port = free_port()
+    environ = gateway_environ(data_dir, port, env, tree)
+    base = env.get("BASE_PATH", "")
+    command = [sys.executable, "-m", "gateway_auth", "serve"]
+    with server(command, environ, port=port, ready=f"{base}/healthz", cwd=tree):
+        yield port, login(port, base)
+
+
+def gateway_environ(
+    data_dir: Path, port: int, env: dict[str, str], tree: Path | None = None
+) -> dict[str, str]:
+    """The environment of a benchmark's gateway-auth (its server, or a command on its store)."""
     settings = {
         "PORT": str(port),
         "DATA_DIR": str(data_dir),
@@ -164,10 +175,7 @@ def gateway(
     environ |= {f"GATEWAY_AUTH_{k}": v for k, v in settings.items()}
     if tree is not None:
         environ["PYTHONPATH"] = str(tree)
-    base = settings.get("BASE_PATH", "")
-    command = [sys.executable, "-m", "gateway_auth", "serve"]
-    with server(command, environ, port=port, ready=f"{base}/healthz", cwd=tree):
-        yield port, login(port, base)
+    return environ
 
 
 @contextmanager

@@ -15,12 +15,16 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+import gateways
 from harness import (
     CONNECTIONS,
     DURATION,
@@ -34,13 +38,13 @@ from harness import (
     load_beside_busy_core,
     load_with_logins,
     median_run,
-    nginx_recipe,
     nginx_sites,
     redis_server,
     rss_of_port,
     server,
     servers,
 )
+from routes import ROUTES, load_route, route_server
 from tokens import garbage, mint
 
 # A cookie of the length a real access token has, for the baselines, which do not read it.
@@ -52,6 +56,9 @@ FORWARDED = (
     "X-Forwarded-For: 192.0.2.10\r\n"
 )
 MILLION = int(os.environ.get("BENCH_MILLION", "1000000"))
+GATEWAY_ROUNDS = int(os.environ.get("BENCH_GATEWAY_ROUNDS", "3"))
+# gateway-auth behind a gateway: the recipes' base path, the gateway trusted (loopback here).
+BEHIND_GATEWAYS = {"BASE_PATH": "/auth", "TRUSTED_PROXIES": "127.0.0.1/32"}
 
 
 def main() -> int:
@@ -122,38 +129,45 @@ def main() -> int:
                 wrk, port, distinct
             )
             results["verify_beside_busy_core"] = load_beside_busy_core(wrk, port, distinct)
-        # The shipped deploy/nginx recipe in front of gateway-auth (BASE_PATH=/auth, as the
-        # recipe expects), beside the same recipe whose auth answer costs nothing: nginx's own
-        # return 200 answers its /auth/verify. Alternating rounds, as the budget's pairs.
+        # Every gateway with its shipped recipe (gateways.py), in front of nginx's return 200:
+        # with no auth, with a free auth server, and with gateway-auth.
         with (
             nginx_sites(work / "nginx") as (static, proxied),
-            gateway(work / "recipe-auth", {**env, "BASE_PATH": "/auth"}) as (auth, auth_cookie),
-            nginx_recipe(work / "recipe", auth, static) as checked,
-            nginx_recipe(work / "recipe-free", static, static) as free,
+            gateway(work / "recipe-auth", {**env, **BEHIND_GATEWAYS}) as (auth, auth_cookie),
         ):
             results["nginx_return_200"] = load(wrk, "nginx_return_200", static, cookie)
-            results["nginx_proxy"] = load(wrk, "nginx_proxy", proxied, cookie)
-            recipe_rounds = [
+            found, gateway_rounds = gateways.measure(
+                wrk, work, static, proxied, auth=auth, cookie=auth_cookie, rounds=GATEWAY_ROUNDS
+            )
+            results |= found
+        with embedded_routes(work) as (routes_found, route_rounds):
+            results |= routes_found
+        # Two workers beside one, and two bare aiohttp processes beside one, in alternating
+        # rounds: the scaling of each is its two-process figure over its one-process figure.
+        with (
+            server([sys.executable, str(HERE / "bare.py"), "{port}"]) as bare_one,
+            servers([sys.executable, str(HERE / "bare.py"), "{port}"], 2) as bare_two,
+            gateway(work / "redis1", env) as (one, _),
+            gateway(work / "redis2", {**env, "WORKERS": "2"}) as (two, _),
+        ):
+            worker_rounds = [
                 {
-                    "nginx_recipe": load(wrk, "nginx_recipe", checked, auth_cookie, path="/"),
-                    "nginx_recipe_free_auth": load(
-                        wrk, "nginx_recipe_free_auth", free, auth_cookie, path="/"
+                    "bare_1_worker": load(wrk, "bare_1_worker", bare_one, SAMPLE_COOKIE),
+                    "bare_2_workers": load(wrk, "bare_2_workers", bare_two, SAMPLE_COOKIE),
+                    "verify_redis_1_worker": load(
+                        wrk, "verify_redis_1_worker", one, "", tokens=distinct
+                    ),
+                    "verify_redis_2_workers": load(
+                        wrk, "verify_redis_2_workers", two, "", tokens=distinct
                     ),
                 }
                 for _ in range(ROUNDS)
             ]
             results |= {
-                name: median_run([r[name] for r in recipe_rounds]) for name in recipe_rounds[0]
+                name: median_run([r[name] for r in worker_rounds]) for name in worker_rounds[0]
             }
-            rounds = [{**a, **b} for a, b in zip(rounds, recipe_rounds, strict=True)]
         with gateway(work / "embedded", {}) as (port, cookie):
             results["verify_embedded"] = load(wrk, "verify_embedded", port, cookie)
-        with servers([sys.executable, str(HERE / "bare.py"), "{port}"], 2) as port:
-            results["bare_2_workers"] = load(wrk, "bare_2_workers", port, SAMPLE_COOKIE)
-        with gateway(work / "redis2", {**env, "WORKERS": "2"}) as (port, _):
-            results["verify_redis_2_workers"] = load(
-                wrk, "verify_redis_2_workers", port, "", tokens=distinct
-            )
         with gateway(work / "million", env) as (port, _):
             millions = mint(MILLION, work / "million.txt", SECRET)
             # Memory is compared once the token cache is full: what must not grow is the rest.
@@ -169,12 +183,60 @@ def main() -> int:
                 rps=results["verify_10k_tokens"].requests_per_s,
             )
             rss_after = rss_of_port(port)
-    report = summarise(results, rounds, million, rss_before, rss_after)
+    report = summarise(
+        results,
+        rounds,
+        million,
+        rss_before,
+        rss_after,
+        extra={"gateways": gateway_rounds, "routes": route_rounds, "workers": worker_rounds},
+    )
     out = HERE / "results" / "latest.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
     print(f"\nwritten to {out.relative_to(HERE.parent)}")
     return 0
+
+
+@contextmanager
+def embedded_routes(work: Path) -> Iterator[tuple[dict[str, Run], list[dict[str, Run]]]]:
+    """The store-backed routes (routes.py) on the embedded store, beside the bare handler in
+    alternating rounds; with BENCH_BEFORE=REV, the same routes as the code at REV serves them
+    too, in the same rounds (the ``*_vs_before`` lines)."""
+    revision = os.environ.get("BENCH_BEFORE")
+    with ExitStack() as stack:
+        bare = stack.enter_context(server([sys.executable, str(HERE / "bare.py"), "{port}"]))
+        trees = {"": stack.enter_context(route_server(work / "routes", {}))}
+        if revision:
+            before = stack.enter_context(worktree(revision, work / "before"))
+            trees["before:"] = stack.enter_context(
+                route_server(work / "routes-before", {}, tree=before)
+            )
+        rounds = []
+        for _ in range(ROUNDS):
+            one = {"bare_for_routes": load(wrk_path(), "bare_for_routes", bare, SAMPLE_COOKIE)}
+            for prefix, target in trees.items():
+                for route in ROUTES:
+                    one[prefix + route] = load_route(wrk_path(), prefix + route, route, target)
+            rounds.append(one)
+        yield {name: median_run([r[name] for r in rounds]) for name in rounds[0]}, rounds
+
+
+@contextmanager
+def worktree(revision: str, path: Path) -> Iterator[Path]:
+    """The code at ``revision``, checked out at ``path`` for as long as it is needed."""
+    git = ["git", "-C", str(HERE.parent)]
+    subprocess.run(
+        [*git, "worktree", "add", "--quiet", "--detach", str(path), revision], check=True
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=False)
+
+
+def wrk_path() -> str:
+    return ensure_wrk()
 
 
 def three_domains(directory: Path) -> Path:
@@ -224,18 +286,32 @@ def summarise(
     million: Run,
     rss_before: int,
     rss_after: int,
+    *,
+    extra: dict[str, list[dict[str, Run]]],
 ) -> dict[str, object]:
     r = results
     ratio = lambda a, b: round(a / b, 3) if b else None  # noqa: E731
 
-    def paired(subject: str, baseline: str, figure: str = "requests_per_s") -> float | None:
+    def paired(
+        subject: str,
+        baseline: str,
+        figure: str = "requests_per_s",
+        of: list[dict[str, Run]] = rounds,
+    ) -> float | None:
         """The median over the rounds of subject / baseline, each round's pair side by side."""
         values = [
             getattr(one[subject], figure) / getattr(one[baseline], figure)
-            for one in rounds
-            if getattr(one[baseline], figure)
+            for one in of
+            if subject in one and getattr(one[baseline], figure)
         ]
         return round(statistics.median(values), 3) if values else None
+
+    def scaling(one: dict[str, Run]) -> float:
+        verify = (
+            one["verify_redis_2_workers"].requests_per_s
+            / one["verify_redis_1_worker"].requests_per_s
+        )
+        return verify / (one["bare_2_workers"].requests_per_s / one["bare_1_worker"].requests_per_s)
 
     rps = {name: run.requests_per_s for name, run in r.items()}
     verify = r["verify_10k_tokens"]
@@ -250,10 +326,7 @@ def summarise(
             "<= 1.25",
         ),
         "two_worker_scaling_vs_bare": (
-            ratio(
-                rps["verify_redis_2_workers"] / verify.requests_per_s,
-                rps["bare_2_workers"] / rps["bare"],
-            ),
+            round(statistics.median(scaling(one) for one in extra["workers"]), 3),
             ">= 0.9",
         ),
         "rss_after_1m_distinct_vs_before": (ratio(rss_after, rss_before), "0.9 .. 1.1"),
@@ -276,14 +349,6 @@ def summarise(
             ratio(verify.requests_per_s, rps["nginx_return_200"]),
             "(ceiling)",
         ),
-        "nginx_recipe_vs_free_auth_rps": (
-            paired("nginx_recipe", "nginx_recipe_free_auth"),
-            "(information)",
-        ),
-        "nginx_recipe_vs_nginx_proxy_rps": (
-            ratio(rps["nginx_recipe"], rps["nginx_proxy"]),
-            "(information)",
-        ),
         "p99_during_logins_vs_busy_core": (
             ratio(r["verify_during_logins"].p99_ms, r["verify_beside_busy_core"].p99_ms),
             "(information)",
@@ -293,6 +358,32 @@ def summarise(
             "(information)",
         ),
     }
+    routes = extra["routes"]
+    budget["me_vs_bare_rps"] = (paired("me", "bare_for_routes", of=routes), ">= 0.5")
+    for route in ROUTES:
+        if route != "me":
+            budget[f"{route}_vs_bare_rps"] = (
+                paired(route, "bare_for_routes", of=routes),
+                "(information)",
+            )
+        if f"before:{route}" in routes[0]:
+            budget[f"{route}_vs_before_rps"] = (paired(route, f"before:{route}", of=routes), ">= 5")
+            budget[f"{route}_vs_before_p99"] = (
+                paired(route, f"before:{route}", "p99_ms", of=routes),
+                "<= 1.0",
+            )
+    for kind in gateways.GATEWAYS:
+        subject, free = f"{kind}_gateway_auth", f"{kind}_free_auth"
+        of = extra["gateways"]
+        budget[f"{kind}_vs_free_auth_rps"] = (paired(subject, free, of=of), ">= 0.9")
+        budget[f"{kind}_vs_free_auth_p99"] = (
+            paired(subject, free, "p99_ms", of=of),
+            "(information)",
+        )
+        budget[f"{kind}_free_auth_vs_no_auth_rps"] = (
+            ratio(rps[free], rps[f"{kind}_no_auth"]),
+            "(information)",
+        )
     return {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
@@ -313,17 +404,17 @@ def print_table(report: dict[str, object]) -> None:
     runs = report["runs"]
     if not isinstance(runs, dict):
         raise TypeError(runs)
-    print(f"{'run':<26}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}")
+    print(f"{'run':<34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}")
     for name, run in runs.items():
         print(
-            f"{name:<26}{run['requests_per_s']:>10}{run['p50_ms']:>10.2f}{run['p99_ms']:>10.2f}{run['non_2xx']:>9}"
+            f"{name:<34}{run['requests_per_s']:>10}{run['p50_ms']:>10.2f}{run['p99_ms']:>10.2f}{run['non_2xx']:>9}"
         )
     budget = report["budget"]
     if not isinstance(budget, dict):
         raise TypeError(budget)
-    print(f"\n{'budget line':<30}{'ratio':>8}  target")
+    print(f"\n{'budget line':<42}{'ratio':>8}  target")
     for name, line in budget.items():
-        print(f"{name:<30}{line['ratio']!s:>8}  {line['target']}")
+        print(f"{name:<42}{line['ratio']!s:>8}  {line['target']}")
 
 
 if __name__ == "__main__":
