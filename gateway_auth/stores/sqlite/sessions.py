@@ -20,8 +20,8 @@ class SqliteSessions(SqliteDatabase):
 
     async def add_session(self, session: Session, refresh_hash: str) -> None:
         """Insert a new session."""
-        async with self._transaction() as db:
-            await db.execute(
+        await self._write(
+            lambda db: db.execute(
                 "INSERT INTO sessions (id, client_id, refresh_hash, created_at, last_used_at,"
                 " expires_at, absolute_expires_at, user_agent, ip, revoked_at, persistent, scopes,"
                 " amr, provider, provider_sid, family)"
@@ -44,6 +44,7 @@ class SqliteSessions(SqliteDatabase):
                     session.family,
                 ),
             )
+        )
 
     async def refresh_hash(self, session_id: str) -> str | None:
         """The hash of the session's current refresh token."""
@@ -67,38 +68,7 @@ class SqliteSessions(SqliteDatabase):
 
     async def rotate_refresh_token(self, rotation: Rotation) -> RotationResult:
         """Swap the hash only while it is current: the conditional UPDATE decides every race."""
-        now = ms(rotation.now)
-        async with self._transaction() as db:
-            async with db.execute(
-                "UPDATE sessions SET refresh_hash = ?, last_used_at = ?, expires_at = ?"
-                " WHERE id = ? AND refresh_hash = ? AND revoked_at IS NULL"
-                " AND expires_at > ? AND absolute_expires_at > ? RETURNING *",
-                (
-                    rotation.new_hash,
-                    now,
-                    ms(rotation.expires_at),
-                    rotation.session_id,
-                    rotation.presented_hash,
-                    now,
-                    now,
-                ),
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is not None:
-                await db.execute(
-                    "INSERT OR IGNORE INTO rotated_refresh_tokens (hash, session_id, rotated_at)"
-                    " VALUES (?, ?, ?)",
-                    (rotation.presented_hash, rotation.session_id, now),
-                )
-                return RotationResult("rotated", session=session_from_row(row))
-            async with db.execute(
-                "SELECT rotated_at FROM rotated_refresh_tokens WHERE hash = ? AND session_id = ?",
-                (rotation.presented_hash, rotation.session_id),
-            ) as cursor:
-                used = await cursor.fetchone()
-        if used is not None:
-            return RotationResult("reused", rotated_at=dt(used["rotated_at"]))
-        return RotationResult("invalid")
+        return await self._write(lambda db: _rotated(db, rotation))
 
     async def list_sessions(self, client_id: str, now: datetime) -> list[Session]:
         """The client's active sessions, most recently used first."""
@@ -211,6 +181,40 @@ async def revoke_sessions(
         (now, client_id, keep),
     ) as cursor:
         return [row["id"] for row in await cursor.fetchall()]
+
+
+def _rotated(db: sqlite3.Connection, rotation: Rotation) -> RotationResult:
+    """The rotation, on the writer's thread (``SqliteDatabase._write``)."""
+    now = ms(rotation.now)
+    row = db.execute(
+        "UPDATE sessions SET refresh_hash = ?, last_used_at = ?, expires_at = ?"
+        " WHERE id = ? AND refresh_hash = ? AND revoked_at IS NULL"
+        " AND expires_at > ? AND absolute_expires_at > ? RETURNING *",
+        (
+            rotation.new_hash,
+            now,
+            ms(rotation.expires_at),
+            rotation.session_id,
+            rotation.presented_hash,
+            now,
+            now,
+        ),
+    ).fetchone()
+    if row is not None:
+        db.execute(
+            "INSERT OR IGNORE INTO rotated_refresh_tokens (hash, session_id, rotated_at)"
+            " VALUES (?, ?, ?)",
+            (rotation.presented_hash, rotation.session_id, now),
+        )
+        # Not the shared Decoded cache: that one is the loop's, and this is the writer's thread.
+        return RotationResult("rotated", session=_session_from_row(row))
+    used = db.execute(
+        "SELECT rotated_at FROM rotated_refresh_tokens WHERE hash = ? AND session_id = ?",
+        (rotation.presented_hash, rotation.session_id),
+    ).fetchone()
+    if used is not None:
+        return RotationResult("reused", rotated_at=dt(used["rotated_at"]))
+    return RotationResult("invalid")
 
 
 def _session_from_row(row: sqlite3.Row) -> Session:
