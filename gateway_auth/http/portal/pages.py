@@ -37,6 +37,15 @@ LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600  # a choice of language is kept a year
 _LANGUAGE: ContextVar[str] = ContextVar("page_language", default="en")
 
 
+def _gettext(message: str) -> str:
+    """The message in the language of the page being rendered."""
+    return translations(_LANGUAGE.get()).gettext(message)
+
+
+def _ngettext(one: str, many: str, n: int) -> str:
+    return translations(_LANGUAGE.get()).ngettext(one, many, n)
+
+
 @dataclass(frozen=True, slots=True)
 class Brand:
     """What makes the pages a team's own: its name and optional logo (a URL or a data URI)."""
@@ -244,15 +253,17 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
             extensions=["jinja2.ext.i18n"],
+            auto_reload=False,  # the templates are the package's: no stat() of each per page
         )
         # Old-style callables: ``_(text)`` is a plain string, escaped like any other value
         # (new-style would mark a translated variable safe), and {% trans %} escapes its
         # variables. The language is the one the page being rendered was asked in.
         self._env.install_gettext_callables(  # type: ignore[attr-defined]
-            lambda message: translations(_LANGUAGE.get()).gettext(message),
-            lambda one, many, n: translations(_LANGUAGE.get()).ngettext(one, many, n),
-            newstyle=False,
+            _gettext, _ngettext, newstyle=False
         )
+        # ``_()`` straight to the catalogue: the extension's alias looks ``gettext`` up and
+        # calls it through the context again, twice the cost on every word of every page.
+        self._env.globals["_"] = _gettext
         style = (files("gateway_auth") / "web" / "portal.css").read_text().strip()
         self._css = Markup(style)  # noqa: S704 - our own file, never input
         script = (files("gateway_auth") / "web" / "passkeys.js").read_text()
