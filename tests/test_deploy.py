@@ -345,7 +345,8 @@ def test_every_same_site_recipe_agrees_on_the_base_path() -> None:
     caddy = (DEPLOY / "caddy" / "gateway-auth.caddy").read_text()
 
     assert compose["x-gateway-auth-env"]["GATEWAY_AUTH_BASE_PATH"] == "/auth"
-    assert "proxy_pass http://gateway-auth:8000/auth/verify;" in nginx
+    assert "proxy_pass http://gateway_auth/auth/verify;" in nginx
+    assert "server gateway-auth:8000;" in (DEPLOY / "nginx" / "example.conf").read_text()
     assert "location /auth/ {" in nginx
     assert "handle /auth/* {" in caddy
     assert "uri /auth/verify?redirect=true" in caddy
