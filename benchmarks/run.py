@@ -1,12 +1,15 @@
-"""``make bench``: /verify beside its baselines, every figure a ratio measured in the same run.
+"""``make bench``: gateway-auth beside its baselines, every figure a ratio measured in the same run.
 
 Runs, one after another on this machine: the baselines (nginx answering ``return 200``, the
 physical ceiling; the bare aiohttp handler; the naive design, a full PyJWT decode and one Redis
 SISMEMBER per request), then gateway-auth's /verify on its fast listener: one token, 10,000
 distinct tokens round-robin, no token, garbage tokens, while logins hash passwords, beside a
-process that keeps the other core busy, on two workers, behind nginx ``auth_request``, and a
-million requests over a million distinct tokens to watch memory; with three domains in a
-DOMAINS_FILE beside one; and ``/me`` (an ordinary aiohttp route) with the fast listener off and on.
+process that keeps the other core busy, with fifty rules, with three domains in a DOMAINS_FILE
+beside one, and a million requests over a million distinct tokens to watch memory; ``/me`` (an
+ordinary aiohttp route) with the fast listener off and on; every gateway with its shipped recipe
+against a free auth server (``gateways.py``); the store-backed routes on the embedded store
+against the bare handler, and against the code at ``BENCH_BEFORE`` when set (``routes.py``); and
+one and two workers beside one and two bare processes. Pairs are measured in alternating rounds.
 Prints a table and writes ``benchmarks/results/latest.json``.
 """
 
