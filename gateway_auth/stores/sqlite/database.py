@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar, cast
 
 import aiosqlite
 
@@ -85,8 +85,9 @@ class SqliteDatabase:
         await self._db.close()
 
     async def ping(self) -> None:
-        """Raise StoreUnavailable unless a trivial query answers."""
-        await self._fetch_one("SELECT 1")
+        """Raise StoreUnavailable unless a trivial query answers on the writer's connection
+        (the one that can be stuck; the loop's reader answers from the page cache)."""
+        await self._fetch_on_thread("SELECT 1", (), many=False)
 
     @asynccontextmanager
     async def _transaction(
@@ -97,13 +98,18 @@ class SqliteDatabase:
         while one transaction was open joins it, and its commit (one fsync for all) is the
         next thing in the queue after them; a write is still durable before its answer."""
         async with self._lock, _translated(on_conflict):
-            batch = await self._join_batch()
-            await self._db.execute("SAVEPOINT operation")
+            for _ in range(2):
+                batch = await self._join_batch()
+                if await self._on_writer(_savepoint):
+                    break
+                self._lose(batch)
+            else:
+                raise StoreUnavailable
             try:
                 yield self._db
             except BaseException:
-                await self._db.execute("ROLLBACK TO operation")
-                await self._db.execute("RELEASE operation")
+                if not await self._on_writer(_undo):
+                    self._lose(batch)
                 raise
             await self._db.execute("RELEASE operation")
         await asyncio.shield(batch)
@@ -118,41 +124,77 @@ class SqliteDatabase:
         ``work`` runs on the writer's thread with its connection, savepoint and all, in one
         hand-off instead of one per statement (the hot writes: a new session, a rotation)."""
         async with self._lock, _translated(on_conflict):
-            batch = await self._join_batch()
-            db = self._db
-            # aiosqlite runs every call of its connection on its thread, in order, through
-            # _execute; its own methods use it the same way, with the connection as _conn.
-            result: T = await db._execute(_in_savepoint, work, db._conn)  # type: ignore[no-untyped-call]
+            for _ in range(2):
+                batch = await self._join_batch()
+                outcome = await self._on_writer(_in_savepoint, work)
+                if outcome is not _NO_TRANSACTION:
+                    break
+                self._lose(batch)
+            else:
+                raise StoreUnavailable
         await asyncio.shield(batch)
+        return cast(T, outcome)
+
+    async def _on_writer(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(connection, *args)`` on the writer's thread, in one hand-off. aiosqlite runs
+        every call of its connection there, in order, through ``_execute``, with the
+        connection as ``_conn``: its own methods do exactly this."""
+        db = self._db
+        result: T = await db._execute(call, db._conn, *args)  # type: ignore[no-untyped-call]
         return result
 
     async def _join_batch(self) -> asyncio.Future[None]:
         """The open transaction's commit, opening the transaction (and queueing its commit
         behind the operations waiting now) when none is open. Called holding the lock."""
         if self._batch is None:
-            await self._db.execute("BEGIN IMMEDIATE")
-            self._batch = asyncio.get_running_loop().create_future()
+            batch = self._batch = asyncio.get_running_loop().create_future()
             self._committer = asyncio.ensure_future(self._commit_in_turn())
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                raise  # BEGIN still runs on the thread: the committer ends that transaction
+            except BaseException:
+                self._lose(batch)  # nobody has joined it
+                raise
         return self._batch
+
+    def _lose(self, batch: asyncio.Future[None]) -> None:
+        """The transaction is gone (SQLite rolled it back whole: a full disk, an I/O error,
+        or BEGIN failed): whoever joined it is told its write was not kept."""
+        if self._batch is batch:
+            self._batch = None
+        if not batch.done():
+            log_event(log, "store_error", level=logging.ERROR, error="transaction rolled back")
+            batch.set_exception(StoreUnavailable())
+            batch.exception()  # retrieved: an operation that joined it raises it itself
 
     async def _commit_in_turn(self) -> None:
         async with self._lock:
             await self._commit()
 
     async def _commit(self) -> None:
-        """Commit the open transaction, if any, and answer its operations. Holding the lock."""
+        """Commit the open transaction, if any, and answer its operations. Holding the lock,
+        which is not given up before the commit is through, even when the task that holds it
+        is cancelled (a read under a timeout): the next statement must not run before it."""
         batch, self._batch = self._batch, None
-        if batch is None:
-            return
+        if batch is not None:
+            await _through(asyncio.ensure_future(self._finish(batch)))
+
+    async def _finish(self, batch: asyncio.Future[None]) -> None:
         try:
             await self._db.execute("COMMIT")
         except (sqlite3.Error, ValueError) as exc:
             log_event(log, "store_error", level=logging.ERROR, error=_described(exc))
-            with contextlib.suppress(sqlite3.Error, ValueError):
-                await self._db.execute("ROLLBACK")
-            batch.set_exception(StoreUnavailable())
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await self._db.execute("ROLLBACK")
+            self._lose(batch)
+        except BaseException:
+            self._lose(batch)
+            raise
         else:
-            batch.set_result(None)
+            if not batch.done():
+                batch.set_result(None)
 
     @asynccontextmanager
     async def _snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -170,11 +212,8 @@ class SqliteDatabase:
         try:
             return self._reader.fetch_one(sql, arguments)
         except Deferred:
-            pass
-        async with self._lock, _translated(None):
-            await self._commit()  # never inside writes not yet committed
-            async with self._db.execute(sql, arguments) as cursor:
-                return await cursor.fetchone()
+            rows = await self._fetch_on_thread(sql, arguments, many=False)
+            return rows[0] if rows else None
 
     async def _fetch_together(
         self, statements: Sequence[tuple[str, tuple[Any, ...]]]
@@ -196,24 +235,69 @@ class SqliteDatabase:
         try:
             return self._reader.fetch_all(sql, arguments)
         except Deferred:
-            pass
+            return await self._fetch_on_thread(sql, arguments, many=True)
+
+    async def _fetch_on_thread(
+        self, sql: str, arguments: tuple[Any, ...], *, many: bool
+    ) -> list[sqlite3.Row]:
+        """A read on the writer's connection, for what the loop's reader left to it."""
         async with self._lock, _translated(None):
-            await self._commit()
+            await self._commit()  # never inside writes not yet committed
             async with self._db.execute(sql, arguments) as cursor:
-                return list(await cursor.fetchall())
+                return list(await cursor.fetchall() if many else await cursor.fetchmany(1))
 
 
-def _in_savepoint(work: Callable[[sqlite3.Connection], T], connection: sqlite3.Connection) -> T:
-    """``work`` in a savepoint of the open transaction: undone alone when it fails."""
+_NO_TRANSACTION = object()  # what _in_savepoint answers when the transaction is gone
+
+
+def _savepoint(connection: sqlite3.Connection) -> bool:
+    """Open an operation's savepoint; False when the transaction it belongs in is gone."""
+    if not connection.in_transaction:
+        return False
     connection.execute("SAVEPOINT operation")
+    return True
+
+
+def _undo(connection: sqlite3.Connection) -> bool:
+    """Undo the operation's savepoint; False when SQLite has rolled the transaction back."""
+    if not connection.in_transaction:
+        return False
+    connection.execute("ROLLBACK TO operation")
+    connection.execute("RELEASE operation")
+    return True
+
+
+def _in_savepoint(
+    connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]
+) -> object:
+    """``work`` in a savepoint of the open transaction, undone alone when it fails;
+    _NO_TRANSACTION, without running it, when the transaction is gone."""
+    if not _savepoint(connection):
+        return _NO_TRANSACTION
     try:
         result = work(connection)
     except BaseException:
-        connection.execute("ROLLBACK TO operation")
-        connection.execute("RELEASE operation")
+        _undo(connection)
         raise
     connection.execute("RELEASE operation")
     return result
+
+
+async def _through(task: asyncio.Future[None]) -> None:
+    """Wait for ``task`` to end even if this task is cancelled meanwhile; then pass the
+    cancellation on."""
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+            continue
+        break
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def _enable_wal(db: aiosqlite.Connection) -> None:
