@@ -249,20 +249,32 @@ def load(
     """wrk against ``path``: with ``cookie`` on every request, or the next of ``tokens`` (and
     then ``headers``, raw lines, too)."""
     duration = max(DURATION, int(requests / max(rps, 1)) + 1) if requests else DURATION
-    script = HERE / ("tokens.lua" if tokens else "report.lua")
-    command = [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", str(script)]
-    if cookie:
-        command += ["-H", f"Cookie: {cookie}"]
-    env = {**os.environ, "BENCH_REPORT": str(HERE / "report.lua")}
-    if tokens:
-        env["BENCH_TOKENS"] = str(tokens)
-        env["BENCH_HEADERS"] = headers
+    script = "tokens.lua" if tokens else "report.lua"
+    env = {"BENCH_TOKENS": str(tokens), "BENCH_HEADERS": headers} if tokens else {}
+    lines = [f"Cookie: {cookie}"] if cookie else []
+    url = f"http://127.0.0.1:{port}{path}"
+    return run_wrk(wrk, name, url, script=script, headers=lines, env=env, duration=duration)
+
+
+def run_wrk(
+    wrk: str,
+    name: str,
+    url: str,
+    *,
+    script: str,
+    headers: list[str],
+    env: dict[str, str],
+    duration: int = DURATION,
+) -> Run:
+    """One wrk run against ``url`` with ``script`` (in this directory), the header lines
+    ``headers`` and the scripts' settings ``env``; its figures, as ``name``."""
+    command = [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
+    command += ["-s", str(HERE / script)]
+    for header in headers:
+        command += ["-H", header]
+    environ = {**os.environ, "BENCH_REPORT": str(HERE / "report.lua"), **env}
     output = subprocess.run(
-        [*command, f"http://127.0.0.1:{port}{path}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
+        [*command, url], capture_output=True, text=True, check=True, env=environ
     ).stdout
     return parsed(name, output)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
 import subprocess
 import sys
 import urllib.request
@@ -21,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import CONNECTIONS, DURATION, HERE, Run, gateway, gateway_environ, parsed
+from harness import CONNECTIONS, Run, gateway, gateway_environ, run_wrk
 
 ROUTES = ("me", "me_sessions", "portal_page", "refresh", "token_client_credentials", "introspect")
 # Sessions for POST /refresh to rotate: twice the connections, so every request finds one free.
@@ -75,19 +74,8 @@ def load_route(wrk: str, name: str, route: str, target: Target) -> Run:
             path, env["BENCH_BODY"] = "/introspect", f"token={target.cookie.split('=', 1)[1]}"
         else:
             path, env["BENCH_BODY"] = "/token", "grant_type=client_credentials"
-    command = [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency"]
-    command += ["-s", str(HERE / script)]
-    for header in headers:
-        command += ["-H", header]
-    environ = {**os.environ, "BENCH_REPORT": str(HERE / "report.lua"), **env}
-    output = subprocess.run(
-        [*command, f"http://127.0.0.1:{target.port}{path}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=environ,
-    ).stdout
-    return parsed(name, output)
+    url = f"http://127.0.0.1:{target.port}{path}"
+    return run_wrk(wrk, name, url, script=script, headers=headers, env=env)
 
 
 def _service_client(
