@@ -129,6 +129,10 @@ class LoopReader:
         return 1 if self._clock() > self._deadline else 0
 
 
+# Linux counts per thread; elsewhere (macOS) the process's count is the nearest there is.
+_WHO = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+
+
 def _disk_reads() -> int:
     """Blocks this thread has read from a disk (not from the page cache) since it began."""
-    return resource.getrusage(resource.RUSAGE_THREAD).ru_inblock
+    return resource.getrusage(_WHO).ru_inblock
