@@ -36,7 +36,6 @@ from tests.support.processes import (  # noqa: E402 - after the path above
     redis_command,
     spawned,
 )
-from tests.support.recipes import gateway as recipe  # noqa: E402
 
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -206,16 +205,6 @@ def nginx_sites(directory: Path) -> Iterator[tuple[int, int]]:
         for port in (static, proxied):
             wait_ready(port, "/")
         yield static, proxied
-
-
-@contextmanager
-def nginx_recipe(directory: Path, auth: int, upstream: int) -> Iterator[int]:
-    """deploy/nginx as shipped (auth_request to ``auth``'s ``/auth/verify``, proxy to
-    ``upstream``), as the gateway tests run it."""
-    ensure("nginx", "nginx-light")
-    directory.mkdir()
-    with recipe("nginx", directory, auth, upstream) as port:
-        yield port
 
 
 def login(port: int, base: str = "") -> str:

@@ -143,7 +143,7 @@ def main() -> int:
                 wrk, work, static, proxied, auth=auth, cookie=auth_cookie, rounds=GATEWAY_ROUNDS
             )
             results |= found
-        with embedded_routes(work) as (routes_found, route_rounds):
+        with embedded_routes(wrk, work) as (routes_found, route_rounds):
             results |= routes_found
         # Two workers beside one, and two bare aiohttp processes beside one, in alternating
         # rounds: the scaling of each is its two-process figure over its one-process figure.
@@ -202,7 +202,7 @@ def main() -> int:
 
 
 @contextmanager
-def embedded_routes(work: Path) -> Iterator[tuple[dict[str, Run], list[dict[str, Run]]]]:
+def embedded_routes(wrk: str, work: Path) -> Iterator[tuple[dict[str, Run], list[dict[str, Run]]]]:
     """The store-backed routes (routes.py) on the embedded store, beside the bare handler in
     alternating rounds; with BENCH_BEFORE=REV, the same routes as the code at REV serves them
     too, in the same rounds (the ``*_vs_before`` lines)."""
@@ -217,10 +217,10 @@ def embedded_routes(work: Path) -> Iterator[tuple[dict[str, Run], list[dict[str,
             )
         rounds = []
         for _ in range(ROUNDS):
-            one = {"bare_for_routes": load(wrk_path(), "bare_for_routes", bare, SAMPLE_COOKIE)}
+            one = {"bare_for_routes": load(wrk, "bare_for_routes", bare, SAMPLE_COOKIE)}
             for prefix, target in trees.items():
                 for route in ROUTES:
-                    one[prefix + route] = load_route(wrk_path(), prefix + route, route, target)
+                    one[prefix + route] = load_route(wrk, prefix + route, route, target)
             rounds.append(one)
         yield {name: median_run([r[name] for r in rounds]) for name in rounds[0]}, rounds
 
@@ -236,10 +236,6 @@ def worktree(revision: str, path: Path) -> Iterator[Path]:
         yield path
     finally:
         subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=False)
-
-
-def wrk_path() -> str:
-    return ensure_wrk()
 
 
 def three_domains(directory: Path) -> Path:
