@@ -95,11 +95,12 @@ class AccessDenied(GatewayAuthError):
 
 
 class AmbiguousRequest(GatewayAuthError):
-    """With access rules, the original request's host or path cannot be known for sure: an
-    encoded slash, a control character, an invalid encoding, or no trusted description."""
+    """With access rules, the original request's host, path or method cannot be known for sure:
+    an encoded slash, a control character, an invalid encoding, no trusted description, or a
+    method-override header when a rule decides by method."""
 
     default_message = N_(
-        "The request's host or path cannot be read without guessing (or the gateway did not "
+        "The request's host, path or method cannot be read without guessing (or the gateway did not "
         "describe the original request), so no access rule can decide it."
     )
 

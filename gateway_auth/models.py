@@ -15,6 +15,7 @@ ClientKind = Literal["user", "service", "guest"]
 CLIENT_KINDS: tuple[ClientKind, ...] = ("user", "service", "guest")
 ProfileField = Literal["email", "first_name", "last_name"]  # what an owner may change
 DELETION_TYPE = "client-data-deletion-request"
+ADMIN_SCOPE = "admin"  # the stores never let the last active user or service holding it go
 DeltaOp = Literal["suspend", "unsuspend", "revoke"]
 _OPS: frozenset[str] = frozenset({"suspend", "unsuspend", "revoke"})
 MAX_DELTA_KEYS = 10_000

@@ -281,6 +281,9 @@ def test_the_image_build_context_is_enough_to_install(tmp_path: Path) -> None:
     assert list((tmp_path / "wheel").glob("gateway_auth-*.whl"))
 
 
+METHOD_OVERRIDE_HEADERS = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
+
+
 def test_traefik_recipes_copy_every_identity_header() -> None:
     dynamic = load(DEPLOY / "traefik" / "dynamic.yml")["http"]
     forward = dynamic["middlewares"]["gateway-auth"]["forwardAuth"]
@@ -290,7 +293,15 @@ def test_traefik_recipes_copy_every_identity_header() -> None:
     assert forward["address"] == "http://gateway-auth:8000/auth/verify?redirect=true"
     assert forward["authResponseHeaders"] == list(IDENTITY_HEADERS)
     assert forward["trustForwardHeader"] is False
-    assert dynamic["routers"]["app"]["middlewares"] == ["gateway-auth"]
+    assert dynamic["routers"]["app"]["middlewares"] == ["gateway-auth", "gateway-auth-methods"]
+    app_labels = dict(label.split("=", 1) for label in labels["app"]["labels"])
+    assert app_labels["traefik.http.routers.app.middlewares"] == (
+        "gateway-auth@docker,gateway-auth-methods@docker"
+    )
+    stripped = dynamic["middlewares"]["gateway-auth-methods"]["headers"]["customRequestHeaders"]
+    assert stripped == dict.fromkeys(METHOD_OVERRIDE_HEADERS, "")
+    strip = "traefik.http.middlewares.gateway-auth-methods.headers.customrequestheaders."
+    assert {name: label_map[strip + name] for name in METHOD_OVERRIDE_HEADERS} == stripped
     prefix = "traefik.http.middlewares.gateway-auth.forwardauth."
     assert label_map[prefix + "authResponseHeaders"].split(",") == list(IDENTITY_HEADERS)
     assert label_map[prefix + "address"] == forward["address"]

@@ -6,6 +6,7 @@ SO_REUSEPORT), so every check below also holds whichever worker the kernel picks
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -13,6 +14,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,3 +178,61 @@ def test_losing_redis_state_under_load_readmits_no_suspended_client(
         assert statuses(cluster.a, cookie, 2) == {403}
         assert statuses(cluster.b, cookie, 2) == {403}
         time.sleep(0.1)
+
+
+def service_admin(settings: dict[str, str], email: str, port: int) -> tuple[str, str]:
+    """A service client holding admin, made with the CLI: its id and a bearer token."""
+    created = subprocess.run(
+        [sys.executable, "-m", "gateway_auth", "clients", "create", "--kind", "service",
+         "--email", email, "--scope", "admin"],
+        env=server_environment(**settings), check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    client = json.loads(created.stdout)
+    form = urllib.parse.urlencode({"grant_type": "client_credentials"}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/token", data=form, method="POST")
+    secret = base64.b64encode(f"{client['id']}:{client['clientSecret']}".encode()).decode()
+    request.add_header("Authorization", f"Basic {secret}")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - http only
+        return client["id"], json.loads(response.read())["access_token"]
+
+
+def as_admin(port: int, token: str, method: str, path: str) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - http only
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_two_admins_suspending_each_other_on_two_instances_leave_one_admin(
+    cluster: Cluster,
+) -> None:
+    one, one_token = service_admin(cluster.settings, "one@example.com", cluster.a)
+    two, two_token = service_admin(cluster.settings, "two@example.com", cluster.b)
+    for _ in range(20):
+        start = threading.Barrier(2)
+        answers: dict[str, int] = {}
+
+        def suspend(port: int, token: str, target: str, start: threading.Barrier = start,
+                    answers: dict[str, int] = answers) -> None:  # fmt: skip
+            start.wait(10)
+            answers[target] = as_admin(port, token, "PUT", f"/admin/clients/{target}/suspension")
+
+        racers = [
+            threading.Thread(target=suspend, args=(cluster.a, one_token, two)),
+            threading.Thread(target=suspend, args=(cluster.b, two_token, one)),
+        ]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(30)
+
+        # One suspension stands. The other is refused: 409 last-admin when both passed the
+        # admin check at once (the store decides), 403 when the first had already bitten.
+        assert sorted(answers.values()) in ([200, 403], [200, 409]), answers
+        kept, kept_token, port = (one, one_token, cluster.a) if answers[two] == 200 else (
+            two, two_token, cluster.b)  # fmt: skip
+        lost = two if kept == one else one
+        assert as_admin(port, kept_token, "DELETE", f"/admin/clients/{lost}/suspension") == 200

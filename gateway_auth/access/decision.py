@@ -7,8 +7,9 @@ the original request (as a trusted proxy describes it) says what the token check
 
 A trusted proxy's description of the original request must hold whenever it gives one: a
 malformed one is ``unauthenticated`` (never 200). With access rules, only a trusted proxy may
-say which request it asks about; without that description, or with a host or path that cannot
-be read without guessing, the answer is ``ambiguous``. ``?scope=`` is combined with the rule:
+say which request it asks about; without that description, with a host or path that cannot
+be read without guessing, or with a method-override header when a rule decides by method, the
+answer is ``ambiguous``. ``?scope=`` is combined with the rule:
 both must pass (a ``bypass`` with scopes in the query is a scopes check). A rule about who is
 asking (a subject) needs the token first; a request nobody signed in to that such a rule could
 decide is asked to sign in.
@@ -36,6 +37,9 @@ from gateway_auth.access.verifier import Verifier
 from gateway_auth.models import AMR_MFA
 
 _monotonic = time.monotonic
+# Headers that Express (method-override), Symfony, Laravel, ASP.NET and others obey to run a
+# request as another method than the one it was sent (and decided) with.
+METHOD_OVERRIDES = ("x-http-method-override", "x-http-method", "x-method-override")
 
 
 @dataclass(slots=True)  # not frozen: that costs a microsecond per request (measured)
@@ -94,9 +98,12 @@ class Decision:
         # Only a gateway may say which request it asks about, and only without guessing.
         if original is None or original.host is None or original.route is None:
             return AMBIGUOUS_VERDICT, AMBIGUOUS
-        candidates = control.rules.candidates(original.host, original.method, original.route)
+        rules = control.rules
+        candidates = rules.candidates(original.host, original.method, original.route)
         if candidates is None:  # a path that cannot be read without guessing
             return AMBIGUOUS_VERDICT, AMBIGUOUS
+        if rules.names_methods and any(name in check.headers for name in METHOD_OVERRIDES):
+            return AMBIGUOUS_VERDICT, AMBIGUOUS  # decided as one method, run as another
         selection = candidates.unconditional
         identity: Verdict | None = None
         if selection is None:

@@ -180,6 +180,12 @@ class AccessRules:
     case_sensitive: bool = True
     cache_size: int = CACHE_SIZE
     _cache: dict[tuple[str, str, str], Candidates | None] = field(default_factory=dict)
+    # Whether a rule decides by method: then a method-override header (which many frameworks
+    # obey) would let a request be decided as one method and run as another.
+    names_methods: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.names_methods = any(rule.methods for rule in self.rules)
 
     @property
     def names(self) -> list[str]:

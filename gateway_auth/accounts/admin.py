@@ -10,7 +10,6 @@ active admin.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -21,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 from gateway_auth.accounts.clients import (
-    ADMIN_SCOPE,
     Accounts,
     CreatedService,
     NewClient,
@@ -110,9 +108,6 @@ class Admin:
         self._revocations = revocations
         self._regulator = regulator
         self._clock = clock
-        # Checking "another admin remains" and acting on it are one step in this process, so
-        # two admins suspending each other cannot both succeed here.
-        self._admins_change = asyncio.Lock()
 
     async def list_clients(
         self, found: ClientFilter, *, limit: int, cursor: str | None
@@ -174,12 +169,9 @@ class Admin:
         """Change names, email address and scopes. A scope taken away takes every session of the
         client with it, so no token still carrying it is accepted anywhere; added scopes arrive
         with the next token."""
-        async with self._admins_change:
-            client = await self.get(client_id)
-            new_scopes = scopes.applied(client.scopes) if scopes is not None else None
-            if new_scopes is not None and ADMIN_SCOPE not in new_scopes:
-                await self._accounts.keep_an_admin(client)
-            updated = await self._accounts.amend(client, values, new_scopes)
+        client = await self.get(client_id)
+        new_scopes = scopes.applied(client.scopes) if scopes is not None else None
+        updated = await self._accounts.amend(client, values, new_scopes)  # LastAdmin: the store
         removed = [scope for scope in client.scopes if scope not in updated.scopes]
         ended: list[str] = []
         try:  # the change is made: its audit line is written even if the revocation fails
@@ -228,9 +220,7 @@ class Admin:
     async def suspend(self, actor: str, client_id: str, reason: str | None) -> Client:
         """Suspend until lifted (it never lapses); repeating keeps the first reason."""
         check({"reason": reason_problem(reason)})  # a bad reason is told before anything else
-        async with self._admins_change:
-            await self._accounts.keep_an_admin(await self.get(client_id))
-            client = await self._revocations.suspend_client(client_id, reason)
+        client = await self._revocations.suspend_client(client_id, reason)  # LastAdmin: the store
         if client is None:
             raise ClientNotFound
         self._audit(actor, "suspend", client_id, reason=client.suspend_reason)
@@ -270,11 +260,7 @@ class Admin:
 
     async def delete(self, actor: str, client_id: str) -> str:
         """Delete with one deletion event; deleting again is fine, an unknown id is not."""
-        async with self._admins_change:
-            client = await self._clients.get_client(client_id)
-            if client is not None:
-                await self._accounts.keep_an_admin(client)
-            outcome = await self._accounts.delete(client_id)
+        outcome = await self._accounts.delete(client_id)  # LastAdmin: the store
         if outcome == "unknown":
             raise ClientNotFound
         self._audit(actor, "delete", client_id, outcome=outcome)

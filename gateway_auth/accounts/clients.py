@@ -17,7 +17,6 @@ from gateway_auth.clock import Clock
 from gateway_auth.errors import (
     ClientNotFound,
     GuestsClosed,
-    LastAdmin,
     NotAGuest,
     NotAServiceClient,
     RegistrationClosed,
@@ -93,7 +92,6 @@ class GuestPolicy:
     ttl: timedelta = timedelta(days=30)
 
 
-ADMIN_SCOPE = "admin"
 GUEST_DOMAIN = "guest.invalid"  # RFC 2606: never delivered, so nothing is mailed to a guest
 
 
@@ -430,20 +428,9 @@ class Accounts:
             log_event(log, "client_deleted", client_id=client_id, event_id=event.id)
         return outcome
 
-    async def keep_an_admin(self, client: Client) -> None:
-        """LastAdmin if ``client`` is the only active client holding the admin scope (checked
-        before suspending, deleting or demoting it, by an operator or by itself)."""
-        if ADMIN_SCOPE not in client.scopes or client.suspended:
-            return
-        admins = await self._clients.list_clients(
-            ClientQuery(limit=2, suspended=False, scope=ADMIN_SCOPE)
-        )
-        if all(admin.id == client.id for admin in admins):
-            raise LastAdmin
-
     async def delete_self(self, identity: Identity) -> None:
-        """The client deletes its own account (``DELETE /me``), unless it is the last admin."""
-        await self.keep_an_admin(identity.client)
+        """The client deletes its own account (``DELETE /me``); LastAdmin from the store if it
+        is the only active admin."""
         await self.delete(identity.client.id)
 
     async def _notice(

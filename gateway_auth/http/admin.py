@@ -8,7 +8,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from gateway_auth.accounts.admin import MAX_PAGE, ClientFilter, ScopeChange
-from gateway_auth.accounts.clients import ADMIN_SCOPE, NewClient, NewService
+from gateway_auth.accounts.clients import NewClient, NewService
 from gateway_auth.errors import FieldError, InsufficientScope, ValidationFailed
 from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.http.bodies import read_body, string_fields
@@ -22,7 +22,7 @@ from gateway_auth.http.views import (
     second_factors_view,
     session_view,
 )
-from gateway_auth.models import CLIENT_KINDS, Client, ClientKind, iso
+from gateway_auth.models import ADMIN_SCOPE, CLIENT_KINDS, Client, ClientKind, iso
 
 DEFAULT_PAGE = 50
 _PAGE_SIZE = re.compile(r"[0-9]{1,6}")

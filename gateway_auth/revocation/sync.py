@@ -168,6 +168,7 @@ class MirrorSync:
     async def _apply_all(self, deltas: AsyncIterator[Delta | None]) -> None:
         mirror = self._mirror
         async for delta in deltas:
+            _stop_if_cancelled()  # redis-py's get_message(timeout=) can swallow a cancellation
             if delta is not None and delta.op == "unsuspend":
                 # Anyone who reaches Redis can publish; letting someone back in is believed
                 # only from the store, read at once.

@@ -217,3 +217,30 @@ def test_a_deny_rule_refuses_even_the_signed_in(tokens: AccessTokens, rules: Acc
     assert (signed_in[0].outcome, signed_in[1]) == ("denied", "blocked")
     assert signed_in[0].claims is not None
     assert (nobody[0].outcome, nobody[0].claims) == ("denied", None)
+
+
+@pytest.mark.parametrize("name", ["X-HTTP-Method-Override", "x-http-method", "X-Method-Override"])
+def test_a_method_override_is_ambiguous_when_a_rule_decides_by_method(
+    tokens: AccessTokens, rules: AccessControl, tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / "methods.yaml"
+    path.write_text(
+        "default_policy: authenticated\n"
+        "rules:\n  - {name: no-deletes, methods: [DELETE], policy: deny}\n"
+    )
+    by_method = decision(tokens, AccessControl.load(path)).decide
+    without_methods = decision(tokens, rules).decide  # RULES name no method
+    signed_in = token(tokens)
+    url = "https://app.example.com/orders/7"
+
+    overridden = by_method(asked(url, token=signed_in, headers={name.lower(): "DELETE"}))
+    plain = by_method(asked(url, token=signed_in))
+    elsewhere = without_methods(
+        asked("https://app.example.com/x", token=signed_in, headers={name.lower(): "DELETE"})
+    )
+
+    # A GET that the upstream would run as DELETE is refused, not decided as a GET.
+    assert (overridden[0].outcome, overridden[1]) == ("ambiguous", AMBIGUOUS)
+    assert plain[0].outcome == "allow"
+    assert elsewhere[0].outcome == "allow"  # no rule names methods: nothing to get round
+

@@ -12,7 +12,14 @@ from gateway_auth.http.appkeys import SERVICES
 from tests.support.browser import PAGE_LOAD
 from tests.support.clock import FakeClock
 from tests.support.credentials import PASSWORD
-from tests.support.gateways import ACCESS_COOKIE, API_CALL, SPOOFS, Stack, fetch
+from tests.support.gateways import (
+    ACCESS_COOKIE,
+    API_CALL,
+    METHOD_OVERRIDES,
+    SPOOFS,
+    Stack,
+    fetch,
+)
 
 
 @pytest.fixture(params=["nginx", "caddy", "traefik", "envoy"])
@@ -166,7 +173,17 @@ async def test_only_gateway_auths_own_prefix_is_captured(
     assert (own, own_body) == (200, {"status": "ok"})
 
 
-@pytest.mark.parametrize("path", ["/auth/admin/clients", "/auth/token", "/auth/verify"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/auth/admin/clients",
+        "/auth/token",
+        "/auth/verify",
+        "/auth/introspect",
+        "/auth/revoke",
+        "/auth/openapi.json",
+    ],
+)
 async def test_the_admin_api_token_and_verify_are_not_on_the_apps_origin(
     stack: Stack, gateway: str, path: str
 ) -> None:
@@ -199,3 +216,16 @@ async def test_a_clients_x_original_url_never_describes_the_request(
     assert status == 302
     assert headers["Location"].startswith(f"{gateway}/auth/login?rd=")
     assert "evil.example.net" not in headers["Location"]
+
+
+async def test_method_override_headers_never_reach_the_upstream(
+    stack: Stack, gateway: str
+) -> None:
+    """Express, Symfony, Laravel and ASP.NET would run this GET as the DELETE they name."""
+    cookie = await stack.login()
+
+    status, _, body = await fetch(stack, f"{gateway}/app", Cookie=cookie, **METHOD_OVERRIDES)
+
+    assert status == 200
+    assert not {name.lower() for name in METHOD_OVERRIDES} & set(body["headers"])
+    assert body["method"] == "GET"

@@ -22,6 +22,11 @@ SPOOFS = {
     "Remote-Groups": "admin",
 }
 API_CALL = {"Accept": "application/json"}
+METHOD_OVERRIDES = {
+    "X-HTTP-Method-Override": "DELETE",
+    "X-HTTP-Method": "DELETE",
+    "X-Method-Override": "DELETE",
+}
 
 
 @dataclass

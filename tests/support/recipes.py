@@ -38,7 +38,9 @@ async def echo(request: web.Request) -> web.Response:
     headers: dict[str, list[str]] = {}
     for name, value in request.headers.items():
         headers.setdefault(name.lower(), []).append(value)
-    return web.json_response({"path": request.path_qs, "headers": headers})
+    return web.json_response(
+        {"path": request.path_qs, "method": request.method, "headers": headers}
+    )
 
 
 def echo_app() -> web.Application:

@@ -16,7 +16,7 @@ def a_client(client_id: str = "c1", email: str = "ada@example.com") -> Client:
         id=client_id,
         email=email,
         kind="user",
-        scopes=("admin",),
+        scopes=("read",),
         first_name="Ada",
         last_name=None,
         suspended=False,

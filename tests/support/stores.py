@@ -3,9 +3,11 @@ GATEWAY_AUTH_TEST_MONGODB_URI names one (no mongod can be installed on the build
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -70,6 +72,13 @@ async def store_opener(kind: str) -> AsyncIterator[StoreOpener]:
             await client.close()
 
 
+async def _round_trip(answer: Awaitable[Any]) -> Any:
+    """Other tasks run while a call is on its way, as with a real server, so races between
+    instances (tests/contract/test_admins.py) are as open on the emulation as on MongoDB."""
+    await asyncio.sleep(0)
+    return await answer
+
+
 class _Link:
     """The emulation runs in-process and cannot lose its connection; this switch makes every
     call through one store fail with the driver's own error once that store is closed."""
@@ -95,7 +104,8 @@ class _Link:
                 def call(*args: Any, **kwargs: Any) -> Any:
                     if not link.up:
                         raise AutoReconnect("connection closed")
-                    return attribute(*args, **kwargs)
+                    result = attribute(*args, **kwargs)
+                    return _round_trip(result) if inspect.iscoroutine(result) else result
 
                 return call
 

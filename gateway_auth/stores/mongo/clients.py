@@ -6,13 +6,14 @@ Every value that came from a caller is matched with ``$eq``, so even a value tha
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 
 from pymongo import ASCENDING, ReturnDocument
 
 from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import EmailTaken
-from gateway_auth.models import Client, Credentials
+from gateway_auth.models import ADMIN_SCOPE, Client, Credentials
 from gateway_auth.stores.base import ClientQuery, ProfileChanges, Suspension
 from gateway_auth.stores.mongo.database import (
     Doc,
@@ -23,6 +24,7 @@ from gateway_auth.stores.mongo.database import (
     stored,
     translated,
 )
+from gateway_auth.stores.mongo.guard import admins_kept
 
 _AFTER = ReturnDocument.AFTER
 
@@ -92,11 +94,18 @@ class MongoClients(MongoDatabase):
         if changes.scopes is not None:
             values["scopes"] = list(changes.scopes)
         values["updated_at"] = stored(changes.updated_at)
-        async with translated(on_conflict=EmailTaken):
+        demoted = changes.scopes is not None and ADMIN_SCOPE not in changes.scopes
+        async with (
+            translated(on_conflict=EmailTaken),
+            self._admins_kept(client_id, changes.updated_at) if demoted else nullcontext(),
+        ):
             doc = await self._clients.find_one_and_update(
                 live(client_id), {"$set": values}, return_document=_AFTER
             )
         return client_from(doc) if doc else None
+
+    def _admins_kept(self, client_id: str, now: datetime) -> AbstractAsyncContextManager[None]:
+        return admins_kept(self._guards, self._clients, client_id, now)
 
     async def set_suspended(self, client_id: str, suspension: Suspension) -> Client | None:
         """Suspend or restore a live client; repeating it keeps the first timestamp and reason."""
@@ -106,7 +115,10 @@ class MongoClients(MongoDatabase):
             "suspend_reason": suspension.reason if suspension.suspended else None,
             "updated_at": stored(suspension.now),
         }
-        async with translated():
+        async with (
+            translated(),
+            self._admins_kept(client_id, suspension.now) if suspension.suspended else nullcontext(),
+        ):
             doc = await self._clients.find_one_and_update(
                 {**live(client_id), "suspended": {"$ne": suspension.suspended}},
                 {"$set": change},

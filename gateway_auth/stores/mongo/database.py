@@ -66,6 +66,7 @@ class MongoDatabase:
         self._passkeys: AsyncCollection[Doc] = db["passkeys"]  # one per credential, by its id
         # One per linked identity; ``_id`` is ``provider:subject`` (provider ids hold no colon).
         self._identities: AsyncCollection[Doc] = db["identities"]
+        self._guards: AsyncCollection[Doc] = db["guards"]  # the admins' lease (mongo/guard.py)
         self._db = db
         self._close = close
 

@@ -35,6 +35,7 @@ from gateway_auth.models import (
 from gateway_auth.stores.base import DeletionOutcome, PendingEvent, StoreStats
 from gateway_auth.stores.mongo.clients import live
 from gateway_auth.stores.mongo.database import Doc, loaded, stored, translated
+from gateway_auth.stores.mongo.guard import admins_kept
 from gateway_auth.stores.mongo.sessions import MongoSessions, active
 
 _OLDEST_FIRST = [("created_at", ASCENDING), ("_id", ASCENDING)]
@@ -47,7 +48,10 @@ class MongoDeletions(MongoSessions):
     async def delete_client(self, client_id: str, event: DeletionEvent) -> DeletionOutcome:
         """Queue the event, then mark deleted and scrub, then revoke sessions (see above)."""
         now = stored(event.occurred_at)
-        async with translated():
+        async with (
+            translated(),
+            admins_kept(self._guards, self._clients, client_id, event.occurred_at),
+        ):
             client = await self._clients.find_one({"_id": {"$eq": client_id}}, {"deleted_at": 1})
             if client is None:
                 tombstone = await self._tombstones.find_one({"_id": {"$eq": client_id}})

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import EmailTaken
-from gateway_auth.models import Client, Credentials
+from gateway_auth.models import ADMIN_SCOPE, Client, Credentials
 from gateway_auth.stores.base import ClientQuery, ProfileChanges, Suspension
 from gateway_auth.stores.sqlite.database import (
     Decoded,
@@ -19,6 +19,7 @@ from gateway_auth.stores.sqlite.database import (
     optional_dt,
     optional_ms,
 )
+from gateway_auth.stores.sqlite.guard import keep_an_admin
 
 _PROFILE_COLUMNS = {"email": "email", "first_name": "first_name", "last_name": "last_name"}
 
@@ -122,20 +123,22 @@ class SqliteClients(SqliteDatabase):
             params.append(json.dumps(changes.scopes))
         # Column names come from the fixed _PROFILE_COLUMNS whitelist, never from input.
         sql = f"UPDATE clients SET {', '.join([*columns, 'updated_at = ?'])}"  # noqa: S608
-        async with (
-            self._transaction(on_conflict=EmailTaken) as db,
-            db.execute(
+        async with self._transaction(on_conflict=EmailTaken) as db:
+            if changes.scopes is not None and ADMIN_SCOPE not in changes.scopes:
+                await keep_an_admin(db, client_id)
+            async with db.execute(
                 sql + " WHERE id = ? AND deleted_at IS NULL RETURNING *",
                 (*params, ms(changes.updated_at), client_id),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
+            ) as cursor:
+                row = await cursor.fetchone()
         return client_from_row(row) if row else None
 
     async def set_suspended(self, client_id: str, suspension: Suspension) -> Client | None:
         """Suspend or restore a live client; repeating it keeps the first timestamp and reason."""
         flag = int(suspension.suspended)
         async with self._transaction() as db:
+            if suspension.suspended:
+                await keep_an_admin(db, client_id)
             await db.execute(
                 "UPDATE clients SET suspended = ?, suspended_at = ?, suspend_reason = ?,"
                 " updated_at = ? WHERE id = ? AND deleted_at IS NULL AND suspended != ?",

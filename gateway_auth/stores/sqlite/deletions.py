@@ -18,6 +18,7 @@ from gateway_auth.models import (
 )
 from gateway_auth.stores.base import DeletionOutcome, PendingEvent, StoreStats
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms
+from gateway_auth.stores.sqlite.guard import keep_an_admin
 from gateway_auth.stores.sqlite.sessions import revoke_sessions
 
 
@@ -28,6 +29,7 @@ class SqliteDeletions(SqliteDatabase):
         """Mark deleted, scrub personal fields, revoke sessions and queue the event, atomically."""
         now = ms(event.occurred_at)
         async with self._transaction() as db:
+            await keep_an_admin(db, client_id)
             cursor = await db.execute(
                 "UPDATE clients SET deleted_at = ?, updated_at = ?, first_name = NULL,"
                 " last_name = NULL, password_hash = NULL, secret_hash = NULL"
