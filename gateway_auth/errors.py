@@ -100,8 +100,8 @@ class AmbiguousRequest(GatewayAuthError):
     method-override header when a rule decides by method."""
 
     default_message = N_(
-        "The request's host, path or method cannot be read without guessing (or the gateway did not "
-        "describe the original request), so no access rule can decide it."
+        "The request's host, path or method cannot be read without guessing (or the gateway did"
+        " not describe the original request), so no access rule can decide it."
     )
 
 
@@ -153,6 +153,20 @@ class CrossSiteRequest(GatewayAuthError):
     default_message = N_(
         "This request came from another site or an unknown origin, so it was refused."
     )
+
+
+class UnsupportedVersion(GatewayAuthError):
+    """A request line naming HTTP/0.9 or HTTP/2.0 over this HTTP/1.x listener (llhttp reads
+    those two; it refuses other versions as malformed)."""
+
+    default_message = N_("Only HTTP/1.0 and HTTP/1.1 are served here.")
+
+
+class FaultyFraming(GatewayAuthError):
+    """An HTTP/1.0 request with Transfer-Encoding: RFC 9112 section 6.1 calls its framing
+    faulty, and the connection must close after the answer."""
+
+    default_message = N_("An HTTP/1.0 request cannot use Transfer-Encoding.")
 
 
 class UnknownHost(GatewayAuthError):

@@ -6,10 +6,16 @@ from __future__ import annotations
 import logging
 import time
 
-from aiohttp import hdrs, web, web_response
+from aiohttp import HttpVersion10, HttpVersion11, hdrs, web, web_response
 from aiohttp.typedefs import Handler
 
-from gateway_auth.errors import GatewayAuthError, ServiceBusy, UnknownHost
+from gateway_auth.errors import (
+    FaultyFraming,
+    GatewayAuthError,
+    ServiceBusy,
+    UnknownHost,
+    UnsupportedVersion,
+)
 from gateway_auth.http.appkeys import ORIGINS, PAGES, SERVICES, SITES
 from gateway_auth.http.csrf import UNSAFE_METHODS
 from gateway_auth.http.navigation import wants_page
@@ -56,6 +62,10 @@ async def http_policy(request: web.Request, handler: Handler) -> web.StreamRespo
     """
     started = time.perf_counter()
     rid = request_id(request.headers.get(REQUEST_ID_HEADER))
+    if request.version != HttpVersion11:  # rare: one comparison for the usual request
+        framing = await _framing(request, rid)
+        if framing is not None:
+            return framing
     refusal = _refusal(request)
     response = problem(refusal) if refusal else await _answer(request, handler)
     if (
@@ -75,6 +85,27 @@ async def http_policy(request: web.Request, handler: Handler) -> web.StreamRespo
         time.perf_counter() - started,
     )
     return _secured(request, response)
+
+
+async def _framing(request: web.Request, rid: str) -> web.StreamResponse | None:
+    """505 for HTTP/0.9 and HTTP/2.0 request lines, 400 for HTTP/1.0 with Transfer-Encoding
+    (RFC 9112 6.1): answered before any handler, and the connection closed at once, its body
+    never read. Both listeners answer them here: the fast one hands such requests over before
+    deciding anything."""
+    if request.version == HttpVersion10:
+        if hdrs.TRANSFER_ENCODING not in request.headers:
+            return None
+        response = problem(FaultyFraming())
+    else:
+        response = problem(UnsupportedVersion())
+        # The status line repeats the request's version (reified): say the one spoken here.
+        request._cache["version"] = HttpVersion11  # pinned aiohttp; test_parity notices
+    response.force_close()
+    response.headers[REQUEST_ID_HEADER] = rid
+    await _secured(request, response).prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()  # now: aiohttp would otherwise linger reading the body
+    return response
 
 
 def _refusal(request: web.Request) -> GatewayAuthError | None:

@@ -243,4 +243,3 @@ def test_a_method_override_is_ambiguous_when_a_rule_decides_by_method(
     assert (overridden[0].outcome, overridden[1]) == ("ambiguous", AMBIGUOUS)
     assert plain[0].outcome == "allow"
     assert elsewhere[0].outcome == "allow"  # no rule names methods: nothing to get round
-

@@ -218,9 +218,7 @@ async def test_a_clients_x_original_url_never_describes_the_request(
     assert "evil.example.net" not in headers["Location"]
 
 
-async def test_method_override_headers_never_reach_the_upstream(
-    stack: Stack, gateway: str
-) -> None:
+async def test_method_override_headers_never_reach_the_upstream(stack: Stack, gateway: str) -> None:
     """Express, Symfony, Laravel and ASP.NET would run this GET as the DELETE they name."""
     cookie = await stack.login()
 

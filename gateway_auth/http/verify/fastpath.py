@@ -18,9 +18,14 @@ completes a message there is bodiless and served; one that does not (a body foll
 over from its first byte, so aiohttp sees the request whole, and every request before it has
 already been answered, in order.
 
-Smuggling shapes (Content-Length with Transfer-Encoding, two Content-Lengths, bare CR,
-obs-fold) are refused with 400 and the connection closed; over-long request lines get 414 and
-heads beyond the limits 431. Connections are capped (503 beyond ``MAX_CONNECTIONS``), and a
+A head llhttp refuses (smuggling shapes: Content-Length with Transfer-Encoding, two
+Content-Lengths, bare CR, obs-fold; a bad method, version or token), a bare LF in a head still
+arriving, and bytes after a last request (``Connection: close``, HTTP/1.0) go to aiohttp from
+the request's first byte, with the connection: its parser refuses the same bytes, so the
+answer (400, and the close) is word for word the one without this listener. HTTP/0.9 and 2.0
+request lines, and HTTP/1.0 with Transfer-Encoding, are aiohttp's too (its middleware answers
+505 and 400). Over-long request lines get 414 and heads beyond the limits 431 here.
+Connections are capped (503 beyond ``MAX_CONNECTIONS``), and a
 request head must arrive within ``HEADER_TIMEOUT`` (slowloris), an idle keep-alive connection
 is closed after ``KEEPALIVE_TIMEOUT``.
 """
@@ -64,7 +69,6 @@ _SERVER = f"Server: {SERVER}\r\n".encode()
 _REASONS = {
     200: b"OK",
     302: b"Found",
-    400: b"Bad Request",
     401: b"Unauthorized",
     403: b"Forbidden",
     408: b"Request Timeout",
@@ -308,6 +312,7 @@ class FastVerify(asyncio.Protocol):
                 return
             buffer = bytes(self._partial)
             self._partial.clear()
+            self._scanned = 0
         else:
             buffer = data
         while buffer and self._transport is not None:
@@ -390,9 +395,16 @@ class FastVerify(asyncio.Protocol):
         partial = self._partial
         if not partial.strip(b"\r\n"):
             partial.clear()  # blank lines between requests (RFC 9112 2.2) count for nothing
+            self._scanned = 0
             return
         if self._head_since is None:
             self._head_since = time.monotonic()  # a new head starts arriving
+        if _bare_lf(partial, max(self._scanned - 1, 0)):
+            # It will never end in CRLFCRLF: aiohttp refuses it at once, so does this listener.
+            self._hand_over(self._attach(), bytes(partial))
+            partial.clear()
+            self._scanned = 0
+            return
         self._scanned = len(partial)
         line_end = partial.find(b"\r\n")
         if (line_end < 0 and len(partial) > MAX_REQUEST_LINE) or line_end > MAX_REQUEST_LINE:
@@ -406,6 +418,11 @@ class FastVerify(asyncio.Protocol):
         headers = self._parse(buffer, size)
         if headers is False:
             return b""  # refused, or passed on with the rest of the connection
+        if self._complete and not self._keep_alive and len(buffer) > size:
+            # Bytes after a last request (Connection: close, or HTTP/1.0): aiohttp refuses
+            # them all with 400, answering nothing of the first; so does this listener.
+            self._hand_over(self._attach(), buffer)
+            return b""
         if headers is not None and self._aiohttp is not None and _idle(self._aiohttp):
             self._detach()
         if headers is None or self._aiohttp is not None:
@@ -446,8 +463,9 @@ class FastVerify(asyncio.Protocol):
         except HttpParserUpgrade:
             self._upgrade = True  # not one plain message: aiohttp takes the connection over
             return None
-        except HttpParserError as exc:
-            self._refuse(buffer, 400, str(exc) or "Malformed request.")
+        except HttpParserError:
+            # aiohttp's parser (llhttp too) refuses the same bytes: it answers, in its words.
+            self._hand_over(self._attach(), buffer)
             return False
         headers, repeated = self._headers, self._repeated
         if self._too_large or len(headers) + len(repeated) > MAX_HEADERS:
@@ -657,6 +675,16 @@ class FastVerify(asyncio.Protocol):
             seconds=seconds,
             remote=self._peer,
         )
+
+
+def _bare_lf(partial: bytearray, start: int) -> bool:
+    """Whether ``partial`` holds a LF not preceded by CR at or after ``start``."""
+    at = partial.find(b"\n", start)
+    while at >= 0:
+        if at == 0 or partial[at - 1] != 0x0D:
+            return True
+        at = partial.find(b"\n", at + 1)
+    return False
 
 
 def _idle(handler: asyncio.Protocol) -> bool:

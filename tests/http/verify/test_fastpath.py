@@ -230,8 +230,9 @@ async def test_request_smuggling_shapes_are_refused_with_400_and_the_connection_
     refused = await connection.answer()
 
     assert first.status == 200
-    assert refused.status == 400
-    assert refused.header("Connection") == "close"
+    # aiohttp's own answer (the listener hands it the bytes): an HTTP/1.0 status line, which
+    # says the connection closes, in the same words as without the fast listener.
+    assert refused.status_line.startswith("HTTP/1.0 400 ")
     assert_ours(refused)
     assert await connection.closed()  # the request behind it is never answered
 
