@@ -27,6 +27,7 @@ import redis as redis_lib
 from tests.support.credentials import PASSWORD
 from tests.support.instances import call, gateway_auth_cli, login, statuses, wait_until
 from tests.support.processes import RedisServer, server_environment, start_server, stop_server
+from tests.support.waiting import until
 
 PROPAGATION = 0.1  # DESIGN: enforced at every other instance within 100 ms
 
@@ -236,3 +237,55 @@ def test_two_admins_suspending_each_other_on_two_instances_leave_one_admin(
             two, two_token, cluster.b)  # fmt: skip
         lost = two if kept == one else one
         assert as_admin(port, kept_token, "DELETE", f"/admin/clients/{lost}/suspension") == 200
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process started by ``pid``, its children's children included (read from
+    /proc, where a re-parented orphan still shows its own pid)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, parent = stat.rsplit(")", 1)[1].split()[:2]
+            if state != "Z":
+                parents[int(entry.name)] = int(parent)
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    living = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            living.add(pid)
+    return living
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads processes from /proc (Linux)")
+def test_workers_stop_when_their_supervisor_is_killed_outright(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    port, supervisor = start_server(tmp_path, REDIS_URL=redis_server.url, WORKERS="2")
+    workers = descendants(supervisor.pid)
+    assert len(workers) >= 2  # two workers (and multiprocessing's resource tracker)
+
+    supervisor.kill()  # SIGKILL: no chance to pass SIGTERM on
+    supervisor.wait(10)
+
+    # Each notices at once, drains and exits: nothing keeps serving (or spinning) unsupervised.
+    until(lambda: not alive(workers), within=15, what="every worker to exit")
+    with pytest.raises(urllib.error.URLError):  # refused: nobody listens
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    log = (tmp_path / f"server-{port}.log").read_text()
+    assert "worker_exited" not in log  # none was restarted or died of it

@@ -13,6 +13,7 @@ import click
 from aiohttp import web
 
 from gateway_auth.cli.invocation import EXIT_FAILED, Invocation, pass_invocation, tool_services
+from gateway_auth.cli.orphans import ask_for_sigterm_on_parent_death, watch_parent
 from gateway_auth.cli.workers import Supervisor
 from gateway_auth.config.settings import Settings
 from gateway_auth.http.app import create_app
@@ -45,8 +46,9 @@ def serve(invocation: Invocation) -> int:
     return Supervisor(settings, _serve_worker, drain_seconds=SHUTDOWN_SECONDS).run()
 
 
-def serve_one(settings: Settings, *, reuse_port: bool = False) -> int:
-    """Run one server process until SIGTERM/SIGINT, draining in-flight requests first."""
+def serve_one(settings: Settings, *, reuse_port: bool = False, parent: int | None = None) -> int:
+    """Run one server process until SIGTERM/SIGINT (or, for a worker, until its supervisor
+    ``parent`` is gone), draining in-flight requests first."""
     # Until the rules are loaded and the handler is in place a SIGHUP waits, rather than killing
     # the process (its default action); a worker is spawned with it blocked already.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
@@ -54,7 +56,7 @@ def serve_one(settings: Settings, *, reuse_port: bool = False) -> int:
     app = create_app(settings)
     loop = _event_loop() or asyncio.new_event_loop()
     try:
-        loop.run_until_complete(_run(app, settings, reuse_port=reuse_port))
+        loop.run_until_complete(_run(app, settings, reuse_port=reuse_port, parent=parent))
     except OSError as exc:
         reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
         print(
@@ -67,7 +69,9 @@ def serve_one(settings: Settings, *, reuse_port: bool = False) -> int:
     return 0
 
 
-async def _run(app: web.Application, settings: Settings, *, reuse_port: bool) -> None:
+async def _run(
+    app: web.Application, settings: Settings, *, reuse_port: bool, parent: int | None
+) -> None:
     """Listen until SIGTERM or SIGINT, then drain: aiohttp's ``run_app``, with the runner that
     puts the fast ``/verify`` listener in front."""
     stop = asyncio.Event()
@@ -75,6 +79,7 @@ async def _run(app: web.Application, settings: Settings, *, reuse_port: bool) ->
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, _reload_rules, app)
+    watcher = None if parent is None else asyncio.create_task(watch_parent(parent, stop.set))
     runner = GatewayRunner(
         app,
         access_log=logging.getLogger(LOGGER),
@@ -90,6 +95,8 @@ async def _run(app: web.Application, settings: Settings, *, reuse_port: bool) ->
         log_event(log, "listening", url=_url(settings), pid=os.getpid())
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await runner.cleanup()
 
 
@@ -103,10 +110,11 @@ def _reload_rules(app: web.Application) -> None:
         services.external.control.reload("SIGHUP")
 
 
-def _serve_worker(settings: Settings) -> None:
+def _serve_worker(settings: Settings, supervisor: int) -> None:
     """One worker of several (a spawned process): logging is set up again in here."""
     configure_logging(settings.log_format, logging.INFO)
-    sys.exit(serve_one(settings, reuse_port=True))
+    ask_for_sigterm_on_parent_death(supervisor)
+    sys.exit(serve_one(settings, reuse_port=True, parent=supervisor))
 
 
 def _event_loop() -> asyncio.AbstractEventLoop | None:

@@ -2,7 +2,10 @@
 
 The kernel spreads connections across the processes. This supervisor only starts them, restarts
 one that dies, and on SIGTERM or SIGINT passes SIGTERM on, so that each drains its in-flight
-requests before exiting; SIGHUP is passed on as it is (each worker reloads RULES_FILE).
+requests before exiting; SIGHUP is passed on as it is (each worker reloads RULES_FILE). A
+supervisor killed outright (SIGKILL, the OOM killer) takes its workers with it: each asks the
+kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG`` on Linux) and also watches its
+parent's pid, so it drains and exits instead of serving on unsupervised.
 A worker starts with SIGHUP blocked (the signal mask survives spawning), so a SIGHUP that reaches
 it while it starts waits until its handler is in place instead of killing it.
 Workers are spawned (not forked), so no event loop, thread pool or
@@ -28,7 +31,9 @@ log = logging.getLogger(__name__)
 CRASH_LOOP_SECONDS = 3.0
 EXIT_FAILED = 1
 
-Worker = Callable[[Settings], None]  # runs one server process and exits with its status
+# Runs one server process and exits with its status; given the supervisor's pid, it stops (and
+# drains) when the supervisor is gone, however it went (gateway_auth/cli/orphans.py).
+Worker = Callable[[Settings, int], None]
 
 
 class Supervisor:
@@ -59,7 +64,9 @@ class Supervisor:
 
     def _start(self, index: int) -> None:
         process = self._context.Process(
-            target=self._worker, args=(self._settings,), name=f"gateway-auth-worker-{index}"
+            target=self._worker,
+            args=(self._settings, os.getpid()),
+            name=f"gateway-auth-worker-{index}",
         )
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
         try:
