@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gateway_auth.models import Client, Session
+from gateway_auth.models import Client, Origin, Session
+from gateway_auth.tokens import new_session_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +67,30 @@ class SessionPolicy:
 def seconds_left(session: Session, now: datetime) -> int:
     """How long the session's refresh cookie may still live."""
     return max(0, int((session.expires_at - now).total_seconds()))
+
+
+MAX_USER_AGENT = 512
+
+
+def new_session(
+    client: Client,
+    origin: Origin,
+    now: datetime,
+    expires_at: datetime,
+    absolute: datetime,
+    *,
+    persistent: bool = True,
+) -> Session:
+    """A session opened now for ``client`` from ``origin``, not stored yet."""
+    return Session(
+        id=new_session_id(),
+        client_id=client.id,
+        created_at=now,
+        last_used_at=now,
+        expires_at=expires_at,
+        absolute_expires_at=absolute,
+        user_agent=origin.user_agent[:MAX_USER_AGENT],
+        ip=origin.ip,
+        revoked_at=None,
+        persistent=persistent,
+    )

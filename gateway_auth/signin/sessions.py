@@ -34,6 +34,7 @@ from gateway_auth.signin.issued import (
     IssuedToken,
     SecondStep,
     SessionPolicy,
+    new_session,
     seconds_left,
 )
 from gateway_auth.signin.oauth import granted, requested_scopes
@@ -46,14 +47,12 @@ from gateway_auth.tokens import (
     AccessTokens,
     client_secret_matches,
     new_refresh_token,
-    new_session_id,
     refresh_token_hash,
     refresh_token_session,
 )
 from gateway_auth.validation import email_key
 
 log = logging.getLogger(__name__)
-MAX_USER_AGENT = 512
 # Two tabs refreshing with one cookie at the same moment are a race, not a theft: the loser is
 # refused without revoking the session. Reuse after this window revokes it (RFC 9700 4.14.2).
 REUSE_GRACE = timedelta(seconds=10)
@@ -335,10 +334,11 @@ class Sessions:
         now = self._clock()
         lifetime = timedelta(seconds=self._tokens.ttl_seconds)
         session = replace(
-            self._new_session(client, origin, now, now + lifetime, now + lifetime),
+            new_session(client, origin, now, now + lifetime, now + lifetime),
             scopes=granted_scopes,
         )
         await self._sessions.add_session(session, new_refresh_token(session.id)[1])  # unusable
+        client = await self._as_stored(client)
         token, expires_in = self._tokens.issue(
             client, session.id, now, not_after=session.absolute_expires_at, granted=granted_scopes
         )
@@ -433,7 +433,7 @@ class Sessions:
         if not_after is not None:
             absolute = min(absolute, not_after)
         session = replace(
-            self._new_session(
+            new_session(
                 client, origin, now, min(now + policy.refresh_ttl, absolute), absolute,
                 persistent=persistent,
             ),
@@ -442,30 +442,12 @@ class Sessions:
         )  # fmt: skip
         refresh_token, refresh_hash = new_refresh_token(session.id)
         await self._sessions.add_session(session, refresh_hash)
-        return self._issue(client, session, refresh_token, now)
+        return self._issue(await self._as_stored(client), session, refresh_token, now)
 
-    @staticmethod
-    def _new_session(
-        client: Client,
-        origin: Origin,
-        now: datetime,
-        expires_at: datetime,
-        absolute: datetime,
-        *,
-        persistent: bool = True,
-    ) -> Session:
-        return Session(
-            id=new_session_id(),
-            client_id=client.id,
-            created_at=now,
-            last_used_at=now,
-            expires_at=expires_at,
-            absolute_expires_at=absolute,
-            user_agent=origin.user_agent[:MAX_USER_AGENT],
-            ip=origin.ip,
-            revoked_at=None,
-            persistent=persistent,
-        )
+    async def _as_stored(self, client: Client) -> Client:
+        """The client read again once its new session is stored: a scope taken away meanwhile
+        is either seen here or ends this session (``Admin.update`` changes, then revokes)."""
+        return await self._clients.get_client(client.id) or client
 
     def _issue(
         self,
