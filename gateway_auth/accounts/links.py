@@ -104,9 +104,6 @@ class AccountLinks:
         self.policy = policy
         self._outbox_written = outbox_written
         self._background: set[asyncio.Task[None]] = set()
-        # One mail decision at a time in this process, so two requests a moment apart cannot
-        # both find no recent mail and both send one.
-        self._deciding = asyncio.Lock()
 
     async def request_password_reset(self, email: str, origin: Origin) -> None:
         """Mail a reset link if ``email`` belongs to a user who may sign in; say nothing either
@@ -120,8 +117,9 @@ class AccountLinks:
         the old one keeps working until then); when the link stops working."""
         if client.kind != "user":
             raise NotAUser
-        async with self._deciding:
-            return await self._mail(client, "password-reset", None)
+        expires_at = await self._mail(client, "password-reset", None, spacing=None)
+        assert expires_at is not None  # noqa: S101 - an operator's link is never spaced out
+        return expires_at
 
     async def reset_password(self, token: str, new_password: str, origin: Origin) -> Client:
         """Set a new password from a reset link: the token is used up, every session of the
@@ -151,11 +149,7 @@ class AccountLinks:
         was sent (verified already, not a user, or mailed within the last minute)."""
         if client.kind != "user" or client.email_verified:
             return False
-        async with self._deciding:
-            if await self._recently_mailed(client, "email-verification"):
-                return False
-            await self._mail(client, "email-verification", locale)
-        return True
+        return await self._mail(client, "email-verification", locale) is not None
 
     async def verify_email(self, token: str, origin: Origin) -> Client:
         """Mark the address verified from a verification link, if it is still the client's."""
@@ -198,31 +192,30 @@ class AccountLinks:
         if client is None or client.kind != "user" or client.suspended:
             log_event(log, "password_reset_not_sent", email=mask_email(account))
             return
-        async with self._deciding:
-            if await self._recently_mailed(client, "password-reset"):
-                log_event(log, "password_reset_not_sent", client_id=client.id, reason="recent")
-                return
-            await self._mail(client, "password-reset", locale)
+        if await self._mail(client, "password-reset", locale) is None:
+            log_event(log, "password_reset_not_sent", client_id=client.id, reason="recent")
 
-    async def _recently_mailed(self, client: Client, purpose: TokenPurpose) -> bool:
-        """Whether this address got this kind of mail within the last minute (a new address
-        gets its link at once)."""
-        last = await self._tokens.last_account_token(client.id, purpose)
-        return (
-            last is not None
-            and last.email_key == email_key(client.email)
-            and self._clock() - last.created_at < RESEND_AFTER
-        )
-
-    async def _mail(self, client: Client, purpose: TokenPurpose, locale: str | None) -> datetime:
+    async def _mail(
+        self,
+        client: Client,
+        purpose: TokenPurpose,
+        locale: str | None,
+        spacing: timedelta | None = RESEND_AFTER,
+    ) -> datetime | None:
+        """Queue a mail with a new link; when the link stops working, or None when this address
+        got this kind of mail within ``spacing`` (the store decides, for every instance; a new
+        address gets its link at once)."""
         now = self._clock()
         ttl = self.policy.reset_ttl if purpose == "password-reset" else self.policy.verification_ttl
         token = secrets.token_urlsafe(32)
-        await self._tokens.add_account_token(
+        added = await self._tokens.add_account_token(
             AccountToken(
                 token_hash(token), client.id, purpose, email_key(client.email), now, now + ttl
-            )
+            ),
+            spacing,
         )
+        if not added:
+            return None
         event = MailEvent(
             id=uuid.uuid4().hex,
             type="password-reset-requested"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from gateway_auth.models import (
@@ -289,9 +289,12 @@ class SessionStore(Protocol):
 class AccountTokenStore(Protocol):
     """Single-use tokens for password resets and email verification."""
 
-    async def add_account_token(self, token: AccountToken) -> None:
-        """Store a new token; every earlier unused token of its client and purpose stops
-        working."""
+    async def add_account_token(
+        self, token: AccountToken, spacing: timedelta | None = None
+    ) -> bool:
+        """Store a new token (every earlier unused one of its client and purpose stops working),
+        unless a token of its client, purpose and address was made within ``spacing`` before it:
+        then False, and nothing stored. Decided in the store, for every instance at once."""
 
     async def last_account_token(
         self, client_id: str, purpose: TokenPurpose

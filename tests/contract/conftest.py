@@ -21,3 +21,19 @@ async def store(
             yield store
         finally:
             await store.close()
+
+
+@pytest.fixture(params=STORES)
+async def stores(
+    request: pytest.FixtureRequest, make_settings: Callable[..., Settings]
+) -> AsyncIterator[tuple[Store, Store]]:
+    """Two stores on the same data, as two instances have (two SQLite connections)."""
+    async with store_opener(request.param) as opener:
+        settings = make_settings()
+        first = await opener(settings)
+        second = await opener(settings)
+        try:
+            yield first, second
+        finally:
+            await first.close()
+            await second.close()

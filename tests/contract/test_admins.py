@@ -5,37 +5,19 @@ racing to take admin from the last two admins cannot both succeed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from gateway_auth.config.settings import Settings
 from gateway_auth.errors import LastAdmin
 from gateway_auth.models import Client, DeletionEvent
 from gateway_auth.stores.base import ProfileChanges, Store, Suspension
 from tests.support.records import T0, a_client
-from tests.support.stores import STORES, store_opener
 
 LATER = T0 + timedelta(minutes=1)
-
-
-@pytest.fixture(params=STORES)
-async def stores(
-    request: pytest.FixtureRequest, make_settings: Callable[..., Settings]
-) -> AsyncIterator[tuple[Store, Store]]:
-    """Two stores on the same data, as two instances have (two SQLite connections)."""
-    async with store_opener(request.param) as opener:
-        settings = make_settings()
-        first = await opener(settings)
-        second = await opener(settings)
-        try:
-            yield first, second
-        finally:
-            await first.close()
-            await second.close()
 
 
 def admin(client_id: str, email: str, **changes: object) -> Client:

@@ -18,11 +18,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from gateway_auth.emails import email_key, email_skeleton
 from gateway_auth.errors import ConfigurationError
+from gateway_auth.models import DeletionEvent
 from gateway_auth.stores.mongo import MongoStore
 from gateway_auth.stores.mongo.clients import client_doc
 from tests.support.credentials import ENCRYPTION_KEY, JWT_SECRET
 from tests.support.processes import free_port, server_environment
-from tests.support.records import a_client, a_mail_event, a_session
+from tests.support.records import T0, a_client, a_mail_event, a_session, an_account_token
 
 
 @pytest.fixture
@@ -189,3 +190,18 @@ async def test_a_malformed_uri_is_a_configuration_problem_without_the_password(u
 
     assert refused.value.problems[0].startswith("GATEWAY_AUTH_MONGODB_URI: ")
     assert "hunter2" not in str(refused.value)
+
+
+async def test_the_mail_slots_keep_no_address_and_go_with_the_client(
+    store: MongoStore, emulation: Any
+) -> None:
+    await store.add_client(a_client(), "h")
+    await store.add_account_token(an_account_token("h1"), timedelta(minutes=1))
+    kept = await emulation["guards"].find().to_list(None)
+
+    await store.delete_client("c1", DeletionEvent("e1", "c1", "user", T0))
+
+    assert [doc["_id"] for doc in kept] == ["mail:c1:password-reset"]
+    assert "ada@example.com" not in str(kept)  # only the address's SHA-256
+    left = await emulation["guards"].find().to_list(None)
+    assert [doc["_id"] for doc in left] == ["admins"]  # the delete's own lease, let go

@@ -37,6 +37,7 @@ from gateway_auth.stores.mongo.clients import live
 from gateway_auth.stores.mongo.database import Doc, loaded, stored, translated
 from gateway_auth.stores.mongo.guard import admins_kept
 from gateway_auth.stores.mongo.sessions import MongoSessions, active
+from gateway_auth.stores.mongo.tokens import TOKEN_PURPOSES, mail_slot
 
 _OLDEST_FIRST = [("created_at", ASCENDING), ("_id", ASCENDING)]
 _UNDELIVERED: Doc = {"delivered_at": None}
@@ -82,6 +83,8 @@ class MongoDeletions(MongoSessions):
             await self._factors.delete_one({"_id": {"$eq": client_id}})
             await self._passkeys.delete_many({"client_id": {"$eq": client_id}})
             await self._identities.delete_many({"client_id": {"$eq": client_id}})
+            slots = [mail_slot(client_id, purpose) for purpose in TOKEN_PURPOSES]
+            await self._guards.delete_many({"_id": {"$in": slots}})
             # Its mails are not sent any more: they would carry its address and dead links.
             await self._outbox.delete_many(
                 {"client_id": {"$eq": client_id}, "payload.type": {"$ne": DELETION_TYPE}}

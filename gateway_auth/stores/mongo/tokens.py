@@ -3,9 +3,11 @@ token's SHA-256, so a use is one conditional update."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import datetime, timedelta
 
 from pymongo import DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from gateway_auth.stores.base import AccountToken, TokenPurpose, TokenRedemption
 from gateway_auth.stores.mongo.database import (
@@ -17,12 +19,24 @@ from gateway_auth.stores.mongo.database import (
     translated,
 )
 
+TOKEN_PURPOSES: tuple[TokenPurpose, ...] = ("password-reset", "email-verification")
+
+
+def mail_slot(client_id: str, purpose: TokenPurpose) -> str:
+    """The ``guards`` document that spaces out the client's mails of ``purpose``."""
+    return f"mail:{client_id}:{purpose}"
+
 
 class MongoAccountTokens(MongoDatabase):
     """The AccountTokenStore protocol (expired tokens are also dropped by a TTL index)."""
 
-    async def add_account_token(self, token: AccountToken) -> None:
-        """Drop the client's earlier unused tokens of the same purpose, then insert this one."""
+    async def add_account_token(
+        self, token: AccountToken, spacing: timedelta | None = None
+    ) -> bool:
+        """Drop the client's earlier unused tokens of the same purpose, then insert this one;
+        with ``spacing``, first take the client's mail slot (``spaced``)."""
+        if spacing is not None and not await self._spaced(token, spacing):
+            return False
         await self.drop_account_tokens(token.client_id, token.purpose)
         async with translated():
             await self._tokens.insert_one(
@@ -36,6 +50,29 @@ class MongoAccountTokens(MongoDatabase):
                     "used_at": None,
                 }
             )
+        return True
+
+    async def _spaced(self, token: AccountToken, spacing: timedelta) -> bool:
+        """Take the slot of the client and purpose in ``guards`` (a conditional upsert: free
+        when its last mail is older than ``spacing`` or went to another address), so instances
+        cannot both mail within ``spacing``. The address is kept only as its SHA-256."""
+        address = hashlib.sha256(token.email_key.encode()).hexdigest()
+        async with translated():
+            try:
+                await self._guards.find_one_and_update(
+                    {
+                        "_id": mail_slot(token.client_id, token.purpose),
+                        "$or": [
+                            {"at": {"$lte": stored(token.created_at - spacing)}},
+                            {"address": {"$ne": address}},
+                        ],
+                    },
+                    {"$set": {"at": stored(token.created_at), "address": address}},
+                    upsert=True,
+                )
+            except DuplicateKeyError:  # taken: a mail went to this address within ``spacing``
+                return False
+        return True
 
     async def last_account_token(
         self, client_id: str, purpose: TokenPurpose

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway_auth.stores.base import AccountToken, TokenPurpose, TokenRedemption
 from gateway_auth.stores.sqlite.database import SqliteDatabase, dt, ms, optional_dt
@@ -14,9 +14,25 @@ _DROP_UNUSED = "DELETE FROM account_tokens WHERE client_id = ? AND purpose = ? A
 class SqliteAccountTokens(SqliteDatabase):
     """The AccountTokenStore protocol."""
 
-    async def add_account_token(self, token: AccountToken) -> None:
-        """Insert the token and drop the client's earlier unused ones of the same purpose."""
+    async def add_account_token(
+        self, token: AccountToken, spacing: timedelta | None = None
+    ) -> bool:
+        """Insert the token and drop the client's earlier unused ones of the same purpose; the
+        check for a recent one is in the same write transaction (one writer across processes)."""
         async with self._transaction() as db:
+            if spacing is not None:
+                async with db.execute(
+                    "SELECT 1 FROM account_tokens WHERE client_id = ? AND purpose = ?"
+                    " AND email_key = ? AND created_at > ? LIMIT 1",
+                    (
+                        token.client_id,
+                        token.purpose,
+                        token.email_key,
+                        ms(token.created_at - spacing),
+                    ),
+                ) as recent:
+                    if await recent.fetchone() is not None:
+                        return False
             await db.execute(
                 _DROP_UNUSED,
                 (token.client_id, token.purpose),
@@ -33,6 +49,7 @@ class SqliteAccountTokens(SqliteDatabase):
                     ms(token.expires_at),
                 ),
             )
+        return True
 
     async def last_account_token(
         self, client_id: str, purpose: TokenPurpose
