@@ -14,11 +14,16 @@ deny; browsers and HTTP libraries never send them.
 Paths are compared case by case unless the rules file says ``case_sensitive: false`` (for a
 case-insensitive upstream: then both the rules' paths and the request's are folded, the dotless
 i (U+0131) with ``i`` and the long s (U+017F) with ``s``, as Unicode's case mapping has it).
+Some upstreams also serve ``/billing.``, ``/billing%20`` (IIS and Windows drop a segment's
+trailing dots and spaces) or ``/billing`` spelled with a fullwidth b (a framework that applies
+Unicode compatibility normalization, NFKC) as ``/billing``; with ``refuse_lookalike_paths:
+true`` such paths are ambiguous (``lookalike``).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import unquote_to_bytes
 
 # %2F, %5C (a slash or backslash inside a segment), %00; and any other control character.
@@ -48,6 +53,14 @@ def upstream_path(raw: str, *, case_sensitive: bool = True) -> str | None:
     if resolved is None or case_sensitive:
         return resolved
     return fold(resolved)
+
+
+def lookalike(path: str) -> bool:
+    """Whether some upstream would serve the resolved ``path`` as another path: a segment that
+    ends in a dot or a space, or a character that NFKC normalization changes."""
+    if not path.isascii() and unicodedata.normalize("NFKC", path) != path:
+        return True
+    return any(segment.endswith((".", " ")) for segment in path.split("/"))
 
 
 def fold(text: str) -> str:

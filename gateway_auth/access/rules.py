@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-from gateway_auth.access.paths import fold, upstream_host, upstream_path
+from gateway_auth.access.paths import fold, lookalike, upstream_host, upstream_path
 from gateway_auth.access.regexes import Pattern, compile_regex
 from gateway_auth.addresses import IPNetwork, ip_address
 from gateway_auth.tokens import AccessClaims
@@ -178,6 +178,7 @@ class AccessRules:
     rules: tuple[Rule, ...]
     default: Selection
     case_sensitive: bool = True
+    refuse_lookalikes: bool = False  # the rules file's refuse_lookalike_paths
     cache_size: int = CACHE_SIZE
     _cache: dict[tuple[str, str, str], Candidates | None] = field(default_factory=dict)
     # Whether a rule decides by method: then a method-override header (which many frameworks
@@ -216,7 +217,7 @@ class AccessRules:
 
     def _candidates(self, host: str, method: str, raw_path: str) -> Candidates | None:
         path = upstream_path(raw_path, case_sensitive=self.case_sensitive)
-        if path is None:
+        if path is None or (self.refuse_lookalikes and lookalike(path)):
             return None
         name = upstream_host(host)
         matching = tuple(rule for rule in self.rules if rule.matches_request(name, method, path))
@@ -243,6 +244,11 @@ class AccessRules:
             yield f"path {request.path!r} is ambiguous (a . or .. segment, an encoded / or \\,"
             yield "  a control character, an invalid or double encoding): denied"
             yield "  (403 ambiguous-request)"
+            return
+        if self.refuse_lookalikes and lookalike(path):
+            yield f"path {request.path!r} looks like another (a segment ending in a dot or a"
+            yield "  space, or a character NFKC normalization changes), and the rules file says"
+            yield "  refuse_lookalike_paths: denied (403 ambiguous-request)"
             return
         asked = request._replace(host=upstream_host(request.host), path=path)
         where = f" from {asked.address}" if asked.address else ""

@@ -200,6 +200,7 @@ class RulesSpec(_Model):
 
     default_policy: Literal["bypass", "deny", "authenticated", "two_factor"]
     case_sensitive: bool = True
+    refuse_lookalike_paths: bool = False
     rules: list[RuleSpec] = Field(default_factory=list)
 
 
@@ -297,6 +298,9 @@ def _compiled(spec: RulesSpec, lines: Lines) -> AccessRules:
             )
         )
     default = spec.default_policy
-    if default == "two_factor":
-        return AccessRules(tuple(rules), Selection(DEFAULT, "authenticated", two_factor=True), case)
-    return AccessRules(tuple(rules), Selection(DEFAULT, default), case)
+    selection = (
+        Selection(DEFAULT, "authenticated", two_factor=True)
+        if default == "two_factor"
+        else Selection(DEFAULT, default)
+    )
+    return AccessRules(tuple(rules), selection, case, spec.refuse_lookalike_paths)

@@ -308,3 +308,28 @@ def test_the_shipped_company_rules_load() -> None:
     rules = load_rules(COMPANY_RULES)
     assert len(rules.rules) >= 5
     assert rules.default.policy == "deny"
+
+
+LOOKALIKES = [
+    "a/billing.",  # IIS and Windows drop a segment's trailing dots and spaces
+    "a/billing%20",
+    "a/billing.%20./x",
+    "a/%EF%BD%82illing",  # a fullwidth b: NFKC makes it /billing
+    "a/bi%EF%AC%80",  # not a billing lookalike, but a ligature NFKC changes all the same
+    "a/billing%C2%A0",  # a no-break space
+]
+
+
+@pytest.mark.parametrize("path", LOOKALIKES)
+def test_lookalike_paths_are_ambiguous_when_the_file_says_so(path: str) -> None:
+    text = "default_policy: authenticated\nrules:\n"
+    text += "  - {name: billing, paths: [/billing, /billing/**], scopes: [billing]}\n"
+    plain = parse_rules(text, "rules.yaml")
+    strict = parse_rules("refuse_lookalike_paths: true\n" + text, "rules.yaml")
+
+    # Without the option they are other paths (right for most upstreams), with it refused.
+    assert rule_of(decide(plain, path)) == "(default)"
+    assert decide(strict, path) is None
+    assert rule_of(decide(strict, "a/billing/x.pdf")) == "billing"
+    assert rule_of(decide(strict, "a/.well-known/x")) == "(default)"
+    assert rule_of(decide(strict, "a/caf%C3%A9")) == "(default)"  # NFKC leaves it as it is
