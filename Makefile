@@ -68,5 +68,6 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 # A million /verify requests and a trickle of logins; memory, descriptors and p99, start and end.
+# MODE=faults: the same while Redis restarts, the Sentinel primary dies and the rules reload.
 soak: $(STAMP)
-	cd benchmarks && ../$(BIN)/python soak.py
+	cd benchmarks && ../$(BIN)/python soak.py $(if $(MODE),--mode $(MODE))

@@ -2,6 +2,7 @@
 (Redis-backed), with resident memory, open file descriptors and p99 latency reported at the
 start and at the end. A leak shows as growth between the two; nothing here is a pass/fail
 threshold, because the machine is shared and noisy. Writes ``benchmarks/results/soak.json``.
+``make soak MODE=faults`` runs ``faults.py`` instead: the same load while Redis fails.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import faults
 from harness import (
     HERE,
     PASSWORD,
@@ -33,6 +35,8 @@ LOGIN_EVERY = 0.5  # seconds between logins: a steady trickle, each a full bcryp
 
 def main() -> int:
     wrk = ensure_wrk()
+    if sys.argv[1:] == ["--mode", "faults"]:
+        return faults.run(wrk)
     with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis_url:
         env = {"REDIS_URL": redis_url, "JWT_SECRET": SECRET}
         with gateway(Path(tmp) / "soak", env) as (port, cookie):
