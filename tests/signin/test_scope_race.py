@@ -6,8 +6,7 @@ so either the token lacks the scope or its session is ended."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -26,15 +25,10 @@ BILLING = frozenset({"billing"})
 
 
 @pytest.fixture
-async def services(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Services]:
-    settings = Settings.from_env(
-        {
-            "GATEWAY_AUTH_DATA_DIR": str(tmp_path / "data"),
-            "GATEWAY_AUTH_BCRYPT_ROUNDS": "4",
-            "GATEWAY_AUTH_JWT_SECRET": "Yq3vN8pWc1Lx7Rt5Hb2Mz9Kf4Gd6Sj0A",
-        }
-    )
-    async with open_services(settings, clock=clock) as opened:
+async def services(
+    make_settings: Callable[..., Settings], clock: FakeClock
+) -> AsyncIterator[Services]:
+    async with open_services(make_settings(), clock=clock) as opened:
         yield opened
 
 
