@@ -12,7 +12,14 @@ consumer group, so a mail asked for while the mailer is down is sent when it is 
   and this group is the streams' only reader);
 - ``XAUTOCLAIM`` takes over entries a crashed mailer read but never acknowledged;
 - delivery is at least once, so mails are deduplicated on the event ``id``, and a link whose
-  expiry has passed is not mailed at all.
+  expiry has passed is not mailed at all;
+- a mail the SMTP server refuses does not hold up the ones behind it. A permanent refusal
+  (5xx, say an unknown recipient) moves it at once, and a temporary one (4xx) after
+  ``--max-attempts`` tries (5; counted in Redis, so a restart does not reset them), to the
+  dead-letter stream ``gateway-auth:events:mail-dead-letter`` with the whole event, why and
+  how often it failed; that is logged (a JSON line, ``mail_dead_lettered``) and counted
+  (``<group>:mail-dead-letters``). An SMTP server that cannot be reached is nobody's mail's
+  fault: the round stops, nothing is counted against the mails, and it is tried again.
 
 Run it beside gateway-auth::
 
@@ -52,8 +59,10 @@ STREAMS = (
     "gateway-auth:events:email-verification-requested",
     "gateway-auth:events:security-notice",
 )
-SEEN_FOR_SECONDS = 7 * 24 * 3600  # remember mailed event ids this long
+DEAD_LETTERS = "gateway-auth:events:mail-dead-letter"
+SEEN_FOR_SECONDS = 7 * 24 * 3600  # remember mailed event ids (and failed attempts) this long
 BLOCK_MS = 5000
+MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,22 @@ async def ensure_groups(redis: aioredis.Redis, group: str) -> None:
                 raise
 
 
+def refusal(exc: smtplib.SMTPException) -> tuple[int, str] | None:
+    """The SMTP server's code and words when it refused this mail: its recipient or its
+    content. None for what is no fault of the mail's (the server unreachable, hanging up,
+    refusing the sender or the login, no STARTTLS): every mail would fail alike."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, words = next(iter(exc.recipients.values()))
+        return code, _text(words)
+    if isinstance(exc, smtplib.SMTPDataError):
+        return exc.smtp_code, _text(exc.smtp_error)
+    return None
+
+
+def _text(words: bytes | str) -> str:
+    return words.decode("utf-8", "replace") if isinstance(words, bytes) else words
+
+
 async def mail_once(
     redis: aioredis.Redis,
     smtp: Smtp,
@@ -120,8 +145,11 @@ async def mail_once(
     consumer: str = "mailer-1",
     block_ms: int = BLOCK_MS,
     min_idle_ms: int = 60_000,
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> int:
-    """Mail what a crashed mailer left, then new entries; how many mails were sent."""
+    """Mail what a crashed mailer left, then new entries; how many mails were sent. A mail the
+    server refuses is tried again later (left unacknowledged: ``XAUTOCLAIM`` brings it back
+    after ``min_idle_ms``), or dead-lettered; either way the next ones are sent."""
     entries: list[tuple[str, Any, Any]] = []
     for stream in STREAMS:
         claimed: Any = await redis.xautoclaim(
@@ -138,12 +166,60 @@ async def mail_once(
         event = json.loads(fields[b"event"])
         seen = f"{group}:mail-seen:{event['id']}"
         if not await redis.exists(seen) and still_due(event):
-            await asyncio.to_thread(send, message(event, smtp.sender), smtp)  # raises: no ACK
-            await redis.set(seen, 1, ex=SEEN_FOR_SECONDS)
-            sent += 1
+            try:
+                await asyncio.to_thread(send, message(event, smtp.sender), smtp)
+            except smtplib.SMTPException as exc:
+                refused = refusal(exc)
+                if refused is None:
+                    raise  # the server is gone: no ACK, no attempt counted; main retries
+                if not await _gives_up(
+                    redis, group, stream=stream, raw=fields[b"event"], refused=refused,
+                    most=max_attempts,
+                ):  # fmt: skip
+                    continue  # no ACK: tried again once idle, after the mails behind it
+            else:
+                await redis.set(seen, 1, ex=SEEN_FOR_SECONDS)
+                sent += 1
+        await redis.hdel(f"{group}:mail-attempts", event["id"])
         await redis.xack(stream, group, entry_id)
         await redis.xdel(stream, entry_id)  # a link is a live token: keep none longer
     return sent
+
+
+async def _gives_up(
+    redis: aioredis.Redis,
+    group: str,
+    *,
+    stream: str,
+    raw: bytes,
+    refused: tuple[int, str],
+    most: int,
+) -> bool:
+    """Count a refusal of this mail; at a permanent one (5xx) or the last attempt, write it to
+    the dead-letter stream (before the caller acknowledges it: nothing is lost) and say so."""
+    event = json.loads(raw)
+    attempts_key = f"{group}:mail-attempts"
+    attempts = int(await redis.hincrby(attempts_key, event["id"], 1))
+    await redis.expire(attempts_key, SEEN_FOR_SECONDS)
+    code, words = refused
+    if code < 500 and attempts < most:
+        return False
+    await redis.xadd(
+        DEAD_LETTERS,
+        {
+            "event": raw,  # as gateway-auth wrote it
+            "stream": stream,
+            "code": code,
+            "reason": words,
+            "attempts": attempts,
+            "at": datetime.now(UTC).isoformat(),
+        },
+    )
+    await redis.incr(f"{group}:mail-dead-letters")
+    line = {"event": "mail_dead_lettered", "id": event["id"], "type": event.get("type"),
+            "code": code, "reason": words, "attempts": attempts}  # fmt: skip
+    print(json.dumps(line), flush=True)
+    return True
 
 
 async def main() -> None:
@@ -156,6 +232,12 @@ async def main() -> None:
     parser.add_argument("--starttls", action="store_true")
     parser.add_argument("--smtp-user")
     parser.add_argument("--sender", required=True, help='e.g. "Example <no-reply@example.com>"')
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=MAX_ATTEMPTS,
+        help="tries of a mail the server refuses for now (4xx) before it is dead-lettered",
+    )
     args = parser.parse_args()
     smtp = Smtp(
         args.smtp_host,
@@ -171,7 +253,13 @@ async def main() -> None:
     await ensure_groups(redis, args.group)
     while True:
         try:
-            await mail_once(redis, smtp, group=args.group, consumer=args.consumer)
+            await mail_once(
+                redis,
+                smtp,
+                group=args.group,
+                consumer=args.consumer,
+                max_attempts=args.max_attempts,
+            )
         except (RedisConnectionError, RedisTimeoutError, OSError, smtplib.SMTPException) as exc:
             print(f"mailer: {type(exc).__name__}: {exc}; retrying in 5 s", flush=True)
             await asyncio.sleep(5)

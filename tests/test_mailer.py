@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from types import ModuleType
@@ -23,6 +25,7 @@ from tests.support.browser import Browser
 from tests.support.credentials import PASSWORD
 from tests.support.processes import RedisServer, free_port
 from tests.support.project import EXAMPLES
+from tests.support.records import a_mail_event
 from tests.support.waiting import eventually
 
 EXAMPLE = EXAMPLES / "mailer.py"
@@ -30,10 +33,26 @@ NEW_PASSWORD = "a brand new passphrase"
 
 
 class Inbox:
-    """An aiosmtpd handler that keeps every message it accepts."""
+    """An aiosmtpd handler that keeps every message it accepts. It refuses ``refused@`` for
+    good (550, an unknown mailbox) and ``later@`` for now (451) ``busy_for`` times."""
 
     def __init__(self) -> None:
         self.mails: list[EmailMessage] = []
+        self.busy_for = 0
+        self.refusals: list[str] = []
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("refused@"):
+            self.refusals.append(address)
+            return "550 5.1.1 No such mailbox here"
+        if address.startswith("later@") and self.busy_for > 0:
+            self.busy_for -= 1
+            self.refusals.append(address)
+            return "451 4.7.1 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         mail = message_from_bytes(envelope.content, policy=policy.default)
@@ -143,3 +162,99 @@ async def test_the_mailer_delivers_links_that_work_once(
     await asyncio.sleep(0)
     assert await module.mail_once(redis, settings, block_ms=100, min_idle_ms=0) == 0
     assert len(inbox.mails) == 3
+
+
+async def queue(redis: aioredis.Redis, *addresses: str) -> list[str]:
+    """Password-reset mail events for ``addresses``, appended to their stream as gateway-auth
+    appends them; their ids."""
+    ids = []
+    for n, address in enumerate(addresses):
+        event = replace(a_mail_event(f"m{n}-{address}"), email=address)
+        await redis.xadd(
+            "gateway-auth:events:password-reset-requested", {"event": json.dumps(event.to_json())}
+        )
+        ids.append(event.id)
+    return ids
+
+
+async def dead_letters(redis: aioredis.Redis) -> list[dict[bytes, bytes]]:
+    entries: Any = await redis.xrange("gateway-auth:events:mail-dead-letter")
+    return [fields for _, fields in entries]
+
+
+async def test_a_refused_recipient_is_dead_lettered_and_the_mails_behind_it_go_out(
+    redis: aioredis.Redis, smtp: tuple[Inbox, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox, port = smtp
+    module = mailer()
+    settings = module.Smtp("127.0.0.1", port, "Example <no-reply@example.com>")
+    await module.ensure_groups(redis, "mailer")
+    ids = await queue(redis, "ada@example.com", "refused@example.com", "bob@example.com")
+
+    sent = await module.mail_once(redis, settings, block_ms=100)
+    again = await module.mail_once(redis, settings, block_ms=100, min_idle_ms=0)
+
+    assert sent == 2
+    assert again == 0  # nothing left to try: the refused one is out of the stream
+    assert [mail["To"] for mail in inbox.mails] == ["ada@example.com", "bob@example.com"]
+    assert inbox.refusals == ["refused@example.com"]  # a 550 is not tried again
+    [dead] = await dead_letters(redis)
+    assert json.loads(dead[b"event"])["id"] == ids[1]  # the whole event, as it was queued
+    assert json.loads(dead[b"event"])["link"].startswith("https://")
+    assert (dead[b"code"], dead[b"attempts"]) == (b"550", b"1")
+    assert b"No such mailbox" in dead[b"reason"]
+    assert await redis.get("mailer:mail-dead-letters") == b"1"
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["event"], line["id"]) for line in logged] == [("mail_dead_lettered", ids[1])]
+    pending: Any = await redis.xpending("gateway-auth:events:password-reset-requested", "mailer")
+    assert pending["pending"] == 0
+
+
+async def test_a_mail_refused_for_now_is_tried_again_then_delivered_or_dead_lettered(
+    redis: aioredis.Redis, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    module = mailer()
+    settings = module.Smtp("127.0.0.1", port, "Example <no-reply@example.com>")
+    await module.ensure_groups(redis, "mailer")
+    inbox.busy_for = 2  # two 451s, then accepted
+    await queue(redis, "later@example.com", "bob@example.com")
+
+    rounds = [
+        await module.mail_once(redis, settings, block_ms=100, min_idle_ms=0, max_attempts=3)
+        for _ in range(3)
+    ]
+
+    assert rounds == [1, 0, 1]  # bob at once; later@ on its third try
+    assert [mail["To"] for mail in inbox.mails] == ["bob@example.com", "later@example.com"]
+    assert await dead_letters(redis) == []
+
+    inbox.busy_for = 10  # longer than the attempts allowed
+    [late] = await queue(redis, "later@example.net")
+    for _ in range(3):
+        await module.mail_once(redis, settings, block_ms=100, min_idle_ms=0, max_attempts=3)
+
+    [dead] = await dead_letters(redis)
+    assert (json.loads(dead[b"event"])["id"], dead[b"code"], dead[b"attempts"]) == (
+        late,
+        b"451",
+        b"3",
+    )
+    assert len(inbox.mails) == 2
+
+
+async def test_an_smtp_server_that_is_down_costs_no_attempt(
+    redis: aioredis.Redis,
+) -> None:
+    module = mailer()
+    settings = module.Smtp("127.0.0.1", free_port(), "Example <no-reply@example.com>")
+    await module.ensure_groups(redis, "mailer")
+    await queue(redis, "ada@example.com")
+
+    for _ in range(6):
+        with pytest.raises(ConnectionRefusedError):
+            await module.mail_once(redis, settings, block_ms=100, min_idle_ms=0, max_attempts=2)
+
+    assert await dead_letters(redis) == []  # kept for when the server is back
+    pending: Any = await redis.xpending("gateway-auth:events:password-reset-requested", "mailer")
+    assert pending["pending"] == 1
