@@ -66,7 +66,7 @@ from gateway_auth.signin.second_step import SignInSteps
 from gateway_auth.signin.sessions import Sessions
 from gateway_auth.stores.base import EventSink, RevocationBus, Store
 from gateway_auth.stores.configured import StoreOpener, open_store
-from gateway_auth.stores.redis import RedisRevocationBus, connect
+from gateway_auth.stores.redis import RedisRevocationBus, connect, disconnect
 from gateway_auth.stores.redis_events import RedisEventSink
 from gateway_auth.tokens import AccessTokens
 
@@ -456,7 +456,7 @@ async def _close_quietly(connection: RevocationBus | EventSink) -> None:
 
 async def _close_redis(redis: Redis) -> None:
     with contextlib.suppress(RedisError, OSError):
-        await redis.aclose()
+        await disconnect(redis)
 
 
 def _age(mirror: RevocationMirror) -> float:

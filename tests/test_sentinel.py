@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 import redis as redis_sync
 
+from gateway_auth.errors import StoreUnavailable
+from gateway_auth.stores.redis import RedisRevocationBus
 from gateway_auth.stores.redis_events import stream_key
 from tests.support.instances import call, gateway_auth_cli, login, statuses
 from tests.support.processes import SentinelCluster, start_server, stop_server
+from tests.support.tls import make_tls_files
 from tests.support.waiting import until
 
 STREAM = stream_key("client-data-deletion-request")
@@ -90,3 +93,55 @@ def test_every_instance_follows_a_failover_and_nothing_lapses_or_is_lost(
     assert seen["ada"] <= {200, 403}  # served all along (403 once suspended)
     events = [json.loads(fields[b"event"]) for _, fields in entries if fields]
     assert [e["type"] for e in events] == ["client-data-deletion-request"]
+
+
+def test_tls_to_the_sentinels_and_the_primary_follows_a_failover(tmp_path: Path) -> None:
+    """rediss+sentinel://: every sentinel, the primary and the replica speak TLS only."""
+    tls = make_tls_files(tmp_path / "tls")
+    sentinels = SentinelCluster(tmp_path / "redis", tls=tls)
+    sentinels.start()
+    settings = {
+        "DATA_DIR": str(tmp_path / "data"),
+        "REDIS_URL": sentinels.url,
+        "COOKIE_SECURE": "false",
+    }
+    port, server = start_server(tmp_path, **settings)
+    try:
+        ada = login(port, "ada@example.com")
+        eve = login(port, "eve@example.com")
+        ada_id = call(port, "GET", "/verify", cookie=ada)[1]["X-Auth-User-Id"]
+        eve_id = call(port, "GET", "/verify", cookie=eve)[1]["X-Auth-User-Id"]
+        ready = call(port, "GET", "/readyz")
+
+        gateway_auth_cli(settings, "clients", "suspend", eve_id)  # through Redis, over TLS
+        until(lambda: statuses(port, eve, 4) == {403}, within=10, what="eve's suspension")
+        old_primary = sentinels.primary.port
+        sentinels.primary.stop()
+        sentinels.wait(lambda: sentinels.primary_port() != old_primary, "a new primary")
+        gateway_auth_cli(settings, "clients", "suspend", ada_id)
+        until(lambda: statuses(port, ada, 4) == {403}, within=15, what="a suspension after it")
+    finally:
+        stop_server(server)
+        sentinels.stop()
+
+    assert ready[0] == 200
+    assert json.loads(ready[2])["checks"]["revocations"] == "ok"  # subscribed, over TLS
+
+
+async def test_a_sentinel_url_with_another_authority_is_refused_by_tls(tmp_path: Path) -> None:
+    tls = make_tls_files(tmp_path / "tls")
+    stranger = make_tls_files(tmp_path / "other", name="someone else")
+    sentinels = SentinelCluster(tmp_path / "redis", tls=tls)
+    sentinels.start()
+    try:
+        trusted = RedisRevocationBus.from_url(sentinels.url)
+        wrong = RedisRevocationBus.from_url(sentinels.url.replace(str(tls.ca), str(stranger.ca)))
+        try:
+            await trusted.ping()
+            with pytest.raises(StoreUnavailable):
+                await wrong.ping()
+        finally:
+            for bus in (trusted, wrong):
+                await bus.close()
+    finally:
+        sentinels.stop()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from gateway_auth.config import parsing as values
 from gateway_auth.config.domains import (
@@ -28,7 +28,12 @@ from gateway_auth.config.parsing import (
     parse_duration,
 )
 from gateway_auth.config.redis_urls import SCHEMES as REDIS_SCHEMES
-from gateway_auth.config.redis_urls import SENTINEL_SCHEME, SentinelTarget
+from gateway_auth.config.redis_urls import (
+    SENTINEL_SCHEMES,
+    SentinelTarget,
+    tls_problems_checked,
+    tls_settings,
+)
 from gateway_auth.config.secret_strength import encryption_key_problem, weakness
 from gateway_auth.errors import ConfigurationError
 
@@ -362,16 +367,19 @@ def _backend_checks(s: Settings) -> list[str]:
     if s.redis_url is not None:
         url = s.redis_url.reveal()
         scheme = urlsplit(url).scheme
-        if scheme == SENTINEL_SCHEME:
-            try:
+        try:
+            if scheme in SENTINEL_SCHEMES:
                 SentinelTarget.parse(url)
-            except ValueError as exc:
-                problems.append(f"{PREFIX}REDIS_URL: {exc}")
-        elif scheme not in REDIS_SCHEMES:
-            problems.append(
-                f"{PREFIX}REDIS_URL: must be a redis://, rediss://, unix:// or "
-                f"{SENTINEL_SCHEME}:// URL"
-            )
+            elif scheme == "rediss":
+                query = dict(parse_qsl(urlsplit(url).query))
+                tls_problems_checked({k: v for k, v in query.items() if k in tls_settings()})
+            elif scheme not in REDIS_SCHEMES:
+                raise ValueError(  # noqa: TRY301 - one message per problem, said once
+                    "must be a redis://, rediss://, unix://, redis+sentinel:// or"
+                    " rediss+sentinel:// URL"
+                )
+        except ValueError as exc:
+            problems.append(f"{PREFIX}REDIS_URL: {exc}")
     if s.workers > 1 and s.redis_url is None:
         problems.append(
             f"{PREFIX}WORKERS={s.workers}: more than one worker needs {PREFIX}REDIS_URL"

@@ -22,7 +22,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from gateway_auth.config.redis_urls import SENTINEL_SCHEME, SentinelTarget
+from gateway_auth.config.redis_urls import SENTINEL_SCHEMES, SentinelTarget
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.i18n import N_
 from gateway_auth.logging import log_event
@@ -50,15 +50,18 @@ def connect(url: str) -> aioredis.Redis:
         "retry": Retry(NoBackoff(), 1),  # one reconnect for a pooled connection Redis dropped
         "health_check_interval": 10,
     }
-    if urlsplit(url).scheme != SENTINEL_SCHEME:
+    if urlsplit(url).scheme not in SENTINEL_SCHEMES:
         return aioredis.Redis.from_url(url, **options)
     target = SentinelTarget.parse(url)
+    tls = {} if target.tls is None else {"ssl": True, **_tls(dict(target.tls))}
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         list(target.sentinels),
         sentinel_kwargs={
             "socket_timeout": TIMEOUT_SECONDS,
             "socket_connect_timeout": TIMEOUT_SECONDS,
+            "retry": Retry(NoBackoff(), 1),  # fail fast here too: the next sentinel is asked
             "password": target.sentinel_password,
+            **tls,
         },
     )
     client: aioredis.Redis = sentinel.master_for(
@@ -67,8 +70,26 @@ def connect(url: str) -> aioredis.Redis:
         username=target.username,
         password=target.password,
         **options,
+        **tls,  # the primary (and, after a failover, the promoted replica) speaks TLS too
     )
     return client
+
+
+def _tls(settings: dict[str, str]) -> dict[str, Any]:
+    """redis-py's connection settings for a URL's ``ssl_*`` query values."""
+    converted: dict[str, Any] = dict(settings)
+    if "ssl_check_hostname" in settings:
+        converted["ssl_check_hostname"] = settings["ssl_check_hostname"] == "true"
+    return converted
+
+
+async def disconnect(client: aioredis.Redis) -> None:
+    """Close ``client``'s connections, and for a Sentinel client those to the sentinels too
+    (redis-py leaves them open)."""
+    await client.aclose()
+    manager = getattr(client.connection_pool, "sentinel_manager", None)
+    for sentinel in getattr(manager, "sentinels", ()):
+        await sentinel.aclose()
 
 
 @contextmanager
@@ -164,7 +185,7 @@ class RedisRevocationBus:
     async def close(self) -> None:
         """Close every connection."""
         with translated():
-            await self._redis.aclose()
+            await disconnect(self._redis)
 
 
 async def _messages(pubsub: PubSub) -> AsyncIterator[Delta | None]:

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway_auth.config.redis_urls import SENTINEL_SCHEME
+from gateway_auth.config.redis_urls import SENTINEL_SCHEMES
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.models import MAIL_PURPOSES, NOTICE_TYPE, DeletionEvent, OutboxEvent
-from gateway_auth.stores.redis import as_text, connect, translated
+from gateway_auth.stores.redis import as_text, connect, disconnect, translated
 
 STREAM_PREFIX = "gateway-auth:events:"
 # Trimmed only far above any normal backlog: consumers that fall this far behind lose events.
@@ -76,7 +76,7 @@ class RedisEventSink:
     def from_url(cls, url: str, channel: str, legacy_channel: str | None = None) -> Self:
         """A sink for ``GATEWAY_AUTH_REDIS_URL``; it connects lazily. Behind Sentinel an event
         counts as published once a replica has it too (see ``publish``)."""
-        replicas = 1 if urlsplit(url).scheme == SENTINEL_SCHEME else 0
+        replicas = 1 if urlsplit(url).scheme in SENTINEL_SCHEMES else 0
         return cls(connect(url), channel, legacy_channel, replicas=replicas)
 
     async def publish(self, event: OutboxEvent) -> None:
@@ -126,4 +126,4 @@ class RedisEventSink:
     async def close(self) -> None:
         """Close every connection."""
         with translated():
-            await self._redis.aclose()
+            await disconnect(self._redis)

@@ -292,7 +292,16 @@ def test_an_issuer_or_audience_too_long_for_a_cookie_is_refused() -> None:
         ("redis+sentinel://h/mymaster", "is not host:port"),
         ("redis+sentinel://h:26379/mymaster/zero", "must be a number"),
         ("redis+sentinel://h:26379/mymaster?pasword=x", "only query parameter"),
-        ("http://h:6379/0", "must be a redis://, rediss://, unix:// or redis+sentinel:// URL"),
+        ("redis+sentinel://h:26379/mymaster?ssl_ca_certs=/etc/hosts", "need rediss+sentinel://"),
+        ("rediss+sentinel://h:26379/mymaster?ssl_ca_certs=/no/ca.pem", "is not a file this"),
+        ("rediss+sentinel://:hunter22@h:26379/m?ssl_cert_reqs=maybe", "ssl_cert_reqs is one of"),
+        ("rediss+sentinel://h:26379/m?ssl_check_hostname=yes", "ssl_check_hostname is one of"),
+        ("rediss+sentinel://h:26379/m?ssl_ciphers=x", "the query parameters are"),
+        ("rediss://:hunter22@h:6380/0?ssl_certfile=/no/cert.pem", "is not a file this"),
+        (
+            "http://h:6379/0",
+            "must be a redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel:// URL",
+        ),
     ],
 )
 def test_a_malformed_redis_url_is_refused_saying_why(url: str, problem: str) -> None:
@@ -302,6 +311,7 @@ def test_a_malformed_redis_url_is_refused_saying_why(url: str, problem: str) -> 
     (message,) = refused.value.problems
     assert message.startswith("GATEWAY_AUTH_REDIS_URL: ")
     assert problem in message
+    assert "hunter22" not in message  # never a password
 
 
 def test_a_sentinel_url_names_its_sentinels_service_and_passwords() -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import redis as redis_sync
 
+from tests.support.tls import TlsFiles, redis_tls_arguments
 from tests.support.waiting import until
 
 _HANDED_OUT: collections.deque[int] = collections.deque(maxlen=4096)
@@ -174,20 +175,24 @@ def nginx_main(directory: Path, include: str, *, workers: int = 1, level: str = 
 class RedisServer:
     """A real redis-server of the test session's own, on a free port, that tests may kill."""
 
-    def __init__(self, directory: Path, *extra: str) -> None:
+    def __init__(self, directory: Path, *extra: str, tls: TlsFiles | None = None) -> None:
         self.binary = require_binary("redis-server")
         self.port = free_port()
         self.directory = directory
         self.extra = extra  # more redis-server arguments, e.g. --replicaof
+        self.tls = tls  # TLS only, on ``port``
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls.ca}"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        tls = () if self.tls is None else redis_tls_arguments(self.tls, self.port)
         self.process = subprocess.Popen(
-            redis_command(self.binary, self.port, self.directory, *self.extra),
+            redis_command(self.binary, self.port, self.directory, *self.extra, *tls),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -202,22 +207,26 @@ class RedisServer:
 
 class SentinelCluster:
     """A real primary, a replica and three sentinels (``redis-server --sentinel``), all on free
-    ports, with failover tuned to take a few seconds rather than the default half minute."""
+    ports, with failover tuned to take a few seconds rather than the default half minute. With
+    ``tls``, every one of them speaks TLS only (the sentinels to the servers too)."""
 
     SERVICE = "gateway-auth"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, tls: TlsFiles | None = None) -> None:
         for name in ("primary", "replica", "sentinels"):
             (directory / name).mkdir(parents=True, exist_ok=True)
         self.directory = directory
-        self.primary = RedisServer(directory / "primary")
-        self.replica = RedisServer(directory / "replica", "--replicaof", "127.0.0.1", "0")
+        self.tls = tls
+        self.primary = RedisServer(directory / "primary", tls=tls)
+        self.replica = RedisServer(directory / "replica", "--replicaof", "127.0.0.1", "0", tls=tls)
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.sentinels: list[subprocess.Popen[bytes]] = []
 
     @property
     def url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        if self.tls is not None:
+            return f"rediss+sentinel://{hosts}/{self.SERVICE}/0?ssl_ca_certs={self.tls.ca}"
         return f"redis+sentinel://{hosts}/{self.SERVICE}/0"
 
     def start(self) -> None:
@@ -226,8 +235,16 @@ class SentinelCluster:
         self.replica.start()
         for n, port in enumerate(self.sentinel_ports):
             config = self.directory / "sentinels" / f"sentinel-{n}.conf"
+            tls = self.tls
+            listen = (
+                f"port {port}\n"
+                if tls is None
+                else f"port 0\ntls-port {port}\ntls-cert-file {tls.certificate}\n"
+                f"tls-key-file {tls.key}\ntls-ca-cert-file {tls.ca}\ntls-auth-clients no\n"
+                "tls-replication yes\n"
+            )
             config.write_text(
-                f"port {port}\nbind 127.0.0.1\ndir {config.parent}\n"
+                f"{listen}bind 127.0.0.1\ndir {config.parent}\n"
                 f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.primary.port} 2\n"
                 f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
                 f"sentinel failover-timeout {self.SERVICE} 3000\n"
@@ -258,7 +275,12 @@ class SentinelCluster:
         self.primary.stop()
 
     def _ask(self, *command: str) -> Any:
-        client = redis_sync.Redis(port=self.sentinel_ports[0], socket_timeout=2)
+        client = redis_sync.Redis(
+            port=self.sentinel_ports[0],
+            socket_timeout=2,
+            ssl=self.tls is not None,
+            ssl_ca_certs=None if self.tls is None else str(self.tls.ca),
+        )
         try:
             return client.execute_command(*command)  # type: ignore[no-untyped-call]
         finally:
