@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
 from gateway_auth.access.control import AccessControl
 from gateway_auth.access.forwarded import (
@@ -38,8 +39,10 @@ from gateway_auth.models import AMR_MFA
 
 _monotonic = time.monotonic
 # Headers that Express (method-override), Symfony, Laravel, ASP.NET and others obey to run a
-# request as another method than the one it was sent (and decided) with.
+# request as another method than the one it was sent (and decided) with; ``_method`` in the
+# query does the same in Symfony and Laravel (POST), Jersey and Akka HTTP.
 METHOD_OVERRIDES = ("x-http-method-override", "x-http-method", "x-method-override")
+_OVERRIDE_NAMES = frozenset(METHOD_OVERRIDES)
 
 
 @dataclass(slots=True)  # not frozen: that costs a microsecond per request (measured)
@@ -102,7 +105,7 @@ class Decision:
         candidates = rules.candidates(original.host, original.method, original.route)
         if candidates is None:  # a path that cannot be read without guessing
             return AMBIGUOUS_VERDICT, AMBIGUOUS
-        if rules.names_methods and any(name in check.headers for name in METHOD_OVERRIDES):
+        if rules.names_methods and _overridden(check.headers, original.path):
             return AMBIGUOUS_VERDICT, AMBIGUOUS  # decided as one method, run as another
         selection = candidates.unconditional
         identity: Verdict | None = None
@@ -143,6 +146,20 @@ class Decision:
 
     def _verify(self, token: str | None, required: frozenset[str]) -> Verdict:
         return self.verifier.verify(token, required, self._now(), _monotonic())
+
+
+def _overridden(headers: Mapping[str, str], path: str | None) -> bool:
+    """Whether the request names another method than its own: a method-override header (or
+    an alias of one that a CGI, WSGI or PHP app reads as it, ``X_HTTP_Method_Override``), or
+    ``_method`` in the query, however it is encoded or cased."""
+    for name in headers:
+        if name.lower().replace("_", "-").replace(".", "-") in _OVERRIDE_NAMES:
+            return True
+    query = (path or "").partition("?")[2]
+    if not query:
+        return False
+    keys = (unquote_plus(pair.partition("=")[0]).lower() for pair in query.split("&"))
+    return "_method" in keys
 
 
 def _multi_factor(verdict: Verdict) -> bool:

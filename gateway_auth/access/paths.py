@@ -14,8 +14,9 @@ deny; browsers and HTTP libraries never send them.
 Paths are compared case by case unless the rules file says ``case_sensitive: false`` (for a
 case-insensitive upstream: then both the rules' paths and the request's are folded, the dotless
 i (U+0131) with ``i`` and the long s (U+017F) with ``s``, as Unicode's case mapping has it).
-Some upstreams also serve ``/billing.``, ``/billing%20`` (IIS and Windows drop a segment's
-trailing dots and spaces) or ``/billing`` spelled with a fullwidth b (a framework that applies
+Some upstreams also serve ``/billing.``, ``/billing%20``, ``/billing::$DATA`` or ``/BILLIN~1``
+(IIS and Windows drop a segment's trailing dots and spaces, and read NTFS streams and 8.3
+short names) or ``/billing`` spelled with a fullwidth b (a framework that applies
 Unicode compatibility normalization, NFKC) as ``/billing``; with ``refuse_lookalike_paths:
 true`` such paths are ambiguous (``lookalike``).
 """
@@ -31,6 +32,7 @@ _AMBIGUOUS_ENCODING = re.compile(r"%(2[Ff]|5[Cc]|00)")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\#\ud800-\udfff]")
+_SHORT_NAME = re.compile(r"~[0-9]")  # an 8.3 name's tail, as in PROGRA~1
 _HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:]*)(?::[0-9]*)?")
 
 
@@ -57,10 +59,15 @@ def upstream_path(raw: str, *, case_sensitive: bool = True) -> str | None:
 
 def lookalike(path: str) -> bool:
     """Whether some upstream would serve the resolved ``path`` as another path: a segment that
-    ends in a dot or a space, or a character that NFKC normalization changes."""
+    ends in a dot or a space, an NTFS stream (``billing::$DATA``), an 8.3 short name
+    (``BILLIN~1``: IIS and Windows), or a character that NFKC normalization changes."""
     if not path.isascii() and unicodedata.normalize("NFKC", path) != path:
         return True
-    return any(segment.endswith((".", " ")) for segment in path.split("/"))
+    return (
+        ":" in path
+        or _SHORT_NAME.search(path) is not None
+        or any(segment.endswith((".", " ")) for segment in path.split("/"))
+    )
 
 
 def fold(text: str) -> str:

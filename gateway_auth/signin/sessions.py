@@ -446,8 +446,12 @@ class Sessions:
 
     async def _as_stored(self, client: Client) -> Client:
         """The client read again once its new session is stored: a scope taken away meanwhile
-        is either seen here or ends this session (``Admin.update`` changes, then revokes)."""
-        return await self._clients.get_client(client.id) or client
+        is either seen here or ends this session (``Admin.update`` changes, then revokes); a
+        client deleted or suspended meanwhile gets no token."""
+        stored = await self._clients.get_client(client.id)
+        if stored is None or stored.suspended:
+            raise Unauthenticated(N_("The session has ended."))
+        return stored
 
     def _issue(
         self,

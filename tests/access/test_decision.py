@@ -243,3 +243,35 @@ def test_a_method_override_is_ambiguous_when_a_rule_decides_by_method(
     assert (overridden[0].outcome, overridden[1]) == ("ambiguous", AMBIGUOUS)
     assert plain[0].outcome == "allow"
     assert elsewhere[0].outcome == "allow"  # no rule names methods: nothing to get round
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"x_http_method_override": "DELETE"},  # an alias a CGI, WSGI or PHP app reads as it
+        {"x.method.override": "DELETE"},
+        {"x-original-url": "https://app.example.com/orders/7?_method=DELETE"},
+        {"x-original-url": "https://app.example.com/orders/7?a=1&_METHOD=delete"},
+        {"x-original-url": "https://app.example.com/orders/7?%5Fmethod=DELETE"},
+    ],
+)
+def test_aliases_and_a_method_in_the_query_are_ambiguous_too(
+    tokens: AccessTokens, tmp_path: Path, override: dict[str, str]
+) -> None:
+    path = tmp_path / "methods.yaml"
+    path.write_text(
+        "default_policy: authenticated\n"
+        "rules:\n  - {name: no-deletes, methods: [DELETE], policy: deny}\n"
+    )
+    decide = decision(tokens, AccessControl.load(path)).decide
+    signed_in = token(tokens)
+
+    verdict, rule = decide(
+        asked("https://app.example.com/orders/7", token=signed_in, headers=override)
+    )
+    innocent = decide(
+        asked("https://app.example.com/orders/7?method=x&a_method=1", token=signed_in)
+    )
+
+    assert (verdict.outcome, rule) == ("ambiguous", AMBIGUOUS)
+    assert innocent[0].outcome == "allow"

@@ -317,6 +317,8 @@ LOOKALIKES = [
     "a/%EF%BD%82illing",  # a fullwidth b: NFKC makes it /billing
     "a/bi%EF%AC%80",  # not a billing lookalike, but a ligature NFKC changes all the same
     "a/billing%C2%A0",  # a no-break space
+    "a/billing::$DATA",  # an NTFS stream: IIS serves the file
+    "a/BILLIN~1/x",  # an 8.3 short name
 ]
 
 

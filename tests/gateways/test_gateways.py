@@ -219,7 +219,8 @@ async def test_a_clients_x_original_url_never_describes_the_request(
 
 
 async def test_method_override_headers_never_reach_the_upstream(stack: Stack, gateway: str) -> None:
-    """Express, Symfony, Laravel and ASP.NET would run this GET as the DELETE they name."""
+    """A framework that honours them (Express's method-override, Symfony, Laravel, ASP.NET; most
+    only for a POST) would run the request as the DELETE they name."""
     cookie = await stack.login()
 
     status, _, body = await fetch(stack, f"{gateway}/app", Cookie=cookie, **METHOD_OVERRIDES)

@@ -15,6 +15,7 @@ from gateway_auth.access.verifier import Verifier
 from gateway_auth.accounts.admin import ScopeChange
 from gateway_auth.accounts.clients import NewClient, NewService
 from gateway_auth.config.settings import Settings
+from gateway_auth.errors import Unauthenticated
 from gateway_auth.models import Origin, Session
 from gateway_auth.services import Services, open_services
 from tests.support.clock import FakeClock
@@ -83,3 +84,20 @@ async def test_a_grant_racing_a_scope_removal_never_passes_for_that_scope(
     stored = await services.store.get_client(client.id)
     assert stored is not None
     assert stored.scopes == ()  # the removal went through
+
+
+async def test_a_sign_in_racing_a_suspension_gets_no_token(services: Services) -> None:
+    client = await services.admin.create_user(
+        "cli", NewClient("ada@example.com", PASSWORD), kind="user", scopes=[]
+    )
+    store: Any = services.store
+    stored = store.add_session
+
+    async def add_session(session: Session, refresh_hash: str) -> None:
+        await services.admin.suspend("cli", client.id, "racing")
+        await stored(session, refresh_hash)
+
+    store.add_session = add_session
+
+    with pytest.raises(Unauthenticated):
+        await services.sessions.login("ada@example.com", PASSWORD, ORIGIN)

@@ -400,7 +400,8 @@ class FastVerify(asyncio.Protocol):
         if self._head_since is None:
             self._head_since = time.monotonic()  # a new head starts arriving
         if _bare_lf(partial, max(self._scanned - 1, 0)):
-            # It will never end in CRLFCRLF: aiohttp refuses it at once, so does this listener.
+            # This listener reads heads ending in CRLFCRLF only: aiohttp's parser reads the
+            # rest (it refuses a bare LF in a head at once, and accepts a leading one).
             self._hand_over(self._attach(), bytes(partial))
             partial.clear()
             self._scanned = 0

@@ -1,17 +1,24 @@
 """The rule that an installation keeps an active admin, held by a lease across instances.
 
 MongoDB changes one document atomically, but suspending admin1 and admin2 at the same moment
-changes two. Every change that can take admin away (suspend, demote, delete) therefore holds
-the lease in ``guards`` (one document, taken by a conditional update) while it checks that
-another active admin remains and makes its change, so such changes are serialised across every
-instance. Changes that give admin (grant, restore, create) need no lease: they cannot break the
+changes two. A change that takes admin away from an active admin (suspend, demote, delete)
+therefore holds the lease in ``guards`` (one document, taken by a conditional update) while it
+checks that another active admin remains and makes its change, so such changes are serialised
+across every instance. Changes to anyone else (guests, users without admin: most deletions)
+take no lease, nor do changes that give admin (grant, restore, create): they cannot break the
 rule. A holder that dies lets go when its lease runs out.
+
+The limit, without multi-document transactions: the change is not fenced by the lease, so a
+holder that stalls for longer than ``LEASE`` between its check and its write (a process paused,
+a failover's retried write) could race the next holder; that is logged
+(``admin_guard_lease_lost``) when the stalled holder lets go.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,9 +29,11 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from gateway_auth.errors import LastAdmin, StoreUnavailable
+from gateway_auth.logging import log_event
 from gateway_auth.models import ADMIN_SCOPE
 from gateway_auth.stores.mongo.database import Doc, stored
 
+log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=30)  # far longer than a change takes; how long a dead holder blocks
 WAIT = 10.0  # seconds to wait for the lease before answering 503
 _KEY = "admins"
@@ -44,36 +53,44 @@ async def admins_kept(
 ) -> AsyncIterator[None]:
     """Hold the lease for a change that may take admin from ``client_id``; LastAdmin first if
     it is the only active admin. Use it inside ``translated()``."""
+    target = {"_id": {"$eq": client_id}, **_ACTIVE_ADMIN}
+    if await clients.find_one(target, {"_id": 1}) is None:
+        yield  # not an active admin: nothing to keep (becoming one takes no admin away)
+        return
     holder = uuid.uuid4().hex
     await _take(guards, holder, now)
     try:
-        target = await clients.find_one({"_id": {"$eq": client_id}, **_ACTIVE_ADMIN}, {"_id": 1})
-        if target is not None:
+        if await clients.find_one(target, {"_id": 1}) is not None:  # still, under the lease
             other = await clients.find_one({"_id": {"$ne": client_id}, **_ACTIVE_ADMIN}, {"_id": 1})
             if other is None:
                 raise LastAdmin
         yield
     finally:
         with contextlib.suppress(PyMongoError):  # unreleased, it runs out after LEASE
-            await guards.update_one(
+            released = await guards.update_one(
                 {"_id": _KEY, "holder": {"$eq": holder}}, {"$set": {"holder": None}}
             )
+            if released.matched_count == 0:
+                log_event(log, "admin_guard_lease_lost", level=logging.ERROR, client_id=client_id)
 
 
 async def _take(guards: AsyncCollection[Doc], holder: str, now: datetime) -> None:
     """Take the lease when it is free or has run out; while another holds it the upsert's
     insert collides with the existing document (DuplicateKeyError), and this waits."""
-    deadline = time.monotonic() + WAIT
+    started = time.monotonic()
     pause = 0.002
     while True:
+        # The caller's clock at the start, moved on by the time waited: a dead holder's lease
+        # runs out while this waits, and the lease taken late is still LEASE long.
+        moment = now + timedelta(seconds=time.monotonic() - started)
         try:
             await guards.find_one_and_update(
-                {"_id": _KEY, "$or": [{"holder": None}, {"until": {"$lt": stored(now)}}]},
-                {"$set": {"holder": holder, "until": stored(now + LEASE)}},
+                {"_id": _KEY, "$or": [{"holder": None}, {"until": {"$lt": stored(moment)}}]},
+                {"$set": {"holder": holder, "until": stored(moment + LEASE)}},
                 upsert=True,
             )
         except DuplicateKeyError:
-            if time.monotonic() > deadline:
+            if time.monotonic() - started > WAIT:
                 raise StoreUnavailable from None
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.1)
