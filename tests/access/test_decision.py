@@ -219,16 +219,22 @@ def test_a_deny_rule_refuses_even_the_signed_in(tokens: AccessTokens, rules: Acc
     assert (nobody[0].outcome, nobody[0].claims) == ("denied", None)
 
 
-@pytest.mark.parametrize("name", ["X-HTTP-Method-Override", "x-http-method", "X-Method-Override"])
-def test_a_method_override_is_ambiguous_when_a_rule_decides_by_method(
-    tokens: AccessTokens, rules: AccessControl, tmp_path: Path, name: str
-) -> None:
+@pytest.fixture
+def method_rules(tmp_path: Path) -> AccessControl:
+    """Rules of which one decides by method."""
     path = tmp_path / "methods.yaml"
     path.write_text(
         "default_policy: authenticated\n"
         "rules:\n  - {name: no-deletes, methods: [DELETE], policy: deny}\n"
     )
-    by_method = decision(tokens, AccessControl.load(path)).decide
+    return AccessControl.load(path)
+
+
+@pytest.mark.parametrize("name", ["X-HTTP-Method-Override", "x-http-method", "X-Method-Override"])
+def test_a_method_override_is_ambiguous_when_a_rule_decides_by_method(
+    tokens: AccessTokens, rules: AccessControl, method_rules: AccessControl, name: str
+) -> None:
+    by_method = decision(tokens, method_rules).decide
     without_methods = decision(tokens, rules).decide  # RULES name no method
     signed_in = token(tokens)
     url = "https://app.example.com/orders/7"
@@ -256,14 +262,9 @@ def test_a_method_override_is_ambiguous_when_a_rule_decides_by_method(
     ],
 )
 def test_aliases_and_a_method_in_the_query_are_ambiguous_too(
-    tokens: AccessTokens, tmp_path: Path, override: dict[str, str]
+    tokens: AccessTokens, method_rules: AccessControl, override: dict[str, str]
 ) -> None:
-    path = tmp_path / "methods.yaml"
-    path.write_text(
-        "default_policy: authenticated\n"
-        "rules:\n  - {name: no-deletes, methods: [DELETE], policy: deny}\n"
-    )
-    decide = decision(tokens, AccessControl.load(path)).decide
+    decide = decision(tokens, method_rules).decide
     signed_in = token(tokens)
 
     verdict, rule = decide(

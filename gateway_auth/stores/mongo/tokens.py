@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import get_args
 
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -19,7 +20,7 @@ from gateway_auth.stores.mongo.database import (
     translated,
 )
 
-TOKEN_PURPOSES: tuple[TokenPurpose, ...] = ("password-reset", "email-verification")
+TOKEN_PURPOSES: tuple[TokenPurpose, ...] = get_args(TokenPurpose)
 
 
 def mail_slot(client_id: str, purpose: TokenPurpose) -> str:
