@@ -3,19 +3,25 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: run test test-future lint fmt clean bench constraints fuzz soak messages
 
 # Installs the versions pinned in constraints.txt (what CI last passed with); pyproject.toml
-# holds the lower bounds a user's own environment may satisfy some other way.
-$(STAMP): pyproject.toml constraints.txt
+# holds the lower bounds a user's own environment may satisfy some other way. Running needs
+# the service alone; testing adds the test and lint tools (browsers, gateways, mypy).
+$(RUN_STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gateway-auth needs Python 3.11 or newer; set PYTHON=python3.x")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	@touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,lint]'
 	@touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/gateway-auth serve
 
 test: $(STAMP)

@@ -489,11 +489,11 @@ class InvalidExport(GatewayAuthError):
 
 
 class ConfigurationError(Exception):
-    """Start-up refused: every configuration problem found, listed together."""
+    """Start-up refused: every problem found, listed; ``unreachable``: a backend did not answer."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, unreachable: bool = False) -> None:
         super().__init__(problems)
-        self.problems = problems
+        self.problems, self.unreachable = problems, unreachable
 
     def __str__(self) -> str:
         lines = "\n".join(f"  - {problem}" for problem in self.problems)

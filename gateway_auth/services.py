@@ -169,7 +169,8 @@ def access_tokens(settings: Settings, keys: KeyRing) -> AccessTokens:
     """The access-token codec the settings describe."""
     return AccessTokens(
         keys,
-        issuer=settings.jwt_issuer,
+        issuer=settings.issuer,
+        accepted_issuers=settings.accepted_issuers,
         audience=settings.jwt_audience,
         ttl=settings.access_token_ttl,
         elevated_scopes=frozenset(settings.elevated_scopes),

@@ -79,10 +79,12 @@ class AccessTokens:
         audience: str,
         ttl: timedelta,
         elevated_scopes: frozenset[str] = frozenset(),
+        accepted_issuers: tuple[str, ...] = (),
     ) -> None:
         self.keys = keys
         self.elevated_scopes = elevated_scopes
         self.issuer = issuer
+        self._accepted_issuers = accepted_issuers or (issuer,)
         self.audience = audience
         self.ttl_seconds = int(ttl.total_seconds())
         # exp, nbf and iat are checked against the injected clock below, not PyJWT's wall clock.
@@ -214,7 +216,7 @@ class AccessTokens:
                 key.verify_with,
                 algorithms=[self.keys.algorithm],
                 audience=self.audience,
-                issuer=self.issuer,
+                issuer=self._accepted_issuers,
             )
             claims = _claims(payload)
         except (jwt.PyJWTError, ValueError, TypeError, KeyError):

@@ -107,7 +107,7 @@ def clean_name(name: str | None) -> str | None:
 def scope_problem(scope: str) -> str | None:
     """Why this scope name is unacceptable, or None."""
     if not _SCOPE.fullmatch(scope):
-        return "scopes are 1-64 letters, digits or _ . : / -"
+        return "must be 1-64 letters, digits or _ . : / - each"
     return None
 
 

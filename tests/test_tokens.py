@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from gateway_auth.config.keys import KeyRing, SigningKey, hmac_key
+from gateway_auth.config.settings import Settings
 from gateway_auth.errors import Unauthenticated
 from gateway_auth.tokens import (
     AccessTokens,
@@ -283,3 +284,44 @@ def test_the_verified_email_claim_is_a_boolean_and_may_be_absent() -> None:
                 tokens.decode(token, NOW)
         else:  # issued before the claim existed: unverified
             assert tokens.decode(token, NOW).email_verified is expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "accepted", "refused"),
+    [
+        # No JWT_ISSUER: the issuer follows PUBLIC_URL, and tokens from before keep working.
+        (
+            {"GATEWAY_AUTH_PUBLIC_URL": "https://auth.example.com"},
+            ["https://auth.example.com", "gateway-auth"],
+            ["https://evil.example.com"],
+        ),
+        # An issuer set on purpose is the only one.
+        (
+            {
+                "GATEWAY_AUTH_PUBLIC_URL": "https://auth.example.com",
+                "GATEWAY_AUTH_JWT_ISSUER": "https://id.example.com",
+            },
+            ["https://id.example.com"],
+            ["gateway-auth", "https://auth.example.com"],
+        ),
+    ],
+)
+def test_the_default_issuer_follows_the_public_url_without_ending_sessions(
+    environ: dict[str, str], accepted: list[str], refused: list[str]
+) -> None:
+    settings = Settings.from_env(environ)
+    tokens = AccessTokens(
+        KeyRing("HS256", hmac_key(HMAC_SECRET)),
+        issuer=settings.issuer,
+        accepted_issuers=settings.accepted_issuers,
+        audience=settings.jwt_audience,
+        ttl=settings.access_token_ttl,
+    )
+    token, _ = tokens.issue(TOKEN_CLIENT, "s1", NOW, not_after=NOW + timedelta(days=1))
+
+    assert jwt.decode(token, options={"verify_signature": False})["iss"] == accepted[0]
+    for issuer in accepted:
+        assert tokens.decode(_sign(_claims(iss=issuer)), NOW).client_id == "c1"
+    for issuer in refused:
+        with pytest.raises(Unauthenticated):
+            tokens.decode(_sign(_claims(iss=issuer)), NOW)

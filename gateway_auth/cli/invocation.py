@@ -18,7 +18,7 @@ from gateway_auth.errors import (
     ClientNotFound,
 )
 from gateway_auth.http.views import client_view
-from gateway_auth.logging import configure_logging
+from gateway_auth.logging import FIELDS, configure_logging
 from gateway_auth.models import Client
 from gateway_auth.services import Services, open_services
 
@@ -54,9 +54,10 @@ class Invocation:
         """The settings (read once), with logging set up for a server or a short command."""
         if self._settings is None:
             self._settings = Settings.from_env(self.environ)
-            configure_logging(
-                self._settings.log_format, logging.INFO if serving else logging.WARNING
-            )
+            if serving:
+                configure_logging(self._settings.log_format, logging.INFO)
+            else:
+                _speak_plainly()
         return self._settings
 
     @property
@@ -66,6 +67,35 @@ class Invocation:
 
 
 pass_invocation = click.make_pass_decorator(Invocation)
+
+# What a short command's warnings say to the person who ran it (a server logs the events).
+_SAID = {
+    "data_dir_not_private": "the data directory {path} can be read by other users "
+    "(it holds password hashes and the signing secret): chmod 700 {path}",
+}
+
+
+class _PlainFormatter(logging.Formatter):
+    """``gateway-auth: warning: <a sentence>`` between the command's own messages, never a
+    JSON line; an event without a sentence shows its name and fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, FIELDS, {})
+        event = record.getMessage()
+        try:
+            said = _SAID[event].format(**fields)
+        except (KeyError, IndexError):
+            said = " ".join([event, *(f"{key}={value}" for key, value in fields.items())])
+        return f"gateway-auth: {record.levelname.lower()}: {said}"
+
+
+def _speak_plainly() -> None:
+    """Warnings and errors only, as sentences on stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PlainFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
 
 
 def with_services(invocation: Invocation, work: Callable[[Services], Awaitable[T]]) -> T:

@@ -52,6 +52,10 @@ def _explain(exc: Exception, invocation: Invocation) -> int:
     if isinstance(exc, click.ClickException):
         exc.show()
         return exc.exit_code
+    if isinstance(exc, ConfigurationError) and exc.unreachable:
+        for problem in exc.problems:
+            click.echo(f"gateway-auth: {problem}", err=True)
+        return EXIT_FAILED
     if isinstance(exc, ConfigurationError):
         click.echo(f"gateway-auth: {exc}", err=True)
         return EXIT_CONFIG

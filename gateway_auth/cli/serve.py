@@ -12,6 +12,7 @@ import sys
 import click
 from aiohttp import web
 
+from gateway_auth.cli.greeting import greeting
 from gateway_auth.cli.invocation import EXIT_FAILED, Invocation, pass_invocation, tool_services
 from gateway_auth.cli.orphans import ask_for_sigterm_on_parent_death, watch_parent
 from gateway_auth.cli.workers import Supervisor
@@ -93,6 +94,8 @@ async def _run(
         site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
         await site.start()
         log_event(log, "listening", url=_url(settings), pid=os.getpid())
+        if parent is None and sys.stderr.isatty():
+            print(await greeting(settings, app[SERVICES].store), file=sys.stderr)
         await stop.wait()
     finally:
         if watcher is not None:

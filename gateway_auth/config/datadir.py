@@ -13,6 +13,7 @@ from gateway_auth.errors import ConfigurationError
 from gateway_auth.logging import log_event
 
 log = logging.getLogger(__name__)
+_warned: set[Path] = set()  # said once per process, however often the services are opened
 
 
 def ensure_data_dir(path: Path) -> Path:
@@ -24,7 +25,8 @@ def ensure_data_dir(path: Path) -> Path:
         if not path.is_dir():
             problem = f"{PREFIX}DATA_DIR={path}: exists and is not a directory"
             raise ConfigurationError([problem]) from None
-        if path.stat().st_mode & 0o077:
+        if path.stat().st_mode & 0o077 and path not in _warned:
+            _warned.add(path)
             log_event(log, "data_dir_not_private", level=logging.WARNING, path=str(path))
     except OSError as exc:
         problem = f"{PREFIX}DATA_DIR={path}: cannot be created ({exc.strerror})"

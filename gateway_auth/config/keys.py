@@ -120,16 +120,14 @@ def _generated_secret(data_dir: Path) -> bytes:
         data_dir / SECRET_FILE,
         lambda: secrets.token_urlsafe(32).encode(),
         "jwt_secret_generated",
-        f"set {PREFIX}JWT_SECRET to share one key across instances",
-        logging.WARNING,
+        f"kept for the next start; set {PREFIX}JWT_SECRET to share one key across instances",
     )
 
 
-def _generated(
-    path: Path, content: Callable[[], bytes], event: str, advice: str, level: int
-) -> bytes:
+def _generated(path: Path, content: Callable[[], bytes], event: str, advice: str) -> bytes:
     """Key material generated in the data directory: read when it is there, else written once
-    (of processes starting together, the first writer wins) and announced in the log."""
+    (of processes starting together, the first writer wins) and announced in the log, as
+    information: it is what the embedded default is meant to do."""
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:
@@ -141,7 +139,7 @@ def _generated(
     except OSError as exc:
         raise ConfigurationError([f"{path}: cannot be written ({exc.strerror})"]) from None
     if created:
-        log_event(log, event, level=level, path=str(path), advice=advice)
+        log_event(log, event, path=str(path), advice=advice)
     return _read(path).strip()
 
 
@@ -177,7 +175,6 @@ def _generated_encryption_key(path: Path) -> str:
         lambda: base64.b64encode(secrets.token_bytes(32)),
         "encryption_key_generated",
         f"keep it with the database; set {PREFIX}ENCRYPTION_KEY in production",
-        logging.INFO,
     ).decode(errors="replace")
     if problem := encryption_key_problem(text):
         raise ConfigurationError([f"{path}: {problem}"])

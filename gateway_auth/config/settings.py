@@ -38,6 +38,7 @@ from gateway_auth.config.secret_strength import encryption_key_problem, weakness
 from gateway_auth.errors import ConfigurationError
 
 _MONGODB_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}")
+FORMER_ISSUER = "gateway-auth"  # every token's iss before it followed PUBLIC_URL
 MAX_CLAIM_SETTING = 100  # JWT_ISSUER and JWT_AUDIENCE: the access cookie must fit 4096 bytes
 
 __all__ = [
@@ -74,7 +75,7 @@ class Settings:
     jwt_secret: Secret | None = None
     jwt_private_key_file: Path | None = None
     jwt_previous_keys_file: Path | None = None
-    jwt_issuer: str = "gateway-auth"
+    jwt_issuer: str | None = None  # None: PUBLIC_URL + BASE_PATH when set (``issuer``)
     jwt_audience: str = "gateway-auth"
     access_token_ttl: timedelta = timedelta(minutes=15)
     refresh_token_ttl: timedelta = timedelta(days=14)
@@ -136,6 +137,22 @@ class Settings:
         return f"http://{host}:{self.port}{self.base_path}"
 
     @property
+    def issuer(self) -> str:
+        """Tokens' ``iss`` and the metadata's ``issuer``: JWT_ISSUER, else the URL the portal is
+        reached at (RFC 8414 wants an https URL), else the name tokens always carried."""
+        if self.jwt_issuer is not None:
+            return self.jwt_issuer
+        return f"{self.public_url}{self.base_path}" if self.public_url else FORMER_ISSUER
+
+    @property
+    def accepted_issuers(self) -> tuple[str, ...]:
+        """The issuer, and while JWT_ISSUER is unset also the name tokens carried before the
+        default followed PUBLIC_URL: tokens issued before an upgrade stay good."""
+        if self.jwt_issuer is not None:
+            return (self.jwt_issuer,)
+        return tuple(dict.fromkeys((self.issuer, FORMER_ISSUER)))
+
+    @property
     def embedded(self) -> bool:
         """True when accounts live in the SQLite file under DATA_DIR."""
         return self.mongodb_uri is None
@@ -187,7 +204,7 @@ class Settings:
             jwt_secret=r.secret("JWT_SECRET"),
             jwt_private_key_file=r.parse("JWT_PRIVATE_KEY_FILE", None, values.readable_file),
             jwt_previous_keys_file=r.parse("JWT_PREVIOUS_KEYS_FILE", None, values.readable_file),
-            jwt_issuer=r.parse("JWT_ISSUER", d.jwt_issuer, values.text),
+            jwt_issuer=r.parse("JWT_ISSUER", None, values.text),
             jwt_audience=r.parse("JWT_AUDIENCE", d.jwt_audience, values.text),
             access_token_ttl=r.duration("ACCESS_TOKEN_TTL", d.access_token_ttl),
             refresh_token_ttl=r.duration("REFRESH_TOKEN_TTL", d.refresh_token_ttl),
@@ -312,7 +329,7 @@ def _cross_checks(s: Settings) -> list[str]:
     ]
     if s.logo_url is not None and s.logo_file is not None:
         problems.append(f"{PREFIX}LOGO_URL and {PREFIX}LOGO_FILE: set one or the other")
-    for name, value in (("JWT_ISSUER", s.jwt_issuer), ("JWT_AUDIENCE", s.jwt_audience)):
+    for name, value in (("JWT_ISSUER", s.issuer), ("JWT_AUDIENCE", s.jwt_audience)):
         if len(value) > MAX_CLAIM_SETTING:  # every access token, in every cookie, carries it
             problems.append(f"{PREFIX}{name}: at most {MAX_CLAIM_SETTING} characters")
     for name, lifetime in (

@@ -52,7 +52,7 @@ async def server_metadata(request: web.Request) -> web.Response:
     """``GET /.well-known/oauth-authorization-server``: cacheable, like the JWKS."""
     settings = request.app[SETTINGS]
     body = metadata(
-        issuer=settings.jwt_issuer, base_url=settings.links_base, algorithm=settings.jwt_algorithm
+        issuer=settings.issuer, base_url=settings.links_base, algorithm=settings.jwt_algorithm
     )
     response = json_response(body)
     response.headers[hdrs.CACHE_CONTROL] = "public, max-age=300"

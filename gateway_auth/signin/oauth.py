@@ -204,7 +204,9 @@ def metadata(*, issuer: str, base_url: str, algorithm: str) -> dict[str, Any]:
         "token_endpoint": f"{base_url}/token",
         "jwks_uri": f"{base_url}/.well-known/jwks.json",
         "grant_types_supported": ["client_credentials", "refresh_token", "password"],
-        "response_types_supported": [],  # no authorization endpoint: no browser redirects
+        # Required, and not empty for strict clients; with no authorization endpoint the one
+        # true answer is the registered response type "none" (an answer that issues nothing).
+        "response_types_supported": ["none"],
         "token_endpoint_auth_methods_supported": [*auth_methods, "none"],
         "revocation_endpoint": f"{base_url}/revoke",
         "revocation_endpoint_auth_methods_supported": [*auth_methods, "none"],

@@ -230,7 +230,7 @@ def test_every_problem_of_a_bad_file_is_reported_with_its_line_and_rule() -> Non
         "rules.yaml:5: rule 1 (health): methods[0]: 'G-T': an HTTP method",
         "rules.yaml:7: rule 1 (health): pathz: not a setting a rules file knows",
         "rules.yaml:9: rule 2 (billing): hosts[0]: 'app.example.com:8443': write a host without",
-        "rules.yaml:10: rule 2 (billing): scopes[0]: 'bil ling': scopes are",
+        "rules.yaml:10: rule 2 (billing): scopes[0]: 'bil ling': must be 1-64",
         "rules.yaml:12: rule 3 (billing): networks[0]: '10.20.0.1/16' has host bits set: did "
         "you mean 10.20.0.0/16?",
         "rules.yaml:14: rule 4 (both): give either policy",

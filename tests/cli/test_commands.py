@@ -241,7 +241,7 @@ def test_clients_suspend_explains_what_is_wrong(
     [
         (("--email", "not-an-email"), PASSWORD, "email must be an email address"),
         (("--email", "ada@example.com"), "short", "password must be at least 8 characters"),
-        (("--email", "ada@example.com", "--scope", "a b"), PASSWORD, "scopes are 1-64"),
+        (("--email", "ada@example.com", "--scope", "a b"), PASSWORD, "scopes must be 1-64 letters"),
     ],
 )
 def test_clients_create_explains_bad_input(

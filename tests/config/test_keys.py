@@ -46,18 +46,20 @@ def _settings(tmp_path: Path, **env: str) -> Settings:
     return Settings.from_env(environ)
 
 
-def test_first_embedded_run_generates_a_private_secret_and_warns_once(
+def test_first_embedded_run_generates_a_private_secret_and_says_so_once_as_information(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = _settings(tmp_path)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         first = load_key_ring(settings)
         second = load_key_ring(settings)
 
     secret_file = settings.data_dir / SECRET_FILE
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     assert len(secret_file.read_bytes()) == 43  # 32 random bytes, base64url
-    assert [r.getMessage() for r in caplog.records] == ["jwt_secret_generated"]
+    assert [(r.getMessage(), r.levelname) for r in caplog.records] == [
+        ("jwt_secret_generated", "INFO")
+    ]
     assert first.current == second.current
     assert first.jwks() == {"keys": []}
 

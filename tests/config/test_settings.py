@@ -23,7 +23,7 @@ def test_defaults_match_the_design() -> None:
     assert (s.host, s.port, s.workers, s.base_path) == ("127.0.0.1", 8000, 1, "")
     assert s.data_dir == Path("data")
     assert s.jwt_algorithm == "HS256"
-    assert (s.jwt_issuer, s.jwt_audience) == ("gateway-auth", "gateway-auth")
+    assert (s.issuer, s.jwt_audience) == ("gateway-auth", "gateway-auth")
     assert s.access_token_ttl == timedelta(minutes=15)
     assert s.refresh_token_ttl == timedelta(days=14)
     assert s.session_max_age == timedelta(days=30)

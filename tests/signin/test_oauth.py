@@ -16,6 +16,7 @@ import jwt
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
 from gateway_auth.cli.main import main
 from tests.support.credentials import PASSWORD
@@ -75,11 +76,11 @@ class Server:
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")  # plain HTTP on loopback, in tests
     issuer = "https://auth.example.com"
-    port, process = start_server(tmp_path, BCRYPT_ROUNDS="4", JWT_ISSUER=issuer, PUBLIC_URL=issuer)
+    port, process = start_server(tmp_path, BCRYPT_ROUNDS="4", PUBLIC_URL=issuer)
     environ = {
         "GATEWAY_AUTH_DATA_DIR": str(tmp_path / "data"),
         "GATEWAY_AUTH_BCRYPT_ROUNDS": "4",
-        "GATEWAY_AUTH_JWT_ISSUER": issuer,
+        "GATEWAY_AUTH_PUBLIC_URL": issuer,
     }
     try:
         yield Server(f"http://127.0.0.1:{port}", environ, process)
@@ -105,6 +106,18 @@ def test_the_metadata_names_every_endpoint_under_the_public_url(server: Server) 
     assert metadata["jwks_uri"] == "https://auth.example.com/.well-known/jwks.json"
     assert metadata["grant_types_supported"] == ["client_credentials", "refresh_token", "password"]
     assert "client_secret_basic" in metadata["token_endpoint_auth_methods_supported"]  # type: ignore[operator]
+
+
+def test_the_metadata_passes_a_strict_clients_validation(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metadata = _metadata(server)
+    monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT")  # every URL in it must be https
+
+    AuthorizationServerMetadata(metadata).validate()  # raises ValueError naming what is wrong
+
+    assert metadata["issuer"] == "https://auth.example.com"  # PUBLIC_URL, with no JWT_ISSUER
+    assert metadata["response_types_supported"] == ["none"]  # no authorization endpoint
 
 
 def test_client_credentials_are_narrowed_by_scope_and_carry_rfc_9068_claims(

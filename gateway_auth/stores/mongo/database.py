@@ -93,7 +93,10 @@ class MongoDatabase:
                 problem = f"MongoDB at {_hosts(uri)} refused: {reason}"
             else:
                 problem = f"MongoDB at {_hosts(uri)} did not answer"
-            raise ConfigurationError([f"{PREFIX}MONGODB_URI: {problem}"]) from None
+            raise ConfigurationError(
+                [f"{PREFIX}MONGODB_URI: {problem}"],
+                unreachable=not isinstance(exc, OperationFailure),
+            ) from None
         return store
 
     @classmethod
