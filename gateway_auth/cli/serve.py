@@ -16,7 +16,7 @@ from gateway_auth.cli.greeting import greeting
 from gateway_auth.cli.invocation import EXIT_FAILED, Invocation, pass_invocation, tool_services
 from gateway_auth.cli.orphans import ask_for_sigterm_on_parent_death, watch_parent
 from gateway_auth.cli.workers import Supervisor
-from gateway_auth.config.settings import Settings
+from gateway_auth.config.settings import PREFIX, Settings
 from gateway_auth.http.app import create_app
 from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.http.request_log import LOGGER, RequestLogger, quiet_refused_requests
@@ -34,6 +34,15 @@ def serve(invocation: Invocation) -> int:
     """Run the HTTP server (WORKERS processes) until SIGTERM or Ctrl-C."""
     settings = invocation.settings(serving=True)
     access_control(settings)  # a bad rules file stops start-up here, every problem listed
+    if settings.links_are_private:
+        log_event(
+            log,
+            "mail_links_not_public",
+            level=logging.WARNING,
+            links=settings.links_base,
+            advice=f"set {PREFIX}PUBLIC_URL to the address people reach the portal at; "
+            "links in password-reset and address-check mails point at this listener until then",
+        )
     if settings.workers == 1:
         return serve_one(settings)
     # Prepare what every worker shares once (the data directory, the signing key, the

@@ -153,6 +153,13 @@ class Settings:
         return tuple(dict.fromkeys((self.issuer, FORMER_ISSUER)))
 
     @property
+    def links_are_private(self) -> bool:
+        """True when mailed links would name this listener's own address while others can
+        reach it: no PUBLIC_URL, and HOST not loopback (a container, a LAN address)."""
+        loopback = ("127.0.0.1", "::1", "localhost")
+        return self.public_url is None and self.host not in loopback
+
+    @property
     def embedded(self) -> bool:
         """True when accounts live in the SQLite file under DATA_DIR."""
         return self.mongodb_uri is None
@@ -376,6 +383,12 @@ def _backend_checks(s: Settings) -> list[str]:
         scheme = urlsplit(s.mongodb_uri.reveal()).scheme
         if scheme not in ("mongodb", "mongodb+srv"):
             problems.append(f"{PREFIX}MONGODB_URI: must be a mongodb:// or mongodb+srv:// URI")
+        if s.public_url is None:  # production: links built from this listener reach nobody
+            problems.append(
+                f"{PREFIX}PUBLIC_URL: required with {PREFIX}MONGODB_URI, e.g. "
+                f"https://auth.example.com: mailed links (password resets, address checks) "
+                f"would otherwise point at this listener, {s.links_base}"
+            )
     if not _MONGODB_NAME.fullmatch(s.mongodb_database):
         problems.append(
             f"{PREFIX}MONGODB_DATABASE: 1 to 63 letters, digits, '_' or '-' (MongoDB's rules"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import select
 import subprocess
@@ -14,7 +15,13 @@ import pytest
 
 from gateway_auth.cli.main import main
 from tests.support.credentials import PASSWORD
-from tests.support.processes import free_port, server_environment, spawned
+from tests.support.processes import (
+    free_port,
+    server_environment,
+    spawned,
+    start_server,
+    stop_server,
+)
 
 
 def _serve_on_a_terminal(tmp_path: Path) -> str:
@@ -113,3 +120,26 @@ def test_a_bad_scope_is_explained_in_one_sentence(
     assert capfd.readouterr().err.splitlines() == [
         "gateway-auth: scopes must be 1-64 letters, digits or _ . : / - each"
     ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "warned"),
+    [
+        ({"HOST": "0.0.0.0"}, True),  # reachable by others, links say localhost: say so  # noqa: S104
+        ({"HOST": "0.0.0.0", "PUBLIC_URL": "http://auth.test:8080"}, False),  # noqa: S104
+        ({}, False),  # loopback: the person at this machine opens the links here
+    ],
+)
+def test_serve_warns_when_mailed_links_would_name_its_own_listener(
+    tmp_path: Path, settings: dict[str, str], warned: bool
+) -> None:
+    port, process = start_server(tmp_path, **settings)
+    output = stop_server(process)
+
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    warnings = [line for line in lines if line["event"] == "mail_links_not_public"]
+    assert bool(warnings) is warned
+    if warned:
+        assert warnings[0]["level"] == "warning"
+        assert warnings[0]["links"] == f"http://localhost:{port}"  # what mails would say
+        assert "set GATEWAY_AUTH_PUBLIC_URL" in warnings[0]["advice"]

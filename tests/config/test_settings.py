@@ -154,6 +154,12 @@ def test_cookie_domain_is_normalised() -> None:
         ({"MONGODB_URI": "mongodb://db"}, "JWT_SECRET: required when accounts are not embedded"),
         ({"MONGODB_URI": "postgres://db"}, "must be a mongodb:// or mongodb+srv:// URI"),
         (
+            {"MONGODB_URI": "mongodb://db", "PORT": "9000"},
+            "PUBLIC_URL: required with GATEWAY_AUTH_MONGODB_URI, e.g. https://auth.example.com:"
+            " mailed links (password resets, address checks) would otherwise point at this"
+            " listener, http://localhost:9000",
+        ),
+        (
             {"MONGODB_URI": "mongodb://db", "JWT_SECRET": JWT_SECRET},
             "ENCRYPTION_KEY or GATEWAY_AUTH_ENCRYPTION_KEY_FILE: required when accounts are not"
             " embedded",

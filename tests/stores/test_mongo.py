@@ -157,6 +157,7 @@ def test_serve_on_an_unreachable_mongodb_exits_with_a_clear_message(tmp_path: Pa
     uri = f"mongodb://ada:hunter2-secret@127.0.0.1:{port}/?serverSelectionTimeoutMS=300"
     environment = server_environment(
         MONGODB_URI=uri,
+        PUBLIC_URL="https://auth.example.com",
         JWT_SECRET=JWT_SECRET,
         ENCRYPTION_KEY=ENCRYPTION_KEY,
         DATA_DIR=str(tmp_path / "data"),
