@@ -21,8 +21,9 @@ $(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,lint]'
 	@touch $(STAMP)
 
+# Mails land in data/mail as .eml files unless an SMTP server (or a folder) is named.
 run: $(RUN_STAMP)
-	$(BIN)/gateway-auth serve
+	$(if $(GATEWAY_AUTH_SMTP_URL)$(GATEWAY_AUTH_MAIL_DIR),,GATEWAY_AUTH_MAIL_DIR=data/mail) $(BIN)/gateway-auth serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

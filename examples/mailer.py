@@ -1,10 +1,11 @@
 """Send gateway-auth's mails: password-reset and email-verification links, and security
 notices, over SMTP.
 
-gateway-auth sends no mail itself. For each ``password-reset-requested``,
-``email-verification-requested`` and ``security-notice`` event it appends the event to a Redis
-stream
-(``gateway-auth:events:<type>``, and PUBLISHes it too). This mailer reads both streams through a
+gateway-auth can send its mails itself (``GATEWAY_AUTH_SMTP_URL``); this mailer is for teams
+that send mail elsewhere, or from one place for several services. For each
+``password-reset-requested``, ``email-verification-requested`` and ``security-notice`` event
+gateway-auth appends the event to a Redis stream (``gateway-auth:events:<type>``, and
+PUBLISHes it too). This mailer reads the streams through a
 consumer group, so a mail asked for while the mailer is down is sent when it is back:
 
 - ``XREADGROUP`` hands each new entry to one mailer of the group (run several if you like);
@@ -28,8 +29,9 @@ Run it beside gateway-auth::
         --starttls --smtp-user mailer --sender "Example <no-reply@example.com>"
 
 Each mail is written in the language of its event's ``locale`` (the browser's, when it caused
-the mail) from gateway-auth's own catalogues (``gateway_auth.accounts.mail_words``), so it needs
-gateway-auth installed beside it; a language gateway-auth has no catalogue for gets English.
+the mail) from gateway-auth's own catalogues, exactly as gateway-auth's built-in sender writes it
+(``gateway_auth.mail.message``), so it needs gateway-auth installed beside it; a language
+gateway-auth has no catalogue for gets English.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -52,7 +53,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway_auth.accounts.mail_words import compose
+from gateway_auth.mail.message import message
 
 STREAMS = (
     "gateway-auth:events:password-reset-requested",
@@ -76,20 +77,6 @@ class Smtp:
     user: str | None = None
     password: str | None = None
     timeout: float = 30.0
-
-
-def message(event: dict[str, Any], sender: str) -> EmailMessage:
-    """The mail for one event, in the language it asks for (gateway-auth's catalogues)."""
-    words = compose(event)
-    mail = EmailMessage()
-    mail["Subject"] = words.subject
-    mail["From"] = sender
-    mail["To"] = event["email"]
-    mail["Message-ID"] = make_msgid(idstring=event["id"])
-    mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
-    mail["Content-Language"] = words.language
-    mail.set_content(words.body)
-    return mail
 
 
 def _moment(text: str) -> datetime:

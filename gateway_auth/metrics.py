@@ -158,6 +158,15 @@ class Metrics:
             "Attempts to publish deletion events that failed (they are retried).",
             registry=registry,
         )
+        # The built-in mail sender (SMTP_URL or MAIL_DIR), by what became of each attempt.
+        self.mails = Counter(
+            "gateway_auth_mails",
+            "Mails the built-in sender handled: sent; deferred (the server unavailable or "
+            "answering 4xx: tried again); refused (5xx: dropped); expired (the link lapsed "
+            "before it could go: dropped).",
+            ["outcome"],
+            registry=registry,
+        )
 
     def watch(
         self,

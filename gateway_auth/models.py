@@ -244,7 +244,8 @@ MAIL_PURPOSES: tuple[MailPurpose, ...] = (
 class MailEvent:
     """Asks a mailer to send a client a link with a single-use token; published at least once.
 
-    gateway-auth sends no mail itself: the mailer (``examples/mailer.py``) consumes these.
+    gateway-auth mails it itself with ``SMTP_URL`` (``mail/``); else a mailer reading Redis
+    (``examples/mailer.py``) does.
     """
 
     id: str
@@ -350,7 +351,8 @@ class NoticeEvent:
 
 OutboxEvent = DeletionEvent | MailEvent | NoticeEvent
 QueuedMail = MailEvent | NoticeEvent  # what a mailer sends
-EVENT_TYPES = (DELETION_TYPE, *MAIL_PURPOSES, NOTICE_TYPE)
+MAIL_TYPES = (*MAIL_PURPOSES, NOTICE_TYPE)
+EVENT_TYPES = (DELETION_TYPE, *MAIL_TYPES)
 
 
 def event_from_json(payload: Mapping[str, Any]) -> OutboxEvent:

@@ -1,4 +1,5 @@
-"""The outbox relay: deletion events from the store's outbox to Redis, at least once.
+"""The outbox relay: events from the store's outbox to Redis, at least once (mail events
+too, unless gateway-auth mails them itself: ``mail.sender``).
 
 A deletion writes its event to the outbox in the same step as the deletion itself; this relay
 publishes it and only then removes it (purging the client for good). A failed publication is
@@ -12,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from gateway_auth.clock import Clock
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.logging import log_event
 from gateway_auth.metrics import Metrics
+from gateway_auth.models import EVENT_TYPES
 from gateway_auth.stores.base import DeletionStore, EventSink
 
 log = logging.getLogger(__name__)
@@ -37,9 +40,11 @@ class OutboxRelay:
         clock: Clock,
         *,
         metrics: Metrics | None = None,
+        types: Sequence[str] = EVENT_TYPES,
     ) -> None:
         self._outbox = outbox
         self._sink = sink
+        self._types = types
         self._clock = clock
         self._metrics = metrics or Metrics()
         self._wake = asyncio.Event()
@@ -77,7 +82,7 @@ class OutboxRelay:
         published = 0
         while await self._outbox.pending_events(1):
             now = self._clock()
-            claimed = await self._outbox.claim_events(now, now + LEASE, BATCH)
+            claimed = await self._outbox.claim_events(now, now + LEASE, BATCH, self._types)
             if not claimed:
                 break  # the rest is leased by another relay
             for index, pending in enumerate(claimed):

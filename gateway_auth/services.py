@@ -48,6 +48,8 @@ from gateway_auth.factors.passkeys import PasskeyService
 from gateway_auth.factors.sealing import SecretBox
 from gateway_auth.factors.service import SecondFactorService
 from gateway_auth.logging import log_event
+from gateway_auth.mail import mail_sender, outbox_written, relayed_types
+from gateway_auth.mail.sender import MailSender
 from gateway_auth.metrics import Metrics
 from gateway_auth.outbox import OutboxRelay
 from gateway_auth.providers.control import ProviderControl
@@ -111,6 +113,7 @@ class Services:
     revocations: Revocations
     sync: MirrorSync
     relay: OutboxRelay
+    mail: MailSender | None  # SMTP_URL's or MAIL_DIR's
     sessions: Sessions
     accounts: Accounts
     factors: SecondFactorService
@@ -241,8 +244,10 @@ async def open_services(
         sync = MirrorSync(mirror, source=store, bus=bus, clock=clock)
         max_staleness = settings.max_staleness.total_seconds()
         checks["revocations"] = functools.partial(sync.health, max_staleness)
-        relay = OutboxRelay(store, sink, clock, metrics=metrics)
-        notices = Notices(outbox=store, clock=clock, outbox_written=relay.wake)
+        mail = mail_sender(settings, store, clock, metrics)  # else mail events go to Redis
+        relay = OutboxRelay(store, sink, clock, metrics=metrics, types=relayed_types(mail))
+        written = outbox_written(relay, mail)
+        notices = Notices(outbox=store, clock=clock, outbox_written=written)
         links = AccountLinks(
             clients=store,
             tokens=store,
@@ -254,7 +259,7 @@ async def open_services(
             policy=LinkPolicy(
                 settings.links_base, settings.password_reset_ttl, settings.email_verification_ttl
             ),
-            outbox_written=relay.wake,
+            outbox_written=written,
             notices=notices,
         )
         stack.push_async_callback(links.settle)
@@ -267,7 +272,7 @@ async def open_services(
             clock=clock,
             # The command line is how an operator creates accounts when registration is closed.
             registration_open=settings.registration == "open" or not server,
-            outbox_written=relay.wake,
+            outbox_written=written,
             links=links,
             guests=GuestPolicy(settings.guests, settings.guest_scopes, settings.guest_ttl),
             sessions=store,
@@ -344,6 +349,7 @@ async def open_services(
             revocations=revocations,
             sync=sync,
             relay=relay,
+            mail=mail,
             sessions=sessions,
             accounts=accounts,
             factors=factors,
@@ -421,6 +427,7 @@ async def _start(services: Services, stack: contextlib.AsyncExitStack) -> None:
     background = [
         services.sync.run(),
         services.relay.run(),
+        *([services.mail.run()] if services.mail is not None else []),
         _prune_sessions(services.store, services.clock, settings.access_token_ttl),
         _remove_expired_guests(services.accounts),
         *([access.watch()] if access is not None else []),

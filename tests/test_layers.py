@@ -34,7 +34,7 @@ GROUND = frozenset(
 # Wings that know nothing of HTTP or the command line.
 PLAIN_WINGS = (
     "access", "signin", "factors", "accounts", "revocation", "providers", "crossing", "config",
-    "stores",
+    "stores", "mail",
 )  # fmt: skip
 WEB = ("aiohttp", "multidict", "yarl", "httptools", "jinja2", "click")
 MAX_LINES = 500

@@ -1,8 +1,8 @@
 """The account lifecycle by mail: password resets and email verification.
 
-gateway-auth sends no mail. It stores a single-use token (its SHA-256 only, bound to the
-client, and for verification to the address) and writes a mail event carrying the link to the
-outbox, which the relay publishes for a mailer, at least once, like deletion events.
+It stores a single-use token (its SHA-256 only, bound to the client, and for verification to
+the address) and writes a mail event carrying the link to the outbox, which the built-in sender
+(``mail/``) mails, or the relay publishes for a mailer, at least once, like deletion events.
 
 A reset request answers the same whatever the address: the lookup and the mail happen after
 the answer, in the background, so neither the body nor the time taken says whether an account

@@ -1,8 +1,8 @@
 """What the mails of the mail events say, in the language each event asks for (its ``locale``,
 from the browser that caused it), from the portal's own catalogues.
 
-gateway-auth sends no mail itself: a mailer (``examples/mailer.py``) reads the events and
-calls ``compose``; the words live here so that they are translated with everything else.
+The built-in sender and ``examples/mailer.py`` both call ``compose`` (through
+``mail.message``); the words live here so that they are translated with everything else.
 """
 
 from __future__ import annotations

@@ -20,6 +20,10 @@ async def greeting(settings: Settings, store: Store) -> str:
         command = f"{_program()} clients create --email you@example.com --scope {ADMIN_SCOPE}"
         lines.append(f"  First admin:   {command}")
         lines.append("                 (in another terminal; it asks for the password twice)")
+    if settings.mail_dir is not None:
+        lines.append(
+            f"  Mails:         written to {settings.mail_dir}/ (reset and verification links)"
+        )
     lines += ["  Stop:          Ctrl-C", ""]
     return "\n".join(lines)
 

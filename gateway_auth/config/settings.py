@@ -19,6 +19,7 @@ from gateway_auth.config.domains import (
     DomainsFileError,
     load_domains,
 )
+from gateway_auth.config.mail import mail_problems
 from gateway_auth.config.parsing import (
     PREFIX,
     Algorithm,
@@ -124,6 +125,11 @@ class Settings:
     # Passkeys belong to this domain (WebAuthn's RP ID); None: PUBLIC_URL's host, else the host
     # the browser used. Pin it to a parent domain to share passkeys between subdomains.
     webauthn_rp_id: str | None = None
+    # gateway-auth's own mails (``mail``): an SMTP server, or a folder (development); neither:
+    # mail events wait for a mailer (Redis) or ``events list --show-links``.
+    smtp_url: Secret | None = None
+    mail_from: str | None = None
+    mail_dir: Path | None = None
 
     @property
     def links_base(self) -> str:
@@ -259,6 +265,9 @@ class Settings:
             encryption_key_file=r.parse("ENCRYPTION_KEY_FILE", None, values.readable_file),
             webauthn_rp_id=r.parse("WEBAUTHN_RP_ID", None, values.hostname),
             domains_file=r.parse("DOMAINS_FILE", None, values.readable_file),
+            smtp_url=r.secret("SMTP_URL"),
+            mail_from=r.parse("MAIL_FROM", None, values.text),
+            mail_dir=r.parse("MAIL_DIR", None, Path),
         )
         settings = _with_domains(settings, r)
         r.problems.extend(_cross_checks(settings))
@@ -333,6 +342,9 @@ def _cross_checks(s: Settings) -> list[str]:
         *_encryption_checks(s),
         *_cookie_checks(s),
         *_passkey_checks(s),
+        *mail_problems(
+            s.smtp_url.reveal() if s.smtp_url else None, s.mail_from, s.mail_dir, PREFIX
+        ),
     ]
     if s.logo_url is not None and s.logo_file is not None:
         problems.append(f"{PREFIX}LOGO_URL and {PREFIX}LOGO_FILE: set one or the other")

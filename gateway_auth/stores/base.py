@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from gateway_auth.models import (
+    EVENT_TYPES,
     Client,
     ClientKind,
     Credentials,
@@ -403,9 +404,9 @@ class DeletionStore(Protocol):
         """Events written to the outbox and not yet published, oldest first."""
 
     async def claim_events(
-        self, now: datetime, lease_until: datetime, limit: int
+        self, now: datetime, lease_until: datetime, limit: int, types: Sequence[str] = EVENT_TYPES
     ) -> list[PendingEvent]:
-        """Take up to ``limit`` outbox entries no other relay holds, until ``lease_until``."""
+        """Take up to ``limit`` outbox entries of ``types`` no other relay holds, until then."""
 
     async def release_events(self, event_ids: list[str]) -> None:
         """Give leased entries back at once (their publication failed), for the next attempt."""

@@ -24,7 +24,7 @@ from tests.support.processes import (
 )
 
 
-def _serve_on_a_terminal(tmp_path: Path) -> str:
+def _serve_on_a_terminal(tmp_path: Path, **settings: str) -> str:
     """Start ``serve`` with a pseudo-terminal as its stderr; what it wrote up to "Ctrl-C"."""
     main_fd, terminal_fd = os.openpty()
     seen = b""
@@ -32,7 +32,7 @@ def _serve_on_a_terminal(tmp_path: Path) -> str:
         with spawned(
             [sys.executable, "-m", "gateway_auth", "serve"],
             cwd=tmp_path,
-            env=server_environment(PORT=str(free_port()), BCRYPT_ROUNDS="4"),
+            env=server_environment(PORT=str(free_port()), BCRYPT_ROUNDS="4", **settings),
             stdin=subprocess.DEVNULL,
             stdout=terminal_fd,
             stderr=terminal_fd,
@@ -82,9 +82,11 @@ def test_serve_at_a_terminal_ends_with_the_sign_in_page_and_the_first_admin_comm
     )
     assert created == 0
 
-    again = _serve_on_a_terminal(tmp_path)
+    again = _serve_on_a_terminal(tmp_path, MAIL_DIR="data/mail")
     assert "Sign-in page:" in again
     assert "First admin:" not in again  # there is one now
+    assert "Mails:         written to data/mail/ (reset and verification links)" in again
+    assert "Mails:" not in first
 
 
 def test_a_short_command_warns_in_one_sentence_once_never_in_json(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway_auth.config.mail import SmtpTarget
 from gateway_auth.config.redis_urls import SentinelTarget
 from gateway_auth.config.settings import Settings, parse_duration
 from gateway_auth.errors import ConfigurationError
@@ -195,11 +196,39 @@ def test_cookie_domain_is_normalised() -> None:
         ({"LOGO_FILE": __file__}, "must be a PNG, JPEG, GIF, WebP or SVG image"),
         ({"ALLOWED_ORIGINS": "portal.example.com"}, "absolute http(s) URL"),
         ({"ALLOWED_ORIGINS": "https://portal.example.com/app"}, "without a path"),
+        ({"SMTP_URL": "https://mail.example.com", "MAIL_FROM": "a@example.com"}, "smtps://"),
+        (
+            {"SMTP_URL": "smtp://mailer:hunter2@mail.example.com", "MAIL_FROM": "a@example.com"},
+            "SMTP_URL: smtp:// would send the password in the clear",
+        ),
+        ({"SMTP_URL": "smtps://:465", "MAIL_FROM": "a@example.com"}, "name the SMTP server"),
+        ({"SMTP_URL": "smtps://mail.example.com:99999"}, "port must be a number"),
+        (
+            {"SMTP_URL": "smtps://mail.example.com"},
+            "MAIL_FROM: required with GATEWAY_AUTH_SMTP_URL",
+        ),
+        ({"MAIL_FROM": "nobody"}, "MAIL_FROM: must be an address"),
+        ({"MAIL_FROM": "a@example.com\nBcc: x@example.com"}, "MAIL_FROM: must be"),
+        (
+            {"SMTP_URL": "smtps://mail.example.com", "MAIL_FROM": "a@example.com", "MAIL_DIR": "m"},
+            "GATEWAY_AUTH_SMTP_URL and GATEWAY_AUTH_MAIL_DIR: set one or the other",
+        ),
     ],
 )
 def test_configuration_problems_are_explained(env: dict[str, str], problem: str) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(problem)):
         Settings.from_env({f"GATEWAY_AUTH_{k}": v for k, v in env.items()})
+
+
+def test_an_smtp_password_never_appears_in_a_problem() -> None:
+    env = {"SMTP_URL": "smtp://mailer:hunter2@mail.example.com:notaport", "MAIL_FROM": "x"}
+
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_env({f"GATEWAY_AUTH_{k}": v for k, v in env.items()})
+
+    assert "SMTP_URL" in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+    assert "hunter2" not in repr(SmtpTarget.parse("smtps://mailer:hunter2@mail.example.com"))
 
 
 def test_urls_derive_from_public_url_and_base_path() -> None:

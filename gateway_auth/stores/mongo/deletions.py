@@ -16,6 +16,7 @@ so a crash in between only publishes the event once more (delivery is at least o
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -25,6 +26,7 @@ from pymongo.errors import DuplicateKeyError
 from gateway_auth.models import (
     CLIENT_KINDS,
     DELETION_TYPE,
+    EVENT_TYPES,
     DeletionEvent,
     MailEvent,
     OutboxEvent,
@@ -104,11 +106,15 @@ class MongoDeletions(MongoSessions):
         return [pending_from(doc) for doc in docs]
 
     async def claim_events(
-        self, now: datetime, lease_until: datetime, limit: int
+        self, now: datetime, lease_until: datetime, limit: int, types: Sequence[str] = EVENT_TYPES
     ) -> list[PendingEvent]:
-        """Lease up to ``limit`` entries that no other relay holds, oldest first, each with one
-        atomic conditional update, so two relays never hold the same entry."""
-        free = {**_UNDELIVERED, "$or": [{"claimed_until": None}, {"claimed_until": {"$lte": now}}]}
+        """Lease up to ``limit`` entries of ``types`` that no other relay holds, oldest first,
+        each with one atomic conditional update, so two relays never hold the same entry."""
+        free = {
+            **_UNDELIVERED,
+            "payload.type": {"$in": [str(kind) for kind in types]},
+            "$or": [{"claimed_until": None}, {"claimed_until": {"$lte": now}}],
+        }
         claimed: list[PendingEvent] = []
         async with translated():
             for _ in range(limit):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from gateway_auth.models import (
     CLIENT_KINDS,
     DELETION_TYPE,
+    EVENT_TYPES,
     DeletionEvent,
     OutboxEvent,
     QueuedMail,
@@ -84,16 +86,18 @@ class SqliteDeletions(SqliteDatabase):
         return [pending_from_row(row) for row in rows]
 
     async def claim_events(
-        self, now: datetime, lease_until: datetime, limit: int
+        self, now: datetime, lease_until: datetime, limit: int, types: Sequence[str] = EVENT_TYPES
     ) -> list[PendingEvent]:
-        """Lease up to ``limit`` entries that no other relay holds, oldest first."""
+        """Lease up to ``limit`` entries of ``types`` that no other relay holds, oldest first."""
+        marks = ", ".join("?" * len(types))
         async with self._transaction() as db:
             cursor = await db.execute(
-                "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 WHERE id IN"
-                " (SELECT id FROM outbox WHERE claimed_until IS NULL OR claimed_until <= ?"
+                "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 WHERE id IN"  # noqa: S608 - marks are only ?
+                " (SELECT id FROM outbox WHERE (claimed_until IS NULL OR claimed_until <= ?)"
+                f"  AND json_extract(payload, '$.type') IN ({marks})"
                 "  ORDER BY created_at, id LIMIT ?)"
                 " RETURNING payload, attempts, created_at",
-                (ms(lease_until), ms(now), limit),
+                (ms(lease_until), ms(now), *types, limit),
             )
             rows = list(await cursor.fetchall())
         return sorted(map(pending_from_row, rows), key=lambda p: (p.created_at, p.event.id))
