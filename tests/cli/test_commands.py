@@ -349,6 +349,17 @@ def test_the_readme_walkthrough_works_as_pasted(
     assert json.loads(first_party[0])["email"] == "ada@example.com"
     assert json.loads(first_party[1])["token_type"] == "Bearer"
 
+    token, verified = _run_readme("service-clients", port, tmp_path).splitlines()
+    assert json.loads(token)["scope"] == "billing"
+    assert verified == "200"
+
+    live, revoked, dead = _run_readme("oauth-endpoints", port, tmp_path).splitlines()
+    assert json.loads(live)["active"] is True
+    assert json.loads(live)["username"] == "ada@example.com"
+    assert revoked == "200"
+    assert json.loads(dead) == {"active": False}
+    assert list(tmp_path.glob("*cookies*")) == []  # the jar went to a temporary directory
+
 
 def test_serve_stops_cleanly_on_sigterm(server: tuple[int, subprocess.Popen[str]]) -> None:
     _, process = server
