@@ -21,6 +21,7 @@ IDENTITY = {
     "Remote-User": "bf7a5315b93f447d9c81a5b2d38fc60f",
     "Remote-Email": "bench@example.com",
     "Remote-Name": "",
+    "X-Auth-Groups": "",
     "Remote-Groups": "",
     "Cache-Control": "no-store",
     "Server": "gateway-auth",

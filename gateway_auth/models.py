@@ -38,6 +38,7 @@ class Client:
     updated_at: datetime
     # The client followed a link mailed to this address since it was last set.
     email_verified: bool = False
+    groups: tuple[str, ...] = ()  # set by operators; tokens carry them, /verify sends them
 
 
 def new_client(
@@ -48,6 +49,7 @@ def new_client(
     first_name: str | None = None,
     last_name: str | None = None,
     scopes: Sequence[str] = (),
+    groups: Sequence[str] = (),
 ) -> Client:
     """A new client record, not yet stored (names cleaned as ``validation.clean_name`` does)."""
     return Client(
@@ -55,6 +57,7 @@ def new_client(
         email=email.strip(),
         kind=kind,
         scopes=tuple(dict.fromkeys(scopes)),
+        groups=tuple(dict.fromkeys(groups)),
         first_name=clean_name(first_name),
         last_name=clean_name(last_name),
         suspended=False,

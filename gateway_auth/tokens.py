@@ -58,6 +58,7 @@ class AccessClaims:
     auth_time: int = 0
     # The identity provider the session was signed in through (``idp``); empty for our own.
     provider: str = ""
+    groups: tuple[str, ...] = ()  # the client's groups (``groups``), set by operators
 
     def scopes_at(self, now: float) -> tuple[str, ...]:
         """The token's scopes still in force at ``now``: an elevated one only while its
@@ -154,6 +155,8 @@ class AccessTokens:
             claims["auth_time"] = int(auth_time.timestamp())
         if provider:
             claims["idp"] = provider
+        if client.groups:  # optional: most clients have none, and every byte is in the cookie
+            claims["groups"] = list(client.groups)
         name = display_name(client)
         if name:  # optional: gateways pass it on as Remote-Name
             claims["name"] = name
@@ -271,9 +274,10 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
     # Optional: tokens issued by a release before email verification lack it (unverified).
     if type(payload.get("email_verified", False)) is not bool:
         raise TypeError("claim types")
-    amr = payload.get("amr", [])
-    if not isinstance(amr, list) or not all(isinstance(method, str) for method in amr):
-        raise TypeError("claim types")
+    amr, groups = payload.get("amr", []), payload.get("groups", [])
+    for names in (amr, groups):
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise TypeError("claim types")
     if type(payload.get("auth_time", 0)) is not int:
         raise TypeError("claim types")
     if not isinstance(payload.get("idp", ""), str):
@@ -298,6 +302,7 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
         amr=tuple(amr),
         auth_time=payload.get("auth_time", 0),
         provider=payload.get("idp", ""),
+        groups=tuple(groups),
     )
 
 

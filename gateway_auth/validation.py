@@ -25,11 +25,12 @@ MAX_NAME_LENGTH = 100
 # these caps leave room for the longest email, names and issuer beside them.
 MAX_SCOPES = 32
 MAX_SCOPES_LENGTH = 1024  # the scopes joined by spaces, as in the token's ``scope`` claim
-# The email, name and scope claims together, as PyJWT writes them (JSON, non-ASCII escaped as
-# \uXXXX): beside the fixed claims, the header, base64url and a signature (up to RS256 with
-# a 3072-bit key), this keeps the access cookie under 4096 bytes even with long names in a
-# non-Latin script, and leaves room for the sign-in's ``amr``, ``auth_time`` and ``idp``
-# (about 130 bytes after a second step through another identity provider).
+MAX_GROUPS = 32  # groups ride in the token too (``groups``), within the claims' budget below
+# The email, name, scope and groups claims together, as PyJWT writes them (JSON, non-ASCII
+# escaped as \uXXXX): beside the fixed claims, the header, base64url and a signature (up to
+# RS256 with a 3072-bit key), this keeps the access cookie under 4096 bytes even with long
+# names in a non-Latin script, and leaves room for the sign-in's ``amr``, ``auth_time`` and
+# ``idp`` (about 130 bytes after a second step through another identity provider).
 MAX_IDENTITY_CLAIMS_BYTES = 2170
 
 _EMAIL_FORBIDDEN = re.compile(r"[\s<>()\[\],;:\"\\]")
@@ -124,17 +125,36 @@ def scopes_problem(scopes: Sequence[str]) -> str | None:
     return next(filter(None, map(scope_problem, unique)), None)
 
 
+def groups_problem(groups: Sequence[str]) -> str | None:
+    """Why this set of groups is unacceptable, or None (named like scopes: no commas)."""
+    unique = tuple(dict.fromkeys(groups))
+    if len(unique) > MAX_GROUPS:
+        return f"at most {MAX_GROUPS} groups, so that every access token fits a browser cookie"
+    if any(not _SCOPE.fullmatch(group) for group in unique):
+        return "must be 1-64 letters, digits or _ . : / - each"
+    return None
+
+
 def identity_claims_problem(
-    email: str, first_name: str | None, last_name: str | None, scopes: Sequence[str]
+    email: str,
+    first_name: str | None,
+    last_name: str | None,
+    scopes: Sequence[str],
+    groups: Sequence[str] = (),
 ) -> str | None:
-    """Why a client with this email, these names and scopes would not fit a browser cookie."""
+    """Why a client with this email, these names, scopes and groups would not fit a browser
+    cookie."""
     name = " ".join(part.strip() for part in (first_name, last_name) if part and part.strip())
-    claims = {"email": email.strip(), "name": name, "scope": " ".join(dict.fromkeys(scopes))}
+    claims: dict[str, object] = {"email": email.strip(), "name": name}
+    claims["scope"] = " ".join(dict.fromkeys(scopes))
+    if groups:
+        claims["groups"] = list(dict.fromkeys(groups))
     if len(json.dumps(claims)) <= MAX_IDENTITY_CLAIMS_BYTES:
         return None
     return (
-        f"with the email address and names, makes more than {MAX_IDENTITY_CLAIMS_BYTES} bytes "
-        "of claims, and the access token would not fit a browser cookie; shorten them"
+        f"with the email address, names, scopes and groups, makes more than "
+        f"{MAX_IDENTITY_CLAIMS_BYTES} bytes of claims, and the access token would not fit a "
+        "browser cookie; shorten them"
     )
 
 

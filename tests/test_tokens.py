@@ -325,3 +325,21 @@ def test_the_default_issuer_follows_the_public_url_without_ending_sessions(
     for issuer in refused:
         with pytest.raises(Unauthenticated):
             tokens.decode(_sign(_claims(iss=issuer)), NOW)
+
+
+def test_groups_ride_in_the_token_only_when_the_client_has_some() -> None:
+    tokens = _tokens()
+    grouped, _ = tokens.issue(
+        replace(TOKEN_CLIENT, groups=("ops", "sre")), "s1", NOW, not_after=NOW + timedelta(days=1)
+    )
+    plain, _ = tokens.issue(
+        replace(TOKEN_CLIENT, groups=()), "s1", NOW, not_after=NOW + timedelta(days=1)
+    )
+
+    assert jwt.decode(grouped, options={"verify_signature": False})["groups"] == ["ops", "sre"]
+    assert tokens.decode(grouped, NOW).groups == ("ops", "sre")
+    assert "groups" not in jwt.decode(plain, options={"verify_signature": False})
+    assert tokens.decode(plain, NOW).groups == ()
+    for wrong in ("ops", [1], {"ops": True}):
+        with pytest.raises(Unauthenticated):
+            tokens.decode(_sign(_claims(groups=wrong)), NOW)

@@ -95,19 +95,32 @@ def glob_regex(glob: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Subject:
     """Who a rule is about: each list given must hold (a kind of them, an id of them, a scope
-    of them)."""
+    of them, a group of them)."""
 
     kinds: frozenset[str] = _NONE
     clients: frozenset[str] = _NONE
     scopes: frozenset[str] = _NONE
+    groups: frozenset[str] = _NONE
 
     def matches(self, claims: AccessClaims) -> bool:
-        """Whether the signed-in client is one this rule is about."""
+        """Whether the signed-in client is one this rule is about (on every /verify: no words)."""
         return (
             (not self.kinds or claims.kind in self.kinds)
             and (not self.clients or claims.client_id in self.clients)
             and (not self.scopes or not self.scopes.isdisjoint(claims.scopes))
+            and (not self.groups or not self.groups.isdisjoint(claims.groups))
         )
+
+    def misses(self, claims: AccessClaims) -> Iterator[str]:
+        """Each list the client falls outside of, in words (for ``rules explain``)."""
+        if self.kinds and claims.kind not in self.kinds:
+            yield f"kind {claims.kind} is not {_either(self.kinds)}"
+        if self.clients and claims.client_id not in self.clients:
+            yield f"client {claims.client_id} is not {_either(self.clients)}"
+        if self.scopes and self.scopes.isdisjoint(claims.scopes):
+            yield f"scopes ({_held(claims.scopes)}) hold none of {_either(self.scopes)}"
+        if self.groups and self.groups.isdisjoint(claims.groups):
+            yield f"groups ({_held(claims.groups)}) hold none of {_either(self.groups)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +266,11 @@ class AccessRules:
         asked = request._replace(host=upstream_host(request.host), path=path)
         where = f" from {asked.address}" if asked.address else ""
         yield f"request: {asked.method} host {asked.host} path {asked.path}{where}"
+        if claims is not None:
+            yield (
+                f"asked by: {claims.client_id} ({claims.kind}), scopes {_held(claims.scopes)},"
+                f" groups {_held(claims.groups)}"
+            )
         for rule in self.rules:
             reasons = list(_mismatches(rule, asked, claims))
             if not reasons:
@@ -293,8 +311,16 @@ def _mismatches(rule: Rule, asked: Asked, claims: AccessClaims | None) -> Iterab
     if rule.subject is not None:
         if claims is None:
             yield _NOBODY
-        elif not rule.subject.matches(claims):
-            yield "the client is not one the rule is about"
+        else:
+            yield from (f"the client's {miss}" for miss in rule.subject.misses(claims))
+
+
+def _either(names: frozenset[str]) -> str:
+    return " or ".join(sorted(names))
+
+
+def _held(names: tuple[str, ...]) -> str:
+    return ", ".join(names) or "none"
 
 
 def _hosts(rule: Rule) -> list[str]:

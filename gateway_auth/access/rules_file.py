@@ -160,11 +160,12 @@ class SubjectSpec(_Model):
     kinds: list[ClientKind] = Field(default_factory=list)
     clients: list[str] = Field(default_factory=list)
     scopes: list[Scope] = Field(default_factory=list)
+    groups: list[Scope] = Field(default_factory=list)  # named as scopes are
 
     @model_validator(mode="after")
     def _something(self) -> SubjectSpec:
-        if not (self.kinds or self.clients or self.scopes):
-            raise ValueError("name kinds, clients or scopes")
+        if not (self.kinds or self.clients or self.scopes or self.groups):
+            raise ValueError("name kinds, clients, scopes or groups")
         return self
 
 
@@ -293,7 +294,10 @@ def _compiled(spec: RulesSpec, lines: Lines) -> AccessRules:
                 subject=None
                 if subject is None
                 else Subject(
-                    frozenset(subject.kinds), frozenset(subject.clients), frozenset(subject.scopes)
+                    frozenset(subject.kinds),
+                    frozenset(subject.clients),
+                    frozenset(subject.scopes),
+                    frozenset(subject.groups),
                 ),
             )
         )

@@ -37,6 +37,7 @@ IDENTITY_HEADERS = (
     "X-Auth-Session-Id",
     "X-Auth-AMR",
     "X-Auth-Provider",
+    "X-Auth-Groups",
     "Remote-User",
     "Remote-Email",
     "Remote-Name",
@@ -102,7 +103,7 @@ BYPASS = allow(dict.fromkeys(IDENTITY_HEADERS, "") | NOT_CACHED, None)
 
 def identity_headers(claims: AccessClaims) -> dict[str, str]:
     """Every identity header, empty when unknown, so a gateway copying them overwrites spoofs."""
-    scopes = ",".join(claims.scopes)
+    scopes, groups = ",".join(claims.scopes), ",".join(claims.groups)
     return {
         "X-Auth-User-Id": claims.client_id,
         "X-Auth-Email": claims.email,
@@ -112,8 +113,9 @@ def identity_headers(claims: AccessClaims) -> dict[str, str]:
         "X-Auth-Session-Id": claims.session_id,
         "X-Auth-AMR": ",".join(claims.amr),
         "X-Auth-Provider": claims.provider,
+        "X-Auth-Groups": groups,
         "Remote-User": claims.client_id,
         "Remote-Email": claims.email,
         "Remote-Name": claims.name,
-        "Remote-Groups": scopes,
+        "Remote-Groups": groups,  # Authelia's and Grafana's auth proxy header: the groups
     }

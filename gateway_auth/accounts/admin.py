@@ -52,17 +52,17 @@ MAX_PAGE = 200
 
 
 @dataclass(frozen=True, slots=True)
-class ScopeChange:
-    """Replace a client's scopes (``replace``), or add and remove some."""
+class ListChange:
+    """Replace a client's scopes or groups (``replace``), or add and remove some."""
 
     replace: tuple[str, ...] | None = None
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
 
-    def applied(self, scopes: Sequence[str]) -> tuple[str, ...]:
-        """The scopes after the change, in their order, added ones last."""
-        base = self.replace if self.replace is not None else tuple(scopes)
-        kept = [scope for scope in base if scope not in self.remove]
+    def applied(self, names: Sequence[str]) -> tuple[str, ...]:
+        """The names after the change, in their order, added ones last."""
+        base = self.replace if self.replace is not None else tuple(names)
+        kept = [name for name in base if name not in self.remove]
         return tuple(dict.fromkeys([*kept, *self.add]))
 
 
@@ -148,7 +148,10 @@ class Admin:
     ) -> Client:
         """A client with a password (``user`` or ``guest``), with any scopes."""
         client = await self._accounts.create(new, kind=kind, scopes=scopes)
-        self._audit(actor, "create", client.id, kind=kind, scopes=list(client.scopes))
+        self._audit(
+            actor, "create", client.id, kind=kind, scopes=list(client.scopes),
+            groups=list(client.groups),
+        )  # fmt: skip
         return client
 
     async def create_service(
@@ -156,7 +159,10 @@ class Admin:
     ) -> CreatedService:
         """A service client and its secret, shown once."""
         created = await self._accounts.create_service(new, scopes=scopes)
-        self._audit(actor, "create", created.client.id, kind="service", scopes=list(scopes))
+        self._audit(
+            actor, "create", created.client.id, kind="service", scopes=list(scopes),
+            groups=list(created.client.groups),
+        )  # fmt: skip
         return created
 
     async def update(
@@ -164,18 +170,22 @@ class Admin:
         actor: str,
         client_id: str,
         values: Mapping[ProfileField, str | None],
-        scopes: ScopeChange | None = None,
+        scopes: ListChange | None = None,
+        groups: ListChange | None = None,
     ) -> Client:
-        """Change names, email address and scopes. A scope taken away takes every session of the
-        client with it, so no token still carrying it is accepted anywhere; added scopes arrive
-        with the next token."""
+        """Change names, email address, scopes and groups. A scope or group taken away takes
+        every session of the client with it, so no token still carrying it is accepted anywhere
+        (a rule may let a group in); added ones arrive with the next token."""
         client = await self.get(client_id)
         new_scopes = scopes.applied(client.scopes) if scopes is not None else None
-        updated = await self._accounts.amend(client, values, new_scopes)  # LastAdmin: the store
+        new_groups = groups.applied(client.groups) if groups is not None else None
+        # LastAdmin is the store's to refuse, in the same step as the change.
+        updated = await self._accounts.amend(client, values, new_scopes, new_groups)
         removed = [scope for scope in client.scopes if scope not in updated.scopes]
+        left = [group for group in client.groups if group not in updated.groups]
         ended: list[str] = []
         try:  # the change is made: its audit line is written even if the revocation fails
-            if removed:
+            if removed or left:
                 ended = await self._revocations.revoke_client_sessions(client_id)
         finally:
             self._audit(
@@ -185,6 +195,8 @@ class Admin:
                 fields=list(values),
                 added=[scope for scope in updated.scopes if scope not in client.scopes],
                 removed=removed,
+                groups_added=[group for group in updated.groups if group not in client.groups],
+                groups_removed=left,
                 sessions_revoked=len(ended),
             )
         return updated

@@ -55,6 +55,7 @@ from gateway_auth.validation import (
     clean_name,
     email_key,
     email_problem,
+    groups_problem,
     identity_claims_problem,
     name_problem,
     password_problem,
@@ -72,6 +73,7 @@ class NewClient:
     password: str
     first_name: str | None = None
     last_name: str | None = None
+    groups: tuple[str, ...] = ()  # an operator's, never a registration's
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,7 @@ class NewService:
     email: str
     first_name: str | None = None
     last_name: str | None = None
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,7 @@ class Accounts:
                 "password": password_problem(new.password),
                 "firstName": name_problem(new.first_name),
                 "lastName": name_problem(new.last_name),
+                "groups": groups_problem(new.groups),
                 "scopes": scopes_problem(scopes) or _claims_problem(new, scopes),
             }
         )
@@ -170,6 +174,7 @@ class Accounts:
             first_name=new.first_name,
             last_name=new.last_name,
             scopes=scopes,
+            groups=new.groups,
         )
         await self._clients.add_client(client, password_hash)
         log_event(log, "client_created", client_id=client.id, kind=kind, scopes=list(client.scopes))
@@ -244,6 +249,7 @@ class Accounts:
                 "email": email_problem(new.email),
                 "firstName": name_problem(new.first_name),
                 "lastName": name_problem(new.last_name),
+                "groups": groups_problem(new.groups),
                 "scopes": scopes_problem(scopes) or _claims_problem(new, scopes),
             }
         )
@@ -254,6 +260,7 @@ class Accounts:
             first_name=new.first_name,
             last_name=new.last_name,
             scopes=scopes,
+            groups=new.groups,
         )
         secret, secret_hash = new_client_secret()
         await self._clients.add_client(client, None, secret_hash=secret_hash)
@@ -321,26 +328,29 @@ class Accounts:
         client: Client,
         values: Mapping[ProfileField, str | None],
         scopes: Sequence[str] | None = None,
+        groups: Sequence[str] | None = None,
     ) -> Client:
-        """An operator's change of names, email address and scopes, in one update: no password
-        asked, and a new address is unverified and gets its link, as when the client changes it."""
+        """An operator's change of names, email address, scopes and groups, in one update: no
+        password asked, and a new address is unverified and gets its link, as when the client
+        changes it."""
         check(
             {
                 "email": email_problem(values["email"] or "") if "email" in values else None,
                 "firstName": name_problem(values.get("first_name")),
                 "lastName": name_problem(values.get("last_name")),
                 "scopes": scopes_problem(scopes) if scopes is not None else None,
+                "groups": groups_problem(groups) if groups is not None else None,
             }
         )
         new_scopes = tuple(dict.fromkeys(scopes)) if scopes is not None else None
-        check(
-            {
-                "scopes" if scopes is not None else _first_field(values): _profile_claims_problem(
-                    replace(client, scopes=new_scopes or ()) if scopes is not None else client,
-                    values,
-                )
-            }
+        new_groups = tuple(dict.fromkeys(groups)) if groups is not None else None
+        changed = replace(
+            client,
+            scopes=client.scopes if new_scopes is None else new_scopes,
+            groups=client.groups if new_groups is None else new_groups,
         )
+        field = "scopes" if scopes is not None else "groups" if groups is not None else None
+        check({field or _first_field(values): _profile_claims_problem(changed, values)})
         cleaned = {
             name: (value or "").strip() if name == "email" else clean_name(value)
             for name, value in values.items()
@@ -355,6 +365,7 @@ class Accounts:
                 values=cleaned,
                 email_verified=False if new_address else None,
                 scopes=new_scopes,
+                groups=new_groups,
             ),
         )
         if updated is None:
@@ -467,7 +478,7 @@ def _is_guest(email: str) -> bool:
 
 
 def _claims_problem(new: NewClient | NewService, scopes: Sequence[str]) -> str | None:
-    return identity_claims_problem(new.email, new.first_name, new.last_name, scopes)
+    return identity_claims_problem(new.email, new.first_name, new.last_name, scopes, new.groups)
 
 
 def _profile_claims_problem(
@@ -476,7 +487,7 @@ def _profile_claims_problem(
     email = values.get("email", client.email) or ""
     first = values.get("first_name", client.first_name)
     last = values.get("last_name", client.last_name)
-    return identity_claims_problem(email, first, last, client.scopes)
+    return identity_claims_problem(email, first, last, client.scopes, client.groups)
 
 
 def _first_field(values: Mapping[ProfileField, str | None]) -> str:

@@ -9,7 +9,7 @@ from typing import TextIO
 
 import click
 
-from gateway_auth.accounts.admin import ScopeChange
+from gateway_auth.accounts.admin import ListChange
 from gateway_auth.accounts.clients import NewClient, NewService
 from gateway_auth.cli.invocation import (
     ACTOR,
@@ -59,6 +59,13 @@ _SCOPE = click.option(
     help="user, guest, or service (gets a client secret instead of a password)",
 )
 @_SCOPE
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    metavar="GROUP",
+    help="put it in a group; repeat for several (sent as X-Auth-Groups)",
+)
 @click.option("--first-name")
 @click.option("--last-name")
 @click.option(
@@ -71,20 +78,22 @@ def clients_create(
     email: str,
     kind: str,
     scopes: tuple[str, ...],
+    groups: tuple[str, ...],
     first_name: str | None,
     last_name: str | None,
     password_stdin: bool,
 ) -> int:
     """Create a client (e.g. the first admin); a service client's secret is printed once."""
     if kind == "service":
-        service = NewService(email, first_name, last_name)
+        service = NewService(email, first_name, last_name, groups)
         created = with_services(
             invocation, lambda s: s.admin.create_service(ACTOR, service, scopes=scopes)
         )
         echo_json({**client_view(created.client), "clientSecret": created.secret})
         click.echo("gateway-auth: the client secret is shown only this once", err=True)
         return 0
-    new = NewClient(email, _read_password(password_stdin, sys.stdin), first_name, last_name)
+    password = _read_password(password_stdin, sys.stdin)
+    new = NewClient(email, password, first_name, last_name, groups)
     client = with_services(
         invocation,
         lambda s: s.admin.create_user(ACTOR, new, kind=kind, scopes=scopes),  # type: ignore[arg-type]
@@ -118,13 +127,14 @@ def clients_list(invocation: Invocation, as_json: bool, scope: str | None, kind:
         for client in found:
             echo_json(client_view(client))
         return 0
-    rows = [("ID", "EMAIL", "KIND", "SCOPES", "SUSPENDED", "CREATED")]
+    rows = [("ID", "EMAIL", "KIND", "SCOPES", "GROUPS", "SUSPENDED", "CREATED")]
     rows += [
         (
             c.id,
             c.email,
             c.kind,
             ",".join(c.scopes) or "-",
+            ",".join(c.groups) or "-",
             "yes" if c.suspended else "no",
             c.created_at.strftime("%Y-%m-%d %H:%M"),
         )
@@ -166,6 +176,18 @@ def clients_show(invocation: Invocation, client: str) -> int:
     metavar="A,B",
     help='replace every scope with these ("" for none); not with --add/--remove-scope',
 )
+@click.option("--add-group", multiple=True, metavar="GROUP", help="join a group; repeatable")
+@click.option(
+    "--remove-group",
+    multiple=True,
+    metavar="GROUP",
+    help="leave a group (ends the client's sessions); repeatable",
+)
+@click.option(
+    "--set-groups",
+    metavar="A,B",
+    help='replace every group with these ("" for none); not with --add/--remove-group',
+)
 @pass_invocation
 def clients_update(
     invocation: Invocation,
@@ -177,27 +199,38 @@ def clients_update(
     add_scope: tuple[str, ...],
     remove_scope: tuple[str, ...],
     set_scopes: str | None,
+    add_group: tuple[str, ...],
+    remove_group: tuple[str, ...],
+    set_groups: str | None,
 ) -> int:
-    """Change a client's names, email address or scopes."""
-    if set_scopes is not None and (add_scope or remove_scope):
-        raise click.UsageError("--set-scopes replaces every scope: use it alone")
+    """Change a client's names, email address, scopes or groups."""
     values: dict[ProfileField, str | None] = {}
     if email is not None:
         values["email"] = email
     for name, value in (("first_name", first_name), ("last_name", last_name)):
         if value is not None:
             values[name] = value or None  # type: ignore[index]
-    change = None
-    if set_scopes is not None:
-        change = ScopeChange(tuple(s.strip() for s in set_scopes.split(",") if s.strip()))
-    elif add_scope or remove_scope:
-        change = ScopeChange(add=add_scope, remove=remove_scope)
-    if not values and change is None:
-        raise click.UsageError("nothing to change: give --email, a name or a scope option")
+    scopes = _list_change("scope", set_scopes, add_scope, remove_scope)
+    groups = _list_change("group", set_groups, add_group, remove_group)
+    if not values and scopes is None and groups is None:
+        raise click.UsageError("nothing to change: give --email, a name, a scope or group option")
 
     return print_client(
-        on_client(invocation, client, lambda s, cid: s.admin.update(ACTOR, cid, values, change))
+        on_client(
+            invocation, client, lambda s, cid: s.admin.update(ACTOR, cid, values, scopes, groups)
+        )
     )
+
+
+def _list_change(
+    noun: str, whole: str | None, add: tuple[str, ...], remove: tuple[str, ...]
+) -> ListChange | None:
+    """The change ``--set-<noun>s``, ``--add-<noun>`` and ``--remove-<noun>`` ask for."""
+    if whole is not None and (add or remove):
+        raise click.UsageError(f"--set-{noun}s replaces every {noun}: use it alone")
+    if whole is not None:
+        return ListChange(tuple(part.strip() for part in whole.split(",") if part.strip()))
+    return ListChange(add=add, remove=remove) if add or remove else None
 
 
 @clients.command("suspend")

@@ -45,6 +45,7 @@ def rules_check(file: Path) -> int:
 @click.option("--method", default="GET", show_default=True, help="the original method")
 @click.option("--client", metavar="CLIENT", help="as this client of the store (id or email)")
 @click.option("--scopes", metavar="A,B", help="as a signed-in user holding these scopes")
+@click.option("--groups", metavar="A,B", help="as a signed-in user in these groups")
 @click.option("--ip", metavar="ADDR", help="the original client's address")
 @click.option(
     "--file",
@@ -60,12 +61,15 @@ def rules_explain(
     method: str,
     client: str | None,
     scopes: str | None,
+    groups: str | None,
     ip: str | None,
     file: Path | None,
 ) -> int:
     """Which rule decides a request to URL (e.g. https://app.example.com/billing/), and why."""
-    if client is not None and scopes is not None:
-        raise click.UsageError("--client and --scopes name who asks: give one")
+    if client is not None and (scopes is not None or groups is not None):
+        raise click.UsageError(
+            "--client and --scopes/--groups name who asks: give one or the other"
+        )
     settings: Settings = invocation.settings()
     path = file or settings.rules_file
     if path is None:
@@ -77,7 +81,7 @@ def rules_explain(
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed([FieldError("URL", "must be an absolute http(s) URL")])
-    claims = _explained_client(settings, client, scopes)
+    claims = _explained_client(settings, client, scopes, groups)
     asked = Asked(parts.hostname, method.upper(), parts.path or "/", ip)
     click.echo(f"rules: {path}")
     for line in loaded.explain(asked, claims):
@@ -86,12 +90,15 @@ def rules_explain(
 
 
 def _explained_client(
-    settings: Settings, reference: str | None, scopes: str | None
+    settings: Settings, reference: str | None, scopes: str | None, groups: str | None
 ) -> AccessClaims | None:
-    """Who asks: a client of the store, a user with the scopes given, or nobody signed in."""
-    if scopes is not None:
-        held = tuple(s.strip() for s in scopes.split(",") if s.strip())
-        return AccessClaims("(a user)", "", "", "user", held, "", 0)
+    """Who asks: a client of the store, a user with the scopes and groups given, or nobody
+    signed in."""
+    if scopes is not None or groups is not None:
+        held, member = (
+            tuple(s.strip() for s in (v or "").split(",") if s.strip()) for v in (scopes, groups)
+        )
+        return AccessClaims("(a user)", "", "", "user", held, "", 0, groups=member)
     if reference is None:
         return None
 
@@ -100,4 +107,6 @@ def _explained_client(
             return await services.admin.find(reference)
 
     client = asyncio.run(find())
-    return AccessClaims(client.id, "", "", client.kind, client.scopes, client.email, 0)
+    return AccessClaims(
+        client.id, "", "", client.kind, client.scopes, client.email, 0, groups=client.groups
+    )

@@ -7,7 +7,7 @@ import re
 from aiohttp import web
 from multidict import MultiMapping
 
-from gateway_auth.accounts.admin import MAX_PAGE, ClientFilter, ScopeChange
+from gateway_auth.accounts.admin import MAX_PAGE, ClientFilter, ListChange
 from gateway_auth.accounts.clients import NewClient, NewService
 from gateway_auth.errors import FieldError, InsufficientScope, ValidationFailed
 from gateway_auth.http.appkeys import SERVICES
@@ -75,15 +75,18 @@ async def get_client(request: web.Request) -> web.Response:
 
 
 async def create_client(request: web.Request) -> web.Response:
-    """``POST /admin/clients``: any kind and scopes; a service client's secret is shown once."""
+    """``POST /admin/clients``: any kind, scopes and groups; a service client's secret is shown
+    once."""
     actor = await acting_admin(request)
     body = dict((await read_body(request)).fields)
-    kind, scopes = _kind_and_scopes(body)
+    kind, scopes, groups = _kind_and_lists(body)
     admin = request.app[SERVICES].admin
     names = ("firstName", "lastName")
     if kind == "service":
         fields = string_fields(body, required=("email",), optional=names, nullable=names)
-        service = NewService(fields["email"] or "", fields.get("firstName"), fields.get("lastName"))
+        service = NewService(
+            fields["email"] or "", fields.get("firstName"), fields.get("lastName"), groups
+        )
         created = await admin.create_service(actor.id, service, scopes=scopes)
         view = {**client_view(created.client), "clientSecret": created.secret}
         return not_cached(json_response(view, status=201))
@@ -93,6 +96,7 @@ async def create_client(request: web.Request) -> web.Response:
         fields["password"] or "",
         fields.get("firstName"),
         fields.get("lastName"),
+        groups,
     )
     client = await admin.create_user(actor.id, new, kind=kind, scopes=scopes)
     return json_response(client_view(client), status=201)
@@ -100,15 +104,17 @@ async def create_client(request: web.Request) -> web.Response:
 
 async def update_client(request: web.Request) -> web.Response:
     """``PATCH /admin/clients/{id}``: names, email (no password asked; the new address gets a
-    verification link) and scopes: ``scopes`` replaces them, ``addScopes`` and ``removeScopes``
-    change some. Taking a scope away ends the client's sessions."""
+    verification link), scopes and groups: ``scopes`` replaces them, ``addScopes`` and
+    ``removeScopes`` change some (``groups``, ``addGroups``, ``removeGroups`` alike). Taking a
+    scope or a group away ends the client's sessions."""
     actor = await acting_admin(request)
     body = dict((await read_body(request)).fields)
-    change = _scope_change(body)
+    change = _list_change(body, "scope")
+    groups = _list_change(body, "group")
     fields = string_fields(body, optional=PROFILE_FIELDS, nullable=("firstName", "lastName"))
     values = {PROFILE_FIELDS[name]: value for name, value in fields.items()}
     client = await request.app[SERVICES].admin.update(
-        actor.id, request.match_info["id"], values, change
+        actor.id, request.match_info["id"], values, change, groups
     )
     return json_response(client_view(client))
 
@@ -250,26 +256,31 @@ def _single_params(query: MultiMapping[str]) -> dict[str, str]:
     return params
 
 
-def _kind_and_scopes(body: dict[str, object]) -> tuple[ClientKind, list[str]]:
-    """Take ``kind`` (default ``user``) and ``scopes`` (a list of strings) out of the body."""
+def _kind_and_lists(body: dict[str, object]) -> tuple[ClientKind, list[str], tuple[str, ...]]:
+    """Take ``kind`` (default ``user``), ``scopes`` and ``groups`` (lists of strings) out of the
+    body."""
     kind = _kind(body.pop("kind", "user"))
-    scopes = body.pop("scopes", [])
+    lists: dict[str, list[str]] = {}
     errors = []
     if kind is None:
         errors.append(FieldError("kind", f"must be one of {', '.join(CLIENT_KINDS)}"))
-    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-        errors.append(FieldError("scopes", "must be a list of strings"))
-        scopes = []
+    for name in ("scopes", "groups"):
+        value = body.pop(name, [])
+        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+            errors.append(FieldError(name, "must be a list of strings"))
+        else:
+            lists[name] = [str(item) for item in value]
     if errors or kind is None:
         raise ValidationFailed(errors)
-    return kind, [str(scope) for scope in scopes]
+    return kind, lists["scopes"], tuple(lists["groups"])
 
 
-def _scope_change(body: dict[str, object]) -> ScopeChange | None:
-    """Take ``scopes``, ``addScopes`` and ``removeScopes`` out of the body."""
+def _list_change(body: dict[str, object], noun: str) -> ListChange | None:
+    """Take ``<noun>s``, ``add<Noun>s`` and ``remove<Noun>s`` out of the body."""
+    whole, add, remove = f"{noun}s", f"add{noun.title()}s", f"remove{noun.title()}s"
     lists: dict[str, tuple[str, ...]] = {}
     errors = []
-    for name in ("scopes", "addScopes", "removeScopes"):
+    for name in (whole, add, remove):
         if name not in body:
             continue
         value = body.pop(name)
@@ -277,17 +288,13 @@ def _scope_change(body: dict[str, object]) -> ScopeChange | None:
             errors.append(FieldError(name, "must be a list of strings"))
         else:
             lists[name] = tuple(value)
-    if "scopes" in lists and len(lists) > 1:
-        errors.append(
-            FieldError("scopes", "replaces every scope: give addScopes/removeScopes without it")
-        )
+    if whole in lists and len(lists) > 1:
+        errors.append(FieldError(whole, f"replaces every {noun}: give {add}/{remove} without it"))
     if errors:
         raise ValidationFailed(errors)
     if not lists:
         return None
-    return ScopeChange(
-        lists.get("scopes"), lists.get("addScopes", ()), lists.get("removeScopes", ())
-    )
+    return ListChange(lists.get(whole), lists.get(add, ()), lists.get(remove, ()))
 
 
 def _kind(value: object) -> ClientKind | None:

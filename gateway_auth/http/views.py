@@ -24,6 +24,7 @@ def client_view(client: Client) -> dict[str, Any]:
         "emailVerified": client.email_verified,
         "kind": client.kind,
         "scopes": list(client.scopes),
+        "groups": list(client.groups),
         "firstName": client.first_name,
         "lastName": client.last_name,
         "suspended": client.suspended,

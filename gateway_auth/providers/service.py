@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
-from gateway_auth.accounts.admin import Admin, ScopeChange
+from gateway_auth.accounts.admin import Admin, ListChange
 from gateway_auth.accounts.notices import Notices
 from gateway_auth.clock import Clock
 from gateway_auth.errors import (
@@ -309,7 +309,7 @@ class ExternalSignIns:
             return client
         try:
             return await self._admin.update(
-                f"provider:{provider.id}", client.id, {}, ScopeChange(replace=wanted)
+                f"provider:{provider.id}", client.id, {}, ListChange(replace=wanted)
             )
         except LastAdmin:
             log_event(log, "provider_scopes_kept", level=logging.WARNING, provider=provider.id,

@@ -101,6 +101,7 @@ class ProfileChanges:
     values: Mapping[ProfileField, str | None]
     email_verified: bool | None = None  # set with a new address: it is not verified yet
     scopes: tuple[str, ...] | None = None  # an operator's new set of scopes
+    groups: tuple[str, ...] | None = None  # and of groups
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 
 from gateway_auth.errors import InvalidExport
 from gateway_auth.models import (
@@ -45,13 +45,13 @@ from gateway_auth.stores.base import (
     Tombstone,
     TransferStore,
 )
+from gateway_auth.stores.export_lines import Fields, read_object
 
 FORMAT, VERSION = "gateway-auth-export", 1
 IMPORT_BATCH = 500
 PROGRESS_EVERY = 1000
 # Told (records done, records in all when known) as a long transfer goes on.
 Progress = Callable[[int, int | None], None] | None
-T = TypeVar("T")
 
 
 async def export_to(
@@ -111,7 +111,7 @@ def read_export(lines: Iterable[str]) -> list[Record]:
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
-        fields = _Fields(number, _object(number, text))
+        fields = Fields(number, read_object(number, text))
         if number == 1:
             _check_header(fields)
             continue
@@ -156,6 +156,7 @@ def encode(record: Record) -> tuple[str, dict[str, Any]]:
                 "passwordHash": record.password_hash,
                 "secretHash": record.secret_hash,
                 "emailVerified": c.email_verified,
+                "groups": list(c.groups),
             }
         case SessionRecord(session=s):
             return "session", {
@@ -213,13 +214,13 @@ def encode(record: Record) -> tuple[str, dict[str, Any]]:
             }
 
 
-def _decode(f: _Fields) -> Record:
+def _decode(f: Fields) -> Record:
     kind = f.text("type")
     if kind == "client":
         f.only(
             "type", "id", "email", "kind", "scopes", "firstName", "lastName", "suspended",
             "suspendedAt", "suspendReason", "createdAt", "updatedAt", "deletedAt",
-            "passwordHash", "secretHash", "emailVerified",
+            "passwordHash", "secretHash", "emailVerified", "groups",
         )  # fmt: skip
         client_kind = f.text("kind")
         if client_kind not in CLIENT_KINDS:
@@ -236,8 +237,9 @@ def _decode(f: _Fields) -> Record:
             suspend_reason=f.optional("suspendReason", str),
             created_at=f.moment("createdAt"),
             updated_at=f.moment("updatedAt"),
-            # Absent in exports made before email verification: nobody was verified.
+            # Absent from older exports: nobody was verified then, and nobody had groups.
             email_verified=f.value("emailVerified", bool) if "emailVerified" in f.values else False,
+            groups=tuple(f.each("groups", str, "strings")) if "groups" in f.values else (),
         )
         return ClientRecord(
             client,
@@ -320,7 +322,7 @@ def _decode(f: _Fields) -> Record:
     raise f.problem("type must be client, session, outbox, tombstone, second-factors or identity")
 
 
-def _identity_pair(pair: _Fields) -> tuple[str, str]:
+def _identity_pair(pair: Fields) -> tuple[str, str]:
     """One of a deletion event's identities."""
     pair.only("provider", "subject")
     return pair.text("provider"), pair.text("subject")
@@ -341,7 +343,7 @@ def _passkey_json(passkey: Passkey) -> dict[str, object]:
     }
 
 
-def _passkey(k: _Fields, client_id: str) -> Passkey:
+def _passkey(k: Fields, client_id: str) -> Passkey:
     k.only(
         "credentialId", "publicKey", "signCount", "name", "createdAt", "lastUsedAt", "synced",
         "transports", "aaguid",
@@ -366,7 +368,7 @@ def _passkey(k: _Fields, client_id: str) -> Passkey:
     )
 
 
-def _outbox_event(f: _Fields, event: _Fields) -> OutboxEvent:
+def _outbox_event(f: Fields, event: Fields) -> OutboxEvent:
     event_type = event.values.get("type")
     if event_type not in EVENT_TYPES:
         raise f.problem(f"event type must be one of {', '.join(EVENT_TYPES)}")
@@ -416,80 +418,11 @@ def _outbox_event(f: _Fields, event: _Fields) -> OutboxEvent:
     )
 
 
-def _check_header(f: _Fields) -> None:
+def _check_header(f: Fields) -> None:
     if f.values.get("format") != FORMAT:
         raise f.problem(f'not a gateway-auth export (the first line has no "format": "{FORMAT}")')
     if f.values.get("version") != VERSION:
         raise f.problem(f"export version {f.values.get('version')!r}; this release reads {VERSION}")
-
-
-class _Fields:
-    """Typed access to one line's fields; every failure names the line and the field."""
-
-    def __init__(self, line: int, values: Mapping[str, Any]) -> None:
-        self.line, self.values = line, values
-
-    def problem(self, message: str) -> InvalidExport:
-        return InvalidExport(self.line, message)
-
-    def nested(self, values: Mapping[str, Any]) -> _Fields:
-        return _Fields(self.line, values)
-
-    def only(self, *names: str) -> None:
-        unknown = sorted(set(self.values) - set(names))
-        if unknown:
-            raise self.problem(f"unknown field {unknown[0]}")
-
-    def value(self, name: str, kind: type[T]) -> T:
-        value = self.values.get(name)
-        # bool is an int in Python; an attempts count of true is still wrong.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self.problem(f"{name} must be a {kind.__name__}")
-        return value
-
-    def optional(self, name: str, kind: type[T]) -> T | None:
-        return None if self.values.get(name) is None else self.value(name, kind)
-
-    def text(self, name: str) -> str:
-        value = self.value(name, str)
-        if not value:
-            raise self.problem(f"{name} must not be empty")
-        return value
-
-    def each(self, name: str, kind: type[T], described: str) -> list[T]:
-        values = self.value(name, list)
-        if not all(isinstance(item, kind) for item in values):
-            raise self.problem(f"{name} must be a list of {described}")
-        return values
-
-    def optional_moment(self, name: str) -> datetime | None:
-        return None if self.values.get(name) is None else self.moment(name)
-
-    def moment(self, name: str) -> datetime:
-        raw = self.value(name, str)
-        try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            raise self.problem(f"{name} must be an RFC 3339 time") from None
-        if parsed.tzinfo is None:
-            raise self.problem(f"{name} must carry a time zone")
-        return parsed
-
-
-def _object(line: int, text: str) -> dict[str, Any]:
-    def refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        names = [name for name, _ in pairs]
-        if len(names) != len(set(names)):
-            raise InvalidExport(line, "a field appears twice")
-        return dict(pairs)
-
-    try:
-        value = json.loads(text, object_pairs_hook=refuse_duplicates)
-    except ValueError:
-        raise InvalidExport(line, "not valid JSON") from None
-    if not isinstance(value, dict):
-        raise InvalidExport(line, "not a JSON object")
-    return value
 
 
 def _line(payload: Mapping[str, Any]) -> str:

@@ -335,3 +335,29 @@ def test_lookalike_paths_are_ambiguous_when_the_file_says_so(path: str) -> None:
     assert rule_of(decide(strict, "a/billing/x.pdf")) == "billing"
     assert rule_of(decide(strict, "a/.well-known/x")) == "(default)"
     assert rule_of(decide(strict, "a/caf%C3%A9")) == "(default)"  # NFKC leaves it as it is
+
+
+GROUP_RULES = """
+default_policy: deny
+rules:
+  - name: on-call
+    hosts: [ops.example.com]
+    subject: {groups: [ops, sre]}
+    policy: authenticated
+"""
+
+
+def test_a_subject_can_be_a_group_and_explain_says_whose_groups_fall_short() -> None:
+    rules = parse_rules(GROUP_RULES, "rules.yaml")
+    sre = AccessClaims("c1", "s1", "t1", "user", (), "ada@example.com", 0, groups=("dev", "sre"))
+    dev = AccessClaims("c2", "s2", "t2", "user", ("ops",), "bob@example.com", 0, groups=("dev",))
+
+    explained = list(rules.explain(Asked("ops.example.com", "GET", "/"), dev))
+
+    assert rule_of(decide(rules, "ops.example.com/", who=sre)) == "on-call"
+    assert rule_of(decide(rules, "ops.example.com/", who=dev)) == "(default)"  # a scope is no group
+    assert explained[1] == "asked by: c2 (user), scopes ops, groups dev"
+    assert explained[2] == (
+        "line 4: rule 'on-call' skipped: the client's groups (dev) hold none of ops or sre"
+    )
+    assert explained[3] == "no rule matched: default policy deny"

@@ -95,11 +95,12 @@ def test_clients_list_prints_a_table(
         "EMAIL",
         "KIND",
         "SCOPES",
+        "GROUPS",
         "SUSPENDED",
         "CREATED",
     ]
     assert re.split(r"\s{2,}", lines[1])[1:4] == ["root@example.com", "user", "admin"]
-    assert re.split(r"\s{2,}", lines[2])[1:5] == ["ada@example.com", "user", "-", "no"]
+    assert re.split(r"\s{2,}", lines[2])[1:6] == ["ada@example.com", "user", "-", "-", "no"]
 
 
 def test_clients_suspend_and_unsuspend_print_the_client(

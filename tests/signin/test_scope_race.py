@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gateway_auth.access.verifier import Verifier
-from gateway_auth.accounts.admin import ScopeChange
+from gateway_auth.accounts.admin import ListChange
 from gateway_auth.accounts.clients import NewClient, NewService
 from gateway_auth.config.settings import Settings
 from gateway_auth.errors import Unauthenticated
@@ -40,7 +40,7 @@ def race(services: Services, client_id: str, *, before_the_write: bool) -> None:
     stored = store.add_session
 
     async def removal() -> None:
-        change = ScopeChange(remove=("billing",))
+        change = ListChange(remove=("billing",))
         await services.admin.update("cli", client_id, {}, change)
 
     async def add_session(session: Session, refresh_hash: str) -> None:

@@ -32,7 +32,8 @@ async def _populate(store: Store) -> None:
     """One of everything: kinds, hashes, a suspension, rotations, a revocation, a pending
     deletion and a purged client."""
     await store.add_client(
-        replace(a_client(), last_name="Lovelace", email_verified=True), "$2b$04$pw"
+        replace(a_client(), last_name="Lovelace", email_verified=True, groups=("ops", "dev")),
+        "$2b$04$pw",
     )
     service = replace(a_client("svc", "svc@example.com"), kind="service", scopes=())
     await store.add_client(service, None, secret_hash="f" * 64)
@@ -99,6 +100,7 @@ async def test_sqlite_to_mongodb_and_back_loses_nothing(
     ada = json.loads(first[0])
     assert ada["passwordHash"] == "$2b$04$pw"
     assert ada["emailVerified"] is True
+    assert ada["groups"] == ["ops", "dev"]
     mail = next(json.loads(line)["event"] for line in first if "password-reset" in line)
     assert mail["link"].endswith("token=t-m1")
     session = next(json.loads(line) for line in first if '"id":"s1"' in line)
@@ -125,6 +127,21 @@ async def test_sqlite_to_mongodb_and_back_loses_nothing(
     assert '"amr":["pwd","otp","mfa"]' in next(line for line in first if '"id":"s3"' in line)
     gone = next(json.loads(line) for line in first if '"id":"gone"' in line)
     assert (gone["firstName"], gone["passwordHash"]) == (None, None)  # scrubbed on deletion
+
+
+async def test_an_export_from_before_groups_imports_with_none(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with store_opener("sqlite") as sqlite:
+        store = await sqlite(make_settings())
+        await store.add_client(replace(a_client(), groups=("ops",)), "h")
+        [line] = [line for line in await _export(store) if '"type":"client"' in line]
+        older = json.loads(line)
+        del older["groups"]  # as a release before groups wrote it
+        await store.close()
+    [record] = read_export(_file([json.dumps(older)]))
+
+    assert record.client.groups == ()  # type: ignore[union-attr]
 
 
 def _file(records: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ SPOOFS = {
     "Remote-User": "evil",
     "Remote-Name": "Evil",
     "Remote-Groups": "admin",
+    "X-Auth-Groups": "admin",
 }
 API_CALL = {"Accept": "application/json"}
 METHOD_OVERRIDES = {

@@ -81,7 +81,7 @@ def paths() -> dict[str, dict[str, Schema]]:
                 security=ADMIN,
             ),
             "patch": operation(
-                "Change a client's names, email address and scopes",
+                "Change a client's names, email address, scopes and groups",
                 {"200": client, **problems(400, 401, 403, 404, 409, 413, 415, 422, 503)},
                 parameters=CLIENT_ID,
                 requestBody=request_body(ref("ClientChange")),

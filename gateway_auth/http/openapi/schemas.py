@@ -15,7 +15,7 @@ from gateway_auth.http.openapi.shapes import (
     ref,
     strict_object,
 )
-from gateway_auth.validation import MAX_SCOPES
+from gateway_auth.validation import MAX_GROUPS, MAX_SCOPES
 
 SCHEMAS: dict[str, Schema] = {
     "Client": strict_object(
@@ -25,6 +25,7 @@ SCHEMAS: dict[str, Schema] = {
             "emailVerified",
             "kind",
             "scopes",
+            "groups",
             "firstName",
             "lastName",
             "suspended",
@@ -41,6 +42,11 @@ SCHEMAS: dict[str, Schema] = {
         },
         kind={"enum": ["user", "service", "guest"]},
         scopes={"type": "array", "items": {"type": "string"}},
+        groups={
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "set by operators; /verify sends them as X-Auth-Groups",
+        },
         firstName=OPTIONAL_TEXT,
         lastName=OPTIONAL_TEXT,
         suspended={"type": "boolean"},
@@ -323,6 +329,7 @@ SCHEMAS: dict[str, Schema] = {
         email=EMAIL,
         kind={"enum": ["user", "service", "guest"], "default": "user"},
         scopes={"type": "array", "items": SCOPE, "default": [], "maxItems": MAX_SCOPES},
+        groups={"type": "array", "items": SCOPE, "default": [], "maxItems": MAX_GROUPS},
         password={**PASSWORD, "description": "required unless kind is service"},
         firstName=OPTIONAL_TEXT,
         lastName=OPTIONAL_TEXT,
@@ -342,6 +349,17 @@ SCHEMAS: dict[str, Schema] = {
             "type": "array",
             "items": SCOPE,
             "description": "a scope taken away ends the client's sessions at once",
+        },
+        groups={
+            "type": "array",
+            "items": SCOPE,
+            "description": "replaces every group; not with addGroups or removeGroups",
+        },
+        addGroups={"type": "array", "items": SCOPE},
+        removeGroups={
+            "type": "array",
+            "items": SCOPE,
+            "description": "a group taken away ends the client's sessions at once",
         },
     ),
     "ClientSecret": strict_object(

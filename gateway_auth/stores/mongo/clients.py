@@ -93,6 +93,8 @@ class MongoClients(MongoDatabase):
             values["email_verified"] = changes.email_verified
         if changes.scopes is not None:
             values["scopes"] = list(changes.scopes)
+        if changes.groups is not None:
+            values["groups"] = list(changes.groups)
         values["updated_at"] = stored(changes.updated_at)
         demoted = changes.scopes is not None and ADMIN_SCOPE not in changes.scopes
         async with (
@@ -219,6 +221,7 @@ def client_doc(client: Client, password_hash: str | None, secret_hash: str | Non
         "updated_at": stored(client.updated_at),
         "deleted_at": None,
         "email_verified": client.email_verified,
+        "groups": list(client.groups),
     }
 
 
@@ -238,4 +241,5 @@ def client_from(doc: Doc) -> Client:
         updated_at=loaded(doc["updated_at"]),
         # Absent from documents an earlier release wrote: nobody was verified then.
         email_verified=bool(doc.get("email_verified", False)),
+        groups=tuple(doc.get("groups", ())),  # absent before groups existed
     )

@@ -36,8 +36,8 @@ class SqliteClients(SqliteDatabase):
             await db.execute(
                 "INSERT INTO clients (id, email, email_key, email_skeleton, kind, scopes,"
                 " first_name, last_name, password_hash, secret_hash, suspended, suspended_at,"
-                " suspend_reason, created_at, updated_at, email_verified)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " suspend_reason, created_at, updated_at, email_verified, groups_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client.id,
                     client.email,
@@ -55,6 +55,7 @@ class SqliteClients(SqliteDatabase):
                     ms(client.created_at),
                     ms(client.updated_at),
                     int(client.email_verified),
+                    json.dumps(client.groups),
                 ),
             )
 
@@ -121,6 +122,9 @@ class SqliteClients(SqliteDatabase):
         if changes.scopes is not None:
             columns.append("scopes = ?")
             params.append(json.dumps(changes.scopes))
+        if changes.groups is not None:
+            columns.append("groups_json = ?")
+            params.append(json.dumps(changes.groups))
         # Column names come from the fixed _PROFILE_COLUMNS whitelist, never from input.
         sql = f"UPDATE clients SET {', '.join([*columns, 'updated_at = ?'])}"  # noqa: S608
         async with self._transaction(on_conflict=EmailTaken) as db:
@@ -233,6 +237,7 @@ def _client_from_row(row: sqlite3.Row) -> Client:
         email=row["email"],
         kind=row["kind"],
         scopes=tuple(json.loads(row["scopes"])),
+        groups=tuple(json.loads(row["groups_json"])),
         first_name=row["first_name"],
         last_name=row["last_name"],
         suspended=bool(row["suspended"]),

@@ -175,6 +175,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE sessions ADD COLUMN family TEXT",
         "CREATE INDEX sessions_by_family ON sessions (family) WHERE family IS NOT NULL",
     ),
+    (
+        # 13: groups operators give clients (a JSON list, as scopes are kept).
+        "ALTER TABLE clients ADD COLUMN groups_json TEXT NOT NULL DEFAULT '[]'",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

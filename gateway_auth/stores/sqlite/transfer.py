@@ -38,7 +38,7 @@ from gateway_auth.stores.sqlite.sessions import amr_text, scopes_text, session_f
 _CLIENT_COLUMNS = (
     "id, email, email_key, email_skeleton, kind, scopes, first_name, last_name, password_hash,"
     " secret_hash, suspended, suspended_at, suspend_reason, created_at, updated_at, deleted_at,"
-    " email_verified"
+    " email_verified, groups_json"
 )
 _SESSION_COLUMNS = (
     "id, client_id, refresh_hash, created_at, last_used_at, expires_at, absolute_expires_at,"
@@ -115,6 +115,7 @@ async def _import(db: aiosqlite.Connection, record: Record) -> None:
                 ms(c.updated_at),
                 optional_ms(record.deleted_at),
                 int(c.email_verified),
+                json.dumps(c.groups),
             )
             await db.execute(_upsert("clients", _CLIENT_COLUMNS), values)
         case SessionRecord(session=s):

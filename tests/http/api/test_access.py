@@ -69,7 +69,7 @@ async def test_bypass_answers_200_with_every_identity_header_empty(browser: Brow
 
     for answer in (anonymous, signed_in):
         assert answer.status == 200
-        assert [answer.headers.get(name) for name in IDENTITY_HEADERS] == [""] * 12
+        assert [answer.headers.get(name) for name in IDENTITY_HEADERS] == [""] * 13
 
 
 async def test_the_default_policy_decides_what_no_rule_names(browser: Browser) -> None:

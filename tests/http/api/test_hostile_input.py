@@ -14,6 +14,7 @@ from gateway_auth.errors import StoreUnavailable
 from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.logging import JsonFormatter
 from gateway_auth.validation import (
+    MAX_GROUPS,
     MAX_IDENTITY_CLAIMS_BYTES,
     MAX_SCOPES,
     MAX_SCOPES_LENGTH,
@@ -213,3 +214,30 @@ async def test_an_unhandled_error_logs_its_traceback(
     assert "Traceback" in line["exception"]
     assert "RuntimeError: a bug in a handler" in line["exception"]
     assert "exc_info" not in line
+
+
+async def test_groups_share_the_cookie_budget_so_the_most_allowed_still_fits(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+    email = f"{'a' * 64}@{'d' * 60}.{'e' * 60}.{'f' * 60}.example"[:254]
+    groups = [f"{n:02d}" + "g" * 62 for n in range(MAX_GROUPS)]  # 32 of 64 characters
+    refused = await browser.request(
+        "POST", "/admin/clients", json={"email": email, "password": PASSWORD, "groups": groups}
+    )
+    while identity_claims_problem(email, None, None, (), groups):  # the most that is allowed
+        groups = groups[:-1]
+    created = await browser.request(
+        "POST", "/admin/clients", json={"email": email, "password": PASSWORD, "groups": groups}
+    )
+
+    response = await Browser(http).login(email)
+
+    assert refused.status == 422
+    (error,) = refused.json()["errors"]
+    assert error["field"] == "scopes"  # the claims together: reported where scopes are
+    assert str(MAX_IDENTITY_CLAIMS_BYTES) in error["message"]
+    assert created.status == 201, created.text
+    assert response.status == 200
+    access = next(m for m in response.set_cookies if not m.key.endswith(("_refresh", "_csrf")))
+    assert len(access.key) + 1 + len(access.value) - 43 + 512 + 88 <= 4096  # as above

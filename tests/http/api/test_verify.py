@@ -28,6 +28,32 @@ FORWARDED = {
 ORIGINAL = "https://app.example.com/reports/1?x=1&y=2"
 
 
+async def test_groups_ride_in_the_token_to_the_headers_and_leaving_one_ends_the_sessions(
+    http: AppClient, browser: Browser
+) -> None:
+    await admin(http, browser)
+    body = {"email": "bob@example.com", "password": PASSWORD, "groups": ["ops", "support"]}
+    created = await browser.request("POST", "/admin/clients", json=body)
+    bob = Browser(http)
+    await bob.login("bob@example.com")
+
+    first = await bob.request("GET", "/verify")
+    changed = await browser.request(
+        "PATCH", f"/admin/clients/{created.json()['id']}", json={"removeGroups": ["ops"]}
+    )
+    after = await bob.request("GET", "/verify")
+    await bob.login("bob@example.com")
+    again = await bob.request("GET", "/verify")
+
+    assert created.status == 201
+    assert created.json()["groups"] == ["ops", "support"]
+    assert first.status == 200
+    assert first.headers["X-Auth-Groups"] == first.headers["Remote-Groups"] == "ops,support"
+    assert changed.json()["groups"] == ["support"]
+    assert after.status == 401  # the token that still said "ops" is refused at once
+    assert again.headers["X-Auth-Groups"] == "support"
+
+
 async def test_a_valid_cookie_gets_200_with_every_identity_header(
     http: AppClient, browser: Browser
 ) -> None:
@@ -49,10 +75,11 @@ async def test_a_valid_cookie_gets_200_with_every_identity_header(
         "X-Auth-Session-Id": sid,
         "X-Auth-AMR": "pwd",
         "X-Auth-Provider": "",
+        "X-Auth-Groups": "",  # in no group: empty, so a client's own copy is overwritten
         "Remote-User": me["id"],
         "Remote-Email": "root@example.com",
         "Remote-Name": "Ada Lovelace",
-        "Remote-Groups": "admin,billing",
+        "Remote-Groups": "",
     }
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Server"] == "gateway-auth"
