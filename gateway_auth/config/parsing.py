@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -297,3 +298,37 @@ def limits(text: str) -> str:
 
 def second_factor(text: str) -> Literal["off", "optional", "required"]:
     return choice(text, {"off": "off", "optional": "optional", "required": "required"})
+
+
+def color(text: str) -> str:
+    """A brand colour as ``#rrggbb`` (lower case), the form every browser and CSS reads."""
+    if not re.fullmatch(r"#[0-9A-Fa-f]{6}", text.strip()):
+        raise ValueError("must be a colour written #rrggbb, e.g. #0b5cad")
+    return text.strip().lower()
+
+
+def directory(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise ValueError("must be a directory that exists")
+    return path
+
+
+def scope_labels(text: str) -> tuple[tuple[str, str], ...]:
+    """``{"billing": "Billing and invoices", …}``: what people read for each scope."""
+    from gateway_auth.validation import scope_problem  # noqa: PLC0415 - no cycle at import
+
+    try:
+        labels = json.loads(text)
+    except ValueError:
+        labels = None
+    if not isinstance(labels, dict):  # a ValueError, as every setting's problem is
+        raise ValueError('must be a JSON object, e.g. {"billing": "Billing"}')  # noqa: TRY004
+    for scope, label in labels.items():
+        if problem := scope_problem(scope):
+            raise ValueError(f"{scope!r}: {problem}")
+        if not isinstance(label, str) or not label.strip() or len(label) > 60:
+            raise ValueError(f"{scope!r}: the label must be 1-60 printable characters")
+        if not label.isprintable():
+            raise ValueError(f"{scope!r}: the label must be 1-60 printable characters")
+    return tuple((scope, label.strip()) for scope, label in labels.items())

@@ -110,6 +110,9 @@ class Settings:
     app_name: str = "gateway-auth"
     logo_url: str | None = None
     logo_file: Path | None = None
+    brand_color: str | None = None  # #rrggbb: the portal's buttons and focus ring
+    templates_dir: Path | None = None  # templates here override the portal's own, by name
+    scope_labels: tuple[tuple[str, str], ...] = ()  # what the account page calls each scope
     password_reset_ttl: timedelta = timedelta(minutes=30)
     email_verification_ttl: timedelta = timedelta(hours=24)
     require_verified_email: bool = False  # /verify refuses users whose address is unverified
@@ -252,6 +255,9 @@ class Settings:
             app_name=r.parse("APP_NAME", d.app_name, values.display_text),
             logo_url=r.parse("LOGO_URL", None, values.logo_url),
             logo_file=r.parse("LOGO_FILE", None, values.logo_file),
+            brand_color=r.parse("BRAND_COLOR", None, values.color),
+            templates_dir=r.parse("TEMPLATES_DIR", None, values.directory),
+            scope_labels=r.parse("SCOPE_LABELS", d.scope_labels, values.scope_labels),
             password_reset_ttl=r.duration("PASSWORD_RESET_TTL", d.password_reset_ttl),
             email_verification_ttl=r.duration("EMAIL_VERIFICATION_TTL", d.email_verification_ttl),
             require_verified_email=r.boolean("REQUIRE_VERIFIED_EMAIL", d.require_verified_email),

@@ -69,7 +69,7 @@ async def send_verification(request: web.Request) -> web.Response:
 async def list_sessions(request: web.Request) -> web.Response:
     """``GET /me/sessions``: the caller's active sessions (for a person: the account page)."""
     if wants_page(request.headers):
-        return see_other(f"{request.app[PAGES].urls.home}#sessions")
+        return see_other(request.app[PAGES].urls.sessions)
     identity = await authenticate(request)
     sessions = await request.app[SERVICES].sessions.active(identity)
     return json_response({"sessions": [session_view(s, identity.session_id) for s in sessions]})

@@ -130,7 +130,27 @@ def portal_paths() -> dict[str, dict[str, Schema]]:
     """The pages and form actions, by path and method (relative to BASE_PATH)."""
     session_id = [{"name": "id", "in": "path", "required": True, "schema": _TEXT}]
     return {
-        "/": {"get": _page("The signed-in home: profile, password, sessions", 403)},
+        "/": {"get": _page("The account's profile: who you are, your name; a guest saves it", 403)},
+        "/account/security": {
+            "get": _page("Sign-in and security: address, password, second factors, providers", 403)
+        },
+        "/account/sessions": {"get": _page("Where the account is signed in", 403)},
+        "/account/delete": {
+            "get": _page("What deleting the account means, and the form that does it", 403),
+            "post": _account_form(
+                "Delete the account (`password` for an account that has one, else `understood`)",
+                conflict=True,
+            ),
+        },
+        "/account/save": {
+            "post": _account_form(
+                "A guest saves its account: it becomes a user with this email and password",
+                "email",
+                "password",
+                "passwordConfirmation",
+                conflict=True,
+            )
+        },
         "/register": {"get": _page("The registration page", 403, parameters=_RD)},
         "/refresh": {
             "get": _page(

@@ -20,7 +20,16 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import hdrs, web
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    PrefixLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 from markupsafe import Markup
 
 from gateway_auth.config.parsing import logo_type
@@ -155,6 +164,26 @@ class PortalUrls:
         return f"{self.base}/refresh"
 
     @property
+    def security(self) -> str:
+        """The account's sign-in and security section: address, password, second factors."""
+        return f"{self.base}/account/security"
+
+    @property
+    def sessions(self) -> str:
+        """The account's sessions section: where it is signed in."""
+        return f"{self.base}/account/sessions"
+
+    @property
+    def delete_account(self) -> str:
+        """The page that asks before the account is deleted, and its form's action."""
+        return f"{self.base}/account/delete"
+
+    @property
+    def save_guest(self) -> str:
+        """The guest's "save your account" form's action."""
+        return f"{self.base}/account/save"
+
+    @property
     def profile(self) -> str:
         """The name form's action."""
         return f"{self.base}/account/profile"
@@ -246,8 +275,14 @@ class Pages:
     """Renders templates into complete, locked-down HTML responses."""
 
     def __init__(self, settings: Settings, tokens: FormTokens) -> None:
+        ours = PackageLoader("gateway_auth", "web/templates")
+        # TEMPLATES_DIR's files replace ours by name; ours stay reachable as "gateway-auth/…",
+        # so that an override can extend the page it replaces.
+        loaders: list[BaseLoader] = [ours, PrefixLoader({"gateway-auth": ours})]
+        if settings.templates_dir is not None:
+            loaders.insert(0, FileSystemLoader(settings.templates_dir))
         self._env = Environment(
-            loader=PackageLoader("gateway_auth", "web/templates"),
+            loader=ChoiceLoader(loaders),
             autoescape=select_autoescape(default=True, default_for_string=True),
             undefined=StrictUndefined,
             trim_blocks=True,
@@ -265,6 +300,7 @@ class Pages:
         # calls it through the context again, twice the cost on every word of every page.
         self._env.globals["_"] = _gettext
         style = (files("gateway_auth") / "web" / "portal.css").read_text().strip()
+        style += brand_style(settings.brand_color)
         self._css = Markup(style)  # noqa: S704 - our own file, never input
         script = (files("gateway_auth") / "web" / "passkeys.js").read_text()
         self._script = Markup(script)  # noqa: S704 - our own file, never input
@@ -404,6 +440,19 @@ def field_error(tr: NullTranslations, label: str, problem: str) -> str:
 def not_now(tr: NullTranslations, cause: str, retry_after: int) -> str:
     """``cause`` (a marked message) and how long to wait, in the page's language."""
     return " ".join(filter(None, (tr.gettext(cause), retry_text(str(retry_after), tr))))
+
+
+def brand_style(color: str | None) -> str:
+    """BRAND_COLOR as the style sheet's accent (buttons, the focus ring), with the text on it
+    black or white, whichever reads better (WCAG's contrast ratio), in both themes."""
+    if color is None:
+        return ""
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    on = "#ffffff" if (1.05 / (luminance + 0.05)) >= ((luminance + 0.05) / 0.05) else "#111111"
+    rule = f"--accent:{color};--accent-hover:{color};--on-accent:{on}"
+    return f":root{{{rule}}}@media (prefers-color-scheme:dark){{:root{{{rule}}}}}"
 
 
 def _logo(settings: Settings) -> str | None:

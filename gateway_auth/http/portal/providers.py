@@ -140,7 +140,7 @@ async def callback(request: web.Request) -> web.Response:
             response = see_other(PortalUrls.with_return(urls.login, return_to or None))
             cookies.set_link(response, token)
         case Linked():
-            response = see_other(f"{urls.home}?done=identity_linked#providers")
+            response = see_other(f"{urls.security}?done=identity_linked#providers")
     cookies.clear_trip(response)
     return response
 
@@ -203,7 +203,7 @@ async def confirm_link(request: web.Request) -> web.Response:
                 )
                 response = failed(request, stale, return_to)
             else:  # on where the person was going, else to the account page that says so
-                done = f"{pages.urls.home}?done=identity_linked#providers"
+                done = f"{pages.urls.security}?done=identity_linked#providers"
                 response = see_other(return_to or linked.return_to or done)
     cookies.clear_link(response)
     return response

@@ -49,6 +49,9 @@ from gateway_auth.signin.issued import SecondStep
 # Fixed messages a redirect may ask a page to show (never text taken from the URL).
 NOTICES = {
     "signed_out": N_("You are signed out."),
+    "account_deleted": N_(
+        "Your account is deleted, and the services you used are told to delete your data."
+    ),
     "session_ended": N_("Your session has ended. Please sign in again."),
     "password_reset": N_(
         "Your password was changed and you were signed out everywhere. "

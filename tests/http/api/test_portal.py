@@ -329,17 +329,24 @@ async def test_the_home_page_shows_who_you_are_and_where_you_are_signed_in(
     await browser.signed_in_by_form()
 
     home = await browser.page("/")
+    sessions = await browser.page("/account/sessions")
 
     assert home.status == 200
     assert "<h1>Your account</h1>" in home.text
     assert '<dd>ada@example.com <span class="tag">Not verified</span></dd>' in home.text
     assert "Send the link again" in home.text
     assert "<dd>Ada Lovelace</dd>" in home.text
-    assert "This browser" in home.text
-    assert "on iPhone" in home.text
-    assert "last used 5 minutes ago" in home.text
-    assert "Sign out this one" in home.text
-    assert "Sign out everywhere else" in home.text
+    assert "Account type" not in home.text  # a user is a user: nothing to say
+    assert "Sign out this one" not in home.text  # that is the sessions section's
+    assert '<a href="/" aria-current="page">Profile</a>' in home.text
+    assert sessions.status == 200
+    assert "<h1>Where you are signed in</h1>" in sessions.text
+    assert '<a href="/account/sessions" aria-current="page">Sessions</a>' in sessions.text
+    assert "This browser" in sessions.text
+    assert "on iPhone" in sessions.text
+    assert "last used 5 minutes ago" in sessions.text
+    assert "Sign out this one" in sessions.text
+    assert "Sign out everywhere else" in sessions.text
 
 
 async def test_the_home_page_sends_a_stranger_to_sign_in_and_back(browser: Browser) -> None:
@@ -359,7 +366,7 @@ async def test_me_in_a_browser_is_the_account_page_and_json_for_programs(
     program = await browser.request("GET", "/me")
 
     assert (page.status, page.headers["Location"]) == (303, "/")
-    assert (sessions.status, sessions.headers["Location"]) == (303, "/#sessions")
+    assert (sessions.status, sessions.headers["Location"]) == (303, "/account/sessions")
     assert program.json()["email"] == "ada@example.com"
 
 
@@ -400,11 +407,14 @@ async def test_profile_email_and_password_forms(browser: Browser) -> None:
     assert wrong.status == 401
     assert 'id="emailPassword-error">The current password is incorrect.' in wrong.text
     assert form_value(wrong.text, "email") == "ada@new.example"
-    assert (moved.status, moved.headers["Location"]) == (303, "/?done=email")
+    assert (moved.status, moved.headers["Location"]) == (303, "/account/security?done=email")
     assert mismatch.status == 422
     assert "The two new passwords do not match." in mismatch.text
-    assert (changed.status, changed.headers["Location"]) == (303, "/?done=password")
-    shown = await browser.page("/?done=password")
+    assert (changed.status, changed.headers["Location"]) == (
+        303,
+        "/account/security?done=password",
+    )
+    shown = await browser.page("/account/security?done=password")
     assert "Your password was changed, and your other sessions have ended." in shown.text
     me = (await browser.request("GET", "/me")).json()
     assert (me["firstName"], me["email"]) == ("Ada", "ada@new.example")
@@ -425,10 +435,10 @@ async def test_signing_out_one_session_and_everywhere_else(browser: Browser) -> 
     phone_between = await phone.request("GET", "/verify")
     rest = await browser.submit(home, "/account/sessions/end-others", {})
 
-    assert (one.status, one.headers["Location"]) == (303, "/?done=session")
+    assert (one.status, one.headers["Location"]) == (303, "/account/sessions?done=session")
     assert laptop_after.status == 401
     assert phone_between.status == 200
-    assert (rest.status, rest.headers["Location"]) == (303, "/?done=others")
+    assert (rest.status, rest.headers["Location"]) == (303, "/account/sessions?done=others")
     assert (await phone.request("GET", "/verify")).status == 401
     assert (await browser.request("GET", "/verify")).status == 200
 
@@ -720,7 +730,21 @@ async def test_an_admin_sees_their_permissions(browser: Browser) -> None:
 
     home = await browser.page("/")
 
-    assert "<dd>admin, billing</dd>" in home.text
+    assert '<dd><span class="scope">admin</span>, <span class="scope">billing</span></dd>' in (
+        home.text
+    )
+
+
+async def test_permissions_read_as_the_operator_labels_them(
+    make_browser: Callable[..., Awaitable[Browser]],
+) -> None:
+    browser = await make_browser(SCOPE_LABELS='{"billing": "Billing & invoices"}')
+    await admin(browser.http, browser)
+
+    home = await browser.page("/")
+
+    # A labelled scope reads as its label (escaped); the others as their names.
+    assert '<dd><span class="scope">admin</span>, Billing &amp; invoices</dd>' in home.text
 
 
 async def test_the_sign_in_page_renews_an_expired_session_instead_of_asking(
@@ -781,7 +805,7 @@ async def test_the_sessions_list_shows_the_fifty_most_recent(
         )
     await browser.signed_in_by_form()
 
-    home = await browser.page("/")
+    home = await browser.page("/account/sessions")
 
     assert home.text.count('class="device"') == 50
     assert "This browser" in home.text

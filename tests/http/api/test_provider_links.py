@@ -162,7 +162,7 @@ async def test_linking_from_the_account_page_takes_its_own_token_and_a_recent_pr
     owner = await ada(portal, "ada@example.com")
     browser = Browser(portal)
     assert (await browser.signed_in_by_form()).status == 303
-    home = await browser.page("/")
+    home = await browser.page("/account/security")
     url = link_url(home)
     form_token = re.findall(r'name="csrf" value="([0-9a-f]+)"', home.text)[0]
     assert form_token not in url  # the forms' token is not in a URL
@@ -185,7 +185,7 @@ async def test_linking_from_the_account_page_takes_its_own_token_and_a_recent_pr
         await through_provider(started.headers["Location"], "alice", callback_prefix=CALLBACK),
     )
 
-    assert back.headers["Location"] == "/?done=identity_linked#providers"
+    assert back.headers["Location"] == "/account/security?done=identity_linked#providers"
     linked = await portal.app[SERVICES].external.identities(owner)
     assert [(i.provider, i.subject) for i in linked] == [("corp", "alice")]
 
@@ -199,13 +199,13 @@ async def test_a_link_outlives_the_access_token_expiring_during_the_round_trip(
     owner = await ada(portal, "ada@example.com")
     browser = Browser(portal)
     await browser.signed_in_by_form()
-    started = await browser.page(link_url(await browser.page("/")))
+    started = await browser.page(link_url(await browser.page("/account/security")))
     answer = await through_provider(started.headers["Location"], "alice", callback_prefix=CALLBACK)
     clock.advance(minutes=2)  # the person took their time at the provider
 
     back = await come_back(browser, answer)
 
-    assert back.headers["Location"] == "/?done=identity_linked#providers"
+    assert back.headers["Location"] == "/account/security?done=identity_linked#providers"
     assert len(await portal.app[SERVICES].external.identities(owner)) == 1
 
 
@@ -213,7 +213,7 @@ async def test_a_link_whose_session_ended_meanwhile_is_refused(portal: AppClient
     owner = await ada(portal, "ada@example.com")
     browser = Browser(portal)
     await browser.signed_in_by_form()
-    started = await browser.page(link_url(await browser.page("/")))
+    started = await browser.page(link_url(await browser.page("/account/security")))
     answer = await through_provider(started.headers["Location"], "alice", callback_prefix=CALLBACK)
     await portal.app[SERVICES].sessions.revoke_all(
         await portal.app[SERVICES].sessions.authenticate(browser.access_cookie())
@@ -252,7 +252,7 @@ async def test_an_account_without_a_password_proves_itself_through_its_provider_
     question = await browser.page(proved.headers["Location"])
     assert "Link Corp Two?" in question.text
     done = await browser.submit(question, "/account/identities/link", {"answer": "link"})
-    assert done.headers["Location"] == "/?done=identity_linked#providers"
+    assert done.headers["Location"] == "/account/security?done=identity_linked#providers"
     linked = await portal.app[SERVICES].external.identities(owner)
     assert sorted(i.provider for i in linked) == ["corp", "corp2"]
 
@@ -283,7 +283,7 @@ async def test_guests_can_neither_link_nor_sign_in_through_a_provider(
     guest = Browser(portal)
     started = await guest.request("POST", "/guests", json={"cookies": True})
     guest_id = started.json()["client"]["id"]
-    page = await guest.page("/")
+    page = await guest.page("/account/security")
     assert "/providers/corp/link" not in page.text  # not offered
     # Asked for anyway, with the browser's own token (a forged page could not make it).
     tokens = portal.app[PAGES].tokens

@@ -471,7 +471,7 @@ async def test_an_account_with_a_second_factor_still_asks_for_it_after_the_provi
 async def test_unlinking_never_removes_the_last_way_in(portal: AppClient) -> None:
     browser = Browser(portal)
     await sign_in_with(browser, "alice")
-    home = await browser.page("/")
+    home = await browser.page("/account/security")
     assert "Sign-in providers" in home.text
     assert "Corp SSO" in home.text
     assert "Link Other SSO" in home.text
@@ -493,7 +493,7 @@ async def test_unlinking_never_removes_the_last_way_in(portal: AppClient) -> Non
         home, "/account/identities/unlink", {"provider": "corp", "subject": "alice"}
     )
     assert unlinked.status == 303
-    assert unlinked.headers["Location"] == "/?done=identity_unlinked"
+    assert unlinked.headers["Location"] == "/account/security?done=identity_unlinked"
     assert await services.external.identities(me["id"]) == []
     notices = [p.event for p in await services.store.pending_events(20)]
     assert any(getattr(n, "reason", None) == "identity-unlinked" for n in notices)

@@ -101,7 +101,7 @@ async def test_an_app_set_up_on_the_account_page_asks_for_a_code_after_the_passw
     http: AppClient, clock: FakeClock
 ) -> None:
     browser, app, _ = await enrolled(http, clock)
-    home = await browser.page("/")
+    home = await browser.page("/account/security")
     await sign_out(browser)
 
     first = await password_step(browser)
@@ -326,7 +326,7 @@ async def test_with_second_factors_off_there_is_nothing_to_set_up(
     await browser.register()
     await browser.signed_in_by_form()
 
-    home = await browser.page("/")
+    home = await browser.page("/account/security")
     page = await browser.page("/account/two-factor")
     begun = await browser.submit(home, "/account/two-factor/totp", {"setupPassword": PASSWORD})
 
