@@ -3,6 +3,7 @@ lands on a heading; its two Mermaid pictures are docs/flows.md's, word for word.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -61,3 +62,35 @@ def test_the_readme_shows_the_pictures_of_docs_flows(name: str) -> None:
 
     assert _block(README, name) == picture
     assert ";" not in picture  # Mermaid reads a semicolon as the end of a statement
+
+
+# The response's own (status, headers), and what every page gets (the table above the pages).
+_NOT_VARIABLES = (None, "status", "headers", "title", "wide")
+
+
+def _rendered() -> dict[str, set[str]]:
+    """Each template the portal renders, with the names the code passes it (``render``)."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / "gateway_auth" / "http").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "render"
+                and len(node.args) >= 2  # (request, template)
+                and isinstance(node.args[1], ast.Constant)
+            ):
+                names = {kw.arg for kw in node.keywords if kw.arg not in _NOT_VARIABLES}
+                found.setdefault(str(node.args[1].value), set()).update(str(n) for n in names)
+    return found
+
+
+def test_docs_templates_names_every_page_and_what_it_receives() -> None:
+    doc = (ROOT / "docs" / "templates.md").read_text()
+    rows = {m[1]: m[2] for m in re.finditer(r"^\| `([a-z_]+\.html)` \|[^|]*\| (.*) \|$", doc, re.M)}
+    ours = {p.name for p in (ROOT / "gateway_auth" / "web" / "templates").glob("*.html")}
+
+    assert set(rows) == ours - {"base.html", "macros.html"}
+    for template, names in _rendered().items():
+        missing = {name for name in names if f"`{name}`" not in rows[template]}
+        assert missing == set(), f"{template}: {sorted(missing)} not in docs/templates.md"

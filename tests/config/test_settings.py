@@ -208,6 +208,12 @@ def test_cookie_domain_is_normalised() -> None:
             "MAIL_FROM: required with GATEWAY_AUTH_SMTP_URL",
         ),
         ({"MAIL_FROM": "nobody"}, "MAIL_FROM: must be an address"),
+        ({"BRAND_COLOR": "blue"}, "BRAND_COLOR='blue': must be a colour written #rrggbb"),
+        ({"TEMPLATES_DIR": "/nonexistent/templates"}, "must be a directory that exists"),
+        ({"SCOPE_LABELS": "billing=Billing"}, "SCOPE_LABELS"),
+        ({"SCOPE_LABELS": '{"bad scope": "x"}'}, "'bad scope': must be 1-64"),
+        ({"SCOPE_LABELS": '{"billing": ""}'}, "the label must be 1-60 printable characters"),
+        ({"SCOPE_LABELS": '["billing"]'}, "must be a JSON object"),
         ({"MAIL_FROM": "a@example.com\nBcc: x@example.com"}, "MAIL_FROM: must be"),
         (
             {"SMTP_URL": "smtps://mail.example.com", "MAIL_FROM": "a@example.com", "MAIL_DIR": "m"},
