@@ -202,6 +202,7 @@ def test_the_sessions_list_signs_out_another_browser(
         expect(phone).to_have_url(f"{site.url}/app")
         page.goto(f"{site.url}/auth/login")
         sign_in(page, email)
+        page.get_by_role("link", name="Sessions").click()
 
         page.get_by_role("button", name="Sign out this one").click()
 

@@ -108,6 +108,7 @@ def test_a_new_person_signs_in_at_the_provider_and_reaches_the_app(
     page.goto(f"{site.url}/billing")  # billing-team is the billing scope the rule asks for
     assert upstream_saw(page)["headers"]["x-auth-scopes"] == ["billing"]
     page.goto(f"{site.url}/auth/")
+    page.get_by_role("link", name="Sign-in and security").click()
     expect(page.get_by_role("heading", name="Sign-in providers")).to_be_visible()
     check_page(page, site, "home-providers")
 

@@ -19,7 +19,7 @@ from tests.support.credentials import PASSWORD, wrong_code
 
 def set_up_an_app(page: Page, site: Site) -> tuple[pyotp.TOTP, list[str]]:
     """From the account page: the app (its secret read off the page) and the recovery codes."""
-    page.goto(f"{site.url}/auth/")
+    page.goto(f"{site.url}/auth/account/security")
     page.get_by_role("link", name="Set up two-step sign-in").click()
     expect(page.get_by_role("heading", name="Two-step sign-in")).to_be_visible()
     check_page(page, site, "two-factor-off")

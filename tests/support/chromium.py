@@ -62,6 +62,11 @@ README_SHOTS = frozenset(
         "link-confirm",
         "sign-in-de",
         "home-pt-BR",
+        "account-security",
+        "account-sessions",
+        "home-dark",
+        "guest-home",
+        "delete-account",
     }
 )
 _accounts = itertools.count(1)
