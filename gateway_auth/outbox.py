@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from gateway_auth.clock import Clock
@@ -57,23 +57,9 @@ class OutboxRelay:
         """Relay until cancelled. Without a sink (no Redis) events wait in the outbox."""
         if self._sink is None:
             return
-        delay = 0.0
-        while True:
-            self._wake.clear()
-            try:
-                await self.publish_pending()
-                delay = 0.0
-            except StoreUnavailable:
-                delay = min(max(delay * 2, BACKOFF_MIN), BACKOFF_MAX)
-                log_event(log, "events_not_published", level=logging.WARNING, retry_in=delay)
-            if delay:
-                await asyncio.sleep(delay)  # a wake-up must not cut a backoff short
-            else:
-                try:
-                    async with asyncio.timeout(POLL_EVERY):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
+        await keep_draining(
+            self.publish_pending, self._wake, (StoreUnavailable,), "events_not_published"
+        )
 
     async def publish_pending(self) -> int:
         """Publish everything pending now; how many were published. StoreUnavailable stops it."""
@@ -107,3 +93,31 @@ class OutboxRelay:
     async def _release(self, event_ids: list[str]) -> None:
         with contextlib.suppress(StoreUnavailable):  # else the leases run out by themselves
             await self._outbox.release_events(event_ids)
+
+
+async def keep_draining(
+    drain: Callable[[], Awaitable[object]],
+    wake: asyncio.Event,
+    failures: tuple[type[Exception], ...],
+    event: str,
+    *,
+    most: float = BACKOFF_MAX,
+) -> None:
+    """Call ``drain`` until cancelled: at once after a ``wake``, else every POLL_EVERY; while
+    it fails with one of ``failures``, after a wait that doubles up to ``most`` seconds (a
+    wake-up does not cut it short), each failure logged as ``event``."""
+    delay = 0.0
+    while True:
+        wake.clear()
+        try:
+            await drain()
+            delay = 0.0
+        except failures as exc:
+            delay = min(max(delay * 2, BACKOFF_MIN), most)
+            log_event(log, event, level=logging.WARNING, reason=str(exc), retry_in=delay)
+        if delay:
+            await asyncio.sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_EVERY):
+                    await wake.wait()

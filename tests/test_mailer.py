@@ -11,7 +11,6 @@ import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from types import ModuleType
 from typing import Any
@@ -26,39 +25,11 @@ from tests.support.credentials import PASSWORD
 from tests.support.processes import RedisServer, free_port
 from tests.support.project import EXAMPLES
 from tests.support.records import a_mail_event
+from tests.support.smtp import Inbox
 from tests.support.waiting import eventually
 
 EXAMPLE = EXAMPLES / "mailer.py"
 NEW_PASSWORD = "a brand new passphrase"
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it accepts. It refuses ``refused@`` for
-    good (550, an unknown mailbox) and ``later@`` for now (451) ``busy_for`` times."""
-
-    def __init__(self) -> None:
-        self.mails: list[EmailMessage] = []
-        self.busy_for = 0
-        self.refusals: list[str] = []
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        if address.startswith("refused@"):
-            self.refusals.append(address)
-            return "550 5.1.1 No such mailbox here"
-        if address.startswith("later@") and self.busy_for > 0:
-            self.busy_for -= 1
-            self.refusals.append(address)
-            return "451 4.7.1 Try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        mail = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(mail, EmailMessage)
-        self.mails.append(mail)
-        return "250 OK"
 
 
 @pytest.fixture

@@ -24,14 +24,13 @@ from gateway_auth.mail.message import message
 from gateway_auth.mail.transports import Refused, Transport, Unavailable
 from gateway_auth.metrics import Metrics
 from gateway_auth.models import MAIL_TYPES, MailEvent, NoticeEvent, OutboxEvent
+from gateway_auth.outbox import keep_draining
 from gateway_auth.stores.base import DeletionStore, PendingEvent
 
 log = logging.getLogger(__name__)
 BATCH = 20
 LEASE = timedelta(seconds=60)  # how long a deferred mail waits before it is tried again
 NOTICE_KEPT = timedelta(days=7)  # a notice the server never took is dropped after this
-POLL_EVERY = 1.0
-BACKOFF_MIN, BACKOFF_MAX = 1.0, 60.0
 
 
 class MailSender:
@@ -59,23 +58,8 @@ class MailSender:
 
     async def run(self) -> None:
         """Send until cancelled, waiting longer each time the server or the store is away."""
-        delay = 0.0
-        while True:
-            self._wake.clear()
-            try:
-                await self.send_pending()
-                delay = 0.0
-            except (Unavailable, StoreUnavailable) as exc:
-                delay = min(max(delay * 2, BACKOFF_MIN), BACKOFF_MAX)
-                log_event(
-                    log, "mail_unavailable", level=logging.WARNING, reason=str(exc), retry_in=delay
-                )
-            if delay:
-                await asyncio.sleep(delay)  # a wake-up must not cut a backoff short
-            else:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL_EVERY):
-                        await self._wake.wait()
+        failures = (Unavailable, StoreUnavailable)
+        await keep_draining(self.send_pending, self._wake, failures, "mail_unavailable", most=60)
 
     async def send_pending(self) -> int:
         """Send every mail due now; how many went. Unavailable (the server) and

@@ -12,12 +12,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.logging import FIELDS
@@ -25,47 +23,11 @@ from tests.support.browser import Browser
 from tests.support.clock import FakeClock
 from tests.support.metrics import scrape
 from tests.support.processes import free_port
+from tests.support.smtp import LOGIN, SECRET, Inbox
 from tests.support.tls import make_tls_files
 from tests.support.waiting import eventually
 
 SENDER = "Example <no-reply@example.com>"
-
-
-class Inbox:
-    """Keeps every mail it accepts; refuses ``refused@`` for good (550) and ``later@`` for now
-    (451) ``busy_for`` times; remembers whether each login came over TLS."""
-
-    def __init__(self) -> None:
-        self.mails: list[EmailMessage] = []
-        self.busy_for = 0
-        self.logins: list[tuple[str, bool]] = []
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        if address.startswith("refused@"):
-            return "550 5.1.1 No such mailbox here"
-        if address.startswith("later@") and self.busy_for > 0:
-            self.busy_for -= 1
-            return "451 4.7.1 Try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        mail = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(mail, EmailMessage)
-        self.mails.append(mail)
-        return "250 OK"
-
-    def authenticate(
-        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
-    ) -> AuthResult:
-        assert isinstance(data, LoginPassword)
-        self.logins.append((data.login.decode(), session.ssl is not None))
-        return AuthResult(success=data.login == b"mailer" and data.password == b"s3cret pass")
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [mail for mail in self.mails if mail["To"] == address]
 
 
 @pytest.fixture
@@ -233,13 +195,13 @@ async def test_starttls_carries_the_login_and_a_server_without_it_gets_nothing(
     secure.start()
     plain.start()
     try:
-        url = f"smtp+starttls://mailer:s3cret%20pass@127.0.0.1:{port}"
+        url = f"smtp+starttls://{LOGIN}:{quote(SECRET)}@127.0.0.1:{port}"
         browser = await make_browser(SMTP_URL=url, MAIL_FROM=SENDER)
         await browser.register()
         [mail] = await mails(inbox, "ada@example.com")
 
         refused = await make_browser(
-            SMTP_URL=f"smtp+starttls://mailer:s3cret%20pass@127.0.0.1:{plain_port}",
+            SMTP_URL=f"smtp+starttls://{LOGIN}:{quote(SECRET)}@127.0.0.1:{plain_port}",
             MAIL_FROM=SENDER,
         )
         await refused.register(email="grace@example.com")
