@@ -115,6 +115,9 @@ async def keep_draining(
         except failures as exc:
             delay = min(max(delay * 2, BACKOFF_MIN), most)
             log_event(log, event, level=logging.WARNING, reason=str(exc), retry_in=delay)
+        except Exception:  # noqa: BLE001 - a fault must not end the loop until a restart
+            delay = min(max(delay * 2, BACKOFF_MIN), most)
+            log_event(log, "drain_failed", level=logging.ERROR, exc_info=True, task=event)
         if delay:
             await asyncio.sleep(delay)
         else:

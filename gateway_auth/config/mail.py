@@ -53,6 +53,8 @@ class SmtpTarget:
             raise ValueError("nothing after the host and port")
         user = unquote(parts.username) if parts.username else None
         password = unquote(parts.password) if parts.password is not None else None
+        if not (user or "").isascii() or not (password or "").isascii():
+            raise ValueError("the user name and password must be ASCII (as SMTP logins are)")
         if user is not None and security == "plain" and parts.hostname not in LOOPBACK:
             raise ValueError(
                 "smtp:// would send the password in the clear: use smtp+starttls:// or smtps://"

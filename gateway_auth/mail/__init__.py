@@ -3,11 +3,13 @@ SMTP (``SMTP_URL``) or into a folder for development (``MAIL_DIR``)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from gateway_auth.clock import Clock
-from gateway_auth.config.mail import SmtpTarget
+from gateway_auth.config.mail import LOOPBACK, SmtpTarget
 from gateway_auth.config.settings import Settings
+from gateway_auth.logging import log_event
 from gateway_auth.mail.sender import MailSender
 from gateway_auth.mail.transports import FolderTransport, SmtpTransport, Transport
 from gateway_auth.metrics import Metrics
@@ -15,6 +17,7 @@ from gateway_auth.models import DELETION_TYPE, EVENT_TYPES
 from gateway_auth.outbox import OutboxRelay
 from gateway_auth.stores.base import DeletionStore
 
+log = logging.getLogger(__name__)
 DEV_SENDER = "gateway-auth <no-reply@localhost>"  # MAIL_DIR without MAIL_FROM
 
 
@@ -24,7 +27,11 @@ def mail_sender(
     """The sender the settings ask for; None when gateway-auth sends no mail itself."""
     transport: Transport
     if settings.smtp_url is not None:
-        transport = SmtpTransport(SmtpTarget.parse(settings.smtp_url.reveal()))
+        target = SmtpTarget.parse(settings.smtp_url.reveal())
+        if target.security == "plain" and target.host not in LOOPBACK:
+            # Allowed (a relay on a private network), but reset links are live tokens.
+            log_event(log, "mail_in_the_clear", level=logging.WARNING, host=target.host)
+        transport = SmtpTransport(target)
     elif settings.mail_dir is not None:
         transport = FolderTransport(settings.mail_dir)
     else:

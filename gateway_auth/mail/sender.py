@@ -4,7 +4,7 @@ once, with the words and headers ``examples/mailer.py`` uses.
 Each entry is leased while it is sent (instances sharing a store rarely send one twice) and
 dropped from the outbox only once the server has taken the mail. A server that cannot be
 reached costs nothing: the entries go back, and the sender waits (doubling, up to a minute). A
-4xx answer keeps the entry leased, so it is tried again a minute later, behind the mails that
+4xx answer keeps the entry leased, so it is tried again five minutes later, behind the mails that
 could go; a 5xx answer drops it, as does a link that lapsed before it could be sent (a dead
 link is no use to anyone). Each outcome is logged and counted (``gateway_auth_mails``).
 """
@@ -21,15 +21,15 @@ from gateway_auth.clock import Clock
 from gateway_auth.errors import StoreUnavailable
 from gateway_auth.logging import log_event, mask_email
 from gateway_auth.mail.message import message
-from gateway_auth.mail.transports import Refused, Transport, Unavailable
+from gateway_auth.mail.transports import Refused, Transport, Unavailable, masked
 from gateway_auth.metrics import Metrics
 from gateway_auth.models import MAIL_TYPES, MailEvent, NoticeEvent, OutboxEvent
 from gateway_auth.outbox import keep_draining
 from gateway_auth.stores.base import DeletionStore, PendingEvent
 
 log = logging.getLogger(__name__)
-BATCH = 20
-LEASE = timedelta(seconds=60)  # how long a deferred mail waits before it is tried again
+BATCH = 1  # claimed one at a time: a slow server never outlasts the lease of a mail waiting
+LEASE = timedelta(minutes=5)  # a mail's send, or a deferred (4xx) mail's wait before a retry
 NOTICE_KEPT = timedelta(days=7)  # a notice the server never took is dropped after this
 
 
@@ -91,21 +91,23 @@ class MailSender:
         try:
             await self._transport.deliver(message(event.to_json(), self._sender), event.id)
         except Refused as exc:
+            words = masked(exc.words)  # servers repeat the address in their answer
             if not exc.permanent:  # stays leased: tried again after LEASE
                 self._metrics.mails.labels("deferred").inc()
-                log_event(log, "mail_deferred", code=exc.code, reason=exc.words, **fields)
+                log_event(log, "mail_deferred", code=exc.code, reason=words, **fields)
                 return 0
             self._metrics.mails.labels("refused").inc()
             log_event(
-                log,
-                "mail_refused",
-                level=logging.WARNING,
-                code=exc.code,
-                reason=exc.words,
-                **fields,
+                log, "mail_refused", level=logging.WARNING, code=exc.code, reason=words, **fields
             )
             await self._outbox.complete_event(event, self._clock())
             return 0
+        except Unavailable:
+            raise
+        except Exception:  # noqa: BLE001 - this one mail's fault: the others go on
+            self._metrics.mails.labels("deferred").inc()
+            log_event(log, "mail_failed", level=logging.ERROR, exc_info=True, **fields)
+            return 0  # stays leased: tried again after LEASE, until it lapses
         await self._outbox.complete_event(event, self._clock())
         self._metrics.mails.labels("sent").inc()
         log_event(log, "mail_sent", **fields)

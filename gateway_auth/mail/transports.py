@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -22,6 +23,8 @@ from gateway_auth.config.mail import SmtpTarget
 from gateway_auth.logging import log_event, mask_email
 
 log = logging.getLogger(__name__)
+_SAFE = re.compile(r"[^A-Za-z0-9_-]")  # what may stand in a file name
+_ADDRESS = re.compile(r"[^\s<>\"'()\[\],;:]+@[^\s<>\"'()\[\],;:]+")
 TIMEOUT = 30.0  # seconds for each SMTP step: a hung server fails like a down one
 
 
@@ -69,17 +72,32 @@ class SmtpTransport:
             )
             with server:
                 if t.security == "starttls":
-                    server.starttls(context=self._tls)
+                    server.starttls(context=self._tls)  # no STARTTLS offered: Unavailable
                 if t.user is not None:
                     server.login(t.user, t.password or "")
-                server.send_message(mail)
+                self._hand_over(server, mail)
+        except (smtplib.SMTPException, OSError) as exc:  # refused connection, login, TLS, …
+            said = masked(str(exc))  # servers repeat the address in their answer
+            raise Unavailable(f"{t.host}:{t.port}: {type(exc).__name__}: {said}") from None
+
+    @staticmethod
+    def _hand_over(server: smtplib.SMTP, mail: EmailMessage) -> None:
+        """Send one mail on an open session: Refused when it is this mail the server will not
+        take (its recipient, its content, an address it cannot carry)."""
+        try:
+            server.send_message(mail)
         except smtplib.SMTPRecipientsRefused as exc:
             code, words = next(iter(exc.recipients.values()))
             raise Refused(code, _text(words)) from None
         except smtplib.SMTPDataError as exc:
             raise Refused(exc.smtp_code, _text(exc.smtp_error)) from None
-        except (smtplib.SMTPException, OSError) as exc:  # refused connection, login, TLS, …
-            raise Unavailable(f"{t.host}:{t.port}: {type(exc).__name__}: {exc}") from None
+        except smtplib.SMTPNotSupportedError:  # this mail's address needs SMTPUTF8
+            raise Refused(553, "the server takes no non-ASCII address (no SMTPUTF8)") from None
+
+
+def masked(text: str) -> str:
+    """``text`` with every address in it masked, as the log keeps them."""
+    return _ADDRESS.sub(lambda found: mask_email(found[0]), text)
 
 
 def _text(words: bytes | str) -> str:
@@ -102,7 +120,7 @@ class FolderTransport:
 
     def _write(self, mail: EmailMessage, event_id: str) -> Path:
         self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self._folder / f"{event_id}.eml"
+        path = self._folder / f"{_SAFE.sub('_', event_id)}.eml"  # ids can come from an import
         fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # a link is a token
         with contextlib.closing(os.fdopen(fd, "wb")) as file:
             file.write(mail.as_bytes())

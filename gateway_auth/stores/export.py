@@ -46,6 +46,7 @@ from gateway_auth.stores.base import (
     TransferStore,
 )
 from gateway_auth.stores.export_lines import Fields, read_object
+from gateway_auth.validation import groups_problem, scopes_problem
 
 FORMAT, VERSION = "gateway-auth-export", 1
 IMPORT_BATCH = 500
@@ -241,6 +242,13 @@ def _decode(f: Fields) -> Record:
             email_verified=f.value("emailVerified", bool) if "emailVerified" in f.values else False,
             groups=tuple(f.each("groups", str, "strings")) if "groups" in f.values else (),
         )
+        # Each rides in a header to the apps: a comma or a line break there would lie to them.
+        for name, problem in (
+            ("scopes", scopes_problem(client.scopes)),
+            ("groups", groups_problem(client.groups)),
+        ):
+            if problem is not None:
+                raise f.problem(f"{name}: {problem}")
         return ClientRecord(
             client,
             f.optional("passwordHash", str),

@@ -90,10 +90,7 @@ def test_deleting_the_account_asks_first_and_signs_out(page: Page, site: Site) -
     page.get_by_role("link", name="Delete my account").click()
     expect(page.get_by_role("heading", name="Delete your account")).to_be_visible()
     check_page(page, site, "delete-account")
-    page.get_by_label("Your password").fill("not the password")
-    page.get_by_role("button", name="Delete my account").click()
-    expect(page.get_by_text("The password is incorrect.")).to_be_visible()
-    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_label("Yes, delete my account for good").check()
     page.get_by_role("button", name="Delete my account").click()
 
     expect(page).to_have_url(f"{site.url}/auth/login?notice=account_deleted")

@@ -208,6 +208,10 @@ def test_cookie_domain_is_normalised() -> None:
             "MAIL_FROM: required with GATEWAY_AUTH_SMTP_URL",
         ),
         ({"MAIL_FROM": "nobody"}, "MAIL_FROM: must be an address"),
+        (
+            {"SMTP_URL": "smtps://mailer:p%C3%A4ss@mail.example.com", "MAIL_FROM": "a@example.com"},
+            "SMTP_URL: the user name and password must be ASCII",
+        ),
         ({"BRAND_COLOR": "blue"}, "BRAND_COLOR='blue': must be a colour written #rrggbb"),
         ({"TEMPLATES_DIR": "/nonexistent/templates"}, "must be a directory that exists"),
         ({"SCOPE_LABELS": "billing=Billing"}, "SCOPE_LABELS"),

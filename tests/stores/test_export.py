@@ -315,6 +315,14 @@ PASSKEY: dict[str, object] = {
             ],
             "line 3: publicKey must be base64url",
         ),
+        (
+            [GOOD_HEADER, json.dumps(CLIENT | {"groups": ["staff,admin"]})],
+            "line 2: groups: must be 1-64 letters, digits or _ . : / - each",
+        ),
+        (
+            [GOOD_HEADER, json.dumps(CLIENT | {"scopes": ["read\r\nX-Auth-Scopes: admin"]})],
+            "line 2: scopes: must be 1-64 letters",
+        ),
     ],
 )
 def test_a_bad_file_is_refused_naming_the_line_before_anything_is_written(

@@ -138,7 +138,7 @@ def portal_paths() -> dict[str, dict[str, Schema]]:
         "/account/delete": {
             "get": _page("What deleting the account means, and the form that does it", 403),
             "post": _account_form(
-                "Delete the account (`password` for an account that has one, else `understood`)",
+                "Delete the account (`understood`; after a recent sign-in or /elevate)",
                 conflict=True,
             ),
         },

@@ -9,6 +9,7 @@ from pathlib import Path
 from gateway_auth.http.appkeys import SERVICES
 from gateway_auth.http.portal.pages import brand_style
 from tests.support.browser import Browser, admin
+from tests.support.clock import FakeClock
 from tests.support.credentials import PASSWORD
 
 Make = Callable[..., Awaitable[Browser]]
@@ -70,23 +71,21 @@ async def test_a_guest_sees_save_your_account_and_no_password_forms(make_browser
     assert (await Browser(browser.http).login("ada@example.com")).status == 200
 
 
-async def test_deleting_the_account_asks_for_the_password_then_signs_out_everywhere(
-    browser: Browser,
-) -> None:
+async def test_deleting_the_account_asks_then_signs_out_everywhere(browser: Browser) -> None:
     await browser.register()
     elsewhere = await Browser(browser.http).logged_in()
     await browser.signed_in_by_form()
     page = await browser.page("/account/delete")
 
-    wrong = await browser.submit(page, "/account/delete", {"password": "not my password"})
-    deleted = await browser.submit(page, "/account/delete", {"password": PASSWORD})
+    unticked = await browser.submit(page, "/account/delete", {})
+    deleted = await browser.submit(page, "/account/delete", {"understood": "on"})
     signed_out = await browser.page(deleted.headers["Location"])
 
     assert page.status == 200
     assert "cannot be undone" in page.text
-    assert 'autocomplete="current-password"' in page.text
-    assert wrong.status == 401
-    assert 'id="password-error">The password is incorrect.' in wrong.text
+    assert 'name="understood"' in page.text
+    assert unticked.status == 422
+    assert "Tick the box" in unticked.text
     assert deleted.status == 303
     assert deleted.headers["Location"] == "/login?notice=account_deleted"
     assert any(m.value == "" for m in deleted.set_cookies)  # the cookies are cleared
@@ -97,25 +96,46 @@ async def test_deleting_the_account_asks_for_the_password_then_signs_out_everywh
     assert [p.event.to_json()["type"] for p in pending] == ["client-data-deletion-request"]
 
 
-async def test_an_account_without_a_password_ticks_a_box_and_the_last_admin_is_kept(
-    make_browser: Make,
+async def test_an_old_sign_in_proves_itself_again_before_deleting(
+    browser: Browser, clock: FakeClock
 ) -> None:
+    await browser.register()
+    await browser.signed_in_by_form()
+    page = await browser.page("/account/delete")
+    clock.advance(minutes=11)  # past ELEVATION_TTL: the sign-in no longer proves much
+    await browser.request("POST", "/refresh")
+
+    later = await browser.page("/account/delete")
+    refused = await browser.submit(page, "/account/delete", {"understood": "on"})
+    elevate = await browser.page("/elevate?rd=%2Faccount%2Fdelete")
+    confirmed = await browser.submit(
+        elevate, "/elevate", {"password": PASSWORD, "rd": "/account/delete"}
+    )
+    deleted = await browser.submit(
+        await browser.page("/account/delete"), "/account/delete", {"understood": "on"}
+    )
+
+    assert (later.status, later.headers["Location"]) == (303, "/elevate?rd=%2Faccount%2Fdelete")
+    assert (refused.status, refused.headers["Location"]) == (
+        303,
+        "/elevate?rd=%2Faccount%2Fdelete",
+    )
+    assert (confirmed.status, confirmed.headers["Location"]) == (303, "/account/delete")
+    assert deleted.headers["Location"] == "/login?notice=account_deleted"
+
+
+async def test_a_guest_ticks_the_box_and_the_last_admin_is_kept(make_browser: Make) -> None:
     browser = await make_browser(GUESTS="true")
     await browser.request("POST", "/guests", json={"cookies": True})
     page = await browser.page("/account/delete")
-
-    unticked = await browser.submit(page, "/account/delete", {})
     ticked = await browser.submit(page, "/account/delete", {"understood": "on"})
 
     root = await admin(browser.http, Browser(browser.http))
     kept = await root.submit(
-        await root.page("/account/delete"), "/account/delete", {"password": PASSWORD}
+        await root.page("/account/delete"), "/account/delete", {"understood": "on"}
     )
 
-    assert 'name="password"' not in page.text
-    assert 'name="understood"' in page.text
-    assert unticked.status == 422
-    assert "Tick the box" in unticked.text
+    assert "Deleting this guest account cannot be undone" in page.text
     assert ticked.status == 303
     assert kept.status == 409
     assert "last active client holding the admin scope" in kept.text
