@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway_auth.cli.invocation import PlainFormatter
 from gateway_auth.config.settings import Settings
 from gateway_auth.http.app import create_app
 from gateway_auth.http.appkeys import SETTINGS
@@ -69,7 +70,7 @@ def _logging_as_it_was() -> Iterator[None]:
     root = logging.getLogger()
     level = root.level
     yield
-    ours = (JsonFormatter, TextFormatter)
+    ours = (JsonFormatter, TextFormatter, PlainFormatter)
     root.handlers[:] = [h for h in root.handlers if not isinstance(h.formatter, ours)]
     root.setLevel(level)
 

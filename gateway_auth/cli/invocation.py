@@ -75,7 +75,7 @@ _SAID = {
 }
 
 
-class _PlainFormatter(logging.Formatter):
+class PlainFormatter(logging.Formatter):
     """``gateway-auth: warning: <a sentence>`` between the command's own messages, never a
     JSON line; an event without a sentence shows its name and fields."""
 
@@ -92,7 +92,7 @@ class _PlainFormatter(logging.Formatter):
 def _speak_plainly() -> None:
     """Warnings and errors only, as sentences on stderr."""
     handler = logging.StreamHandler()
-    handler.setFormatter(_PlainFormatter())
+    handler.setFormatter(PlainFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
