@@ -22,7 +22,7 @@ def mint(count: int, path: Path, secret: str) -> Path:
     )
     tokens = AccessTokens(
         load_key_ring(settings),
-        issuer=settings.jwt_issuer,
+        issuer=settings.issuer,
         audience=settings.jwt_audience,
         ttl=LIFETIME,
     )
