@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
@@ -25,7 +24,7 @@ from tests.support.credentials import PASSWORD
 from tests.support.processes import RedisServer, free_port
 from tests.support.project import EXAMPLES
 from tests.support.records import a_mail_event
-from tests.support.smtp import Inbox
+from tests.support.smtp import Inbox, link_in
 from tests.support.waiting import eventually
 
 EXAMPLE = EXAMPLES / "mailer.py"
@@ -70,14 +69,6 @@ async def mail_until(
     if len(inbox.mails) < count:
         await eventually(delivered, within=15, what=f"{count} mail(s) in the inbox")
     return inbox.mails[-1]
-
-
-def link_in(mail: EmailMessage) -> str:
-    body = mail.get_body(("plain",))
-    assert body is not None
-    match = re.search(r"https?://\S+", body.get_content())
-    assert match, body.get_content()
-    return match[0]
 
 
 async def test_the_mailer_delivers_links_that_work_once(

@@ -5,7 +5,6 @@ loses nothing, STARTTLS carries the login, and MAIL_DIR writes mails a newcomer 
 from __future__ import annotations
 
 import logging
-import re
 import ssl
 import stat
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,7 +22,7 @@ from tests.support.browser import Browser
 from tests.support.clock import FakeClock
 from tests.support.metrics import scrape
 from tests.support.processes import free_port
-from tests.support.smtp import LOGIN, SECRET, Inbox
+from tests.support.smtp import LOGIN, SECRET, Inbox, link_in
 from tests.support.tls import make_tls_files
 from tests.support.waiting import eventually
 
@@ -42,14 +41,6 @@ def smtp_port(inbox: Inbox) -> Iterator[int]:
     controller.start()
     yield port
     controller.stop()
-
-
-def link_in(mail: EmailMessage) -> str:
-    body = mail.get_body(("plain",))
-    assert body is not None
-    match = re.search(r"https?://\S+", body.get_content())
-    assert match, body.get_content()
-    return match[0]
 
 
 async def mails(inbox: Inbox, address: str, count: int = 1) -> list[EmailMessage]:

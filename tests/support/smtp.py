@@ -3,6 +3,7 @@ refuses on purpose."""
 
 from __future__ import annotations
 
+import re
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -52,3 +53,12 @@ class Inbox:
     def to(self, address: str) -> list[EmailMessage]:
         """The mails accepted for ``address``."""
         return [mail for mail in self.mails if mail["To"] == address]
+
+
+def link_in(mail: EmailMessage) -> str:
+    """The first link in a mail's plain-text body."""
+    body = mail.get_body(("plain",))
+    assert body is not None
+    match = re.search(r"https?://\S+", body.get_content())
+    assert match, body.get_content()
+    return match[0]
